@@ -1,0 +1,105 @@
+//! `ClientHooks` for the generated [`Client`]: a tracing span per request and
+//! a bounded, recorded read of every response body (see [`crate::raw`]).
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use tracing::Instrument;
+
+use crate::Client;
+use crate::raw::{self, RawResponse};
+
+impl ClientHooks<()> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let span = tracing::debug_span!(
+            "writer_api.request",
+            operation = info.operation_id,
+            method = %request.method(),
+            path = request.url().path(),
+            status = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let client = self.client().clone();
+        async move {
+            let result = execute(&client, request).await;
+            let span = tracing::Span::current();
+            span.record("duration_ms", started.elapsed().as_millis() as u64);
+            match &result {
+                Ok(response) => {
+                    span.record("status", response.status().as_u16());
+                    tracing::debug!("response received");
+                }
+                Err(error) => tracing::debug!(%error, "request failed"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Sends the request, reads the body (at most the capture's limit), records
+/// the raw response and hands the generated code an equivalent response.
+async fn execute(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+) -> reqwest::Result<reqwest::Response> {
+    let mut response = client.execute(request).await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let version = response.version();
+    if let Some(id) = ["x-request-id", "request-id"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok())
+    {
+        tracing::Span::current().record("request_id", id);
+    }
+    let limit = raw::current_limit();
+    let mut body = BytesMut::new();
+    let mut truncated = false;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    truncated = true;
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(error) => {
+                raw::record(RawResponse {
+                    status,
+                    headers,
+                    body: body.freeze(),
+                    truncated: false,
+                });
+                return Err(error);
+            }
+        }
+    }
+    let body: Bytes = body.freeze();
+    if truncated {
+        tracing::warn!(limit, "response body exceeds the limit; it was cut");
+    }
+    raw::record(RawResponse {
+        status,
+        headers: headers.clone(),
+        body: body.clone(),
+        truncated,
+    });
+    let mut rebuilt = http::Response::new(reqwest::Body::from(body));
+    *rebuilt.status_mut() = status;
+    *rebuilt.headers_mut() = headers;
+    *rebuilt.version_mut() = version;
+    Ok(reqwest::Response::from(rebuilt))
+}

@@ -1,0 +1,66 @@
+//! Low-level client for Writer's async applications jobs API.
+//!
+//! Everything in [`Client`] and [`types`] is **generated** by progenitor from
+//! `openapi/writer-jobs.yaml` (API version [`API_VERSION`]) and checked in as
+//! `src/generated.rs`. Do not edit it: change the spec and run
+//! `cargo xtask codegen`; `cargo xtask codegen --check` fails when the file is
+//! stale.
+//!
+//! Most users want the high-level `writer-jobs` crate, which wraps this one
+//! with retries, polling, pagination streams and a batch engine. This crate
+//! holds only what Rust's orphan rule forces next to the generated `Client`:
+//!
+//! - [`ClientHooks`](progenitor_client::ClientHooks) for `Client`: each request
+//!   runs in a `tracing` span (operation id, status, duration, request id),
+//!   and its response body is read once, capped at a size limit, and recorded
+//!   so that the layer above can see the status, headers and raw bytes of any
+//!   response, including a 2xx whose body does not decode (progenitor's
+//!   `InvalidResponsePayload` carries neither status nor headers). See
+//!   [`raw`].
+//! - [`auth`]: building a `reqwest::Client` whose `Authorization` header is
+//!   marked sensitive, so the key never shows in `Debug` output.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let http = writer_api::auth::http_client(reqwest::Client::builder(), "my-key")?;
+//! let client = writer_api::Client::new_with_client("https://api.writer.com", http);
+//! let (result, raw) = writer_api::raw::capture(client.get_job().job_id("123-456-789").send()).await;
+//! if let Some(raw) = raw {
+//!     println!("HTTP {} ({} bytes)", raw.status, raw.body.len());
+//! }
+//! let job = result?.into_inner();
+//! println!("{} is {}", job.id, job.status);
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    unused_qualifications,
+    rustdoc::all
+)]
+mod generated;
+
+pub use generated::*;
+
+pub mod auth;
+mod hooks;
+pub mod raw;
+
+/// The version of the API that `openapi/writer-jobs.yaml` describes
+/// (its `info.version`).
+pub const API_VERSION: &str = "2025-02-10";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use progenitor_client::ClientInfo;
+
+    #[test]
+    fn api_version_matches_the_spec() {
+        assert_eq!(<Client as ClientInfo<()>>::api_version(), API_VERSION);
+    }
+}

@@ -1,0 +1,99 @@
+//! The raw side of every exchange: status, headers and body bytes.
+//!
+//! progenitor's generated methods return typed values, but a retry policy
+//! needs more: the status and headers of a response whose body did not
+//! decode, `Retry-After` on a 429, the request id, and whether the request
+//! reached the server at all. The `ClientHooks::exec` of [`crate::Client`]
+//! records each response here when the call runs inside [`capture`] (a tokio
+//! task-local scope, so concurrent calls never see each other's responses).
+//!
+//! Response bodies are read into memory once, and never more than
+//! [`DEFAULT_BODY_LIMIT`] bytes (or the limit given to [`capture_with_limit`]):
+//! a larger body is cut there and marked [`RawResponse::truncated`], so a
+//! hostile or broken server cannot make the client allocate without bound.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+/// The largest response body read by default: 8 MiB. Real responses are a
+/// few KiB; a page of 100 jobs with long suggestions stays well below this.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// One HTTP response as it came off the wire.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body, at most the capture's limit long.
+    pub body: Bytes,
+    /// `true` when the body was longer than the limit and was cut.
+    pub truncated: bool,
+}
+
+impl RawResponse {
+    /// The server's request id (`x-request-id` or `request-id`), if it sent one.
+    pub fn request_id(&self) -> Option<&str> {
+        ["x-request-id", "request-id"]
+            .iter()
+            .find_map(|name| self.headers.get(*name)?.to_str().ok())
+    }
+}
+
+/// What the hook learned about one exchange.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) limit: usize,
+    pub(crate) response: Mutex<Option<RawResponse>>,
+}
+
+tokio::task_local! {
+    static CAPTURE: Arc<Slot>;
+}
+
+/// Runs `future` (a generated `send()`) and returns its output together with
+/// the raw response the server sent, if one arrived (`None` when the request
+/// failed before any response: connect error, timeout, reset).
+pub async fn capture<F: Future>(future: F) -> (F::Output, Option<RawResponse>) {
+    capture_with_limit(DEFAULT_BODY_LIMIT, future).await
+}
+
+/// Like [`capture`], reading at most `limit` bytes of the response body.
+pub async fn capture_with_limit<F: Future>(
+    limit: usize,
+    future: F,
+) -> (F::Output, Option<RawResponse>) {
+    let slot = Arc::new(Slot {
+        limit,
+        response: Mutex::new(None),
+    });
+    let output = CAPTURE.scope(slot.clone(), future).await;
+    let raw = slot
+        .response
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    (output, raw)
+}
+
+/// The body limit of the current capture scope (the default outside one).
+pub(crate) fn current_limit() -> usize {
+    CAPTURE
+        .try_with(|slot| slot.limit)
+        .unwrap_or(DEFAULT_BODY_LIMIT)
+}
+
+/// Records `raw` in the current capture scope, if there is one.
+pub(crate) fn record(raw: RawResponse) {
+    let _ = CAPTURE.try_with(|slot| {
+        *slot
+            .response
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(raw);
+    });
+}
