@@ -1,0 +1,2 @@
+//! Benchmarks (run with `cargo xtask bench`).
+fn main() {}

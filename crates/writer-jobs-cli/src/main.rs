@@ -1,0 +1,2 @@
+//! The `writer-jobs` command line.
+fn main() {}

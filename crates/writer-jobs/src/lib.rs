@@ -1,0 +1,2 @@
+//! High-level client for Writer's async applications jobs API.
+#![deny(missing_docs)]

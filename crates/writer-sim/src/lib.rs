@@ -1,0 +1,2 @@
+//! A faithful local simulator of Writer's async applications jobs API.
+#![deny(missing_docs)]
