@@ -1,2 +1,4 @@
 //! High-level client for Writer's async applications jobs API.
 #![deny(missing_docs)]
+
+pub mod clock;
