@@ -64,7 +64,10 @@ impl CodegenPaths {
 }
 
 fn display(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Why code generation failed.
@@ -110,7 +113,10 @@ impl fmt::Display for CodegenError {
                 path,
                 location: Some((line, column)),
                 message,
-            } => write!(f, "{path}:{line}:{column}: invalid OpenAPI document: {message}"),
+            } => write!(
+                f,
+                "{path}:{line}:{column}: invalid OpenAPI document: {message}"
+            ),
             Self::Parse {
                 path,
                 location: None,

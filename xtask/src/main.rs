@@ -71,7 +71,15 @@ fn bench(root: &std::path::Path, args: &[String]) -> ExitCode {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["run", "--locked", "--release", "--quiet", "-p", "writer-bench", "--"])
+        .args([
+            "run",
+            "--locked",
+            "--release",
+            "--quiet",
+            "-p",
+            "writer-bench",
+            "--",
+        ])
         .args(args)
         .status();
     match status {
@@ -86,4 +94,3 @@ fn bench(root: &std::path::Path, args: &[String]) -> ExitCode {
         }
     }
 }
-
