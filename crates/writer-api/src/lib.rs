@@ -35,6 +35,9 @@
 
 #![deny(missing_docs)]
 
+// Formatted by prettyplease at generation time; rustfmt must not touch it,
+// or `cargo xtask codegen --check` would see a difference.
+#[rustfmt::skip]
 #[allow(
     missing_docs,
     clippy::all,
