@@ -1,0 +1,1170 @@
+//! [`Client`], its builder, and the low-level calls with transport retries.
+//!
+//! Every call goes through one loop: await the throttle, send (racing the
+//! request against the clock's timeout), classify what came back, report it
+//! to the throttle, and retry by the [`RetryPolicy`] when that is safe. The
+//! raw status, headers and body of every response come from
+//! [`writer_api::raw::capture`], so even a 2xx that does not decode is
+//! classified by what really arrived.
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, USER_AGENT};
+use writer_api::raw::{self, RawResponse};
+use writer_api::types as wire;
+
+use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::config::{API_KEY_VAR, BASE_URL_VAR, EnvSource};
+use crate::error::{Error, Result, snippet};
+use crate::model::{
+    Application, CreatedJob, Inputs, Job, JobPage, ListQuery, Output, RetriedJob, convert,
+};
+use crate::poll::PollPolicy;
+use crate::retry::{RetryPolicy, cost, parse_retry_after, should_retry_header};
+use crate::throttle::{Observation, Operation, Throttle};
+
+/// The base URL used when none is configured.
+pub const DEFAULT_BASE_URL: &str = "https://api.writer.com";
+
+/// The default user agent: `writer-jobs/<version>`.
+pub const DEFAULT_USER_AGENT: &str = concat!("writer-jobs/", env!("CARGO_PKG_VERSION"));
+
+/// How many bytes of a body an error keeps.
+const SNIPPET_BYTES: usize = 300;
+
+/// A client for Writer's async jobs API: cheap to clone (an `Arc` inside),
+/// `Send + Sync`, carrying its policies, clock and optional throttle.
+///
+/// ```no_run
+/// # async fn demo() -> writer_jobs::Result<()> {
+/// use writer_jobs::{Client, Inputs};
+/// let client = Client::from_env()?; // WRITER_API_KEY, also from ./.env
+/// let created = client
+///     .create_job("my-app-id", &Inputs::new().text("Product name", "Terra"))
+///     .await?;
+/// let job = client.get_job(&created.id).await?;
+/// println!("{} is {}", job.id, job.status);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    throttle: Option<Arc<dyn Throttle>>,
+}
+
+struct Inner {
+    wire: Wire,
+    base_url: String,
+    clock: SharedClock,
+    retry: RetryPolicy,
+    poll: PollPolicy,
+    request_timeout: Duration,
+    run_timeout: Duration,
+    user_agent: String,
+    /// Kept only to scrub it out of server messages; never printed.
+    key: String,
+}
+
+enum Wire {
+    /// The generated client over our own reqwest client (key in its
+    /// sensitive default headers).
+    Generated(writer_api::Client),
+    /// The caller's shared reqwest client: the key goes on each request.
+    Shared {
+        http: reqwest::Client,
+        auth: HeaderValue,
+        user_agent: HeaderValue,
+    },
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url)
+            .field("api_key", &"<redacted>")
+            .field("user_agent", &self.inner.user_agent)
+            .field("request_timeout", &self.inner.request_timeout)
+            .field("run_timeout", &self.inner.run_timeout)
+            .field("retry_policy", &self.inner.retry)
+            .field("poll_policy", &self.inner.poll)
+            .field("clock", &self.inner.clock)
+            .field(
+                "http",
+                &match self.inner.wire {
+                    Wire::Generated(_) => "own",
+                    Wire::Shared { .. } => "shared",
+                },
+            )
+            .field("throttle", &self.throttle)
+            .finish()
+    }
+}
+
+/// Builds a [`Client`]. Nothing is read from the environment unless
+/// [`ClientBuilder::from_env`] or [`ClientBuilder::env_source`] says so.
+pub struct ClientBuilder {
+    api_key: Option<String>,
+    base_url: Option<String>,
+    clock: Option<SharedClock>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    run_timeout: Duration,
+    user_agent: String,
+    retry: RetryPolicy,
+    poll: PollPolicy,
+    http: Option<reqwest::Client>,
+    env: EnvSource,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("base_url", &self.base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("run_timeout", &self.run_timeout)
+            .field("user_agent", &self.user_agent)
+            .field("retry", &self.retry)
+            .field("poll", &self.poll)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            base_url: None,
+            clock: None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            run_timeout: Duration::from_secs(330),
+            user_agent: DEFAULT_USER_AGENT.to_string(),
+            retry: RetryPolicy::default(),
+            poll: PollPolicy::default(),
+            http: None,
+            env: EnvSource::none(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A builder that reads `WRITER_API_KEY` and `WRITER_BASE_URL` from the
+    /// process environment and `./.env` (values set on the builder win).
+    pub fn from_env() -> Self {
+        Self {
+            env: EnvSource::process(),
+            ..Self::default()
+        }
+    }
+
+    /// Where to read `WRITER_API_KEY` and `WRITER_BASE_URL` from.
+    pub fn env_source(mut self, env: EnvSource) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The API key (wins over the environment).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The API's base URL (default `https://api.writer.com`). Plain
+    /// `http://` is refused unless the host is loopback.
+    pub fn base_url(mut self, url: impl AsRef<str>) -> Self {
+        self.base_url = Some(url.as_ref().to_string());
+        self
+    }
+
+    /// The clock every wait goes through (default: real time).
+    pub fn clock(self, clock: impl Clock) -> Self {
+        self.shared_clock(Arc::new(clock))
+    }
+
+    /// A clock shared with other parts of the program (e.g. a simulator).
+    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How long opening a connection may take (default 10 s, real time;
+    /// not applied to a client given with [`http_client`](Self::http_client)).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// How long one request may take, on the client's clock (default 60 s).
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+
+    /// How long a synchronous [`Client::run_application`] may take
+    /// (default 330 s: the server itself gives up after about 5 minutes).
+    pub fn run_timeout(mut self, d: Duration) -> Self {
+        self.run_timeout = d;
+        self
+    }
+
+    /// The `User-Agent` header (default `writer-jobs/<version>`).
+    pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
+        self.user_agent = ua.into();
+        self
+    }
+
+    /// The transport retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The default polling policy for waits.
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = policy;
+        self
+    }
+
+    /// Sends through the caller's `reqwest::Client` (sharing its connection
+    /// pool). The key then goes on each request as a sensitive header, and
+    /// that client's own redirect, TLS and connect-timeout settings apply:
+    /// build it with `redirect(Policy::none())` so a redirect never carries
+    /// the key elsewhere.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// The client, or [`Error::Config`] saying what is missing or wrong.
+    pub fn build(self) -> Result<Client> {
+        let key = match self.api_key.filter(|k| !k.trim().is_empty()) {
+            Some(key) => key.trim().to_string(),
+            None => self.env.get(API_KEY_VAR).ok_or_else(|| {
+                Error::Config(format!(
+                    "no API key: looked in {}. Set {API_KEY_VAR} (in the environment or a .env \
+                     file) or call ClientBuilder::api_key",
+                    self.env.describe(API_KEY_VAR)
+                ))
+            })?,
+        };
+        let base = self
+            .base_url
+            .or_else(|| self.env.get(BASE_URL_VAR))
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let base_url = check_base_url(&base)?;
+        if self.request_timeout.is_zero() || self.run_timeout.is_zero() {
+            return Err(Error::Config("request timeouts must be above zero".into()));
+        }
+        let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
+            Error::Config(format!(
+                "the user agent {:?} is not a valid header value",
+                self.user_agent
+            ))
+        })?;
+        let auth = writer_api::auth::bearer(&key).map_err(|e| Error::Config(e.to_string()))?;
+        let wire = match self.http {
+            Some(http) => Wire::Shared {
+                http,
+                auth,
+                user_agent,
+            },
+            None => {
+                let builder = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(self.connect_timeout)
+                    .user_agent(user_agent);
+                let http = writer_api::auth::http_client(builder, &key)
+                    .map_err(|e| Error::Config(e.to_string()))?;
+                Wire::Generated(writer_api::Client::new_with_client(&base_url, http))
+            }
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                wire,
+                base_url,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
+                retry: self.retry,
+                poll: self.poll,
+                request_timeout: self.request_timeout,
+                run_timeout: self.run_timeout,
+                user_agent: self.user_agent,
+                key,
+            }),
+            throttle: None,
+        })
+    }
+}
+
+/// Checks the base URL: a valid http(s) URL, no credentials, and plain
+/// `http://` only to a loopback host (the key must not cross a network in
+/// clear text). Returns it without a trailing slash.
+fn check_base_url(base: &str) -> Result<String> {
+    let url = url::Url::parse(base.trim())
+        .map_err(|e| Error::Config(format!("the base URL {base:?} is not a valid URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(
+            "the base URL must not contain credentials; give the key with WRITER_API_KEY".into(),
+        ));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                return Err(Error::Config(format!(
+                    "refusing plain http:// to {}: the API key would travel unencrypted. Use \
+                     https://, or http:// only for a loopback host (127.0.0.1, ::1, localhost)",
+                    url.host_str().unwrap_or("an unknown host")
+                )));
+            }
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "the base URL must start with https:// (not {other}://)"
+            )));
+        }
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+impl Client {
+    /// A builder with the defaults (reads no environment).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client configured from `WRITER_API_KEY` and `WRITER_BASE_URL`, in
+    /// the process environment or `./.env`.
+    pub fn from_env() -> Result<Client> {
+        ClientBuilder::from_env().build()
+    }
+
+    /// The clock every wait goes through.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    /// The base URL (without a trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The transport retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// The default polling policy.
+    pub fn poll_policy(&self) -> &PollPolicy {
+        &self.inner.poll
+    }
+
+    /// The per-request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.request_timeout
+    }
+
+    /// A clone whose every attempt (transport retries included) first awaits
+    /// `throttle.acquire` and then reports to `throttle.observe`.
+    pub fn with_throttle(&self, throttle: Arc<dyn Throttle>) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            throttle: Some(throttle),
+        }
+    }
+
+    /// The throttle, if one is set.
+    pub fn throttle(&self) -> Option<&Arc<dyn Throttle>> {
+        self.throttle.as_ref()
+    }
+
+    /// Creates a job that runs `app_id` with `inputs`.
+    ///
+    /// Not idempotent: retried only when the server surely did not act
+    /// (could not connect, 429, or `x-should-retry: true`). Any other
+    /// failure after the request left (timeout, lost connection, 5xx, an
+    /// answer without a job id) is [`Error::Ambiguous`] and is never resent.
+    pub async fn create_job(&self, app_id: &str, inputs: &Inputs) -> Result<CreatedJob> {
+        nonempty("application id", app_id)?;
+        let body = inputs.to_wire();
+        self.execute(
+            Operation::Create,
+            Call::Create {
+                app: app_id,
+                body: &body,
+            },
+            |bytes| {
+                let w: wire::CreateJobResponse =
+                    serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+                convert::created(w).map_err(str::to_string)
+            },
+        )
+        .await
+    }
+
+    /// Fetches a job.
+    pub async fn get_job(&self, job_id: &str) -> Result<Job> {
+        nonempty("job id", job_id)?;
+        self.execute(Operation::Get, Call::Get { job: job_id }, |bytes| {
+            serde_json::from_slice::<wire::Job>(bytes)
+                .map(convert::job)
+                .map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Fetches one page of an application's jobs (newest first).
+    pub async fn list_jobs_page(&self, app_id: &str, query: &ListQuery) -> Result<JobPage> {
+        nonempty("application id", app_id)?;
+        if query.limit == Some(0) {
+            return Err(Error::InvalidRequest(
+                "a page size must be at least 1".into(),
+            ));
+        }
+        self.execute(
+            Operation::List,
+            Call::List { app: app_id, query },
+            |bytes| {
+                serde_json::from_slice::<wire::JobList>(bytes)
+                    .map(|w| convert::page(w, query))
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+    }
+
+    /// Asks the server to run a `failed` job again; follow the returned id.
+    ///
+    /// 409 ([`Error::Conflict`]) means the job is not `failed`. Like create,
+    /// it is never resent after an ambiguous failure ([`Error::Ambiguous`]):
+    /// fetch the job to see whether the retry took.
+    pub async fn retry_job(&self, job_id: &str) -> Result<RetriedJob> {
+        nonempty("job id", job_id)?;
+        self.execute(Operation::Retry, Call::Retry { job: job_id }, |bytes| {
+            let w: wire::RetryJobResponse =
+                serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            convert::retried(w).map_err(str::to_string)
+        })
+        .await
+    }
+
+    /// Fetches an application's details and input definitions.
+    pub async fn application(&self, app_id: &str) -> Result<Application> {
+        nonempty("application id", app_id)?;
+        self.execute(
+            Operation::Application,
+            Call::Application { app: app_id },
+            |bytes| {
+                serde_json::from_slice::<wire::Application>(bytes)
+                    .map(convert::application)
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+    }
+
+    /// Runs an application synchronously and returns its output (waits up
+    /// to the run timeout; the server gives up after about 5 minutes).
+    pub async fn run_application(&self, app_id: &str, inputs: &Inputs) -> Result<Output> {
+        nonempty("application id", app_id)?;
+        let body = inputs.to_wire();
+        self.execute(
+            Operation::Run,
+            Call::Run {
+                app: app_id,
+                body: &body,
+            },
+            |bytes| {
+                serde_json::from_slice::<wire::GenerateApplicationResponse>(bytes)
+                    .map(convert::output)
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+    }
+
+    /// The retry loop shared by every call.
+    async fn execute<T>(
+        &self,
+        op: Operation,
+        call: Call<'_>,
+        decode: impl Fn(&[u8]) -> std::result::Result<T, String>,
+    ) -> Result<T> {
+        let policy = &self.inner.retry;
+        let clock = &self.inner.clock;
+        let started = clock.now();
+        let mut attempt: u32 = 0;
+        let mut spent: u32 = 0;
+        loop {
+            attempt += 1;
+            if let Some(throttle) = &self.throttle {
+                throttle.acquire(op).await;
+            }
+            let exchange = self.timed_exchange(op, &call).await;
+            let (outcome, observation) = self.classify(op, exchange, &decode);
+            if let Some(throttle) = &self.throttle {
+                throttle.observe(op, &observation);
+            }
+            let failure = match outcome {
+                Ok(value) => {
+                    if let Some(budget) = policy.budget() {
+                        budget.refund(if spent > 0 { spent } else { cost::SUCCESS });
+                    }
+                    return Ok(value);
+                }
+                Err(failure) => failure,
+            };
+            if !failure.retryable(op) {
+                return Err(failure.into_error(op));
+            }
+            if attempt >= policy.max_attempts() {
+                tracing::debug!(operation = %op, attempt, "no attempts left");
+                return Err(failure.into_error(op));
+            }
+            let wait = policy.wait(attempt - 1, failure.retry_after);
+            let elapsed = clock.now().saturating_sub(started);
+            if let Some(limit) = policy.max_elapsed()
+                && elapsed + wait > limit
+            {
+                tracing::debug!(operation = %op, attempt, ?wait, ?elapsed, "no time left for another attempt");
+                return Err(failure.into_error(op));
+            }
+            let price = match failure.kind {
+                Kind::Status(429) => 0,
+                Kind::TimedOut => cost::TIMEOUT_RETRY,
+                _ => cost::RETRY,
+            };
+            if price > 0
+                && let Some(budget) = policy.budget()
+            {
+                if !budget.try_spend(price) {
+                    tracing::warn!(
+                        operation = %op,
+                        attempt,
+                        "retry budget exhausted: not retrying (the server is failing a lot)"
+                    );
+                    return Err(failure.into_error(op));
+                }
+                spent += price;
+            }
+            tracing::info!(
+                operation = %op,
+                attempt,
+                next_attempt = attempt + 1,
+                wait_ms = wait.as_millis() as u64,
+                error = %failure.error,
+                "retrying"
+            );
+            clock.sleep(wait).await;
+        }
+    }
+
+    /// One exchange, racing the clock's timeout.
+    async fn timed_exchange(&self, op: Operation, call: &Call<'_>) -> Exchange {
+        let timeout = match op {
+            Operation::Run => self.inner.run_timeout,
+            _ => self.inner.request_timeout,
+        };
+        let sleep = self.inner.clock.sleep(timeout);
+        tokio::select! {
+            biased;
+            exchange = self.exchange(call) => exchange,
+            () = sleep => Exchange::TimedOut(timeout),
+        }
+    }
+
+    async fn exchange(&self, call: &Call<'_>) -> Exchange {
+        match &self.inner.wire {
+            Wire::Generated(api) => match *call {
+                Call::Create { app, body } => {
+                    generated(
+                        api.create_job()
+                            .application_id(app)
+                            .body(body.clone())
+                            .send(),
+                    )
+                    .await
+                }
+                Call::Get { job } => generated(api.get_job().job_id(job).send()).await,
+                Call::List { app, query } => {
+                    let mut b = api.list_jobs().application_id(app).offset(query.offset);
+                    if let Some(limit) = query.limit {
+                        b = b.limit(limit);
+                    }
+                    if let Some(status) = query.status {
+                        b = b.status(convert::status_filter(status));
+                    }
+                    generated(b.send()).await
+                }
+                Call::Retry { job } => generated(api.retry_job().job_id(job).send()).await,
+                Call::Application { app } => {
+                    generated(api.get_application().application_id(app).send()).await
+                }
+                Call::Run { app, body } => {
+                    generated(
+                        api.run_application()
+                            .application_id(app)
+                            .body(body.clone())
+                            .send(),
+                    )
+                    .await
+                }
+            },
+            Wire::Shared {
+                http,
+                auth,
+                user_agent,
+            } => self.shared_exchange(http, auth, user_agent, call).await,
+        }
+    }
+
+    /// The same requests as the generated client makes, on the caller's
+    /// reqwest client, with the key added to each request.
+    async fn shared_exchange(
+        &self,
+        http: &reqwest::Client,
+        auth: &HeaderValue,
+        user_agent: &HeaderValue,
+        call: &Call<'_>,
+    ) -> Exchange {
+        let mut url = match url::Url::parse(&self.inner.base_url) {
+            Ok(url) => url,
+            Err(e) => return Exchange::Invalid(e.to_string()),
+        };
+        let (method, segments, body): (_, Vec<&str>, _) = match *call {
+            Call::Create { app, body } => (
+                reqwest::Method::POST,
+                vec!["v1", "applications", app, "jobs"],
+                Some(body),
+            ),
+            Call::Get { job } => (
+                reqwest::Method::GET,
+                vec!["v1", "applications", "jobs", job],
+                None,
+            ),
+            Call::List { app, .. } => (
+                reqwest::Method::GET,
+                vec!["v1", "applications", app, "jobs"],
+                None,
+            ),
+            Call::Retry { job } => (
+                reqwest::Method::POST,
+                vec!["v1", "applications", "jobs", job, "retry"],
+                None,
+            ),
+            Call::Application { app } => {
+                (reqwest::Method::GET, vec!["v1", "applications", app], None)
+            }
+            Call::Run { app, body } => (
+                reqwest::Method::POST,
+                vec!["v1", "applications", app],
+                Some(body),
+            ),
+        };
+        match url.path_segments_mut() {
+            Ok(mut path) => {
+                path.pop_if_empty().extend(segments);
+            }
+            Err(()) => return Exchange::Invalid("the base URL cannot hold a path".into()),
+        }
+        let mut request = http
+            .request(method, url)
+            .header(AUTHORIZATION, auth.clone())
+            .header(USER_AGENT, user_agent.clone())
+            .header(ACCEPT, "application/json")
+            .header("api-version", writer_api::API_VERSION);
+        if let Call::List { query, .. } = call {
+            let mut pairs = vec![("offset", query.offset.to_string())];
+            if let Some(limit) = query.limit {
+                pairs.push(("limit", limit.to_string()));
+            }
+            if let Some(status) = query.status {
+                pairs.push(("status", status.as_str().to_string()));
+            }
+            request = request.query(&pairs);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return no_response(&e),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let limit = raw::DEFAULT_BODY_LIMIT;
+        let mut body = BytesMut::new();
+        let mut truncated = false;
+        let mut complete = true;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = limit - body.len();
+                    if chunk.len() > room {
+                        body.extend_from_slice(&chunk[..room]);
+                        truncated = true;
+                        break;
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        Exchange::Response {
+            raw: RawResponse {
+                status,
+                headers,
+                body: body.freeze(),
+                truncated,
+            },
+            complete,
+        }
+    }
+
+    /// Sorts what came back into a value or a failure, and what the
+    /// throttle should hear about it.
+    fn classify<T>(
+        &self,
+        op: Operation,
+        exchange: Exchange,
+        decode: &impl Fn(&[u8]) -> std::result::Result<T, String>,
+    ) -> (std::result::Result<T, Failure>, Observation) {
+        let policy = &self.inner.retry;
+        match exchange {
+            Exchange::Invalid(message) => (
+                Err(Failure::new(Error::InvalidRequest(message), Kind::Final)),
+                Observation::default(),
+            ),
+            Exchange::TimedOut(after) => (
+                Err(Failure::new(
+                    Error::Timeout {
+                        operation: op.as_str(),
+                        after,
+                    },
+                    Kind::TimedOut,
+                )),
+                Observation {
+                    transport_error: true,
+                    ..Observation::default()
+                },
+            ),
+            Exchange::NoResponse { connect, message } => (
+                Err(Failure::new(
+                    Error::Transport {
+                        message: self.scrub(message),
+                        connect,
+                    },
+                    if connect { Kind::NotSent } else { Kind::Lost },
+                )),
+                Observation {
+                    transport_error: true,
+                    ..Observation::default()
+                },
+            ),
+            Exchange::Response { raw, complete } => {
+                let status = raw.status.as_u16();
+                let request_id = raw.request_id().map(str::to_string);
+                let retry_after = parse_retry_after(&raw.headers, self.inner.clock.wall())
+                    .map(|d| d.min(policy.max_retry_after()));
+                let observation = Observation {
+                    status: Some(status),
+                    retry_after,
+                    transport_error: !complete,
+                };
+                let should_retry = should_retry_header(&raw.headers);
+                let failure = |error, kind| Failure {
+                    error,
+                    kind,
+                    should_retry,
+                    retry_after,
+                };
+                if !complete {
+                    let error = Error::Transport {
+                        message: format!(
+                            "the connection broke while reading the answer (HTTP {status})"
+                        ),
+                        connect: false,
+                    };
+                    return (Err(failure(error, Kind::Lost)), observation);
+                }
+                if raw.status.is_success() {
+                    let decoded = if raw.truncated {
+                        Err(format!(
+                            "the body is larger than {} bytes and was cut",
+                            raw.body.len()
+                        ))
+                    } else {
+                        decode(&raw.body)
+                    };
+                    return match decoded {
+                        Ok(value) => (Ok(value), observation),
+                        Err(message) => {
+                            let error = Error::Decode {
+                                message: self.scrub(message),
+                                body_snippet: self.scrub(snippet(&raw.body, SNIPPET_BYTES)),
+                                status,
+                                request_id,
+                            };
+                            (Err(failure(error, Kind::BadBody)), observation)
+                        }
+                    };
+                }
+                let message = self.scrub(error_message(&raw));
+                let error = match status {
+                    400 => Error::BadRequest {
+                        message,
+                        request_id,
+                    },
+                    401 => Error::Unauthorized {
+                        message,
+                        request_id,
+                    },
+                    403 => Error::Forbidden {
+                        message,
+                        request_id,
+                    },
+                    404 => Error::NotFound {
+                        message,
+                        request_id,
+                    },
+                    409 => Error::Conflict {
+                        message,
+                        request_id,
+                    },
+                    429 => Error::RateLimited {
+                        retry_after,
+                        request_id,
+                    },
+                    500..=599 => Error::Server {
+                        status,
+                        message,
+                        request_id,
+                    },
+                    300..=399 => Error::Http {
+                        status,
+                        message: format!(
+                            "the server redirected to {}; redirects are not followed, so the \
+                             key is never sent elsewhere (check the base URL)",
+                            raw.headers
+                                .get(reqwest::header::LOCATION)
+                                .and_then(|l| l.to_str().ok())
+                                .unwrap_or("an unnamed location")
+                        ),
+                        request_id,
+                    },
+                    _ => Error::Http {
+                        status,
+                        message,
+                        request_id,
+                    },
+                };
+                (Err(failure(error, Kind::Status(status))), observation)
+            }
+        }
+    }
+
+    /// Removes the API key from text that came from outside.
+    fn scrub(&self, text: String) -> String {
+        let key = &self.inner.key;
+        if key.len() >= 4 && text.contains(key.as_str()) {
+            text.replace(key.as_str(), "<redacted>")
+        } else {
+            text
+        }
+    }
+}
+
+fn nonempty(what: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        Err(Error::InvalidRequest(format!("the {what} is empty")))
+    } else {
+        Ok(())
+    }
+}
+
+/// The request a call makes.
+enum Call<'a> {
+    Create {
+        app: &'a str,
+        body: &'a wire::GenerateApplicationRequest,
+    },
+    Get {
+        job: &'a str,
+    },
+    List {
+        app: &'a str,
+        query: &'a ListQuery,
+    },
+    Retry {
+        job: &'a str,
+    },
+    Application {
+        app: &'a str,
+    },
+    Run {
+        app: &'a str,
+        body: &'a wire::GenerateApplicationRequest,
+    },
+}
+
+/// What one attempt came back with.
+enum Exchange {
+    /// A response; `complete` is false when its body broke off.
+    Response { raw: RawResponse, complete: bool },
+    /// No response: `connect` when the connection was never opened.
+    NoResponse { connect: bool, message: String },
+    /// The clock's timeout won the race.
+    TimedOut(Duration),
+    /// The request could not be built.
+    Invalid(String),
+}
+
+fn no_response(e: &reqwest::Error) -> Exchange {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    Exchange::NoResponse {
+        connect: e.is_connect(),
+        message,
+    }
+}
+
+/// Runs a generated `send()` inside a raw capture.
+async fn generated<T, E>(
+    send: impl Future<Output = std::result::Result<writer_api::ResponseValue<T>, writer_api::Error<E>>>,
+) -> Exchange {
+    let (result, raw) = raw::capture(send).await;
+    match (result, raw) {
+        (Err(writer_api::Error::InvalidRequest(message)), _) => Exchange::Invalid(message),
+        (Err(writer_api::Error::CommunicationError(_)), Some(raw)) => Exchange::Response {
+            raw,
+            complete: false,
+        },
+        (_, Some(raw)) => Exchange::Response {
+            raw,
+            complete: true,
+        },
+        (Err(writer_api::Error::CommunicationError(e)), None) => no_response(&e),
+        (Err(_), None) => Exchange::NoResponse {
+            connect: false,
+            message: "the request failed before any response arrived".into(),
+        },
+        (Ok(_), None) => Exchange::NoResponse {
+            connect: false,
+            message: "a response arrived but was not recorded".into(),
+        },
+    }
+}
+
+/// What went wrong, in the server's words when it gave some.
+fn error_message(raw: &RawResponse) -> String {
+    if let Ok(body) = serde_json::from_slice::<wire::Error>(&raw.body) {
+        let mut parts: Vec<String> = body.message.into_iter().collect();
+        for detail in body.errors.unwrap_or_default() {
+            match (detail.key, detail.description) {
+                (Some(k), Some(d)) => parts.push(format!("{k}: {d}")),
+                (None, Some(d)) => parts.push(d),
+                _ => {}
+            }
+        }
+        if parts.is_empty()
+            && let Some(code) = body.code
+        {
+            parts.push(code);
+        }
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    let text = snippet(&raw.body, SNIPPET_BYTES);
+    if text.trim().is_empty() {
+        raw.status
+            .canonical_reason()
+            .unwrap_or("no explanation given")
+            .to_string()
+    } else {
+        text
+    }
+}
+
+/// The classes of failure the retry decision needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Could not connect: the request surely was not sent.
+    NotSent,
+    /// The connection broke after the request may have left.
+    Lost,
+    /// No answer within the timeout.
+    TimedOut,
+    /// A non-2xx status.
+    Status(u16),
+    /// A 2xx whose body did not decode.
+    BadBody,
+    /// Not worth repeating (e.g. the request could not be built).
+    Final,
+}
+
+struct Failure {
+    error: Error,
+    kind: Kind,
+    should_retry: Option<bool>,
+    retry_after: Option<std::time::Duration>,
+}
+
+impl Failure {
+    fn new(error: Error, kind: Kind) -> Self {
+        Self {
+            error,
+            kind,
+            should_retry: None,
+            retry_after: None,
+        }
+    }
+
+    /// Whether another attempt is safe and may help (see the table in
+    /// [`crate::retry`]).
+    fn retryable(&self, op: Operation) -> bool {
+        if let Some(decision) = self.should_retry {
+            return decision;
+        }
+        match self.kind {
+            Kind::NotSent | Kind::Status(429) => true,
+            Kind::Lost | Kind::TimedOut => op.is_idempotent(),
+            Kind::Status(s) => op.is_idempotent() && (s == 408 || s == 409 || s >= 500),
+            Kind::BadBody | Kind::Final => false,
+        }
+    }
+
+    /// The error to report once no more attempts are made: for calls that
+    /// are not idempotent, a failure after the request left is ambiguous.
+    fn into_error(self, op: Operation) -> Error {
+        if op.is_idempotent() {
+            return self.error;
+        }
+        let ambiguous = match self.kind {
+            Kind::Lost | Kind::TimedOut | Kind::BadBody => true,
+            Kind::Status(s) => s == 408 || s >= 500,
+            Kind::NotSent | Kind::Final => false,
+        };
+        if !ambiguous {
+            return self.error;
+        }
+        Error::Ambiguous {
+            operation: op.as_str(),
+            status: self.error.status(),
+            request_id: self.error.request_id().map(str::to_string),
+            reason: self.error.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            check_base_url("https://api.writer.com/").unwrap(),
+            "https://api.writer.com"
+        );
+        assert_eq!(
+            check_base_url("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(check_base_url("http://127.5.0.1:1").is_ok());
+        assert!(check_base_url("http://[::1]:1").is_ok());
+        assert!(
+            check_base_url("http://LOCALHOST:1/prefix/")
+                .unwrap()
+                .ends_with("/prefix")
+        );
+        let e = check_base_url("http://api.writer.com")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("refusing plain http://") && e.contains("api.writer.com"),
+            "{e}"
+        );
+        assert!(check_base_url("http://10.0.0.1").is_err());
+        assert!(check_base_url("http://localhost.evil.com").is_err());
+        assert!(check_base_url("ftp://x").is_err());
+        assert!(check_base_url("not a url").is_err());
+        assert!(check_base_url("https://user:pw@api.writer.com").is_err());
+    }
+
+    #[test]
+    fn create_failures_after_sending_are_ambiguous() {
+        let f = Failure::new(
+            Error::Server {
+                status: 500,
+                message: "boom".into(),
+                request_id: Some("r".into()),
+            },
+            Kind::Status(500),
+        );
+        assert!(!f.retryable(Operation::Create));
+        assert!(f.retryable(Operation::Get));
+        match f.into_error(Operation::Create) {
+            Error::Ambiguous {
+                operation,
+                status,
+                request_id,
+                ..
+            } => {
+                assert_eq!(operation, "create_job");
+                assert_eq!(status, Some(500));
+                assert_eq!(request_id.as_deref(), Some("r"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let f = Failure::new(
+            Error::Transport {
+                message: "refused".into(),
+                connect: true,
+            },
+            Kind::NotSent,
+        );
+        assert!(f.retryable(Operation::Create));
+        assert!(matches!(
+            f.into_error(Operation::Create),
+            Error::Transport { connect: true, .. }
+        ));
+        let mut f = Failure::new(
+            Error::Conflict {
+                message: "not failed".into(),
+                request_id: None,
+            },
+            Kind::Status(409),
+        );
+        assert!(!f.retryable(Operation::Retry));
+        assert!(f.retryable(Operation::List));
+        f.should_retry = Some(false);
+        assert!(!f.retryable(Operation::List));
+        assert!(matches!(
+            f.into_error(Operation::Retry),
+            Error::Conflict { .. }
+        ));
+    }
+}

@@ -1,0 +1,212 @@
+//! The types users see: jobs, their status and output, inputs, pages and
+//! applications.
+//!
+//! They are converted from `writer-api`'s generated wire types in one place
+//! (`model/convert.rs`). Values a newer server may extend (a job's status, an
+//! input's type) map to `#[non_exhaustive]` enums with an `Unknown(String)`
+//! variant, so a new value never breaks decoding.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod app;
+pub(crate) mod convert;
+mod inputs;
+
+pub use app::{Application, InputDef, InputOptions, InputType, validate_inputs};
+pub use inputs::Inputs;
+
+/// An asynchronous job and, once finished, its output or error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The job's id (an opaque string).
+    pub id: String,
+    /// Where the job is in its life.
+    pub status: JobStatus,
+    /// The application the job runs.
+    pub application_id: String,
+    /// When the job was created.
+    pub created_at: DateTime<Utc>,
+    /// When the job last changed.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// When the job finished.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The result, once `completed`.
+    pub output: Option<Output>,
+    /// Why it failed, once `failed`.
+    pub error: Option<String>,
+}
+
+/// A job's status. Unknown values from a newer server are kept, not refused.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobStatus {
+    /// `in_progress`: still running.
+    InProgress,
+    /// `completed`: the output is ready.
+    Completed,
+    /// `failed`: see the job's `error`; it may be retried.
+    Failed,
+    /// A value this client does not know; treated as unfinished.
+    Unknown(String),
+}
+
+impl JobStatus {
+    /// `true` for `completed` and `failed`; an unknown status is unfinished.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+
+    /// The wire string (`in_progress`, `completed`, `failed`, or the unknown value).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Unknown(s) => s,
+        }
+    }
+}
+
+impl From<&str> for JobStatus {
+    fn from(s: &str) -> Self {
+        match s {
+            "in_progress" => Self::InProgress,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            other => Self::Unknown(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for JobStatus {
+    fn from(s: String) -> Self {
+        match JobStatus::from(s.as_str()) {
+            Self::Unknown(_) => Self::Unknown(s),
+            known => known,
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for JobStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for JobStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(JobStatus::from(String::deserialize(d)?))
+    }
+}
+
+/// The status filter of a job listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    /// Only jobs still running.
+    InProgress,
+    /// Only completed jobs.
+    Completed,
+    /// Only failed jobs.
+    Failed,
+}
+
+impl StatusFilter {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What a completed job (or a synchronous run) generated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// The name of the output field, if the application gives one.
+    pub title: Option<String>,
+    /// The generated content.
+    pub suggestion: String,
+}
+
+/// The answer to a create: the new job's id and first status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedJob {
+    /// The new job's id (from `id`, or `job_id` as Writer's guide names it).
+    pub id: String,
+    /// Its status (normally `in_progress`).
+    pub status: JobStatus,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The answer to a retry: follow its `id`, which may name a new job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetriedJob {
+    /// The id of the job that now runs.
+    pub id: String,
+    /// Its status.
+    pub status: JobStatus,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One page of an application's jobs (newest first).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobPage {
+    /// The jobs on this page.
+    pub jobs: Vec<Job>,
+    /// The server's `totalCount`; it may ignore the status filter, so do not
+    /// page by it alone.
+    pub total_count: Option<u64>,
+    /// The offset of this page (as the server reported it, else as asked).
+    pub offset: u64,
+    /// The page size the server used (as it reported it, else as asked; 50
+    /// when neither said).
+    pub limit: u64,
+}
+
+/// The parameters of one `list_jobs` request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only jobs with this status.
+    pub status: Option<StatusFilter>,
+    /// How many jobs to skip.
+    pub offset: u64,
+    /// The page size to ask for (the server's default, 50, when `None`).
+    pub limit: Option<u64>,
+}
+
+/// The page size the API uses when none is given.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_statuses_are_kept_and_unfinished() {
+        let s = JobStatus::from("queued");
+        assert_eq!(s, JobStatus::Unknown("queued".into()));
+        assert!(!s.is_finished());
+        assert_eq!(s.as_str(), "queued");
+        assert!(JobStatus::from("failed").is_finished());
+        assert!(JobStatus::from("completed").is_finished());
+        assert!(!JobStatus::from("in_progress").is_finished());
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, "\"queued\"");
+        let back: JobStatus = serde_json::from_str("\"in_progress\"").unwrap();
+        assert_eq!(back, JobStatus::InProgress);
+    }
+}

@@ -1,0 +1,5 @@
+//! Poll one job until it is done.
+
+mod policy;
+
+pub use policy::{PollPolicy, PollPolicyBuilder};
