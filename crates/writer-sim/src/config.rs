@@ -1,0 +1,977 @@
+//! The simulator's configuration: applications, keys, job durations, list
+//! behaviour, rate limits and faults, built in code or read from TOML.
+//!
+//! Every value is checked before the simulator starts: a bad value is a
+//! [`ConfigError`] that names the value and says how to fix it, never a panic.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand::Rng;
+use rand_distr::{Distribution, LogNormal};
+use serde::Deserialize;
+use writer_api::types::{ApplicationInput, ApplicationInputOptions};
+
+use crate::faults::FaultConfig;
+
+/// A configuration value the simulator cannot use, with what to do instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value is out of range or malformed.
+    #[error("invalid {field} = {value}: {fix}")]
+    Invalid {
+        /// Which setting (for example `failure_rate` or `faults.get.500`).
+        field: String,
+        /// The value given.
+        value: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// A fault name that the simulator does not know.
+    #[error("unknown fault `{name}` in {context}: use one of {known}")]
+    UnknownFault {
+        /// The name given.
+        name: String,
+        /// Where it appeared.
+        context: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// An operation name that the simulator does not know.
+    #[error(
+        "unknown operation `{name}` in {context}: use one of create, get, list, retry, run, app or *"
+    )]
+    UnknownOperation {
+        /// The name given.
+        name: String,
+        /// Where it appeared.
+        context: String,
+    },
+    /// The TOML text does not parse or has fields of the wrong type.
+    #[error("cannot read the simulator config: {0}")]
+    Toml(String),
+    /// The config file cannot be read.
+    #[error("cannot read the config file {path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(
+        field: impl Into<String>,
+        value: impl ToString,
+        fix: impl Into<String>,
+    ) -> Self {
+        ConfigError::Invalid {
+            field: field.into(),
+            value: value.to_string(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// The type of an application input, as Writer's application details name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    /// Free text: one or more values (up to `max_fields`).
+    Text,
+    /// One value from a fixed list.
+    Dropdown,
+    /// A file id.
+    File,
+    /// A media (image) file id.
+    Media,
+}
+
+impl InputType {
+    /// The wire name (`text`, `dropdown`, `file`, `media`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputType::Text => "text",
+            InputType::Dropdown => "dropdown",
+            InputType::File => "file",
+            InputType::Media => "media",
+        }
+    }
+}
+
+/// The definition of one input of a simulated application; the simulator
+/// validates job requests against it like the real service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputDef {
+    /// The input's name (a request names it as the input's `id`).
+    pub name: String,
+    /// Its type.
+    pub input_type: InputType,
+    /// Whether every run must give it.
+    #[serde(default)]
+    pub required: bool,
+    /// What it is for (shown in the application details).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// For a dropdown: the values it accepts.
+    #[serde(default)]
+    pub list: Vec<String>,
+    /// For text: the fewest values.
+    #[serde(default)]
+    pub min_fields: Option<u32>,
+    /// For text (and file: `max_files`): the most values.
+    #[serde(default)]
+    pub max_fields: Option<u32>,
+}
+
+impl InputDef {
+    /// A text input.
+    pub fn text(name: impl Into<String>, required: bool) -> Self {
+        Self {
+            name: name.into(),
+            input_type: InputType::Text,
+            required,
+            description: None,
+            list: Vec::new(),
+            min_fields: None,
+            max_fields: None,
+        }
+    }
+
+    /// A dropdown input accepting the values of `list`.
+    pub fn dropdown(name: impl Into<String>, required: bool, list: &[&str]) -> Self {
+        Self {
+            input_type: InputType::Dropdown,
+            list: list.iter().map(|s| s.to_string()).collect(),
+            ..Self::text(name, required)
+        }
+    }
+
+    /// A file input.
+    pub fn file(name: impl Into<String>, required: bool) -> Self {
+        Self {
+            input_type: InputType::File,
+            ..Self::text(name, required)
+        }
+    }
+
+    /// A media input.
+    pub fn media(name: impl Into<String>, required: bool) -> Self {
+        Self {
+            input_type: InputType::Media,
+            ..Self::text(name, required)
+        }
+    }
+
+    /// Sets the largest number of values (text `max_fields`, file `max_files`).
+    pub fn with_max_fields(mut self, max: u32) -> Self {
+        self.max_fields = Some(max);
+        self
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// The definition as the wire type of the application details.
+    pub fn to_wire(&self) -> ApplicationInput {
+        let mut options = ApplicationInputOptions::default();
+        match self.input_type {
+            InputType::Text => {
+                options.min_fields = self.min_fields.map(i64::from);
+                options.max_fields = self.max_fields.map(i64::from);
+            }
+            InputType::Dropdown => options.list = self.list.clone(),
+            InputType::File => {
+                options.max_files = self.max_fields.map(i64::from);
+                options.upload_types = vec!["url".into(), "file_id".into()];
+            }
+            InputType::Media => options.file_types = vec!["png".into(), "jpg".into()],
+        }
+        ApplicationInput {
+            description: self.description.clone(),
+            input_type: self.input_type.as_str().to_string(),
+            name: self.name.clone(),
+            options: (options != ApplicationInputOptions::default()).then_some(options),
+            required: self.required,
+        }
+    }
+}
+
+/// How long a job runs, in simulated time.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DurationDist {
+    /// Always the same duration.
+    Fixed {
+        /// Seconds.
+        secs: f64,
+    },
+    /// Uniformly between two durations.
+    Uniform {
+        /// Shortest, seconds.
+        min_secs: f64,
+        /// Longest, seconds.
+        max_secs: f64,
+    },
+    /// Log-normal with the given mean and shape: most jobs near the mean, a
+    /// long tail of slow ones, like real generation jobs.
+    #[serde(rename = "lognormal")]
+    LogNormal {
+        /// Mean, seconds.
+        mean_secs: f64,
+        /// Sigma of the underlying normal (0.5 is a moderate tail).
+        sigma: f64,
+    },
+}
+
+/// The longest duration any distribution yields (a day), so a wild
+/// log-normal draw cannot overflow time arithmetic.
+const MAX_JOB_SECS: f64 = 86_400.0;
+
+impl DurationDist {
+    /// A fixed duration.
+    pub fn fixed(d: Duration) -> Self {
+        DurationDist::Fixed {
+            secs: d.as_secs_f64(),
+        }
+    }
+
+    /// Draws one duration.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
+        let secs = match *self {
+            DurationDist::Fixed { secs } => secs,
+            DurationDist::Uniform { min_secs, max_secs } => {
+                if max_secs > min_secs {
+                    rng.random_range(min_secs..=max_secs)
+                } else {
+                    min_secs
+                }
+            }
+            DurationDist::LogNormal { mean_secs, sigma } => {
+                if mean_secs <= 0.0 {
+                    0.0
+                } else {
+                    let mu = mean_secs.ln() - sigma * sigma / 2.0;
+                    match LogNormal::new(mu, sigma) {
+                        Ok(dist) => dist.sample(rng),
+                        Err(_) => mean_secs,
+                    }
+                }
+            }
+        };
+        Duration::from_secs_f64(secs.clamp(0.0, MAX_JOB_SECS))
+    }
+
+    fn validate(&self, field: &str) -> Result<(), ConfigError> {
+        let secs_ok = |name: &str, v: f64| {
+            if v.is_finite() && (0.0..=MAX_JOB_SECS).contains(&v) {
+                Ok(())
+            } else {
+                Err(ConfigError::invalid(
+                    format!("{field}.{name}"),
+                    v,
+                    "use a number of seconds between 0 and 86400",
+                ))
+            }
+        };
+        match *self {
+            DurationDist::Fixed { secs } => secs_ok("secs", secs),
+            DurationDist::Uniform { min_secs, max_secs } => {
+                secs_ok("min_secs", min_secs)?;
+                secs_ok("max_secs", max_secs)?;
+                if min_secs > max_secs {
+                    return Err(ConfigError::invalid(
+                        format!("{field}.min_secs"),
+                        min_secs,
+                        format!("must not exceed max_secs ({max_secs})"),
+                    ));
+                }
+                Ok(())
+            }
+            DurationDist::LogNormal { mean_secs, sigma } => {
+                secs_ok("mean_secs", mean_secs)?;
+                if !(sigma.is_finite() && (0.0..=5.0).contains(&sigma)) {
+                    return Err(ConfigError::invalid(
+                        format!("{field}.sigma"),
+                        sigma,
+                        "use a sigma between 0 and 5 (0.5 is a moderate tail)",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Default for DurationDist {
+    /// Log-normal, mean 30 s, sigma 0.5: a typical generation job.
+    fn default() -> Self {
+        DurationDist::LogNormal {
+            mean_secs: 30.0,
+            sigma: 0.5,
+        }
+    }
+}
+
+/// Other tenants on an application: old jobs already there, and background
+/// clients creating more, so that list-based polling is measured on a busy
+/// application.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Finished jobs created before the simulator started (newest one minute
+    /// of sim time before the start, one minute apart).
+    #[serde(default)]
+    pub prefill_jobs: u32,
+    /// Jobs that background clients create per minute of simulated time.
+    #[serde(default)]
+    pub jobs_per_minute: f64,
+}
+
+/// A simulated no-code application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppConfig {
+    /// Its id, used in paths and as `application_id` of its jobs.
+    pub id: String,
+    /// Other names accepted in paths (Writer accepts an alias for the id).
+    pub aliases: Vec<String>,
+    /// Its display name.
+    pub name: String,
+    /// Its inputs.
+    pub inputs: Vec<InputDef>,
+    /// Job durations for this application (default: the simulator's).
+    pub duration: Option<DurationDist>,
+    /// Failure rate for this application (default: the simulator's).
+    pub failure_rate: Option<f64>,
+    /// Other tenants' jobs on it.
+    pub tenants: TenantConfig,
+}
+
+impl AppConfig {
+    /// An application with the given id and name and no inputs yet.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            aliases: Vec::new(),
+            name: name.into(),
+            inputs: Vec::new(),
+            duration: None,
+            failure_rate: None,
+            tenants: TenantConfig::default(),
+        }
+    }
+
+    /// The demo application that the CLI and examples use:
+    /// `demo-product-descriptions`, "Product descriptions", with inputs
+    /// "Product name" (text, required), "Tone" (dropdown casual/formal/playful,
+    /// optional) and "Tags" (text, optional, at most 5 values).
+    pub fn demo() -> Self {
+        Self::new("demo-product-descriptions", "Product descriptions")
+            .input(
+                InputDef::text("Product name", true)
+                    .with_max_fields(1)
+                    .with_description("The product to describe"),
+            )
+            .input(
+                InputDef::dropdown("Tone", false, &["casual", "formal", "playful"])
+                    .with_description("The voice of the description"),
+            )
+            .input(
+                InputDef::text("Tags", false)
+                    .with_max_fields(5)
+                    .with_description("Keywords to work in"),
+            )
+    }
+
+    /// Adds an input definition.
+    pub fn input(mut self, input: InputDef) -> Self {
+        self.inputs.push(input);
+        self
+    }
+
+    /// Adds an alias accepted in paths in place of the id.
+    pub fn alias(mut self, alias: impl Into<String>) -> Self {
+        self.aliases.push(alias.into());
+        self
+    }
+
+    /// Sets this application's own job duration distribution.
+    pub fn duration(mut self, dist: DurationDist) -> Self {
+        self.duration = Some(dist);
+        self
+    }
+
+    /// Sets this application's own failure rate.
+    pub fn failure_rate(mut self, rate: f64) -> Self {
+        self.failure_rate = Some(rate);
+        self
+    }
+
+    /// Sets other tenants' jobs on this application.
+    pub fn tenants(mut self, tenants: TenantConfig) -> Self {
+        self.tenants = tenants;
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let field = format!("apps[{}]", self.id);
+        if self.id.is_empty() || self.id.contains('/') {
+            return Err(ConfigError::invalid(
+                "apps.id",
+                format!("{:?}", self.id),
+                "use a non-empty id without '/'",
+            ));
+        }
+        if let Some(d) = &self.duration {
+            d.validate(&format!("{field}.duration"))?;
+        }
+        if let Some(rate) = self.failure_rate {
+            check_probability(&format!("{field}.failure_rate"), rate)?;
+        }
+        let rate = self.tenants.jobs_per_minute;
+        if !(rate.is_finite() && rate >= 0.0) {
+            return Err(ConfigError::invalid(
+                format!("{field}.tenants.jobs_per_minute"),
+                rate,
+                "use a rate of 0 or more jobs per minute of simulated time",
+            ));
+        }
+        for input in &self.inputs {
+            if input.input_type == InputType::Dropdown && input.list.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{field}.inputs[{}].list", input.name),
+                    "[]",
+                    "give a dropdown at least one value",
+                ));
+            }
+            if let (Some(min), Some(max)) = (input.min_fields, input.max_fields)
+                && min > max
+            {
+                return Err(ConfigError::invalid(
+                    format!("{field}.inputs[{}].min_fields", input.name),
+                    min,
+                    format!("must not exceed max_fields ({max})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An API key the simulator accepts and the applications it may use.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// The bearer token.
+    pub key: String,
+    /// Application ids it may use; `None` (or `"*"` in the list) means all.
+    #[serde(default)]
+    pub apps: Option<Vec<String>>,
+}
+
+impl KeyConfig {
+    /// A key with access to every application.
+    pub fn all_apps(key: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            apps: None,
+        }
+    }
+
+    /// A key with access to the listed applications only.
+    pub fn for_apps(key: impl Into<String>, apps: &[&str]) -> Self {
+        Self {
+            key: key.into(),
+            apps: Some(apps.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    /// Whether this key may use the application `app_id`.
+    pub fn allows(&self, app_id: &str) -> bool {
+        match &self.apps {
+            None => true,
+            Some(apps) => apps.iter().any(|a| a == "*" || a == app_id),
+        }
+    }
+}
+
+/// What the list operation does with a `limit` above the maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverMax {
+    /// Silently use the maximum (and say so in `pagination.limit`).
+    #[default]
+    Clamp,
+    /// Answer 400.
+    Reject,
+}
+
+/// What `totalCount` counts when the list is filtered by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TotalCount {
+    /// All of the application's jobs, whatever the filter (the pessimistic
+    /// real-world case).
+    #[default]
+    All,
+    /// Only the jobs matching the filter.
+    Filtered,
+}
+
+/// How the list operation pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListConfig {
+    /// The page size when the request gives none (50).
+    pub default_limit: u32,
+    /// The largest page size (100).
+    pub max_limit: u32,
+    /// Above the maximum: clamp or 400.
+    pub over_max: OverMax,
+    /// What `totalCount` counts.
+    pub total_count: TotalCount,
+}
+
+impl Default for ListConfig {
+    fn default() -> Self {
+        Self {
+            default_limit: 50,
+            max_limit: 100,
+            over_max: OverMax::Clamp,
+            total_count: TotalCount::All,
+        }
+    }
+}
+
+/// The period of a rate limit's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RatePer {
+    /// Per second.
+    Second,
+    /// Per minute.
+    Minute,
+    /// Per hour.
+    Hour,
+}
+
+impl RatePer {
+    /// The period's length.
+    pub fn duration(self) -> Duration {
+        match self {
+            RatePer::Second => Duration::from_secs(1),
+            RatePer::Minute => Duration::from_secs(60),
+            RatePer::Hour => Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A per-key request budget: a token bucket on the simulated clock holding
+/// up to `burst` requests and refilled at `requests` per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests allowed per period.
+    pub requests: f64,
+    /// The period.
+    pub per: RatePer,
+    /// The most requests that may come at once (default: `requests`).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl RateLimitConfig {
+    /// `requests` per minute, bursting up to `burst`.
+    pub fn per_minute(requests: f64, burst: u32) -> Self {
+        Self {
+            requests,
+            per: RatePer::Minute,
+            burst: Some(burst),
+        }
+    }
+
+    /// `requests` per hour, bursting up to `burst`.
+    pub fn per_hour(requests: f64, burst: u32) -> Self {
+        Self {
+            requests,
+            per: RatePer::Hour,
+            burst: Some(burst),
+        }
+    }
+
+    /// The bucket's capacity.
+    pub fn capacity(&self) -> f64 {
+        match self.burst {
+            Some(b) => f64::from(b),
+            None => self.requests.max(1.0),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.requests.is_finite() && self.requests > 0.0) {
+            return Err(ConfigError::invalid(
+                "rate_limit.requests",
+                self.requests,
+                "use a number of requests above 0 (omit rate_limit to disable it)",
+            ));
+        }
+        if self.burst == Some(0) {
+            return Err(ConfigError::invalid(
+                "rate_limit.burst",
+                0,
+                "use a burst of at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The whole configuration of a simulator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// Seed of every random choice (job durations, failures, faults, ids).
+    pub seed: u64,
+    /// The clock's speed when the simulator makes its own clock (1 = real
+    /// time). A clock given to the builder wins.
+    pub scale: f64,
+    /// The applications.
+    pub apps: Vec<AppConfig>,
+    /// The keys; the first is the one [`api_key`](crate::Simulator::api_key) returns.
+    pub keys: Vec<KeyConfig>,
+    /// Job durations.
+    pub duration: DurationDist,
+    /// The chance that one attempt of a job fails.
+    pub failure_rate: f64,
+    /// Whether a retry answers with a new job id (the failed job stays failed).
+    pub retry_new_id: bool,
+    /// How long a synchronous run may take before the server answers 500,
+    /// like Writer's ~5 minute timeout.
+    pub sync_timeout: Duration,
+    /// List paging.
+    pub list: ListConfig,
+    /// The per-key request budget, if any (off by default).
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Fault injection.
+    pub faults: FaultConfig,
+}
+
+/// The key the simulator accepts when none is configured.
+pub const DEFAULT_API_KEY: &str = "sim-test-key";
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            scale: 1.0,
+            apps: vec![AppConfig::demo()],
+            keys: vec![KeyConfig::all_apps(DEFAULT_API_KEY)],
+            duration: DurationDist::default(),
+            failure_rate: 0.0,
+            retry_new_id: false,
+            sync_timeout: Duration::from_secs(300),
+            list: ListConfig::default(),
+            rate_limit: None,
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+pub(crate) fn check_probability(field: &str, p: f64) -> Result<(), ConfigError> {
+    if p.is_finite() && (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            field,
+            p,
+            "use a probability between 0 and 1 (0.01 = 1%)",
+        ))
+    }
+}
+
+impl SimConfig {
+    /// Checks every value; the simulator calls this before it starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return Err(ConfigError::invalid(
+                "scale",
+                self.scale,
+                "use a finite number above 0 (1 = real time, 100 = 100x faster)",
+            ));
+        }
+        if self.apps.is_empty() {
+            return Err(ConfigError::invalid(
+                "apps",
+                "[]",
+                "configure at least one application (or use AppConfig::demo())",
+            ));
+        }
+        let mut names = BTreeMap::new();
+        for app in &self.apps {
+            app.validate()?;
+            for name in std::iter::once(&app.id).chain(&app.aliases) {
+                if names.insert(name.clone(), ()).is_some() {
+                    return Err(ConfigError::invalid(
+                        "apps.id",
+                        name,
+                        "give every application a distinct id and alias",
+                    ));
+                }
+            }
+        }
+        if self.keys.is_empty() || self.keys.iter().any(|k| k.key.trim().is_empty()) {
+            return Err(ConfigError::invalid(
+                "keys",
+                "(empty)",
+                "configure at least one non-empty API key",
+            ));
+        }
+        self.duration.validate("duration")?;
+        check_probability("failure_rate", self.failure_rate)?;
+        if self.list.default_limit == 0 || self.list.max_limit == 0 {
+            return Err(ConfigError::invalid(
+                "list.default_limit / list.max_limit",
+                0,
+                "use page sizes of at least 1",
+            ));
+        }
+        if self.list.default_limit > self.list.max_limit {
+            return Err(ConfigError::invalid(
+                "list.default_limit",
+                self.list.default_limit,
+                format!("must not exceed list.max_limit ({})", self.list.max_limit),
+            ));
+        }
+        if let Some(rl) = &self.rate_limit {
+            rl.validate()?;
+        }
+        self.faults.validate()?;
+        Ok(())
+    }
+
+    /// Reads a configuration from TOML text (see the crate docs for the
+    /// format). Missing fields keep their defaults.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let file: ConfigFile =
+            toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        let defaults = SimConfig::default();
+        let mut apps = Vec::new();
+        for app in file.apps {
+            apps.push(app.into_app()?);
+        }
+        let faults = match file.faults {
+            Some(table) => FaultConfig::from_toml_table(&table)?,
+            None => FaultConfig::default(),
+        };
+        let sync_timeout = match file.sync_timeout_secs {
+            Some(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+            Some(secs) => {
+                return Err(ConfigError::invalid(
+                    "sync_timeout_secs",
+                    secs,
+                    "use a number of seconds of 0 or more",
+                ));
+            }
+            None => defaults.sync_timeout,
+        };
+        let config = SimConfig {
+            seed: file.seed.unwrap_or(defaults.seed),
+            scale: file.scale.unwrap_or(defaults.scale),
+            apps: if apps.is_empty() { defaults.apps } else { apps },
+            keys: if file.keys.is_empty() {
+                defaults.keys
+            } else {
+                file.keys
+            },
+            duration: file.duration.unwrap_or(defaults.duration),
+            failure_rate: file.failure_rate.unwrap_or(defaults.failure_rate),
+            retry_new_id: file.retry_new_id.unwrap_or(defaults.retry_new_id),
+            sync_timeout,
+            list: file.list.unwrap_or_default(),
+            rate_limit: file.rate_limit,
+            faults,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a configuration from a TOML file.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml(&text)
+    }
+}
+
+/// The TOML file's shape (see [`SimConfig::from_toml`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    seed: Option<u64>,
+    scale: Option<f64>,
+    failure_rate: Option<f64>,
+    retry_new_id: Option<bool>,
+    sync_timeout_secs: Option<f64>,
+    duration: Option<DurationDist>,
+    list: Option<ListConfig>,
+    rate_limit: Option<RateLimitConfig>,
+    faults: Option<toml::Table>,
+    #[serde(default)]
+    keys: Vec<KeyConfig>,
+    #[serde(default)]
+    apps: Vec<AppFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppFile {
+    /// `"demo"` starts from [`AppConfig::demo`].
+    preset: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    inputs: Vec<InputDef>,
+    duration: Option<DurationDist>,
+    failure_rate: Option<f64>,
+    #[serde(default)]
+    tenants: TenantConfig,
+}
+
+impl AppFile {
+    fn into_app(self) -> Result<AppConfig, ConfigError> {
+        let mut app = match self.preset.as_deref() {
+            Some("demo") => AppConfig::demo(),
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    "apps.preset",
+                    other,
+                    "the only preset is \"demo\"; or omit preset and give id, name and inputs",
+                ));
+            }
+            None => {
+                let id = self.id.clone().ok_or_else(|| {
+                    ConfigError::invalid("apps.id", "(missing)", "give each application an id")
+                })?;
+                let name = self.name.clone().unwrap_or_else(|| id.clone());
+                AppConfig::new(id, name)
+            }
+        };
+        if let Some(id) = self.id {
+            app.id = id;
+        }
+        if let Some(name) = self.name {
+            app.name = name;
+        }
+        app.aliases.extend(self.aliases);
+        app.inputs.extend(self.inputs);
+        app.duration = self.duration.or(app.duration);
+        app.failure_rate = self.failure_rate.or(app.failure_rate);
+        app.tenants = self.tenants;
+        Ok(app)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        SimConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn full_toml_parses() {
+        let config = SimConfig::from_toml(
+            r#"
+            seed = 7
+            scale = 100.0
+            failure_rate = 0.1
+            retry_new_id = true
+            [duration]
+            kind = "uniform"
+            min_secs = 1.0
+            max_secs = 2.0
+            [list]
+            max_limit = 20
+            default_limit = 10
+            over_max = "reject"
+            total_count = "filtered"
+            [rate_limit]
+            requests = 400
+            per = "minute"
+            burst = 10
+            [faults]
+            spec = "get:500=0.1"
+            burst_len = 3
+            [faults.create]
+            accept_then_drop = 0.01
+            [[keys]]
+            key = "a"
+            [[keys]]
+            key = "b"
+            apps = ["other"]
+            [[apps]]
+            preset = "demo"
+            tenants = { prefill_jobs = 100, jobs_per_minute = 6.0 }
+            [[apps]]
+            id = "other"
+            name = "Other"
+            inputs = [{ name = "Topic", input_type = "text", required = true }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.seed, 7);
+        assert_eq!(config.apps.len(), 2);
+        assert_eq!(config.apps[0].tenants.prefill_jobs, 100);
+        assert_eq!(config.list.over_max, OverMax::Reject);
+        assert!(config.keys[1].allows("other"));
+        assert!(!config.keys[1].allows("demo-product-descriptions"));
+        assert_eq!(config.faults.burst_len, 3);
+    }
+
+    #[test]
+    fn negative_rate_is_a_clear_error() {
+        let err = SimConfig::from_toml("[rate_limit]\nrequests = -5\nper = \"hour\"").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("rate_limit.requests") && text.contains("-5"),
+            "{text}"
+        );
+        let err = SimConfig::from_toml("failure_rate = 1.5").unwrap_err();
+        assert!(err.to_string().contains("failure_rate = 1.5"), "{err}");
+        let err = SimConfig::from_toml(
+            "[[apps]]\npreset = \"demo\"\ntenants = { jobs_per_minute = -1.0 }",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("jobs_per_minute"), "{err}");
+    }
+
+    #[test]
+    fn typo_is_a_clear_error() {
+        let err = SimConfig::from_toml("failure_rat = 0.1").unwrap_err();
+        assert!(err.to_string().contains("failure_rat"), "{err}");
+    }
+
+    #[test]
+    fn lognormal_has_the_requested_mean() {
+        use rand::SeedableRng;
+        let dist = DurationDist::LogNormal {
+            mean_secs: 30.0,
+            sigma: 0.5,
+        };
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let n = 20_000;
+        let total: f64 = (0..n).map(|_| dist.sample(&mut rng).as_secs_f64()).sum();
+        let mean = total / f64::from(n);
+        assert!((mean - 30.0).abs() < 1.0, "mean {mean}");
+    }
+}

@@ -1,0 +1,141 @@
+//! Statistics of what clients did to the simulator: for tests (did the
+//! client create each row exactly once?) and benchmarks (how many requests
+//! did it take?).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use writer_api::types::JobInput;
+
+use crate::faults::{FaultKind, Operation};
+use crate::output::input_key;
+
+/// A snapshot of the simulator's counters (also served as JSON at
+/// `GET /_sim/stats`). Requests to `/_sim/*` are not counted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Every API request received, answered or not.
+    pub total_requests: u64,
+    /// Requests by operation (`create`, `get`, `list`, `retry`, `run`, `app`, `other`).
+    pub by_operation: BTreeMap<String, u64>,
+    /// Answered requests by HTTP status code.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Answered requests by operation, then status code.
+    pub by_operation_status: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// Jobs that clients created (creates that got as far as creating the
+    /// job, including those whose answer a fault then dropped).
+    pub jobs_created: u64,
+    /// Accepted retries of failed jobs.
+    pub retries: u64,
+    /// Jobs that background tenants created (not counted in `jobs_created`).
+    pub tenant_jobs_created: u64,
+    /// Jobs created per input set, keyed by [`input_key`]: a count above 1
+    /// means the same row was submitted more than once.
+    pub created_by_inputs: BTreeMap<String, u64>,
+    /// Requests refused by the rate limit (not counting injected 429 bursts).
+    pub rate_limited: u64,
+    /// Injected faults by kind name (see [`FaultKind::as_str`]), including
+    /// outage answers as `outage_503` and `outage_reset`.
+    pub faults: BTreeMap<String, u64>,
+    /// Connections closed without a response.
+    pub connections_dropped: u64,
+}
+
+impl Stats {
+    /// How many jobs clients created for application `app_id` (its id, not
+    /// an alias) with exactly these inputs (in any order).
+    pub fn created_for(&self, app_id: &str, inputs: &[JobInput]) -> u64 {
+        self.created_by_inputs
+            .get(&input_key(app_id, inputs))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Jobs created beyond the first for their input set: the duplicates.
+    pub fn duplicate_creates(&self) -> u64 {
+        self.created_by_inputs
+            .values()
+            .map(|n| n.saturating_sub(1))
+            .sum()
+    }
+
+    /// Requests received for one operation.
+    pub fn requests(&self, op: Operation) -> u64 {
+        self.by_operation.get(op.as_str()).copied().unwrap_or(0)
+    }
+
+    /// Responses with one status code.
+    pub fn status(&self, code: u16) -> u64 {
+        self.by_status.get(&code).copied().unwrap_or(0)
+    }
+
+    /// Faults of one kind injected.
+    pub fn faults_of(&self, kind: FaultKind) -> u64 {
+        self.faults.get(kind.as_str()).copied().unwrap_or(0)
+    }
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct StatsCollector {
+    inner: Mutex<Stats>,
+}
+
+impl StatsCollector {
+    fn with<R>(&self, f: impl FnOnce(&mut Stats) -> R) -> R {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    pub(crate) fn request(&self, op: Operation) {
+        self.with(|s| {
+            s.total_requests += 1;
+            *s.by_operation.entry(op.as_str().to_string()).or_default() += 1;
+        });
+    }
+
+    pub(crate) fn response(&self, op: Operation, status: u16) {
+        self.with(|s| {
+            *s.by_status.entry(status).or_default() += 1;
+            *s.by_operation_status
+                .entry(op.as_str().to_string())
+                .or_default()
+                .entry(status)
+                .or_default() += 1;
+        });
+    }
+
+    pub(crate) fn dropped(&self) {
+        self.with(|s| s.connections_dropped += 1);
+    }
+
+    pub(crate) fn fault(&self, name: &str) {
+        self.with(|s| *s.faults.entry(name.to_string()).or_default() += 1);
+    }
+
+    pub(crate) fn rate_limited(&self) {
+        self.with(|s| s.rate_limited += 1);
+    }
+
+    pub(crate) fn created(&self, key: String) {
+        self.with(|s| {
+            s.jobs_created += 1;
+            *s.created_by_inputs.entry(key).or_default() += 1;
+        });
+    }
+
+    pub(crate) fn retried(&self) {
+        self.with(|s| s.retries += 1);
+    }
+
+    pub(crate) fn snapshot(&self, tenant_jobs_created: u64) -> Stats {
+        let mut stats = self.with(|s| s.clone());
+        stats.tenant_jobs_created = tenant_jobs_created;
+        stats
+    }
+
+    pub(crate) fn reset(&self) {
+        self.with(|s| *s = Stats::default());
+    }
+}
