@@ -3,17 +3,56 @@
 //! Create a job and wait for its result in one call, stream an
 //! application's jobs page by page, and let retries, polling and rate limits
 //! be handled by small, replaceable policies.
+//!
+//! The key comes from `WRITER_API_KEY` (in the environment or a `.env` file);
+//! `WRITER_BASE_URL` overrides `https://api.writer.com`.
+//!
+//! The one-call path: create a job and wait for its output.
+//!
+//! ```no_run
+//! # async fn demo() -> writer_jobs::Result<()> {
+//! use writer_jobs::{Client, Inputs};
+//!
+//! let client = Client::from_env()?;
+//! let inputs = Inputs::new().text("Product name", "Terra running shoe");
+//! let job = client.jobs("my-app-id").create_and_wait(&inputs).await?;
+//! println!("{}", job.output.map(|o| o.suggestion).unwrap_or_default());
+//! # Ok(()) }
+//! ```
+//!
+//! The stream path: every completed job of an application, page by page.
+//!
+//! ```no_run
+//! # async fn demo(client: writer_jobs::Client) -> writer_jobs::Result<()> {
+//! use futures::TryStreamExt;
+//! use writer_jobs::StatusFilter;
+//!
+//! let mut jobs = Box::pin(client.jobs("my-app-id").list().status(StatusFilter::Completed).stream());
+//! while let Some(job) = jobs.try_next().await? {
+//!     println!("{}: {}", job.id, job.output.map(|o| o.suggestion).unwrap_or_default());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Failures are one [`Error`] enum; a create that may or may not have reached
+//! the server is [`Error::Ambiguous`] and is never resent. Every wait goes
+//! through the client's [`Clock`], so tests and benchmarks can run fast on a
+//! [`ScaledClock`].
 #![deny(missing_docs)]
 
+pub mod app;
+pub mod batch;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod model;
+pub mod paginate;
 pub mod poll;
 pub mod retry;
 pub mod throttle;
 
+pub use app::App;
 pub use client::{Client, ClientBuilder};
 pub use clock::{Clock, ScaledClock, SharedClock, SystemClock};
 pub use config::EnvSource;
@@ -22,6 +61,41 @@ pub use model::{
     Application, CreatedJob, InputDef, InputOptions, InputType, Inputs, Job, JobPage, JobStatus,
     ListQuery, Output, RetriedJob, StatusFilter, validate_inputs,
 };
-pub use poll::PollPolicy;
+pub use paginate::{Jobs, ListBuilder};
+pub use poll::{CreateAndWait, PollPolicy, Wait};
 pub use retry::{Backoff, RetryBudget, RetryPolicy};
 pub use throttle::{Observation, Operation, Throttle};
+
+/// Compile-time checks that the main types and the futures and streams the
+/// client returns can cross threads.
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Client>();
+    send_sync::<Error>();
+    send_sync::<Job>();
+    send_sync::<Jobs>();
+    send_sync::<RetryPolicy>();
+    let client: Client = unreachable_client();
+    let inputs = Inputs::new();
+    send(&client.create_job("a", &inputs));
+    send(&client.get_job("j"));
+    send(&client.list_jobs_page("a", &ListQuery::default()));
+    send(&client.retry_job("j"));
+    send(&client.application("a"));
+    send(&client.run_application("a", &inputs));
+    send(&client.jobs("a").list().stream());
+    send(&client.jobs("a").list().pages());
+    send(&client.wait("j").run());
+    send(&client.wait("j").watch());
+    send(&std::future::IntoFuture::into_future(
+        client.jobs("a").create_and_wait(&inputs),
+    ));
+    send(&client.app("a").details());
+}
+
+#[allow(dead_code)]
+fn unreachable_client() -> Client {
+    unreachable!("only used for type checks")
+}
