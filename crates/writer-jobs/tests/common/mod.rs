@@ -1,0 +1,78 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use writer_jobs::{Client, ClientBuilder, Clock, RetryPolicy, ScaledClock, clock::Sleep};
+
+/// The key the tests use; it must never show up in any output.
+pub const KEY: &str = "sk-test-0123456789-secret";
+
+/// The request timeout of test clients: long enough never to fire unless a
+/// test wants it to (an hour of simulated time, 3.6 real seconds at 1000x).
+pub const LONG_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A 1000x scaled clock that records every sleep asked of it, so a test can
+/// check the waits without waiting for them.
+#[derive(Debug, Clone)]
+pub struct RecordingClock {
+    inner: ScaledClock,
+    sleeps: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl RecordingClock {
+    pub fn new() -> Self {
+        Self {
+            inner: ScaledClock::new(1000.0),
+            sleeps: Arc::default(),
+        }
+    }
+
+    /// The sleeps asked for, without the request-timeout races.
+    pub fn waits(&self) -> Vec<Duration> {
+        self.sleeps
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|d| *d != LONG_TIMEOUT)
+            .collect()
+    }
+}
+
+impl Clock for RecordingClock {
+    fn now(&self) -> Duration {
+        self.inner.now()
+    }
+
+    fn wall(&self) -> DateTime<Utc> {
+        self.inner.wall()
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.sleeps.lock().unwrap().push(duration);
+        self.inner.sleep(duration)
+    }
+}
+
+/// A builder for `base` with the test key, a long timeout and `clock`.
+pub fn builder(base: &str, clock: &RecordingClock) -> ClientBuilder {
+    Client::builder()
+        .api_key(KEY)
+        .base_url(base)
+        .clock(clock.clone())
+        .request_timeout(LONG_TIMEOUT)
+        .retry_policy(RetryPolicy::default().without_time_limit())
+}
+
+/// A job as the API sends it.
+pub fn job_json(id: &str, status: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "status": status,
+        "application_id": "app-1",
+        "created_at": "2025-02-10T18:18:09.501223Z",
+    })
+}
