@@ -27,11 +27,12 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use writer_sim::{DurationDist, Simulator};
 //!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let sim = Simulator::builder()
 //!     .manual_clock()
 //!     .duration(DurationDist::fixed(Duration::from_secs(30)))
