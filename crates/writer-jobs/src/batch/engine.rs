@@ -1,0 +1,1267 @@
+//! The batch driver: one task that owns all state and reacts to events
+//! (a create answered, a sweep done, a retry answered, a reconciliation
+//! listing done, a timer), so no locks guard the bookkeeping and every
+//! journal record is written in the order the decisions are made.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
+use tokio::sync::{mpsc, watch};
+
+use super::journal::{Binding, Journal, Record, ResumeState};
+use super::pacer::Pacer;
+use super::poller::{self, Candidate, Plan};
+use super::reconcile::{self, Pending, SkewEstimate, Verdict};
+use super::{AmbiguousPolicy, Batch, BatchError, Outcome, OutcomeResult, Progress, Row};
+use crate::Client;
+use crate::clock::SharedClock;
+use crate::error::Error;
+use crate::model::validate_inputs;
+use crate::model::{CreatedJob, Job, JobStatus, ListQuery, Output, RetriedJob};
+use crate::poll::PollPolicy;
+use crate::throttle::Throttle;
+
+type Rows = Pin<Box<dyn Stream<Item = Row> + Send>>;
+
+/// A job the batch waits for.
+#[derive(Debug)]
+struct Tracked {
+    key: String,
+    seq: u64,
+    created_at: DateTime<Utc>,
+    /// Clock time the batch started waiting for this row's job.
+    since: Duration,
+    next_check: Duration,
+    checks: u32,
+    attempts: u32,
+    creates: u32,
+    /// A job-level retry request is on the wire.
+    retrying: bool,
+}
+
+/// A create whose outcome is unknown, waiting for reconciliation.
+#[derive(Debug)]
+struct Ambiguous {
+    row: Row,
+    seq: u64,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    settle_at: Duration,
+    creates: u32,
+    reason: String,
+}
+
+/// A row waiting for a create slot.
+#[derive(Debug)]
+struct Queued {
+    row: Row,
+    seq: u64,
+    creates: u32,
+}
+
+enum Event {
+    Created {
+        queued: Queued,
+        since: DateTime<Utc>,
+        result: crate::Result<CreatedJob>,
+    },
+    Swept(SweepResult),
+    Retried {
+        job_id: String,
+        sent_at: DateTime<Utc>,
+        result: crate::Result<RetriedJob>,
+    },
+    Reconciled(crate::Result<Listing>),
+    Probed,
+}
+
+struct SweepResult {
+    observed: Vec<Job>,
+    listed: u64,
+    oldest: Option<DateTime<Utc>>,
+    not_found: Vec<String>,
+}
+
+struct Listing {
+    jobs: Vec<(String, DateTime<Utc>)>,
+    covered_since: DateTime<Utc>,
+    /// Clock time the listing started: only creates settled by then can be
+    /// judged from it.
+    started: Duration,
+}
+
+pub(super) struct Engine {
+    settings: Batch,
+    client: Client,
+    pacer: Pacer,
+    clock: SharedClock,
+    poll: PollPolicy,
+    journal: Option<Journal>,
+    resume: ResumeState,
+    /// Newest intent time in the journal (the window start for a torn intent).
+    last_intent_at: Option<DateTime<Utc>>,
+    rows: Rows,
+    input_done: bool,
+    stopping: bool,
+    stop: watch::Receiver<bool>,
+    next_seq: u64,
+    keys: HashMap<String, u64>,
+    torn_pending: bool,
+    queue: VecDeque<Queued>,
+    tracked: HashMap<String, Tracked>,
+    creating: usize,
+    ambiguous: Vec<Ambiguous>,
+    /// Creates on the wire: key -> when sent (our clock).
+    on_wire: HashMap<String, DateTime<Utc>>,
+    skew: SkewEstimate,
+    known: HashSet<String>,
+    tasks: FuturesUnordered<BoxFuture<'static, Event>>,
+    sweep_running: bool,
+    reconcile_running: bool,
+    probe_running: bool,
+    next_sweep: Duration,
+    next_probe: Duration,
+    next_reconcile: Duration,
+    last_sweep_cost: u64,
+    creates_since_sweep: u64,
+    last_sweep_at: Duration,
+    density: f64,
+    progress: Progress,
+    progress_tx: watch::Sender<Progress>,
+    out: mpsc::Sender<Result<Outcome, BatchError>>,
+    finished_this_run: u64,
+}
+
+impl Engine {
+    pub(super) fn start(
+        settings: Batch,
+        rows: Rows,
+        out: mpsc::Sender<Result<Outcome, BatchError>>,
+        progress_tx: watch::Sender<Progress>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Self, BatchError> {
+        let clock = settings.client.clock().clone();
+        let pacer = Pacer::new(clock.clone(), settings.rate, settings.breaker_threshold);
+        let client = settings
+            .client
+            .with_throttle(Arc::new(pacer.clone()) as Arc<dyn Throttle>);
+        let poll = settings
+            .poll
+            .unwrap_or_else(|| *settings.client.poll_policy());
+        let (journal, resume) = match &settings.journal {
+            Some(path) => {
+                let binding = Binding {
+                    base_url: settings.client.base_url().to_string(),
+                    app_id: settings.app_id.clone(),
+                    simulated: settings.simulated,
+                };
+                let (journal, resume) =
+                    Journal::open(path, &binding, settings.durability, clock.wall())?;
+                (Some(journal), resume)
+            }
+            None => (None, ResumeState::default()),
+        };
+        let known: HashSet<String> = resume
+            .rows
+            .values()
+            .filter_map(|r| r.job_id.clone())
+            .collect();
+        let last_intent_at = resume.rows.values().filter_map(|r| r.intent_at).max();
+        let torn_pending = resume.torn_bytes > 0;
+        if resume.resumed {
+            tracing::info!(
+                rows = resume.rows.len(),
+                done = resume.done(),
+                torn_bytes = resume.torn_bytes,
+                "resuming from the journal"
+            );
+        }
+        Ok(Self {
+            client,
+            pacer,
+            clock,
+            poll,
+            journal,
+            resume,
+            last_intent_at,
+            rows,
+            input_done: false,
+            stopping: false,
+            stop,
+            next_seq: 0,
+            keys: HashMap::new(),
+            torn_pending,
+            queue: VecDeque::new(),
+            tracked: HashMap::new(),
+            creating: 0,
+            ambiguous: Vec::new(),
+            on_wire: HashMap::new(),
+            skew: SkewEstimate::default(),
+            known,
+            tasks: FuturesUnordered::new(),
+            sweep_running: false,
+            reconcile_running: false,
+            probe_running: false,
+            next_sweep: Duration::ZERO,
+            next_probe: Duration::ZERO,
+            next_reconcile: Duration::ZERO,
+            last_sweep_cost: 0,
+            creates_since_sweep: 0,
+            last_sweep_at: Duration::ZERO,
+            density: 0.0,
+            progress: Progress::default(),
+            progress_tx,
+            out,
+            finished_this_run: 0,
+            settings,
+        })
+    }
+
+    /// Runs until every row read has an outcome (or the batch stops).
+    pub(super) async fn run(mut self) {
+        if let Err(error) = self.drive().await {
+            let _ = self.out.send(Err(error)).await;
+        }
+        self.publish();
+    }
+
+    async fn drive(&mut self) -> Result<(), BatchError> {
+        loop {
+            self.start_work()?;
+            self.publish();
+            if self.is_finished() {
+                return Ok(());
+            }
+            let wake = self.next_wake();
+            let can_read = self.can_read_rows();
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                biased;
+                Some(event) = self.tasks.next(), if !self.tasks.is_empty() => {
+                    self.handle(event).await?;
+                }
+                changed = stop.changed(), if !self.stopping => {
+                    if changed.is_err() || *stop.borrow() {
+                        self.begin_stop();
+                    }
+                }
+                row = self.rows.next(), if can_read => {
+                    match row {
+                        Some(row) => self.accept_row(row).await?,
+                        None => self.input_done = true,
+                    }
+                }
+                _ = self.clock.sleep(wake) => {}
+            }
+        }
+    }
+
+    fn begin_stop(&mut self) {
+        if !self.stopping {
+            tracing::info!("stopping: no new jobs will be created");
+        }
+        self.stopping = true;
+        self.input_done = true;
+        self.queue.clear();
+    }
+
+    fn is_finished(&self) -> bool {
+        self.input_done
+            && self.queue.is_empty()
+            && self.tracked.is_empty()
+            && self.creating == 0
+            && (self.ambiguous.is_empty() || self.stopping)
+            && self.tasks.is_empty()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.tracked.len() + self.creating + self.queue.len() + self.ambiguous.len()
+    }
+
+    fn can_read_rows(&self) -> bool {
+        !self.input_done && !self.stopping && self.in_flight() < self.settings.max_in_flight
+    }
+
+    /// How long the loop may sleep before something is due.
+    fn next_wake(&self) -> Duration {
+        let now = self.clock.now();
+        let mut due = now + Duration::from_secs(3600);
+        if !self.tracked.is_empty() && !self.sweep_running {
+            due = due.min(self.next_sweep);
+        }
+        if !self.ambiguous.is_empty() && !self.reconcile_running {
+            due = due.min(self.next_reconcile);
+        }
+        if !self.queue.is_empty() {
+            // Creates paused by the breaker: look again soon.
+            due = due.min(now + Duration::from_millis(250));
+        }
+        if self.needs_probe() {
+            due = due.min(self.next_probe);
+        }
+        due.saturating_sub(now).max(Duration::from_millis(1))
+    }
+
+    // ----- starting work ---------------------------------------------------
+
+    fn start_work(&mut self) -> Result<(), BatchError> {
+        self.start_creates()?;
+        let now = self.clock.now();
+        if !self.sweep_running && !self.tracked.is_empty() && now >= self.next_sweep {
+            self.start_sweep();
+        }
+        if !self.reconcile_running
+            && !self.ambiguous.is_empty()
+            && now >= self.next_reconcile
+            && !self.pacer.circuit_open()
+        {
+            self.start_reconcile();
+        }
+        if self.needs_probe() && now >= self.next_probe {
+            self.start_probe();
+        }
+        Ok(())
+    }
+
+    /// Creates are paused and nothing else would tell us the server is back.
+    fn needs_probe(&self) -> bool {
+        !self.probe_running
+            && !self.pacer.creates_allowed()
+            && !self.queue.is_empty()
+            && self.tracked.is_empty()
+            && !self.sweep_running
+            && !self.reconcile_running
+    }
+
+    fn start_creates(&mut self) -> Result<(), BatchError> {
+        while self.creating < self.settings.create_concurrency && self.pacer.creates_allowed() {
+            let Some(queued) = self.queue.pop_front() else {
+                break;
+            };
+            self.send_create(queued)?;
+        }
+        Ok(())
+    }
+
+    fn send_create(&mut self, mut queued: Queued) -> Result<(), BatchError> {
+        let since = self.clock.wall();
+        queued.creates += 1;
+        self.append(Record::Intent {
+            key: queued.row.key.clone(),
+            seq: queued.seq,
+            fp: queued.row.inputs.fingerprint(),
+            at: since,
+        })?;
+        self.creating += 1;
+        self.creates_since_sweep += 1;
+        self.on_wire.insert(queued.row.key.clone(), since);
+        let client = self.client.clone();
+        let app_id = self.settings.app_id.clone();
+        self.tasks.push(Box::pin(async move {
+            let result = client.create_job(&app_id, &queued.row.inputs).await;
+            Event::Created {
+                queued,
+                since,
+                result,
+            }
+        }));
+        Ok(())
+    }
+
+    fn start_sweep(&mut self) {
+        let now = self.clock.now();
+        let mut candidates: Vec<Candidate> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| !t.retrying)
+            .map(|(id, t)| Candidate {
+                id: id.clone(),
+                created_at: t.created_at,
+                due: now >= t.next_check,
+            })
+            .collect();
+        let density = self.density_estimate();
+        let plan = poller::plan(
+            &mut candidates,
+            self.clock.wall(),
+            density,
+            self.settings.page_size,
+        );
+        if plan.is_empty() {
+            self.schedule_sweep(0);
+            return;
+        }
+        tracing::debug!(
+            list_back_to = ?plan.list_back_to,
+            gets = plan.gets.len(),
+            cost = plan.cost,
+            "sweep"
+        );
+        self.last_sweep_cost = plan.cost;
+        self.sweep_running = true;
+        let wanted: HashSet<String> = self.tracked.keys().cloned().collect();
+        let client = self.client.clone();
+        let app_id = self.settings.app_id.clone();
+        let page_size = self.settings.page_size;
+        self.tasks.push(Box::pin(async move {
+            Event::Swept(sweep(client, app_id, plan, page_size, wanted).await)
+        }));
+    }
+
+    /// Jobs per second the application's list grows by (all clients).
+    fn density_estimate(&self) -> f64 {
+        if self.density > 0.0 {
+            return self.density;
+        }
+        // No listing yet: our own jobs are a lower bound.
+        let oldest = self.tracked.values().map(|t| t.created_at).min();
+        match oldest {
+            Some(oldest) => {
+                let span =
+                    (self.clock.wall() - oldest).num_milliseconds().max(1000) as f64 / 1000.0;
+                self.tracked.len() as f64 / span
+            }
+            None => 0.0,
+        }
+    }
+
+    /// Spaces sweeps so polling costs about `poll_overhead` requests per
+    /// created job while creating, never more than the poll policy's maximum
+    /// interval apart, and at that maximum when the quota binds.
+    fn schedule_sweep(&mut self, cost: u64) {
+        let now = self.clock.now();
+        let min = self.settings.min_sweep_interval;
+        let max = self.poll.max_interval().max(min);
+        let elapsed = now
+            .saturating_sub(self.last_sweep_at)
+            .as_secs_f64()
+            .max(0.001);
+        let create_rate = self.creates_since_sweep as f64 / elapsed;
+        let interval = if self.pacer.quota_binds() {
+            max
+        } else if create_rate > 0.0 && !self.input_done {
+            Duration::from_secs_f64(
+                (cost.max(1) as f64 / (self.settings.poll_overhead * create_rate)).min(3600.0),
+            )
+        } else {
+            // Not creating: wake when the next job is due.
+            self.tracked
+                .values()
+                .map(|t| t.next_check.saturating_sub(now))
+                .min()
+                .unwrap_or(max)
+        };
+        self.last_sweep_at = now;
+        self.creates_since_sweep = 0;
+        self.next_sweep = now + interval.clamp(min, max);
+    }
+
+    fn start_reconcile(&mut self) {
+        let now = self.clock.now();
+        let back_to = self
+            .ambiguous
+            .iter()
+            .filter(|a| now >= a.settle_at)
+            .map(|a| self.window(a.since, a.until).0)
+            .min();
+        let Some(back_to) = back_to else {
+            self.next_reconcile = self
+                .ambiguous
+                .iter()
+                .map(|a| a.settle_at)
+                .min()
+                .unwrap_or(now);
+            return;
+        };
+        self.reconcile_running = true;
+        let client = self.client.clone();
+        let app_id = self.settings.app_id.clone();
+        let page_size = self.settings.page_size;
+        let started = now;
+        self.tasks.push(Box::pin(async move {
+            Event::Reconciled(list_back_to(&client, &app_id, back_to, page_size, started).await)
+        }));
+    }
+
+    /// The server-time window in which a create sent at `sent` and given up
+    /// at `seen` (our clock) may have made its job.
+    fn window(&self, sent: DateTime<Utc>, seen: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let fallback = chrono::Duration::from_std(self.settings.skew_margin).unwrap_or_default();
+        self.skew
+            .window(sent, seen, chrono::Duration::milliseconds(50), fallback)
+    }
+
+    fn start_probe(&mut self) {
+        self.probe_running = true;
+        let client = self.client.clone();
+        let app_id = self.settings.app_id.clone();
+        self.tasks.push(Box::pin(async move {
+            let _ = client.application(&app_id).await;
+            Event::Probed
+        }));
+    }
+
+    // ----- rows --------------------------------------------------------------
+
+    async fn accept_row(&mut self, row: Row) -> Result<(), BatchError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.progress.rows_read += 1;
+        if let Some(first) = self.keys.insert(row.key.clone(), seq) {
+            return Err(BatchError::DuplicateKey {
+                key: row.key,
+                first,
+                second: seq,
+            });
+        }
+        let fp = row.inputs.fingerprint();
+        let state = self.resume.rows.remove(&row.key);
+        if let (Some(state), Some(journal)) = (&state, &self.journal) {
+            journal.check_row(state, &row.key, &fp)?;
+        }
+        match state {
+            Some(state) if state.done_at.is_some() => {
+                let offset = state.done_at.unwrap_or_default();
+                let journal = self
+                    .journal
+                    .as_ref()
+                    .expect("resume state comes from a journal");
+                let mut outcome = journal.read_outcome(offset)?;
+                outcome.replayed = true;
+                self.progress.replayed += 1;
+                self.count(&outcome.result);
+                self.emit(outcome).await;
+            }
+            Some(state) if state.job_id.is_some() => {
+                let job_id = state.job_id.unwrap_or_default();
+                let created_at = state.intent_at.unwrap_or_else(|| self.clock.wall());
+                self.track(job_id, row.key, seq, created_at, state.attempts.max(1), 1);
+            }
+            Some(state) if state.intent_at.is_some() => {
+                let since = state.intent_at.unwrap_or_else(|| self.clock.wall());
+                self.make_ambiguous(
+                    Queued {
+                        row,
+                        seq,
+                        creates: 1,
+                    },
+                    since,
+                    "an earlier run sent the create but recorded no answer".into(),
+                    false,
+                )?;
+            }
+            _ if self.torn_pending => {
+                // The journal's torn last line may have been this row's intent.
+                self.torn_pending = false;
+                let since = self.last_intent_at.unwrap_or_else(|| self.clock.wall());
+                self.make_ambiguous(
+                    Queued {
+                        row,
+                        seq,
+                        creates: 1,
+                    },
+                    since,
+                    "the journal's last record was torn; the create may have been sent".into(),
+                    false,
+                )?;
+            }
+            _ => {
+                let invalid = self
+                    .settings
+                    .application
+                    .as_ref()
+                    .and_then(|app| validate_inputs(app, &row.inputs).err());
+                if let Some(problems) = invalid {
+                    let error = problems
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let outcome = self.outcome(
+                        row.key,
+                        seq,
+                        None,
+                        OutcomeResult::Rejected {
+                            error,
+                            http_status: None,
+                        },
+                    );
+                    return self.finish(outcome).await;
+                }
+                self.queue.push_back(Queued {
+                    row,
+                    seq,
+                    creates: 0,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn track(
+        &mut self,
+        job_id: String,
+        key: String,
+        seq: u64,
+        created_at: DateTime<Utc>,
+        attempts: u32,
+        creates: u32,
+    ) {
+        let now = self.clock.now();
+        self.known.insert(job_id.clone());
+        self.tracked.insert(
+            job_id,
+            Tracked {
+                key,
+                seq,
+                created_at,
+                since: now,
+                next_check: now + self.poll.next_interval(0),
+                checks: 0,
+                attempts,
+                creates,
+                retrying: false,
+            },
+        );
+    }
+
+    fn make_ambiguous(
+        &mut self,
+        queued: Queued,
+        since: DateTime<Utc>,
+        reason: String,
+        record: bool,
+    ) -> Result<(), BatchError> {
+        let until = self.clock.wall();
+        if record {
+            self.append(Record::Ambiguous {
+                key: queued.row.key.clone(),
+                since,
+                until,
+                reason: reason.clone(),
+            })?;
+        }
+        // Settle: give the server time to finish anything it still holds.
+        let settle_wall =
+            since + chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
+        let remaining = (settle_wall - until).to_std().unwrap_or(Duration::ZERO);
+        let settle_at = self.clock.now()
+            + remaining.max(self.client.request_timeout().min(self.settings.settle));
+        self.ambiguous.push(Ambiguous {
+            row: queued.row,
+            seq: queued.seq,
+            since,
+            until,
+            settle_at,
+            creates: queued.creates,
+            reason,
+        });
+        if !self.reconcile_running {
+            self.next_reconcile = self
+                .ambiguous
+                .iter()
+                .map(|a| a.settle_at)
+                .min()
+                .unwrap_or(settle_at);
+        }
+        Ok(())
+    }
+
+    // ----- events ----------------------------------------------------------
+
+    async fn handle(&mut self, event: Event) -> Result<(), BatchError> {
+        match event {
+            Event::Created {
+                queued,
+                since,
+                result,
+            } => self.on_created(queued, since, result).await,
+            Event::Swept(result) => self.on_swept(result).await,
+            Event::Retried {
+                job_id,
+                sent_at,
+                result,
+            } => self.on_retried(job_id, sent_at, result).await,
+            Event::Reconciled(result) => self.on_reconciled(result).await,
+            Event::Probed => {
+                self.probe_running = false;
+                self.next_probe = self.clock.now() + Duration::from_secs(1);
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_created(
+        &mut self,
+        queued: Queued,
+        since: DateTime<Utc>,
+        result: crate::Result<CreatedJob>,
+    ) -> Result<(), BatchError> {
+        self.creating -= 1;
+        self.on_wire.remove(&queued.row.key);
+        match result {
+            Ok(created) => {
+                self.skew
+                    .observe(since, self.clock.wall(), created.created_at);
+                self.append(Record::Created {
+                    key: queued.row.key.clone(),
+                    job_id: created.id.clone(),
+                    created_at: Some(created.created_at),
+                })?;
+                self.progress.created += 1;
+                self.track(
+                    created.id,
+                    queued.row.key,
+                    queued.seq,
+                    created.created_at,
+                    1,
+                    queued.creates,
+                );
+            }
+            // The server surely did not act: send it again later.
+            Err(Error::RateLimited { .. }) | Err(Error::Transport { connect: true, .. }) => {
+                let mut queued = queued;
+                queued.creates -= 1;
+                self.queue.push_front(queued);
+            }
+            Err(error @ Error::Ambiguous { .. }) => {
+                tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
+                self.make_ambiguous(queued, since, error.to_string(), true)?;
+            }
+            Err(
+                error @ (Error::Unauthorized { .. }
+                | Error::Forbidden { .. }
+                | Error::NotFound { .. }),
+            ) => {
+                // Every other row would fail the same way: stop creating.
+                self.queue.push_front(queued);
+                self.begin_stop();
+                return Err(BatchError::Api(error));
+            }
+            Err(error) => {
+                let status = error.status();
+                let outcome = self.outcome(
+                    queued.row.key,
+                    queued.seq,
+                    None,
+                    OutcomeResult::Rejected {
+                        error: error.to_string(),
+                        http_status: status,
+                    },
+                );
+                let mut outcome = outcome;
+                outcome.creates = queued.creates;
+                self.finish(outcome).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_swept(&mut self, result: SweepResult) -> Result<(), BatchError> {
+        self.sweep_running = false;
+        let now = self.clock.now();
+        if let Some(oldest) = result.oldest {
+            let span = (self.clock.wall() - oldest).num_milliseconds().max(1000) as f64 / 1000.0;
+            let measured = result.listed as f64 / span;
+            self.density = if self.density > 0.0 {
+                0.5 * self.density + 0.5 * measured
+            } else {
+                measured
+            };
+        }
+        for job in result.observed {
+            self.observe(job).await?;
+        }
+        for id in result.not_found {
+            if let Some(t) = self.tracked.remove(&id) {
+                let outcome = Outcome {
+                    attempts: t.attempts,
+                    creates: t.creates,
+                    created_at: Some(t.created_at),
+                    ..self.outcome(
+                        t.key,
+                        t.seq,
+                        Some(id.clone()),
+                        OutcomeResult::Failed {
+                            error: format!("job {id} no longer exists (404)"),
+                        },
+                    )
+                };
+                self.finish(outcome).await?;
+            }
+        }
+        // Jobs past their deadline.
+        let deadline = self.poll.deadline();
+        let expired: Vec<String> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| !t.retrying && now.saturating_sub(t.since) > deadline)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some(t) = self.tracked.remove(&id) {
+                let outcome = Outcome {
+                    attempts: t.attempts,
+                    creates: t.creates,
+                    created_at: Some(t.created_at),
+                    ..self.outcome(
+                        t.key,
+                        t.seq,
+                        Some(id),
+                        OutcomeResult::TimedOut {
+                            waited_secs: now.saturating_sub(t.since).as_secs(),
+                        },
+                    )
+                };
+                self.finish(outcome).await?;
+            }
+        }
+        let cost = self.last_sweep_cost;
+        self.schedule_sweep(cost);
+        Ok(())
+    }
+
+    async fn observe(&mut self, job: Job) -> Result<(), BatchError> {
+        let now = self.clock.now();
+        let Some(t) = self.tracked.get_mut(&job.id) else {
+            return Ok(());
+        };
+        if t.retrying {
+            return Ok(());
+        }
+        match &job.status {
+            JobStatus::Completed => {
+                let t = self.tracked.remove(&job.id).expect("tracked");
+                let output = job.output.clone().unwrap_or_else(|| {
+                    tracing::warn!(job_id = %job.id, "completed job has no data");
+                    Output {
+                        title: None,
+                        suggestion: String::new(),
+                    }
+                });
+                self.finish_job(t, &job, OutcomeResult::Completed { output })
+                    .await?;
+            }
+            JobStatus::Failed if t.attempts <= self.settings.job_retries => {
+                t.retrying = true;
+                let client = self.client.clone();
+                let job_id = job.id.clone();
+                let sent_at = self.clock.wall();
+                tracing::info!(job_id = %job.id, attempt = t.attempts, "job failed; retrying it");
+                self.tasks.push(Box::pin(async move {
+                    let result = client.retry_job(&job_id).await;
+                    Event::Retried {
+                        job_id,
+                        sent_at,
+                        result,
+                    }
+                }));
+            }
+            JobStatus::Failed => {
+                let t = self.tracked.remove(&job.id).expect("tracked");
+                let error = job
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the job failed without a message".into());
+                self.finish_job(t, &job, OutcomeResult::Failed { error })
+                    .await?;
+            }
+            _ => {
+                t.checks += 1;
+                t.next_check = now + self.poll.next_interval(t.checks);
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish_job(
+        &mut self,
+        t: Tracked,
+        job: &Job,
+        result: OutcomeResult,
+    ) -> Result<(), BatchError> {
+        let outcome = Outcome {
+            attempts: t.attempts,
+            creates: t.creates,
+            created_at: Some(job.created_at),
+            finished_at: job.completed_at.or(job.updated_at),
+            ..self.outcome(t.key, t.seq, Some(job.id.clone()), result)
+        };
+        self.finish(outcome).await
+    }
+
+    async fn on_retried(
+        &mut self,
+        job_id: String,
+        sent_at: DateTime<Utc>,
+        result: crate::Result<RetriedJob>,
+    ) -> Result<(), BatchError> {
+        let now = self.clock.now();
+        let Some(mut t) = self.tracked.remove(&job_id) else {
+            return Ok(());
+        };
+        t.retrying = false;
+        t.checks = 0;
+        t.next_check = now + self.poll.next_interval(0);
+        match result {
+            Ok(retried) => {
+                self.append(Record::Retried {
+                    key: t.key.clone(),
+                    job_id: retried.id.clone(),
+                    from: job_id.clone(),
+                })?;
+                t.attempts += 1;
+                t.since = now;
+                t.created_at = if retried.id == job_id {
+                    t.created_at
+                } else {
+                    retried.created_at
+                };
+                self.known.insert(retried.id.clone());
+                self.tracked.insert(retried.id, t);
+            }
+            Err(Error::Conflict { .. }) => {
+                // Not failed any more (retried elsewhere?): keep watching it.
+                self.tracked.insert(job_id, t);
+            }
+            Err(error) if error.is_transient() || matches!(error, Error::Ambiguous { .. }) => {
+                // The retry may or may not have landed: look at the job
+                // before trying again, and count the attempt either way.
+                tracing::warn!(%job_id, %error, %sent_at, "retry is ambiguous; checking the job first");
+                t.attempts += 1;
+                self.tracked.insert(job_id, t);
+            }
+            Err(error) => {
+                let outcome = Outcome {
+                    attempts: t.attempts,
+                    creates: t.creates,
+                    created_at: Some(t.created_at),
+                    ..self.outcome(
+                        t.key,
+                        t.seq,
+                        Some(job_id),
+                        OutcomeResult::Failed {
+                            error: format!("the job failed and could not be retried: {error}"),
+                        },
+                    )
+                };
+                self.finish(outcome).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_reconciled(&mut self, result: crate::Result<Listing>) -> Result<(), BatchError> {
+        self.reconcile_running = false;
+        let now = self.clock.now();
+        let listing = match result {
+            Ok(listing) => listing,
+            Err(error) => {
+                tracing::warn!(%error, "reconciliation listing failed; will try again");
+                self.next_reconcile =
+                    now + self.settings.min_sweep_interval.max(Duration::from_secs(5));
+                return Ok(());
+            }
+        };
+        let wall = self.clock.wall();
+        let mut pending: Vec<Pending> = self
+            .ambiguous
+            .iter()
+            .map(|a| {
+                let (start, end) = self.window(a.since, a.until);
+                Pending {
+                    key: a.row.key.clone(),
+                    start,
+                    end,
+                    settled: listing.started >= a.settle_at,
+                }
+            })
+            .collect();
+        // Creates still on the wire may own an orphan: their windows wait.
+        pending.extend(self.on_wire.iter().map(|(key, since)| {
+            let (start, end) = self.window(*since, wall);
+            Pending {
+                key: key.clone(),
+                start,
+                end,
+                settled: false,
+            }
+        }));
+        let verdicts =
+            reconcile::decide(&pending, &listing.jobs, &self.known, listing.covered_since);
+        for verdict in verdicts {
+            let key = match &verdict {
+                Verdict::NotLanded { key }
+                | Verdict::Adopt { key, .. }
+                | Verdict::Unresolved { key, .. } => key.clone(),
+            };
+            let Some(index) = self.ambiguous.iter().position(|a| a.row.key == key) else {
+                continue;
+            };
+            let a = self.ambiguous.swap_remove(index);
+            let queued = Queued {
+                row: a.row,
+                seq: a.seq,
+                creates: a.creates,
+            };
+            match verdict {
+                Verdict::NotLanded { .. } => {
+                    tracing::info!(%key, "ambiguous create did not land; sending it again");
+                    self.queue.push_front(queued);
+                }
+                Verdict::Adopt { job_id, .. } => {
+                    tracing::info!(%key, %job_id, "ambiguous create landed; adopting its job");
+                    self.append(Record::Created {
+                        key: key.clone(),
+                        job_id: job_id.clone(),
+                        created_at: None,
+                    })?;
+                    let created_at = listing
+                        .jobs
+                        .iter()
+                        .find(|(id, _)| *id == job_id)
+                        .map(|(_, at)| *at)
+                        .unwrap_or(a.since);
+                    self.track(job_id, key, queued.seq, created_at, 1, queued.creates);
+                }
+                Verdict::Unresolved { candidates, .. } => match self.settings.on_ambiguous {
+                    AmbiguousPolicy::Resend => {
+                        tracing::warn!(%key, ?candidates, "ambiguous create unresolved; resending as asked");
+                        self.queue.push_front(queued);
+                    }
+                    AmbiguousPolicy::Report => {
+                        tracing::warn!(%key, ?candidates, "ambiguous create unresolved; reporting it");
+                        let outcome = Outcome {
+                            creates: queued.creates,
+                            ..self.outcome(
+                                key,
+                                queued.seq,
+                                None,
+                                OutcomeResult::Ambiguous {
+                                    reason: a.reason,
+                                    candidates,
+                                },
+                            )
+                        };
+                        self.finish(outcome).await?;
+                    }
+                },
+            }
+        }
+        // Whatever is left waits for its settle time or a deeper listing.
+        self.next_reconcile = self
+            .ambiguous
+            .iter()
+            .map(|a| a.settle_at)
+            .min()
+            .unwrap_or(now)
+            .max(now + Duration::from_secs(1));
+        Ok(())
+    }
+
+    // ----- outcomes ---------------------------------------------------------
+
+    fn outcome(
+        &self,
+        key: String,
+        seq: u64,
+        job_id: Option<String>,
+        result: OutcomeResult,
+    ) -> Outcome {
+        Outcome {
+            key,
+            seq,
+            job_id,
+            result,
+            attempts: 1,
+            creates: 1,
+            created_at: None,
+            finished_at: None,
+            observed_at: self.clock.wall(),
+            replayed: false,
+        }
+    }
+
+    fn count(&mut self, result: &OutcomeResult) {
+        let p = &mut self.progress;
+        match result {
+            OutcomeResult::Completed { .. } => p.completed += 1,
+            OutcomeResult::Failed { .. } => p.failed += 1,
+            OutcomeResult::Ambiguous { .. } => p.ambiguous += 1,
+            OutcomeResult::Rejected { .. } => p.rejected += 1,
+            OutcomeResult::TimedOut { .. } => p.timed_out += 1,
+        }
+    }
+
+    /// Records the outcome in the journal, then hands it to the consumer.
+    async fn finish(&mut self, outcome: Outcome) -> Result<(), BatchError> {
+        self.append(Record::Done {
+            outcome: outcome.clone(),
+        })?;
+        self.finished_this_run += 1;
+        self.count(&outcome.result);
+        self.emit(outcome).await;
+        Ok(())
+    }
+
+    async fn emit(&mut self, outcome: Outcome) {
+        self.publish();
+        // A consumer that dropped the stream no longer wants outcomes.
+        let _ = self.out.send(Ok(outcome)).await;
+    }
+
+    fn append(&mut self, record: Record) -> Result<(), BatchError> {
+        if let Some(journal) = &mut self.journal {
+            journal.append(&record)?;
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self) {
+        let p = &mut self.progress;
+        p.in_flight = (self.tracked.len() + self.creating) as u64;
+        p.reconciling = self.ambiguous.len() as u64;
+        p.requests = self.pacer.requests();
+        p.requests_per_job = if self.finished_this_run > 0 {
+            p.requests as f64 / self.finished_this_run as f64
+        } else {
+            0.0
+        };
+        let limiter = self.pacer.limiter_stats();
+        p.current_rate = limiter.current_rate;
+        p.throttled = limiter.throttled;
+        p.circuit_open = self.pacer.circuit_open();
+        p.creating_done = self.input_done && self.queue.is_empty();
+        let snapshot = p.clone();
+        self.progress_tx.send_if_modified(|old| {
+            if *old != snapshot {
+                *old = snapshot;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// One sweep: a listing back to the plan's point, then the plan's GETs.
+async fn sweep(
+    client: Client,
+    app_id: String,
+    plan: Plan,
+    page_size: u64,
+    wanted: HashSet<String>,
+) -> SweepResult {
+    let mut result = SweepResult {
+        observed: Vec::new(),
+        listed: 0,
+        oldest: None,
+        not_found: Vec::new(),
+    };
+    if let Some(back_to) = plan.list_back_to {
+        let mut offset = 0;
+        loop {
+            let query = ListQuery {
+                status: None,
+                offset,
+                limit: Some(page_size),
+            };
+            let page = match client.list_jobs_page(&app_id, &query).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::debug!(%error, "list page failed; the next sweep covers it");
+                    break;
+                }
+            };
+            let n = page.jobs.len() as u64;
+            let mut page_oldest = None;
+            for job in page.jobs {
+                result.listed += 1;
+                page_oldest = Some(
+                    page_oldest.map_or(job.created_at, |o: DateTime<Utc>| o.min(job.created_at)),
+                );
+                if wanted.contains(&job.id) {
+                    result.observed.push(job);
+                }
+            }
+            if let Some(o) = page_oldest {
+                result.oldest = Some(result.oldest.map_or(o, |r| r.min(o)));
+            }
+            let past = page_oldest.is_none_or(|o| o < back_to);
+            if n == 0 || n < page.limit.min(page_size) || past {
+                break;
+            }
+            offset += n;
+        }
+    }
+    let fetched: Vec<(String, crate::Result<Job>)> = futures::stream::iter(plan.gets)
+        .map(|id| {
+            let client = client.clone();
+            async move {
+                let r = client.get_job(&id).await;
+                (id, r)
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for (id, r) in fetched {
+        match r {
+            Ok(job) => result.observed.push(job),
+            Err(Error::NotFound { .. }) => result.not_found.push(id),
+            Err(error) => tracing::debug!(%id, %error, "GET failed; the job stays due"),
+        }
+    }
+    result
+}
+
+/// Lists the application's jobs, newest first, unfiltered, until one older
+/// than `back_to` (or the end). Fails rather than return a partial listing.
+async fn list_back_to(
+    client: &Client,
+    app_id: &str,
+    back_to: DateTime<Utc>,
+    page_size: u64,
+    started: Duration,
+) -> crate::Result<Listing> {
+    let mut jobs = Vec::new();
+    let mut offset = 0;
+    loop {
+        let query = ListQuery {
+            status: None,
+            offset,
+            limit: Some(page_size),
+        };
+        let page = client.list_jobs_page(app_id, &query).await?;
+        let n = page.jobs.len() as u64;
+        let mut oldest = None;
+        for job in page.jobs {
+            oldest = Some(oldest.map_or(job.created_at, |o: DateTime<Utc>| o.min(job.created_at)));
+            if job.created_at >= back_to {
+                jobs.push((job.id, job.created_at));
+            }
+        }
+        if n == 0 || n < page.limit.min(page_size) {
+            // The end of the list: everything was covered.
+            return Ok(Listing {
+                jobs,
+                covered_since: DateTime::<Utc>::MIN_UTC,
+                started,
+            });
+        }
+        if let Some(oldest) = oldest.filter(|o| *o < back_to) {
+            return Ok(Listing {
+                jobs,
+                covered_since: oldest,
+                started,
+            });
+        }
+        offset += n;
+    }
+}

@@ -1,0 +1,460 @@
+//! The batch journal: an append-only JSON Lines file that makes a killed run
+//! resumable without creating any job twice.
+//!
+//! Why JSON Lines and not an embedded database: every record is one `write`
+//! of one line to a file opened for appending, so a record either reached the
+//! OS whole or is a torn last line without its `\n`, which [`Journal::open`]
+//! detects and cuts off; a person can read it with `less` and `jq`; and it
+//! adds no dependency. Records, in the order the engine writes them:
+//!
+//! - `header`: what the journal is bound to (base URL, application,
+//!   simulated or real), written once;
+//! - `intent`: a row's key, input index and input fingerprint, written
+//!   **before** its create is sent;
+//! - `created`: the job id, once the server answered the create;
+//! - `retried`: a job-level retry and the id the server answered with;
+//! - `ambiguous`: a create whose outcome is unknown, and its time window;
+//! - `done`: the row's final outcome.
+//!
+//! Durability: each record is written with one unbuffered `write_all`, so it
+//! is in the OS before the engine takes its next step, and `kill -9` at any
+//! moment loses nothing that was acknowledged. With [`Durability::Fsync`]
+//! every record is also `fsync`ed (and the directory, when the file is
+//! created), so a power loss loses nothing either, at the cost of one disk
+//! flush per record.
+//!
+//! The file is locked exclusively (`File::try_lock`) while a run holds it: a
+//! second run on the same journal is refused.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Outcome;
+
+/// The journal format version this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How hard each record is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Each record reaches the OS before the next step: safe against the
+    /// process being killed, not against a power loss. The default.
+    #[default]
+    Os,
+    /// Each record is also `fsync`ed: safe against a power loss too.
+    Fsync,
+}
+
+/// What a journal belongs to; a resume must match it exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    /// The API's base URL.
+    pub base_url: String,
+    /// The application id.
+    pub app_id: String,
+    /// Whether the run talks to a simulator (its results are not real).
+    pub simulated: bool,
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// The first line: what the journal is bound to.
+    Header {
+        /// Journal format version.
+        version: u32,
+        /// The binding.
+        #[serde(flatten)]
+        binding: Binding,
+        /// When the journal was started.
+        started_at: DateTime<Utc>,
+    },
+    /// A row is about to be created (written before the request is sent).
+    Intent {
+        /// The row's key.
+        key: String,
+        /// The row's index in the input.
+        seq: u64,
+        /// The fingerprint of the row's inputs.
+        fp: String,
+        /// Client clock time when the create was about to be sent.
+        at: DateTime<Utc>,
+    },
+    /// The server created the row's job.
+    Created {
+        /// The row's key.
+        key: String,
+        /// The job id.
+        job_id: String,
+        /// When the server says it created the job.
+        created_at: Option<DateTime<Utc>>,
+    },
+    /// A failed job was retried; follow `job_id` from now on.
+    Retried {
+        /// The row's key.
+        key: String,
+        /// The id the retry answered with (maybe a new job).
+        job_id: String,
+        /// The failed job's id.
+        from: String,
+    },
+    /// A create's outcome is unknown (it may or may not have made a job).
+    Ambiguous {
+        /// The row's key.
+        key: String,
+        /// Client clock time the create was sent.
+        since: DateTime<Utc>,
+        /// Client clock time the failure was seen.
+        until: DateTime<Utc>,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The row's final outcome.
+    Done {
+        /// The outcome.
+        outcome: Outcome,
+    },
+}
+
+/// What the journal knows about one row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowState {
+    /// The row's index in the input.
+    pub seq: u64,
+    /// The fingerprint of the row's inputs at intent time.
+    pub fp: String,
+    /// When the create was about to be sent.
+    pub intent_at: Option<DateTime<Utc>>,
+    /// The job to follow, once known.
+    pub job_id: Option<String>,
+    /// Job runs so far (1 + job-level retries).
+    pub attempts: u32,
+    /// Byte offset of the row's `done` record, when it has one.
+    pub done_at: Option<u64>,
+}
+
+/// What [`Journal::open`] found in an existing journal.
+#[derive(Debug, Default)]
+pub struct ResumeState {
+    /// Per-row state, by key.
+    pub rows: HashMap<String, RowState>,
+    /// Bytes of a torn last line that were cut off (0 when none).
+    pub torn_bytes: u64,
+    /// Whether the journal existed with records (a resume).
+    pub resumed: bool,
+}
+
+impl ResumeState {
+    /// Rows with a final outcome.
+    pub fn done(&self) -> usize {
+        self.rows.values().filter(|r| r.done_at.is_some()).count()
+    }
+}
+
+/// Why a journal cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The file could not be read or written.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The journal.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another run holds the journal.
+    #[error(
+        "journal {path} is in use by another writer-jobs run; wait for it to finish \
+         (or stop it) before resuming"
+    )]
+    Locked {
+        /// The journal.
+        path: PathBuf,
+    },
+    /// The journal belongs to another endpoint, application or mode.
+    #[error(
+        "journal {path} was written for {field} `{journal}`, but this run uses `{run}`; \
+         resume with the same settings or start a new journal"
+    )]
+    Mismatch {
+        /// The journal.
+        path: PathBuf,
+        /// What differs: base URL, application or mode.
+        field: &'static str,
+        /// The journal's value.
+        journal: String,
+        /// This run's value.
+        run: String,
+    },
+    /// A row's inputs changed since the journal recorded it.
+    #[error(
+        "row `{key}` changed since journal {path} recorded it (its inputs differ); \
+         restore the row, or start a new journal to run it as a new job"
+    )]
+    RowChanged {
+        /// The journal.
+        path: PathBuf,
+        /// The row's key.
+        key: String,
+    },
+    /// A complete line in the middle of the journal is not a record.
+    #[error(
+        "journal {path}, line {line}: not a journal record ({message}); the file was edited or damaged"
+    )]
+    Corrupt {
+        /// The journal.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+/// An open, locked journal.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    durability: Durability,
+    len: u64,
+}
+
+impl Journal {
+    /// Opens (creating if needed) and locks the journal at `path` for a run
+    /// bound to `binding`, and reads what an earlier run left in it. A torn
+    /// last line is cut off (and counted in [`ResumeState::torn_bytes`]).
+    pub fn open(
+        path: &Path,
+        binding: &Binding,
+        durability: Durability,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, ResumeState), JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let existed = path.exists();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        if !existed && durability == Durability::Fsync {
+            sync_parent(path).map_err(io)?;
+        }
+        let mut text = Vec::new();
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.read_to_end(&mut text).map_err(io)?;
+        let mut state = ResumeState::default();
+        let complete = text
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        if complete < text.len() {
+            state.torn_bytes = (text.len() - complete) as u64;
+            tracing::warn!(
+                bytes = state.torn_bytes,
+                "journal ends with a torn line (a run was killed mid-write); cutting it off"
+            );
+            file.set_len(complete as u64).map_err(io)?;
+            if durability == Durability::Fsync {
+                file.sync_data().map_err(io)?;
+            }
+        }
+        let mut journal = Self {
+            path: path.to_path_buf(),
+            file,
+            durability,
+            len: complete as u64,
+        };
+        let mut offset = 0u64;
+        let mut header = None;
+        for (index, line) in text[..complete]
+            .split_inclusive(|b| *b == b'\n')
+            .enumerate()
+        {
+            let here = offset;
+            offset += line.len() as u64;
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let record: Record =
+                serde_json::from_slice(line).map_err(|e| JournalError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: index + 1,
+                    message: e.to_string(),
+                })?;
+            journal.apply(&mut state, &mut header, record, here)?;
+        }
+        match header {
+            Some(found) => {
+                journal.check_binding(&found, binding)?;
+                state.resumed = true;
+            }
+            None => {
+                journal.append(&Record::Header {
+                    version: FORMAT_VERSION,
+                    binding: binding.clone(),
+                    started_at: now,
+                })?;
+            }
+        }
+        Ok((journal, state))
+    }
+
+    fn apply(
+        &self,
+        state: &mut ResumeState,
+        header: &mut Option<Binding>,
+        record: Record,
+        offset: u64,
+    ) -> Result<(), JournalError> {
+        match record {
+            Record::Header { binding, .. } => {
+                header.get_or_insert(binding);
+            }
+            Record::Intent { key, seq, fp, at } => {
+                let row = state.rows.entry(key).or_default();
+                row.seq = seq;
+                row.fp = fp;
+                row.intent_at = Some(at);
+            }
+            Record::Created { key, job_id, .. } => {
+                let row = state.rows.entry(key).or_default();
+                row.job_id = Some(job_id);
+                row.attempts = row.attempts.max(1);
+            }
+            Record::Retried { key, job_id, .. } => {
+                let row = state.rows.entry(key).or_default();
+                row.job_id = Some(job_id);
+                row.attempts += 1;
+            }
+            Record::Ambiguous { .. } => {}
+            Record::Done { outcome } => {
+                state.rows.entry(outcome.key.clone()).or_default().done_at = Some(offset);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_binding(&self, journal: &Binding, run: &Binding) -> Result<(), JournalError> {
+        let mismatch = |field, a: &str, b: &str| JournalError::Mismatch {
+            path: self.path.clone(),
+            field,
+            journal: a.to_string(),
+            run: b.to_string(),
+        };
+        if journal.base_url != run.base_url {
+            return Err(mismatch("base URL", &journal.base_url, &run.base_url));
+        }
+        if journal.app_id != run.app_id {
+            return Err(mismatch("application", &journal.app_id, &run.app_id));
+        }
+        if journal.simulated != run.simulated {
+            let mode = |simulated| if simulated { "simulator" } else { "real API" };
+            return Err(mismatch(
+                "mode",
+                mode(journal.simulated),
+                mode(run.simulated),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that a row about to run still has the inputs the journal
+    /// recorded for it.
+    pub fn check_row(&self, row: &RowState, key: &str, fp: &str) -> Result<(), JournalError> {
+        if !row.fp.is_empty() && row.fp != fp {
+            return Err(JournalError::RowChanged {
+                path: self.path.clone(),
+                key: key.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends one record: one `write_all` of one line, then `fsync` when
+    /// durability asks for it.
+    pub fn append(&mut self, record: &Record) -> Result<(), JournalError> {
+        let mut line = serde_json::to_vec(record).expect("journal records always serialize");
+        line.push(b'\n');
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(&line).map_err(io)?;
+        if self.durability == Durability::Fsync {
+            self.file.sync_data().map_err(io)?;
+        }
+        self.len += line.len() as u64;
+        Ok(())
+    }
+
+    /// Reads the `done` outcome stored at `offset` (see [`RowState::done_at`]).
+    pub fn read_outcome(&self, offset: u64) -> Result<Outcome, JournalError> {
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).map_err(io)?;
+        match serde_json::from_str(&line) {
+            Ok(Record::Done { outcome }) => Ok(outcome),
+            Ok(_) => Err(JournalError::Corrupt {
+                path: self.path.clone(),
+                line: 0,
+                message: format!("expected a done record at byte {offset}"),
+            }),
+            Err(e) => Err(JournalError::Corrupt {
+                path: self.path.clone(),
+                line: 0,
+                message: format!("at byte {offset}: {e}"),
+            }),
+        }
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The journal's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the journal holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(parent)?.sync_all()
+}

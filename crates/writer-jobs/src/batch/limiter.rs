@@ -1,0 +1,287 @@
+//! The batch's client-side request budget: one limiter for every request.
+//!
+//! A token bucket on the injected clock (virtual scheduling: each request is
+//! given the next free slot, so waiting requests are served in order and the
+//! long-run rate never exceeds the budget). A 429 is a signal, not an error:
+//! the rate is halved (multiplicative decrease, never below a floor) and no
+//! slot is handed out before the server's `Retry-After`; every success then
+//! raises the rate by a small step (additive increase) back up to the
+//! configured budget.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::clock::SharedClock;
+
+/// A request budget: a sustained rate and a burst.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    per_second: f64,
+    burst: u32,
+}
+
+impl Rate {
+    /// `n` requests per second.
+    pub fn per_second(n: f64) -> Self {
+        Self {
+            per_second: n,
+            burst: 10,
+        }
+    }
+
+    /// `n` requests per minute (Writer's current limit is 400 a minute).
+    pub fn per_minute(n: f64) -> Self {
+        Self::per_second(n / 60.0)
+    }
+
+    /// `n` requests per hour (older Writer plans: 4,000 to 20,000 an hour).
+    pub fn per_hour(n: f64) -> Self {
+        Self::per_second(n / 3600.0)
+    }
+
+    /// How many requests may go at once after a quiet period (default 10).
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = burst.max(1);
+        self
+    }
+
+    /// Requests per second.
+    pub fn requests_per_second(&self) -> f64 {
+        self.per_second
+    }
+
+    /// The burst size.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Parses `400/min`, `4000/h`, `5/s` (also `/minute`, `/hour`,
+    /// `/second`, and a bare number meaning per hour).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (number, unit) = match text.split_once('/') {
+            Some((n, u)) => (n.trim(), u.trim()),
+            None => (text, "h"),
+        };
+        let n: f64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a rate: use e.g. 400/min, 4000/h or 5/s"))?;
+        if !(n.is_finite() && n > 0.0) {
+            return Err(format!("`{text}`: a rate must be a positive number"));
+        }
+        match unit {
+            "s" | "sec" | "second" => Ok(Self::per_second(n)),
+            "m" | "min" | "minute" => Ok(Self::per_minute(n)),
+            "h" | "hr" | "hour" => Ok(Self::per_hour(n)),
+            other => Err(format!(
+                "`{other}` is not a time unit: use s, min or h (e.g. 400/min)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    /// The current (possibly lowered) rate, requests per second.
+    rate: f64,
+    /// Clock time at which the next request may go, ignoring burst credit.
+    next_free: Duration,
+    /// No slot is handed out before this clock time (server's Retry-After).
+    paused_until: Duration,
+    /// Requests granted so far.
+    granted: u64,
+    /// 429s observed so far.
+    throttled: u64,
+}
+
+/// A token-bucket limiter with AIMD adaptation to 429s.
+#[derive(Debug)]
+pub struct RateLimiter {
+    clock: SharedClock,
+    configured: Option<Rate>,
+    floor: f64,
+    state: Mutex<State>,
+}
+
+/// A snapshot of the limiter for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimiterStats {
+    /// The rate in force now, requests per second (`None`: unlimited).
+    pub current_rate: Option<f64>,
+    /// Requests granted so far.
+    pub granted: u64,
+    /// 429 answers seen so far.
+    pub throttled: u64,
+}
+
+impl RateLimiter {
+    /// A limiter keeping under `rate`; `None` means no client-side budget
+    /// (the limiter still backs off after a 429).
+    pub fn new(clock: SharedClock, rate: Option<Rate>) -> Self {
+        let initial = rate.map(|r| r.per_second).unwrap_or(f64::INFINITY);
+        let floor = rate.map(|r| (r.per_second / 32.0).max(0.01)).unwrap_or(0.5);
+        Self {
+            clock,
+            configured: rate,
+            floor,
+            state: Mutex::new(State {
+                rate: initial,
+                next_free: Duration::ZERO,
+                paused_until: Duration::ZERO,
+                granted: 0,
+                throttled: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves the next slot and returns how long to wait for it.
+    pub fn reserve(&self) -> Duration {
+        let now = self.clock.now();
+        let burst = self.configured.map(|r| r.burst).unwrap_or(1) as f64;
+        let mut s = self.lock();
+        s.granted += 1;
+        let start = now.max(s.paused_until);
+        if !s.rate.is_finite() {
+            return start - now;
+        }
+        // GCRA: `next_free` is the theoretical arrival time; a quiet limiter
+        // may run up to `burst - 1` intervals ahead of it.
+        let interval = Duration::from_secs_f64(1.0 / s.rate);
+        let tolerance = interval.mul_f64(burst - 1.0);
+        let slot = start.max(s.next_free.saturating_sub(tolerance));
+        s.next_free = s.next_free.max(start) + interval;
+        slot - now
+    }
+
+    /// Waits for the next slot on the clock.
+    pub async fn acquire(&self) {
+        let wait = self.reserve();
+        if !wait.is_zero() {
+            self.clock.sleep(wait).await;
+        }
+    }
+
+    /// Feeds back one answer: a 429 (with the server's wait, if any) lowers
+    /// the rate; a success raises it a step.
+    pub fn observe(&self, status: Option<u16>, retry_after: Option<Duration>) {
+        let now = self.clock.now();
+        let mut s = self.lock();
+        match status {
+            Some(429) => {
+                s.throttled += 1;
+                let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                s.paused_until = s.paused_until.max(now + wait);
+                let lowered = if s.rate.is_finite() {
+                    s.rate / 2.0
+                } else {
+                    // Unlimited until now: start from what we were doing.
+                    (s.granted as f64 / now.as_secs_f64().max(1.0)).max(1.0)
+                };
+                s.rate = lowered.max(self.floor);
+            }
+            Some(code) if code < 400 => {
+                let ceiling = self
+                    .configured
+                    .map(|r| r.per_second)
+                    .unwrap_or(f64::INFINITY);
+                if s.rate < ceiling {
+                    // Additive increase: regain the configured rate over
+                    // roughly a hundred successful requests.
+                    let step = if ceiling.is_finite() {
+                        ceiling / 100.0
+                    } else {
+                        0.25
+                    };
+                    s.rate = (s.rate + step).min(ceiling);
+                    if !ceiling.is_finite() && s.rate > 1000.0 {
+                        s.rate = f64::INFINITY;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A snapshot for progress reports.
+    pub fn stats(&self) -> LimiterStats {
+        let s = self.lock();
+        LimiterStats {
+            current_rate: s.rate.is_finite().then_some(s.rate),
+            granted: s.granted,
+            throttled: s.throttled,
+        }
+    }
+
+    /// Whether requests are waiting for slots (the quota binds).
+    pub fn is_saturated(&self) -> bool {
+        let now = self.clock.now();
+        let s = self.lock();
+        s.paused_until > now || s.next_free > now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use std::sync::Arc;
+
+    fn limiter(rate: Option<Rate>) -> RateLimiter {
+        RateLimiter::new(Arc::new(SystemClock::new()), rate)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keeps_under_the_rate_after_the_burst() {
+        let l = limiter(Some(Rate::per_second(10.0).with_burst(5)));
+        let start = tokio::time::Instant::now();
+        for _ in 0..105 {
+            l.acquire().await;
+        }
+        // 5 free, then 100 at 10/s.
+        let elapsed = start.elapsed().as_secs_f64();
+        assert!((9.9..=10.1).contains(&elapsed), "{elapsed}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_pauses_and_halves_the_rate_then_recovers() {
+        let l = limiter(Some(Rate::per_second(10.0).with_burst(1)));
+        l.acquire().await;
+        l.observe(Some(429), Some(Duration::from_secs(3)));
+        assert_eq!(l.stats().current_rate, Some(5.0));
+        let start = tokio::time::Instant::now();
+        l.acquire().await;
+        assert!(start.elapsed() >= Duration::from_secs(3) - Duration::from_millis(1));
+        for _ in 0..200 {
+            l.observe(Some(200), None);
+        }
+        assert_eq!(l.stats().current_rate, Some(10.0));
+        assert_eq!(l.stats().throttled, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unlimited_never_waits_until_throttled() {
+        let l = limiter(None);
+        assert_eq!(l.reserve(), Duration::ZERO);
+        assert_eq!(l.stats().current_rate, None);
+        l.observe(Some(429), Some(Duration::from_secs(2)));
+        assert!(l.reserve() >= Duration::from_secs(2) - Duration::from_millis(1));
+        assert!(l.stats().current_rate.is_some());
+    }
+
+    #[test]
+    fn rates_parse_with_units_and_errors_say_how() {
+        assert_eq!(
+            Rate::parse("400/min").unwrap().requests_per_second(),
+            400.0 / 60.0
+        );
+        assert_eq!(Rate::parse("3600/h").unwrap().requests_per_second(), 1.0);
+        assert_eq!(Rate::parse("5/s").unwrap().requests_per_second(), 5.0);
+        assert!(Rate::parse("fast").unwrap_err().contains("400/min"));
+        assert!(Rate::parse("-3/s").unwrap_err().contains("positive"));
+        assert!(Rate::parse("3/week").unwrap_err().contains("unit"));
+    }
+}

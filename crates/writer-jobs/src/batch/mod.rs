@@ -1,0 +1,500 @@
+//! The batch engine: many rows in, one outcome per row out, under the API's
+//! request budget, resumable, with no job lost or created twice.
+//!
+//! ```no_run
+//! # async fn demo(client: writer_jobs::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! use futures::StreamExt;
+//! use writer_jobs::batch::{Batch, Rate, Row};
+//! use writer_jobs::Inputs;
+//!
+//! let rows = (0..1000).map(|i| Row::new(format!("row-{i}"), Inputs::new().text("Product name", format!("Shoe #{i}"))));
+//! let mut run = Batch::new(client, "my-app-id")
+//!     .max_in_flight(100)
+//!     .rate(Rate::per_minute(400.0))
+//!     .journal("products.journal")
+//!     .run(futures::stream::iter(rows))
+//!     .await?;
+//! while let Some(outcome) = run.next().await {
+//!     let outcome = outcome?;
+//!     println!("{}: {:?}", outcome.key, outcome.result);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! How it spends requests:
+//!
+//! - **Creates** go one request per row. A create is never blindly resent:
+//!   a failure after the request left makes the row *ambiguous*, and the
+//!   engine reconciles it (see [`reconcile`]).
+//! - **One shared poller** learns which outstanding jobs finished. Each
+//!   sweep lists the application's jobs newest first back to some point and
+//!   GETs the due jobs older than that point, choosing the split that costs
+//!   the fewest requests (see [`poller`]). Sweeps are spaced so that polling
+//!   costs about [`Batch::poll_overhead`] requests per job while jobs are
+//!   being created, and no more than the poll policy's maximum interval
+//!   apart, so a finished job is noticed within that interval.
+//! - **Every request** passes one [`pacer::Pacer`]: a token-bucket rate
+//!   limiter that backs off on 429 and a circuit breaker for outages.
+//!
+//! **Outage bound.** After any failure that suggests an outage (5xx,
+//! timeout, lost connection), new creates wait until some request succeeds.
+//! So the rows that can become ambiguous in an outage are the creates
+//! already sent when it began: at most [`Batch::create_concurrency`].
+//!
+//! **Resume.** With a [`journal`], each row's intent is recorded before its
+//! create is sent, its job id once known, and its outcome when final. A
+//! resumed run replays finished rows' outcomes (marked
+//! [`Outcome::replayed`]), re-attaches to created jobs without creating them
+//! again, creates rows never sent, and treats a row with an intent but no
+//! job id as ambiguous, never as unsent.
+
+mod breaker;
+mod engine;
+pub mod journal;
+pub mod limiter;
+pub mod pacer;
+pub mod poller;
+pub mod reconcile;
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+pub use journal::{Durability, JournalError};
+pub use limiter::Rate;
+
+use crate::Client;
+use crate::model::{Application, Inputs, Output};
+use crate::poll::PollPolicy;
+
+/// One input row: its identity is its key, not its inputs (two rows may
+/// carry the same inputs and get a job each).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The row's unique key.
+    pub key: String,
+    /// The inputs to run the application with.
+    pub inputs: Inputs,
+}
+
+impl Row {
+    /// A row with a key and inputs.
+    pub fn new(key: impl Into<String>, inputs: Inputs) -> Self {
+        Self {
+            key: key.into(),
+            inputs,
+        }
+    }
+}
+
+/// The final outcome of one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The row's key.
+    pub key: String,
+    /// The row's index in the input.
+    pub seq: u64,
+    /// The job that produced the outcome, when there is one.
+    pub job_id: Option<String>,
+    /// What happened.
+    #[serde(flatten)]
+    pub result: OutcomeResult,
+    /// Job runs: 1, plus one per job-level retry.
+    pub attempts: u32,
+    /// Create requests sent for the row (more than 1 only when a create
+    /// surely did not land, or the user chose to resend ambiguous rows).
+    pub creates: u32,
+    /// When the server created the job.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the job finished, by the server's clock.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When the batch learned the outcome, by the client's clock.
+    pub observed_at: DateTime<Utc>,
+    /// `true` when this outcome was recorded by an earlier run and is
+    /// yielded again on resume (a consumer that already stored it skips it).
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+/// What happened to a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum OutcomeResult {
+    /// The job completed with this output.
+    Completed {
+        /// The generated output.
+        output: Output,
+    },
+    /// The job failed (after any job-level retries).
+    Failed {
+        /// The server's error message.
+        error: String,
+    },
+    /// The create's outcome is unknown: a job may or may not exist. Never
+    /// resent unless the batch was told to ([`AmbiguousPolicy::Resend`]).
+    Ambiguous {
+        /// What went wrong.
+        reason: String,
+        /// Jobs created in the create's time window that no row claims:
+        /// one of them may be this row's.
+        candidates: Vec<String>,
+    },
+    /// The server refused to create the job (e.g. invalid inputs), or the
+    /// row did not pass validation; nothing was created.
+    Rejected {
+        /// Why.
+        error: String,
+        /// The HTTP status, when the server answered.
+        http_status: Option<u16>,
+    },
+    /// The job did not finish within the poll policy's deadline; it may
+    /// still finish (`writer-jobs wait JOB_ID`).
+    TimedOut {
+        /// How long the batch waited, in seconds.
+        waited_secs: u64,
+    },
+}
+
+impl OutcomeResult {
+    /// A short name: `completed`, `failed`, `ambiguous`, `rejected`, `timed_out`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Completed { .. } => "completed",
+            Self::Failed { .. } => "failed",
+            Self::Ambiguous { .. } => "ambiguous",
+            Self::Rejected { .. } => "rejected",
+            Self::TimedOut { .. } => "timed_out",
+        }
+    }
+}
+
+/// What to do with a create whose outcome is unknown and that
+/// reconciliation could not settle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AmbiguousPolicy {
+    /// Report the row as [`OutcomeResult::Ambiguous`] (at most once per row).
+    #[default]
+    Report,
+    /// Create it again (at least once: the row may end up with two jobs).
+    Resend,
+}
+
+/// Why a batch stopped early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The journal could not be used.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Two rows share a key.
+    #[error("row key `{key}` appears twice (input rows {first} and {second}); keys must be unique")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+        /// Index of the first row with it.
+        first: u64,
+        /// Index of the second.
+        second: u64,
+    },
+    /// The API refused in a way every later row would hit too (bad key, no
+    /// access, unknown application): the batch stopped creating.
+    #[error("the API refused the batch: {0}")]
+    Api(#[source] crate::Error),
+    /// The settings are inconsistent.
+    #[error("invalid batch settings: {0}")]
+    Config(String),
+}
+
+/// A snapshot of the batch's progress, for progress bars and logs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Rows read from the input so far.
+    pub rows_read: u64,
+    /// Rows whose outcome an earlier run recorded (resume).
+    pub replayed: u64,
+    /// Jobs created by this run.
+    pub created: u64,
+    /// Jobs being waited for.
+    pub in_flight: u64,
+    /// Rows completed.
+    pub completed: u64,
+    /// Rows failed.
+    pub failed: u64,
+    /// Rows reported ambiguous.
+    pub ambiguous: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Rows timed out.
+    pub timed_out: u64,
+    /// Ambiguous creates waiting for reconciliation.
+    pub reconciling: u64,
+    /// Requests sent by this run.
+    pub requests: u64,
+    /// Requests per finished row so far.
+    pub requests_per_job: f64,
+    /// The rate limiter's rate in force, requests per second (`None`: unlimited).
+    pub current_rate: Option<f64>,
+    /// 429 answers seen.
+    pub throttled: u64,
+    /// Whether the circuit is open (outage).
+    pub circuit_open: bool,
+    /// Whether the input is exhausted and nothing more will be created.
+    pub creating_done: bool,
+}
+
+impl Progress {
+    /// Rows with a final outcome (this run and replayed).
+    pub fn finished(&self) -> u64 {
+        self.completed + self.failed + self.ambiguous + self.rejected + self.timed_out
+    }
+}
+
+/// The settings of a batch.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    client: Client,
+    app_id: String,
+    max_in_flight: usize,
+    create_concurrency: usize,
+    rate: Option<Rate>,
+    poll: Option<PollPolicy>,
+    poll_overhead: f64,
+    min_sweep_interval: Duration,
+    page_size: u64,
+    job_retries: u32,
+    on_ambiguous: AmbiguousPolicy,
+    journal: Option<PathBuf>,
+    durability: Durability,
+    simulated: bool,
+    application: Option<Application>,
+    breaker_threshold: u32,
+    settle: Duration,
+    skew_margin: Duration,
+}
+
+impl Batch {
+    /// A batch that runs rows through application `app_id` with `client`.
+    pub fn new(client: Client, app_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            app_id: app_id.into(),
+            max_in_flight: 100,
+            create_concurrency: 8,
+            rate: None,
+            poll: None,
+            poll_overhead: 0.15,
+            min_sweep_interval: Duration::from_secs(2),
+            page_size: 100,
+            job_retries: 0,
+            on_ambiguous: AmbiguousPolicy::Report,
+            journal: None,
+            durability: Durability::Os,
+            simulated: false,
+            application: None,
+            breaker_threshold: 5,
+            settle: Duration::from_secs(30),
+            skew_margin: Duration::from_secs(30),
+        }
+    }
+
+    /// The most jobs waiting to finish at once (default 100).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
+    /// The most create requests on the wire at once (default 8). This is
+    /// also the bound on rows made ambiguous by an outage.
+    pub fn create_concurrency(mut self, n: usize) -> Self {
+        self.create_concurrency = n;
+        self
+    }
+
+    /// The request budget (default: none; the limiter still backs off on 429).
+    pub fn rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+
+    /// The poll policy: its maximum interval caps the time between sweeps,
+    /// its deadline ends the wait for one job (default: the client's).
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = Some(policy);
+        self
+    }
+
+    /// Polling requests per created job to aim for while creating
+    /// (default 0.15): lower saves quota, higher notices results sooner.
+    pub fn poll_overhead(mut self, requests_per_job: f64) -> Self {
+        self.poll_overhead = requests_per_job;
+        self
+    }
+
+    /// The shortest time between sweeps (default 2 s).
+    pub fn min_sweep_interval(mut self, interval: Duration) -> Self {
+        self.min_sweep_interval = interval;
+        self
+    }
+
+    /// The list page size to ask for (default 100, the API's maximum).
+    pub fn page_size(mut self, n: u64) -> Self {
+        self.page_size = n;
+        self
+    }
+
+    /// How many times to retry a failed job with the retry endpoint (default 0).
+    pub fn job_retries(mut self, n: u32) -> Self {
+        self.job_retries = n;
+        self
+    }
+
+    /// What to do with ambiguous creates reconciliation cannot settle.
+    pub fn on_ambiguous(mut self, policy: AmbiguousPolicy) -> Self {
+        self.on_ambiguous = policy;
+        self
+    }
+
+    /// Record progress in a journal at `path`, and resume from it if it exists.
+    pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal = Some(path.into());
+        self
+    }
+
+    /// How hard journal records are pushed to disk (default [`Durability::Os`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Marks the run as talking to a simulator: its journal cannot be
+    /// resumed against the real API (and the other way round).
+    pub fn simulated(mut self, simulated: bool) -> Self {
+        self.simulated = simulated;
+        self
+    }
+
+    /// Check every row against the application's inputs before creating it;
+    /// invalid rows become [`OutcomeResult::Rejected`] without a request.
+    pub fn validate_against(mut self, application: Application) -> Self {
+        self.application = Some(application);
+        self
+    }
+
+    /// Consecutive failures that open the circuit (default 5).
+    pub fn breaker_threshold(mut self, n: u32) -> Self {
+        self.breaker_threshold = n;
+        self
+    }
+
+    /// How long after an ambiguous create to wait before reconciling it, so
+    /// that the server has surely finished with the request (default 30 s).
+    pub fn settle_time(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// Clock difference tolerated between client and server when matching
+    /// job creation times (default 30 s).
+    pub fn skew_margin(mut self, margin: Duration) -> Self {
+        self.skew_margin = margin;
+        self
+    }
+
+    fn validate(&self) -> Result<(), BatchError> {
+        let bad = |m: &str| Err(BatchError::Config(m.to_string()));
+        if self.max_in_flight == 0 {
+            return bad("max_in_flight must be at least 1");
+        }
+        if self.create_concurrency == 0 {
+            return bad("create_concurrency must be at least 1");
+        }
+        if self.page_size == 0 {
+            return bad("page_size must be at least 1");
+        }
+        if !(self.poll_overhead.is_finite() && self.poll_overhead > 0.0) {
+            return bad("poll_overhead must be a positive number of requests per job");
+        }
+        if self.app_id.is_empty() {
+            return bad("the application id is empty");
+        }
+        Ok(())
+    }
+
+    /// Starts the batch on the current tokio runtime. Rows are read lazily
+    /// (memory stays bounded however many there are); outcomes arrive as
+    /// jobs finish, not in input order.
+    pub async fn run<S>(self, rows: S) -> Result<BatchRun, BatchError>
+    where
+        S: Stream<Item = Row> + Send + 'static,
+    {
+        self.validate()?;
+        let (tx, rx) = mpsc::channel(256);
+        let (progress_tx, progress_rx) = watch::channel(Progress::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let engine = engine::Engine::start(self, Box::pin(rows), tx, progress_tx, stop_rx)?;
+        let task = tokio::spawn(engine.run());
+        Ok(BatchRun {
+            outcomes: rx,
+            progress: progress_rx,
+            stop: StopHandle(stop_tx),
+            task: Some(task),
+        })
+    }
+}
+
+/// Stops a batch from creating more jobs.
+#[derive(Debug, Clone)]
+pub struct StopHandle(watch::Sender<bool>);
+
+impl StopHandle {
+    /// Stop creating new jobs; jobs already created are still waited for,
+    /// and their outcomes and the journal are written as usual.
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// A running batch: a stream of outcomes as jobs finish.
+#[derive(Debug)]
+pub struct BatchRun {
+    outcomes: mpsc::Receiver<Result<Outcome, BatchError>>,
+    progress: watch::Receiver<Progress>,
+    stop: StopHandle,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl BatchRun {
+    /// A receiver of progress snapshots (`changed().await`, `borrow()`).
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.clone()
+    }
+
+    /// A handle that stops the batch from creating more jobs.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+}
+
+impl Stream for BatchRun {
+    type Item = Result<Outcome, BatchError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.outcomes.poll_recv(cx)
+    }
+}
+
+impl Drop for BatchRun {
+    fn drop(&mut self) {
+        // Dropping the run abandons it: the engine stops at its next step
+        // (the journal stays consistent; a later run resumes).
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

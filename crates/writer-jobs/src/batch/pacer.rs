@@ -1,0 +1,168 @@
+//! The batch's [`Throttle`]: every request the batch makes (the client's own
+//! transport retries included) passes the circuit breaker, then the rate
+//! limiter, and reports back what happened.
+//!
+//! - While the circuit is open, every request waits; the first one due after
+//!   the next probe time goes out as the probe, so an outage costs one
+//!   request per probe interval (1 s doubling to 60 s), whatever the number
+//!   of jobs and retries waiting.
+//! - While creates are paused (a failure was seen and no success since),
+//!   creates wait and reads go on.
+//! - 429s lower the limiter's rate but are not failures: they never open the
+//!   circuit.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::breaker::{Breaker, Gate};
+use super::limiter::{LimiterStats, Rate, RateLimiter};
+use crate::clock::{SharedClock, Sleep};
+use crate::throttle::{Observation, Operation, Throttle};
+
+/// Rate limiter + circuit breaker + request counters, shared by the batch.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    clock: SharedClock,
+    limiter: RateLimiter,
+    breaker: Mutex<Breaker>,
+    changed: Notify,
+    requests: AtomicU64,
+    by_operation: Mutex<HashMap<Operation, u64>>,
+}
+
+impl Pacer {
+    /// A pacer keeping under `rate` (none: unlimited) whose circuit opens
+    /// after `breaker_threshold` consecutive failures.
+    pub fn new(clock: SharedClock, rate: Option<Rate>, breaker_threshold: u32) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                limiter: RateLimiter::new(clock.clone(), rate),
+                clock,
+                breaker: Mutex::new(Breaker::new(breaker_threshold)),
+                changed: Notify::new(),
+                requests: AtomicU64::new(0),
+                by_operation: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        lock(&self.inner.breaker)
+    }
+
+    /// Whether a new create may start now.
+    pub fn creates_allowed(&self) -> bool {
+        self.breaker().creates_allowed()
+    }
+
+    /// Whether the circuit is open (an outage).
+    pub fn circuit_open(&self) -> bool {
+        self.breaker().is_open()
+    }
+
+    /// How many times the circuit opened.
+    pub fn times_opened(&self) -> u32 {
+        self.breaker().times_opened()
+    }
+
+    /// Requests sent so far (every attempt, retries included).
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent so far of one kind.
+    pub fn requests_of(&self, op: Operation) -> u64 {
+        lock(&self.inner.by_operation)
+            .get(&op)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The limiter's state.
+    pub fn limiter_stats(&self) -> LimiterStats {
+        self.inner.limiter.stats()
+    }
+
+    /// Whether requests queue for the rate limiter (the quota binds).
+    pub fn quota_binds(&self) -> bool {
+        self.inner.limiter.is_saturated()
+    }
+
+    /// Resolves when the breaker's state changes (or after `max`).
+    pub async fn changed_or(&self, max: Duration) {
+        let notified = self.inner.changed.notified();
+        tokio::select! {
+            _ = notified => {}
+            _ = self.inner.clock.sleep(max) => {}
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    /// How long `op` must wait for the breaker (`None`: it may go now).
+    fn breaker_wait(&self, op: Operation) -> Option<Duration> {
+        let now = self.clock.now();
+        let mut breaker = lock(&self.breaker);
+        match breaker.gate() {
+            Gate::Open => None,
+            Gate::ReadsOnly if op == Operation::Create => Some(Duration::from_secs(1)),
+            Gate::ReadsOnly => None,
+            Gate::ProbeAt(at) if now >= at => {
+                breaker.claim_probe(now);
+                None
+            }
+            Gate::ProbeAt(at) => Some(at - now),
+        }
+    }
+}
+
+impl Throttle for Pacer {
+    fn acquire(&self, op: Operation) -> Sleep {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            while let Some(wait) = inner.breaker_wait(op) {
+                let notified = inner.changed.notified();
+                tokio::select! {
+                    _ = notified => {}
+                    _ = inner.clock.sleep(wait) => {}
+                }
+            }
+            inner.limiter.acquire().await;
+            inner.requests.fetch_add(1, Ordering::Relaxed);
+            *lock(&inner.by_operation).entry(op).or_default() += 1;
+        })
+    }
+
+    fn observe(&self, _op: Operation, outcome: &Observation) {
+        self.inner
+            .limiter
+            .observe(outcome.status, outcome.retry_after);
+        let failed =
+            outcome.transport_error || matches!(outcome.status, Some(s) if s >= 500 || s == 408);
+        let answered = matches!(outcome.status, Some(s) if s < 500 && s != 408);
+        let mut breaker = self.breaker();
+        let before = breaker.gate();
+        if failed {
+            breaker.on_failure(self.inner.clock.now());
+        } else if answered && outcome.status != Some(429) {
+            breaker.on_success();
+        }
+        if breaker.gate() != before {
+            drop(breaker);
+            self.inner.changed.notify_waiters();
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The shared poller: how one sweep learns which outstanding jobs finished
+//! with the fewest requests.
+//!
+//! Two tools: the list endpoint (one request shows up to a page of the
+//! application's jobs, ours and other clients', newest first) and a GET per
+//! job. For outstanding jobs sorted newest first, listing back to the `k`-th
+//! one costs about `count(app jobs created since then) / page size + 1`
+//! pages; the jobs older than that which are *due* (their own poll interval
+//! has passed) are then fetched one GET each. [`plan`] tries every `k` and
+//! takes the cheapest, so a busy application (many other jobs between ours)
+//! tips the balance towards GETs, and many jobs of ours finishing together
+//! towards the list.
+//!
+//! Correctness never depends on the listing: a job is finished only when a
+//! response showed it `completed` or `failed`; a job a sweep missed (pages
+//! shifted, a page failed) stays outstanding, becomes due, and a later sweep
+//! lists it or GETs it.
+
+use chrono::{DateTime, Utc};
+
+/// One outstanding job, as the planner sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The job id.
+    pub id: String,
+    /// When the server created it (approximately, for resumed jobs).
+    pub created_at: DateTime<Utc>,
+    /// Whether its own poll interval has passed.
+    pub due: bool,
+}
+
+/// What one sweep will do.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    /// List the application's jobs newest first until one older than this.
+    pub list_back_to: Option<DateTime<Utc>>,
+    /// Jobs to fetch one by one.
+    pub gets: Vec<String>,
+    /// Estimated requests.
+    pub cost: u64,
+}
+
+impl Plan {
+    /// Whether the sweep does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.list_back_to.is_none() && self.gets.is_empty()
+    }
+}
+
+/// Plans a sweep over `candidates` (any order). `density` is the estimated
+/// number of the application's jobs created per second (all clients);
+/// `page_size` the list page size. Returns an empty plan when nothing is due.
+pub fn plan(
+    candidates: &mut [Candidate],
+    now: DateTime<Utc>,
+    density: f64,
+    page_size: u64,
+) -> Plan {
+    if !candidates.iter().any(|c| c.due) {
+        return Plan::default();
+    }
+    candidates.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let total_due = candidates.iter().filter(|c| c.due).count() as u64;
+    // k = 0: GET every due job.
+    let mut best = (total_due, 0usize);
+    let mut due_covered = 0u64;
+    for (i, c) in candidates.iter().enumerate() {
+        let k = i + 1;
+        if c.due {
+            due_covered += 1;
+        }
+        let span = (now - c.created_at).num_milliseconds().max(0) as f64 / 1000.0;
+        let expected = (density * span).max(k as f64);
+        let pages = (expected / page_size as f64).floor() as u64 + 1;
+        let cost = pages + (total_due - due_covered);
+        // Ties go to the larger k: the same cost covers more jobs.
+        if cost <= best.0 {
+            best = (cost, k);
+        }
+    }
+    let (cost, k) = best;
+    Plan {
+        list_back_to: (k > 0).then(|| candidates[k - 1].created_at),
+        gets: candidates[k..]
+            .iter()
+            .filter(|c| c.due)
+            .map(|c| c.id.clone())
+            .collect(),
+        cost,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn candidates(n: usize, every: i64, due: impl Fn(usize) -> bool) -> Vec<Candidate> {
+        (0..n)
+            .map(|i| Candidate {
+                id: format!("job-{i:03}"),
+                created_at: at(1000 - (i as i64) * every),
+                due: due(i),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn many_due_jobs_on_a_quiet_app_are_listed() {
+        let mut c = candidates(100, 1, |_| true);
+        let p = plan(&mut c, at(1000), 1.0, 100);
+        assert_eq!(p.list_back_to, Some(at(901)));
+        assert!(p.gets.is_empty());
+        assert_eq!(p.cost, 2);
+    }
+
+    #[test]
+    fn a_few_due_jobs_on_a_busy_app_are_fetched_one_by_one() {
+        // 3 outstanding jobs, but 50 jobs a second from other clients.
+        let mut c = candidates(3, 30, |_| true);
+        let p = plan(&mut c, at(1030), 50.0, 100);
+        assert_eq!(p.list_back_to, None);
+        assert_eq!(p.gets.len(), 3);
+        assert_eq!(p.cost, 3);
+    }
+
+    #[test]
+    fn an_old_straggler_is_fetched_while_the_recent_ones_are_listed() {
+        let mut c = candidates(50, 1, |_| true);
+        c.push(Candidate {
+            id: "old".into(),
+            created_at: at(0),
+            due: true,
+        });
+        let p = plan(&mut c, at(1000), 2.0, 100);
+        assert_eq!(p.gets, vec!["old".to_string()]);
+        assert!(p.list_back_to.is_some());
+        assert_eq!(p.cost, 2, "1 page for ~100 jobs in 50 s + 1 GET");
+    }
+
+    #[test]
+    fn nothing_due_means_no_sweep() {
+        let mut c = candidates(10, 1, |_| false);
+        assert!(plan(&mut c, at(1000), 1.0, 100).is_empty());
+    }
+
+    #[test]
+    fn jobs_not_due_are_never_fetched_alone() {
+        let mut c = candidates(10, 100, |i| i == 0);
+        let p = plan(&mut c, at(1000), 100.0, 100);
+        assert_eq!(p.cost, 1);
+        assert!(p.gets.len() + usize::from(p.list_back_to.is_some()) == 1);
+        assert!(!p.gets.iter().any(|id| id != "job-000"));
+    }
+}

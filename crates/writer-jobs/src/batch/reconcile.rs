@@ -1,0 +1,278 @@
+//! Reconciling ambiguous creates (none of Writer's SDKs do this).
+//!
+//! A create whose answer was lost may or may not have made a job. After the
+//! ambiguity window has settled (no request of ours can still be in the
+//! server's hands), the engine lists the application's jobs, newest first,
+//! back past the window's start, and hands them to [`decide`]:
+//!
+//! - jobs created in a create's window that the batch does not know are
+//!   *orphans*;
+//! - no orphan in its window, and the listing covered the whole window: the
+//!   create did not land, and sending it again is safe;
+//! - exactly one orphan in its window, and no other ambiguous create's
+//!   window holds it: that orphan is the row's job, adopted;
+//! - anything else (other clients creating jobs at the same time, several
+//!   ambiguous rows whose windows share orphans): reported, with the
+//!   candidate orphan ids, never guessed.
+//!
+//! A window is judged only when nothing else of ours could still own one of
+//! its orphans: every ambiguous create in it has settled, and no create of
+//! ours is still on the wire in it (the engine passes those as unsettled).
+//! Windows are in the server's time: the engine shifts its own clock by the
+//! offset it measured on successful creates (see [`SkewEstimate`]).
+//!
+//! Why an unfiltered, newest-first listing cannot miss a job: jobs are only
+//! ever added, at the front, so while we page, items shift *down* (we may
+//! see one twice, and dedupe) but never past us. A `status` filter would
+//! lose jobs that change status mid-scan, so reconciliation never uses one.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration as Span, Utc};
+
+/// One create of ours whose job may appear in a listing without our
+/// knowing its id: an ambiguous create, or one still on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// The row's key.
+    pub key: String,
+    /// Earliest server time at which its job can have been created.
+    pub start: DateTime<Utc>,
+    /// Latest server time at which its job can have been created.
+    pub end: DateTime<Utc>,
+    /// Whether it may be judged now (an ambiguous create past its settle
+    /// time); a create still on the wire is never settled.
+    pub settled: bool,
+}
+
+/// The offset between the server's clock and ours, bounded by what
+/// successful creates showed: the server stamped `created_at` after we sent
+/// and before we received the answer, so `created_at - received <= skew <=
+/// created_at - sent`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SkewEstimate {
+    bounds: Option<(Span, Span)>,
+}
+
+impl SkewEstimate {
+    /// Learns from one successful create.
+    pub fn observe(
+        &mut self,
+        sent: DateTime<Utc>,
+        received: DateTime<Utc>,
+        created_at: DateTime<Utc>,
+    ) {
+        let (lo, hi) = (created_at - received, created_at - sent);
+        self.bounds = Some(match self.bounds {
+            Some((l, h)) => (l.max(lo), h.min(hi)),
+            None => (lo, hi),
+        });
+    }
+
+    /// The server-time window of a create sent at `sent` whose failure was
+    /// seen at `seen` (our clock), widened by `margin`. Without a consistent
+    /// estimate (no successful create yet, or clocks drifting) the window is
+    /// our own times widened by `fallback`.
+    pub fn window(
+        &self,
+        sent: DateTime<Utc>,
+        seen: DateTime<Utc>,
+        margin: Span,
+        fallback: Span,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
+        match self.bounds {
+            Some((lo, hi)) if lo <= hi + margin => (sent + lo - margin, seen + hi + margin),
+            _ => (sent - fallback, seen + fallback),
+        }
+    }
+}
+
+/// The verdict on one ambiguous create.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// No job was created: send the row again.
+    NotLanded {
+        /// The row's key.
+        key: String,
+    },
+    /// This orphan is the row's job.
+    Adopt {
+        /// The row's key.
+        key: String,
+        /// The orphan job's id.
+        job_id: String,
+    },
+    /// Cannot tell; these orphans are candidates.
+    Unresolved {
+        /// The row's key.
+        key: String,
+        /// Orphan job ids created in the row's window.
+        candidates: Vec<String>,
+    },
+}
+
+/// Decides the settled pending creates from a listing that reaches back at
+/// least to `covered_since` (the oldest `created_at` the listing saw, or
+/// earlier). Each create is judged on its own window:
+///
+/// - no orphan in it: its job would be one, so it did not land;
+/// - exactly one orphan, inside no other pending create's window: adopted;
+/// - an orphan that an unsettled create's window also holds: no verdict yet;
+/// - otherwise: unresolved, with the orphans in its window as candidates.
+///
+/// Creates whose window the listing does not reach back to get no verdict.
+pub fn decide(
+    pending: &[Pending],
+    listed: &[(String, DateTime<Utc>)],
+    known: &HashSet<String>,
+    covered_since: DateTime<Utc>,
+) -> Vec<Verdict> {
+    let orphans: Vec<(&str, DateTime<Utc>)> = {
+        let mut seen = HashSet::new();
+        listed
+            .iter()
+            .filter(|(id, _)| !known.contains(id) && seen.insert(id.as_str()))
+            .map(|(id, at)| (id.as_str(), *at))
+            .collect()
+    };
+    let within = |p: &Pending, at: DateTime<Utc>| at >= p.start && at <= p.end;
+    let mut verdicts = Vec::new();
+    for p in pending.iter().filter(|p| p.settled) {
+        if p.start < covered_since {
+            continue;
+        }
+        let mut mine: Vec<(&str, DateTime<Utc>)> = orphans
+            .iter()
+            .copied()
+            .filter(|(_, at)| within(p, *at))
+            .collect();
+        mine.sort_unstable();
+        let others = |at: DateTime<Utc>| {
+            pending
+                .iter()
+                .filter(|q| !std::ptr::eq(*q, p) && within(q, at))
+                .collect::<Vec<_>>()
+        };
+        if mine.is_empty() {
+            verdicts.push(Verdict::NotLanded { key: p.key.clone() });
+        } else if mine
+            .iter()
+            .any(|(_, at)| others(*at).iter().any(|q| !q.settled))
+        {
+            // A create still in the server's hands may own one of them.
+        } else if mine.len() == 1 && others(mine[0].1).is_empty() {
+            verdicts.push(Verdict::Adopt {
+                key: p.key.clone(),
+                job_id: mine[0].0.to_string(),
+            });
+        } else {
+            verdicts.push(Verdict::Unresolved {
+                key: p.key.clone(),
+                candidates: mine.iter().map(|(id, _)| id.to_string()).collect(),
+            });
+        }
+    }
+    verdicts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn pending(key: &str, start: i64, end: i64) -> Pending {
+        Pending {
+            key: key.into(),
+            start: t(start),
+            end: t(end),
+            settled: true,
+        }
+    }
+
+    fn known(ids: &[&str]) -> HashSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn no_orphan_means_not_landed() {
+        let listed = vec![("ours".to_string(), t(10)), ("old".to_string(), t(-100))];
+        let v = decide(&[pending("a", 4, 17)], &listed, &known(&["ours"]), t(-100));
+        assert_eq!(v, vec![Verdict::NotLanded { key: "a".into() }]);
+    }
+
+    #[test]
+    fn one_ambiguous_and_one_orphan_adopts_it() {
+        let listed = vec![("orphan".to_string(), t(10)), ("ours".to_string(), t(11))];
+        let v = decide(&[pending("a", 4, 17)], &listed, &known(&["ours"]), t(0));
+        assert_eq!(
+            v,
+            vec![Verdict::Adopt {
+                key: "a".into(),
+                job_id: "orphan".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn overlapping_windows_or_other_clients_are_reported_not_guessed() {
+        let listed = vec![("x".to_string(), t(10)), ("y".to_string(), t(11))];
+        let v = decide(
+            &[pending("a", 8, 13), pending("b", 9, 14)],
+            &listed,
+            &known(&[]),
+            t(0),
+        );
+        assert_eq!(v.len(), 2);
+        assert!(
+            v.iter().all(
+                |v| matches!(v, Verdict::Unresolved { candidates, .. } if candidates.len() == 2)
+            )
+        );
+        // One ambiguous create but two orphans (another client): reported.
+        let v = decide(&[pending("a", 8, 13)], &listed, &known(&[]), t(0));
+        assert!(
+            matches!(&v[0], Verdict::Unresolved { candidates, .. } if candidates == &["x", "y"])
+        );
+    }
+
+    #[test]
+    fn a_window_with_a_create_still_on_the_wire_waits() {
+        let listed = vec![("x".to_string(), t(10))];
+        let mut wire = pending("b", 9, 20);
+        wire.settled = false;
+        let v = decide(&[pending("a", 8, 13), wire], &listed, &known(&[]), t(0));
+        assert!(v.is_empty(), "x may be b's job: {v:?}");
+    }
+
+    #[test]
+    fn an_uncovered_window_waits() {
+        let v = decide(&[pending("a", 4, 17)], &[], &known(&[]), t(9));
+        assert!(v.is_empty());
+    }
+
+    #[test]
+    fn orphans_outside_the_window_do_not_count() {
+        let listed = vec![("far".to_string(), t(500))];
+        let v = decide(&[pending("a", 4, 17)], &listed, &known(&[]), t(0));
+        assert_eq!(v, vec![Verdict::NotLanded { key: "a".into() }]);
+    }
+
+    #[test]
+    fn skew_bounds_narrow_the_window_to_the_server_clock() {
+        let mut skew = SkewEstimate::default();
+        // The server runs 100 s ahead; requests take a second.
+        skew.observe(t(0), t(1), t(100) + Span::milliseconds(500));
+        skew.observe(t(10), t(11), t(110) + Span::milliseconds(200));
+        let (start, end) = skew.window(t(20), t(25), Span::seconds(1), Span::seconds(30));
+        assert!(start >= t(118) && start <= t(120), "{start}");
+        assert!(end >= t(125) && end <= t(127), "{end}");
+        let none = SkewEstimate::default();
+        assert_eq!(
+            none.window(t(20), t(25), Span::seconds(1), Span::seconds(30)),
+            (t(-10), t(55))
+        );
+    }
+}

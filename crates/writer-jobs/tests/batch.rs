@@ -1,0 +1,188 @@
+//! The batch engine against the simulator, both on the same scaled clock.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use writer_jobs::batch::{Batch, Outcome, OutcomeResult, Row};
+use writer_jobs::{Client, Inputs, ScaledClock};
+use writer_sim::{DurationDist, FaultConfig, Simulator};
+
+const APP: &str = "demo-product-descriptions";
+
+async fn sim(
+    scale: f64,
+    configure: impl FnOnce(writer_sim::SimulatorBuilder) -> writer_sim::SimulatorBuilder,
+) -> (Simulator, Client) {
+    let builder = Simulator::builder()
+        .scale(scale)
+        .seed(7)
+        .duration(DurationDist::LogNormal {
+            mean_secs: 30.0,
+            sigma: 0.5,
+        })
+        .failure_rate(0.0);
+    let sim = configure(builder).start().await.unwrap();
+    let clock = ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor());
+    let client = Client::builder()
+        .api_key(sim.api_key())
+        .base_url(sim.base_url())
+        .clock(clock)
+        .request_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    (sim, client)
+}
+
+/// `n` rows; every 10th repeats the inputs of the row before it.
+fn rows(n: usize) -> Vec<Row> {
+    (0..n)
+        .map(|i| {
+            let product = if i % 10 == 9 { i - 1 } else { i };
+            Row::new(
+                format!("row-{i:05}"),
+                Inputs::new()
+                    .text("Product name", format!("Product #{product}"))
+                    .text("Tone", ["casual", "formal", "playful"][product % 3]),
+            )
+        })
+        .collect()
+}
+
+fn expected(row: &Row) -> writer_api::types::GenerateApplicationResponse {
+    writer_sim::expected_output(APP, &row.inputs.to_wire().inputs)
+}
+
+async fn collect(run: writer_jobs::batch::BatchRun) -> Vec<Outcome> {
+    run.map(|o| o.expect("batch error")).collect().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_rows_each_created_once_with_its_own_result() {
+    let (sim, client) = sim(200.0, |b| b).await;
+    let rows = rows(1000);
+    let run = Batch::new(client, APP)
+        .max_in_flight(100)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .unwrap();
+    let outcomes = collect(run).await;
+    assert_eq!(outcomes.len(), rows.len(), "one outcome per row");
+    let by_key: HashMap<&str, &Outcome> = outcomes.iter().map(|o| (o.key.as_str(), o)).collect();
+    assert_eq!(by_key.len(), rows.len(), "no row twice");
+    for row in &rows {
+        let outcome = by_key[row.key.as_str()];
+        let OutcomeResult::Completed { output } = &outcome.result else {
+            panic!("{}: {:?}", row.key, outcome.result);
+        };
+        let want = expected(row);
+        assert_eq!(output.suggestion, want.suggestion, "{}", row.key);
+        assert_eq!(output.title, want.title);
+        assert_eq!(outcome.creates, 1);
+    }
+    let stats = sim.stats();
+    // Jobs created per input set == rows carrying that input set.
+    let mut per_set: HashMap<String, u64> = HashMap::new();
+    for row in &rows {
+        *per_set
+            .entry(writer_sim::input_key(APP, &row.inputs.to_wire().inputs))
+            .or_default() += 1;
+    }
+    for (set, n) in &per_set {
+        assert_eq!(stats.created_by_inputs.get(set), Some(n), "{set}");
+    }
+    assert_eq!(stats.jobs_created, 1000);
+    let per_job = stats.total_requests as f64 / 1000.0;
+    println!(
+        "1,000 rows: {} requests ({per_job:.3} requests/job): {:?}",
+        stats.total_requests, stats.by_operation
+    );
+    assert!(per_job <= 2.0, "{per_job} requests/job");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_jobs_are_retried_by_policy() {
+    let (sim, client) = sim(200.0, |b| b.failure_rate(0.3)).await;
+    let rows = rows(200);
+    let run = Batch::new(client, APP)
+        .job_retries(5)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .unwrap();
+    let outcomes = collect(run).await;
+    assert_eq!(outcomes.len(), 200);
+    let completed = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, OutcomeResult::Completed { .. }))
+        .count();
+    // 0.3^6 per row: practically all complete.
+    assert!(completed >= 198, "{completed}");
+    assert!(
+        outcomes.iter().any(|o| o.attempts > 1),
+        "some rows needed a retry"
+    );
+    assert!(sim.stats().retries > 0);
+    assert_eq!(
+        sim.stats().jobs_created,
+        200,
+        "a job-level retry creates no job"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_lose_no_row_and_create_none_twice() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let faults = FaultConfig::parse_compact(
+        "create:accept_then_drop=0.03,create:500=0.02,*:503=0.02,*:reset=0.01,get:malformed=0.02,list:malformed=0.02,*:429_burst=0.005",
+    )
+    .unwrap();
+    let (sim, client) = sim(200.0, |b| b.faults(faults)).await;
+    let rows = rows(500);
+    let run = Batch::new(client, APP)
+        .settle_time(Duration::from_secs(20))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .unwrap();
+    let outcomes = collect(run).await;
+    assert_eq!(outcomes.len(), 500, "every row has an outcome");
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for o in &outcomes {
+        *counts.entry(o.result.name()).or_default() += 1;
+    }
+    let stats = sim.stats();
+    println!(
+        "500 rows with faults: {counts:?}; {} requests ({:.3}/job); faults {:?}",
+        stats.total_requests,
+        stats.total_requests as f64 / 500.0,
+        stats.faults
+    );
+    assert!(
+        stats.faults.values().sum::<u64>() > 0,
+        "faults were injected"
+    );
+    // Rows with the same inputs legitimately share an input set: compare
+    // per set with the rows carrying it.
+    let mut per_set: HashMap<String, u64> = HashMap::new();
+    for row in &rows {
+        *per_set
+            .entry(writer_sim::input_key(APP, &row.inputs.to_wire().inputs))
+            .or_default() += 1;
+    }
+    for (set, n) in &per_set {
+        let created = stats.created_by_inputs.get(set).copied().unwrap_or(0);
+        assert!(created <= *n, "{set}: {created} jobs for {n} rows");
+    }
+    for row in &rows {
+        let o = outcomes.iter().find(|o| o.key == row.key).unwrap();
+        match &o.result {
+            OutcomeResult::Completed { output } => {
+                assert_eq!(output.suggestion, expected(row).suggestion)
+            }
+            OutcomeResult::Ambiguous { .. } => {}
+            other => panic!("{}: unexpected {other:?}", row.key),
+        }
+    }
+}
