@@ -76,3 +76,45 @@ pub fn job_json(id: &str, status: &str) -> serde_json::Value {
         "created_at": "2025-02-10T18:18:09.501223Z",
     })
 }
+
+/// A server on 127.0.0.1 that reads requests and never answers them: it
+/// counts the requests that arrived, so a test can tell whether a call that
+/// timed out was sent again.
+pub struct SilentServer {
+    pub base_url: String,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SilentServer {
+    pub async fn start() -> Self {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let before = seen.windows(4).filter(|w| w == b"\r\n\r\n").count();
+                        seen.extend_from_slice(&buf[..n]);
+                        let after = seen.windows(4).filter(|w| w == b"\r\n\r\n").count();
+                        counter.fetch_add(after - before, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        Self { base_url, requests }
+    }
+
+    /// How many request heads arrived.
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
