@@ -56,7 +56,8 @@ impl SimClock {
 
     /// A scaled clock with an explicit anchor: lets a client in another
     /// process build a clock identical to the simulator's from its
-    /// [`anchor`](Self::anchor) and [`scale`](Self::scale).
+    /// [`anchor`](Self::anchor) and [`scale`](Self::scale). An anchor in the
+    /// future counts as now.
     pub fn scaled_from(anchor: SystemTime, scale: f64) -> Result<Self, ConfigError> {
         check_scale(scale)?;
         Ok(Self::build(Some(scale), anchor))
@@ -166,8 +167,10 @@ impl SimClock {
 
     /// Sleeps for `d` of simulated time.
     pub async fn sleep(&self, d: Duration) {
-        let deadline =
-            self.now() + chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+        let deadline = chrono::TimeDelta::from_std(d)
+            .ok()
+            .and_then(|delta| self.now().checked_add_signed(delta))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         self.sleep_until(deadline).await;
     }
 
@@ -267,6 +270,15 @@ mod tests {
             .await
             .expect("sleeper woke")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn huge_sleep_does_not_panic() {
+        for clock in [SimClock::manual_default(), SimClock::scaled(100.0).unwrap()] {
+            let slept =
+                tokio::time::timeout(Duration::from_millis(20), clock.sleep(Duration::MAX)).await;
+            assert!(slept.is_err());
+        }
     }
 
     #[tokio::test]

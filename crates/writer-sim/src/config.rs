@@ -264,6 +264,9 @@ impl DurationDist {
                 }
             }
         };
+        if secs.is_nan() {
+            return Duration::ZERO;
+        }
         Duration::from_secs_f64(secs.clamp(0.0, MAX_JOB_SECS))
     }
 

@@ -272,7 +272,7 @@ impl Store {
             inputs,
             created_at: now,
             started_at: now,
-            finish_at: now + delta(d),
+            finish_at: (now + delta(d)).trunc_subsecs(6),
             fails,
             attempts: 1,
             retried_as: None,
@@ -368,7 +368,7 @@ impl Store {
             let rec = &mut self.jobs[job];
             rec.attempts = attempt;
             rec.started_at = now;
-            rec.finish_at = now + delta(d);
+            rec.finish_at = (now + delta(d)).trunc_subsecs(6);
             rec.fails = fails;
             Ok(job)
         }
