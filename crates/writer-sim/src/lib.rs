@@ -25,6 +25,13 @@
 //!   (to catch duplicate creates) and faults, from the handle or
 //!   `GET /_sim/stats`.
 //!
+//! Inspection and control endpoints, without authentication and not
+//! counted in the statistics: `GET /_sim/stats`, `GET /_sim/clock` (scale
+//! and anchor, to build an identical clock in another process),
+//! `GET /_sim/jobs/{id}` (a [`JobState`], with its finish time),
+//! `POST /_sim/faults` (body: a compact fault string) and
+//! `POST /_sim/outage` (body: `none`, `unavailable` or `reset`).
+//!
 //! # Example
 //!
 //! ```

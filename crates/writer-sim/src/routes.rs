@@ -118,6 +118,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/stats", get(sim_stats))
         .route("/_sim/clock", get(sim_clock))
         .route("/_sim/jobs/{job_id}", get(sim_job))
+        .route("/_sim/faults", axum::routing::post(sim_set_faults))
+        .route("/_sim/outage", axum::routing::post(sim_set_outage))
         .fallback(fallback)
         .with_state(shared)
 }
@@ -446,6 +448,37 @@ async fn sim_job(State(shared): State<Arc<Shared>>, Path(job_id): Path<String>) 
         Some(state) => Json(state).into_response(),
         None => not_found("job", &job_id).into_response(),
     }
+}
+
+/// `POST /_sim/faults` with a compact fault string as the body: replaces
+/// the faults (for a simulator running in another process).
+async fn sim_set_faults(State(shared): State<Arc<Shared>>, body: String) -> Response {
+    let parsed = body.trim().parse::<crate::faults::FaultConfig>();
+    match parsed {
+        Ok(faults) => {
+            shared.lock_faults().set_config(faults);
+            Json(serde_json::json!({"faults": body.trim()})).into_response()
+        }
+        Err(e) => bad_request(e.to_string(), Vec::new()).into_response(),
+    }
+}
+
+/// `POST /_sim/outage` with `none`, `unavailable` or `reset` as the body.
+async fn sim_set_outage(State(shared): State<Arc<Shared>>, body: String) -> Response {
+    let outage = match body.trim() {
+        "none" => crate::faults::Outage::None,
+        "unavailable" | "503" => crate::faults::Outage::Unavailable,
+        "reset" => crate::faults::Outage::Reset,
+        other => {
+            return bad_request(
+                format!("unknown outage {other:?}: use none, unavailable or reset"),
+                Vec::new(),
+            )
+            .into_response();
+        }
+    };
+    shared.lock_faults().outage = outage;
+    Json(serde_json::json!({"outage": body.trim()})).into_response()
 }
 
 async fn fallback() -> Response {

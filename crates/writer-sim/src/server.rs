@@ -192,6 +192,7 @@ async fn handle(
     let result = handle_api(&shared, router, op, req).await;
     match result {
         Ok(mut resp) => {
+            tracing::debug!(%op, %path, status = resp.status().as_u16(), %request_id, "answered");
             set_header(&mut resp, "x-request-id", request_id);
             shared.stats.response(op, resp.status().as_u16());
             Ok(resp)

@@ -379,3 +379,44 @@ async fn same_seed_same_faults() {
     let c = fault_trace(12).await;
     assert_ne!(a, c);
 }
+
+#[tokio::test]
+async fn faults_and_outages_can_be_set_over_http() {
+    let sim = manual().start().await.unwrap();
+    let client = Client::new(&sim);
+    let set = |path: &str, body: &str| {
+        let client = client.clone();
+        let (path, body) = (path.to_string(), body.as_bytes().to_vec());
+        async move { client.send(reqwest::Method::POST, &path, Some(body)).await }
+    };
+    assert_eq!(
+        set("/_sim/faults", "list:503=1").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        client.list(DEMO, "").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let refused = set("/_sim/faults", "list:boom=1").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.error().message.unwrap().contains("boom"));
+    assert_eq!(set("/_sim/faults", "").await.status, StatusCode::OK);
+    assert_eq!(client.list(DEMO, "").await.status, StatusCode::OK);
+    assert_eq!(set("/_sim/outage", "reset").await.status, StatusCode::OK);
+    assert!(
+        client
+            .try_send(
+                reqwest::Method::GET,
+                &format!("/v1/applications/{DEMO}/jobs"),
+                None
+            )
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        set("/_sim/outage", "sideways").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(set("/_sim/outage", "none").await.status, StatusCode::OK);
+    assert_eq!(client.list(DEMO, "").await.status, StatusCode::OK);
+}
