@@ -121,6 +121,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/faults", axum::routing::post(sim_set_faults))
         .route("/_sim/outage", axum::routing::post(sim_set_outage))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
 }
 
@@ -479,6 +480,15 @@ async fn sim_set_outage(State(shared): State<Arc<Shared>>, body: String) -> Resp
     };
     shared.lock_faults().outage = outage;
     Json(serde_json::json!({"outage": body.trim()})).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+        Vec::new(),
+    )
 }
 
 async fn fallback() -> Response {

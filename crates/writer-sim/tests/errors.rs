@@ -191,6 +191,21 @@ async fn unknown_application_or_job_is_404() {
 }
 
 #[tokio::test]
+async fn wrong_method_is_405_with_a_json_error() {
+    let sim = manual().start().await.unwrap();
+    let client = Client::new(&sim);
+    let answer = client
+        .send(
+            Method::DELETE,
+            &format!("/v1/applications/{DEMO}/jobs"),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer.error().code.as_deref(), Some("method_not_allowed"));
+}
+
+#[tokio::test]
 async fn retry_of_a_job_that_is_not_failed_is_409() {
     let sim = manual().start().await.unwrap();
     let client = Client::new(&sim);
