@@ -18,7 +18,7 @@ use super::journal::{Binding, Journal, Record, ResumeState};
 use super::pacer::Pacer;
 use super::poller::{self, Candidate, Plan};
 use super::reconcile::{self, Pending, SkewEstimate, Verdict};
-use super::{AmbiguousPolicy, Batch, BatchError, Outcome, OutcomeResult, Progress, Row};
+use super::{AmbiguousPolicy, Batch, BatchError, FailMode, Outcome, OutcomeResult, Progress, Row};
 use crate::Client;
 use crate::clock::SharedClock;
 use crate::error::Error;
@@ -112,7 +112,9 @@ pub(super) struct Engine {
     stop: watch::Receiver<bool>,
     next_seq: u64,
     keys: HashMap<String, u64>,
-    torn_pending: bool,
+    /// A torn intent in the journal: `Some(Some(key))` names its row,
+    /// `Some(None)` means the next row never intended.
+    torn_intent: Option<Option<String>>,
     queue: VecDeque<Queued>,
     tracked: HashMap<String, Tracked>,
     creating: usize,
@@ -136,6 +138,8 @@ pub(super) struct Engine {
     progress_tx: watch::Sender<Progress>,
     out: mpsc::Sender<Result<Outcome, BatchError>>,
     finished_this_run: u64,
+    /// Journal records written by this run (for failpoints).
+    appended: u64,
 }
 
 impl Engine {
@@ -173,7 +177,7 @@ impl Engine {
             .filter_map(|r| r.job_id.clone())
             .collect();
         let last_intent_at = resume.rows.values().filter_map(|r| r.intent_at).max();
-        let torn_pending = resume.torn_bytes > 0;
+        let torn_intent = resume.torn_intent.clone();
         if resume.resumed {
             tracing::info!(
                 rows = resume.rows.len(),
@@ -196,7 +200,7 @@ impl Engine {
             stop,
             next_seq: 0,
             keys: HashMap::new(),
-            torn_pending,
+            torn_intent,
             queue: VecDeque::new(),
             tracked: HashMap::new(),
             creating: 0,
@@ -219,6 +223,7 @@ impl Engine {
             progress_tx,
             out,
             finished_this_run: 0,
+            appended: 0,
             settings,
         })
     }
@@ -545,6 +550,10 @@ impl Engine {
             }
             Some(state) if state.intent_at.is_some() => {
                 let since = state.intent_at.unwrap_or_else(|| self.clock.wall());
+                // The killed run sent it right after the intent, and gave up
+                // on it within its request timeout.
+                let until = since
+                    + chrono::Duration::from_std(self.client.request_timeout()).unwrap_or_default();
                 self.make_ambiguous(
                     Queued {
                         row,
@@ -552,13 +561,15 @@ impl Engine {
                         creates: 1,
                     },
                     since,
+                    Some(until),
                     "an earlier run sent the create but recorded no answer".into(),
                     false,
                 )?;
             }
-            _ if self.torn_pending => {
-                // The journal's torn last line may have been this row's intent.
-                self.torn_pending = false;
+            _ if self.is_torn_intent(&row.key) => {
+                // The journal's torn last line was (or may have been) this
+                // row's intent: its create may have been about to go.
+                self.torn_intent = None;
                 let since = self.last_intent_at.unwrap_or_else(|| self.clock.wall());
                 self.make_ambiguous(
                     Queued {
@@ -567,6 +578,7 @@ impl Engine {
                         creates: 1,
                     },
                     since,
+                    None,
                     "the journal's last record was torn; the create may have been sent".into(),
                     false,
                 )?;
@@ -604,6 +616,14 @@ impl Engine {
         Ok(())
     }
 
+    fn is_torn_intent(&self, key: &str) -> bool {
+        match &self.torn_intent {
+            Some(Some(torn)) => torn == key,
+            Some(None) => true,
+            None => false,
+        }
+    }
+
     fn track(
         &mut self,
         job_id: String,
@@ -635,10 +655,11 @@ impl Engine {
         &mut self,
         queued: Queued,
         since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
         reason: String,
         record: bool,
     ) -> Result<(), BatchError> {
-        let until = self.clock.wall();
+        let until = until.unwrap_or_else(|| self.clock.wall());
         if record {
             self.append(Record::Ambiguous {
                 key: queued.row.key.clone(),
@@ -732,7 +753,7 @@ impl Engine {
             }
             Err(error @ Error::Ambiguous { .. }) => {
                 tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
-                self.make_ambiguous(queued, since, error.to_string(), true)?;
+                self.make_ambiguous(queued, since, None, error.to_string(), true)?;
             }
             Err(
                 error @ (Error::Unauthorized { .. }
@@ -1117,10 +1138,22 @@ impl Engine {
     }
 
     fn append(&mut self, record: Record) -> Result<(), BatchError> {
-        if let Some(journal) = &mut self.journal {
-            journal.append(&record)?;
+        let Some(journal) = &mut self.journal else {
+            return Ok(());
+        };
+        let index = self.appended;
+        self.appended += 1;
+        match self.settings.failpoint {
+            Some(fp) if fp.index == index => {
+                match fp.mode {
+                    FailMode::Before => {}
+                    FailMode::Torn => journal.append_torn(&record)?,
+                    FailMode::After => journal.append(&record)?,
+                }
+                Err(BatchError::Failpoint(index))
+            }
+            _ => Ok(journal.append(&record)?),
         }
-        Ok(())
     }
 
     fn publish(&mut self) {

@@ -146,6 +146,10 @@ pub struct ResumeState {
     pub rows: HashMap<String, RowState>,
     /// Bytes of a torn last line that were cut off (0 when none).
     pub torn_bytes: u64,
+    /// When the torn line was an `intent`: `Some(key)`, the key when it
+    /// could be read from the torn bytes. A torn intent means its create
+    /// was about to be sent; the engine treats that row as ambiguous.
+    pub torn_intent: Option<Option<String>>,
     /// Whether the journal existed with records (a resume).
     pub resumed: bool,
 }
@@ -274,6 +278,7 @@ impl Journal {
                 bytes = state.torn_bytes,
                 "journal ends with a torn line (a run was killed mid-write); cutting it off"
             );
+            state.torn_intent = torn_intent(&text[complete..]);
             file.set_len(complete as u64).map_err(io)?;
             if durability == Durability::Fsync {
                 file.sync_data().map_err(io)?;
@@ -409,6 +414,22 @@ impl Journal {
         Ok(())
     }
 
+    /// Writes only the first half of a record's line, as a process killed
+    /// mid-write would leave it (for crash tests).
+    #[doc(hidden)]
+    pub fn append_torn(&mut self, record: &Record) -> Result<(), JournalError> {
+        let line = serde_json::to_vec(record).expect("journal records always serialize");
+        let half = &line[..line.len() / 2];
+        self.file
+            .write_all(half)
+            .map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.len += half.len() as u64;
+        Ok(())
+    }
+
     /// Reads the `done` outcome stored at `offset` (see [`RowState::done_at`]).
     pub fn read_outcome(&self, offset: u64) -> Result<Outcome, JournalError> {
         let io = |source| JournalError::Io {
@@ -448,6 +469,87 @@ impl Journal {
     /// Whether the journal holds no bytes.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// Reads what it can of a torn record: `Some(_)` when it was (or may have
+/// been) an intent, with its key when the bytes got that far (records
+/// serialize `type` first, then `key`).
+fn torn_intent(bytes: &[u8]) -> Option<Option<String>> {
+    const PREFIX: &str = r#"{"type":"intent","key":""#;
+    let text = String::from_utf8_lossy(bytes);
+    if text.len() < PREFIX.len() {
+        // Too short to tell which record it was: it may have been an intent.
+        return PREFIX.starts_with(text.as_ref()).then_some(None);
+    }
+    let rest = text.strip_prefix(PREFIX)?;
+    let key = rest
+        .find('"')
+        .map(|end| &rest[..end])
+        .filter(|key| !key.contains('\\'));
+    Some(key.map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_intent_is_recognised_with_its_key_when_readable() {
+        assert_eq!(
+            torn_intent(br#"{"type":"intent","key":"k7","seq""#),
+            Some(Some("k7".into()))
+        );
+        assert_eq!(torn_intent(br#"{"type":"intent","key":"k"#), Some(None));
+        assert_eq!(torn_intent(br#"{"typ"#), Some(None));
+        assert_eq!(torn_intent(br#"{"type":"created","key":"k7""#), None);
+        assert_eq!(torn_intent(br#"{"type":"done","outcome":{"#), None);
+    }
+
+    fn binding() -> Binding {
+        Binding {
+            base_url: "http://127.0.0.1:1".into(),
+            app_id: "app".into(),
+            simulated: true,
+        }
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_and_a_corrupt_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let now = Utc::now();
+        {
+            let (mut j, state) = Journal::open(&path, &binding(), Durability::Fsync, now).unwrap();
+            assert!(!state.resumed);
+            j.append(&Record::Intent {
+                key: "a".into(),
+                seq: 0,
+                fp: "f".into(),
+                at: now,
+            })
+            .unwrap();
+            j.append_torn(&Record::Intent {
+                key: "b".into(),
+                seq: 1,
+                fp: "f".into(),
+                at: now,
+            })
+            .unwrap();
+        }
+        let before = std::fs::metadata(&path).unwrap().len();
+        let (j, state) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
+        assert!(state.resumed);
+        assert!(state.torn_bytes > 0);
+        assert_eq!(state.torn_intent, Some(Some("b".into())));
+        assert_eq!(j.len(), before - state.torn_bytes);
+        assert_eq!(state.rows["a"].intent_at, Some(now));
+        drop(j);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.insert_str(text.find('\n').unwrap() + 1, "not json\n");
+        std::fs::write(&path, text).unwrap();
+        let error = Journal::open(&path, &binding(), Durability::Os, now).unwrap_err();
+        assert!(error.to_string().contains("line 2"), "{error}");
     }
 }
 

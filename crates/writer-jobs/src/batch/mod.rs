@@ -209,6 +209,34 @@ pub enum BatchError {
     /// The settings are inconsistent.
     #[error("invalid batch settings: {0}")]
     Config(String),
+    /// A crash test's failpoint stopped the engine.
+    #[doc(hidden)]
+    #[error("stopped at failpoint (journal record {0})")]
+    Failpoint(u64),
+}
+
+/// Where a crash test stops the engine, as `kill -9` would: around the
+/// `index`-th journal record the engine writes in this run (0 is the first
+/// after the header).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failpoint {
+    /// Which record (counting from 0, in this run).
+    pub index: u64,
+    /// Where around it.
+    pub mode: FailMode,
+}
+
+/// Where around a journal record a failpoint stops.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// Before the record is written.
+    Before,
+    /// Half-way through writing it (a torn line).
+    Torn,
+    /// Right after it is written.
+    After,
 }
 
 /// A snapshot of the batch's progress, for progress bars and logs.
@@ -276,6 +304,7 @@ pub struct Batch {
     breaker_threshold: u32,
     settle: Duration,
     skew_margin: Duration,
+    failpoint: Option<Failpoint>,
 }
 
 impl Batch {
@@ -300,6 +329,7 @@ impl Batch {
             breaker_threshold: 5,
             settle: Duration::from_secs(30),
             skew_margin: Duration::from_secs(30),
+            failpoint: None,
         }
     }
 
@@ -403,6 +433,13 @@ impl Batch {
     /// job creation times (default 30 s).
     pub fn skew_margin(mut self, margin: Duration) -> Self {
         self.skew_margin = margin;
+        self
+    }
+
+    /// Stops the engine at a journal record, as a crash would (crash tests).
+    #[doc(hidden)]
+    pub fn failpoint(mut self, failpoint: Failpoint) -> Self {
+        self.failpoint = Some(failpoint);
         self
     }
 
