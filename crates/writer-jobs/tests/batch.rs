@@ -186,3 +186,53 @@ async fn faults_lose_no_row_and_create_none_twice() {
         }
     }
 }
+
+/// A busy application: thousands of older jobs and other clients creating
+/// jobs all the time. The poller must still find every job of ours (list
+/// sweeps see other clients' jobs between ours; GETs cover the stragglers)
+/// and reconciliation must not adopt another client's job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_application_with_other_clients() {
+    let busy = writer_sim::AppConfig::demo().tenants(writer_sim::TenantConfig {
+        prefill_jobs: 5000,
+        jobs_per_minute: 600.0,
+    });
+    let faults = FaultConfig::parse_compact("create:accept_then_drop=0.02").unwrap();
+    let (sim, client) = sim(200.0, |b| b.apps(vec![busy]).faults(faults)).await;
+    let rows = rows(300);
+    let run = Batch::new(client, APP)
+        .settle_time(Duration::from_secs(20))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .unwrap();
+    let outcomes = collect(run).await;
+    assert_eq!(outcomes.len(), 300);
+    let stats = sim.stats();
+    assert!(stats.tenant_jobs_created > 100, "{}", stats.tenant_jobs_created);
+    for row in &rows {
+        let o = outcomes.iter().find(|o| o.key == row.key).unwrap();
+        match &o.result {
+            OutcomeResult::Completed { output } => {
+                assert_eq!(output.suggestion, expected(row).suggestion, "{}", row.key)
+            }
+            OutcomeResult::Ambiguous { .. } => {}
+            other => panic!("{}: {other:?}", row.key),
+        }
+    }
+    let mut per_set: HashMap<String, u64> = HashMap::new();
+    for row in &rows {
+        *per_set
+            .entry(writer_sim::input_key(APP, &row.inputs.to_wire().inputs))
+            .or_default() += 1;
+    }
+    for (set, n) in &per_set {
+        assert!(stats.created_by_inputs.get(set).copied().unwrap_or(0) <= *n, "{set}");
+    }
+    println!(
+        "busy app, 300 rows: {} requests ({:.3}/job), {:?}, tenants created {}",
+        stats.total_requests,
+        stats.total_requests as f64 / 300.0,
+        stats.by_operation,
+        stats.tenant_jobs_created
+    );
+}
