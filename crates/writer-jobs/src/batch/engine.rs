@@ -111,7 +111,6 @@ pub(super) struct Engine {
     stopping: bool,
     stop: watch::Receiver<bool>,
     next_seq: u64,
-    keys: HashMap<String, u64>,
     /// A torn intent in the journal: `Some(Some(key))` names its row,
     /// `Some(None)` means the next row never intended.
     torn_intent: Option<Option<String>>,
@@ -122,7 +121,12 @@ pub(super) struct Engine {
     /// Creates on the wire: key -> when sent (our clock).
     on_wire: HashMap<String, DateTime<Utc>>,
     skew: SkewEstimate,
-    known: HashSet<String>,
+    /// Job ids of this batch, with when they were created, for telling
+    /// orphans apart (pruned to the span reconciliation can still look at).
+    known: HashMap<String, DateTime<Utc>>,
+    /// Hashes of the keys seen: duplicate detection in 8 bytes a row (a
+    /// false alarm would need a 64-bit hash collision).
+    keys: HashMap<u64, u64>,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
     sweep_running: bool,
     reconcile_running: bool,
@@ -171,10 +175,11 @@ impl Engine {
             }
             None => (None, ResumeState::default()),
         };
-        let known: HashSet<String> = resume
+        let now = clock.wall();
+        let known: HashMap<String, DateTime<Utc>> = resume
             .rows
             .values()
-            .filter_map(|r| r.job_id.clone())
+            .filter_map(|r| Some((r.job_id.clone()?, r.intent_at.unwrap_or(now))))
             .collect();
         let last_intent_at = resume.rows.values().filter_map(|r| r.intent_at).max();
         let torn_intent = resume.torn_intent.clone();
@@ -518,7 +523,7 @@ impl Engine {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.progress.rows_read += 1;
-        if let Some(first) = self.keys.insert(row.key.clone(), seq) {
+        if let Some(first) = self.keys.insert(key_hash(&row.key), seq) {
             return Err(BatchError::DuplicateKey {
                 key: row.key,
                 first,
@@ -616,6 +621,28 @@ impl Engine {
         Ok(())
     }
 
+    /// Records a job id of ours; forgets ids created before anything
+    /// reconciliation can still look at, so memory stays bounded.
+    fn remember(&mut self, job_id: String, created_at: DateTime<Utc>) {
+        self.known.insert(job_id, created_at);
+        if self.known.len() > 4 * self.settings.max_in_flight + 1024 {
+            let oldest = self
+                .ambiguous
+                .iter()
+                .map(|a| a.since)
+                .chain(self.on_wire.values().copied())
+                .min()
+                .unwrap_or_else(|| self.clock.wall());
+            // Older than any window can reach, in server time (the skew
+            // estimate) and in ours (times recorded from our clock).
+            let fallback =
+                chrono::Duration::from_std(self.settings.skew_margin).unwrap_or_default();
+            let horizon =
+                self.window(oldest, oldest).0.min(oldest - fallback) - chrono::Duration::minutes(1);
+            self.known.retain(|_, at| *at >= horizon);
+        }
+    }
+
     fn is_torn_intent(&self, key: &str) -> bool {
         match &self.torn_intent {
             Some(Some(torn)) => torn == key,
@@ -634,7 +661,7 @@ impl Engine {
         creates: u32,
     ) {
         let now = self.clock.now();
-        self.known.insert(job_id.clone());
+        self.remember(job_id.clone(), created_at);
         self.tracked.insert(
             job_id,
             Tracked {
@@ -944,7 +971,7 @@ impl Engine {
                 } else {
                     retried.created_at
                 };
-                self.known.insert(retried.id.clone());
+                self.remember(retried.id.clone(), retried.created_at);
                 self.tracked.insert(retried.id, t);
             }
             Err(Error::Conflict { .. }) => {
@@ -1014,8 +1041,12 @@ impl Engine {
                 settled: false,
             }
         }));
-        let verdicts =
-            reconcile::decide(&pending, &listing.jobs, &self.known, listing.covered_since);
+        let verdicts = reconcile::decide(
+            &pending,
+            &listing.jobs,
+            &|id| self.known.contains_key(id),
+            listing.covered_since,
+        );
         for verdict in verdicts {
             let key = match &verdict {
                 Verdict::NotLanded { key }
@@ -1181,6 +1212,12 @@ impl Engine {
             }
         });
     }
+}
+
+/// A 64-bit hash of a row key.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
 }
 
 /// One sweep: a listing back to the plan's point, then the plan's GETs.

@@ -560,4 +560,3 @@ mod tests {
         assert!(error.to_string().contains("line 2"), "{error}");
     }
 }
-

@@ -124,14 +124,14 @@ pub enum Verdict {
 pub fn decide(
     pending: &[Pending],
     listed: &[(String, DateTime<Utc>)],
-    known: &HashSet<String>,
+    known: &dyn Fn(&str) -> bool,
     covered_since: DateTime<Utc>,
 ) -> Vec<Verdict> {
     let orphans: Vec<(&str, DateTime<Utc>)> = {
         let mut seen = HashSet::new();
         listed
             .iter()
-            .filter(|(id, _)| !known.contains(id) && seen.insert(id.as_str()))
+            .filter(|(id, _)| !known(id) && seen.insert(id.as_str()))
             .map(|(id, at)| (id.as_str(), *at))
             .collect()
     };
@@ -192,8 +192,8 @@ mod tests {
         }
     }
 
-    fn known(ids: &[&str]) -> HashSet<String> {
-        ids.iter().map(|s| s.to_string()).collect()
+    fn known(ids: &'static [&'static str]) -> impl Fn(&str) -> bool {
+        move |id| ids.contains(&id)
     }
 
     #[test]
