@@ -208,7 +208,11 @@ async fn a_busy_application_with_other_clients() {
     let outcomes = collect(run).await;
     assert_eq!(outcomes.len(), 300);
     let stats = sim.stats();
-    assert!(stats.tenant_jobs_created > 100, "{}", stats.tenant_jobs_created);
+    assert!(
+        stats.tenant_jobs_created > 100,
+        "{}",
+        stats.tenant_jobs_created
+    );
     for row in &rows {
         let o = outcomes.iter().find(|o| o.key == row.key).unwrap();
         match &o.result {
@@ -226,7 +230,10 @@ async fn a_busy_application_with_other_clients() {
             .or_default() += 1;
     }
     for (set, n) in &per_set {
-        assert!(stats.created_by_inputs.get(set).copied().unwrap_or(0) <= *n, "{set}");
+        assert!(
+            stats.created_by_inputs.get(set).copied().unwrap_or(0) <= *n,
+            "{set}"
+        );
     }
     println!(
         "busy app, 300 rows: {} requests ({:.3}/job), {:?}, tenants created {}",
