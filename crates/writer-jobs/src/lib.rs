@@ -38,6 +38,46 @@
 //! the server is [`Error::Ambiguous`] and is never resent. Every wait goes
 //! through the client's [`Clock`], so tests and benchmarks can run fast on a
 //! [`ScaledClock`].
+//!
+//! # The tour
+//!
+//! | module | what it does |
+//! |---|---|
+//! | [`client`] | [`Client`] and its builder: key, base URL, timeouts, policies |
+//! | [`error`] | the one [`Error`] enum, with request ids and `Retry-After` |
+//! | [`retry`] | transport retries: which failures, how long to wait, a shared budget |
+//! | [`paginate`] | an application's jobs as a `Stream`, with a status filter |
+//! | [`poll`] | poll one job until it is done, with a finite deadline |
+//! | [`batch`] | many rows under the request budget, resumable, nothing created twice |
+//! | [`model`] | [`Job`], [`JobStatus`], [`Inputs`], [`Output`], [`Application`] |
+//! | [`clock`] | the injected time source ([`SystemClock`], [`ScaledClock`]) |
+//!
+//! Many rows at once go through the batch engine, which polls all of them
+//! with one shared poller (about one request per job in all) and keeps a
+//! journal so that a killed run resumes without creating a job twice:
+//!
+//! ```no_run
+//! # async fn demo(client: writer_jobs::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! use futures::StreamExt;
+//! use writer_jobs::batch::{Batch, Row};
+//! use writer_jobs::Inputs;
+//!
+//! let rows = ["Terra", "Aqua", "Flex"]
+//!     .map(|name| Row::new(name, Inputs::new().text("Product name", name)));
+//! let mut outcomes = Batch::new(client, "my-app-id")
+//!     .journal("products.journal")
+//!     .run(futures::stream::iter(rows))
+//!     .await?;
+//! while let Some(outcome) = outcomes.next().await {
+//!     let outcome = outcome?;
+//!     println!("{}: {}", outcome.key, outcome.result.name());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! To test code that uses this crate, start `writer-sim` (a local simulator
+//! of the API with fault injection) and point the client at it, on the
+//! simulator's clock; see `examples/testing_with_simulator.rs`.
 #![deny(missing_docs)]
 
 pub mod app;
