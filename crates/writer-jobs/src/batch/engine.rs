@@ -43,6 +43,8 @@ struct Tracked {
     creates: u32,
     /// A job-level retry request is on the wire.
     retrying: bool,
+    /// The row's span: every event about this job is logged inside it.
+    span: tracing::Span,
 }
 
 /// A create whose outcome is unknown, waiting for reconciliation.
@@ -662,9 +664,12 @@ impl Engine {
     ) {
         let now = self.clock.now();
         self.remember(job_id.clone(), created_at);
+        let span = tracing::info_span!("batch.job", key = %key, job_id = %job_id, seq);
+        span.in_scope(|| tracing::debug!(attempts, "waiting for the job"));
         self.tracked.insert(
             job_id,
             Tracked {
+                span,
                 key,
                 seq,
                 created_at,
@@ -901,7 +906,8 @@ impl Engine {
                 let client = self.client.clone();
                 let job_id = job.id.clone();
                 let sent_at = self.clock.wall();
-                tracing::info!(job_id = %job.id, attempt = t.attempts, "job failed; retrying it");
+                t.span
+                    .in_scope(|| tracing::info!(attempt = t.attempts, "job failed; retrying it"));
                 self.tasks.push(Box::pin(async move {
                     let result = client.retry_job(&job_id).await;
                     Event::Retried {
@@ -934,6 +940,13 @@ impl Engine {
         job: &Job,
         result: OutcomeResult,
     ) -> Result<(), BatchError> {
+        t.span.in_scope(|| {
+            tracing::debug!(
+                status = result.name(),
+                attempts = t.attempts,
+                "job finished"
+            )
+        });
         let outcome = Outcome {
             attempts: t.attempts,
             creates: t.creates,
