@@ -1,0 +1,341 @@
+//! The command line, as clap types: every subcommand, flag and help text.
+//!
+//! Help texts end with an example (clap `after_help`); the top-level help
+//! also documents the exit codes, so scripts can rely on them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The exit-code table, shown at the end of `writer-jobs --help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success
+  1    internal or unexpected error
+  2    usage error or bad input file (nothing was created)
+  3    authentication: key refused (401/403) or no API key for the real API
+  4    not found: no such application or job (404)
+  5    rate limited, server unavailable, or gave up waiting
+  6    some rows (or the job) failed, were rejected or timed out
+  7    some rows are ambiguous (a job may or may not exist); takes precedence over 6
+  130  interrupted (Ctrl-C or SIGTERM); a batch can be resumed with --resume
+
+Without WRITER_API_KEY (in the environment or ./.env) and without --base-url,
+writer-jobs runs against a built-in local simulator, and says so on stderr.
+
+Examples:
+  writer-jobs batch examples/products.jsonl --out results.jsonl
+  writer-jobs run --app demo-product-descriptions --input 'Product name=Terra running shoe'
+  writer-jobs list --app demo-product-descriptions --status failed --all";
+
+/// `writer-jobs`: run Writer no-code applications as async jobs, one at a
+/// time or as a resumable batch.
+#[derive(Debug, Parser)]
+#[command(
+    name = "writer-jobs",
+    about = "Run Writer no-code applications as async jobs: one at a time, or as a resumable batch.",
+    after_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Options shared by every subcommand.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// The API's base URL (default: WRITER_BASE_URL, else https://api.writer.com).
+    #[arg(long, global = true, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Print machine-readable JSON instead of text (single-job commands).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log what happens to stderr (-v info, -vv debug, -vvv trace). The API key never appears.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Time scale of the built-in simulator (100: a 30 s job takes 0.3 s).
+    #[arg(long, global = true, value_name = "X", default_value_t = 100.0)]
+    pub sim_scale: f64,
+    /// Seed of the built-in simulator (default: a fresh one per run, so job
+    /// ids never repeat across runs).
+    #[arg(long, global = true, value_name = "N", hide = true)]
+    pub sim_seed: Option<u64>,
+    /// Time scale of the server's clock (for a simulator started elsewhere):
+    /// the client then runs on the same scaled clock and marks results as simulated.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "WRITER_JOBS_CLOCK_SCALE",
+        value_name = "X"
+    )]
+    pub clock_scale: Option<f64>,
+    /// The scaled clock's anchor, in Unix seconds (with --clock-scale).
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "WRITER_JOBS_CLOCK_ANCHOR",
+        value_name = "UNIX_SECS"
+    )]
+    pub clock_anchor: Option<f64>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a job and print its id.
+    #[command(after_help = "\
+Repeat --input with the same NAME to give a list value (e.g. several Tags).
+
+Example:
+  writer-jobs submit --app demo-product-descriptions \\
+      --input 'Product name=Terra running shoe' --input Tone=casual \\
+      --input Tags=running --input Tags=outdoor")]
+    Submit(JobInputs),
+
+    /// Show one job: status, and its result or error.
+    #[command(after_help = "\
+Example:
+  writer-jobs get 0000002a-0001-4abc-8def-0123456789ab --json")]
+    Get {
+        /// The job's id.
+        job_id: String,
+    },
+
+    /// List an application's jobs, newest first (streams page by page).
+    #[command(after_help = "\
+Example:
+  writer-jobs list --app demo-product-descriptions --status failed --all --json")]
+    List(ListArgs),
+
+    /// Wait until a job finishes, then print its result.
+    #[command(after_help = "\
+Exits 0 when the job completed, 6 when it failed, 5 when the wait gave up.
+
+Example:
+  writer-jobs wait 0000002a-0001-4abc-8def-0123456789ab --timeout 600")]
+    Wait(WaitArgs),
+
+    /// Retry a failed job (and optionally wait for it).
+    #[command(after_help = "\
+The server may answer with a new job id; writer-jobs follows and prints it.
+Retrying a job that is not failed is refused by the server (HTTP 409).
+
+Example:
+  writer-jobs retry 0000002a-0001-4abc-8def-0123456789ab --wait")]
+    Retry(RetryArgs),
+
+    /// Create a job and wait for its result, in one command.
+    #[command(after_help = "\
+Example:
+  writer-jobs run --app demo-product-descriptions \\
+      --input 'Product name=Terra running shoe' --input Tone=playful")]
+    Run(RunArgs),
+
+    /// Show an application and the inputs it takes.
+    #[command(after_help = "\
+Example:
+  writer-jobs app demo-product-descriptions")]
+    App {
+        /// The application's id (default with the built-in simulator: its demo application).
+        app_id: Option<String>,
+    },
+
+    /// Run every row of a JSONL or CSV file as a job; write one result per row.
+    #[command(after_help = BATCH_HELP)]
+    Batch(Box<BatchArgs>),
+
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Example:
+  writer-jobs completions bash > ~/.local/share/bash-completion/completions/writer-jobs")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The `--app` and `--input` options of `submit` and `run`.
+#[derive(Debug, Args, Clone)]
+pub struct JobInputs {
+    /// The application's id (default with the built-in simulator: its demo application).
+    #[arg(long, env = "WRITER_APP_ID", value_name = "ID")]
+    pub app: Option<String>,
+    /// One input, as NAME=VALUE; repeat NAME for a list value.
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+}
+
+/// `list` options.
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    /// The application's id (default with the built-in simulator: its demo application).
+    #[arg(long, env = "WRITER_APP_ID", value_name = "ID")]
+    pub app: Option<String>,
+    /// Only jobs with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// At most this many jobs (default 50).
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub limit: Option<u64>,
+    /// Every job, page after page.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `wait` options.
+#[derive(Debug, Args, Clone)]
+pub struct WaitArgs {
+    /// The job's id.
+    pub job_id: String,
+    /// Give up after this many seconds (default 900).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+/// `retry` options.
+#[derive(Debug, Args, Clone)]
+pub struct RetryArgs {
+    /// The failed job's id.
+    pub job_id: String,
+    /// Wait for the retried job to finish and print its result.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (default 900).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<u64>,
+}
+
+/// `run` options.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// The application and inputs.
+    #[command(flatten)]
+    pub job: JobInputs,
+    /// Give up waiting after this many seconds (default 900).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+/// A job status, as `list --status` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum StatusArg {
+    /// Still running.
+    InProgress,
+    /// Finished with a result.
+    Completed,
+    /// Finished with an error.
+    Failed,
+}
+
+/// The format of the results file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutFormatArg {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+/// The format of the input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InFormatArg {
+    /// By the file's extension: .csv is CSV, anything else JSONL.
+    Auto,
+    /// One JSON object per line: {"key": "...", "inputs": {...}}.
+    Jsonl,
+    /// A header row of input names, then one row per job.
+    Csv,
+}
+
+/// `--on-ambiguous`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AmbiguousArg {
+    /// Report the row as ambiguous, with candidate job ids (never a duplicate).
+    Report,
+    /// Create the row's job again (may make a duplicate job).
+    Resend,
+}
+
+const BATCH_HELP: &str = "\
+Input files:
+  JSONL  one object per line: {\"key\": \"sku-1\", \"inputs\": {\"Product name\": \"Terra\",
+         \"Tags\": [\"a\", \"b\"]}}; a missing key defaults to the line number.
+  CSV    a header row of input names; the key comes from --key-column (default: a
+         column named \"key\" if present, else the row number, 1 for the first data
+         row). For inputs that take several values (per the application's details)
+         a cell is split on the list separator (default ';'). Empty cells are
+         left out.
+
+Before anything is created, every row is checked against the application's
+inputs; all bad rows (invalid JSON, unknown or missing inputs, duplicate keys)
+are listed with their line numbers, and the batch stops (exit 2) unless
+--skip-invalid is given.
+
+Results are written as rows finish, one line per row, flushed line by line:
+key, job_id, status (completed | failed | ambiguous | rejected | timed_out),
+title, suggestion, error, attempts, creates, created_at, finished_at, and
+simulated: true on the simulator. A journal (default: OUT.journal) records
+every create before it is sent, so a stopped or killed run resumes with
+--resume without creating any job twice.
+
+Ctrl-C (or SIGTERM) stops creating jobs, waits for the jobs in flight and
+prints the command to resume; a second Ctrl-C quits at once (exit 130).
+
+Examples:
+  writer-jobs batch examples/products.jsonl --out results.jsonl
+  writer-jobs batch products.csv --app my-app --out results.csv --rate 400/min
+  writer-jobs batch products.csv --app my-app --out results.csv --rate 400/min --resume";
+
+/// `batch` options.
+#[derive(Debug, Args, Clone)]
+pub struct BatchArgs {
+    /// The input file (JSONL or CSV).
+    pub file: PathBuf,
+    /// The application's id (default with the built-in simulator: its demo application).
+    #[arg(long, env = "WRITER_APP_ID", value_name = "ID")]
+    pub app: Option<String>,
+    /// Where to write the results.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Results format (default: csv when OUT ends in .csv, else jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormatArg>,
+    /// Input file format.
+    #[arg(long, value_enum, default_value_t = InFormatArg::Auto)]
+    pub input_format: InFormatArg,
+    /// Most jobs in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub concurrency: usize,
+    /// Request budget, e.g. 400/min, 4000/h, 5/s (default: none; backs off on 429).
+    #[arg(long, value_name = "R/UNIT")]
+    pub rate: Option<String>,
+    /// Continue an earlier run from its results file and journal.
+    #[arg(long)]
+    pub resume: bool,
+    /// What to do with a create whose outcome is unknown.
+    #[arg(long, value_enum, default_value_t = AmbiguousArg::Report)]
+    pub on_ambiguous: AmbiguousArg,
+    /// Retry a failed job up to N times.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub job_retries: u32,
+    /// CSV: the column holding each row's key.
+    #[arg(long, value_name = "COL")]
+    pub key_column: Option<String>,
+    /// CSV: the separator of list values within a cell.
+    #[arg(long, value_name = "SEP", default_value = ";")]
+    pub list_separator: String,
+    /// Report invalid rows and run the valid ones (instead of stopping).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// The journal (default: OUT + ".journal").
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+}

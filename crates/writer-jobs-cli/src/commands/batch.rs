@@ -1,0 +1,470 @@
+//! `batch FILE --out RESULTS`: check every row, then run them all through
+//! the library's batch engine, writing one result per row as rows finish,
+//! with progress, graceful stop on Ctrl-C/SIGTERM, and resume.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use writer_jobs::batch::{AmbiguousPolicy, Batch, BatchError, Progress, Rate, Row};
+
+use crate::args::{AmbiguousArg, BatchArgs, Global, InFormatArg, OutFormatArg};
+use crate::embedded::{ConnectOptions, connect};
+use crate::exit::{CliError, Code};
+use crate::input::{InputFormat, ReadOptions, check_file, open_rows};
+use crate::output::{Counts, OutFormat, ResultsWriter};
+use crate::progress::ProgressView;
+
+/// The settings derived from the flags, checked before anything else.
+struct Plan {
+    out: PathBuf,
+    journal: PathBuf,
+    out_format: OutFormat,
+    read: ReadOptions,
+    rate: Option<Rate>,
+}
+
+fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
+    let journal = args.journal.clone().unwrap_or_else(|| {
+        let mut name = OsString::from(args.out.as_os_str());
+        name.push(".journal");
+        PathBuf::from(name)
+    });
+    if journal == args.out {
+        return Err(CliError::usage(
+            "--journal and --out must be different files",
+        ));
+    }
+    let out_format = match args.format {
+        Some(OutFormatArg::Jsonl) => OutFormat::Jsonl,
+        Some(OutFormatArg::Csv) => OutFormat::Csv,
+        None => OutFormat::from_path(&args.out),
+    };
+    let format = match args.input_format {
+        InFormatArg::Auto => InputFormat::from_path(&args.file),
+        InFormatArg::Jsonl => InputFormat::Jsonl,
+        InFormatArg::Csv => InputFormat::Csv,
+    };
+    if args.concurrency == 0 {
+        return Err(CliError::usage("--concurrency must be at least 1"));
+    }
+    if args.list_separator.is_empty() {
+        return Err(CliError::usage("--list-separator must not be empty"));
+    }
+    let rate = args
+        .rate
+        .as_deref()
+        .map(Rate::parse)
+        .transpose()
+        .map_err(|e| CliError::usage(format!("--rate: {e}")))?;
+    if !args.file.is_file() {
+        return Err(CliError::usage(format!(
+            "the input file {} does not exist or is not a file",
+            args.file.display()
+        )));
+    }
+    if !args.resume {
+        for (path, what) in [(&args.out, "results file"), (&journal, "journal")] {
+            if path.exists() {
+                return Err(CliError::usage(format!(
+                    "the {what} {} already exists; refusing to overwrite it",
+                    path.display()
+                ))
+                .hint("add --resume to continue that run, or remove the file to start over"));
+            }
+        }
+    }
+    Ok(Plan {
+        out: args.out.clone(),
+        journal,
+        out_format,
+        read: ReadOptions {
+            format,
+            key_column: args.key_column.clone(),
+            list_separator: args.list_separator.clone(),
+        },
+        rate,
+    })
+}
+
+/// The port of the base URL a journal is bound to (its header line), so a
+/// resumed run can start the built-in simulator at the same address.
+fn journal_port(journal: &Path) -> Option<u16> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(journal).ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(file).read_line(&mut line).ok()?;
+    let header: serde_json::Value = serde_json::from_str(&line).ok()?;
+    let url = header.get("base_url")?.as_str()?;
+    let (_, port) = url.trim_end_matches('/').rsplit_once(':')?;
+    port.parse().ok()
+}
+
+/// Runs the `batch` command.
+pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
+    let started = Instant::now();
+    let plan = plan(args)?;
+    let preferred_port = if args.resume {
+        journal_port(&plan.journal)
+    } else {
+        None
+    };
+    let target = connect(global, ConnectOptions { preferred_port }).await?;
+    let app_id = target.app_id(args.app.as_deref())?;
+    let app = target
+        .client
+        .app(&app_id)
+        .details()
+        .await
+        .map_err(|e| CliError::context(format!("cannot fetch application {app_id}"), e))?;
+
+    // Pass 1: check every row; nothing is created if any is bad.
+    let checked = {
+        let (path, read, app) = (args.file.clone(), plan.read.clone(), app.clone());
+        tokio::task::spawn_blocking(move || check_file(&path, &read, &app))
+            .await
+            .map_err(|e| CliError::new(Code::Internal, "the file check stopped").cause(e))??
+    };
+    if !checked.problems.is_empty() {
+        let bad = checked.bad_lines.len();
+        for problem in &checked.problems {
+            eprintln!("{}: {problem}", args.file.display());
+        }
+        if !args.skip_invalid {
+            return Err(CliError::usage(format!(
+                "{bad} bad row(s) in {}; nothing was created",
+                args.file.display()
+            ))
+            .hint("fix the rows above, or pass --skip-invalid to run only the valid rows"));
+        }
+        eprintln!("skipping {bad} bad row(s) (--skip-invalid)");
+    }
+    if checked.valid == 0 {
+        return Err(CliError::usage(format!(
+            "{} has no valid rows to run",
+            args.file.display()
+        )));
+    }
+
+    // The results file: new, or resumed (torn last line cut off).
+    let (mut writer, existing) = if args.resume {
+        ResultsWriter::resume(&plan.out, plan.out_format, target.simulated)?
+    } else {
+        (
+            ResultsWriter::create(&plan.out, plan.out_format, target.simulated)?,
+            Default::default(),
+        )
+    };
+    if existing.torn_bytes > 0 {
+        eprintln!(
+            "{}: cut off a torn last line (line {}, {} bytes) left by an interrupted write; \
+             its row's result will be written again",
+            plan.out.display(),
+            existing.torn_line.unwrap_or_default(),
+            existing.torn_bytes
+        );
+    }
+    let remaining = checked
+        .valid_keys
+        .iter()
+        .filter(|k| !existing.keys.contains(*k))
+        .count() as u64;
+    let already = checked.valid - remaining;
+    if args.resume && already > 0 {
+        eprintln!(
+            "resuming: {already} of {} rows already have a result in {}",
+            checked.valid,
+            plan.out.display()
+        );
+    }
+
+    // Pass 2: stream the rows to the engine from a reader thread.
+    let rows = {
+        let (tx, rx) = mpsc::channel::<Row>(256);
+        let skip_keys: HashSet<String> = existing.keys.clone();
+        let bad_lines = checked.bad_lines.clone();
+        let (path, read, app) = (args.file.clone(), plan.read.clone(), app.clone());
+        tokio::task::spawn_blocking(move || {
+            let Ok(rows) = open_rows(&path, &read, &app) else {
+                return;
+            };
+            for item in rows {
+                let Ok(row) = item else {
+                    // Checked in pass 1; a change since is skipped.
+                    continue;
+                };
+                if bad_lines.contains(&row.line) || skip_keys.contains(&row.key) {
+                    continue;
+                }
+                if tx.blocking_send(Row::new(row.key, row.inputs)).is_err() {
+                    return;
+                }
+            }
+        });
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+    };
+
+    let mut batch = Batch::new(target.client.clone(), &app_id)
+        .max_in_flight(args.concurrency)
+        .job_retries(args.job_retries)
+        .on_ambiguous(match args.on_ambiguous {
+            AmbiguousArg::Report => AmbiguousPolicy::Report,
+            AmbiguousArg::Resend => AmbiguousPolicy::Resend,
+        })
+        .journal(&plan.journal)
+        .simulated(target.simulated)
+        .validate_against(app);
+    if let Some(rate) = plan.rate {
+        batch = batch.rate(rate);
+    }
+    let mut run = batch.run(rows).await?;
+
+    let view = Arc::new(ProgressView::start(run.progress(), remaining));
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let signals = tokio::spawn(watch_signals(
+        run.stop_handle(),
+        interrupted.clone(),
+        view.clone(),
+        resume_command(),
+    ));
+
+    let mut counts: Counts = existing.counts;
+    let mut seen = existing.keys;
+    let mut written = 0u64;
+    let mut fatal: Option<BatchError> = None;
+    let mut write_error: Option<CliError> = None;
+    while let Some(item) = run.next().await {
+        match item {
+            Ok(outcome) => {
+                if !seen.insert(outcome.key.clone()) {
+                    continue; // already in the results file (a replay)
+                }
+                match writer.write(&outcome) {
+                    Ok(record) => {
+                        counts.add(&record.status);
+                        written += 1;
+                    }
+                    Err(e) => {
+                        // Stop creating; the journal keeps every outcome.
+                        run.stop_handle().stop();
+                        write_error.get_or_insert(e);
+                    }
+                }
+            }
+            Err(e) => {
+                fatal.get_or_insert(e);
+            }
+        }
+    }
+    signals.abort();
+    let progress = run.progress().borrow().clone();
+    if let Ok(view) = Arc::try_unwrap(view) {
+        view.finish();
+    }
+    let summary = Summary {
+        rows: checked.valid,
+        counts,
+        written,
+        already,
+        progress,
+        simulated: target.simulated,
+        seconds: started.elapsed().as_secs_f64(),
+        out: plan.out.clone(),
+    };
+    summary.print(global.json)?;
+
+    let stopped = interrupted.load(Ordering::SeqCst);
+    if let Some(e) = write_error {
+        eprintln!("to resume: {}", resume_command());
+        return Err(e);
+    }
+    if let Some(e) = fatal {
+        eprintln!("to resume: {}", resume_command());
+        return Err(e.into());
+    }
+    if stopped || counts.total() < checked.valid {
+        eprintln!(
+            "stopped with {} of {} rows done; the journal {} keeps the rest. To resume:\n  {}",
+            counts.total(),
+            checked.valid,
+            plan.journal.display(),
+            resume_command()
+        );
+        return Ok(if stopped {
+            Code::Interrupted
+        } else {
+            Code::Internal
+        });
+    }
+    Ok(if counts.ambiguous > 0 {
+        Code::Ambiguous
+    } else if counts.failed + counts.rejected + counts.timed_out > 0 {
+        Code::Failed
+    } else {
+        Code::Ok
+    })
+}
+
+/// First Ctrl-C/SIGTERM: stop creating, let in-flight jobs finish. Second:
+/// quit at once (the journal is consistent: each record is one write).
+async fn watch_signals(
+    stop: writer_jobs::batch::StopHandle,
+    interrupted: Arc<AtomicBool>,
+    view: Arc<ProgressView>,
+    resume: String,
+) {
+    if !next_signal().await {
+        return;
+    }
+    interrupted.store(true, Ordering::SeqCst);
+    stop.stop();
+    view.println(
+        "stopping: no new jobs will be created; waiting for the jobs in flight \
+         (press Ctrl-C again to quit now)",
+    );
+    if !next_signal().await {
+        return;
+    }
+    view.println(&format!(
+        "quitting now; the journal keeps the jobs in flight. To resume:\n  {resume}"
+    ));
+    std::process::exit(Code::Interrupted as i32);
+}
+
+/// Waits for Ctrl-C or SIGTERM; `false` when signals cannot be watched.
+async fn next_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return tokio::signal::ctrl_c().await.is_ok();
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            r = term.recv() => r.is_some(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
+/// This command line with `--resume` added, quoted for a POSIX shell.
+fn resume_command() -> String {
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(first) = args.first_mut() {
+        let name = Path::new(first.as_str())
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string());
+        if let Some(name) = name {
+            *first = name;
+        }
+    }
+    if !args.iter().any(|a| a == "--resume") {
+        args.push("--resume".into());
+    }
+    args.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The end-of-run report.
+struct Summary {
+    rows: u64,
+    counts: Counts,
+    written: u64,
+    already: u64,
+    progress: Progress,
+    simulated: bool,
+    seconds: f64,
+    out: PathBuf,
+}
+
+impl Summary {
+    fn print(&self, json: bool) -> Result<(), CliError> {
+        let c = &self.counts;
+        let finished = self.written.max(1) as f64;
+        let per_job = self.progress.requests as f64 / finished;
+        if json {
+            return crate::render::json(&serde_json::json!({
+                "rows": self.rows,
+                "completed": c.completed,
+                "failed": c.failed,
+                "ambiguous": c.ambiguous,
+                "rejected": c.rejected,
+                "timed_out": c.timed_out,
+                "written": self.written,
+                "already_done": self.already,
+                "requests": self.progress.requests,
+                "requests_per_job": per_job,
+                "wall_seconds": self.seconds,
+                "simulated": self.simulated,
+                "results": self.out,
+            }));
+        }
+        let simulated = if self.simulated { " (simulated)" } else { "" };
+        println!(
+            "{} rows: {} completed, {} failed, {} ambiguous, {} rejected, {} timed out{simulated}",
+            self.rows, c.completed, c.failed, c.ambiguous, c.rejected, c.timed_out
+        );
+        println!(
+            "{} requests ({per_job:.2}/job), wall time {:.1} s{simulated}",
+            self.progress.requests, self.seconds
+        );
+        let earlier = if self.already > 0 {
+            format!(", {} from an earlier run", self.already)
+        } else {
+            String::new()
+        };
+        println!(
+            "results: {} ({} written now{earlier})",
+            self.out.display(),
+            self.written
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("results.jsonl"), "results.jsonl");
+        assert_eq!(shell_quote("my file"), "'my file'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn journal_port_reads_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        std::fs::write(
+            &path,
+            "{\"type\":\"header\",\"version\":1,\"base_url\":\"http://127.0.0.1:4567\",\"app_id\":\"a\",\"simulated\":true}\n",
+        )
+        .unwrap();
+        assert_eq!(journal_port(&path), Some(4567));
+        assert_eq!(journal_port(&dir.path().join("missing")), None);
+    }
+}

@@ -1,0 +1,44 @@
+//! One module per group of subcommands; `dispatch` connects and runs one.
+
+mod app;
+mod batch;
+mod jobs;
+
+use clap::CommandFactory;
+
+use crate::args::{Cli, Command};
+use crate::embedded::{ConnectOptions, Target, connect};
+use crate::exit::{CliError, Code};
+
+/// Runs the parsed command line; returns the exit code on success paths
+/// (a batch with failed rows is not an error but exits 6).
+pub async fn dispatch(cli: Cli) -> Result<Code, CliError> {
+    let global = cli.global;
+    let json = global.json;
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "writer-jobs", &mut std::io::stdout());
+            Ok(Code::Ok)
+        }
+        Command::Batch(args) => batch::run(&global, &args).await,
+        command => {
+            let target = connect(&global, ConnectOptions::default()).await?;
+            single(&target, json, command).await
+        }
+    }
+}
+
+/// The commands that act on one job or application.
+async fn single(target: &Target, json: bool, command: Command) -> Result<Code, CliError> {
+    match command {
+        Command::Submit(args) => jobs::submit(target, json, &args).await,
+        Command::Get { job_id } => jobs::get(target, json, &job_id).await,
+        Command::List(args) => jobs::list(target, json, &args).await,
+        Command::Wait(args) => jobs::wait(target, json, &args.job_id, args.timeout).await,
+        Command::Retry(args) => jobs::retry(target, json, &args).await,
+        Command::Run(args) => jobs::run(target, json, &args).await,
+        Command::App { app_id } => app::show(target, json, app_id.as_deref()).await,
+        Command::Batch(_) | Command::Completions { .. } => Ok(Code::Ok),
+    }
+}
