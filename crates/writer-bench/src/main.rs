@@ -1,2 +1,181 @@
-//! Benchmarks (run with `cargo xtask bench`).
-fn main() {}
+//! `writer-bench`: the writer-jobs batch engine against naive polling loops,
+//! on writer-sim, with client and simulator on the same scaled clock.
+//!
+//! Run it with `cargo xtask bench [--save] [--quick] [--only SCENARIO]`. It
+//! prints markdown tables; `--save` also writes them to `bench/results.md`.
+//! Each measured client runs in a fresh child process (the hidden `client`
+//! subcommand, see [`child`]) so that its CPU time and peak RSS are its own.
+//! Request counts come from the simulator, never from the client.
+
+mod child;
+mod naive;
+mod report;
+mod scenarios;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::report::{Results, Table};
+use crate::scenarios::{Load, Plan};
+
+/// Benchmarks of writer-jobs against naive polling loops, on writer-sim.
+#[derive(Debug, Parser)]
+#[command(name = "writer-bench", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Also write the tables to bench/results.md (or --out).
+    #[arg(long)]
+    save: bool,
+    /// Where --save writes (default: bench/results.md in the workspace).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Smaller sizes, for trying changes (about a minute).
+    #[arg(long)]
+    quick: bool,
+    /// Tiny sizes: every code path in a few seconds (the smoke test).
+    #[arg(long, hide = true)]
+    smoke: bool,
+    /// Run only these scenarios (repeatable).
+    #[arg(long, value_enum)]
+    only: Vec<Scenario>,
+    /// Clock scale of the batch runs (simulated seconds per real second).
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Clock scale of the naive runs.
+    #[arg(long)]
+    naive_scale: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one measured client (the parent bench starts this).
+    #[command(hide = true)]
+    Client(child::ClientArgs),
+}
+
+/// The parts of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Batch vs naive loops at every size, empty and busy application.
+    Comparison,
+    /// The batch under a 400 requests/minute budget.
+    Quota,
+    /// Peak RSS at growing row counts.
+    Memory,
+    /// The batch under injected faults.
+    Faults,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Client(args)) = cli.command {
+        return child::main(args);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("writer-bench: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("writer-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn bench(cli: &Cli) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut plan = if cli.smoke {
+        Plan::smoke(exe)
+    } else if cli.quick {
+        Plan::quick(exe)
+    } else {
+        Plan::full(exe)
+    };
+    if let Some(scale) = cli.scale {
+        plan.scale = scale;
+    }
+    if let Some(scale) = cli.naive_scale {
+        plan.naive_scale = scale;
+    }
+    let wanted = |s: Scenario| cli.only.is_empty() || cli.only.contains(&s);
+    let started = Instant::now();
+    let mut results = Results::default();
+    let mut tables: Vec<Table> = Vec::new();
+    let show = |table: &Table| println!("{}", table.render());
+
+    if wanted(Scenario::Comparison) {
+        results.comparison = scenarios::comparison(&plan).await?;
+        for load in [Load::Empty, Load::Busy] {
+            let table = report::comparison(&results.comparison, load, &plan.naive_sizes);
+            show(&table);
+            tables.push(table);
+        }
+    }
+    if wanted(Scenario::Quota) {
+        results.quota = scenarios::quota(&plan).await?;
+        let table = report::quota(&results.quota);
+        show(&table);
+        tables.push(table);
+    }
+    if wanted(Scenario::Memory) {
+        results.memory = scenarios::memory(&plan).await?;
+        let table = report::memory(&results.memory);
+        show(&table);
+        tables.push(table);
+    }
+    if wanted(Scenario::Faults) {
+        let run = scenarios::faults(&plan).await?;
+        let table = report::faults(&run);
+        show(&table);
+        tables.push(table);
+        results.faults = Some(run);
+    }
+
+    let verdicts = report::verdicts(&results);
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut summary = String::from("### Verdicts\n\n");
+    for line in &verdicts {
+        summary += &format!("- {line}\n");
+    }
+    summary += &format!(
+        "\nWhole bench: {elapsed:.0} s of real time on {} cores; seed {}.\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        plan.seed
+    );
+    println!("{summary}");
+
+    if cli.save {
+        let path = cli.out.clone().unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/results.md")
+        });
+        let mut text = String::from(
+            "# writer-bench results\n\n\
+             Written by `cargo xtask bench --save`. Client and simulator (writer-sim) run on the same \
+             scaled clock; every time below is simulated time unless it says real. Request counts come \
+             from the simulator's statistics; CPU and peak RSS from the client's own process.\n\n",
+        );
+        for table in &tables {
+            text += &table.render();
+            text.push('\n');
+        }
+        text += &summary;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("writer-bench: wrote {}", path.display());
+    }
+    Ok(())
+}

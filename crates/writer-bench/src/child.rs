@@ -1,0 +1,409 @@
+//! The child-process protocol: each measured client runs alone in a fresh
+//! process, so its CPU time and peak RSS are its own, not the simulator's.
+//!
+//! The parent (which runs the simulator) starts `writer-bench client ...`
+//! with the simulator's URL, key, clock scale and anchor. The child writes
+//! one JSON line per outcome as it is yielded (when asked to; the parent
+//! turns them into delays with the simulator's finish times, so the child
+//! holds no per-row state of its own) and one summary line at the end, with
+//! its CPU time and peak RSS read from `/proc/self`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, ValueEnum};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use writer_jobs::batch::{Batch, Rate, Row};
+use writer_jobs::{Client, Inputs, ScaledClock};
+
+use crate::naive;
+
+/// Which client a child process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The writer-jobs batch engine.
+    Batch,
+    /// The naive loop from writer-api: create, then GET every 1 s.
+    Naive1,
+    /// The naive loop from writer-api: create, then GET every 5 s.
+    Naive5,
+}
+
+impl Kind {
+    /// The name used in tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Batch => "writer-jobs batch",
+            Kind::Naive1 => "naive GET every 1 s",
+            Kind::Naive5 => "naive GET every 5 s",
+        }
+    }
+
+    fn arg(self) -> &'static str {
+        match self {
+            Kind::Batch => "batch",
+            Kind::Naive1 => "naive1",
+            Kind::Naive5 => "naive5",
+        }
+    }
+}
+
+/// The arguments of the hidden `client` subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// Which client to run.
+    #[arg(long, value_enum)]
+    pub kind: Kind,
+    /// The simulator's base URL.
+    #[arg(long)]
+    pub base_url: String,
+    /// The API key.
+    #[arg(long)]
+    pub key: String,
+    /// The application to run the rows through.
+    #[arg(long)]
+    pub app: String,
+    /// The simulator clock's scale (simulated seconds per real second).
+    #[arg(long)]
+    pub scale: f64,
+    /// The simulator clock's anchor, in nanoseconds since the Unix epoch.
+    #[arg(long)]
+    pub anchor_unix_nanos: u128,
+    /// How many rows.
+    #[arg(long)]
+    pub rows: u64,
+    /// Jobs in flight at once.
+    #[arg(long, default_value_t = 100)]
+    pub max_in_flight: usize,
+    /// The batch's client-side request budget, per minute (batch only).
+    #[arg(long)]
+    pub rate_per_minute: Option<f64>,
+    /// The client's request timeout in simulated seconds (default: the
+    /// library's own).
+    #[arg(long)]
+    pub request_timeout_secs: Option<f64>,
+    /// Write one line per outcome (off for the memory runs, whose parent
+    /// needs only the summary).
+    #[arg(long)]
+    pub outcomes: bool,
+}
+
+/// The inputs of row `i`: distinct for every row, so that the simulator's
+/// per-input-set counts reveal any job created twice.
+pub fn row_inputs(i: u64) -> [(&'static str, String); 2] {
+    [
+        ("Product name", format!("Product #{i}")),
+        (
+            "Tone",
+            ["casual", "formal", "playful"][(i % 3) as usize].to_string(),
+        ),
+    ]
+}
+
+/// Simulated time for code that does not use writer-jobs' clock (the naive
+/// loops and the child's own timestamps): the simulator's formula,
+/// `anchor + (real now - anchor) * scale`.
+#[derive(Debug, Clone, Copy)]
+pub struct SimTime {
+    scale: f64,
+    anchor: SystemTime,
+}
+
+impl SimTime {
+    /// The clock with this scale and anchor.
+    pub fn new(scale: f64, anchor: SystemTime) -> Self {
+        Self { scale, anchor }
+    }
+
+    /// Simulated wall time now, in microseconds since the Unix epoch.
+    pub fn now_us(&self) -> i64 {
+        let since = SystemTime::now()
+            .duration_since(self.anchor)
+            .unwrap_or(Duration::ZERO);
+        let anchor_us = self
+            .anchor
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        anchor_us + (since.as_secs_f64() * self.scale * 1e6) as i64
+    }
+
+    /// Sleeps for `d` of simulated time.
+    pub async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d.div_f64(self.scale)).await;
+    }
+}
+
+/// One outcome as the child saw it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutcomeLine {
+    /// The job, when one is known.
+    pub job: Option<String>,
+    /// `completed`, `failed`, `ambiguous`, ... (writer-jobs' names; the
+    /// naive loops add `create_error`).
+    pub kind: String,
+    /// Simulated wall time when the outcome was yielded, microseconds
+    /// since the Unix epoch.
+    pub observed_us: i64,
+}
+
+/// The child's final report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Outcomes by kind.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Simulated wall time when the client started work (microseconds).
+    pub started_us: i64,
+    /// Simulated wall time when the last outcome was yielded (microseconds).
+    pub finished_us: i64,
+    /// User + system CPU time of the whole process, seconds.
+    pub cpu_secs: f64,
+    /// Peak resident set size (VmHWM), KiB.
+    pub peak_rss_kib: u64,
+    /// Why the client stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// A line on the child's stdout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Line {
+    Outcome(OutcomeLine),
+    Summary(Summary),
+}
+
+/// Runs the `client` subcommand: the client's own runtime, then the report.
+pub fn main(args: ClientArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("writer-bench client: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut summary = runtime.block_on(run(&args));
+    // Measured before the runtime goes away, but after all the work.
+    let (cpu, rss) = proc_usage();
+    summary.cpu_secs = cpu;
+    summary.peak_rss_kib = rss;
+    emit(&Line::Summary(summary));
+    ExitCode::SUCCESS
+}
+
+async fn run(args: &ClientArgs) -> Summary {
+    let anchor = UNIX_EPOCH + Duration::from_nanos(args.anchor_unix_nanos as u64);
+    let time = SimTime::new(args.scale, anchor);
+    let mut summary = Summary {
+        started_us: time.now_us(),
+        ..Summary::default()
+    };
+    let mut record = |job: Option<String>, kind: &str| {
+        let observed_us = time.now_us();
+        *summary.outcomes.entry(kind.to_string()).or_default() += 1;
+        summary.finished_us = observed_us;
+        if args.outcomes {
+            emit(&Line::Outcome(OutcomeLine {
+                job,
+                kind: kind.to_string(),
+                observed_us,
+            }));
+        }
+    };
+    let error = match args.kind {
+        Kind::Batch => run_batch(args, anchor, &mut record).await.err(),
+        Kind::Naive1 | Kind::Naive5 => {
+            let every = Duration::from_secs(if args.kind == Kind::Naive1 { 1 } else { 5 });
+            let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
+            naive::run(
+                &args.base_url,
+                &args.key,
+                &args.app,
+                &time,
+                rows,
+                every,
+                args.max_in_flight,
+                |o| record(o.job, o.kind),
+            )
+            .await
+            .err()
+        }
+    };
+    summary.error = error;
+    summary
+}
+
+async fn run_batch(
+    args: &ClientArgs,
+    anchor: SystemTime,
+    record: &mut impl FnMut(Option<String>, &str),
+) -> Result<(), String> {
+    let mut builder = Client::builder()
+        .api_key(&args.key)
+        .base_url(&args.base_url)
+        .clock(ScaledClock::with_anchor(args.scale, anchor));
+    if let Some(secs) = args.request_timeout_secs {
+        builder = builder.request_timeout(Duration::from_secs_f64(secs));
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
+    let rows = (0..args.rows).map(|i| {
+        let inputs = row_inputs(i)
+            .into_iter()
+            .fold(Inputs::new(), |acc, (name, value)| acc.text(name, value));
+        Row::new(format!("row-{i}"), inputs)
+    });
+    let mut batch = Batch::new(client, &args.app)
+        .max_in_flight(args.max_in_flight)
+        .page_size(100);
+    if let Some(per_minute) = args.rate_per_minute {
+        batch = batch.rate(Rate::per_minute(per_minute));
+    }
+    let mut run = batch
+        .run(futures::stream::iter(rows))
+        .await
+        .map_err(|e| e.to_string())?;
+    while let Some(outcome) = run.next().await {
+        let outcome = outcome.map_err(|e| e.to_string())?;
+        record(outcome.job_id, outcome.result.name());
+    }
+    Ok(())
+}
+
+fn emit(line: &Line) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe means the parent is gone: nothing left to report to.
+    let _ = serde_json::to_writer(&mut out, line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+/// This process's CPU seconds (user + system, all threads, from
+/// `/proc/self/stat`) and peak RSS in KiB (`VmHWM` of `/proc/self/status`).
+/// Zero where `/proc` is not there.
+pub fn proc_usage() -> (f64, u64) {
+    // Linux reports utime and stime in USER_HZ ticks, 100 a second on
+    // every architecture it exposes to user space.
+    const TICKS_PER_SEC: f64 = 100.0;
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces) start
+            // with the state, field 3; utime and stime are fields 14 and 15.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / TICKS_PER_SEC)
+        })
+        .unwrap_or(0.0);
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0);
+    (cpu, rss)
+}
+
+/// What the parent got back from one child.
+#[derive(Debug, Clone)]
+pub struct ChildResult {
+    /// Every outcome line (empty unless `outcomes` was asked for).
+    pub outcomes: Vec<OutcomeLine>,
+    /// The summary line.
+    pub summary: Summary,
+}
+
+/// What the parent tells a child to do (everything but the simulator's
+/// coordinates, which [`spawn`] adds).
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Which client.
+    pub kind: Kind,
+    /// How many rows.
+    pub rows: u64,
+    /// Jobs in flight.
+    pub max_in_flight: usize,
+    /// The batch's request budget per minute, if any.
+    pub rate_per_minute: Option<f64>,
+    /// The request timeout, simulated seconds, if not the library's.
+    pub request_timeout_secs: Option<f64>,
+    /// Whether to stream outcome lines.
+    pub outcomes: bool,
+}
+
+/// The simulator's coordinates, for a child to reach it on the same clock.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Base URL.
+    pub base_url: String,
+    /// API key.
+    pub key: String,
+    /// Application id.
+    pub app: String,
+    /// Clock scale.
+    pub scale: f64,
+    /// Clock anchor.
+    pub anchor: SystemTime,
+}
+
+/// Runs one client in a fresh child process (`exe client ...`) and waits
+/// for it (blocking: call it from `spawn_blocking`).
+pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, String> {
+    let anchor_nanos = target
+        .anchor
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_nanos();
+    let mut command = Command::new(exe);
+    command
+        .arg("client")
+        .args(["--kind", job.kind.arg()])
+        .args(["--base-url", &target.base_url])
+        .args(["--key", &target.key])
+        .args(["--app", &target.app])
+        .args(["--scale", &target.scale.to_string()])
+        .args(["--anchor-unix-nanos", &anchor_nanos.to_string()])
+        .args(["--rows", &job.rows.to_string()])
+        .args(["--max-in-flight", &job.max_in_flight.to_string()]);
+    if let Some(rate) = job.rate_per_minute {
+        command.args(["--rate-per-minute", &rate.to_string()]);
+    }
+    if let Some(secs) = job.request_timeout_secs {
+        command.args(["--request-timeout-secs", &secs.to_string()]);
+    }
+    if job.outcomes {
+        command.arg("--outcomes");
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout from the child")?;
+    let mut outcomes = Vec::new();
+    let mut summary = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| format!("reading the child's output: {e}"))?;
+        match serde_json::from_str::<Line>(&line) {
+            Ok(Line::Outcome(o)) => outcomes.push(o),
+            Ok(Line::Summary(s)) => summary = Some(s),
+            Err(e) => return Err(format!("bad line from the child ({e}): {line}")),
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("the client process exited with {status}"));
+    }
+    let summary = summary.ok_or("the client process sent no summary")?;
+    if let Some(error) = &summary.error {
+        return Err(format!("the client stopped early: {error}"));
+    }
+    Ok(ChildResult { outcomes, summary })
+}

@@ -1,0 +1,504 @@
+//! Markdown tables and the verdicts on the targets, from measured runs only.
+
+use std::fmt::Write as _;
+
+use crate::child::Kind;
+use crate::scenarios::{FAULT_MIX, Load, Measured, QUOTA_PER_MINUTE};
+
+/// A markdown table with a heading and notes under it.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// The heading (rendered as `### title`).
+    pub title: String,
+    /// Column names.
+    pub headers: Vec<String>,
+    /// Cells, row by row.
+    pub rows: Vec<Vec<String>>,
+    /// Lines of text under the table.
+    pub notes: Vec<String>,
+}
+
+impl Table {
+    fn new(title: &str, headers: &[&str]) -> Self {
+        Self {
+            title: title.to_string(),
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// The table as markdown, columns padded to line up in plain text too.
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut s = String::from("|");
+            for (cell, w) in cells.iter().zip(&widths) {
+                let pad = w - cell.chars().count();
+                let _ = write!(s, " {cell}{} |", " ".repeat(pad));
+            }
+            s.push('\n');
+            s
+        };
+        let mut out = format!("### {}\n\n", self.title);
+        out += &line(&self.headers);
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        out += &line(&rule);
+        for row in &self.rows {
+            out += &line(row);
+        }
+        if !self.notes.is_empty() {
+            out.push('\n');
+            for note in &self.notes {
+                out += note;
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Simulated seconds as `42 s`, `12.5 min` or `1.2 h`.
+pub fn duration(secs: f64) -> String {
+    if secs < 120.0 {
+        format!("{secs:.1} s")
+    } else if secs < 7200.0 {
+        format!("{:.1} min", secs / 60.0)
+    } else {
+        format!("{:.2} h", secs / 3600.0)
+    }
+}
+
+fn delay(d: Option<f64>) -> String {
+    d.map(|d| format!("{d:.1} s")).unwrap_or_else(|| "-".into())
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn outcomes(m: &Measured) -> String {
+    m.outcomes
+        .iter()
+        .map(|(k, n)| format!("{k} {}", thousands(*n)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The comparison table for one application load.
+pub fn comparison(runs: &[Measured], load: Load, naive_sizes: &[u64]) -> Table {
+    let mut table = Table::new(
+        &format!(
+            "Batch vs naive polling, {} application (job time log-normal, mean 30 s; 100 in flight; list page size 100)",
+            load.label()
+        ),
+        &[
+            "Client",
+            "Rows",
+            "Requests",
+            "Req/job",
+            "Sim wall time",
+            "Wall at 400/min",
+            "p50 delay",
+            "p95 delay",
+            "Client CPU",
+            "CPU/request",
+            "Peak RSS",
+            "Outcomes",
+        ],
+    );
+    for m in runs.iter().filter(|m| m.load == load) {
+        table.rows.push(vec![
+            m.kind.label().to_string(),
+            thousands(m.rows),
+            thousands(m.requests()),
+            format!("{:.2}", m.requests_per_job()),
+            duration(m.wall_secs),
+            duration(m.quota_wall_secs()),
+            delay(m.delay(50.0)),
+            delay(m.delay(95.0)),
+            format!("{:.2} s", m.cpu_secs),
+            format!("{:.0} µs", m.cpu_us_per_request()),
+            mib(m.peak_rss_kib),
+            outcomes(m),
+        ]);
+    }
+    let sizes: Vec<String> = naive_sizes.iter().map(|n| thousands(*n)).collect();
+    table.notes = vec![
+        format!(
+            "Requests are counted by the simulator. Wall at 400/min = max(sim wall time, requests / {QUOTA_PER_MINUTE} per minute): \
+             the time the run would take under a {QUOTA_PER_MINUTE} requests/minute quota."
+        ),
+        "Delay = simulated time from the job finishing on the simulator to the client yielding its outcome. \
+         CPU and peak RSS are of the client process alone."
+            .to_string(),
+        format!(
+            "Naive loops run at {} rows only (at 10,000 rows the 1 s loop would make ~310,000 requests); \
+             they run on a slower clock (scale {}) than the batch (scale {}) so that 100 requests per \
+             simulated second stay within what 2 cores serve in real time. Both are in simulated time.",
+            sizes.join(" and "),
+            runs.iter()
+                .find(|m| m.kind != Kind::Batch)
+                .map(|m| m.scale)
+                .unwrap_or(0.0),
+            runs.iter()
+                .find(|m| m.kind == Kind::Batch)
+                .map(|m| m.scale)
+                .unwrap_or(0.0),
+        ),
+    ];
+    if load == Load::Busy {
+        table.notes.push(format!(
+            "Busy: {} older jobs of other tenants already on the application, and other tenants creating {} jobs a minute.",
+            thousands(u64::from(crate::scenarios::BUSY.prefill_jobs)),
+            crate::scenarios::BUSY.jobs_per_minute
+        ));
+    }
+    table
+}
+
+/// The quota-bound table.
+pub fn quota(runs: &[Measured]) -> Table {
+    let mut table = Table::new(
+        &format!(
+            "Quota-bound batch: client budget .rate(Rate::per_minute({QUOTA_PER_MINUTE})), simulator limit {QUOTA_PER_MINUTE}/min"
+        ),
+        &[
+            "Rows",
+            "In flight",
+            "Requests",
+            "Req/job",
+            "Creates alone",
+            "Last job done (server)",
+            "Sim wall time",
+            "Wall / creates alone",
+            "429s",
+            "p95 delay",
+            "Outcomes",
+        ],
+    );
+    for m in runs {
+        let creates_alone = creates_alone_secs(m.rows);
+        table.rows.push(vec![
+            thousands(m.rows),
+            in_flight_label(m),
+            thousands(m.requests()),
+            format!("{:.2}", m.requests_per_job()),
+            duration(creates_alone),
+            duration(m.floor_secs),
+            duration(m.wall_secs),
+            format!("{:.2}", m.wall_secs / creates_alone),
+            thousands(m.stats.status(429)),
+            delay(m.delay(95.0)),
+            outcomes(m),
+        ]);
+    }
+    table.notes = vec![
+        format!(
+            "Creates alone = rows / {QUOTA_PER_MINUTE} per minute. Last job done = when the last job finished on the \
+             simulator, from the client's start: no client can finish sooner, whatever it does."
+        ),
+        "With 100 in flight and jobs of ~30 s the batch cannot create more than ~200 jobs a minute, so that run \
+         is bound by concurrency, not by the quota; the second run lifts the in-flight cap so the quota binds."
+            .to_string(),
+    ];
+    table
+}
+
+fn in_flight_label(m: &Measured) -> String {
+    m.max_in_flight.to_string()
+}
+
+/// Simulated seconds that `rows` creates alone need under the quota.
+pub fn creates_alone_secs(rows: u64) -> f64 {
+    rows as f64 / (QUOTA_PER_MINUTE / 60.0)
+}
+
+/// The memory scaling table.
+pub fn memory(runs: &[Measured]) -> Table {
+    let mut table = Table::new(
+        "Memory: rows streamed through the batch (fixed 5 s jobs, fast clock, one fresh process per size)",
+        &[
+            "Rows",
+            "Requests",
+            "Req/job",
+            "Sim wall time",
+            "Real time",
+            "Client CPU",
+            "CPU/request",
+            "Peak RSS",
+            "Outcomes",
+        ],
+    );
+    for m in runs {
+        table.rows.push(vec![
+            thousands(m.rows),
+            thousands(m.requests()),
+            format!("{:.2}", m.requests_per_job()),
+            duration(m.wall_secs),
+            format!("{:.1} s", m.real_secs),
+            format!("{:.2} s", m.cpu_secs),
+            format!("{:.0} µs", m.cpu_us_per_request()),
+            mib(m.peak_rss_kib),
+            outcomes(m),
+        ]);
+    }
+    if let Some(ratio) = memory_ratio(runs) {
+        table.notes.push(format!(
+            "RSS({}) / RSS({}) = {ratio:.2}",
+            thousands(runs.last().map(|m| m.rows).unwrap_or(0)),
+            thousands(runs.first().map(|m| m.rows).unwrap_or(0)),
+        ));
+    }
+    if let Some(m) = runs.first() {
+        table.notes.push(format!(
+            "Clock scale {}; request timeout raised to 1 h of simulated time so CPU contention on a fast clock \
+             cannot turn into timeouts.",
+            m.scale
+        ));
+    }
+    table
+}
+
+/// Peak RSS of the largest run over the smallest.
+pub fn memory_ratio(runs: &[Measured]) -> Option<f64> {
+    let (first, last) = (runs.first()?, runs.last()?);
+    (runs.len() > 1 && first.peak_rss_kib > 0)
+        .then(|| last.peak_rss_kib as f64 / first.peak_rss_kib as f64)
+}
+
+/// The fault table.
+pub fn faults(m: &Measured) -> Table {
+    let mut table = Table::new(
+        "Faults: the batch under an injected fault mix",
+        &[
+            "Rows",
+            "Requests",
+            "Req/job",
+            "Sim wall time",
+            "p95 delay",
+            "Outcomes",
+            "Jobs created",
+            "Duplicate creates",
+            "Faults injected",
+        ],
+    );
+    let injected: u64 = m.stats.faults.values().sum();
+    table.rows.push(vec![
+        thousands(m.rows),
+        thousands(m.requests()),
+        format!("{:.2}", m.requests_per_job()),
+        duration(m.wall_secs),
+        delay(m.delay(95.0)),
+        outcomes(m),
+        thousands(m.stats.jobs_created),
+        thousands(m.stats.duplicate_creates()),
+        thousands(injected),
+    ]);
+    let by_kind: Vec<String> = m
+        .stats
+        .faults
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    table.notes = vec![
+        format!("Fault mix: `{FAULT_MIX}`."),
+        format!("Injected by kind: {}.", by_kind.join(", ")),
+        format!(
+            "Requests by operation: {}.",
+            m.stats
+                .by_operation
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "Every row has distinct inputs, so the simulator's jobs-per-input-set count exposes any row created twice."
+            .to_string(),
+    ];
+    table
+}
+
+/// Everything measured in one bench run (each part optional: `--only`).
+#[derive(Debug, Default)]
+pub struct Results {
+    /// The comparison runs.
+    pub comparison: Vec<Measured>,
+    /// The quota-bound runs.
+    pub quota: Vec<Measured>,
+    /// The memory runs.
+    pub memory: Vec<Measured>,
+    /// The fault run.
+    pub faults: Option<Measured>,
+}
+
+/// One line per target: met, not met, or not measured in this run.
+pub fn verdicts(results: &Results) -> Vec<String> {
+    let mut out = Vec::new();
+    let mark = |ok: bool| if ok { "MET" } else { "NOT MET" };
+
+    // Requests per job at 1,000 rows.
+    let at_1000: Vec<&Measured> = results
+        .comparison
+        .iter()
+        .filter(|m| m.kind == Kind::Batch && m.rows == 1_000)
+        .collect();
+    if at_1000.is_empty() {
+        out.push("requests/job at 1,000 rows: not measured in this run".into());
+    } else {
+        let worst = at_1000
+            .iter()
+            .map(|m| m.requests_per_job())
+            .fold(0.0, f64::max);
+        let each: Vec<String> = at_1000
+            .iter()
+            .map(|m| format!("{} {:.3}", m.load.label(), m.requests_per_job()))
+            .collect();
+        let naive: Vec<String> = results
+            .comparison
+            .iter()
+            .filter(|m| m.kind == Kind::Naive1 && m.rows == 1_000)
+            .map(|m| format!("{} {:.1}", m.load.label(), m.requests_per_job()))
+            .collect();
+        out.push(format!(
+            "{}: writer-jobs at 1,000 rows <= 1.3 requests/job ({}; stretch 1.1: {}; naive 1 s poll: {})",
+            mark(worst <= 1.3),
+            each.join(", "),
+            if worst <= 1.1 { "met" } else { "not met" },
+            if naive.is_empty() { "not run".into() } else { naive.join(", ") },
+        ));
+    }
+
+    // Quota-bound time.
+    match results.quota.iter().max_by_key(|m| m.max_in_flight) {
+        None => out
+            .push("quota-bound batch within 10% of creates alone: not measured in this run".into()),
+        Some(m) => {
+            let alone = creates_alone_secs(m.rows);
+            let ratio = m.wall_secs / alone;
+            let others: Vec<String> = results
+                .quota
+                .iter()
+                .filter(|o| o.max_in_flight != m.max_in_flight)
+                .map(|o| {
+                    format!(
+                        "{:.2} with {} in flight",
+                        o.wall_secs / alone,
+                        o.max_in_flight
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "{}: quota-bound batch ({} rows, {} in flight) within 10% of creates alone: {} vs {} = {:.2}x \
+                 (last job finished on the server at {:.2}x; {}{})",
+                mark(ratio <= 1.10),
+                thousands(m.rows),
+                m.max_in_flight,
+                duration(m.wall_secs),
+                duration(alone),
+                ratio,
+                m.floor_secs / alone,
+                if others.is_empty() { String::new() } else { others.join(", ") + "; " },
+                format_args!("{} requests, {} of them 429", m.requests(), m.stats.status(429)),
+            ));
+        }
+    }
+
+    // Memory.
+    match memory_ratio(&results.memory) {
+        None => out.push("RSS(100k)/RSS(1k) <= 2: not measured in this run".into()),
+        Some(ratio) => {
+            let (first, last) = (
+                &results.memory[0],
+                &results.memory[results.memory.len() - 1],
+            );
+            out.push(format!(
+                "{}: RSS({}) / RSS({}) <= 2: {} / {} = {ratio:.2}",
+                mark(ratio <= 2.0),
+                thousands(last.rows),
+                thousands(first.rows),
+                mib(last.peak_rss_kib),
+                mib(first.peak_rss_kib),
+            ));
+        }
+    }
+
+    // CPU per request, every batch run.
+    let batch: Vec<&Measured> = results
+        .comparison
+        .iter()
+        .chain(&results.quota)
+        .chain(&results.memory)
+        .chain(&results.faults)
+        .filter(|m| m.kind == Kind::Batch)
+        .collect();
+    if batch.is_empty() {
+        out.push("client CPU <= 75 µs per request: not measured in this run".into());
+    } else {
+        let worst = batch
+            .iter()
+            .max_by(|a, b| a.cpu_us_per_request().total_cmp(&b.cpu_us_per_request()))
+            .copied()
+            .unwrap_or(batch[0]);
+        let best = batch
+            .iter()
+            .map(|m| m.cpu_us_per_request())
+            .fold(f64::INFINITY, f64::min);
+        out.push(format!(
+            "{}: client CPU <= 75 µs per request in every batch run (worst {:.0} µs: {} rows, {}; best {best:.0} µs)",
+            mark(worst.cpu_us_per_request() <= 75.0),
+            worst.cpu_us_per_request(),
+            thousands(worst.rows),
+            worst.load.label(),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn tables_line_up() {
+        let mut t = Table::new("T", &["a", "long header"]);
+        t.rows.push(vec!["wide cell".into(), "1".into()]);
+        let text = t.render();
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(lines[0], "| a         | long header |");
+        assert_eq!(lines[1], "| --------- | ----------- |");
+        assert_eq!(lines[2], "| wide cell | 1           |");
+    }
+
+    #[test]
+    fn durations_pick_a_unit() {
+        assert_eq!(duration(42.0), "42.0 s");
+        assert_eq!(duration(600.0), "10.0 min");
+        assert_eq!(duration(7200.0), "2.00 h");
+    }
+}
