@@ -5,7 +5,25 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// The version line: the crate version and the API spec it speaks.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        format!(
+            "{} (Writer API spec {})",
+            env!("CARGO_PKG_VERSION"),
+            writer_api::API_VERSION
+        )
+    })
+}
+
+/// The full command definition (with the version), for parsing and for
+/// shell completions.
+pub fn command() -> clap::Command {
+    Cli::command().version(version())
+}
 
 /// The exit-code table, shown at the end of `writer-jobs --help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -48,11 +66,12 @@ pub struct Cli {
 
 /// Options every subcommand accepts.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The API's base URL (default: WRITER_BASE_URL, else https://api.writer.com).
     #[arg(long, global = true, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Print machine-readable JSON instead of text (single-job commands).
+    /// Print JSON instead of text (for batch: the final summary).
     #[arg(long, global = true)]
     pub json: bool,
     /// Log what happens to stderr (-v info, -vv debug, -vvv trace). The API key never appears.
@@ -338,4 +357,12 @@ pub struct BatchArgs {
     /// The journal (default: OUT + ".journal").
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_definition_is_consistent() {
+        super::command().debug_assert();
+    }
 }

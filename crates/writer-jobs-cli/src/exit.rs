@@ -43,6 +43,8 @@ pub struct CliError {
     pub code: Code,
     /// The top-level message.
     pub message: String,
+    /// Items the message lists (e.g. every problem with the inputs).
+    pub details: Vec<String>,
     /// The causes, outermost first.
     pub causes: Vec<String>,
     /// What the user can do about it.
@@ -55,9 +57,16 @@ impl CliError {
         Self {
             code,
             message: message.into(),
+            details: Vec::new(),
             causes: Vec::new(),
             hint: None,
         }
+    }
+
+    /// Adds an item to the list under the message.
+    pub fn detail(mut self, item: impl fmt::Display) -> Self {
+        self.details.push(item.to_string());
+        self
     }
 
     /// A usage or input-file error (exit 2).
@@ -86,6 +95,7 @@ impl CliError {
         Self {
             code: inner.code,
             message: message.into(),
+            details: inner.details,
             causes,
             hint: inner.hint,
         }
@@ -111,6 +121,9 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "error: {}", self.message)?;
+        for item in &self.details {
+            write!(f, "\n  - {item}")?;
+        }
         for cause in &self.causes {
             write!(f, "\n  caused by: {cause}")?;
         }
@@ -194,6 +207,7 @@ impl From<Error> for CliError {
         CliError {
             code,
             message: err.to_string(),
+            details: Vec::new(),
             causes: sources(&err),
             hint: hint.map(str::to_string),
         }
@@ -229,6 +243,7 @@ impl From<BatchError> for CliError {
                 CliError {
                     code,
                     message: journal.to_string(),
+                    details: Vec::new(),
                     causes: sources(&journal),
                     hint: hint.map(str::to_string),
                 }
@@ -236,12 +251,14 @@ impl From<BatchError> for CliError {
             BatchError::DuplicateKey { .. } | BatchError::Config(_) => CliError {
                 code: Code::Usage,
                 message: err.to_string(),
+                details: Vec::new(),
                 causes: sources(&err),
                 hint: None,
             },
             other => CliError {
                 code: Code::Internal,
                 message: other.to_string(),
+                details: Vec::new(),
                 causes: sources(&other),
                 hint: None,
             },

@@ -408,7 +408,18 @@ pub fn check_file(path: &Path, opts: &ReadOptions, app: &Application) -> Result<
     let mut checked = Checked::default();
     // Key -> (first line, whether that row is valid).
     let mut first_line: HashMap<String, (u64, bool)> = HashMap::new();
-    for item in open_rows(path, opts, app)? {
+    let rows = open_rows(path, opts, app)?;
+    // A CSV header problem (a missing or unknown column) is reported once,
+    // at line 1, not again for every row it makes bad.
+    let header_inputs = match opts.format {
+        InputFormat::Csv => {
+            let (problems, inputs) = csv_header_problems(path, opts, app)?;
+            checked.problems.extend(problems);
+            inputs
+        }
+        InputFormat::Jsonl => HashSet::new(),
+    };
+    for item in rows {
         match item {
             Err(e) if e.fatal => {
                 return Err(CliError::usage(format!("{}: {e}", path.display())));
@@ -422,7 +433,9 @@ pub fn check_file(path: &Path, opts: &ReadOptions, app: &Application) -> Result<
                 if let Err(problems) = validate_inputs(app, &row.inputs) {
                     ok = false;
                     for p in problems {
-                        checked.problems.push(row_error(row.line, p.to_string()));
+                        if !header_inputs.contains(&p.input) {
+                            checked.problems.push(row_error(row.line, p.to_string()));
+                        }
                     }
                 }
                 match first_line.get(&row.key) {
@@ -454,6 +467,70 @@ pub fn check_file(path: &Path, opts: &ReadOptions, app: &Application) -> Result<
         .map(|(key, _)| key)
         .collect();
     Ok(checked)
+}
+
+/// Problems with a CSV header against the application: columns that are
+/// not inputs, required inputs without a column. Returns them (at line 1)
+/// and the input names they concern.
+fn csv_header_problems(
+    path: &Path,
+    opts: &ReadOptions,
+    app: &Application,
+) -> Result<(Vec<RowError>, HashSet<String>), CliError> {
+    let file = File::open(path)
+        .map_err(|e| CliError::io(format!("cannot open {}", path.display()), &e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(file);
+    let header = reader
+        .headers()
+        .map_err(|e| {
+            CliError::usage(format!(
+                "{}: cannot read the CSV header row: {e}",
+                path.display()
+            ))
+        })?
+        .clone();
+    let key_column = opts
+        .key_column
+        .clone()
+        .or_else(|| header.iter().any(|h| h == "key").then(|| "key".to_string()));
+    let known: Vec<&str> = app.inputs.iter().map(|d| d.name.as_str()).collect();
+    let mut problems = Vec::new();
+    let mut inputs = HashSet::new();
+    let mut seen = HashSet::new();
+    for name in header.iter() {
+        if key_column.as_deref() == Some(name) {
+            continue;
+        }
+        if !seen.insert(name) {
+            problems.push(row_error(1, format!("column {name:?} appears twice")));
+        } else if !known.contains(&name) {
+            problems.push(row_error(
+                1,
+                format!(
+                    "column {name:?} is not an input of application {} (its inputs: {}); \
+                     rename or remove the column",
+                    app.id,
+                    known.join(", ")
+                ),
+            ));
+            inputs.insert(name.to_string());
+        }
+    }
+    for def in app.inputs.iter().filter(|d| d.required) {
+        if !header.iter().any(|h| h == def.name) {
+            problems.push(row_error(
+                1,
+                format!(
+                    "missing required input {:?}: the header has no such column, so every row lacks it",
+                    def.name
+                ),
+            ));
+            inputs.insert(def.name.clone());
+        }
+    }
+    Ok((problems, inputs))
 }
 
 #[cfg(test)]

@@ -17,21 +17,13 @@ mod render;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::FromArgMatches;
 
 use crate::args::Cli;
 use crate::exit::{CliError, Code};
 
 fn main() -> ExitCode {
-    let version: &'static str = Box::leak(
-        format!(
-            "{} (Writer API spec {})",
-            env!("CARGO_PKG_VERSION"),
-            writer_api::API_VERSION
-        )
-        .into_boxed_str(),
-    );
-    let matches = Cli::command().version(version).get_matches();
+    let matches = args::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -75,6 +67,7 @@ fn init_tracing(verbose: u8) {
     ));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(verbose >= 2)
         .try_init();

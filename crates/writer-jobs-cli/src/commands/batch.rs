@@ -137,7 +137,8 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
         }
         if !args.skip_invalid {
             return Err(CliError::usage(format!(
-                "{bad} bad row(s) in {}; nothing was created",
+                "{} problem(s) in {} ({bad} bad row(s)); nothing was created",
+                checked.problems.len(),
                 args.file.display()
             ))
             .hint("fix the rows above, or pass --skip-invalid to run only the valid rows"));

@@ -54,7 +54,7 @@ async fn checked_inputs(
         Err(Error::InvalidInputs(problems)) => {
             let mut err = CliError::usage(format!("the inputs do not fit application {app_id}"));
             for p in problems {
-                err = err.cause(p);
+                err = err.detail(p);
             }
             Err(err.hint(format!("see its inputs with `writer-jobs app {app_id}`")))
         }

@@ -4,8 +4,6 @@ mod app;
 mod batch;
 mod jobs;
 
-use clap::CommandFactory;
-
 use crate::args::{Cli, Command};
 use crate::embedded::{ConnectOptions, Target, connect};
 use crate::exit::{CliError, Code};
@@ -17,7 +15,7 @@ pub async fn dispatch(cli: Cli) -> Result<Code, CliError> {
     let json = global.json;
     match cli.command {
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
+            let mut cmd = crate::args::command();
             clap_complete::generate(shell, &mut cmd, "writer-jobs", &mut std::io::stdout());
             Ok(Code::Ok)
         }

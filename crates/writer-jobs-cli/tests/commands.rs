@@ -1,0 +1,290 @@
+//! End-to-end tests of the single-job commands: on the built-in simulator
+//! (no key in the environment) and on a standalone simulator reached with
+//! WRITER_BASE_URL and its key, so jobs outlive one process.
+
+mod common;
+
+use std::time::Duration;
+
+use writer_sim::{AppConfig, DurationDist, InputDef};
+
+const SECRET: &str = "sk-test-secret-key-never-printed";
+
+fn sim() -> common::Sim {
+    common::Sim::start(100.0, |b| {
+        b.api_key(SECRET)
+            .duration(DurationDist::fixed(Duration::from_secs(20)))
+            .app(
+                AppConfig::new("always-fails", "Always fails")
+                    .input(InputDef::text("Topic", true))
+                    .failure_rate(1.0),
+            )
+    })
+}
+
+/// Runs `cmd` and checks its exit code and that each `(stream, text)`
+/// appears (stream "out" or "err").
+fn expect(
+    cmd: &mut assert_cmd::Command,
+    code: i32,
+    needles: &[(&str, &str)],
+) -> std::process::Output {
+    let out = cmd.output().expect("the binary runs");
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(code), "stdout:\n{o}\nstderr:\n{e}");
+    for (stream, text) in needles {
+        let hay = if *stream == "out" { &o } else { &e };
+        assert!(
+            hay.contains(text),
+            "{stream} lacks {text:?}:\nstdout:\n{o}\nstderr:\n{e}"
+        );
+    }
+    out
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn run_on_the_embedded_simulator_prints_a_simulated_result() {
+    let dir = tempfile::tempdir().unwrap();
+    expect(
+        common::cli(dir.path()).args([
+            "run",
+            "--input",
+            "Product name=Terra running shoe",
+            "-i",
+            "Tags=a",
+            "-i",
+            "Tags=b",
+        ]),
+        0,
+        &[
+            ("out", "status:      completed"),
+            ("out", "[simulated]"),
+            ("out", "Tags = a | b"),
+            ("err", "built-in local simulator"),
+        ],
+    );
+}
+
+#[test]
+fn submit_prints_the_job_id_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::cli(dir.path())
+        .args(["submit", "--input", "Product name=Terra"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim().len(), 36, "{}", stdout(&out));
+    let out = common::cli(dir.path())
+        .args([
+            "--json",
+            "submit",
+            "--app",
+            "demo-product-descriptions",
+            "--input",
+            "Product name=Terra",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "in_progress");
+}
+
+#[test]
+fn bad_inputs_are_listed_together_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    expect(
+        common::cli(dir.path()).args(["submit", "--input", "Tone=loud", "--input", "Colour=red"]),
+        2,
+        &[
+            ("err", "input \"Product name\" is required"),
+            ("err", "input \"Colour\" is not an input"),
+            ("err", "\"loud\""),
+            ("err", "hint:"),
+        ],
+    );
+    expect(
+        common::cli(dir.path()).args(["submit", "--input", "no-equals-sign"]),
+        2,
+        &[("err", "NAME=VALUE")],
+    );
+}
+
+#[test]
+fn unknown_ids_exit_4_and_missing_key_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["get", "no-such-job"],
+        vec!["wait", "no-such-job"],
+        vec!["retry", "no-such-job"],
+        vec!["app", "no-such-app"],
+        vec!["list", "--app", "no-such-app"],
+    ] {
+        expect(
+            common::cli(dir.path()).args(&args),
+            4,
+            &[("err", "error:"), ("err", "hint:")],
+        );
+    }
+    expect(
+        common::cli(dir.path()).args(["--base-url", "https://example.invalid", "get", "x"]),
+        3,
+        &[("err", "hint: set WRITER_API_KEY or put it in .env")],
+    );
+}
+
+#[test]
+fn a_key_in_dot_env_is_used_and_never_printed() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("WRITER_API_KEY={SECRET}\n"),
+    )
+    .unwrap();
+    let out = common::cli(dir.path())
+        .args([
+            "-vvv",
+            "--base-url",
+            &sim.sim.base_url(),
+            "app",
+            "demo-product-descriptions",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("built-in"),
+        "used the simulator: {}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET));
+    // A wrong key: exit 3, and still no key in the output.
+    std::fs::write(
+        dir.path().join(".env"),
+        "WRITER_API_KEY=sk-wrong-key-also-secret\n",
+    )
+    .unwrap();
+    let out = common::cli(dir.path())
+        .args(["-vv", "--base-url", &sim.sim.base_url(), "get", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("sk-wrong-key-also-secret"));
+}
+
+#[test]
+fn submit_get_wait_list_and_retry_against_one_simulator() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let out = sim
+        .cli(dir.path())
+        .args([
+            "submit",
+            "--app",
+            "demo-product-descriptions",
+            "--input",
+            "Product name=Terra",
+            "--input",
+            "Tone=formal",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+
+    let out = sim.cli(dir.path()).args(["wait", &id]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("status:      completed"));
+    assert!(stdout(&out).contains("Tone = formal"));
+
+    let out = sim
+        .cli(dir.path())
+        .args(["--json", "get", &id])
+        .output()
+        .unwrap();
+    let job: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(job["id"], id.as_str());
+    assert_eq!(job["status"], "completed");
+    assert!(
+        job["output"]["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("[simulated]")
+    );
+
+    expect(
+        sim.cli(dir.path()).args([
+            "list",
+            "--app",
+            "demo-product-descriptions",
+            "--status",
+            "completed",
+        ]),
+        0,
+        &[("out", id.as_str())],
+    );
+    let out = sim
+        .cli(dir.path())
+        .args([
+            "--json",
+            "list",
+            "--app",
+            "demo-product-descriptions",
+            "--all",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).lines().count(), 1);
+
+    // A job that fails: wait exits 6; retry prints the id it runs as.
+    let out = sim
+        .cli(dir.path())
+        .args(["submit", "--app", "always-fails", "--input", "Topic=x"])
+        .output()
+        .unwrap();
+    let failing = stdout(&out).trim().to_string();
+    expect(
+        sim.cli(dir.path()).args(["wait", &failing]),
+        6,
+        &[("err", "failed"), ("err", "hint: retry it")],
+    );
+    let out = sim
+        .cli(dir.path())
+        .args(["retry", &failing])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let retried = stdout(&out).trim().to_string();
+    assert!(!retried.is_empty());
+    let out = sim
+        .cli(dir.path())
+        .args(["--json", "wait", &retried])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "failed");
+    expect(
+        sim.cli(dir.path()).args(["retry", &retried, "--wait"]),
+        6,
+        &[],
+    );
+}
+
+#[test]
+fn completions_are_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    expect(
+        common::cli(dir.path()).args(["completions", "bash"]),
+        0,
+        &[("out", "writer-jobs")],
+    );
+}
