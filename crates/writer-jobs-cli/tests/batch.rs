@@ -1,0 +1,294 @@
+//! End-to-end tests of `batch`: bad files are refused whole, the example
+//! CSV runs on the built-in simulator, existing results are never
+//! overwritten, and a killed run resumes to exactly one result per row with
+//! no job created twice.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use writer_sim::DurationDist;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    common::lines(path)
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("each result line is JSON"))
+        .collect()
+}
+
+#[test]
+fn a_bad_jsonl_file_lists_every_bad_line_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.jsonl");
+    std::fs::write(
+        &input,
+        [
+            r#"{"key":"ok-1","inputs":{"Product name":"Terra"}}"#,
+            r#"{"key":"no-name","inputs":{"Tone":"casual"}}"#,
+            r#"{"key":"unknown","inputs":{"Product name":"Luna","Colour":"red"}}"#,
+            r#"{"key":"broken","inputs":{"Product name":"Sol""#,
+            r#"{"key":"ok-1","inputs":{"Product name":"Again"}}"#,
+            r#"{"key":"bad-tone","inputs":{"Product name":"Vega","Tone":"loud"}}"#,
+            r#"{"key":"ok-2","inputs":{"Product name":"Atlas","Tags":["a","b"]}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = common::cli(dir.path())
+        .args(["batch", "rows.jsonl", "--out", "results.jsonl"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for needle in [
+        "line 2: input \"Product name\" is required but missing",
+        "line 3: input \"Colour\" is not an input",
+        "line 4: invalid JSON",
+        "line 5: duplicate key \"ok-1\" (first on line 1)",
+        "line 6: input \"Tone\" has \"loud\"",
+        "nothing was created",
+    ] {
+        assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+    }
+    assert!(
+        !err.contains("line 1:") && !err.contains("line 7:"),
+        "{err}"
+    );
+    assert!(!dir.path().join("results.jsonl").exists());
+    assert!(!dir.path().join("results.jsonl.journal").exists());
+
+    // --skip-invalid runs the two good rows only.
+    let out = common::cli(dir.path())
+        .args([
+            "batch",
+            "rows.jsonl",
+            "--out",
+            "results.jsonl",
+            "--skip-invalid",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let keys: Vec<String> = records(&dir.path().join("results.jsonl"))
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        keys.iter().collect::<HashSet<_>>(),
+        ["ok-1".to_string(), "ok-2".to_string()].iter().collect()
+    );
+}
+
+#[test]
+fn a_bad_csv_file_is_refused_with_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rows.csv"),
+        "key,Product name,Tone,Tags\n\
+         a,Terra,casual,x;y\n\
+         b,,formal,\n\
+         c,Luna,loud,\n\
+         d,Sol,casual\n\
+         e,Vega,,a;b;c;d;e;f\n",
+    )
+    .unwrap();
+    let out = common::cli(dir.path())
+        .args(["batch", "rows.csv", "--out", "results.csv"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for needle in [
+        "line 3: input \"Product name\" is required",
+        "line 4: input \"Tone\" has \"loud\"",
+        "line 5: has 3 fields, but the header has 4",
+        "line 6: input \"Tags\" has 6 values; at most 5 allowed",
+    ] {
+        assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+    }
+    assert!(!dir.path().join("results.csv").exists());
+
+    // A missing required column and an unknown column: reported at line 1.
+    std::fs::write(
+        dir.path().join("cols.csv"),
+        "key,Name,Tone\nk1,Terra,casual\n",
+    )
+    .unwrap();
+    let out = common::cli(dir.path())
+        .args(["batch", "cols.csv", "--out", "results.csv"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("line 1: column \"Name\" is not an input"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 1: missing required input \"Product name\""),
+        "{err}"
+    );
+    assert!(!dir.path().join("results.csv").exists());
+    assert!(!dir.path().join("results.csv.journal").exists());
+}
+
+#[test]
+fn the_example_csv_gives_one_result_per_row_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::examples().join("products.csv");
+    let rows = common::lines(&input).len() - 1;
+    let out = common::cli(dir.path())
+        .arg("batch")
+        .arg(&input)
+        .args(["--out", "results.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(
+        summary.contains(&format!("{rows} rows: {rows} completed")),
+        "{summary}"
+    );
+    assert!(summary.contains("(simulated)"), "{summary}");
+    let results = records(&dir.path().join("results.jsonl"));
+    assert_eq!(results.len(), rows);
+    let keys: HashSet<&str> = results.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), rows);
+    for r in &results {
+        assert_eq!(r["status"], "completed");
+        assert_eq!(r["simulated"], true);
+        assert!(r["suggestion"].as_str().unwrap().contains("[simulated]"));
+        assert!(r["job_id"].is_string());
+    }
+    // Tags were split on ';'.
+    let csv1 = results.iter().find(|r| r["key"] == "csv-002").unwrap();
+    assert!(
+        csv1["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("Tags = unisex | UV400 | summer")
+    );
+
+    // A second run without --resume must not touch the results.
+    let out = common::cli(dir.path())
+        .arg("batch")
+        .arg(&input)
+        .args(["--out", "results.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--resume"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(records(&dir.path().join("results.jsonl")).len(), rows);
+
+    // CSV output.
+    let out = common::cli(dir.path())
+        .arg("batch")
+        .arg(&input)
+        .args(["--out", "results.csv", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["completed"], rows);
+    assert_eq!(summary["simulated"], true);
+    let mut reader = csv::Reader::from_path(dir.path().join("results.csv")).unwrap();
+    assert_eq!(&reader.headers().unwrap()[2], "status");
+    assert_eq!(reader.records().count(), rows);
+}
+
+/// Waits until `done` holds, checking every 20 ms, for at most `limit`.
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_batch_resumes_with_one_result_per_row_and_no_duplicate_job() {
+    const ROWS: usize = 120;
+    // Jobs run 10 to 400 simulated seconds: at 100x, 0.1 to 4 real seconds,
+    // so the run is still going when it is killed after 20 results.
+    let sim = common::Sim::start(100.0, |b| {
+        b.duration(DurationDist::Uniform {
+            min_secs: 10.0,
+            max_secs: 400.0,
+        })
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.jsonl");
+    let body: String = (0..ROWS)
+        .map(|i| {
+            format!("{{\"key\":\"row-{i:03}\",\"inputs\":{{\"Product name\":\"Product {i}\"}}}}\n")
+        })
+        .collect();
+    std::fs::write(&input, body).unwrap();
+    let results = dir.path().join("results.jsonl");
+    let journal = dir.path().join("results.jsonl.journal");
+    let args = [
+        "batch",
+        "rows.jsonl",
+        "--app",
+        "demo-product-descriptions",
+        "--out",
+        "results.jsonl",
+        "--concurrency",
+        "200",
+    ];
+
+    let mut child = sim
+        .cli_std(dir.path())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once every create is answered (so no create is mid-flight: that
+    // case is the library's reconciliation, tested there) and some results
+    // are written.
+    wait_for(Duration::from_secs(30), || {
+        let created = common::lines(&journal)
+            .iter()
+            .filter(|l| l.contains("\"type\":\"created\""))
+            .count();
+        created == ROWS && common::lines(&results).len() >= 20
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    let before = common::lines(&results).len();
+    assert!(before < ROWS, "the run finished before it was killed");
+
+    // Tear the last line, as a kill in the middle of a write would.
+    let bytes = std::fs::read(&results).unwrap();
+    std::fs::write(&results, &bytes[..bytes.len() - 7]).unwrap();
+
+    let out = sim
+        .cli(dir.path())
+        .args(args)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("torn last line"), "{err}");
+    let records = records(&results);
+    assert_eq!(records.len(), ROWS);
+    let keys: HashSet<&str> = records.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), ROWS);
+    assert!(records.iter().all(|r| r["status"] == "completed"));
+    assert!(records.iter().all(|r| r["simulated"] == true));
+    let stats = sim.sim.stats();
+    assert_eq!(stats.jobs_created, ROWS as u64);
+    assert_eq!(stats.duplicate_creates(), 0);
+}
