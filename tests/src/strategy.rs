@@ -196,6 +196,9 @@ impl Walker<'_> {
         };
         let non_null: Vec<&String> = types.iter().filter(|t| *t != "null").collect();
         let nullable = types.len() != non_null.len();
+        if nullable && non_null.is_empty() {
+            return Just(Value::Null).boxed();
+        }
         let base = match non_null.first().map(|s| s.as_str()) {
             Some("string") => self.string(schema),
             Some("integer") => {
