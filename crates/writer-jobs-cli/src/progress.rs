@@ -26,7 +26,7 @@ impl ProgressView {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ETA {eta} {msg}",
+                "{spinner} [{elapsed_precise}] {bar:24} {pos}/{len} ETA {eta} | {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
@@ -88,7 +88,7 @@ impl ProgressView {
 /// The counters of one progress snapshot, in words.
 fn summary_line(p: &Progress) -> String {
     let mut line = format!(
-        "{} completed, {} failed, {} in flight, {} requests ({:.2}/job)",
+        "{} completed, {} failed, {} in flight | {} req ({:.2}/job)",
         p.completed, p.failed, p.in_flight, p.requests, p.requests_per_job
     );
     if p.ambiguous + p.reconciling > 0 {

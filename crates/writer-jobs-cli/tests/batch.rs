@@ -292,3 +292,125 @@ fn a_killed_batch_resumes_with_one_result_per_row_and_no_duplicate_job() {
     assert_eq!(stats.jobs_created, ROWS as u64);
     assert_eq!(stats.duplicate_creates(), 0);
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_creating_finishes_in_flight_jobs_and_prints_the_resume_command() {
+    const ROWS: usize = 150;
+    let sim = common::Sim::start(100.0, |b| {
+        b.duration(DurationDist::Uniform {
+            min_secs: 10.0,
+            max_secs: 200.0,
+        })
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let body: String = (0..ROWS)
+        .map(|i| format!("{{\"inputs\":{{\"Product name\":\"Item {i}\"}}}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("rows.jsonl"), body).unwrap();
+    let results = dir.path().join("out.jsonl");
+    let args = [
+        "batch",
+        "rows.jsonl",
+        "--app",
+        "demo-product-descriptions",
+        "--out",
+        "out.jsonl",
+        "--concurrency",
+        "20",
+    ];
+    let child = sim
+        .cli_std(dir.path())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(30), || {
+        common::lines(&results).len() >= 10
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("stopping: no new jobs will be created"),
+        "{err}"
+    );
+    assert!(
+        err.contains("writer-jobs batch rows.jsonl --app demo-product-descriptions --out out.jsonl --concurrency 20 --resume"),
+        "{err}"
+    );
+    // Every job created before the stop was waited for and written.
+    let written = records(&results);
+    assert!(written.len() < ROWS);
+    assert_eq!(written.len() as u64, sim.sim.stats().jobs_created);
+    assert!(written.iter().all(|r| r["status"] == "completed"));
+
+    let out = sim
+        .cli(dir.path())
+        .args(args)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let all = records(&results);
+    assert_eq!(all.len(), ROWS);
+    let keys: HashSet<&str> = all.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), ROWS);
+    assert_eq!(sim.sim.stats().jobs_created, ROWS as u64);
+    assert_eq!(sim.sim.stats().duplicate_creates(), 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stopped_run_on_the_built_in_simulator_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::examples().join("products.csv");
+    let rows = common::lines(&input).len() - 1;
+    let results = dir.path().join("r.jsonl");
+    // At 20x, jobs take about 1.5 s: slow enough to stop mid-run.
+    let run = |resume: bool| {
+        let mut cmd = common::cli_std(dir.path());
+        cmd.arg("batch").arg(&input).args([
+            "--out",
+            "r.jsonl",
+            "--sim-scale",
+            "20",
+            "--concurrency",
+            "10",
+        ]);
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+    let child = run(false)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(30), || {
+        !common::lines(&results).is_empty()
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    let before = common::lines(&results).len();
+    assert!(before < rows);
+    // The resumed run restarts the simulator at the journal's address.
+    let out = run(true).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let all = records(&results);
+    assert_eq!(all.len(), rows);
+    assert!(all.iter().all(|r| r["status"] == "completed"));
+    let keys: HashSet<&str> = all.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), rows);
+}
