@@ -158,10 +158,7 @@ fn classify(err: &Error) -> (Code, Option<&'static str>) {
                 "this key has no access to the application or job; check the id and the key's permissions",
             ),
         ),
-        Error::NotFound { .. } => (
-            Code::NotFound,
-            Some("check the id; jobs made by the built-in simulator vanish when the command exits"),
-        ),
+        Error::NotFound { .. } => (Code::NotFound, Some("check the application or job id")),
         Error::RateLimited { .. } => (
             Code::Unavailable,
             Some(

@@ -105,6 +105,35 @@ fn journal_port(journal: &Path) -> Option<u16> {
     port.parse().ok()
 }
 
+/// Rows of a journal with a job but no final outcome: jobs an interrupted
+/// run was still waiting for.
+fn unfinished_in_journal(journal: &Path) -> usize {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(journal) else {
+        return 0;
+    };
+    let mut waiting = HashSet::new();
+    for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        match record.get("type").and_then(|t| t.as_str()) {
+            Some("created") => {
+                if let Some(key) = record.get("key").and_then(|k| k.as_str()) {
+                    waiting.insert(key.to_string());
+                }
+            }
+            Some("done") => {
+                if let Some(key) = record.pointer("/outcome/key").and_then(|k| k.as_str()) {
+                    waiting.remove(key);
+                }
+            }
+            _ => {}
+        }
+    }
+    waiting.len()
+}
+
 /// Runs the `batch` command.
 pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     let started = Instant::now();
@@ -115,6 +144,18 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
         None
     };
     let target = connect(global, ConnectOptions { preferred_port }).await?;
+    if target.embedded && args.resume {
+        let lost = unfinished_in_journal(&plan.journal);
+        if lost > 0 {
+            eprintln!(
+                "warning: {lost} job(s) of the interrupted run lived in that run's built-in \
+                 simulator, which is gone; their rows will end as timed out (remove {} and {} \
+                 to run everything again)",
+                plan.out.display(),
+                plan.journal.display()
+            );
+        }
+    }
     let app_id = target.app_id(args.app.as_deref())?;
     let app = target
         .client

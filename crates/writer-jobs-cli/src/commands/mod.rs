@@ -22,7 +22,16 @@ pub async fn dispatch(cli: Cli) -> Result<Code, CliError> {
         Command::Batch(args) => batch::run(&global, &args).await,
         command => {
             let target = connect(&global, ConnectOptions::default()).await?;
-            single(&target, json, command).await
+            single(&target, json, command).await.map_err(|mut err| {
+                if target.embedded && err.code == Code::NotFound {
+                    err.hint = Some(
+                        "jobs of the built-in simulator vanish when the command that made them \
+                         exits; set WRITER_API_KEY (or put it in .env) to use the real API"
+                            .into(),
+                    );
+                }
+                err
+            })
         }
     }
 }
