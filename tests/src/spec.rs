@@ -80,10 +80,17 @@ impl Operation {
         Some(params)
     }
 
-    /// How many literal (non-parameter) segments the template has: the more,
-    /// the more specific.
-    fn literal_segments(&self) -> usize {
-        self.path.split('/').filter(|s| !s.starts_with('{')).count()
+    /// How specific the template is: more literal (non-parameter) segments
+    /// first, then a later first parameter (a literal beats a parameter at
+    /// the same position, as routers do).
+    fn specificity(&self) -> (usize, usize) {
+        let segments: Vec<&str> = self.path.split('/').collect();
+        let literals = segments.iter().filter(|s| !s.starts_with('{')).count();
+        let first_param = segments
+            .iter()
+            .position(|s| s.starts_with('{'))
+            .unwrap_or(segments.len());
+        (literals, first_param)
     }
 
     /// The schema of the response for `status`, falling back to `default`;
@@ -259,7 +266,7 @@ impl Spec {
             .iter()
             .filter(|op| op.method.eq_ignore_ascii_case(method))
             .filter_map(|op| op.match_path(path).map(|params| (op, params)))
-            .max_by_key(|(op, _)| op.literal_segments())
+            .max_by_key(|(op, _)| op.specificity())
     }
 
     /// The component schema names.
