@@ -243,3 +243,40 @@ async fn a_resume_against_another_app_or_with_a_changed_row_is_refused() {
         .expect("a changed row is refused");
     assert!(error.to_string().contains("row `k1` changed"), "{error}");
 }
+
+/// A job the journal knows but the server no longer has (a listing never
+/// shows it) is fetched by id and ends as failed, not after the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journaled_job_that_vanished_fails_fast() {
+    let (sim, client) = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("gone.journal");
+    let row = &rows(1)[0];
+    let now = chrono::Utc::now();
+    let lines = [
+        serde_json::json!({"type": "header", "version": 1, "base_url": sim.base_url(), "app_id": APP, "simulated": false, "started_at": now}),
+        serde_json::json!({"type": "intent", "key": row.key, "seq": 0, "fp": row.inputs.fingerprint(), "at": now}),
+        serde_json::json!({"type": "created", "key": row.key, "job_id": "gone-1", "created_at": now}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&journal, text).unwrap();
+    let outcomes: Vec<Outcome> = batch(&client, &journal, 1)
+        .run(futures::stream::iter(rows(1)))
+        .await
+        .unwrap()
+        .map(|o| o.unwrap())
+        .collect()
+        .await;
+    assert_eq!(outcomes.len(), 1);
+    match &outcomes[0].result {
+        OutcomeResult::Failed { error } => assert!(error.contains("404"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    // Without the GET it would end as `timed_out` after the poll deadline.
+    assert_eq!(
+        sim.stats().jobs_created,
+        0,
+        "a vanished job is not re-created"
+    );
+    assert!(sim.stats().requests(writer_sim::Operation::Get) >= 1);
+}

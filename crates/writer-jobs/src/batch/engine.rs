@@ -43,6 +43,8 @@ struct Tracked {
     creates: u32,
     /// A job-level retry request is on the wire.
     retrying: bool,
+    /// A listing that covered its creation time did not show it.
+    missed: bool,
     /// The row's span: every event about this job is logged inside it.
     span: tracing::Span,
 }
@@ -87,6 +89,8 @@ struct SweepResult {
     observed: Vec<Job>,
     listed: u64,
     oldest: Option<DateTime<Utc>>,
+    /// The listing reached back past this time (no page failed before it).
+    covered_since: Option<DateTime<Utc>>,
     not_found: Vec<String>,
 }
 
@@ -131,6 +135,8 @@ pub(super) struct Engine {
     keys: HashMap<u64, u64>,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
     sweep_running: bool,
+    /// Clock time the running (or last) sweep started.
+    sweep_started: Duration,
     reconcile_running: bool,
     probe_running: bool,
     next_sweep: Duration,
@@ -217,6 +223,7 @@ impl Engine {
             known,
             tasks: FuturesUnordered::new(),
             sweep_running: false,
+            sweep_started: Duration::ZERO,
             reconcile_running: false,
             probe_running: false,
             next_sweep: Duration::ZERO,
@@ -388,7 +395,7 @@ impl Engine {
 
     fn start_sweep(&mut self) {
         let now = self.clock.now();
-        let mut candidates: Vec<Candidate> = self
+        let candidates: Vec<Candidate> = self
             .tracked
             .iter()
             .filter(|(_, t)| !t.retrying)
@@ -396,11 +403,12 @@ impl Engine {
                 id: id.clone(),
                 created_at: t.created_at,
                 due: now >= t.next_check,
+                must_get: t.missed,
             })
             .collect();
         let density = self.density_estimate();
         let plan = poller::plan(
-            &mut candidates,
+            &candidates,
             self.clock.wall(),
             density,
             self.settings.page_size,
@@ -417,6 +425,7 @@ impl Engine {
         );
         self.last_sweep_cost = plan.cost;
         self.sweep_running = true;
+        self.sweep_started = now;
         let wanted: HashSet<String> = self.tracked.keys().cloned().collect();
         let client = self.client.clone();
         let app_id = self.settings.app_id.clone();
@@ -679,6 +688,7 @@ impl Engine {
                 attempts,
                 creates,
                 retrying: false,
+                missed: false,
             },
         );
     }
@@ -828,7 +838,22 @@ impl Engine {
                 measured
             };
         }
+        // A job the listing should have shown but did not (it vanished,
+        // or pages shifted) is fetched by id next time.
+        if let Some(covered) = result.covered_since {
+            let seen: HashSet<&str> = result.observed.iter().map(|j| j.id.as_str()).collect();
+            let started = self.sweep_started;
+            for (id, t) in self.tracked.iter_mut() {
+                t.missed = t.since <= started
+                    && t.created_at > covered
+                    && !seen.contains(id.as_str())
+                    && !t.retrying;
+            }
+        }
         for job in result.observed {
+            if let Some(t) = self.tracked.get_mut(&job.id) {
+                t.missed = false;
+            }
             self.observe(job).await?;
         }
         for id in result.not_found {
@@ -1205,8 +1230,10 @@ impl Engine {
         p.in_flight = (self.tracked.len() + self.creating) as u64;
         p.reconciling = self.ambiguous.len() as u64;
         p.requests = self.pacer.requests();
-        p.requests_per_job = if self.finished_this_run > 0 {
-            p.requests as f64 / self.finished_this_run as f64
+        // Per job started or finished, so the figure is sane from the start.
+        let jobs = self.finished_this_run.max(p.created);
+        p.requests_per_job = if jobs > 0 {
+            p.requests as f64 / jobs as f64
         } else {
             0.0
         };
@@ -1245,6 +1272,7 @@ async fn sweep(
         observed: Vec::new(),
         listed: 0,
         oldest: None,
+        covered_since: None,
         not_found: Vec::new(),
     };
     if let Some(back_to) = plan.list_back_to {
@@ -1277,7 +1305,12 @@ async fn sweep(
                 result.oldest = Some(result.oldest.map_or(o, |r| r.min(o)));
             }
             let past = page_oldest.is_none_or(|o| o < back_to);
-            if n == 0 || n < page.limit.min(page_size) || past {
+            if n == 0 || n < page.limit.min(page_size) {
+                result.covered_since = Some(DateTime::<Utc>::MIN_UTC);
+                break;
+            }
+            if past {
+                result.covered_since = page_oldest;
                 break;
             }
             offset += n;

@@ -27,6 +27,8 @@ pub struct Candidate {
     pub created_at: DateTime<Utc>,
     /// Whether its own poll interval has passed.
     pub due: bool,
+    /// A listing that should have shown it did not: fetch it by id.
+    pub must_get: bool,
 }
 
 /// What one sweep will do.
@@ -50,8 +52,29 @@ impl Plan {
 /// Plans a sweep over `candidates` (any order). `density` is the estimated
 /// number of the application's jobs created per second (all clients);
 /// `page_size` the list page size. Returns an empty plan when nothing is due.
-pub fn plan(
-    candidates: &mut [Candidate],
+pub fn plan(candidates: &[Candidate], now: DateTime<Utc>, density: f64, page_size: u64) -> Plan {
+    if !candidates.iter().any(|c| c.due) {
+        return Plan::default();
+    }
+    // Jobs a listing missed are fetched one by one, whatever else is planned.
+    let forced: Vec<String> = candidates
+        .iter()
+        .filter(|c| c.due && c.must_get)
+        .map(|c| c.id.clone())
+        .collect();
+    let rest: Vec<Candidate> = candidates
+        .iter()
+        .filter(|c| !(c.due && c.must_get))
+        .cloned()
+        .collect();
+    let mut plan = plan_listing(rest, now, density, page_size);
+    plan.cost += forced.len() as u64;
+    plan.gets.extend(forced);
+    plan
+}
+
+fn plan_listing(
+    mut candidates: Vec<Candidate>,
     now: DateTime<Utc>,
     density: f64,
     page_size: u64,
@@ -104,14 +127,15 @@ mod tests {
                 id: format!("job-{i:03}"),
                 created_at: at(1000 - (i as i64) * every),
                 due: due(i),
+                must_get: false,
             })
             .collect()
     }
 
     #[test]
     fn many_due_jobs_on_a_quiet_app_are_listed() {
-        let mut c = candidates(100, 1, |_| true);
-        let p = plan(&mut c, at(1000), 1.0, 100);
+        let c = candidates(100, 1, |_| true);
+        let p = plan(&c, at(1000), 1.0, 100);
         assert_eq!(p.list_back_to, Some(at(901)));
         assert!(p.gets.is_empty());
         assert_eq!(p.cost, 2);
@@ -120,8 +144,8 @@ mod tests {
     #[test]
     fn a_few_due_jobs_on_a_busy_app_are_fetched_one_by_one() {
         // 3 outstanding jobs, but 50 jobs a second from other clients.
-        let mut c = candidates(3, 30, |_| true);
-        let p = plan(&mut c, at(1030), 50.0, 100);
+        let c = candidates(3, 30, |_| true);
+        let p = plan(&c, at(1030), 50.0, 100);
         assert_eq!(p.list_back_to, None);
         assert_eq!(p.gets.len(), 3);
         assert_eq!(p.cost, 3);
@@ -134,23 +158,33 @@ mod tests {
             id: "old".into(),
             created_at: at(0),
             due: true,
+            must_get: false,
         });
-        let p = plan(&mut c, at(1000), 2.0, 100);
+        let p = plan(&c, at(1000), 2.0, 100);
         assert_eq!(p.gets, vec!["old".to_string()]);
         assert!(p.list_back_to.is_some());
         assert_eq!(p.cost, 2, "1 page for ~100 jobs in 50 s + 1 GET");
     }
 
     #[test]
+    fn a_job_a_listing_missed_is_fetched_by_id() {
+        let mut c = candidates(100, 1, |_| true);
+        c[10].must_get = true;
+        let p = plan(&c, at(1000), 1.0, 100);
+        assert!(p.gets.contains(&c[10].id));
+        assert!(p.list_back_to.is_some());
+    }
+
+    #[test]
     fn nothing_due_means_no_sweep() {
-        let mut c = candidates(10, 1, |_| false);
-        assert!(plan(&mut c, at(1000), 1.0, 100).is_empty());
+        let c = candidates(10, 1, |_| false);
+        assert!(plan(&c, at(1000), 1.0, 100).is_empty());
     }
 
     #[test]
     fn jobs_not_due_are_never_fetched_alone() {
-        let mut c = candidates(10, 100, |i| i == 0);
-        let p = plan(&mut c, at(1000), 100.0, 100);
+        let c = candidates(10, 100, |i| i == 0);
+        let p = plan(&c, at(1000), 100.0, 100);
         assert_eq!(p.cost, 1);
         assert!(p.gets.len() + usize::from(p.list_back_to.is_some()) == 1);
         assert!(!p.gets.iter().any(|id| id != "job-000"));
