@@ -333,6 +333,10 @@ pub struct BatchArgs {
     /// Most jobs in flight at once.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub concurrency: usize,
+    /// Most create requests on the wire at once; also the most rows a crash
+    /// or an outage can leave ambiguous.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub create_concurrency: usize,
     /// Request budget, e.g. 400/min, 4000/h, 5/s (default: none; backs off on 429).
     #[arg(long, value_name = "R/UNIT")]
     pub rate: Option<String>,
@@ -357,6 +361,15 @@ pub struct BatchArgs {
     /// The journal (default: OUT + ".journal").
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
+    /// Crash tests: die abruptly (as `kill -9` would) at a journal record,
+    /// `INDEX:before|torn|after`.
+    #[arg(
+        long,
+        hide = true,
+        env = "WRITER_JOBS_FAILPOINT",
+        value_name = "INDEX:MODE"
+    )]
+    pub failpoint: Option<String>,
 }
 
 #[cfg(test)]

@@ -253,6 +253,7 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
 
     let mut batch = Batch::new(target.client.clone(), &app_id)
         .max_in_flight(args.concurrency)
+        .create_concurrency(args.create_concurrency)
         .job_retries(args.job_retries)
         .on_ambiguous(match args.on_ambiguous {
             AmbiguousArg::Report => AmbiguousPolicy::Report,
@@ -263,6 +264,9 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
         .validate_against(app);
     if let Some(rate) = plan.rate {
         batch = batch.rate(rate);
+    }
+    if let Some(fp) = &args.failpoint {
+        batch = batch.failpoint(parse_failpoint(fp)?);
     }
     let mut run = batch.run(rows).await?;
 
@@ -297,6 +301,11 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
                         write_error.get_or_insert(e);
                     }
                 }
+            }
+            Err(BatchError::Failpoint(_)) => {
+                // A crash test: die here, with nothing else written, as
+                // `kill -9` would.
+                std::process::abort();
             }
             Err(e) => {
                 fatal.get_or_insert(e);
@@ -350,6 +359,25 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     } else {
         Code::Ok
     })
+}
+
+/// Parses a crash-test failpoint, `INDEX:before|torn|after`.
+fn parse_failpoint(text: &str) -> Result<writer_jobs::batch::Failpoint, CliError> {
+    use writer_jobs::batch::{FailMode, Failpoint};
+    let bad = || {
+        CliError::usage(format!(
+            "bad failpoint `{text}`: use INDEX:before|torn|after"
+        ))
+    };
+    let (index, mode) = text.split_once(':').ok_or_else(bad)?;
+    let index = index.parse().map_err(|_| bad())?;
+    let mode = match mode {
+        "before" => FailMode::Before,
+        "torn" => FailMode::Torn,
+        "after" => FailMode::After,
+        _ => return Err(bad()),
+    };
+    Ok(Failpoint { index, mode })
 }
 
 /// First Ctrl-C/SIGTERM: stop creating, let in-flight jobs finish. Second:

@@ -52,13 +52,59 @@ struct Tracked {
 /// A create whose outcome is unknown, waiting for reconciliation.
 #[derive(Debug)]
 struct Ambiguous {
-    row: Row,
+    key: String,
+    /// The row, once read from the input (a resumed row is known from the
+    /// journal before the input reaches it).
+    row: Option<Row>,
     seq: u64,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     settle_at: Duration,
     creates: u32,
     reason: String,
+    /// Left by an earlier run: new creates wait until it is decided, so that
+    /// none of ours lands in its window.
+    from_journal: bool,
+}
+
+impl Ambiguous {
+    /// An ambiguous create sent at `since` and given up at `until`.
+    fn new(
+        key: String,
+        row: Option<Row>,
+        seq: u64,
+        creates: u32,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            key,
+            row,
+            seq,
+            since,
+            until,
+            settle_at: Duration::ZERO,
+            creates,
+            reason: reason.into(),
+            from_journal: false,
+        }
+    }
+
+    /// Marks it as left by an earlier run.
+    fn left_by_earlier_run(mut self) -> Self {
+        self.from_journal = true;
+        self
+    }
+}
+
+/// A verdict reached before the input reached the row.
+#[derive(Debug, Clone, Copy)]
+enum Early {
+    /// Create the row when it is read (it did not land, or resend was asked).
+    Resend { creates: u32 },
+    /// Already tracked or finished: nothing to do when it is read.
+    Handled,
 }
 
 /// A row waiting for a create slot.
@@ -124,6 +170,8 @@ pub(super) struct Engine {
     tracked: HashMap<String, Tracked>,
     creating: usize,
     ambiguous: Vec<Ambiguous>,
+    /// Verdicts on resumed rows the input has not reached yet.
+    early: HashMap<String, Early>,
     /// Creates on the wire: key -> when sent (our clock).
     on_wire: HashMap<String, DateTime<Utc>>,
     skew: SkewEstimate,
@@ -199,7 +247,7 @@ impl Engine {
                 "resuming from the journal"
             );
         }
-        Ok(Self {
+        let mut engine = Self {
             client,
             pacer,
             clock,
@@ -218,6 +266,7 @@ impl Engine {
             tracked: HashMap::new(),
             creating: 0,
             ambiguous: Vec::new(),
+            early: HashMap::new(),
             on_wire: HashMap::new(),
             skew: SkewEstimate::default(),
             known,
@@ -239,7 +288,63 @@ impl Engine {
             finished_this_run: 0,
             appended: 0,
             settings,
-        })
+        };
+        engine.register_resumed()?;
+        Ok(engine)
+    }
+
+    /// Rows an earlier run sent a create for without recording the answer
+    /// (and a torn intent naming its row) are reconciled first: until they
+    /// are decided, no new create is sent, so no job of this run can land
+    /// in their windows.
+    fn register_resumed(&mut self) -> Result<(), BatchError> {
+        let timeout = chrono::Duration::from_std(self.client.request_timeout()).unwrap_or_default();
+        let mut pending: Vec<Ambiguous> = self
+            .resume
+            .rows
+            .iter()
+            .filter(|(_, r)| r.job_id.is_none() && r.done_at.is_none())
+            .filter_map(|(key, r)| {
+                let since = r.intent_at?;
+                let reason = "an earlier run sent the create but recorded no answer";
+                Some(Ambiguous::new(
+                    key.clone(),
+                    None,
+                    r.seq,
+                    1,
+                    since,
+                    since + timeout,
+                    reason,
+                ))
+            })
+            .collect();
+        if let Some(Some(key)) = &self.torn_intent {
+            let key = key.clone();
+            self.torn_intent = None;
+            if self
+                .resume
+                .rows
+                .get(&key)
+                .is_none_or(|r| r.intent_at.is_none())
+            {
+                let since = self.last_intent_at.unwrap_or_else(|| self.clock.wall());
+                let reason = "the journal's last record was torn; the create may have been sent";
+                pending.push(Ambiguous::new(
+                    key,
+                    None,
+                    u64::MAX,
+                    1,
+                    since,
+                    self.clock.wall(),
+                    reason,
+                ));
+            }
+        }
+        pending.sort_by_key(|a| a.seq);
+        for a in pending {
+            self.make_ambiguous(a.left_by_earlier_run(), false)?;
+        }
+        Ok(())
     }
 
     /// Runs until every row read has an outcome (or the batch stops).
@@ -359,6 +464,9 @@ impl Engine {
     }
 
     fn start_creates(&mut self) -> Result<(), BatchError> {
+        if self.ambiguous.iter().any(|a| a.from_journal) {
+            return Ok(());
+        }
         while self.creating < self.settings.create_concurrency && self.pacer.creates_allowed() {
             let Some(queued) = self.queue.pop_front() else {
                 break;
@@ -546,6 +654,20 @@ impl Engine {
         if let (Some(state), Some(journal)) = (&state, &self.journal) {
             journal.check_row(state, &row.key, &fp)?;
         }
+        match self.early.remove(&row.key) {
+            Some(Early::Resend { creates }) => {
+                self.queue.push_back(Queued { row, seq, creates });
+                return Ok(());
+            }
+            Some(Early::Handled) => return Ok(()),
+            None => {}
+        }
+        if let Some(a) = self.ambiguous.iter_mut().find(|a| a.key == row.key) {
+            // Registered from the journal; now its inputs are known.
+            a.seq = seq;
+            a.row = Some(row);
+            return Ok(());
+        }
         match state {
             Some(state) if state.done_at.is_some() => {
                 let offset = state.done_at.unwrap_or_default();
@@ -570,34 +692,19 @@ impl Engine {
                 // on it within its request timeout.
                 let until = since
                     + chrono::Duration::from_std(self.client.request_timeout()).unwrap_or_default();
-                self.make_ambiguous(
-                    Queued {
-                        row,
-                        seq,
-                        creates: 1,
-                    },
-                    since,
-                    Some(until),
-                    "an earlier run sent the create but recorded no answer".into(),
-                    false,
-                )?;
+                let reason = "an earlier run sent the create but recorded no answer";
+                let a = Ambiguous::new(row.key.clone(), Some(row), seq, 1, since, until, reason);
+                self.make_ambiguous(a.left_by_earlier_run(), false)?;
             }
             _ if self.is_torn_intent(&row.key) => {
                 // The journal's torn last line was (or may have been) this
                 // row's intent: its create may have been about to go.
                 self.torn_intent = None;
                 let since = self.last_intent_at.unwrap_or_else(|| self.clock.wall());
-                self.make_ambiguous(
-                    Queued {
-                        row,
-                        seq,
-                        creates: 1,
-                    },
-                    since,
-                    None,
-                    "the journal's last record was torn; the create may have been sent".into(),
-                    false,
-                )?;
+                let reason = "the journal's last record was torn; the create may have been sent";
+                let until = self.clock.wall();
+                let a = Ambiguous::new(row.key.clone(), Some(row), seq, 1, since, until, reason);
+                self.make_ambiguous(a, false)?;
             }
             _ => {
                 let invalid = self
@@ -693,38 +800,25 @@ impl Engine {
         );
     }
 
-    fn make_ambiguous(
-        &mut self,
-        queued: Queued,
-        since: DateTime<Utc>,
-        until: Option<DateTime<Utc>>,
-        reason: String,
-        record: bool,
-    ) -> Result<(), BatchError> {
-        let until = until.unwrap_or_else(|| self.clock.wall());
+    /// Adds an ambiguous create (its `settle_at` is computed here) and,
+    /// with `record`, notes it in the journal.
+    fn make_ambiguous(&mut self, mut a: Ambiguous, record: bool) -> Result<(), BatchError> {
         if record {
             self.append(Record::Ambiguous {
-                key: queued.row.key.clone(),
-                since,
-                until,
-                reason: reason.clone(),
+                key: a.key.clone(),
+                since: a.since,
+                until: a.until,
+                reason: a.reason.clone(),
             })?;
         }
         // Settle: give the server time to finish anything it still holds.
         let settle_wall =
-            since + chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
-        let remaining = (settle_wall - until).to_std().unwrap_or(Duration::ZERO);
-        let settle_at = self.clock.now()
+            a.since + chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
+        let remaining = (settle_wall - a.until).to_std().unwrap_or(Duration::ZERO);
+        a.settle_at = self.clock.now()
             + remaining.max(self.client.request_timeout().min(self.settings.settle));
-        self.ambiguous.push(Ambiguous {
-            row: queued.row,
-            seq: queued.seq,
-            since,
-            until,
-            settle_at,
-            creates: queued.creates,
-            reason,
-        });
+        let settle_at = a.settle_at;
+        self.ambiguous.push(a);
         if !self.reconcile_running {
             self.next_reconcile = self
                 .ambiguous
@@ -795,7 +889,18 @@ impl Engine {
             }
             Err(error @ Error::Ambiguous { .. }) => {
                 tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
-                self.make_ambiguous(queued, since, None, error.to_string(), true)?;
+                let Queued { row, seq, creates } = queued;
+                let until = self.clock.wall();
+                let a = Ambiguous::new(
+                    row.key.clone(),
+                    Some(row),
+                    seq,
+                    creates,
+                    since,
+                    until,
+                    error.to_string(),
+                );
+                self.make_ambiguous(a, true)?;
             }
             Err(
                 error @ (Error::Unauthorized { .. }
@@ -1062,7 +1167,7 @@ impl Engine {
             .map(|a| {
                 let (start, end) = self.window(a.since, a.until);
                 Pending {
-                    key: a.row.key.clone(),
+                    key: a.key.clone(),
                     start,
                     end,
                     settled: listing.started >= a.settle_at,
@@ -1091,19 +1196,14 @@ impl Engine {
                 | Verdict::Adopt { key, .. }
                 | Verdict::Unresolved { key, .. } => key.clone(),
             };
-            let Some(index) = self.ambiguous.iter().position(|a| a.row.key == key) else {
+            let Some(index) = self.ambiguous.iter().position(|a| a.key == key) else {
                 continue;
             };
             let a = self.ambiguous.swap_remove(index);
-            let queued = Queued {
-                row: a.row,
-                seq: a.seq,
-                creates: a.creates,
-            };
             match verdict {
                 Verdict::NotLanded { .. } => {
                     tracing::info!(%key, "ambiguous create did not land; sending it again");
-                    self.queue.push_front(queued);
+                    self.resend(a);
                 }
                 Verdict::Adopt { job_id, .. } => {
                     tracing::info!(%key, %job_id, "ambiguous create landed; adopting its job");
@@ -1118,20 +1218,26 @@ impl Engine {
                         .find(|(id, _)| *id == job_id)
                         .map(|(_, at)| *at)
                         .unwrap_or(a.since);
-                    self.track(job_id, key, queued.seq, created_at, 1, queued.creates);
+                    if a.row.is_none() {
+                        self.early.insert(key.clone(), Early::Handled);
+                    }
+                    self.track(job_id, key, a.seq, created_at, 1, a.creates);
                 }
                 Verdict::Unresolved { candidates, .. } => match self.settings.on_ambiguous {
                     AmbiguousPolicy::Resend => {
                         tracing::warn!(%key, ?candidates, "ambiguous create unresolved; resending as asked");
-                        self.queue.push_front(queued);
+                        self.resend(a);
                     }
                     AmbiguousPolicy::Report => {
                         tracing::warn!(%key, ?candidates, "ambiguous create unresolved; reporting it");
+                        if a.row.is_none() {
+                            self.early.insert(key.clone(), Early::Handled);
+                        }
                         let outcome = Outcome {
-                            creates: queued.creates,
+                            creates: a.creates,
                             ..self.outcome(
                                 key,
-                                queued.seq,
+                                a.seq,
                                 None,
                                 OutcomeResult::Ambiguous {
                                     reason: a.reason,
@@ -1153,6 +1259,22 @@ impl Engine {
             .unwrap_or(now)
             .max(now + Duration::from_secs(1));
         Ok(())
+    }
+
+    /// Sends an ambiguous row's create again (now, or when the input
+    /// reaches a row known so far only from the journal).
+    fn resend(&mut self, a: Ambiguous) {
+        match a.row {
+            Some(row) => self.queue.push_front(Queued {
+                row,
+                seq: a.seq,
+                creates: a.creates,
+            }),
+            None => {
+                self.early
+                    .insert(a.key, Early::Resend { creates: a.creates });
+            }
+        }
     }
 
     // ----- outcomes ---------------------------------------------------------
