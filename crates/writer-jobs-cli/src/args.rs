@@ -178,6 +178,14 @@ Example:
         /// The shell.
         shell: clap_complete::Shell,
     },
+
+    /// Write man pages (writer-jobs.1 and one per subcommand) into a directory
+    /// (used by `cargo xtask man`).
+    #[command(hide = true)]
+    Man {
+        /// The directory to write into (created if missing).
+        out_dir: PathBuf,
+    },
 }
 
 /// The `--app` and `--input` options of `submit` and `run`.

@@ -19,6 +19,15 @@ pub async fn dispatch(cli: Cli) -> Result<Code, CliError> {
             clap_complete::generate(shell, &mut cmd, "writer-jobs", &mut std::io::stdout());
             Ok(Code::Ok)
         }
+        Command::Man { out_dir } => {
+            std::fs::create_dir_all(&out_dir)
+                .and_then(|()| clap_mangen::generate_to(crate::args::command(), &out_dir))
+                .map_err(|e| {
+                    CliError::io(format!("writing man pages to {}", out_dir.display()), &e)
+                })?;
+            println!("man pages written to {}", out_dir.display());
+            Ok(Code::Ok)
+        }
         Command::Batch(args) => batch::run(&global, &args).await,
         command => {
             let target = connect(&global, ConnectOptions::default()).await?;
@@ -46,6 +55,6 @@ async fn single(target: &Target, json: bool, command: Command) -> Result<Code, C
         Command::Retry(args) => jobs::retry(target, json, &args).await,
         Command::Run(args) => jobs::run(target, json, &args).await,
         Command::App { app_id } => app::show(target, json, app_id.as_deref()).await,
-        Command::Batch(_) | Command::Completions { .. } => Ok(Code::Ok),
+        Command::Batch(_) | Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
     }
 }
