@@ -122,6 +122,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/outage", axum::routing::post(sim_set_outage))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(shared)
 }
 
@@ -489,6 +490,49 @@ async fn method_not_allowed() -> Response {
         "this endpoint does not take that method",
         Vec::new(),
     )
+}
+
+/// Every error answer is a JSON `Error`, as the spec says, including those
+/// axum's extractors produce on their own (a path parameter that is not
+/// UTF-8, a body over the size limit). A status the spec does not declare
+/// (413 for a too-large body, 415, 422) is answered 400, a bad request.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    const DECLARED: [u16; 6] = [400, 401, 403, 404, 409, 429];
+    let (status, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        (
+            StatusCode::BAD_REQUEST,
+            "the request body is too large".to_string(),
+        )
+    } else {
+        let status = if DECLARED.contains(&status.as_u16()) {
+            status
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&body).trim().to_string();
+        let message = if text.is_empty() {
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_string()
+        } else {
+            text
+        };
+        (status, message)
+    };
+    error_response(status, "bad_request", message, Vec::new())
 }
 
 async fn fallback() -> Response {
