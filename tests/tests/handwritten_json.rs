@@ -344,12 +344,9 @@ fn output_and_completed_outcomes_carry_the_wire_shape_of_a_result() {
 }
 
 #[test]
-fn the_models_own_serde_form_is_not_the_wire_form() {
-    // A high-level `Job` serializes its result as `output`; the wire calls
-    // it `data`. Decoding wire JSON straight into the model (instead of
-    // through the client's conversion) would silently drop the result: the
-    // model type has no `deny_unknown_fields`. Pinned here so that nobody
-    // takes one form for the other.
+fn the_models_serde_form_is_the_wire_form() {
+    // A high-level `Job` reads wire JSON directly (its output is `data`) and
+    // writes JSON that the spec's `Job` schema accepts.
     let spec = Spec::load();
     let wire = json!({
         "id": "j1", "status": "completed", "application_id": "a",
@@ -359,11 +356,13 @@ fn the_models_own_serde_form_is_not_the_wire_form() {
     assert!(spec.validate("Job", &wire).is_empty());
     let model: writer_jobs::Job = serde_json::from_value(wire).unwrap();
     assert_eq!(
-        model.output, None,
-        "the model's serde form does not read `data`"
+        model.output.as_ref().map(|o| o.suggestion.as_str()),
+        Some("hello")
     );
     let back = serde_json::to_value(&model).unwrap();
-    assert!(back.get("output").is_some() && back.get("data").is_none());
+    assert!(back.get("data").is_some() && back.get("output").is_none());
+    let problems = spec.validate("Job", &back);
+    assert!(problems.is_empty(), "{problems:?}");
     // The status strings, however, are the wire strings both ways.
     for s in ["in_progress", "completed", "failed", "queued"] {
         let status: writer_jobs::JobStatus = serde_json::from_value(json!(s)).unwrap();

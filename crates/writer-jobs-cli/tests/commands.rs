@@ -214,7 +214,7 @@ fn submit_get_wait_list_and_retry_against_one_simulator() {
     assert_eq!(job["id"], id.as_str());
     assert_eq!(job["status"], "completed");
     assert!(
-        job["output"]["suggestion"]
+        job["data"]["suggestion"]
             .as_str()
             .unwrap()
             .contains("[simulated]")

@@ -19,6 +19,9 @@ pub use app::{Application, InputDef, InputOptions, InputType, validate_inputs};
 pub use inputs::Inputs;
 
 /// An asynchronous job and, once finished, its output or error.
+///
+/// Its serde form is the wire form of the spec's `Job` (the output is
+/// `data`), so a job read from or written to JSON means the same everywhere.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     /// The job's id (an opaque string).
@@ -33,7 +36,8 @@ pub struct Job {
     pub updated_at: Option<DateTime<Utc>>,
     /// When the job finished.
     pub completed_at: Option<DateTime<Utc>>,
-    /// The result, once `completed`.
+    /// The result, once `completed` (`data` on the wire).
+    #[serde(rename = "data")]
     pub output: Option<Output>,
     /// Why it failed, once `failed`.
     pub error: Option<String>,
