@@ -65,6 +65,10 @@ struct Ambiguous {
     /// Left by an earlier run: new creates wait until it is decided, so that
     /// none of ours lands in its window.
     from_journal: bool,
+    /// Its intent was torn: it waits for reconciliation like any ambiguous
+    /// create, but its window is empty, because the intent is written
+    /// before the send and the earlier run died writing it.
+    never_sent: bool,
 }
 
 impl Ambiguous {
@@ -88,7 +92,14 @@ impl Ambiguous {
             creates,
             reason: reason.into(),
             from_journal: false,
+            never_sent: false,
         }
+    }
+
+    /// Marks its intent as torn (see `never_sent`).
+    fn torn(mut self) -> Self {
+        self.never_sent = true;
+        self
     }
 
     /// Marks it as left by an earlier run.
@@ -156,8 +167,10 @@ pub(super) struct Engine {
     poll: PollPolicy,
     journal: Option<Journal>,
     resume: ResumeState,
-    /// Newest intent time in the journal (the window start for a torn intent).
-    last_intent_at: Option<DateTime<Utc>>,
+    /// When this run reopened the journal. A torn intent's create cannot
+    /// have been sent before then: the intent is written before the send,
+    /// and the earlier run died writing it. Its window starts here.
+    opened_at: DateTime<Utc>,
     rows: Rows,
     input_done: bool,
     stopping: bool,
@@ -237,7 +250,7 @@ impl Engine {
             .values()
             .filter_map(|r| Some((r.job_id.clone()?, r.intent_at.unwrap_or(now))))
             .collect();
-        let last_intent_at = resume.rows.values().filter_map(|r| r.intent_at).max();
+        let opened_at = clock.wall();
         let torn_intent = resume.torn_intent.clone();
         if resume.resumed {
             tracing::info!(
@@ -254,7 +267,7 @@ impl Engine {
             poll,
             journal,
             resume,
-            last_intent_at,
+            opened_at,
             rows,
             input_done: false,
             stopping: false,
@@ -327,17 +340,9 @@ impl Engine {
                 .get(&key)
                 .is_none_or(|r| r.intent_at.is_none())
             {
-                let since = self.last_intent_at.unwrap_or_else(|| self.clock.wall());
                 let reason = "the journal's last record was torn; the create may have been sent";
-                pending.push(Ambiguous::new(
-                    key,
-                    None,
-                    u64::MAX,
-                    1,
-                    since,
-                    self.clock.wall(),
-                    reason,
-                ));
+                let at = self.opened_at;
+                pending.push(Ambiguous::new(key, None, u64::MAX, 1, at, at, reason).torn());
             }
         }
         pending.sort_by_key(|a| a.seq);
@@ -597,7 +602,7 @@ impl Engine {
             .ambiguous
             .iter()
             .filter(|a| now >= a.settle_at)
-            .map(|a| self.window(a.since, a.until).0)
+            .map(|a| self.window_of(a).0)
             .min();
         let Some(back_to) = back_to else {
             self.next_reconcile = self
@@ -616,6 +621,17 @@ impl Engine {
         self.tasks.push(Box::pin(async move {
             Event::Reconciled(list_back_to(&client, &app_id, back_to, page_size, started).await)
         }));
+    }
+
+    /// The server-time window of an ambiguous create (empty when it was
+    /// never sent).
+    fn window_of(&self, a: &Ambiguous) -> (DateTime<Utc>, DateTime<Utc>) {
+        let (start, end) = self.window(a.since, a.until);
+        if a.never_sent {
+            (end, start)
+        } else {
+            (start, end)
+        }
     }
 
     /// The server-time window in which a create sent at `sent` and given up
@@ -700,10 +716,9 @@ impl Engine {
                 // The journal's torn last line was (or may have been) this
                 // row's intent: its create may have been about to go.
                 self.torn_intent = None;
-                let since = self.last_intent_at.unwrap_or_else(|| self.clock.wall());
                 let reason = "the journal's last record was torn; the create may have been sent";
-                let until = self.clock.wall();
-                let a = Ambiguous::new(row.key.clone(), Some(row), seq, 1, since, until, reason);
+                let at = self.opened_at;
+                let a = Ambiguous::new(row.key.clone(), Some(row), seq, 1, at, at, reason).torn();
                 self.make_ambiguous(a, false)?;
             }
             _ => {
@@ -1165,7 +1180,7 @@ impl Engine {
             .ambiguous
             .iter()
             .map(|a| {
-                let (start, end) = self.window(a.since, a.until);
+                let (start, end) = self.window_of(a);
                 Pending {
                     key: a.key.clone(),
                     start,
@@ -1338,7 +1353,8 @@ impl Engine {
             Some(fp) if fp.index == index => {
                 match fp.mode {
                     FailMode::Before => {}
-                    FailMode::Torn => journal.append_torn(&record)?,
+                    FailMode::Torn => journal.append_torn(&record, None)?,
+                    FailMode::TornAt(n) => journal.append_torn(&record, Some(n))?,
                     FailMode::After => journal.append(&record)?,
                 }
                 Err(BatchError::Failpoint(index))

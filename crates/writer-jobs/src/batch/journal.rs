@@ -414,12 +414,17 @@ impl Journal {
         Ok(())
     }
 
-    /// Writes only the first half of a record's line, as a process killed
-    /// mid-write would leave it (for crash tests).
+    /// Writes only the first `bytes` (default: half) of a record's line, as
+    /// a process killed mid-write would leave it (for crash tests).
     #[doc(hidden)]
-    pub fn append_torn(&mut self, record: &Record) -> Result<(), JournalError> {
+    pub fn append_torn(
+        &mut self,
+        record: &Record,
+        bytes: Option<usize>,
+    ) -> Result<(), JournalError> {
         let line = serde_json::to_vec(record).expect("journal records always serialize");
-        let half = &line[..line.len() / 2];
+        let cut = bytes.unwrap_or(line.len() / 2).min(line.len());
+        let half = &line[..cut];
         self.file
             .write_all(half)
             .map_err(|source| JournalError::Io {
@@ -537,12 +542,15 @@ mod tests {
                 at: now,
             })
             .unwrap();
-            j.append_torn(&Record::Intent {
-                key: "b".into(),
-                seq: 1,
-                fp: "f".into(),
-                at: now,
-            })
+            j.append_torn(
+                &Record::Intent {
+                    key: "b".into(),
+                    seq: 1,
+                    fp: "f".into(),
+                    at: now,
+                },
+                None,
+            )
             .unwrap();
         }
         let before = std::fs::metadata(&path).unwrap().len();

@@ -235,6 +235,8 @@ pub enum FailMode {
     Before,
     /// Half-way through writing it (a torn line).
     Torn,
+    /// After writing only its first `n` bytes (a torn line cut anywhere).
+    TornAt(usize),
     /// Right after it is written.
     After,
 }
