@@ -91,6 +91,10 @@ pub struct ClientArgs {
     /// needs only the summary).
     #[arg(long)]
     pub outcomes: bool,
+    /// Run the client on tokio's single-threaded runtime instead of the
+    /// multi-threaded one `#[tokio::main]` gives.
+    #[arg(long)]
+    pub current_thread: bool,
 }
 
 /// The inputs of row `i`: distinct for every row, so that the simulator's
@@ -142,6 +146,8 @@ impl SimTime {
 /// One outcome as the child saw it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutcomeLine {
+    /// The row's index in the input.
+    pub seq: u64,
     /// The job, when one is known.
     pub job: Option<String>,
     /// `completed`, `failed`, `ambiguous`, ... (writer-jobs' names; the
@@ -161,8 +167,11 @@ pub struct Summary {
     pub started_us: i64,
     /// Simulated wall time when the last outcome was yielded (microseconds).
     pub finished_us: i64,
-    /// User + system CPU time of the whole process, seconds.
+    /// CPU time of the whole process, seconds.
     pub cpu_secs: f64,
+    /// CPU time spent before the client started (process start and the
+    /// tokio runtime), seconds: included in `cpu_secs`.
+    pub startup_cpu_secs: f64,
     /// Peak resident set size (VmHWM), KiB.
     pub peak_rss_kib: u64,
     /// Why the client stopped early, if it did.
@@ -179,7 +188,14 @@ enum Line {
 
 /// Runs the `client` subcommand: the client's own runtime, then the report.
 pub fn main(args: ClientArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = if args.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("writer-bench client: cannot start a runtime: {e}");
@@ -199,15 +215,17 @@ async fn run(args: &ClientArgs) -> Summary {
     let anchor = UNIX_EPOCH + Duration::from_nanos(args.anchor_unix_nanos as u64);
     let time = SimTime::new(args.scale, anchor);
     let mut summary = Summary {
+        startup_cpu_secs: cpu_secs(),
         started_us: time.now_us(),
         ..Summary::default()
     };
-    let mut record = |job: Option<String>, kind: &str| {
+    let mut record = |seq: u64, job: Option<String>, kind: &str| {
         let observed_us = time.now_us();
         *summary.outcomes.entry(kind.to_string()).or_default() += 1;
         summary.finished_us = observed_us;
         if args.outcomes {
             emit(&Line::Outcome(OutcomeLine {
+                seq,
                 job,
                 kind: kind.to_string(),
                 observed_us,
@@ -227,7 +245,7 @@ async fn run(args: &ClientArgs) -> Summary {
                 rows,
                 every,
                 args.max_in_flight,
-                |o| record(o.job, o.kind),
+                |o| record(o.seq, o.job, o.kind),
             )
             .await
             .err()
@@ -240,7 +258,7 @@ async fn run(args: &ClientArgs) -> Summary {
 async fn run_batch(
     args: &ClientArgs,
     anchor: SystemTime,
-    record: &mut impl FnMut(Option<String>, &str),
+    record: &mut impl FnMut(u64, Option<String>, &str),
 ) -> Result<(), String> {
     let mut builder = Client::builder()
         .api_key(&args.key)
@@ -268,7 +286,7 @@ async fn run_batch(
         .map_err(|e| e.to_string())?;
     while let Some(outcome) = run.next().await {
         let outcome = outcome.map_err(|e| e.to_string())?;
-        record(outcome.job_id, outcome.result.name());
+        record(outcome.seq, outcome.job_id, outcome.result.name());
     }
     Ok(())
 }
@@ -281,14 +299,35 @@ fn emit(line: &Line) {
     let _ = out.flush();
 }
 
-/// This process's CPU seconds (user + system, all threads, from
-/// `/proc/self/stat`) and peak RSS in KiB (`VmHWM` of `/proc/self/status`).
-/// Zero where `/proc` is not there.
+/// This process's CPU seconds and peak RSS in KiB (`VmHWM` of
+/// `/proc/self/status`). Zero where `/proc` is not there.
 pub fn proc_usage() -> (f64, u64) {
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0);
+    (cpu_secs(), rss)
+}
+
+/// This process's CPU seconds: the sum of its threads' run time in
+/// nanoseconds (`/proc/self/task/*/schedstat`), precise where the 10 ms
+/// ticks of `/proc/self/stat` are not; the ticks (user + system, which also
+/// count threads that have exited) when they say more.
+pub fn cpu_secs() -> f64 {
+    let threads_ns: u64 = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
     // Linux reports utime and stime in USER_HZ ticks, 100 a second on
     // every architecture it exposes to user space.
     const TICKS_PER_SEC: f64 = 100.0;
-    let cpu = std::fs::read_to_string("/proc/self/stat")
+    let ticks = std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|stat| {
             // Fields after the command name (which may hold spaces) start
@@ -300,14 +339,14 @@ pub fn proc_usage() -> (f64, u64) {
             Some((utime + stime) / TICKS_PER_SEC)
         })
         .unwrap_or(0.0);
-    let rss = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0);
-    (cpu, rss)
+    let precise = threads_ns as f64 / 1e9;
+    // Ticks are sampled: only trust them over the precise sum when they
+    // exceed it by more than their resolution (threads gone).
+    if ticks > precise + 0.02 {
+        ticks
+    } else {
+        precise
+    }
 }
 
 /// What the parent got back from one child.
@@ -335,6 +374,8 @@ pub struct Job {
     pub request_timeout_secs: Option<f64>,
     /// Whether to stream outcome lines.
     pub outcomes: bool,
+    /// Whether the client runs on a single-threaded runtime.
+    pub current_thread: bool,
 }
 
 /// The simulator's coordinates, for a child to reach it on the same clock.
@@ -379,6 +420,9 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
     }
     if job.outcomes {
         command.arg("--outcomes");
+    }
+    if job.current_thread {
+        command.arg("--current-thread");
     }
     let mut child = command
         .stdin(Stdio::null())

@@ -48,6 +48,16 @@ struct Cli {
     /// Clock scale of the naive runs.
     #[arg(long)]
     naive_scale: Option<f64>,
+    /// Run the measured clients on tokio's single-threaded runtime (default:
+    /// the multi-threaded one, as `#[tokio::main]` gives).
+    #[arg(long)]
+    current_thread: bool,
+    /// Row counts of the batch comparison runs, e.g. `100,1000`.
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<u64>>,
+    /// Row counts of the naive comparison runs (both applications).
+    #[arg(long, value_delimiter = ',')]
+    naive_sizes: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +116,14 @@ async fn bench(cli: &Cli) -> Result<(), String> {
     if let Some(scale) = cli.naive_scale {
         plan.naive_scale = scale;
     }
+    plan.current_thread = cli.current_thread;
+    if let Some(sizes) = &cli.sizes {
+        plan.sizes = sizes.clone();
+    }
+    if let Some(sizes) = &cli.naive_sizes {
+        plan.naive_sizes = sizes.clone();
+        plan.naive_busy_sizes = sizes.clone();
+    }
     let wanted = |s: Scenario| cli.only.is_empty() || cli.only.contains(&s);
     let started = Instant::now();
     let mut results = Results::default();
@@ -115,7 +133,7 @@ async fn bench(cli: &Cli) -> Result<(), String> {
     if wanted(Scenario::Comparison) {
         results.comparison = scenarios::comparison(&plan).await?;
         for load in [Load::Empty, Load::Busy] {
-            let table = report::comparison(&results.comparison, load, &plan.naive_sizes);
+            let table = report::comparison(&results.comparison, load);
             show(&table);
             tables.push(table);
         }

@@ -17,6 +17,8 @@ use crate::child::SimTime;
 /// The final state of one naive row.
 #[derive(Debug, Clone)]
 pub struct NaiveOutcome {
+    /// The row's index in the input.
+    pub seq: u64,
     /// The job id (none when the create failed).
     pub job: Option<String>,
     /// `completed`, `failed`, another final status the server sent, or
@@ -52,8 +54,8 @@ pub async fn run(
         .map_err(|e| e.to_string())?;
     let client = writer_api::Client::new_with_client(base_url, http);
     let client = &client;
-    let mut outcomes = futures::stream::iter(rows)
-        .map(|inputs| one(client, app, time, inputs, every))
+    let mut outcomes = futures::stream::iter(rows.enumerate())
+        .map(|(seq, inputs)| one(client, app, time, seq as u64, inputs, every))
         .buffer_unordered(in_flight.max(1));
     while let Some(outcome) = outcomes.next().await {
         on_outcome(outcome);
@@ -66,6 +68,7 @@ async fn one(
     client: &writer_api::Client,
     app: &str,
     time: &SimTime,
+    seq: u64,
     inputs: Vec<JobInput>,
     every: Duration,
 ) -> NaiveOutcome {
@@ -78,9 +81,9 @@ async fn one(
     let id = match created.map(|r| r.into_inner()) {
         Ok(created) => match created.id.or(created.job_id) {
             Some(id) => id,
-            None => return NaiveOutcome::create_error(),
+            None => return NaiveOutcome::create_error(seq),
         },
-        Err(_) => return NaiveOutcome::create_error(),
+        Err(_) => return NaiveOutcome::create_error(seq),
     };
     loop {
         time.sleep(every).await;
@@ -94,6 +97,7 @@ async fn one(
             _ => "other",
         };
         return NaiveOutcome {
+            seq,
             job: Some(id),
             kind,
         };
@@ -101,8 +105,9 @@ async fn one(
 }
 
 impl NaiveOutcome {
-    fn create_error() -> Self {
+    fn create_error(seq: u64) -> Self {
         Self {
+            seq,
             job: None,
             kind: "create_error",
         }

@@ -11,10 +11,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use writer_sim::{
-    AppConfig, DurationDist, FaultConfig, RateLimitConfig, Simulator, Stats, TenantConfig,
+    AppConfig, DurationDist, FaultConfig, JobOrigin, RateLimitConfig, Simulator, Stats,
+    TenantConfig,
 };
 
 use crate::child::{self, Kind, Target};
+use crate::naive;
 
 /// The application every scenario runs its rows through.
 pub const APP: &str = "demo-product-descriptions";
@@ -47,8 +49,11 @@ pub struct Plan {
     pub naive_scale: f64,
     /// Row counts of the comparison tables, batch.
     pub sizes: Vec<u64>,
-    /// Row counts of the comparison tables, naive loops.
+    /// Row counts of the comparison tables, naive loops, empty application.
     pub naive_sizes: Vec<u64>,
+    /// Row counts of the naive loops on the busy application (a naive loop
+    /// never lists, so the load changes little for it).
+    pub naive_busy_sizes: Vec<u64>,
     /// Rows of the quota-bound run.
     pub quota_rows: u64,
     /// Row counts of the memory scaling runs.
@@ -57,6 +62,8 @@ pub struct Plan {
     pub memory_scale: f64,
     /// Rows of the fault run.
     pub fault_rows: u64,
+    /// Run the clients on tokio's single-threaded runtime.
+    pub current_thread: bool,
 }
 
 impl Plan {
@@ -66,13 +73,15 @@ impl Plan {
             exe,
             seed: 42,
             scale: 100.0,
-            naive_scale: 25.0,
+            naive_scale: 40.0,
             sizes: vec![100, 1_000, 10_000],
-            naive_sizes: vec![100, 1_000],
+            naive_sizes: vec![100, 1_000, 10_000],
+            naive_busy_sizes: vec![100, 1_000],
             quota_rows: 1_000,
             memory_sizes: vec![1_000, 10_000, 100_000],
             memory_scale: 500.0,
             fault_rows: 1_000,
+            current_thread: false,
         }
     }
 
@@ -81,6 +90,7 @@ impl Plan {
         Self {
             sizes: vec![100, 1_000],
             naive_sizes: vec![100],
+            naive_busy_sizes: vec![100],
             quota_rows: 200,
             memory_sizes: vec![1_000, 10_000],
             fault_rows: 200,
@@ -95,6 +105,7 @@ impl Plan {
             naive_scale: 50.0,
             sizes: vec![20],
             naive_sizes: vec![20],
+            naive_busy_sizes: vec![20],
             quota_rows: 20,
             memory_sizes: vec![20, 40],
             fault_rows: 20,
@@ -194,13 +205,26 @@ pub struct Measured {
     /// Simulated seconds from the client's start to the last of its jobs
     /// finishing on the server: no client could be done sooner.
     pub floor_secs: f64,
+    /// Simulated seconds from the client's start to its last job's creation.
+    pub last_create_secs: f64,
+    /// Simulated seconds an ideal client would need under the quota: one
+    /// create exactly every `60 / 400` s, no other request, no in-flight
+    /// cap, each job taking the time this run's jobs took (in creation
+    /// order): `max_i(i / rate + duration_i)`.
+    pub quota_ideal_secs: f64,
+    /// Rows reported ambiguous whose create did make a job on the server.
+    pub ambiguous_landed: u64,
+    /// Rows with no outcome at all.
+    pub lost: u64,
     /// Delays from a job's finish (simulator) to its outcome being
     /// yielded (client), simulated seconds, sorted.
     pub delays: Vec<f64>,
     /// Outcomes by kind.
     pub outcomes: BTreeMap<String, u64>,
-    /// Client CPU seconds.
+    /// Client CPU seconds (the whole process).
     pub cpu_secs: f64,
+    /// Of which before the client started (process and runtime start).
+    pub startup_cpu_secs: f64,
     /// Client peak RSS, KiB.
     pub peak_rss_kib: u64,
     /// Real seconds the run took (child start to exit).
@@ -278,6 +302,17 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         delays.push((outcome.observed_us - finish_us) as f64 / 1e6);
     }
     delays.sort_by(f64::total_cmp);
+    let ambiguous_landed = result
+        .outcomes
+        .iter()
+        .filter(|o| o.kind == "ambiguous")
+        .filter(|o| {
+            let inputs = naive::inputs(child::row_inputs(o.seq));
+            stats.created_for(APP, &inputs) > 0
+        })
+        .count() as u64;
+    let reported: u64 = summary.outcomes.values().sum();
+    let (last_create_us, quota_ideal_secs) = creation_schedule(&sim, summary.started_us);
     sim.shutdown().await;
     Ok(Measured {
         kind: job.kind,
@@ -288,12 +323,42 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         stats,
         wall_secs: (summary.finished_us - summary.started_us) as f64 / 1e6,
         floor_secs: (last_finish_us - summary.started_us) as f64 / 1e6,
+        last_create_secs: (last_create_us - summary.started_us) as f64 / 1e6,
+        quota_ideal_secs,
+        ambiguous_landed,
+        lost: job.rows.saturating_sub(reported),
         delays,
         outcomes: summary.outcomes,
         cpu_secs: summary.cpu_secs,
+        startup_cpu_secs: summary.startup_cpu_secs,
         peak_rss_kib: summary.peak_rss_kib,
         real_secs,
     })
+}
+
+/// When the client's last job was created (microseconds), and the ideal
+/// quota-bound finish (see [`Measured::quota_ideal_secs`]) of its jobs.
+fn creation_schedule(sim: &Simulator, started_us: i64) -> (i64, f64) {
+    let mut jobs: Vec<(i64, f64)> = sim
+        .job_ids(APP)
+        .iter()
+        .filter_map(|id| sim.job(id))
+        .filter(|j| j.origin == JobOrigin::Client)
+        .map(|j| {
+            let created = j.created_at.timestamp_micros();
+            let took = (j.finish_at.timestamp_micros() - created) as f64 / 1e6;
+            (created, took)
+        })
+        .collect();
+    jobs.sort_by_key(|(created, _)| *created);
+    let last_create = jobs.last().map(|(c, _)| *c).unwrap_or(started_us);
+    let interval = 60.0 / QUOTA_PER_MINUTE;
+    let ideal = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, took))| i as f64 * interval + took)
+        .fold(0.0, f64::max);
+    (last_create, ideal)
 }
 
 fn progress(what: &str) {
@@ -305,9 +370,10 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
     let mut runs = Vec::new();
     for load in [Load::Empty, Load::Busy] {
         for kind in [Kind::Batch, Kind::Naive1, Kind::Naive5] {
-            let (sizes, scale) = match kind {
-                Kind::Batch => (&plan.sizes, plan.scale),
-                _ => (&plan.naive_sizes, plan.naive_scale),
+            let (sizes, scale) = match (kind, load) {
+                (Kind::Batch, _) => (&plan.sizes, plan.scale),
+                (_, Load::Empty) => (&plan.naive_sizes, plan.naive_scale),
+                (_, Load::Busy) => (&plan.naive_busy_sizes, plan.naive_scale),
             };
             for &rows in sizes {
                 progress(&format!(
@@ -323,6 +389,7 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                     rate_per_minute: None,
                     request_timeout_secs: None,
                     outcomes: true,
+                    current_thread: plan.current_thread,
                 };
                 runs.push(measure(plan, &spec, job).await?);
             }
@@ -353,6 +420,7 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             rate_per_minute: Some(QUOTA_PER_MINUTE),
             request_timeout_secs: None,
             outcomes: true,
+            current_thread: plan.current_thread,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -378,6 +446,7 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
             rate_per_minute: None,
             request_timeout_secs: Some(3600.0),
             outcomes: false,
+            current_thread: plan.current_thread,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -398,6 +467,7 @@ pub async fn faults(plan: &Plan) -> Result<Measured, String> {
         rate_per_minute: None,
         request_timeout_secs: None,
         outcomes: true,
+        current_thread: plan.current_thread,
     };
     measure(plan, &spec, job).await
 }
