@@ -3,12 +3,11 @@
 
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use tracing::Instrument;
 
 use crate::Client;
-use crate::raw::{self, RawResponse};
+use crate::raw;
 
 impl ClientHooks<()> for Client {
     async fn exec(
@@ -51,52 +50,22 @@ async fn execute(
     client: &reqwest::Client,
     request: reqwest::Request,
 ) -> reqwest::Result<reqwest::Response> {
-    let mut response = client.execute(request).await?;
-    let status = response.status();
-    let headers = response.headers().clone();
+    let response = client.execute(request).await?;
     let version = response.version();
     if let Some(id) = ["x-request-id", "request-id"]
         .iter()
-        .find_map(|name| headers.get(*name)?.to_str().ok())
+        .find_map(|name| response.headers().get(*name)?.to_str().ok())
     {
         tracing::Span::current().record("request_id", id);
     }
     let limit = raw::current_limit();
-    let mut body = BytesMut::new();
-    let mut truncated = false;
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = limit - body.len();
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    truncated = true;
-                    break;
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(error) => {
-                raw::record(RawResponse {
-                    status,
-                    headers,
-                    body: body.freeze(),
-                    truncated: false,
-                });
-                return Err(error);
-            }
-        }
-    }
-    let body: Bytes = body.freeze();
-    if truncated {
+    let (raw, read) = raw::read_limited(response, limit).await;
+    if raw.truncated {
         tracing::warn!(limit, "response body exceeds the limit; it was cut");
     }
-    raw::record(RawResponse {
-        status,
-        headers: headers.clone(),
-        body: body.clone(),
-        truncated,
-    });
+    let (status, headers, body) = (raw.status, raw.headers.clone(), raw.body.clone());
+    raw::record(raw);
+    read?;
     let mut rebuilt = http::Response::new(reqwest::Body::from(body));
     *rebuilt.status_mut() = status;
     *rebuilt.headers_mut() = headers;

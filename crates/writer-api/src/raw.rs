@@ -45,6 +45,46 @@ impl RawResponse {
     }
 }
 
+/// Reads `response`'s body, keeping at most `limit` bytes (a longer body is
+/// cut and marked [`RawResponse::truncated`]; the rest is not read). The
+/// second value is the error when the connection broke mid-body; the raw
+/// response then holds what arrived.
+pub async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> (RawResponse, Result<(), reqwest::Error>) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut body = bytes::BytesMut::new();
+    let mut truncated = false;
+    let mut outcome = Ok(());
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    truncated = true;
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(error) => {
+                outcome = Err(error);
+                break;
+            }
+        }
+    }
+    let raw = RawResponse {
+        status,
+        headers,
+        body: body.freeze(),
+        truncated,
+    };
+    (raw, outcome)
+}
+
 /// What the hook learned about one exchange.
 #[derive(Debug)]
 pub(crate) struct Slot {

@@ -13,7 +13,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, USER_AGENT};
 use writer_api::raw::{self, RawResponse};
 use writer_api::types as wire;
@@ -699,42 +698,14 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let mut response = match request.send().await {
+        let response = match request.send().await {
             Ok(response) => response,
             Err(e) => return no_response(&e),
         };
-        let status = response.status();
-        let headers = response.headers().clone();
-        let limit = raw::DEFAULT_BODY_LIMIT;
-        let mut body = BytesMut::new();
-        let mut truncated = false;
-        let mut complete = true;
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = limit - body.len();
-                    if chunk.len() > room {
-                        body.extend_from_slice(&chunk[..room]);
-                        truncated = true;
-                        break;
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    complete = false;
-                    break;
-                }
-            }
-        }
+        let (raw, read) = raw::read_limited(response, raw::DEFAULT_BODY_LIMIT).await;
         Exchange::Response {
-            raw: RawResponse {
-                status,
-                headers,
-                body: body.freeze(),
-                truncated,
-            },
-            complete,
+            raw,
+            complete: read.is_ok(),
         }
     }
 

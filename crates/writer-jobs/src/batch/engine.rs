@@ -110,12 +110,16 @@ impl Ambiguous {
 }
 
 /// A verdict reached before the input reached the row.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Early {
     /// Create the row when it is read (it did not land, or resend was asked).
     Resend { creates: u32 },
-    /// Already tracked or finished: nothing to do when it is read.
-    Handled,
+    /// Report it as ambiguous when it is read.
+    Report {
+        reason: String,
+        candidates: Vec<String>,
+        creates: u32,
+    },
 }
 
 /// A row waiting for a create slot.
@@ -675,7 +679,18 @@ impl Engine {
                 self.queue.push_back(Queued { row, seq, creates });
                 return Ok(());
             }
-            Some(Early::Handled) => return Ok(()),
+            Some(Early::Report {
+                reason,
+                candidates,
+                creates,
+            }) => {
+                let result = OutcomeResult::Ambiguous { reason, candidates };
+                let outcome = Outcome {
+                    creates,
+                    ..self.outcome(row.key, seq, None, result)
+                };
+                return self.finish(outcome).await;
+            }
             None => {}
         }
         if let Some(a) = self.ambiguous.iter_mut().find(|a| a.key == row.key) {
@@ -978,20 +993,14 @@ impl Engine {
         }
         for id in result.not_found {
             if let Some(t) = self.tracked.remove(&id) {
-                let outcome = Outcome {
-                    attempts: t.attempts,
-                    creates: t.creates,
-                    created_at: Some(t.created_at),
-                    ..self.outcome(
-                        t.key,
-                        t.seq,
-                        Some(id.clone()),
-                        OutcomeResult::Failed {
-                            error: format!("job {id} no longer exists (404)"),
-                        },
-                    )
-                };
-                self.finish(outcome).await?;
+                self.finish(self.tracked_outcome(
+                    t,
+                    Some(id.clone()),
+                    OutcomeResult::Failed {
+                        error: format!("job {id} no longer exists (404)"),
+                    },
+                ))
+                .await?;
             }
         }
         // Jobs past their deadline.
@@ -1004,20 +1013,10 @@ impl Engine {
             .collect();
         for id in expired {
             if let Some(t) = self.tracked.remove(&id) {
-                let outcome = Outcome {
-                    attempts: t.attempts,
-                    creates: t.creates,
-                    created_at: Some(t.created_at),
-                    ..self.outcome(
-                        t.key,
-                        t.seq,
-                        Some(id),
-                        OutcomeResult::TimedOut {
-                            waited_secs: now.saturating_sub(t.since).as_secs(),
-                        },
-                    )
-                };
-                self.finish(outcome).await?;
+                let waited_secs = now.saturating_sub(t.since).as_secs();
+                let result = OutcomeResult::TimedOut { waited_secs };
+                self.finish(self.tracked_outcome(t, Some(id), result))
+                    .await?;
             }
         }
         let cost = self.last_sweep_cost;
@@ -1079,6 +1078,21 @@ impl Engine {
         Ok(())
     }
 
+    /// The outcome of a tracked row whose job is `job_id`.
+    fn tracked_outcome(
+        &self,
+        t: Tracked,
+        job_id: Option<String>,
+        result: OutcomeResult,
+    ) -> Outcome {
+        Outcome {
+            attempts: t.attempts,
+            creates: t.creates,
+            created_at: Some(t.created_at),
+            ..self.outcome(t.key, t.seq, job_id, result)
+        }
+    }
+
     async fn finish_job(
         &mut self,
         t: Tracked,
@@ -1093,11 +1107,9 @@ impl Engine {
             )
         });
         let outcome = Outcome {
-            attempts: t.attempts,
-            creates: t.creates,
             created_at: Some(job.created_at),
             finished_at: job.completed_at.or(job.updated_at),
-            ..self.outcome(t.key, t.seq, Some(job.id.clone()), result)
+            ..self.tracked_outcome(t, Some(job.id.clone()), result)
         };
         self.finish(outcome).await
     }
@@ -1144,20 +1156,14 @@ impl Engine {
                 self.tracked.insert(job_id, t);
             }
             Err(error) => {
-                let outcome = Outcome {
-                    attempts: t.attempts,
-                    creates: t.creates,
-                    created_at: Some(t.created_at),
-                    ..self.outcome(
-                        t.key,
-                        t.seq,
-                        Some(job_id),
-                        OutcomeResult::Failed {
-                            error: format!("the job failed and could not be retried: {error}"),
-                        },
-                    )
-                };
-                self.finish(outcome).await?;
+                self.finish(self.tracked_outcome(
+                    t,
+                    Some(job_id),
+                    OutcomeResult::Failed {
+                        error: format!("the job failed and could not be retried: {error}"),
+                    },
+                ))
+                .await?;
             }
         }
         Ok(())
@@ -1233,10 +1239,15 @@ impl Engine {
                         .find(|(id, _)| *id == job_id)
                         .map(|(_, at)| *at)
                         .unwrap_or(a.since);
-                    if a.row.is_none() {
-                        self.early.insert(key.clone(), Early::Handled);
+                    match self.resume.rows.get_mut(&key).filter(|_| a.row.is_none()) {
+                        // Not read yet: it is tracked when the input reaches it.
+                        Some(state) => {
+                            state.job_id = Some(job_id.clone());
+                            state.attempts = 1;
+                            self.remember(job_id, created_at);
+                        }
+                        None => self.track(job_id, key, a.seq, created_at, 1, a.creates),
                     }
-                    self.track(job_id, key, a.seq, created_at, 1, a.creates);
                 }
                 Verdict::Unresolved { candidates, .. } => match self.settings.on_ambiguous {
                     AmbiguousPolicy::Resend => {
@@ -1246,7 +1257,18 @@ impl Engine {
                     AmbiguousPolicy::Report => {
                         tracing::warn!(%key, ?candidates, "ambiguous create unresolved; reporting it");
                         if a.row.is_none() {
-                            self.early.insert(key.clone(), Early::Handled);
+                            // Reported when the input reaches the row.
+                            let creates = a.creates;
+                            let reason = a.reason;
+                            self.early.insert(
+                                key,
+                                Early::Report {
+                                    reason,
+                                    candidates,
+                                    creates,
+                                },
+                            );
+                            continue;
                         }
                         let outcome = Outcome {
                             creates: a.creates,
