@@ -95,6 +95,10 @@ pub struct ClientArgs {
     /// multi-threaded one `#[tokio::main]` gives.
     #[arg(long)]
     pub current_thread: bool,
+    /// The batch's polling requests per job to aim for (default: the
+    /// library's).
+    #[arg(long)]
+    pub poll_overhead: Option<f64>,
 }
 
 /// The inputs of row `i`: distinct for every row, so that the simulator's
@@ -280,6 +284,9 @@ async fn run_batch(
     if let Some(per_minute) = args.rate_per_minute {
         batch = batch.rate(Rate::per_minute(per_minute));
     }
+    if let Some(overhead) = args.poll_overhead {
+        batch = batch.poll_overhead(overhead);
+    }
     let mut run = batch
         .run(futures::stream::iter(rows))
         .await
@@ -376,6 +383,8 @@ pub struct Job {
     pub outcomes: bool,
     /// Whether the client runs on a single-threaded runtime.
     pub current_thread: bool,
+    /// The batch's poll overhead, if not the library's default.
+    pub poll_overhead: Option<f64>,
 }
 
 /// The simulator's coordinates, for a child to reach it on the same clock.
@@ -423,6 +432,9 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
     }
     if job.current_thread {
         command.arg("--current-thread");
+    }
+    if let Some(overhead) = job.poll_overhead {
+        command.args(["--poll-overhead", &overhead.to_string()]);
     }
     let mut child = command
         .stdin(Stdio::null())

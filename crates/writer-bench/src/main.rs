@@ -52,10 +52,14 @@ struct Cli {
     /// the multi-threaded one, as `#[tokio::main]` gives).
     #[arg(long)]
     current_thread: bool,
+    /// The batch's polling requests per job to aim for (default: the
+    /// library's own).
+    #[arg(long)]
+    poll_overhead: Option<f64>,
     /// Row counts of the batch comparison runs, e.g. `100,1000`.
     #[arg(long, value_delimiter = ',')]
     sizes: Option<Vec<u64>>,
-    /// Row counts of the naive comparison runs (both applications).
+    /// Row counts of the naive comparison runs (both applications; 0 for none).
     #[arg(long, value_delimiter = ',')]
     naive_sizes: Option<Vec<u64>>,
 }
@@ -117,6 +121,7 @@ async fn bench(cli: &Cli) -> Result<(), String> {
         plan.naive_scale = scale;
     }
     plan.current_thread = cli.current_thread;
+    plan.poll_overhead = cli.poll_overhead;
     if let Some(sizes) = &cli.sizes {
         plan.sizes = sizes.clone();
     }

@@ -64,6 +64,8 @@ pub struct Plan {
     pub fault_rows: u64,
     /// Run the clients on tokio's single-threaded runtime.
     pub current_thread: bool,
+    /// The batch's poll overhead (`None`: the library's default).
+    pub poll_overhead: Option<f64>,
 }
 
 impl Plan {
@@ -82,6 +84,7 @@ impl Plan {
             memory_scale: 500.0,
             fault_rows: 1_000,
             current_thread: false,
+            poll_overhead: None,
         }
     }
 
@@ -375,7 +378,7 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                 (_, Load::Empty) => (&plan.naive_sizes, plan.naive_scale),
                 (_, Load::Busy) => (&plan.naive_busy_sizes, plan.naive_scale),
             };
-            for &rows in sizes {
+            for &rows in sizes.iter().filter(|&&n| n > 0) {
                 progress(&format!(
                     "{} x {rows} rows on the {} application (scale {scale})",
                     kind.label(),
@@ -390,6 +393,7 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                     request_timeout_secs: None,
                     outcomes: true,
                     current_thread: plan.current_thread,
+                    poll_overhead: plan.poll_overhead,
                 };
                 runs.push(measure(plan, &spec, job).await?);
             }
@@ -421,6 +425,7 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             request_timeout_secs: None,
             outcomes: true,
             current_thread: plan.current_thread,
+            poll_overhead: plan.poll_overhead,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -447,6 +452,7 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
             request_timeout_secs: Some(3600.0),
             outcomes: false,
             current_thread: plan.current_thread,
+            poll_overhead: plan.poll_overhead,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -468,6 +474,7 @@ pub async fn faults(plan: &Plan) -> Result<Measured, String> {
         request_timeout_secs: None,
         outcomes: true,
         current_thread: plan.current_thread,
+        poll_overhead: plan.poll_overhead,
     };
     measure(plan, &spec, job).await
 }
