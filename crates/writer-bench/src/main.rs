@@ -180,7 +180,10 @@ async fn bench(cli: &Cli) -> Result<(), String> {
 
     if cli.save {
         let path = cli.out.clone().unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/results.md")
+            // crates/writer-bench -> the workspace root.
+            let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            let root = crate_dir.ancestors().nth(2).unwrap_or(crate_dir);
+            root.join("bench").join("results.md")
         });
         let mut text = String::from(
             "# writer-bench results\n\n\

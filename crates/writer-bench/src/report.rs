@@ -160,7 +160,10 @@ pub fn comparison(runs: &[Measured], load: Load) -> Table {
             "Requests are counted by the simulator. Wall at 400/min = max(sim wall time, requests / {QUOTA_PER_MINUTE} per minute): \
              the time the run would take under a {QUOTA_PER_MINUTE} requests/minute quota."
         ),
-        "Delay = simulated time from the job finishing on the simulator to the client yielding its outcome.".to_string(),
+        "Delay = simulated time from the job finishing on the simulator to the client yielding its outcome. \
+         The naive loops sleep 1 s (or 5 s) after each answer before the next GET, so their period is the sleep \
+         plus a round trip."
+            .to_string(),
         format!(
             "CPU and peak RSS are of the client process alone (a fresh process per run, tokio multi-threaded runtime; \
              process and runtime start-up took at most {:.1} ms of it).",
