@@ -55,8 +55,9 @@ async fn execute(
     if let Some(id) = ["x-request-id", "request-id"]
         .iter()
         .find_map(|name| response.headers().get(*name)?.to_str().ok())
+        .and_then(raw::loggable_request_id)
     {
-        tracing::Span::current().record("request_id", id);
+        tracing::Span::current().record("request_id", id.as_str());
     }
     let limit = raw::current_limit();
     let (raw, read) = raw::read_limited(response, limit).await;

@@ -89,6 +89,8 @@ pub async fn read_limited(
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub(crate) limit: usize,
+    /// Text that must never reach a log (the API key), if the caller gave it.
+    pub(crate) secret: Option<Arc<str>>,
     pub(crate) response: Mutex<Option<RawResponse>>,
 }
 
@@ -108,8 +110,26 @@ pub async fn capture_with_limit<F: Future>(
     limit: usize,
     future: F,
 ) -> (F::Output, Option<RawResponse>) {
+    capture_scoped(limit, None, future).await
+}
+
+/// Like [`capture`], and never logs a server-sent request id that contains
+/// `secret` (a hostile server could echo the `Authorization` header there).
+pub async fn capture_redacting<F: Future>(
+    secret: Arc<str>,
+    future: F,
+) -> (F::Output, Option<RawResponse>) {
+    capture_scoped(DEFAULT_BODY_LIMIT, Some(secret), future).await
+}
+
+async fn capture_scoped<F: Future>(
+    limit: usize,
+    secret: Option<Arc<str>>,
+    future: F,
+) -> (F::Output, Option<RawResponse>) {
     let slot = Arc::new(Slot {
         limit,
+        secret,
         response: Mutex::new(None),
     });
     let output = CAPTURE.scope(slot.clone(), future).await;
@@ -126,6 +146,25 @@ pub(crate) fn current_limit() -> usize {
     CAPTURE
         .try_with(|slot| slot.limit)
         .unwrap_or(DEFAULT_BODY_LIMIT)
+}
+
+/// The longest request id worth logging.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// A server-sent request id fit for logs and messages: at most
+/// [`MAX_REQUEST_ID`] printable ASCII characters, and `None` when it holds
+/// the current capture's secret.
+pub(crate) fn loggable_request_id(id: &str) -> Option<String> {
+    let secret = CAPTURE.try_with(|slot| slot.secret.clone()).ok().flatten();
+    if secret.is_some_and(|s| !s.is_empty() && id.contains(&*s)) {
+        return None;
+    }
+    Some(
+        id.chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(MAX_REQUEST_ID)
+            .collect(),
+    )
 }
 
 /// Records `raw` in the current capture scope, if there is one.

@@ -586,10 +586,12 @@ impl Client {
     }
 
     async fn exchange(&self, call: &Call<'_>) -> Exchange {
+        let secret: Arc<str> = Arc::from(self.inner.key.as_str());
         match &self.inner.wire {
             Wire::Generated(api) => match *call {
                 Call::Create { app, body } => {
                     generated(
+                        secret,
                         api.create_job()
                             .application_id(app)
                             .body(body.clone())
@@ -597,7 +599,7 @@ impl Client {
                     )
                     .await
                 }
-                Call::Get { job } => generated(api.get_job().job_id(job).send()).await,
+                Call::Get { job } => generated(secret, api.get_job().job_id(job).send()).await,
                 Call::List { app, query } => {
                     let mut b = api.list_jobs().application_id(app).offset(query.offset);
                     if let Some(limit) = query.limit {
@@ -606,14 +608,15 @@ impl Client {
                     if let Some(status) = query.status {
                         b = b.status(convert::status_filter(status));
                     }
-                    generated(b.send()).await
+                    generated(secret, b.send()).await
                 }
-                Call::Retry { job } => generated(api.retry_job().job_id(job).send()).await,
+                Call::Retry { job } => generated(secret, api.retry_job().job_id(job).send()).await,
                 Call::Application { app } => {
-                    generated(api.get_application().application_id(app).send()).await
+                    generated(secret, api.get_application().application_id(app).send()).await
                 }
                 Call::Run { app, body } => {
                     generated(
+                        secret,
                         api.run_application()
                             .application_id(app)
                             .body(body.clone())
@@ -751,7 +754,7 @@ impl Client {
             ),
             Exchange::Response { raw, complete } => {
                 let status = raw.status.as_u16();
-                let request_id = raw.request_id().map(str::to_string);
+                let request_id = raw.request_id().map(|id| self.request_id(id));
                 let retry_after = parse_retry_after(&raw.headers, self.inner.clock.wall())
                     .map(|d| d.min(policy.max_retry_after()));
                 let observation = Observation {
@@ -789,7 +792,7 @@ impl Client {
                         Err(message) => {
                             let error = Error::Decode {
                                 message: self.scrub(message),
-                                body_snippet: self.scrub(snippet(&raw.body, SNIPPET_BYTES)),
+                                body_snippet: self.scrubbed_snippet(&raw.body),
                                 status,
                                 request_id,
                             };
@@ -797,7 +800,7 @@ impl Client {
                         }
                     };
                 }
-                let message = self.scrub(error_message(&raw));
+                let message = self.scrub(error_message(&raw, |b| self.scrubbed_snippet(b)));
                 let error = match status {
                     400 => Error::BadRequest {
                         message,
@@ -833,10 +836,11 @@ impl Client {
                         message: format!(
                             "the server redirected to {}; redirects are not followed, so the \
                              key is never sent elsewhere (check the base URL)",
-                            raw.headers
-                                .get(reqwest::header::LOCATION)
-                                .and_then(|l| l.to_str().ok())
-                                .unwrap_or("an unnamed location")
+                            self.scrubbed_snippet(
+                                raw.headers
+                                    .get(reqwest::header::LOCATION)
+                                    .map_or(b"an unnamed location", |l| l.as_bytes())
+                            )
                         ),
                         request_id,
                     },
@@ -849,6 +853,23 @@ impl Client {
                 (Err(failure(error, Kind::Status(status))), observation)
             }
         }
+    }
+
+    /// Text from outside (a body, a header), with the key removed before it
+    /// is cut to a snippet, so no part of the key survives the cut.
+    fn scrubbed_snippet(&self, bytes: &[u8]) -> String {
+        let text = self.scrub(String::from_utf8_lossy(bytes).into_owned());
+        snippet(text.as_bytes(), SNIPPET_BYTES)
+    }
+
+    /// A server-sent request id fit for errors: the key removed, then at
+    /// most 128 printable ASCII characters.
+    fn request_id(&self, id: &str) -> String {
+        self.scrub(id.to_string())
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(writer_api::raw::MAX_REQUEST_ID)
+            .collect()
     }
 
     /// Removes the API key from text that came from outside.
@@ -923,9 +944,10 @@ fn no_response(e: &reqwest::Error) -> Exchange {
 
 /// Runs a generated `send()` inside a raw capture.
 async fn generated<T, E>(
+    secret: Arc<str>,
     send: impl Future<Output = std::result::Result<writer_api::ResponseValue<T>, writer_api::Error<E>>>,
 ) -> Exchange {
-    let (result, raw) = raw::capture(send).await;
+    let (result, raw) = raw::capture_redacting(secret, send).await;
     match (result, raw) {
         (Err(writer_api::Error::InvalidRequest(message)), _) => Exchange::Invalid(message),
         (Err(writer_api::Error::CommunicationError(_)), Some(raw)) => Exchange::Response {
@@ -948,8 +970,9 @@ async fn generated<T, E>(
     }
 }
 
-/// What went wrong, in the server's words when it gave some.
-fn error_message(raw: &RawResponse) -> String {
+/// What went wrong, in the server's words when it gave some; `snippet_of`
+/// cuts (and scrubs) a body that is not a JSON error.
+fn error_message(raw: &RawResponse, snippet_of: impl Fn(&[u8]) -> String) -> String {
     if let Ok(body) = serde_json::from_slice::<wire::Error>(&raw.body) {
         let mut parts: Vec<String> = body.message.into_iter().collect();
         for detail in body.errors.unwrap_or_default() {
@@ -968,7 +991,7 @@ fn error_message(raw: &RawResponse) -> String {
             return parts.join("; ");
         }
     }
-    let text = snippet(&raw.body, SNIPPET_BYTES);
+    let text = snippet_of(&raw.body);
     if text.trim().is_empty() {
         raw.status
             .canonical_reason()

@@ -774,7 +774,6 @@ async fn a_one_byte_a_second_drip_times_out_at_the_request_timeout() {
 /// A request id is quoted in every error (and log line) of its response;
 /// a server sending a 60 KiB one makes 60 KiB error messages.
 #[tokio::test]
-#[ignore = "BUG: the request id is copied unbounded into errors (client.rs classify, raw.rs request_id); cut it to a sane length"]
 async fn an_absurd_request_id_is_cut() {
     let id = "r".repeat(60 * 1024);
     let server =
@@ -893,7 +892,6 @@ async fn run_batch(
 /// job id. Each row must still end with an outcome, or the batch must stop
 /// with an error; a row silently missing from the results is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: rows whose creates return an id another row already tracks are lost silently (engine.rs track(): `tracked.insert(job_id, ..)` overwrites the other row)"]
 async fn creates_answered_with_one_id_lose_no_row() {
     let server = lying_api(|_| Some(("same-job".into(), "2025-01-01T00:00:00Z".into()))).await;
     let (outcomes, errors) = run_batch(&server, 5).await;
@@ -909,7 +907,6 @@ async fn creates_answered_with_one_id_lose_no_row() {
 /// one ambiguous create: reconciliation computes the create's window in
 /// server time and overflows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a created_at at chrono's largest date, then an ambiguous create: the engine task panics in SkewEstimate::window (reconcile.rs `sent + lo - margin` / `seen + hi + margin` overflow) and the batch ends without the remaining rows"]
 async fn created_at_at_the_end_of_time_loses_no_row() {
     let end = "+262142-12-31T23:59:59.999999999Z";
     let server = lying_api(move |n| (n != 2).then(|| (format!("job-{n}"), end.to_string()))).await;

@@ -344,7 +344,6 @@ fn client_with_key2(base_url: &str) -> Client {
 }
 
 #[tokio::test]
-#[ignore = "BUG: x-request-id is copied into errors without scrubbing the key (client.rs classify: `raw.request_id().map(str::to_string)`)"]
 async fn a_request_id_that_echoes_the_key_is_scrubbed() {
     log();
     let server = HostileServer::start(|request| {
@@ -364,7 +363,6 @@ async fn a_request_id_that_echoes_the_key_is_scrubbed() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: a redirect's Location is quoted in Error::Http without scrubbing the key (client.rs classify, 300..=399 arm)"]
 async fn a_redirect_location_that_echoes_the_key_is_scrubbed() {
     let server = HostileServer::start(|request| {
         let auth = request.header("authorization").unwrap_or("").to_string();
@@ -381,7 +379,6 @@ async fn a_redirect_location_that_echoes_the_key_is_scrubbed() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: the body snippet is cut before the key is scrubbed, so a key straddling the cut leaks its first part (client.rs: scrub(snippet(..)) and error_message)"]
 async fn a_key_straddling_the_snippet_cut_is_not_shown_in_part() {
     // The key starts 10 bytes before the 300-byte cut.
     let server = HostileServer::start(|request| {

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use super::journal::{Binding, Journal, Record, ResumeState};
 use super::pacer::Pacer;
 use super::poller::{self, Candidate, Plan};
-use super::reconcile::{self, Pending, SkewEstimate, Verdict};
+use super::reconcile::{self, Pending, SkewEstimate, Verdict, shift};
 use super::{AmbiguousPolicy, Batch, BatchError, FailMode, Outcome, OutcomeResult, Progress, Row};
 use crate::Client;
 use crate::clock::SharedClock;
@@ -189,6 +189,8 @@ pub(super) struct Engine {
     ambiguous: Vec<Ambiguous>,
     /// Verdicts on resumed rows the input has not reached yet.
     early: HashMap<String, Early>,
+    /// Rows whose job id another row already had, to be reported.
+    collisions: Vec<Outcome>,
     /// Creates on the wire: key -> when sent (our clock).
     on_wire: HashMap<String, DateTime<Utc>>,
     skew: SkewEstimate,
@@ -284,6 +286,7 @@ impl Engine {
             creating: 0,
             ambiguous: Vec::new(),
             early: HashMap::new(),
+            collisions: Vec::new(),
             on_wire: HashMap::new(),
             skew: SkewEstimate::default(),
             known,
@@ -330,7 +333,7 @@ impl Engine {
                     r.seq,
                     1,
                     since,
-                    since + timeout,
+                    shift(since, timeout),
                     reason,
                 ))
             })
@@ -366,6 +369,9 @@ impl Engine {
 
     async fn drive(&mut self) -> Result<(), BatchError> {
         loop {
+            for outcome in std::mem::take(&mut self.collisions) {
+                self.finish(outcome).await?;
+            }
             self.start_work()?;
             self.publish();
             if self.is_finished() {
@@ -721,8 +727,8 @@ impl Engine {
                 let since = state.intent_at.unwrap_or_else(|| self.clock.wall());
                 // The killed run sent it right after the intent, and gave up
                 // on it within its request timeout.
-                let until = since
-                    + chrono::Duration::from_std(self.client.request_timeout()).unwrap_or_default();
+                let timeout = chrono::Duration::from_std(self.client.request_timeout());
+                let until = shift(since, timeout.unwrap_or_default());
                 let reason = "an earlier run sent the create but recorded no answer";
                 let a = Ambiguous::new(row.key.clone(), Some(row), seq, 1, since, until, reason);
                 self.make_ambiguous(a.left_by_earlier_run(), false)?;
@@ -785,8 +791,10 @@ impl Engine {
             // estimate) and in ours (times recorded from our clock).
             let fallback =
                 chrono::Duration::from_std(self.settings.skew_margin).unwrap_or_default();
-            let horizon =
-                self.window(oldest, oldest).0.min(oldest - fallback) - chrono::Duration::minutes(1);
+            let horizon = shift(
+                self.window(oldest, oldest).0.min(shift(oldest, -fallback)),
+                -chrono::Duration::minutes(1),
+            );
             self.known.retain(|_, at| *at >= horizon);
         }
     }
@@ -809,6 +817,28 @@ impl Engine {
         creates: u32,
     ) {
         let now = self.clock.now();
+        if let Some(other) = self.tracked.get(&job_id) {
+            // Two rows cannot share a job: the server (or the journal) named
+            // one that another row already waits for. Report this row rather
+            // than let one of the two vanish.
+            let reason = format!(
+                "the server answered with job {job_id}, which row `{}` already waits for; \
+                 this row's own job is unknown",
+                other.key
+            );
+            tracing::warn!(%key, %job_id, other = %other.key, "two rows answered with one job id");
+            let result = OutcomeResult::Ambiguous {
+                reason,
+                candidates: vec![job_id],
+            };
+            let outcome = Outcome {
+                attempts,
+                creates,
+                ..self.outcome(key, seq, None, result)
+            };
+            self.collisions.push(outcome);
+            return;
+        }
         self.remember(job_id.clone(), created_at);
         let span = tracing::info_span!("batch.job", key = %key, job_id = %job_id, seq);
         span.in_scope(|| tracing::debug!(attempts, "waiting for the job"));
@@ -842,8 +872,10 @@ impl Engine {
             })?;
         }
         // Settle: give the server time to finish anything it still holds.
-        let settle_wall =
-            a.since + chrono::Duration::from_std(self.settings.settle).unwrap_or_default();
+        let settle_wall = shift(
+            a.since,
+            chrono::Duration::from_std(self.settings.settle).unwrap_or_default(),
+        );
         let remaining = (settle_wall - a.until).to_std().unwrap_or(Duration::ZERO);
         a.settle_at = self.clock.now()
             + remaining.max(self.client.request_timeout().min(self.settings.settle));
@@ -1141,8 +1173,13 @@ impl Engine {
                 } else {
                     retried.created_at
                 };
-                self.remember(retried.id.clone(), retried.created_at);
-                self.tracked.insert(retried.id, t);
+                if retried.id != job_id && self.tracked.contains_key(&retried.id) {
+                    let (key, seq, attempts, creates) = (t.key, t.seq, t.attempts, t.creates);
+                    self.track(retried.id, key, seq, t.created_at, attempts, creates);
+                } else {
+                    self.remember(retried.id.clone(), retried.created_at);
+                    self.tracked.insert(retried.id, t);
+                }
             }
             Err(Error::Conflict { .. }) => {
                 // Not failed any more (retried elsewhere?): keep watching it.

@@ -81,10 +81,22 @@ impl SkewEstimate {
         fallback: Span,
     ) -> (DateTime<Utc>, DateTime<Utc>) {
         match self.bounds {
-            Some((lo, hi)) if lo <= hi + margin => (sent + lo - margin, seen + hi + margin),
-            _ => (sent - fallback, seen + fallback),
+            Some((lo, hi)) if lo <= hi + margin => {
+                (shift(sent, lo - margin), shift(seen, hi + margin))
+            }
+            _ => (shift(sent, -fallback), shift(seen, fallback)),
         }
     }
+}
+
+/// `at + by`, saturating at the ends of time: a server (or a journal) may
+/// send any date chrono can parse, and window arithmetic must not panic.
+pub fn shift(at: DateTime<Utc>, by: Span) -> DateTime<Utc> {
+    at.checked_add_signed(by).unwrap_or(if by < Span::zero() {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
 }
 
 /// The verdict on one ambiguous create.
