@@ -512,8 +512,10 @@ impl Client {
             if let Some(throttle) = &self.throttle {
                 throttle.acquire(op).await;
             }
+            let sent_at = clock.now();
             let exchange = self.timed_exchange(op, &call).await;
-            let (outcome, observation) = self.classify(op, exchange, &decode);
+            let (outcome, mut observation) = self.classify(op, exchange, &decode);
+            observation.sent_at = sent_at;
             if let Some(throttle) = &self.throttle {
                 throttle.observe(op, &observation);
             }
@@ -761,6 +763,7 @@ impl Client {
                     status: Some(status),
                     retry_after,
                     transport_error: !complete,
+                    ..Observation::default()
                 };
                 let should_retry = should_retry_header(&raw.headers);
                 let failure = |error, kind| Failure {

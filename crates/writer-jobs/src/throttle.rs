@@ -64,6 +64,12 @@ pub struct Observation {
     pub retry_after: Option<Duration>,
     /// `true` when no response arrived (connect error, reset, timeout).
     pub transport_error: bool,
+    /// When the attempt was sent, on the client's clock ([`Clock::now`]):
+    /// an answer to a request sent before some failure says nothing about
+    /// whether the server has recovered since.
+    ///
+    /// [`Clock::now`]: crate::clock::Clock::now
+    pub sent_at: Duration,
 }
 
 /// Paces requests: called around every attempt a client makes.

@@ -31,6 +31,9 @@ pub struct Breaker {
     threshold: u32,
     consecutive_failures: u32,
     creates_paused: bool,
+    /// Clock time of the latest failure: only an answer to a request sent
+    /// after it shows the server has recovered.
+    last_failure: Option<Duration>,
     open: bool,
     probe_interval: Duration,
     next_probe: Duration,
@@ -49,6 +52,7 @@ impl Breaker {
             threshold: threshold.max(1),
             consecutive_failures: 0,
             creates_paused: false,
+            last_failure: None,
             open: false,
             probe_interval: FIRST_PROBE,
             next_probe: Duration::ZERO,
@@ -72,8 +76,13 @@ impl Breaker {
         self.gate() == Gate::Open
     }
 
-    /// A request succeeded (any 2xx, or a 4xx that proves the server is up).
-    pub fn on_success(&mut self) {
+    /// A request sent at clock time `sent_at` succeeded (any 2xx, or a 4xx
+    /// that proves the server is up). An answer to a request sent before the
+    /// latest failure is old news and changes nothing.
+    pub fn on_success(&mut self, sent_at: Duration) {
+        if self.last_failure.is_some_and(|failed| sent_at < failed) {
+            return;
+        }
         self.consecutive_failures = 0;
         self.creates_paused = false;
         if self.open {
@@ -86,6 +95,7 @@ impl Breaker {
     /// A request failed in a way that suggests an outage (5xx, transport,
     /// timeout) at clock time `now`.
     pub fn on_failure(&mut self, now: Duration) {
+        self.last_failure = Some(now);
         self.consecutive_failures += 1;
         self.creates_paused = true;
         if self.open {
@@ -133,7 +143,10 @@ mod tests {
         assert!(b.creates_allowed());
         b.on_failure(S);
         assert_eq!(b.gate(), Gate::ReadsOnly);
-        b.on_success();
+        // An answer to a request sent before the failure proves nothing.
+        b.on_success(S / 2);
+        assert_eq!(b.gate(), Gate::ReadsOnly);
+        b.on_success(2 * S);
         assert!(b.creates_allowed());
     }
 
@@ -152,7 +165,7 @@ mod tests {
             b.on_failure(100 * S);
         }
         assert_eq!(b.gate(), Gate::ProbeAt(160 * S), "probe interval is capped");
-        b.on_success();
+        b.on_success(200 * S);
         assert_eq!(b.gate(), Gate::Open);
         assert_eq!(b.times_opened(), 1);
     }

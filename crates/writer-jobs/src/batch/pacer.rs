@@ -158,7 +158,7 @@ impl Throttle for Pacer {
         if failed {
             breaker.on_failure(self.inner.clock.now());
         } else if answered && outcome.status != Some(429) {
-            breaker.on_success();
+            breaker.on_success(outcome.sent_at);
         }
         if breaker.gate() != before {
             drop(breaker);
