@@ -100,6 +100,19 @@ pub fn open_rows(
     }
 }
 
+/// A CSV file's header row, or an error naming the file.
+fn csv_header<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    path: &Path,
+) -> Result<csv::StringRecord, CliError> {
+    reader.headers().cloned().map_err(|e| {
+        CliError::usage(format!(
+            "{}: cannot read the CSV header row: {e}",
+            path.display()
+        ))
+    })
+}
+
 // ----- JSONL -------------------------------------------------------------
 
 /// The shape of one JSONL row.
@@ -228,15 +241,7 @@ impl CsvRows {
             .flexible(true)
             .trim(csv::Trim::All)
             .from_reader(file);
-        let header = reader
-            .headers()
-            .map_err(|e| {
-                CliError::usage(format!(
-                    "{}: cannot read the CSV header row: {e}",
-                    path.display()
-                ))
-            })?
-            .clone();
+        let header = csv_header(&mut reader, path)?;
         if header.is_empty() || header.iter().all(str::is_empty) {
             return Err(CliError::usage(format!(
                 "{}: the file is empty (expected a header row of input names)",
@@ -482,15 +487,7 @@ fn csv_header_problems(
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(file);
-    let header = reader
-        .headers()
-        .map_err(|e| {
-            CliError::usage(format!(
-                "{}: cannot read the CSV header row: {e}",
-                path.display()
-            ))
-        })?
-        .clone();
+    let header = csv_header(&mut reader, path)?;
     let key_column = opts
         .key_column
         .clone()

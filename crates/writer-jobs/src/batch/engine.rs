@@ -615,12 +615,7 @@ impl Engine {
             .map(|a| self.window_of(a).0)
             .min();
         let Some(back_to) = back_to else {
-            self.next_reconcile = self
-                .ambiguous
-                .iter()
-                .map(|a| a.settle_at)
-                .min()
-                .unwrap_or(now);
+            self.next_reconcile = self.earliest_settle().unwrap_or(now);
             return;
         };
         self.reconcile_running = true;
@@ -631,6 +626,11 @@ impl Engine {
         self.tasks.push(Box::pin(async move {
             Event::Reconciled(list_back_to(&client, &app_id, back_to, page_size, started).await)
         }));
+    }
+
+    /// When the first ambiguous create settles (`None`: there is none).
+    fn earliest_settle(&self) -> Option<Duration> {
+        self.ambiguous.iter().map(|a| a.settle_at).min()
     }
 
     /// The server-time window of an ambiguous create (empty when it was
@@ -882,12 +882,7 @@ impl Engine {
         let settle_at = a.settle_at;
         self.ambiguous.push(a);
         if !self.reconcile_running {
-            self.next_reconcile = self
-                .ambiguous
-                .iter()
-                .map(|a| a.settle_at)
-                .min()
-                .unwrap_or(settle_at);
+            self.next_reconcile = self.earliest_settle().unwrap_or(settle_at);
         }
         Ok(())
     }
@@ -1326,10 +1321,7 @@ impl Engine {
         }
         // Whatever is left waits for its settle time or a deeper listing.
         self.next_reconcile = self
-            .ambiguous
-            .iter()
-            .map(|a| a.settle_at)
-            .min()
+            .earliest_settle()
             .unwrap_or(now)
             .max(now + Duration::from_secs(1));
         Ok(())
