@@ -1,11 +1,13 @@
 //! The batch engine against the simulator, both on the same scaled clock.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
 use writer_jobs::batch::{Batch, Outcome, OutcomeResult, Row};
-use writer_jobs::{Client, Inputs, ScaledClock};
+use writer_jobs::{Client, Inputs};
 use writer_sim::{DurationDist, FaultConfig, Simulator};
 
 const APP: &str = "demo-product-descriptions";
@@ -23,11 +25,7 @@ async fn sim(
         })
         .failure_rate(0.0);
     let sim = configure(builder).start().await.unwrap();
-    let clock = ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor());
-    let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(clock)
+    let client = common::sim_client(&sim)
         .request_timeout(Duration::from_secs(20))
         .build()
         .unwrap();

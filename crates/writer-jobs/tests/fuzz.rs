@@ -9,6 +9,8 @@
 //! Inputs that once broke something are kept below as fixed regression
 //! tests.
 
+mod common;
+
 mod hostile_server;
 
 use std::cell::{Cell, RefCell};
@@ -27,9 +29,7 @@ use serde_json::{Value, json};
 use writer_jobs::batch::journal::{Binding, Durability, Journal, Record};
 use writer_jobs::batch::{Batch, Outcome, Row};
 use writer_jobs::retry::{parse_retry_after, should_retry_header};
-use writer_jobs::{
-    Client, Error, Inputs, Job, JobStatus, ListQuery, PollPolicy, RetryPolicy, ScaledClock,
-};
+use writer_jobs::{Client, Error, Inputs, Job, JobStatus, ListQuery, PollPolicy, RetryPolicy};
 use writer_sim::{DurationDist, Simulator};
 
 fn config(cases: u32) -> Config {
@@ -735,13 +735,7 @@ fn resume_bed() -> ResumeBed {
             .start()
             .await
             .unwrap();
-        let client = Client::builder()
-            .api_key(sim.api_key())
-            .base_url(sim.base_url())
-            .clock(ScaledClock::with_anchor(
-                sim.clock().scale(),
-                sim.clock().anchor(),
-            ))
+        let client = common::sim_client(&sim)
             .request_timeout(Duration::from_secs(60))
             .build()
             .unwrap();

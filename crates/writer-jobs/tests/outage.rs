@@ -20,12 +20,14 @@
 //! plus one probe per probe slot in `W`. The tests compute that bound from
 //! the settings and count the requests from the simulator's statistics.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
+use writer_jobs::Inputs;
 use writer_jobs::batch::{Batch, Outcome, OutcomeResult, Progress, Row};
-use writer_jobs::{Client, Inputs, ScaledClock};
 use writer_sim::{DurationDist, Outage, Simulator};
 
 const APP: &str = "demo-product-descriptions";
@@ -98,11 +100,7 @@ async fn batch_through_outage(outage: Outage, length: Duration, seed: u64) -> Re
         .start()
         .await
         .expect("simulator");
-    let clock = ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor());
-    let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(clock)
+    let client = common::sim_client(&sim)
         .request_timeout(Duration::from_secs(30))
         .build()
         .expect("client");

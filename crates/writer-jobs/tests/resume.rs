@@ -3,12 +3,14 @@
 //! and a second run resumes from the journal against the same simulator.
 //! The final results must be exact, with no job created twice.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
 use writer_jobs::batch::{Batch, BatchError, FailMode, Failpoint, Outcome, OutcomeResult, Row};
-use writer_jobs::{Client, Inputs, ScaledClock};
+use writer_jobs::{Client, Inputs};
 use writer_sim::{DurationDist, Simulator};
 
 const APP: &str = "demo-product-descriptions";
@@ -25,13 +27,7 @@ async fn sim() -> (Simulator, Client) {
         .start()
         .await
         .unwrap();
-    let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(ScaledClock::with_anchor(
-            sim.clock().scale(),
-            sim.clock().anchor(),
-        ))
+    let client = common::sim_client(&sim)
         .request_timeout(Duration::from_secs(20))
         .build()
         .unwrap();

@@ -7,6 +7,8 @@
 //! One tracing subscriber at TRACE level writes everything of this test
 //! binary to a buffer; every test greps the buffer for the key when done.
 
+mod common;
+
 mod hostile_server;
 
 use std::collections::HashMap;
@@ -425,13 +427,7 @@ async fn a_batch_with_faults_leaves_the_key_in_no_log_journal_or_outcome() {
         .start()
         .await
         .unwrap();
-    let client = Client::builder()
-        .api_key(KEY)
-        .base_url(sim.base_url())
-        .clock(ScaledClock::with_anchor(
-            sim.clock().scale(),
-            sim.clock().anchor(),
-        ))
+    let client = common::sim_client(&sim)
         .request_timeout(Duration::from_secs(30))
         .build()
         .unwrap();

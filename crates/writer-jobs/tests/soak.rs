@@ -16,12 +16,14 @@
 //! The client and the simulator share one scaled clock, so the soak runs
 //! simulated hours in seconds and counts the same requests a real run would.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use writer_jobs::Inputs;
 use writer_jobs::batch::{AmbiguousPolicy, Batch, Outcome, OutcomeResult, Row};
-use writer_jobs::{Client, Inputs, ScaledClock};
 use writer_sim::{DurationDist, FaultConfig, FaultKind, Simulator, Stats};
 
 const APP: &str = "demo-product-descriptions";
@@ -85,11 +87,7 @@ async fn soak(n: usize, scale: f64, seed: u64, policy: AmbiguousPolicy) -> Soak 
         .start()
         .await
         .expect("simulator");
-    let clock = ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor());
-    let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(clock)
+    let client = common::sim_client(&sim)
         .request_timeout(REQUEST_TIMEOUT)
         .build()
         .expect("client");
