@@ -65,8 +65,9 @@ struct Inner {
     request_timeout: Duration,
     run_timeout: Duration,
     user_agent: String,
-    /// Kept only to scrub it out of server messages; never printed.
-    key: String,
+    /// Kept only to scrub it out of server messages and request-id logs;
+    /// never printed. Shared, so a request clones a pointer, not the key.
+    key: Arc<str>,
 }
 
 enum Wire {
@@ -295,7 +296,7 @@ impl ClientBuilder {
                 request_timeout: self.request_timeout,
                 run_timeout: self.run_timeout,
                 user_agent: self.user_agent,
-                key,
+                key: Arc::from(key),
             }),
             throttle: None,
         })
@@ -588,7 +589,7 @@ impl Client {
     }
 
     async fn exchange(&self, call: &Call<'_>) -> Exchange {
-        let secret: Arc<str> = Arc::from(self.inner.key.as_str());
+        let secret = self.inner.key.clone();
         match &self.inner.wire {
             Wire::Generated(api) => match *call {
                 Call::Create { app, body } => {
@@ -878,8 +879,8 @@ impl Client {
     /// Removes the API key from text that came from outside.
     fn scrub(&self, text: String) -> String {
         let key = &self.inner.key;
-        if key.len() >= 4 && text.contains(key.as_str()) {
-            text.replace(key.as_str(), "<redacted>")
+        if key.len() >= 4 && text.contains(&**key) {
+            text.replace(&**key, "<redacted>")
         } else {
             text
         }
