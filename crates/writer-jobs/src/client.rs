@@ -406,9 +406,8 @@ impl Client {
                 app: app_id,
                 body: &body,
             },
-            |bytes| {
-                let w: wire::CreateJobResponse =
-                    serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            |bytes, typed| {
+                let w: wire::CreateJobResponse = wire_value(bytes, typed)?;
                 convert::created(w).map_err(str::to_string)
             },
         )
@@ -418,10 +417,8 @@ impl Client {
     /// Fetches a job.
     pub async fn get_job(&self, job_id: &str) -> Result<Job> {
         nonempty("job id", job_id)?;
-        self.execute(Operation::Get, Call::Get { job: job_id }, |bytes| {
-            serde_json::from_slice::<wire::Job>(bytes)
-                .map(convert::job)
-                .map_err(|e| e.to_string())
+        self.execute(Operation::Get, Call::Get { job: job_id }, |bytes, typed| {
+            wire_value::<wire::Job>(bytes, typed).map(convert::job)
         })
         .await
     }
@@ -437,10 +434,8 @@ impl Client {
         self.execute(
             Operation::List,
             Call::List { app: app_id, query },
-            |bytes| {
-                serde_json::from_slice::<wire::JobList>(bytes)
-                    .map(|w| convert::page(w, query))
-                    .map_err(|e| e.to_string())
+            |bytes, typed| {
+                wire_value::<wire::JobList>(bytes, typed).map(|w| convert::page(w, query))
             },
         )
         .await
@@ -453,11 +448,14 @@ impl Client {
     /// fetch the job to see whether the retry took.
     pub async fn retry_job(&self, job_id: &str) -> Result<RetriedJob> {
         nonempty("job id", job_id)?;
-        self.execute(Operation::Retry, Call::Retry { job: job_id }, |bytes| {
-            let w: wire::RetryJobResponse =
-                serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-            convert::retried(w).map_err(str::to_string)
-        })
+        self.execute(
+            Operation::Retry,
+            Call::Retry { job: job_id },
+            |bytes, typed| {
+                let w: wire::RetryJobResponse = wire_value(bytes, typed)?;
+                convert::retried(w).map_err(str::to_string)
+            },
+        )
         .await
     }
 
@@ -467,11 +465,7 @@ impl Client {
         self.execute(
             Operation::Application,
             Call::Application { app: app_id },
-            |bytes| {
-                serde_json::from_slice::<wire::Application>(bytes)
-                    .map(convert::application)
-                    .map_err(|e| e.to_string())
-            },
+            |bytes, typed| wire_value::<wire::Application>(bytes, typed).map(convert::application),
         )
         .await
     }
@@ -487,10 +481,8 @@ impl Client {
                 app: app_id,
                 body: &body,
             },
-            |bytes| {
-                serde_json::from_slice::<wire::GenerateApplicationResponse>(bytes)
-                    .map(convert::output)
-                    .map_err(|e| e.to_string())
+            |bytes, typed| {
+                wire_value::<wire::GenerateApplicationResponse>(bytes, typed).map(convert::output)
             },
         )
         .await
@@ -501,7 +493,7 @@ impl Client {
         &self,
         op: Operation,
         call: Call<'_>,
-        decode: impl Fn(&[u8]) -> std::result::Result<T, String>,
+        decode: impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, String>,
     ) -> Result<T> {
         let policy = &self.inner.retry;
         let clock = &self.inner.clock;
@@ -595,6 +587,7 @@ impl Client {
                 Call::Create { app, body } => {
                     generated(
                         secret,
+                        Typed::Created,
                         api.create_job()
                             .application_id(app)
                             .body(body.clone())
@@ -602,7 +595,9 @@ impl Client {
                     )
                     .await
                 }
-                Call::Get { job } => generated(secret, api.get_job().job_id(job).send()).await,
+                Call::Get { job } => {
+                    generated(secret, Typed::Job, api.get_job().job_id(job).send()).await
+                }
                 Call::List { app, query } => {
                     let mut b = api.list_jobs().application_id(app).offset(query.offset);
                     if let Some(limit) = query.limit {
@@ -611,15 +606,23 @@ impl Client {
                     if let Some(status) = query.status {
                         b = b.status(convert::status_filter(status));
                     }
-                    generated(secret, b.send()).await
+                    generated(secret, Typed::List, b.send()).await
                 }
-                Call::Retry { job } => generated(secret, api.retry_job().job_id(job).send()).await,
+                Call::Retry { job } => {
+                    generated(secret, Typed::Retried, api.retry_job().job_id(job).send()).await
+                }
                 Call::Application { app } => {
-                    generated(secret, api.get_application().application_id(app).send()).await
+                    generated(
+                        secret,
+                        Typed::Application,
+                        api.get_application().application_id(app).send(),
+                    )
+                    .await
                 }
                 Call::Run { app, body } => {
                     generated(
                         secret,
+                        Typed::Output,
                         api.run_application()
                             .application_id(app)
                             .body(body.clone())
@@ -712,6 +715,7 @@ impl Client {
         Exchange::Response {
             raw,
             complete: read.is_ok(),
+            typed: None,
         }
     }
 
@@ -721,7 +725,7 @@ impl Client {
         &self,
         op: Operation,
         exchange: Exchange,
-        decode: &impl Fn(&[u8]) -> std::result::Result<T, String>,
+        decode: &impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, String>,
     ) -> (std::result::Result<T, Failure>, Observation) {
         let policy = &self.inner.retry;
         match exchange {
@@ -755,7 +759,11 @@ impl Client {
                     ..Observation::default()
                 },
             ),
-            Exchange::Response { raw, complete } => {
+            Exchange::Response {
+                raw,
+                complete,
+                typed,
+            } => {
                 let status = raw.status.as_u16();
                 let request_id = raw.request_id().map(|id| self.request_id(id));
                 let retry_after = parse_retry_after(&raw.headers, self.inner.clock.wall())
@@ -789,7 +797,7 @@ impl Client {
                             raw.body.len()
                         ))
                     } else {
-                        decode(&raw.body)
+                        decode(&raw.body, typed.map(|t| *t))
                     };
                     return match decoded {
                         Ok(value) => (Ok(value), observation),
@@ -895,6 +903,53 @@ fn nonempty(what: &str, value: &str) -> Result<()> {
     }
 }
 
+/// A successful answer the generated client already decoded, by operation.
+enum Typed {
+    Created(wire::CreateJobResponse),
+    Job(wire::Job),
+    List(wire::JobList),
+    Retried(wire::RetryJobResponse),
+    Application(wire::Application),
+    Output(wire::GenerateApplicationResponse),
+}
+
+/// A wire type that a [`Typed`] answer may hold.
+trait FromTyped: serde::de::DeserializeOwned {
+    fn from_typed(typed: Typed) -> Option<Self>;
+}
+
+macro_rules! from_typed {
+    ($($variant:ident => $ty:ty),* $(,)?) => {$(
+        impl FromTyped for $ty {
+            fn from_typed(typed: Typed) -> Option<Self> {
+                match typed {
+                    Typed::$variant(value) => Some(value),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+from_typed! {
+    Created => wire::CreateJobResponse,
+    Job => wire::Job,
+    List => wire::JobList,
+    Retried => wire::RetryJobResponse,
+    Application => wire::Application,
+    Output => wire::GenerateApplicationResponse,
+}
+
+/// The wire value of a successful answer: the generated client's decoded
+/// value when there is one, else decoded from the raw bytes (the shared
+/// `reqwest::Client` path, or a 2xx the spec does not list).
+fn wire_value<W: FromTyped>(bytes: &[u8], typed: Option<Typed>) -> std::result::Result<W, String> {
+    match typed.and_then(W::from_typed) {
+        Some(value) => Ok(value),
+        None => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+    }
+}
+
 /// The request a call makes.
 enum Call<'a> {
     Create {
@@ -923,7 +978,12 @@ enum Call<'a> {
 /// What one attempt came back with.
 enum Exchange {
     /// A response; `complete` is false when its body broke off.
-    Response { raw: RawResponse, complete: bool },
+    Response {
+        raw: RawResponse,
+        complete: bool,
+        /// The generated client's decoded value of a successful answer.
+        typed: Option<Box<Typed>>,
+    },
     /// No response: `connect` when the connection was never opened.
     NoResponse { connect: bool, message: String },
     /// The clock's timeout won the race.
@@ -946,9 +1006,12 @@ fn no_response(e: &reqwest::Error) -> Exchange {
     }
 }
 
-/// Runs a generated `send()` inside a raw capture.
+/// Runs a generated `send()` inside a raw capture. The generated code has
+/// already decoded a successful answer: `typed` keeps that value (see
+/// [`Typed`]) so it is not decoded a second time from the raw bytes.
 async fn generated<T, E>(
     secret: Arc<str>,
+    typed: fn(T) -> Typed,
     send: impl Future<Output = std::result::Result<writer_api::ResponseValue<T>, writer_api::Error<E>>>,
 ) -> Exchange {
     let (result, raw) = raw::capture_redacting(secret, send).await;
@@ -957,10 +1020,17 @@ async fn generated<T, E>(
         (Err(writer_api::Error::CommunicationError(_)), Some(raw)) => Exchange::Response {
             raw,
             complete: false,
+            typed: None,
+        },
+        (Ok(value), Some(raw)) => Exchange::Response {
+            raw,
+            complete: true,
+            typed: Some(Box::new(typed(value.into_inner()))),
         },
         (_, Some(raw)) => Exchange::Response {
             raw,
             complete: true,
+            typed: None,
         },
         (Err(writer_api::Error::CommunicationError(e)), None) => no_response(&e),
         (Err(_), None) => Exchange::NoResponse {
