@@ -468,12 +468,14 @@ impl Engine {
         Ok(())
     }
 
-    /// Creates are paused and nothing else would tell us the server is back.
+    /// Creates wait for an answer to a request sent after the latest
+    /// failure, and no read is on its way to give one: a cheap read (the
+    /// application's details) tells us soon whether the server is back,
+    /// rather than creates idling until the next sweep.
     fn needs_probe(&self) -> bool {
         !self.probe_running
             && !self.pacer.creates_allowed()
             && !self.queue.is_empty()
-            && self.tracked.is_empty()
             && !self.sweep_running
             && !self.reconcile_running
     }
