@@ -691,93 +691,61 @@ mod tests {
         o.key_column = Some("sku".into());
         assert!(open_rows(&path, &o, &app).is_err());
     }
-}
 
-/// Fuzzing the input-file decoders: whatever bytes a file holds, reading
-/// and checking it ends in rows or in errors naming a line, never a panic.
-#[cfg(test)]
-mod fuzz {
-    use super::*;
-    use proptest::prelude::*;
+    /// Fuzzing the input-file decoders: whatever bytes a file holds, reading
+    /// and checking it ends in rows or in errors naming a line, never a panic.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
 
-    fn app() -> Application {
-        let text = |name: &str, required: bool, max: Option<u64>| writer_jobs::InputDef {
-            name: name.into(),
-            input_type: InputType::Text,
-            required,
-            description: None,
-            options: writer_jobs::InputOptions {
-                max_fields: max,
-                ..Default::default()
-            },
-        };
-        Application {
-            id: "demo".into(),
-            name: "Demo".into(),
-            app_type: "generation".into(),
-            status: "deployed".into(),
-            inputs: vec![
-                text("Product name", true, Some(1)),
-                text("Tags", false, Some(5)),
-            ],
-            created_at: None,
-            updated_at: None,
-            last_deployed_at: None,
+        /// Lines that look like rows, broken ones and random bytes mixed.
+        fn file_bytes(csv: bool) -> impl Strategy<Value = String> {
+            let line = prop_oneof![
+                Just(if csv {
+                    "key,Product name,Tags".to_string()
+                } else {
+                    r#"{"key":"a","inputs":{"Product name":"Terra"}}"#.to_string()
+                }),
+                Just(if csv {
+                    "k1,Terra,a;b".to_string()
+                } else {
+                    r#"{"inputs":{"Product name":["x","y"],"Tags":[]}}"#.to_string()
+                }),
+                "[ -~]{0,40}",
+                proptest::collection::vec(any::<u8>(), 0..40)
+                    .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+            ];
+            proptest::collection::vec(line, 0..12).prop_map(|lines| lines.join("\n"))
         }
-    }
 
-    /// Lines that look like rows, broken ones and random bytes mixed.
-    fn file_bytes(csv: bool) -> impl Strategy<Value = Vec<u8>> {
-        let line = prop_oneof![
-            Just(if csv {
-                "key,Product name,Tags".to_string()
-            } else {
-                r#"{"key":"a","inputs":{"Product name":"Terra"}}"#.to_string()
-            }),
-            Just(if csv {
-                "k1,Terra,a;b".to_string()
-            } else {
-                r#"{"inputs":{"Product name":["x","y"],"Tags":[]}}"#.to_string()
-            }),
-            "[ -~]{0,40}",
-            proptest::collection::vec(any::<u8>(), 0..40)
-                .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
-        ];
-        proptest::collection::vec(line, 0..12).prop_map(|lines| lines.join("\n").into_bytes())
-    }
-
-    fn read_all(bytes: &[u8], format: InputFormat, ext: &str) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(format!("rows.{ext}"));
-        std::fs::write(&path, bytes).unwrap();
-        let opts = ReadOptions {
-            format,
-            key_column: None,
-            list_separator: ";".into(),
-        };
-        if let Ok(rows) = open_rows(&path, &opts, &app()) {
-            for row in rows {
-                if let Err(e) = row {
-                    assert!(e.line >= 1, "{e}");
+        fn read_all(text: &str, format: InputFormat, ext: &str) {
+            let (_dir, path) = write(text, ext);
+            let opts = opts(format);
+            let app = demo_app();
+            if let Ok(rows) = open_rows(&path, &opts, &app) {
+                for row in rows {
+                    if let Err(e) = row {
+                        assert!(e.line >= 1, "{e}");
+                    }
                 }
             }
-        }
-        if let Ok(checked) = check_file(&path, &opts, &app()) {
-            assert!(checked.problems.iter().all(|p| p.line >= 1));
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(200))]
-
-        #[test]
-        fn any_jsonl_file_reads_without_panicking(bytes in file_bytes(false)) {
-            read_all(&bytes, InputFormat::Jsonl, "jsonl");
+            if let Ok(checked) = check_file(&path, &opts, &app) {
+                assert!(checked.problems.iter().all(|p| p.line >= 1));
+            }
         }
 
-        #[test]
-        fn any_csv_file_reads_without_panicking(bytes in file_bytes(true)) {
-            read_all(&bytes, InputFormat::Csv, "csv");
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn any_jsonl_file_reads_without_panicking(text in file_bytes(false)) {
+                read_all(&text, InputFormat::Jsonl, "jsonl");
+            }
+
+            #[test]
+            fn any_csv_file_reads_without_panicking(text in file_bytes(true)) {
+                read_all(&text, InputFormat::Csv, "csv");
+            }
         }
     }
 }
