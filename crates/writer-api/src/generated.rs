@@ -100,22 +100,22 @@ the options of a new input type still decode.
         pub list: ::std::vec::Vec<::std::string::String>,
         ///The most values a text input takes.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub max_fields: ::std::option::Option<i64>,
+        pub max_fields: ::std::option::Option<i32>,
         ///The largest file, in MB.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub max_file_size_mb: ::std::option::Option<i64>,
+        pub max_file_size_mb: ::std::option::Option<i32>,
         ///The most files a file input takes.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub max_files: ::std::option::Option<i64>,
+        pub max_files: ::std::option::Option<i32>,
         ///The largest image, in MB.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub max_image_size_mb: ::std::option::Option<i64>,
+        pub max_image_size_mb: ::std::option::Option<i32>,
         ///The most words a file may hold.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub max_word_count: ::std::option::Option<i64>,
+        pub max_word_count: ::std::option::Option<i32>,
         ///The fewest values a text input takes.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub min_fields: ::std::option::Option<i64>,
+        pub min_fields: ::std::option::Option<i32>,
         ///How files may be given (for example `url`, `file_id`).
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub upload_types: ::std::vec::Vec<::std::string::String>,
@@ -154,9 +154,12 @@ is present (`id` first).
             Default::default()
         }
     }
-    /**The body of an error response. Writer does not document its error
-shape beyond "usually JSON", so every property is optional and
-unknown ones are ignored.
+    /**The body of an error response, as Writer's error-codes page documents
+it: `{"tpe": ..., "errors": [{"description", "key", "extras"}],
+"extras": ...}`. Every property is optional and unknown ones are kept,
+so a body of another shape (for example `{"message", "code"}`, which
+older servers and proxies send) still decodes; a client shows the
+descriptions first, then `message`.
 */
     #[derive(
         ::serde::Deserialize,
@@ -168,15 +171,21 @@ unknown ones are ignored.
         schemars::JsonSchema
     )]
     pub struct Error {
-        ///A short machine-readable name of the error.
+        ///A short machine-readable name of the error (not in Writer's documented shape; still read).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub code: ::std::option::Option<::std::string::String>,
-        ///The individual problems, when there are several.
+        ///The individual problems.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub errors: ::std::option::Option<::std::vec::Vec<ErrorDetail>>,
-        ///What went wrong, in words.
+        ///Anything more the server says about the error (any JSON).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub extras: ::std::option::Option<::serde_json::Value>,
+        ///What went wrong, in words (not in Writer's documented shape; still read).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub message: ::std::option::Option<::std::string::String>,
+        ///The error's type name (Writer spells it `tpe`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub tpe: ::std::option::Option<::std::string::String>,
     }
     impl Error {
         pub fn builder() -> builder::Error {
@@ -197,6 +206,9 @@ unknown ones are ignored.
         ///The problem, in words.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
+        ///Anything more the server says about this problem (any JSON).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub extras: ::std::option::Option<::serde_json::Value>,
         ///What the problem is about (for example the input's name).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub key: ::std::option::Option<::std::string::String>,
@@ -411,7 +423,7 @@ the status as a plain string instead (see `Job.status`).
     pub struct Pagination {
         ///The page size the server used (it may clamp the one asked for).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub limit: ::std::option::Option<i64>,
+        pub limit: ::std::option::Option<i32>,
         ///How many jobs were skipped.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub offset: ::std::option::Option<i64>,
@@ -741,27 +753,27 @@ the status as a plain string instead (see `Job.status`).
                 ::std::string::String,
             >,
             max_fields: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<i32>,
                 ::std::string::String,
             >,
             max_file_size_mb: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<i32>,
                 ::std::string::String,
             >,
             max_files: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<i32>,
                 ::std::string::String,
             >,
             max_image_size_mb: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<i32>,
                 ::std::string::String,
             >,
             max_word_count: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<i32>,
                 ::std::string::String,
             >,
             min_fields: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<i32>,
                 ::std::string::String,
             >,
             upload_types: ::std::result::Result<
@@ -811,7 +823,7 @@ the status as a plain string instead (see `Job.status`).
             }
             pub fn max_fields<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_fields = value
@@ -823,7 +835,7 @@ the status as a plain string instead (see `Job.status`).
             }
             pub fn max_file_size_mb<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_file_size_mb = value
@@ -837,7 +849,7 @@ the status as a plain string instead (see `Job.status`).
             }
             pub fn max_files<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_files = value
@@ -849,7 +861,7 @@ the status as a plain string instead (see `Job.status`).
             }
             pub fn max_image_size_mb<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_image_size_mb = value
@@ -863,7 +875,7 @@ the status as a plain string instead (see `Job.status`).
             }
             pub fn max_word_count<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.max_word_count = value
@@ -877,7 +889,7 @@ the status as a plain string instead (see `Job.status`).
             }
             pub fn min_fields<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.min_fields = value
@@ -1042,7 +1054,15 @@ the status as a plain string instead (see `Job.status`).
                 ::std::option::Option<::std::vec::Vec<super::ErrorDetail>>,
                 ::std::string::String,
             >,
+            extras: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
+                ::std::string::String,
+            >,
             message: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            tpe: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
@@ -1052,7 +1072,9 @@ the status as a plain string instead (see `Job.status`).
                 Self {
                     code: Ok(Default::default()),
                     errors: Ok(Default::default()),
+                    extras: Ok(Default::default()),
                     message: Ok(Default::default()),
+                    tpe: Ok(Default::default()),
                 }
             }
         }
@@ -1083,6 +1105,18 @@ the status as a plain string instead (see `Job.status`).
                     });
                 self
             }
+            pub fn extras<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.extras = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for extras: {e}")
+                    });
+                self
+            }
             pub fn message<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -1095,6 +1129,18 @@ the status as a plain string instead (see `Job.status`).
                     });
                 self
             }
+            pub fn tpe<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tpe = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tpe: {e}")
+                    });
+                self
+            }
         }
         impl ::std::convert::TryFrom<Error> for super::Error {
             type Error = super::error::ConversionError;
@@ -1104,7 +1150,9 @@ the status as a plain string instead (see `Job.status`).
                 Ok(Self {
                     code: value.code?,
                     errors: value.errors?,
+                    extras: value.extras?,
                     message: value.message?,
+                    tpe: value.tpe?,
                 })
             }
         }
@@ -1113,7 +1161,9 @@ the status as a plain string instead (see `Job.status`).
                 Self {
                     code: Ok(value.code),
                     errors: Ok(value.errors),
+                    extras: Ok(value.extras),
                     message: Ok(value.message),
+                    tpe: Ok(value.tpe),
                 }
             }
         }
@@ -1121,6 +1171,10 @@ the status as a plain string instead (see `Job.status`).
         pub struct ErrorDetail {
             description: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            extras: ::std::result::Result<
+                ::std::option::Option<::serde_json::Value>,
                 ::std::string::String,
             >,
             key: ::std::result::Result<
@@ -1132,6 +1186,7 @@ the status as a plain string instead (see `Job.status`).
             fn default() -> Self {
                 Self {
                     description: Ok(Default::default()),
+                    extras: Ok(Default::default()),
                     key: Ok(Default::default()),
                 }
             }
@@ -1146,6 +1201,18 @@ the status as a plain string instead (see `Job.status`).
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn extras<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::serde_json::Value>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.extras = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for extras: {e}")
                     });
                 self
             }
@@ -1169,6 +1236,7 @@ the status as a plain string instead (see `Job.status`).
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     description: value.description?,
+                    extras: value.extras?,
                     key: value.key?,
                 })
             }
@@ -1177,6 +1245,7 @@ the status as a plain string instead (see `Job.status`).
             fn from(value: super::ErrorDetail) -> Self {
                 Self {
                     description: Ok(value.description),
+                    extras: Ok(value.extras),
                     key: Ok(value.key),
                 }
             }
@@ -1615,7 +1684,7 @@ the status as a plain string instead (see `Job.status`).
         #[derive(Clone, Debug)]
         pub struct Pagination {
             limit: ::std::result::Result<
-                ::std::option::Option<i64>,
+                ::std::option::Option<i32>,
                 ::std::string::String,
             >,
             offset: ::std::result::Result<
@@ -1634,7 +1703,7 @@ the status as a plain string instead (see `Job.status`).
         impl Pagination {
             pub fn limit<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T: ::std::convert::TryInto<::std::option::Option<i32>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.limit = value
@@ -1875,17 +1944,15 @@ impl Client {
     /**List an application's jobs
 
 Returns one page of the jobs created through the async API for the
-application, newest first. Page with `offset` and `limit`; the server
-may clamp `limit` (its `pagination.limit` says what it used).
-`totalCount` may count all of the application's jobs, not only those
-matching `status`: a short or empty page also ends the listing.
+application. Page with `offset` and `limit`; the server may clamp
+`limit` (its `pagination.limit` says what it used).
 
 
 Sends a `GET` request to `/v1/applications/{application_id}/jobs`
 
 Arguments:
 - `application_id`: The id (or alias) of the no-code application.
-- `limit`: The largest number of jobs to return (default 50).
+- `limit`: The largest number of jobs to return (Writer documents no default; 50 has been seen).
 - `offset`: How many jobs to skip (default 0).
 - `status`: Only jobs with this status.
 ```ignore
@@ -2020,7 +2087,7 @@ pub mod builder {
     pub struct ListJobs<'a> {
         client: &'a super::Client,
         application_id: Result<::std::string::String, String>,
-        limit: Result<Option<::std::num::NonZeroU64>, String>,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
         offset: Result<Option<i64>, String>,
         status: Result<Option<types::JobStatusFilter>, String>,
     }
@@ -2048,13 +2115,13 @@ pub mod builder {
         }
         pub fn limit<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
         {
             self.limit = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
                         .to_string()
                 });
             self
@@ -2284,6 +2351,7 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                202u16 => ResponseValue::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -2532,6 +2600,7 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                202u16 => ResponseValue::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(

@@ -25,6 +25,8 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
+        /// What the error body said, field by field.
+        body: ErrorBody,
     },
     /// 401: the API key was not accepted.
     #[error(
@@ -36,6 +38,8 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
+        /// What the error body said, field by field.
+        body: ErrorBody,
     },
     /// 403: the key may not use this application or job.
     #[error(
@@ -47,6 +51,8 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
+        /// What the error body said, field by field.
+        body: ErrorBody,
     },
     /// 404: no such application or job.
     #[error(
@@ -58,6 +64,8 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
+        /// What the error body said, field by field.
+        body: ErrorBody,
     },
     /// 409: the request conflicts with the resource's state, e.g. retrying a
     /// job that is not `failed`. Not transient: repeating it will not help.
@@ -71,6 +79,8 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
+        /// What the error body said, field by field.
+        body: ErrorBody,
     },
     /// 429: the request budget is spent for now.
     #[error(
@@ -95,7 +105,8 @@ pub enum Error {
         /// The server's explanation.
         message: String,
         /// The server's request id.
-        request_id: Option<String>,
+        request_id: Option<String>,        /// What the error body said, field by field.
+        body: ErrorBody,
     },
     /// Any other HTTP status (a redirect, 408, 422, ...).
     #[error(
@@ -108,7 +119,8 @@ pub enum Error {
         /// What the server said, or what the client made of it.
         message: String,
         /// The server's request id.
-        request_id: Option<String>,
+        request_id: Option<String>,        /// What the error body said, field by field.
+        body: ErrorBody,
     },
     /// No answer within the request timeout.
     #[error(
@@ -198,6 +210,43 @@ pub enum Error {
     InvalidInputs(Vec<InputProblem>),
 }
 
+/// What an error answer's body said, field by field: Writer's documented
+/// shape `{"tpe", "errors": [{"description", "key", "extras"}], "extras"}`,
+/// or the older `{"message", "code", "errors"}` one. Empty when the body was
+/// not JSON (the error's message then quotes a snippet of it). Every string
+/// in it is scrubbed of the API key.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ErrorBody {
+    /// The error's type name (`tpe`, or `code` in the older shape).
+    pub tpe: Option<String>,
+    /// The individual problems, in the server's order.
+    pub problems: Vec<ErrorProblem>,
+    /// Anything more the server said about the error.
+    pub extras: Option<serde_json::Value>,
+}
+
+/// One problem named in an error body.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ErrorProblem {
+    /// What the problem is about (for a 400 on create, the input at fault).
+    pub key: Option<String>,
+    /// The problem, in words.
+    pub description: Option<String>,
+    /// Anything more the server said about this problem.
+    pub extras: Option<serde_json::Value>,
+}
+
+impl ErrorBody {
+    /// The body's problems that name a key, as `(key, description)`.
+    pub fn keyed(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.problems.iter().filter_map(|p| {
+            Some((p.key.as_deref()?, p.description.as_deref().unwrap_or("")))
+        })
+    }
+}
+
 /// One problem with one input, found by [`crate::model::validate_inputs`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InputProblem {
@@ -249,6 +298,21 @@ impl Error {
             | Self::Http { request_id, .. }
             | Self::Decode { request_id, .. }
             | Self::Ambiguous { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What the error answer's body said (`tpe`, each problem's `key` and
+    /// description, `extras`), when the server answered with an error status.
+    pub fn body(&self) -> Option<&ErrorBody> {
+        match self {
+            Self::BadRequest { body, .. }
+            | Self::Unauthorized { body, .. }
+            | Self::Forbidden { body, .. }
+            | Self::NotFound { body, .. }
+            | Self::Conflict { body, .. }
+            | Self::Server { body, .. }
+            | Self::Http { body, .. } => Some(body),
             _ => None,
         }
     }
@@ -320,6 +384,7 @@ mod tests {
         let e = Error::Conflict {
             message: "not failed".into(),
             request_id: Some("r1".into()),
+            body: ErrorBody::default(),
         };
         assert_eq!(e.status(), Some(409));
         assert!(!e.is_transient());

@@ -96,7 +96,7 @@ pub use app::App;
 pub use client::{Client, ClientBuilder};
 pub use clock::{Clock, ScaledClock, SharedClock, SystemClock};
 pub use config::EnvSource;
-pub use error::{Error, InputProblem, Result};
+pub use error::{Error, ErrorBody, ErrorProblem, InputProblem, Result};
 pub use model::{
     Application, CreatedJob, InputDef, InputOptions, InputType, Inputs, Job, JobPage, JobStatus,
     ListQuery, Output, RetriedJob, StatusFilter, validate_inputs,

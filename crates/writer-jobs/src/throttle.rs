@@ -9,6 +9,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::clock::Sleep;
 
 /// The kind of request about to be sent.
@@ -70,6 +72,13 @@ pub struct Observation {
     ///
     /// [`Clock::now`]: crate::clock::Clock::now
     pub sent_at: Duration,
+    /// When the attempt was sent, on the client's wall clock.
+    pub sent_wall: Option<DateTime<Utc>>,
+    /// When the attempt ended (answer or failure), on the client's wall clock.
+    pub received_wall: Option<DateTime<Utc>>,
+    /// The server's `Date` header, when it sent one: with the two wall
+    /// times above it bounds the offset between the server's clock and ours.
+    pub server_date: Option<DateTime<Utc>>,
 }
 
 /// Paces requests: called around every attempt a client makes.

@@ -75,8 +75,9 @@ pub(crate) fn retried(w: wire::RetryJobResponse) -> Result<RetriedJob, &'static 
     })
 }
 
-fn non_negative(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
+/// A count from the wire (int64 or int32 there), with negatives as 0.
+fn non_negative(n: impl Into<i64>) -> u64 {
+    u64::try_from(n.into()).unwrap_or(0)
 }
 
 pub(crate) fn page(w: wire::JobList, asked: &ListQuery) -> JobPage {
@@ -104,7 +105,7 @@ pub(crate) fn status_filter(s: StatusFilter) -> wire::JobStatusFilter {
 
 fn options(w: Option<wire::ApplicationInputOptions>) -> InputOptions {
     let w = w.unwrap_or_default();
-    let n = |v: Option<i64>| v.map(non_negative);
+    let n = |v: Option<i32>| v.map(non_negative);
     InputOptions {
         list: w.list,
         min_fields: n(w.min_fields),

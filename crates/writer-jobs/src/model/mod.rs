@@ -181,6 +181,17 @@ pub struct JobPage {
     pub limit: u64,
 }
 
+impl JobPage {
+    /// Whether this page, asked for at `offset` of an unfiltered list,
+    /// surely is the last: it is empty, or it reaches the server's
+    /// `totalCount`. A short page alone is no proof (servers may cut pages
+    /// before the end), nor is a missing or zero `totalCount`.
+    pub fn is_last(&self, offset: u64) -> bool {
+        let n = self.jobs.len() as u64;
+        n == 0 || matches!(self.total_count, Some(total) if total > 0 && offset + n >= total)
+    }
+}
+
 /// The parameters of one `list_jobs` request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListQuery {
