@@ -1,0 +1,773 @@
+//! The batch engine's promises, one named scenario per way it was found to
+//! break them (issue 15): no job is ever created twice, no row is given
+//! another row's (or another client's) result, every row is written once,
+//! and a run always ends.
+//!
+//! Each test runs a batch against `writer-sim` on its scaled clock (through
+//! a proxy from `common/proxy.rs` where the simulator cannot make the fault
+//! itself) and checks the promises from the SIMULATOR's records, never from
+//! the client's report:
+//!
+//! - (a) no input set has more jobs made by creates (jobs whose origin is
+//!   `client`: not other tenants' jobs, not retries answered with a new id)
+//!   than rows carrying it; every row here has its own inputs, so the check
+//!   is "at most one job per row";
+//! - (b) no completed row carries output made from other inputs (the
+//!   simulator's output is a function of the inputs: `expected_output`);
+//! - (c) every row is in the outcomes exactly once;
+//! - (d) a row reported ambiguous lists its candidates;
+//! - (e) the run ends: each run is wrapped in a generous real-time bound.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::proxy::{Hold, Proxy, ProxyConfig, Refuse};
+use futures::StreamExt;
+use writer_jobs::batch::{Batch, BatchError, BatchRun, Outcome, OutcomeResult, Rate, Row};
+use writer_jobs::{Client, Clock, Inputs, ScaledClock, clock::Sleep};
+use writer_sim::{
+    AppConfig, DurationDist, FaultConfig, JobOrigin, Simulator, SimulatorBuilder, TenantConfig,
+};
+
+const APP: &str = "demo-product-descriptions";
+
+// ----- helpers ---------------------------------------------------------------
+
+/// `n` rows, each with inputs of its own.
+fn rows(n: usize, tag: &str) -> Vec<Row> {
+    (0..n)
+        .map(|i| {
+            Row::new(
+                format!("{tag}-{i:03}"),
+                Inputs::new().text("Product name", format!("{tag} product #{i}")),
+            )
+        })
+        .collect()
+}
+
+fn key_of(row: &Row) -> String {
+    writer_sim::input_key(APP, &row.inputs.to_wire().inputs)
+}
+
+fn expected(row: &Row) -> String {
+    writer_sim::expected_output(APP, &row.inputs.to_wire().inputs).suggestion
+}
+
+async fn start(builder: SimulatorBuilder) -> Simulator {
+    builder.start().await.expect("simulator starts")
+}
+
+/// Jobs on the simulator made by clients' creates (origin `client`), per
+/// input set.
+fn creates_per_input_set(sim: &Simulator) -> HashMap<String, u64> {
+    let mut per_set = HashMap::new();
+    for id in sim.job_ids(APP) {
+        let Some(job) = sim.job(&id) else { continue };
+        if job.origin == JobOrigin::Client {
+            *per_set
+                .entry(writer_sim::input_key(&job.application_id, &job.inputs))
+                .or_insert(0u64) += 1;
+        }
+    }
+    per_set
+}
+
+/// Promise (a): at most one job made by a create per row.
+fn assert_no_duplicate_jobs(sim: &Simulator, rows: &[Row], scenario: &str) {
+    let per_set = creates_per_input_set(sim);
+    let mut twice: BTreeMap<&str, u64> = BTreeMap::new();
+    for row in rows {
+        let n = per_set.get(&key_of(row)).copied().unwrap_or(0);
+        if n > 1 {
+            twice.insert(row.key.as_str(), n);
+        }
+    }
+    let total: u64 = per_set.values().sum();
+    assert!(
+        twice.is_empty(),
+        "{scenario}: promise (a) broken, a job was created twice: {} of {} rows have more than \
+         one job made by creates on the server ({} jobs by creates in all): {twice:?}",
+        twice.len(),
+        rows.len(),
+        total,
+    );
+}
+
+/// Promise (c): every row is in the outcomes exactly once. Returns the
+/// outcomes by row key.
+fn assert_each_row_once<'a>(
+    outcomes: &'a [Outcome],
+    rows: &[Row],
+    scenario: &str,
+) -> HashMap<&'a str, &'a Outcome> {
+    let mut by_key: HashMap<&str, &Outcome> = HashMap::new();
+    let mut twice = Vec::new();
+    for o in outcomes {
+        if by_key.insert(o.key.as_str(), o).is_some() {
+            twice.push(o.key.clone());
+        }
+    }
+    let missing: Vec<&str> = rows
+        .iter()
+        .map(|r| r.key.as_str())
+        .filter(|k| !by_key.contains_key(k))
+        .collect();
+    assert!(
+        twice.is_empty() && missing.is_empty() && outcomes.len() == rows.len(),
+        "{scenario}: promise (c) broken, not every row written exactly once: {} outcomes for {} \
+         rows; written twice: {twice:?}; missing: {missing:?}",
+        outcomes.len(),
+        rows.len(),
+    );
+    by_key
+}
+
+/// Promise (b): no completed row carries output made from other inputs;
+/// and (d): every ambiguous row lists its candidates.
+fn assert_right_outputs(outcomes: &[Outcome], rows: &[Row], scenario: &str) {
+    let by_row: HashMap<&str, &Row> = rows.iter().map(|r| (r.key.as_str(), r)).collect();
+    let by_output: HashMap<String, &str> =
+        rows.iter().map(|r| (expected(r), r.key.as_str())).collect();
+    let mut wrong = Vec::new();
+    let mut no_candidates = Vec::new();
+    for o in outcomes {
+        let Some(row) = by_row.get(o.key.as_str()) else {
+            continue;
+        };
+        match &o.result {
+            OutcomeResult::Completed { output } if output.suggestion != expected(row) => {
+                let whose = by_output
+                    .get(&output.suggestion)
+                    .map(|k| format!("row {k}'s"))
+                    .unwrap_or_else(|| "another client's".to_string());
+                wrong.push(format!(
+                    "{} (job {:?}) carries {whose} output: {:?}",
+                    o.key, o.job_id, output.suggestion
+                ));
+            }
+            OutcomeResult::Ambiguous { candidates, .. } if candidates.is_empty() => {
+                no_candidates.push(o.key.clone());
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{scenario}: promise (b) broken, {} completed rows carry output made from other \
+         inputs:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert!(
+        no_candidates.is_empty(),
+        "{scenario}: promise (d) broken, rows reported ambiguous without their candidates: \
+         {no_candidates:?}"
+    );
+}
+
+fn tally(outcomes: &[Outcome]) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for o in outcomes {
+        *counts.entry(o.result.name()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Collects a run's outcomes; promise (e): fails if the run does not end
+/// within `bound` of real time.
+async fn collect_within(
+    mut run: BatchRun,
+    bound: Duration,
+    sim: &Simulator,
+    rows: usize,
+    scenario: &str,
+) -> Vec<Outcome> {
+    let progress = run.progress();
+    let started = sim.clock().now();
+    let deadline = tokio::time::Instant::now() + bound;
+    let mut outcomes = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, run.next()).await {
+            Ok(Some(Ok(outcome))) => outcomes.push(outcome),
+            Ok(Some(Err(error))) => panic!("{scenario}: the batch stopped with an error: {error}"),
+            Ok(None) => return outcomes,
+            Err(_) => {
+                let simulated = (sim.clock().now() - started).num_seconds();
+                let stats = sim.stats();
+                panic!(
+                    "{scenario}: promise (e) broken, the run did not end within {bound:?} of \
+                     real time ({simulated} simulated s): {} of {rows} rows written ({:?}); \
+                     progress {:?}; server saw {:?}",
+                    outcomes.len(),
+                    tally(&outcomes),
+                    *progress.borrow(),
+                    stats.by_operation_status,
+                );
+            }
+        }
+    }
+}
+
+/// Starts a batch, waiting for a killed run's journal lock to go (an
+/// aborted engine lets go of it when its task is dropped).
+async fn run_resuming(batch: &Batch, rows: &[Row]) -> BatchRun {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match batch
+            .clone()
+            .run(futures::stream::iter(rows.to_vec()))
+            .await
+        {
+            Ok(run) => return run,
+            Err(BatchError::Journal(e))
+                if e.to_string().contains("in use") && tokio::time::Instant::now() < give_up =>
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(e) => panic!("the batch does not start: {e}"),
+        }
+    }
+}
+
+/// The keys of rows whose create answer the journal recorded.
+fn answered_in_journal(path: &Path) -> HashSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "created")
+        .filter_map(|v| v["key"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Jobs on the simulator made by creates whose answer the journal has not
+/// recorded, with their creation time (server clock).
+fn landed_unanswered(sim: &Simulator, rows: &[Row], journal: &Path) -> Vec<DateTime<Utc>> {
+    let answered = answered_in_journal(journal);
+    let row_of: HashMap<String, &str> = rows.iter().map(|r| (key_of(r), r.key.as_str())).collect();
+    sim.job_ids(APP)
+        .iter()
+        .filter_map(|id| sim.job(id))
+        .filter(|j| j.origin == JobOrigin::Client)
+        .filter(|j| {
+            row_of
+                .get(&writer_sim::input_key(&j.application_id, &j.inputs))
+                .is_some_and(|k| !answered.contains(*k))
+        })
+        .map(|j| j.created_at)
+        .collect()
+}
+
+/// A client clock running `ahead` of the simulator's (same scale).
+#[derive(Debug, Clone)]
+struct AheadClock {
+    inner: ScaledClock,
+    ahead: chrono::Duration,
+}
+
+impl Clock for AheadClock {
+    fn now(&self) -> Duration {
+        self.inner.now()
+    }
+
+    fn wall(&self) -> DateTime<Utc> {
+        self.inner.wall() + self.ahead
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.inner.sleep(duration)
+    }
+}
+
+fn client_for(sim: &Simulator, base_url: &str, timeout: Duration) -> Client {
+    common::sim_client(sim)
+        .base_url(base_url)
+        .request_timeout(timeout)
+        .build()
+        .expect("client")
+}
+
+// ----- 1. a create held past the client's timeout ----------------------------
+
+/// Bug 1: a create the server holds past the client's 60 s timeout (70 s)
+/// and then commits is created after the client gave up. Its window must
+/// reach as far as the server may still act on the request; judged "did not
+/// land", the row is sent again and gets a second job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_held_past_the_client_timeout_is_not_sent_twice() {
+    const SCALE: f64 = 200.0;
+    let scenario = "create held 70 s past a 60 s timeout";
+    let sim = start(
+        Simulator::builder()
+            .scale(SCALE)
+            .seed(101)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.0),
+    )
+    .await;
+    // The first 16 creates go through (the client measures the clock skew
+    // from their answers); the next 8 are held 70 simulated seconds.
+    let proxy = Proxy::start(
+        &sim.base_url(),
+        ProxyConfig {
+            hold: Some(Hold {
+                skip: 16,
+                count: 8,
+                delay: Duration::from_secs(70),
+                scale: SCALE,
+            }),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let client = client_for(&sim, &proxy.base_url, Duration::from_secs(60));
+    let rows = rows(48, "held");
+    let run = Batch::new(client, APP)
+        .create_concurrency(8)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(40), &sim, rows.len(), scenario).await;
+    let c = proxy.counters();
+    let (held, forwarded, undelivered) = (
+        c.held.load(std::sync::atomic::Ordering::SeqCst),
+        c.held_forwarded.load(std::sync::atomic::Ordering::SeqCst),
+        c.held_undelivered.load(std::sync::atomic::Ordering::SeqCst),
+    );
+    println!(
+        "{scenario}: {:?}; held {held}, forwarded late {forwarded} (answer undeliverable: \
+         {undelivered}); server {:?}",
+        tally(&outcomes),
+        sim.stats().by_operation_status
+    );
+    assert_eq!(held, 8, "{scenario}: the proxy held 8 creates");
+    assert_eq!(
+        forwarded, 8,
+        "{scenario}: the held creates reached the server late"
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+// ----- 2. resume after a kill: creates that waited in the rate limiter -------
+
+/// Bug 2: with a small request budget a create waits in the client's rate
+/// limiter long after its intent was written; the process is killed after
+/// the create landed and before its answer came. On resume the row's
+/// window must cover when the create was really sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_after_a_kill_finds_creates_that_waited_in_the_rate_limiter() {
+    const SCALE: f64 = 500.0;
+    let scenario = "resume, creates queued in the rate limiter";
+    let faults = FaultConfig::parse_compact("create:slow=1.0,slow_secs=40").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(SCALE)
+            .seed(102)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("rate.journal");
+    let rows = rows(16, "queued");
+    let batch = Batch::new(client, APP)
+        .journal(&journal)
+        .rate(Rate::per_minute(3.0));
+    let run = run_resuming(&batch, &rows).await;
+    let started = sim.clock().now();
+
+    // Kill -9 once a create that was sent at least 100 simulated seconds
+    // into the run has landed and its answer is still out (it waited in
+    // the limiter: 3 requests a minute); at the latest after 600 s.
+    let latest = started + chrono::Duration::seconds(600);
+    let late = started + chrono::Duration::seconds(100);
+    loop {
+        let now = sim.clock().now();
+        if now >= latest
+            || landed_unanswered(&sim, &rows, &journal)
+                .iter()
+                .any(|at| *at >= late)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let killed_at = (sim.clock().now() - started).num_seconds();
+    let unanswered = landed_unanswered(&sim, &rows, &journal).len();
+    drop(run);
+
+    let run = run_resuming(&batch, &rows).await;
+    let outcomes = collect_within(run, Duration::from_secs(60), &sim, rows.len(), scenario).await;
+    println!(
+        "{scenario}: killed at {killed_at} simulated s with {unanswered} landed creates \
+         unanswered; resumed: {:?}",
+        tally(&outcomes)
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+// ----- 3. resume with the client clock ahead of the server's -----------------
+
+/// Bug 3: the client clock is 49.5 s ahead of the server's. The run is
+/// killed while its first creates have landed but not answered; the resumed
+/// run must judge their windows with the skew measured, not a default
+/// +-30 s margin that misses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_with_the_client_clock_ahead_finds_its_creates() {
+    const SCALE: f64 = 500.0;
+    let scenario = "resume, client clock 49.5 s ahead";
+    let faults = FaultConfig::parse_compact("create:slow=1.0,slow_secs=40").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(SCALE)
+            .seed(103)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let clock = AheadClock {
+        inner: ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor()),
+        ahead: chrono::Duration::milliseconds(49_500),
+    };
+    let client = Client::builder()
+        .api_key(sim.api_key())
+        .base_url(sim.base_url())
+        .clock(clock)
+        .request_timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("skew.journal");
+    let rows = rows(16, "skewed");
+    let batch = Batch::new(client, APP)
+        .journal(&journal)
+        .create_concurrency(8);
+    let run = run_resuming(&batch, &rows).await;
+    let started = sim.clock().now();
+
+    // Kill -9 when the first wave of creates has landed (their answers are
+    // 40 simulated seconds away), 10 s later.
+    let latest = started + chrono::Duration::seconds(35);
+    while sim.clock().now() < latest && landed_unanswered(&sim, &rows, &journal).len() < 8 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    sim.clock().sleep(Duration::from_secs(10)).await;
+    let unanswered = landed_unanswered(&sim, &rows, &journal).len();
+    drop(run);
+
+    let run = run_resuming(&batch, &rows).await;
+    let outcomes = collect_within(run, Duration::from_secs(60), &sim, rows.len(), scenario).await;
+    println!(
+        "{scenario}: killed with {unanswered} landed creates unanswered; resumed: {:?}",
+        tally(&outcomes)
+    );
+    assert!(
+        unanswered >= 1,
+        "{scenario}: the kill came when no create was unanswered (nothing to reconcile)"
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+// ----- 4. a busy application: another client's job ---------------------------
+
+/// Bug 4: on an application where other clients create 120 jobs a minute,
+/// a create answered 500 (it did not land) has a window that may hold
+/// exactly one job no row owns: another client's. Timing cannot tell whose
+/// it is, so the row must be reported ambiguous with its candidates (or
+/// sent again), never completed with that job's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_clients_job_is_never_given_to_a_row() {
+    let scenario = "busy application, creates answered 500";
+    let busy = AppConfig::demo().tenants(TenantConfig {
+        prefill_jobs: 0,
+        jobs_per_minute: 120.0,
+    });
+    let faults = FaultConfig::parse_compact("create:500=0.15").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(104)
+            .apps(vec![busy])
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(60, "busy");
+    let run = Batch::new(client, APP)
+        .create_concurrency(1)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(60), &sim, rows.len(), scenario).await;
+    let stats = sim.stats();
+    println!(
+        "{scenario}: {:?}; jobs by creates {}, by tenants {}, create answers {:?}",
+        tally(&outcomes),
+        creates_per_input_set(&sim).values().sum::<u64>(),
+        stats.tenant_jobs_created,
+        stats.by_operation_status.get("create"),
+    );
+    assert!(
+        stats.tenant_jobs_created > 0,
+        "{scenario}: tenants created jobs"
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+// ----- 5. a refused connection with nothing else polling ---------------------
+
+/// Bug 5: one job in flight at a time (`--concurrency 1`) through a proxy
+/// that refuses connections 10 ms of every 60 ms for three seconds, then
+/// stays up. A refused create pauses creates until some request succeeds;
+/// with nothing tracked nothing else is sent, so the breaker must probe on
+/// its own. The server is healthy: every row must complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_with_nothing_tracked_does_not_stall_the_run() {
+    let scenario = "max_in_flight 1, connections refused now and then";
+    let sim = start(
+        Simulator::builder()
+            .scale(1000.0)
+            .seed(105)
+            .duration(DurationDist::Uniform {
+                min_secs: 2.0,
+                max_secs: 5.0,
+            })
+            .failure_rate(0.0),
+    )
+    .await;
+    let proxy = Proxy::start(
+        &sim.base_url(),
+        ProxyConfig {
+            refuse: Some(Refuse {
+                period: Duration::from_millis(60),
+                down: Duration::from_millis(10),
+                until: Duration::from_secs(3),
+            }),
+            // Every request connects anew, so creates meet the refusals.
+            close_after_answer: true,
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let client = client_for(&sim, &proxy.base_url, Duration::from_secs(60));
+    let rows = rows(40, "refused");
+    let run = Batch::new(client, APP)
+        .max_in_flight(1)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(20), &sim, rows.len(), scenario).await;
+    println!(
+        "{scenario}: {:?}; listener closed {} times",
+        tally(&outcomes),
+        proxy
+            .counters()
+            .refusals
+            .load(std::sync::atomic::Ordering::SeqCst)
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    let completed = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, OutcomeResult::Completed { .. }))
+        .count();
+    assert_eq!(
+        completed,
+        rows.len(),
+        "{scenario}: refused connections create nothing and the server is healthy, so every \
+         row completes: {:?}",
+        tally(&outcomes)
+    );
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+// ----- 6. a retry answered 409 -----------------------------------------------
+
+/// Bug 6: retries answer with a new job id; at first every retry's
+/// connection is dropped after the server acted (the new job exists, the
+/// client does not know it), so the next retry of the same failed job gets
+/// 409. The run must still end, with every row written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_answered_409_does_not_loop_forever() {
+    const SCALE: f64 = 1000.0;
+    let scenario = "retry with a new id, first retries dropped";
+    let faults = FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(SCALE)
+            .seed(106)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.5)
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(20, "retried");
+    let run = Batch::new(client, APP)
+        .job_retries(2)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let clear = async {
+        sim.clock().sleep(Duration::from_secs(450)).await;
+        sim.set_faults(FaultConfig::none()).unwrap();
+    };
+    let (outcomes, ()) = tokio::join!(
+        collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario),
+        clear
+    );
+    let stats = sim.stats();
+    println!(
+        "{scenario}: {:?}; retry answers {:?}, retries dropped {}",
+        tally(&outcomes),
+        stats.by_operation_status.get("retry"),
+        stats.faults_of(writer_sim::FaultKind::AcceptThenDrop),
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+// ----- 7. the list endpoint down ---------------------------------------------
+
+/// Bug 7: every list request fails (500). Jobs can still be fetched by id,
+/// so every row must complete instead of timing out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_complete_while_the_list_endpoint_is_down() {
+    let scenario = "list endpoint down";
+    let faults = FaultConfig::parse_compact("list:500=1.0").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(1000.0)
+            .seed(107)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 30.0,
+            })
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(20, "unlisted");
+    let run = Batch::new(client, APP)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario).await;
+    let stats = sim.stats();
+    println!(
+        "{scenario}: {:?}; server saw {:?}",
+        tally(&outcomes),
+        stats.by_operation_status
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    let completed = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, OutcomeResult::Completed { .. }))
+        .count();
+    assert_eq!(
+        completed,
+        rows.len(),
+        "{scenario}: every job completes on the server and can be fetched by id, so every row \
+         completes: {:?} ({} GETs sent)",
+        tally(&outcomes),
+        stats.requests(writer_sim::Operation::Get),
+    );
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+// ----- 8. a list that is not newest first ------------------------------------
+
+/// Bug 8: the server lists oldest first (Writer documents no order), on an
+/// application with 300 older jobs. A create whose answer was dropped
+/// after it landed must be found wherever its job is in the list, not
+/// judged "did not land" and sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_served_oldest_first_does_not_hide_a_landed_create() {
+    let scenario = "list oldest first, creates dropped after landing";
+    let app = AppConfig::demo().tenants(TenantConfig {
+        prefill_jobs: 300,
+        jobs_per_minute: 0.0,
+    });
+    let faults = FaultConfig::parse_compact("create:accept_then_drop=0.1").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(108)
+            .apps(vec![app])
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let proxy = Proxy::start(
+        &sim.base_url(),
+        ProxyConfig {
+            oldest_first: true,
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let client = client_for(&sim, &proxy.base_url, Duration::from_secs(60));
+    let rows = rows(60, "reordered");
+    let run = Batch::new(client, APP)
+        .settle_time(Duration::from_secs(10))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(60), &sim, rows.len(), scenario).await;
+    let stats = sim.stats();
+    println!(
+        "{scenario}: {:?}; creates dropped after landing {}, pages served oldest first {}",
+        tally(&outcomes),
+        stats.faults_of(writer_sim::FaultKind::AcceptThenDrop),
+        proxy
+            .counters()
+            .reordered_pages
+            .load(std::sync::atomic::Ordering::SeqCst),
+    );
+    assert!(
+        stats.faults_of(writer_sim::FaultKind::AcceptThenDrop) > 0,
+        "{scenario}: some creates were dropped after landing"
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
