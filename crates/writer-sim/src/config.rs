@@ -182,12 +182,12 @@ impl InputDef {
         let mut options = ApplicationInputOptions::default();
         match self.input_type {
             InputType::Text => {
-                options.min_fields = self.min_fields.map(i64::from);
-                options.max_fields = self.max_fields.map(i64::from);
+                options.min_fields = self.min_fields.map(wire_int);
+                options.max_fields = self.max_fields.map(wire_int);
             }
             InputType::Dropdown => options.list = self.list.clone(),
             InputType::File => {
-                options.max_files = self.max_fields.map(i64::from);
+                options.max_files = self.max_fields.map(wire_int);
                 options.upload_types = vec!["url".into(), "file_id".into()];
             }
             InputType::Media => options.file_types = vec!["png".into(), "jpg".into()],
@@ -200,6 +200,12 @@ impl InputDef {
             required: self.required,
         }
     }
+}
+
+/// A count as the int32 of the application details (the spec types its
+/// integer limits int32): a larger value is shown as `i32::MAX`.
+fn wire_int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// How long a job runs, in simulated time.
@@ -514,20 +520,42 @@ pub enum OverMax {
     Reject,
 }
 
-/// What `totalCount` counts when the list is filtered by status.
+/// What a list answer's `totalCount` says. Writer does not document it, so
+/// every plausible server is one setting away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TotalCount {
-    /// All of the application's jobs, whatever the filter (the pessimistic
-    /// real-world case).
+    /// All of the application's jobs, whatever the `status` filter (the
+    /// pessimistic real-world case: a filtered scan cannot stop on it).
     #[default]
     All,
     /// Only the jobs matching the filter.
     Filtered,
+    /// No `totalCount` field at all (Writer's SDKs stop paging silently
+    /// when it is missing).
+    Missing,
+    /// Always 0, whatever exists (a client must not stop on it alone).
+    Zero,
+}
+
+/// The order of the list operation. Writer does not document it, so a
+/// client must not rely on one; the simulator can serve each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListOrder {
+    /// Newest first: new jobs push older ones down the list (offsets shift
+    /// while a client pages).
+    #[default]
+    Newest,
+    /// Oldest first: new jobs append at the end.
+    Oldest,
+    /// A stable order unrelated to creation time (sorted by a seeded hash
+    /// of the job id): a new job lands anywhere in the list.
+    Unspecified,
 }
 
 /// How the list operation pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListConfig {
     /// The page size when the request gives none (50).
@@ -536,8 +564,17 @@ pub struct ListConfig {
     pub max_limit: u32,
     /// Above the maximum: clamp or 400.
     pub over_max: OverMax,
-    /// What `totalCount` counts.
+    /// What `totalCount` says.
     pub total_count: TotalCount,
+    /// The order of the jobs (TOML `order`; default newest first).
+    pub order: ListOrder,
+    /// The probability (0 to 1) that a full page is cut to a random
+    /// shorter, non-empty length (TOML `short_pages`; default 0). The jobs
+    /// cut off are the next offsets' first: a client that advances its
+    /// offset by the items it received still sees every job once, but one
+    /// that stops on a page shorter than `limit` stops too early.
+    /// `pagination.limit` still echoes the limit used.
+    pub short_pages: f64,
 }
 
 impl Default for ListConfig {
@@ -547,8 +584,144 @@ impl Default for ListConfig {
             max_limit: 100,
             over_max: OverMax::Clamp,
             total_count: TotalCount::All,
+            order: ListOrder::Newest,
+            short_pages: 0.0,
         }
     }
+}
+
+/// The status that a successful create or retry answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SuccessStatus {
+    /// 202 Accepted, as Writer's API reference declares (TOML `202`).
+    #[default]
+    Accepted,
+    /// 200 OK, as older servers and Writer's guide show (TOML `200`).
+    Ok,
+}
+
+impl SuccessStatus {
+    /// The status code.
+    pub fn code(self) -> u16 {
+        match self {
+            SuccessStatus::Accepted => 202,
+            SuccessStatus::Ok => 200,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SuccessStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u16::deserialize(d)? {
+            202 => Ok(SuccessStatus::Accepted),
+            200 => Ok(SuccessStatus::Ok),
+            other => Err(serde::de::Error::custom(format!(
+                "success_status = {other}: use 202 (Writer's reference) or 200"
+            ))),
+        }
+    }
+}
+
+/// The JSON shape of every error answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorShape {
+    /// Writer's documented shape: `{"tpe": "<code>", "errors":
+    /// [{"description": "...", "key": "<input name or null>", "extras":
+    /// null}], "extras": null}`; every error has at least one description.
+    #[default]
+    Writer,
+    /// The older `{"message": "...", "code": "<code>", "errors": [{"key",
+    /// "description"}]?}` that proxies and earlier servers send.
+    Legacy,
+}
+
+/// What a create naming an input the application does not have gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownInputs {
+    /// 400 naming the input (no job is made).
+    #[default]
+    Reject,
+    /// The job is created (202) and ends `failed` with an error naming the
+    /// unknown input, as Writer's cookbook describes. Other input problems
+    /// are still refused with 400; synchronous runs still answer 400.
+    FailJob,
+}
+
+/// How job ids look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdStyle {
+    /// Random UUID v4-style ids (8-4-4-4-12 hex, version nibble 4), drawn
+    /// from the seeded RNG: nothing about them says which job is newer.
+    #[default]
+    Random,
+    /// UUID-shaped ids whose leading digits count up in creation order, so
+    /// sorting ids sorts by creation.
+    Ordered,
+}
+
+/// Wire behaviours where Writer's documentation leaves room (TOML `[api]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// The status of a successful create or retry (TOML `success_status =
+    /// 202 | 200`; default 202).
+    pub success_status: SuccessStatus,
+    /// The shape of error bodies (TOML `error_shape = "writer" | "legacy"`;
+    /// default writer).
+    pub error_shape: ErrorShape,
+    /// What a create with an unknown input gets (TOML `unknown_inputs =
+    /// "reject" | "fail_job"`; default reject).
+    pub unknown_inputs: UnknownInputs,
+    /// How job ids look (TOML `ids = "random" | "ordered"`; default random).
+    pub ids: IdStyle,
+}
+
+/// A periodic window in which the server refuses TCP connections: for
+/// `down` out of every `period` of simulated time (the last `down` of each
+/// period, counted from the simulator's start), it closes its listening
+/// socket, so a connect gets ECONNREFUSED; then it listens again on the
+/// same port. TOML: `refuse_every = { period = "60s", down = "10ms" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefuseSchedule {
+    /// The length of one cycle.
+    pub period: Duration,
+    /// How long of each cycle connections are refused (less than `period`).
+    pub down: Duration,
+}
+
+impl RefuseSchedule {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.period.is_zero() || self.down.is_zero() || self.down >= self.period {
+            return Err(ConfigError::invalid(
+                "refuse_every",
+                format!("period {:?}, down {:?}", self.period, self.down),
+                "use a period above 0 and a down time above 0 and shorter than the period",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a duration written `"60s"`, `"10ms"`, `"2m"`, `"1h"`, `"1.5s"`
+/// or a bare number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// The period of a rate limit's budget.
@@ -661,6 +834,13 @@ pub struct SimConfig {
     pub rate_limit: Option<RateLimitConfig>,
     /// Fault injection.
     pub faults: FaultConfig,
+    /// Wire behaviours Writer leaves open: success status, error shape,
+    /// unknown inputs, id style.
+    pub api: ApiConfig,
+    /// Periodic refused connections (off by default); see
+    /// [`Simulator::set_refusing`](crate::Simulator::set_refusing) for the
+    /// runtime switch.
+    pub refuse_every: Option<RefuseSchedule>,
 }
 
 /// The key the simulator accepts when none is configured.
@@ -680,6 +860,8 @@ impl Default for SimConfig {
             list: ListConfig::default(),
             rate_limit: None,
             faults: FaultConfig::default(),
+            api: ApiConfig::default(),
+            refuse_every: None,
         }
     }
 }
@@ -749,8 +931,12 @@ impl SimConfig {
                 format!("must not exceed list.max_limit ({})", self.list.max_limit),
             ));
         }
+        check_probability("list.short_pages", self.list.short_pages)?;
         if let Some(rl) = &self.rate_limit {
             rl.validate()?;
+        }
+        if let Some(refuse) = &self.refuse_every {
+            refuse.validate()?;
         }
         self.faults.validate()?;
         Ok(())
@@ -797,6 +983,11 @@ impl SimConfig {
             list: file.list.unwrap_or_default(),
             rate_limit: file.rate_limit,
             faults,
+            api: file.api.unwrap_or_default(),
+            refuse_every: file
+                .refuse_every
+                .map(RefuseFile::into_schedule)
+                .transpose()?,
         };
         config.validate()?;
         Ok(config)
@@ -825,10 +1016,47 @@ struct ConfigFile {
     list: Option<ListConfig>,
     rate_limit: Option<RateLimitConfig>,
     faults: Option<toml::Table>,
+    api: Option<ApiConfig>,
+    refuse_every: Option<RefuseFile>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
     #[serde(default)]
     apps: Vec<AppFile>,
+}
+
+/// `refuse_every = { period = "60s", down = "10ms" }` (strings with a unit,
+/// or numbers of seconds).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefuseFile {
+    period: toml::Value,
+    down: toml::Value,
+}
+
+impl RefuseFile {
+    fn into_schedule(self) -> Result<RefuseSchedule, ConfigError> {
+        let read = |name: &str, v: &toml::Value| {
+            let d = match v {
+                toml::Value::String(s) => parse_duration(s),
+                toml::Value::Integer(i) => u64::try_from(*i).ok().map(Duration::from_secs),
+                toml::Value::Float(f) => Duration::try_from_secs_f64(*f).ok(),
+                _ => None,
+            };
+            d.ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("refuse_every.{name}"),
+                    v,
+                    "use a duration like \"60s\", \"10ms\", \"2m\" or a number of seconds",
+                )
+            })
+        };
+        let schedule = RefuseSchedule {
+            period: read("period", &self.period)?,
+            down: read("down", &self.down)?,
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -899,6 +1127,7 @@ mod tests {
             scale = 100.0
             failure_rate = 0.1
             retry_new_id = true
+            refuse_every = { period = "60s", down = "10ms" }
             [duration]
             kind = "uniform"
             min_secs = 1.0
@@ -908,13 +1137,21 @@ mod tests {
             default_limit = 10
             over_max = "reject"
             total_count = "filtered"
+            order = "oldest"
+            short_pages = 0.3
+            [api]
+            success_status = 200
+            error_shape = "legacy"
+            unknown_inputs = "fail_job"
+            ids = "ordered"
             [rate_limit]
             requests = 400
             per = "minute"
             burst = 10
             [faults]
-            spec = "get:500=0.1"
+            spec = "get:500=0.1,create:hold=0.05"
             burst_len = 3
+            hold_secs = 90
             [faults.create]
             accept_then_drop = 0.01
             [[keys]]
@@ -939,6 +1176,56 @@ mod tests {
         assert!(config.keys[1].allows("other"));
         assert!(!config.keys[1].allows("demo-product-descriptions"));
         assert_eq!(config.faults.burst_len, 3);
+        assert_eq!(config.faults.hold_delay, Duration::from_secs(90));
+        assert_eq!(config.list.order, ListOrder::Oldest);
+        assert_eq!(config.list.short_pages, 0.3);
+        assert_eq!(
+            config.api,
+            ApiConfig {
+                success_status: SuccessStatus::Ok,
+                error_shape: ErrorShape::Legacy,
+                unknown_inputs: UnknownInputs::FailJob,
+                ids: IdStyle::Ordered,
+            }
+        );
+        assert_eq!(
+            config.refuse_every,
+            Some(RefuseSchedule {
+                period: Duration::from_secs(60),
+                down: Duration::from_millis(10),
+            })
+        );
+    }
+
+    #[test]
+    fn new_settings_default_to_the_documented_api() {
+        let config = SimConfig::from_toml("").unwrap();
+        assert_eq!(config.api.success_status.code(), 202);
+        assert_eq!(config.api.error_shape, ErrorShape::Writer);
+        assert_eq!(config.api.unknown_inputs, UnknownInputs::Reject);
+        assert_eq!(config.api.ids, IdStyle::Random);
+        assert_eq!(config.list.order, ListOrder::Newest);
+        assert_eq!(config.list.short_pages, 0.0);
+        assert_eq!(config.refuse_every, None);
+    }
+
+    #[test]
+    fn bad_new_settings_are_clear_errors() {
+        let err = SimConfig::from_toml("[api]\nsuccess_status = 201").unwrap_err();
+        assert!(err.to_string().contains("success_status = 201"), "{err}");
+        let err = SimConfig::from_toml("[list]\nshort_pages = 1.5").unwrap_err();
+        assert!(err.to_string().contains("list.short_pages = 1.5"), "{err}");
+        let err = SimConfig::from_toml("refuse_every = { period = \"10ms\", down = \"1s\" }")
+            .unwrap_err();
+        assert!(err.to_string().contains("refuse_every"), "{err}");
+        let err = SimConfig::from_toml("refuse_every = { period = \"soon\", down = \"1s\" }")
+            .unwrap_err();
+        assert!(err.to_string().contains("refuse_every.period"), "{err}");
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration("x"), None);
     }
 
     #[test]

@@ -127,11 +127,19 @@ pub enum FaultKind {
     /// A create answer naming the job `job_id` instead of `id`
     /// (`job_id_field`), as Writer's guide shows.
     JobIdField,
+    /// Receive the request (body included), hold it for `hold_delay` of
+    /// simulated time, and only then handle it (a create makes its job at
+    /// the end of the hold, with that `created_at`) and answer, if the
+    /// client is still connected (`hold`). The handling runs in its own
+    /// task, so a client that gives up and closes the connection does not
+    /// cancel it: the job appears after the client's timeout, as with a
+    /// server slow before it commits.
+    Hold,
 }
 
 impl FaultKind {
     /// Every kind, in the order a request's draw walks them.
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::Reset,
         FaultKind::Status500,
         FaultKind::Status503,
@@ -145,6 +153,7 @@ impl FaultKind {
         FaultKind::ExtraFields,
         FaultKind::UnknownStatus,
         FaultKind::JobIdField,
+        FaultKind::Hold,
     ];
 
     /// Its name in configs and statistics.
@@ -163,6 +172,7 @@ impl FaultKind {
             FaultKind::ExtraFields => "extra_fields",
             FaultKind::UnknownStatus => "unknown_status",
             FaultKind::JobIdField => "job_id_field",
+            FaultKind::Hold => "hold",
         }
     }
 
@@ -267,6 +277,10 @@ pub struct FaultConfig {
     /// The `Retry-After` of injected 429s and 503s, in simulated time
     /// (default 1 s).
     pub retry_after: Duration,
+    /// How long `hold` keeps a request before handling it, in simulated
+    /// time (default 70 s: past a typical 60 s client timeout; compact form
+    /// `hold_secs=S`, TOML `hold_secs`).
+    pub hold_delay: Duration,
     /// The `x-should-retry` header of injected 5xx responses.
     pub should_retry: ShouldRetry,
 }
@@ -279,6 +293,7 @@ impl Default for FaultConfig {
             burst_len: 5,
             slow_delay: Duration::from_secs(120),
             retry_after: Duration::from_secs(1),
+            hold_delay: Duration::from_secs(70),
             should_retry: ShouldRetry::Absent,
         }
     }
@@ -312,6 +327,13 @@ impl FaultConfig {
     /// Sets the delay of slow responses (simulated time).
     pub fn slow_delay(mut self, d: Duration) -> Self {
         self.slow_delay = d;
+        self
+    }
+
+    /// Sets how long `hold` keeps a request before handling it (simulated
+    /// time).
+    pub fn hold_delay(mut self, d: Duration) -> Self {
+        self.hold_delay = d;
         self
     }
 
@@ -377,7 +399,7 @@ impl FaultConfig {
 
     /// Parses the compact form: comma-separated `op:kind=probability` items
     /// (`op` is create, get, list, retry, run, app or `*`) and settings
-    /// `burst_len=N`, `slow_secs=S`, `retry_after_secs=S`,
+    /// `burst_len=N`, `slow_secs=S`, `retry_after_secs=S`, `hold_secs=S`,
     /// `should_retry=none|true|false|mixed`.
     pub fn parse_compact(text: &str) -> Result<Self, ConfigError> {
         let mut config = FaultConfig::default();
@@ -450,12 +472,13 @@ impl FaultConfig {
             }
             "slow_secs" => self.slow_delay = secs("slow_secs")?,
             "retry_after_secs" => self.retry_after = secs("retry_after_secs")?,
+            "hold_secs" => self.hold_delay = secs("hold_secs")?,
             "should_retry" => self.should_retry = value.parse()?,
             other => {
                 return Err(ConfigError::invalid(
                     "faults",
                     other,
-                    "settings are burst_len, slow_secs, retry_after_secs and should_retry; faults are written op:kind=probability",
+                    "settings are burst_len, slow_secs, retry_after_secs, hold_secs and should_retry; faults are written op:kind=probability",
                 ));
             }
         }
@@ -611,7 +634,7 @@ mod tests {
     #[test]
     fn compact_form_parses() {
         let f: FaultConfig =
-            "create:accept_then_drop=0.01, get:500=0.02,*:reset=0.005,burst_len=3,slow_secs=90,should_retry=false"
+            "create:accept_then_drop=0.01, get:500=0.02,*:reset=0.005,burst_len=3,slow_secs=90,should_retry=false,create:hold=0.05,hold_secs=30"
                 .parse()
                 .unwrap();
         assert_eq!(
@@ -624,6 +647,9 @@ mod tests {
         assert_eq!(f.burst_len, 3);
         assert_eq!(f.slow_delay, Duration::from_secs(90));
         assert_eq!(f.should_retry, ShouldRetry::False);
+        assert_eq!(f.probability(Operation::Create, FaultKind::Hold), 0.05);
+        assert_eq!(f.hold_delay, Duration::from_secs(30));
+        assert_eq!(FaultConfig::default().hold_delay, Duration::from_secs(70));
         assert_eq!(
             "list:429=0.1"
                 .parse::<FaultConfig>()

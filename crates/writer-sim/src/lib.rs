@@ -13,24 +13,38 @@
 //!   as a new job);
 //! - **time** on a [`SimClock`]: real, scaled (100x: a 30 s job takes 0.3 s)
 //!   or manual, so tests never sleep for job durations;
-//! - **validation and errors** like the real service: 400 with a JSON
-//!   `Error` naming the input, 401, 403, 404, 409;
-//! - **pagination** newest first, `offset`/`limit`/`status`, `totalCount`,
-//!   and other tenants' jobs on a busy application;
+//! - **the wire as Writer documents it**: create and retry answer 202
+//!   Accepted (or 200, by setting), job ids are random UUIDs (or counting
+//!   ones), and every error body is Writer's `{"tpe", "errors": [{"description",
+//!   "key", "extras"}], "extras"}` (or the legacy `{"message", "code",
+//!   "errors"}`) — see [`ApiConfig`];
+//! - **validation and errors** like the real service: 400 naming the input
+//!   in `key`, 401, 403, 404, 409; an unknown input refused or, by setting,
+//!   a job that fails naming it;
+//! - **pagination** newest first, oldest first or in no particular order,
+//!   `offset`/`limit`/`status`, `totalCount` counting all jobs, the filtered
+//!   ones, missing or 0, pages cut short before the end, and other tenants'
+//!   jobs on a busy application;
 //! - **rate limits** per key (token bucket, 429 with `Retry-After`);
 //! - **faults** ([`FaultKind`]): 500/503/504, 429 bursts, resets,
-//!   accept-then-drop creates, slow answers, broken JSON, unknown fields and
-//!   statuses, `job_id` instead of `id`, `x-should-retry`; and outages;
+//!   accept-then-drop creates, requests held past the client's timeout and
+//!   handled anyway, slow answers, broken JSON, unknown fields and
+//!   statuses, `job_id` instead of `id`, `x-should-retry`; outages; and
+//!   refused connections (the listening socket closed, then bound again on
+//!   the same port), switched at runtime or periodic;
 //! - **statistics** ([`Stats`]) of requests, statuses, jobs per input set
-//!   (to catch duplicate creates) and faults, from the handle or
-//!   `GET /_sim/stats`.
+//!   by origin (a create, a retry answering a new id, another tenant: to
+//!   catch duplicate creates) and faults, from the handle or
+//!   `GET /_sim/stats`; each job's origin, API key and `x-sim-client` tag
+//!   from [`Simulator::job`].
 //!
 //! Inspection and control endpoints, without authentication and not
 //! counted in the statistics: `GET /_sim/stats`, `GET /_sim/clock` (scale
 //! and anchor, to build an identical clock in another process),
 //! `GET /_sim/jobs/{id}` (a [`JobState`], with its finish time),
-//! `POST /_sim/faults` (body: a compact fault string) and
-//! `POST /_sim/outage` (body: `none`, `unavailable` or `reset`).
+//! `POST /_sim/faults` (body: a compact fault string),
+//! `POST /_sim/outage` (body: `none`, `unavailable` or `reset`) and
+//! `POST /_sim/refuse` (body: `on`, `off` or a duration like `10s`).
 //!
 //! # Example
 //!
@@ -72,6 +86,13 @@
 //! failure_rate = 0.05       # per attempt
 //! retry_new_id = false      # true: a retry answers with a new job id
 //! sync_timeout_secs = 300
+//! refuse_every = { period = "60s", down = "10ms" }  # omit: always listen
+//!
+//! [api]
+//! success_status = 202      # or 200: the status of create and retry
+//! error_shape = "writer"    # or "legacy": {"message", "code", "errors"}
+//! unknown_inputs = "reject" # or "fail_job": the job fails naming the input
+//! ids = "random"            # or "ordered": ids that count up
 //!
 //! [duration]                # or kind = "fixed", secs = 30 / kind = "uniform", min_secs, max_secs
 //! kind = "lognormal"
@@ -82,7 +103,9 @@
 //! default_limit = 50
 //! max_limit = 100
 //! over_max = "clamp"        # or "reject" (400)
-//! total_count = "all"       # or "filtered"
+//! total_count = "all"       # or "filtered", "missing", "zero"
+//! order = "newest"          # or "oldest", "unspecified"
+//! short_pages = 0.0         # chance that a full page is cut short
 //!
 //! [rate_limit]              # omit to disable
 //! requests = 400
@@ -90,9 +113,10 @@
 //! burst = 50
 //!
 //! [faults]
-//! spec = "create:accept_then_drop=0.01,*:reset=0.005"
+//! spec = "create:accept_then_drop=0.01,create:hold=0.01,*:reset=0.005"
 //! burst_len = 5
 //! slow_secs = 120
+//! hold_secs = 70
 //! should_retry = "mixed"    # none | true | false | mixed
 //! [faults.get]
 //! 500 = 0.02
@@ -112,16 +136,20 @@
 //! inputs = [{ name = "Topic", input_type = "text", required = true, max_fields = 1 }]
 //! ```
 //!
-//! # Listing order
+//! # Listing order and ids
 //!
-//! Lists are newest first by `created_at`, ties by id descending. Job ids
-//! look like UUIDs whose leading digits count up in creation order, so id
-//! order is creation order.
+//! By default lists are newest first by `created_at`, ties in reverse
+//! creation order ([`ListOrder`] selects oldest first, or a stable order
+//! unrelated to time). Job ids are random UUID v4-style strings drawn from
+//! the seeded RNG, so the same seed gives the same ids but nothing in an id
+//! tells which job is newer; [`IdStyle::Ordered`] gives ids whose leading
+//! digits count up instead. Nothing in the simulator depends on id order.
 #![deny(missing_docs)]
 
 mod clock;
 mod config;
 mod faults;
+mod listener;
 mod output;
 mod ratelimit;
 mod routes;
@@ -133,11 +161,12 @@ mod validate;
 
 pub use clock::SimClock;
 pub use config::{
-    AppConfig, ConfigError, DEFAULT_API_KEY, DurationDist, InputDef, InputType, KeyConfig,
-    ListConfig, OverMax, RateLimitConfig, RatePer, SimConfig, TenantConfig, TotalCount,
+    ApiConfig, AppConfig, ConfigError, DEFAULT_API_KEY, DurationDist, ErrorShape, IdStyle,
+    InputDef, InputType, KeyConfig, ListConfig, ListOrder, OverMax, RateLimitConfig, RatePer,
+    RefuseSchedule, SimConfig, SuccessStatus, TenantConfig, TotalCount, UnknownInputs,
 };
 pub use faults::{FaultConfig, FaultKind, Operation, Outage, ShouldRetry};
 pub use output::{SIMULATED_MARKER, expected_output, input_digest, input_key};
 pub use sim::{SimError, Simulator, SimulatorBuilder};
-pub use stats::Stats;
+pub use stats::{OriginCounts, Stats};
 pub use store::{JobOrigin, JobState, JobStatus};

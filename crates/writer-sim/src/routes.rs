@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -20,18 +20,25 @@ use writer_api::types::{
     JobList, Pagination, RetryJobResponse,
 };
 
-use crate::config::OverMax;
+use crate::config::{ErrorShape, OverMax, UnknownInputs};
 use crate::output::input_key;
 use crate::sim::Shared;
-use crate::store::{JobStatus, NotFailed};
+use crate::store::{JobStatus, NotFailed, Requester};
+
+/// The request header a test may set to tag which of its clients made a
+/// job (recorded as the job's `client_tag`).
+pub(crate) const CLIENT_TAG_HEADER: &str = "x-sim-client";
 
 /// The key the request authenticated with (an index into the config's keys),
 /// put in the request's extensions by the server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Caller(pub(crate) usize);
 
-/// A refused request: becomes an error answer with a JSON [`ApiError`] body.
-#[derive(Debug)]
+/// A refused request: becomes an error answer with a JSON [`ApiError`] body
+/// in the configured [`ErrorShape`]. Its response carries the failure as an
+/// extension, and the router's last layer renders the body (handlers do
+/// not see the configuration).
+#[derive(Debug, Clone)]
 pub(crate) struct ApiFailure {
     status: StatusCode,
     code: &'static str,
@@ -41,7 +48,15 @@ pub(crate) struct ApiFailure {
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        error_response(self.status, self.code, self.message, self.errors)
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl ApiFailure {
+    fn render(self, shape: ErrorShape) -> Response {
+        error_response(shape, self.status, self.code, self.message, self.errors)
     }
 }
 
@@ -59,17 +74,55 @@ fn failure(
     }
 }
 
-/// An error answer with a JSON [`ApiError`] body.
+/// One problem of an error body.
+pub(crate) fn detail(key: Option<&str>, description: impl Into<String>) -> ErrorDetail {
+    ErrorDetail {
+        key: key.map(str::to_string),
+        description: Some(description.into()),
+        extras: None,
+    }
+}
+
+/// An error answer with a JSON [`ApiError`] body: in Writer's shape,
+/// `{"tpe": code, "errors": [...], "extras": null}` where `errors` holds
+/// the problems (or, when there are none, one problem with `message` as its
+/// description and a null key), every key and extras written out even when
+/// null; in the legacy shape, `{"message", "code", "errors"?}`.
 pub(crate) fn error_response(
+    shape: ErrorShape,
     status: StatusCode,
     code: &str,
     message: impl Into<String>,
     errors: Vec<ErrorDetail>,
 ) -> Response {
-    let body = ApiError {
-        code: Some(code.to_string()),
-        errors: (!errors.is_empty()).then_some(errors),
-        message: Some(message.into()),
+    let message = message.into();
+    let body = match shape {
+        ErrorShape::Writer => {
+            let errors = if errors.is_empty() {
+                vec![detail(None, message)]
+            } else {
+                errors
+            };
+            let errors: Vec<serde_json::Value> = errors
+                .into_iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "description": e.description,
+                        "key": e.key,
+                        "extras": e.extras,
+                    })
+                })
+                .collect();
+            serde_json::json!({"tpe": code, "errors": errors, "extras": null})
+        }
+        ErrorShape::Legacy => serde_json::to_value(ApiError {
+            code: Some(code.to_string()),
+            errors: (!errors.is_empty()).then_some(errors),
+            extras: None,
+            message: Some(message),
+            tpe: None,
+        })
+        .unwrap_or_default(),
     };
     (status, Json(body)).into_response()
 }
@@ -79,10 +132,7 @@ fn not_found(what: &str, id: &str) -> ApiFailure {
         StatusCode::NOT_FOUND,
         "not_found",
         format!("{what} not found: {id}"),
-        vec![ErrorDetail {
-            key: Some(what.to_string()),
-            description: Some(format!("no {what} with id {id}")),
-        }],
+        vec![detail(Some(what), format!("{what} not found: {id}"))],
     )
 }
 
@@ -120,9 +170,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/jobs/{job_id}", get(sim_job))
         .route("/_sim/faults", axum::routing::post(sim_set_faults))
         .route("/_sim/outage", axum::routing::post(sim_set_outage))
+        .route("/_sim/refuse", axum::routing::post(sim_set_refusing))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::map_response_with_state(
+            shared.clone(),
+            json_errors,
+        ))
         .with_state(shared)
 }
 
@@ -141,30 +195,43 @@ fn resolve_app(shared: &Shared, caller: Caller, name: &str) -> Result<usize, Api
 
 fn parse_inputs(body: &[u8]) -> Result<GenerateApplicationRequest, ApiFailure> {
     serde_json::from_slice(body).map_err(|e| {
+        let message = format!("malformed JSON body: {e}");
         bad_request(
-            format!("malformed JSON body: {e}"),
-            vec![ErrorDetail {
-                key: Some("body".into()),
-                description: Some(
-                    "expected {\"inputs\": [{\"id\": \"<input name>\", \"value\": [\"...\"]}]}"
-                        .into(),
+            message.clone(),
+            vec![detail(
+                Some("body"),
+                format!(
+                    "{message}: expected {{\"inputs\": [{{\"id\": \"<input name>\", \"value\": [\"...\"]}}]}}"
                 ),
-            }],
+            )],
         )
     })
 }
 
+/// Validates a request's inputs. `Ok(None)`: valid. `Ok(Some(error))`:
+/// only unknown inputs, and `unknown_inputs = "fail_job"` lets them through
+/// (with `allow_unknown`): the error the job fails with. `Err`: a 400
+/// naming every problem's input.
 fn validate(
     shared: &Shared,
     app: usize,
     request: &GenerateApplicationRequest,
-) -> Result<(), ApiFailure> {
+    allow_unknown: bool,
+) -> Result<Option<String>, ApiFailure> {
     let store = shared.lock_store();
     let problems = crate::validate::validate_inputs(store.app(app), &request.inputs);
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let message = match problems.as_slice() {
+    let fail_job = allow_unknown && shared.config.api.unknown_inputs == UnknownInputs::FailJob;
+    let refused = if problems.other.is_empty() && (fail_job || problems.unknown.is_empty()) {
+        let doomed: Vec<&str> = problems
+            .unknown
+            .iter()
+            .filter_map(|p| p.description.as_deref())
+            .collect();
+        return Ok((!doomed.is_empty()).then(|| doomed.join("; ")));
+    } else {
+        problems.all()
+    };
+    let message = match refused.as_slice() {
         [one] => one.description.clone().unwrap_or_default(),
         many => format!(
             "{} input problems: {}",
@@ -175,23 +242,42 @@ fn validate(
                 .join("; ")
         ),
     };
-    Err(bad_request(message, problems))
+    Err(bad_request(message, refused))
+}
+
+/// Who is asking: the caller's key and the request's `x-sim-client` tag.
+fn requester(caller: Caller, headers: &HeaderMap) -> Requester {
+    Requester {
+        key: caller.0,
+        client: headers
+            .get(CLIENT_TAG_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+/// The status of a successful create or retry (202 unless configured 200).
+fn success_status(shared: &Shared) -> StatusCode {
+    StatusCode::from_u16(shared.config.api.success_status.code()).unwrap_or(StatusCode::ACCEPTED)
 }
 
 async fn create_job(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     Path(app): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
     let app = resolve_app(&shared, caller, &app)?;
     let request = parse_inputs(&body)?;
-    validate(&shared, app, &request)?;
-    let now = shared.clock.now();
+    let doomed = validate(&shared, app, &request, true)?;
+    let requester = requester(caller, &headers);
     let (id, created_at, key) = {
         let mut store = shared.lock_store();
+        // Read the clock under the lock, so creation order is time order.
+        let now = shared.clock.now();
         let key = input_key(&store.app(app).id, &request.inputs);
-        let job = store.create(app, request.inputs, now);
+        let job = store.create(app, request.inputs, now, requester, doomed);
         (
             store.job_id(job).to_string(),
             store.job_created_at(job),
@@ -200,13 +286,16 @@ async fn create_job(
     };
     shared.stats.created(key);
     tracing::debug!(job_id = %id, "job created");
-    Ok(Json(CreateJobResponse {
-        created_at,
-        id: Some(id),
-        job_id: None,
-        status: JobStatus::InProgress.as_str().to_string(),
-    })
-    .into_response())
+    Ok((
+        success_status(&shared),
+        Json(CreateJobResponse {
+            created_at,
+            id: Some(id),
+            job_id: None,
+            status: JobStatus::InProgress.as_str().to_string(),
+        }),
+    )
+        .into_response())
 }
 
 /// Looks a job up and checks the caller may see its application.
@@ -243,13 +332,13 @@ fn parse_int(
     };
     match raw.trim().parse::<i64>() {
         Ok(v) if v >= min => Ok(Some(v)),
-        _ => Err(bad_request(
-            format!("invalid {name}: {raw:?} (use an integer of at least {min})"),
-            vec![ErrorDetail {
-                key: Some(name.to_string()),
-                description: Some(format!("must be an integer of at least {min}")),
-            }],
-        )),
+        _ => {
+            let message = format!("invalid {name}: {raw:?} (use an integer of at least {min})");
+            Err(bad_request(
+                message.clone(),
+                vec![detail(Some(name), message)],
+            ))
+        }
     }
 }
 
@@ -270,12 +359,10 @@ async fn list_jobs(
         match list.over_max {
             OverMax::Clamp => limit = i64::from(list.max_limit),
             OverMax::Reject => {
+                let message = format!("limit {limit} is above the maximum of {}", list.max_limit);
                 return Err(bad_request(
-                    format!("limit {limit} is above the maximum of {}", list.max_limit),
-                    vec![ErrorDetail {
-                        key: Some("limit".into()),
-                        description: Some(format!("must be at most {}", list.max_limit)),
-                    }],
+                    message.clone(),
+                    vec![detail(Some("limit"), message)],
                 ));
             }
         }
@@ -285,12 +372,11 @@ async fn list_jobs(
         Some(s) => match JobStatus::parse(s) {
             Some(status) => Some(status),
             None => {
+                let message =
+                    format!("invalid status filter: {s:?} (use in_progress, failed or completed)");
                 return Err(bad_request(
-                    format!("invalid status filter: {s:?} (use in_progress, failed or completed)"),
-                    vec![ErrorDetail {
-                        key: Some("status".into()),
-                        description: Some("must be in_progress, failed or completed".into()),
-                    }],
+                    message.clone(),
+                    vec![detail(Some("status"), message)],
                 ));
             }
         },
@@ -306,11 +392,11 @@ async fn list_jobs(
     );
     Ok(Json(JobList {
         pagination: Some(Pagination {
-            limit: Some(limit),
+            limit: Some(i32::try_from(limit).unwrap_or(i32::MAX)),
             offset: Some(offset),
         }),
         result,
-        total_count: Some(i64::try_from(total).unwrap_or(i64::MAX)),
+        total_count: total.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
     })
     .into_response())
 }
@@ -319,41 +405,46 @@ async fn retry_job(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
     Path(job_id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiFailure> {
     let job = resolve_job(&shared, caller, &job_id)?;
-    let now = shared.clock.now();
+    let requester = requester(caller, &headers);
     let result = {
         let mut store = shared.lock_store();
+        let now = shared.clock.now();
         store
-            .retry(job, now, shared.config.retry_new_id)
-            .map(|j| (store.job_id(j).to_string(), store.job_created_at(j)))
+            .retry(job, now, shared.config.retry_new_id, requester)
+            .map(|j| (j, store.job_id(j).to_string(), store.job_created_at(j)))
     };
     match result {
-        Ok((id, created_at)) => {
-            shared.stats.retried();
-            Ok(Json(RetryJobResponse {
-                created_at,
-                id,
-                status: JobStatus::InProgress.as_str().to_string(),
-            })
-            .into_response())
+        Ok((new, id, created_at)) => {
+            shared.stats.retried(new != job);
+            Ok((
+                success_status(&shared),
+                Json(RetryJobResponse {
+                    created_at,
+                    id,
+                    status: JobStatus::InProgress.as_str().to_string(),
+                }),
+            )
+                .into_response())
         }
-        Err(NotFailed(status)) => Err(failure(
-            StatusCode::CONFLICT,
-            "conflict",
-            if status == JobStatus::Failed {
+        Err(NotFailed(status)) => {
+            let message = if status == JobStatus::Failed {
                 format!("job {job_id} was already retried as a new job")
             } else {
                 format!(
                     "job {job_id} is {}: only a failed job can be retried",
                     status.as_str()
                 )
-            },
-            vec![ErrorDetail {
-                key: Some("status".into()),
-                description: Some(status.as_str().to_string()),
-            }],
-        )),
+            };
+            Err(failure(
+                StatusCode::CONFLICT,
+                "conflict",
+                message.clone(),
+                vec![detail(Some("status"), message)],
+            ))
+        }
     }
 }
 
@@ -365,7 +456,7 @@ async fn run_application(
 ) -> Result<Response, ApiFailure> {
     let app = resolve_app(&shared, caller, &app)?;
     let request = parse_inputs(&body)?;
-    validate(&shared, app, &request)?;
+    validate(&shared, app, &request, false)?;
     let (duration, fails, output) = {
         let mut store = shared.lock_store();
         let (d, fails) = store.draw_run(app);
@@ -483,8 +574,32 @@ async fn sim_set_outage(State(shared): State<Arc<Shared>>, body: String) -> Resp
     Json(serde_json::json!({"outage": body.trim()})).into_response()
 }
 
-async fn method_not_allowed() -> Response {
-    error_response(
+/// `POST /_sim/refuse`: `on` refuses connections until `off`; a number of
+/// seconds (or a duration like `500ms`) refuses them for that long of
+/// simulated time. Answers once the listening socket is in the new state
+/// (this connection stays open meanwhile).
+async fn sim_set_refusing(State(shared): State<Arc<Shared>>, body: String) -> Response {
+    let text = body.trim();
+    let refuse = match text {
+        "on" | "true" => crate::listener::Refuse::On,
+        "off" | "false" | "none" => crate::listener::Refuse::Off,
+        other => match crate::config::parse_duration(other) {
+            Some(d) => crate::listener::Refuse::For(d),
+            None => {
+                return bad_request(
+                    format!("unknown refuse setting {other:?}: use on, off or a duration like 10s"),
+                    Vec::new(),
+                )
+                .render(shared.config.api.error_shape);
+            }
+        },
+    };
+    shared.listener.set(refuse, &shared.clock);
+    Json(serde_json::json!({"refuse": text})).into_response()
+}
+
+async fn method_not_allowed() -> ApiFailure {
+    failure(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this endpoint does not take that method",
@@ -492,11 +607,16 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-/// Every error answer is a JSON `Error`, as the spec says, including those
-/// axum's extractors produce on their own (a path parameter that is not
-/// UTF-8, a body over the size limit). A status the spec does not declare
-/// (413 for a too-large body, 415, 422) is answered 400, a bad request.
-async fn json_errors(response: Response) -> Response {
+/// Every error answer is a JSON `Error` in the configured shape, as the
+/// spec says: the handlers' own failures and also those axum's extractors
+/// produce on their own (a path parameter that is not UTF-8, a body over
+/// the size limit). A status the spec does not declare (413 for a
+/// too-large body, 415, 422) is answered 400, a bad request.
+async fn json_errors(State(shared): State<Arc<Shared>>, mut response: Response) -> Response {
+    let shape = shared.config.api.error_shape;
+    if let Some(failure) = response.extensions_mut().remove::<ApiFailure>() {
+        return failure.render(shape);
+    }
     let status = response.status();
     let is_json = response
         .headers()
@@ -532,11 +652,11 @@ async fn json_errors(response: Response) -> Response {
         };
         (status, message)
     };
-    error_response(status, "bad_request", message, Vec::new())
+    error_response(shape, status, "bad_request", message, Vec::new())
 }
 
-async fn fallback() -> Response {
-    error_response(
+async fn fallback() -> ApiFailure {
+    failure(
         StatusCode::NOT_FOUND,
         "not_found",
         "no such endpoint",

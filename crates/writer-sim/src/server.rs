@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use chrono::{DateTime, Utc};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+use crate::config::ErrorShape;
 use crate::faults::{Decision, FaultKind, Operation, Outage};
 use crate::routes::{error_response, router};
 use crate::sim::Shared;
@@ -40,23 +42,59 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 /// Accepts connections until `shutdown` turns true, then closes them
-/// gracefully (aborting those still busy after two seconds).
+/// gracefully (aborting those still busy after two seconds). While
+/// connections are to be refused (see [`crate::listener`]) the listening
+/// socket is closed, and bound again on the same address afterwards.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let addr = listener.local_addr().ok();
+    let mut listener = Some(listener);
     let router = router(shared.clone());
     let seq = Arc::new(AtomicU64::new(0));
     let mut conns = JoinSet::new();
+    let mut control_rx = shared.listener.subscribe();
     loop {
+        let control = *control_rx.borrow_and_update();
+        let now = shared.clock.now();
+        let refusing = control.refusing(now);
+        if refusing && listener.is_some() {
+            listener = None;
+            tracing::debug!(?addr, "refusing connections: listening socket closed");
+        }
+        let mut rebind_failed = false;
+        if !refusing
+            && listener.is_none()
+            && let Some(addr) = addr
+        {
+            match TcpListener::bind(addr).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    tracing::debug!(%addr, "accepting connections again");
+                }
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "cannot listen again yet; retrying");
+                    rebind_failed = true;
+                }
+            }
+        }
+        shared
+            .listener
+            .applied(control.generation(), listener.is_some());
+        let next_change = control.next_change(now);
+        let clock = shared.clock.clone();
         tokio::select! {
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
                     break;
                 }
             }
-            accepted = listener.accept() => {
+            _ = control_rx.changed() => {}
+            _ = async { clock.sleep_until(next_change.unwrap_or(DateTime::<Utc>::MAX_UTC)).await }, if next_change.is_some() => {}
+            _ = tokio::time::sleep(Duration::from_millis(10)), if rebind_failed => {}
+            accepted = async { listener.as_ref().expect("checked by the precondition").accept().await }, if listener.is_some() => {
                 let (stream, peer) = match accepted {
                     Ok(conn) => conn,
                     Err(e) => {
@@ -119,7 +157,7 @@ pub(crate) fn classify(method: &Method, path: &str) -> Operation {
     }
 }
 
-fn bearer(req: &Request<Incoming>) -> Option<&str> {
+fn bearer(req: &Request<Body>) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -140,7 +178,12 @@ fn set_retry_after(resp: &mut Response<Body>, wait: Duration) {
     set_header(resp, "retry-after-ms", ms.to_string());
 }
 
-fn injected_status(kind: FaultKind, decision: Decision, retry_after: Duration) -> Response<Body> {
+fn injected_status(
+    shape: ErrorShape,
+    kind: FaultKind,
+    decision: Decision,
+    retry_after: Duration,
+) -> Response<Body> {
     let (status, code, message) = match kind {
         FaultKind::Status500 => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -163,7 +206,7 @@ fn injected_status(kind: FaultKind, decision: Decision, retry_after: Duration) -
             "simulated: too many requests, slow down",
         ),
     };
-    let mut resp = error_response(status, code, message, Vec::new());
+    let mut resp = error_response(shape, status, code, message, Vec::new());
     if status.is_server_error()
         && let Some(should) = decision.should_retry
     {
@@ -184,12 +227,12 @@ async fn handle(
 ) -> Result<Response<Body>, Dropped> {
     let path = req.uri().path().to_string();
     if path.starts_with("/_sim/") {
-        return Ok(route(router, req).await);
+        return Ok(route(router, req.map(Body::new)).await);
     }
     let op = classify(req.method(), &path);
     let request_id = format!("sim-req-{}", seq.fetch_add(1, Ordering::Relaxed) + 1);
     shared.stats.request(op);
-    let result = handle_api(&shared, router, op, req).await;
+    let result = handle_api(&shared, router, op, req.map(Body::new)).await;
     match result {
         Ok(mut resp) => {
             tracing::debug!(%op, %path, status = resp.status().as_u16(), %request_id, "answered");
@@ -205,7 +248,7 @@ async fn handle(
     }
 }
 
-async fn route(router: Router, req: Request<Incoming>) -> Response<Body> {
+async fn route(router: Router, req: Request<Body>) -> Response<Body> {
     match router.oneshot(req).await {
         Ok(resp) => resp,
         Err(never) => match never {},
@@ -213,11 +256,12 @@ async fn route(router: Router, req: Request<Incoming>) -> Response<Body> {
 }
 
 async fn handle_api(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     router: Router,
     op: Operation,
-    mut req: Request<Incoming>,
+    req: Request<Body>,
 ) -> Result<Response<Body>, Dropped> {
+    let shape = shared.config.api.error_shape;
     let (decision, outage, fault_config) = {
         let mut engine = shared.lock_faults();
         let decision = engine.decide(op);
@@ -232,6 +276,7 @@ async fn handle_api(
         Outage::Unavailable => {
             shared.stats.fault("outage_503");
             return Ok(injected_status(
+                shape,
                 FaultKind::Status503,
                 decision,
                 fault_config.retry_after,
@@ -244,41 +289,40 @@ async fn handle_api(
         if kind == FaultKind::Reset {
             return Err(Dropped("reset"));
         }
-        return Ok(injected_status(kind, decision, fault_config.retry_after));
+        return Ok(injected_status(
+            shape,
+            kind,
+            decision,
+            fault_config.retry_after,
+        ));
     }
 
-    let Some(caller) = bearer(&req).and_then(|token| shared.authenticate(token)) else {
-        let message = if bearer(&req).is_some() {
-            "invalid API key"
-        } else {
-            "missing API key: send Authorization: Bearer <key>"
+    if fault == Some(FaultKind::Hold) {
+        // Receive the whole request first (the server has it), then hold
+        // and handle it in a task of its own: if the client gives up and
+        // closes the connection, hyper drops this future, not the task.
+        let (parts, body) = req.into_parts();
+        let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => bytes,
+            Err(_) => return Err(Dropped("hold: request body lost")),
         };
-        return Ok(error_response(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            message,
-            Vec::new(),
-        ));
-    };
-    if let Err(wait) = shared
-        .limiter
-        .check(&shared.key(caller).key, shared.clock.now())
-    {
-        shared.stats.rate_limited();
-        let mut resp = error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "rate limit exceeded: retry after {:.3} s",
-                wait.as_secs_f64()
-            ),
-            Vec::new(),
-        );
-        set_retry_after(&mut resp, wait);
-        return Ok(resp);
+        let req = Request::from_parts(parts, Body::from(body));
+        let deadline = shared.clock.now()
+            + chrono::TimeDelta::from_std(fault_config.hold_delay)
+                .unwrap_or(chrono::TimeDelta::MAX);
+        shared.stats.fault(FaultKind::Hold.as_str());
+        let task_shared = shared.clone();
+        let held = tokio::spawn(async move {
+            task_shared.clock.sleep_until(deadline).await;
+            authorize_and_route(&task_shared, router, req).await
+        });
+        return match held.await {
+            Ok(resp) => Ok(resp),
+            Err(_) => Err(Dropped("hold: handling failed")),
+        };
     }
-    req.extensions_mut().insert(caller);
-    let resp = route(router, req).await;
+
+    let resp = authorize_and_route(shared, router, req).await;
 
     let Some(kind) = fault else {
         return Ok(resp);
@@ -300,6 +344,49 @@ async fn handle_api(
         _ if resp.status().is_success() => Ok(mangle(shared, op, kind, resp).await),
         _ => Ok(resp),
     }
+}
+
+/// Authentication, the rate limit, then the router.
+async fn authorize_and_route(
+    shared: &Shared,
+    router: Router,
+    mut req: Request<Body>,
+) -> Response<Body> {
+    let shape = shared.config.api.error_shape;
+    let Some(caller) = bearer(&req).and_then(|token| shared.authenticate(token)) else {
+        let message = if bearer(&req).is_some() {
+            "invalid API key"
+        } else {
+            "missing API key: send Authorization: Bearer <key>"
+        };
+        return error_response(
+            shape,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            message,
+            Vec::new(),
+        );
+    };
+    if let Err(wait) = shared
+        .limiter
+        .check(&shared.key(caller).key, shared.clock.now())
+    {
+        shared.stats.rate_limited();
+        let mut resp = error_response(
+            shape,
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "rate limit exceeded: retry after {:.3} s",
+                wait.as_secs_f64()
+            ),
+            Vec::new(),
+        );
+        set_retry_after(&mut resp, wait);
+        return resp;
+    }
+    req.extensions_mut().insert(caller);
+    route(router, req).await
 }
 
 /// Applies a body fault to a successful JSON answer; counts it only when it

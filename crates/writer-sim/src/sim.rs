@@ -10,9 +10,12 @@ use tokio::task::JoinHandle;
 
 use crate::clock::SimClock;
 use crate::config::{
-    AppConfig, ConfigError, DurationDist, KeyConfig, ListConfig, RateLimitConfig, SimConfig,
+    ApiConfig, AppConfig, ConfigError, DurationDist, ErrorShape, IdStyle, KeyConfig, ListConfig,
+    ListOrder, RateLimitConfig, RefuseSchedule, SimConfig, SuccessStatus, TotalCount,
+    UnknownInputs,
 };
 use crate::faults::{FaultConfig, FaultEngine, Outage};
+use crate::listener::{ListenerControl, Refuse};
 use crate::ratelimit::RateLimiter;
 use crate::routes::Caller;
 use crate::stats::{Stats, StatsCollector};
@@ -43,6 +46,7 @@ pub(crate) struct Shared {
     pub(crate) stats: StatsCollector,
     pub(crate) limiter: RateLimiter,
     faults: Mutex<FaultEngine>,
+    pub(crate) listener: ListenerControl,
 }
 
 impl Shared {
@@ -69,8 +73,11 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let tenants = self.lock_store().tenant_jobs_created;
-        self.stats.snapshot(tenants)
+        let (tenants, by_input_set) = {
+            let store = self.lock_store();
+            (store.tenant_jobs_created, store.input_set_origins())
+        };
+        self.stats.snapshot(tenants, by_input_set)
     }
 
     pub(crate) fn job(&self, id: &str) -> Option<JobState> {
@@ -183,6 +190,64 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Sets the order of the list operation (default newest first).
+    pub fn list_order(mut self, order: ListOrder) -> Self {
+        self.config.list.order = order;
+        self
+    }
+
+    /// Sets what a list answer's `totalCount` says (default: all jobs).
+    pub fn total_count(mut self, total: TotalCount) -> Self {
+        self.config.list.total_count = total;
+        self
+    }
+
+    /// Sets the probability that a full list page is cut to a random
+    /// shorter, non-empty length (see [`ListConfig::short_pages`]).
+    pub fn short_pages(mut self, probability: f64) -> Self {
+        self.config.list.short_pages = probability;
+        self
+    }
+
+    /// Replaces the wire behaviours (success status, error shape, unknown
+    /// inputs, id style).
+    pub fn api(mut self, api: ApiConfig) -> Self {
+        self.config.api = api;
+        self
+    }
+
+    /// Sets the status of a successful create or retry (default 202).
+    pub fn success_status(mut self, status: SuccessStatus) -> Self {
+        self.config.api.success_status = status;
+        self
+    }
+
+    /// Sets the shape of error bodies (default Writer's documented one).
+    pub fn error_shape(mut self, shape: ErrorShape) -> Self {
+        self.config.api.error_shape = shape;
+        self
+    }
+
+    /// Sets what a create with an unknown input gets (default 400).
+    pub fn unknown_inputs(mut self, unknown: UnknownInputs) -> Self {
+        self.config.api.unknown_inputs = unknown;
+        self
+    }
+
+    /// Sets how job ids look (default random UUID v4-style).
+    pub fn ids(mut self, ids: IdStyle) -> Self {
+        self.config.api.ids = ids;
+        self
+    }
+
+    /// Refuses TCP connections for `down` out of every `period` of
+    /// simulated time (see [`RefuseSchedule`]). Checked when the simulator
+    /// starts.
+    pub fn refuse_connections(mut self, period: Duration, down: Duration) -> Self {
+        self.config.refuse_every = Some(RefuseSchedule { period, down });
+        self
+    }
+
     /// Enables a per-key request budget.
     pub fn rate_limit(mut self, limit: RateLimitConfig) -> Self {
         self.config.rate_limit = Some(limit);
@@ -228,6 +293,7 @@ impl SimulatorBuilder {
         })?;
         let store = Store::new(&self.config, clock.now());
         let shared = Arc::new(Shared {
+            listener: ListenerControl::new(self.config.refuse_every, clock.now()),
             faults: Mutex::new(FaultEngine::new(
                 self.config.faults.clone(),
                 self.config.seed,
@@ -349,6 +415,40 @@ impl Simulator {
     /// connection dropped, until set back to [`Outage::None`].
     pub fn set_outage(&self, outage: Outage) {
         self.shared.lock_faults().outage = outage;
+    }
+
+    /// Switches refused connections on (until switched off) or off: while
+    /// on, the server's listening socket is closed, so a connect gets
+    /// ECONNREFUSED; when off it listens again on the same address and
+    /// port (a periodic [`RefuseSchedule`] still applies). Connections
+    /// already open stay open. Returns once the server applied the change.
+    pub async fn set_refusing(&self, on: bool) {
+        let refuse = if on { Refuse::On } else { Refuse::Off };
+        let generation = self.shared.listener.set(refuse, &self.shared.clock);
+        self.shared.listener.wait_applied(generation).await;
+    }
+
+    /// Refuses connections for `period` of simulated time from now, then
+    /// listens again on the same port (see [`set_refusing`](Self::set_refusing)).
+    /// Returns once the listening socket is closed.
+    pub async fn refuse_for(&self, period: Duration) {
+        let generation = self
+            .shared
+            .listener
+            .set(Refuse::For(period), &self.shared.clock);
+        self.shared.listener.wait_applied(generation).await;
+    }
+
+    /// Whether the server's listening socket is open now.
+    pub fn is_accepting(&self) -> bool {
+        self.shared.listener.accepting()
+    }
+
+    /// Waits until the listening socket is open (`true`) or closed
+    /// (`false`): after a refusal period ends in simulated time, the server
+    /// rebinds soon after, and a test waits for it here instead of sleeping.
+    pub async fn wait_accepting(&self, accepting: bool) {
+        self.shared.listener.wait_accepting(accepting).await;
     }
 
     /// Stops accepting connections, lets in-flight requests finish (for up

@@ -40,6 +40,35 @@ pub struct Stats {
     pub faults: BTreeMap<String, u64>,
     /// Connections closed without a response.
     pub connections_dropped: u64,
+    /// Jobs that retries answering a new id made (origin `retry`; not
+    /// counted in `jobs_created` nor in `created_by_inputs`).
+    #[serde(default)]
+    pub retry_jobs_created: u64,
+    /// For every input set ([`input_key`]) that a create or a retry used:
+    /// its jobs by origin (`create`, `retry`, `tenant`). Counts the jobs
+    /// that exist, so [`reset_stats`](crate::Simulator::reset_stats) does
+    /// not clear it. Its `create` counts equal `created_by_inputs`; a test
+    /// checks "no input set has more jobs from creates than rows with those
+    /// inputs" on them, telling retries with new ids and other tenants apart.
+    #[serde(default)]
+    pub jobs_by_input_set: BTreeMap<String, OriginCounts>,
+    /// Jobs created per input set by create requests only (origin
+    /// `create`; the same numbers as `created_by_inputs`, under the name
+    /// that says so).
+    #[serde(default)]
+    pub creates_per_input_set: BTreeMap<String, u64>,
+}
+
+/// How many jobs of one input set came from each origin (see
+/// [`JobOrigin`](crate::JobOrigin)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginCounts {
+    /// Made by create requests.
+    pub create: u64,
+    /// Made by retries answering a new id.
+    pub retry: u64,
+    /// Other tenants' jobs (background load and pre-filled ones).
+    pub tenant: u64,
 }
 
 impl Stats {
@@ -125,13 +154,25 @@ impl StatsCollector {
         });
     }
 
-    pub(crate) fn retried(&self) {
-        self.with(|s| s.retries += 1);
+    /// An accepted retry; `new_job` when it made a new job.
+    pub(crate) fn retried(&self, new_job: bool) {
+        self.with(|s| {
+            s.retries += 1;
+            if new_job {
+                s.retry_jobs_created += 1;
+            }
+        });
     }
 
-    pub(crate) fn snapshot(&self, tenant_jobs_created: u64) -> Stats {
+    pub(crate) fn snapshot(
+        &self,
+        tenant_jobs_created: u64,
+        jobs_by_input_set: BTreeMap<String, OriginCounts>,
+    ) -> Stats {
         let mut stats = self.with(|s| s.clone());
         stats.tenant_jobs_created = tenant_jobs_created;
+        stats.jobs_by_input_set = jobs_by_input_set;
+        stats.creates_per_input_set = stats.created_by_inputs.clone();
         stats
     }
 

@@ -5,17 +5,20 @@
 //! status is `completed`/`failed` once the clock reaches the finish time.
 //! No timer runs per job, so 100k jobs cost only their memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
-use rand::rngs::SmallRng;
+use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use writer_api::types::{GenerateApplicationResponse, Job, JobInput};
 
-use crate::config::{AppConfig, DurationDist, InputType, ListConfig, SimConfig, TotalCount};
-use crate::output::expected_output;
+use crate::config::{
+    AppConfig, DurationDist, IdStyle, InputType, ListConfig, ListOrder, SimConfig, TotalCount,
+};
+use crate::output::{expected_output, input_key};
+use crate::stats::OriginCounts;
 
 /// A job's status at some moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -50,18 +53,43 @@ impl JobStatus {
     }
 }
 
-/// Who created a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How a job came to be: tells a client's own creates apart from retries
+/// that answered a new id and from other tenants' jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobOrigin {
-    /// A client through the API.
-    Client,
-    /// A retry that answered with a new job id.
+    /// A create request through the API (`create`).
+    Create,
+    /// A retry that answered with a new job id (`retry`).
     Retry,
-    /// A background tenant (see [`TenantConfig`](crate::TenantConfig)).
+    /// Other tenants: background load and jobs pre-filled before the start
+    /// (`tenant`, see [`TenantConfig`](crate::TenantConfig)).
     Tenant,
-    /// Pre-filled before the simulator started.
-    Prefill,
+}
+
+#[allow(non_upper_case_globals)]
+impl JobOrigin {
+    /// The earlier name of [`JobOrigin::Create`], kept so that code
+    /// comparing with it still builds.
+    pub const Client: JobOrigin = JobOrigin::Create;
+
+    /// Its name (`create`, `retry`, `tenant`), as in [`Stats`](crate::Stats).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobOrigin::Create => "create",
+            JobOrigin::Retry => "retry",
+            JobOrigin::Tenant => "tenant",
+        }
+    }
+}
+
+/// Who asked for a job (a create, or a retry answering a new id): the index
+/// of the API key in the config's `keys`, and the request's `x-sim-client`
+/// header, if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Requester {
+    pub(crate) key: usize,
+    pub(crate) client: Option<String>,
 }
 
 /// Everything the simulator knows about a job, at one moment of sim time:
@@ -90,8 +118,17 @@ pub struct JobState {
     pub attempts: u32,
     /// With retries answering a new id: the job that replaced this one.
     pub retried_as: Option<String>,
-    /// Who created it.
+    /// How it came to be.
     pub origin: JobOrigin,
+    /// For a create or a retry: the index (in the config's `keys`, 0 = the
+    /// main key) of the API key that asked for it.
+    pub api_key_index: Option<usize>,
+    /// For a create or a retry: the `x-sim-client` header of the request
+    /// (a tag a test gives each of its clients), if it had one.
+    pub client_tag: Option<String>,
+    /// For a job made by a retry answering a new id: the failed job it
+    /// replaced.
+    pub retry_of: Option<String>,
 }
 
 #[derive(Debug)]
@@ -105,7 +142,12 @@ struct JobRecord {
     fails: bool,
     attempts: u32,
     retried_as: Option<usize>,
+    retry_of: Option<usize>,
     origin: JobOrigin,
+    requester: Option<Requester>,
+    /// Set when every attempt fails with this error (an unknown input
+    /// accepted with `unknown_inputs = "fail_job"`).
+    doomed: Option<String>,
 }
 
 impl JobRecord {
@@ -125,8 +167,11 @@ struct AppState {
     config: AppConfig,
     duration: DurationDist,
     failure_rate: f64,
-    /// Job indexes in creation order, which is also (created_at, id) order.
+    /// Job indexes in creation order, which is also `created_at` order
+    /// (nothing relies on the ids' order: they may be random).
     jobs: Vec<usize>,
+    /// With [`ListOrder::Unspecified`]: (seeded hash of the id, job index).
+    hashed: BTreeSet<(u64, usize)>,
     tenant_next: Option<DateTime<Utc>>,
     tenant_interval: TimeDelta,
     tenant_count: u64,
@@ -140,7 +185,15 @@ pub(crate) struct NotFailed(pub(crate) JobStatus);
 #[derive(Debug)]
 pub(crate) struct Store {
     seed: u64,
+    ids: IdStyle,
+    order: ListOrder,
+    /// Draws random job ids.
+    id_rng: StdRng,
+    /// Draws which list pages are cut short.
+    list_rng: StdRng,
     jobs: Vec<JobRecord>,
+    /// Jobs per input set ([`input_key`]) by origin.
+    by_input_set: HashMap<String, OriginCounts>,
     by_id: HashMap<String, usize>,
     apps: Vec<AppState>,
     app_index: HashMap<String, usize>,
@@ -164,7 +217,12 @@ impl Store {
     pub(crate) fn new(config: &SimConfig, start: DateTime<Utc>) -> Self {
         let mut store = Store {
             seed: config.seed,
+            ids: config.api.ids,
+            order: config.list.order,
+            id_rng: StdRng::seed_from_u64(mix(config.seed ^ 0x6a6f_625f_6964_7321)),
+            list_rng: StdRng::seed_from_u64(mix(config.seed ^ 0x6c69_7374_5f70_6721)),
             jobs: Vec::new(),
+            by_input_set: HashMap::new(),
             by_id: HashMap::new(),
             apps: Vec::new(),
             app_index: HashMap::new(),
@@ -188,6 +246,7 @@ impl Store {
                 duration: app.duration.unwrap_or(config.duration),
                 failure_rate: app.failure_rate.unwrap_or(config.failure_rate),
                 jobs: Vec::new(),
+                hashed: BTreeSet::new(),
                 tenant_next: (rate > 0.0).then(|| start + interval),
                 tenant_interval: interval,
                 tenant_count: 0,
@@ -201,7 +260,7 @@ impl Store {
         for i in 0..n {
             let created = start - TimeDelta::minutes(i64::from(n - i));
             let inputs = self.tenant_inputs(app, u64::from(i));
-            let idx = self.insert(app, inputs, created, JobOrigin::Prefill);
+            let idx = self.insert(app, inputs, created, JobOrigin::Tenant, None);
             let job = &mut self.jobs[idx];
             if job.finish_at > start {
                 job.finish_at = start;
@@ -243,7 +302,33 @@ impl Store {
         (d, fails)
     }
 
-    fn make_id(&self, seq: u64) -> String {
+    /// A new job id in the configured style, never one already used.
+    fn new_id(&mut self, seq: u64) -> String {
+        match self.ids {
+            IdStyle::Ordered => self.ordered_id(seq),
+            IdStyle::Random => loop {
+                let mut bytes = self.id_rng.random::<u128>().to_be_bytes();
+                bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+                bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                let id = format!(
+                    "{}-{}-{}-{}-{}",
+                    &hex[..8],
+                    &hex[8..12],
+                    &hex[12..16],
+                    &hex[16..20],
+                    &hex[20..]
+                );
+                if !self.by_id.contains_key(&id) {
+                    break id;
+                }
+            },
+        }
+    }
+
+    /// A UUID-shaped id whose leading 12 hex digits count `seq` up, so id
+    /// order is creation order.
+    fn ordered_id(&self, seq: u64) -> String {
         let r = mix(self.seed ^ mix(seq ^ 0x6a6f_6273));
         format!(
             "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
@@ -261,11 +346,25 @@ impl Store {
         inputs: Vec<JobInput>,
         now: DateTime<Utc>,
         origin: JobOrigin,
+        requester: Option<Requester>,
     ) -> usize {
         let seq = self.jobs.len() as u64 + 1;
-        let id = self.make_id(seq);
+        let id = self.new_id(seq);
         let (d, fails) = self.draw(app, seq, 1);
         let idx = self.jobs.len();
+        let counts = self
+            .by_input_set
+            .entry(input_key(&self.apps[app].config.id, &inputs))
+            .or_default();
+        match origin {
+            JobOrigin::Create => counts.create += 1,
+            JobOrigin::Retry => counts.retry += 1,
+            JobOrigin::Tenant => counts.tenant += 1,
+        }
+        if self.order == ListOrder::Unspecified {
+            let hash = self.id_hash(&id);
+            self.apps[app].hashed.insert((hash, idx));
+        }
         self.jobs.push(JobRecord {
             id: id.clone(),
             app,
@@ -276,7 +375,10 @@ impl Store {
             fails,
             attempts: 1,
             retried_as: None,
+            retry_of: None,
             origin,
+            requester,
+            doomed: None,
         });
         self.by_id.insert(id, idx);
         self.apps[app].jobs.push(idx);
@@ -293,7 +395,7 @@ impl Store {
             }
             let n = self.apps[app].tenant_count;
             let inputs = self.tenant_inputs(app, 1_000_000 + n);
-            self.insert(app, inputs, due.trunc_subsecs(6), JobOrigin::Tenant);
+            self.insert(app, inputs, due.trunc_subsecs(6), JobOrigin::Tenant, None);
             let state = &mut self.apps[app];
             state.tenant_count += 1;
             state.tenant_next = Some(due + state.tenant_interval);
@@ -330,16 +432,32 @@ impl Store {
         self.jobs[job].status(now)
     }
 
-    /// Creates a client job (inputs already validated).
+    /// A seeded hash of a job id: the key of the unspecified list order.
+    fn id_hash(&self, id: &str) -> u64 {
+        let fnv = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        mix(fnv ^ mix(self.seed))
+    }
+
+    /// Creates a client job (inputs already validated). With `doomed`,
+    /// every attempt of the job fails with that error.
     pub(crate) fn create(
         &mut self,
         app: usize,
         inputs: Vec<JobInput>,
         now: DateTime<Utc>,
+        requester: Requester,
+        doomed: Option<String>,
     ) -> usize {
         let now = now.trunc_subsecs(6);
         self.catch_up(app, now);
-        self.insert(app, inputs, now, JobOrigin::Client)
+        let job = self.insert(app, inputs, now, JobOrigin::Create, Some(requester));
+        if doomed.is_some() {
+            self.jobs[job].fails = true;
+            self.jobs[job].doomed = doomed;
+        }
+        job
     }
 
     /// Retries a failed job: in place (same id, next attempt) or, with
@@ -349,6 +467,7 @@ impl Store {
         job: usize,
         now: DateTime<Utc>,
         new_id: bool,
+        requester: Requester,
     ) -> Result<usize, NotFailed> {
         let now = now.trunc_subsecs(6);
         let status = self.jobs[job].status(now);
@@ -359,7 +478,14 @@ impl Store {
         if new_id {
             self.catch_up(app, now);
             let inputs = self.jobs[job].inputs.clone();
-            let new = self.insert(app, inputs, now, JobOrigin::Retry);
+            let new = self.insert(app, inputs, now, JobOrigin::Retry, Some(requester));
+            let doomed = self.jobs[job].doomed.clone();
+            let rec = &mut self.jobs[new];
+            rec.retry_of = Some(job);
+            if doomed.is_some() {
+                rec.fails = true;
+                rec.doomed = doomed;
+            }
             self.jobs[job].retried_as = Some(new);
             Ok(new)
         } else {
@@ -369,7 +495,7 @@ impl Store {
             rec.attempts = attempt;
             rec.started_at = now;
             rec.finish_at = (now + delta(d)).trunc_subsecs(6);
-            rec.fails = fails;
+            rec.fails = fails || rec.doomed.is_some();
             Ok(job)
         }
     }
@@ -391,11 +517,12 @@ impl Store {
             completed_at: done.then_some(rec.finish_at),
             created_at: rec.created_at,
             data: (status == JobStatus::Completed).then(|| expected_output(app_id, &rec.inputs)),
-            error: (status == JobStatus::Failed).then(|| {
-                format!(
+            error: (status == JobStatus::Failed).then(|| match &rec.doomed {
+                Some(error) => error.clone(),
+                None => format!(
                     "simulated failure: the application run failed (attempt {})",
                     rec.attempts
-                )
+                ),
             }),
             id: rec.id.clone(),
             status: status.as_str().to_string(),
@@ -422,10 +549,25 @@ impl Store {
             attempts: rec.attempts,
             retried_as: rec.retried_as.map(|i| self.jobs[i].id.clone()),
             origin: rec.origin,
+            api_key_index: rec.requester.as_ref().map(|r| r.key),
+            client_tag: rec.requester.as_ref().and_then(|r| r.client.clone()),
+            retry_of: rec.retry_of.map(|i| self.jobs[i].id.clone()),
         }
     }
 
-    /// The ids of an application's jobs, newest first.
+    /// Jobs per input set by origin, for the input sets that a create or a
+    /// retry used (other tenants' own input sets are left out, so that the
+    /// statistics stay small on a busy application).
+    pub(crate) fn input_set_origins(&self) -> BTreeMap<String, OriginCounts> {
+        self.by_input_set
+            .iter()
+            .filter(|(_, c)| c.create + c.retry > 0)
+            .map(|(k, c)| (k.clone(), *c))
+            .collect()
+    }
+
+    /// The ids of an application's jobs in creation order, newest first
+    /// (whatever the list order).
     pub(crate) fn app_job_ids(&mut self, app: usize, now: DateTime<Utc>) -> Vec<String> {
         self.catch_up(app, now);
         self.apps[app]
@@ -436,8 +578,19 @@ impl Store {
             .collect()
     }
 
-    /// One page of an application's jobs, newest first (by `created_at`,
-    /// ties by id descending), and the `totalCount` to report.
+    /// An application's job indexes in list order.
+    fn in_list_order(&self, app: usize) -> Box<dyn Iterator<Item = usize> + '_> {
+        let state = &self.apps[app];
+        match self.order {
+            ListOrder::Newest => Box::new(state.jobs.iter().rev().copied()),
+            ListOrder::Oldest => Box::new(state.jobs.iter().copied()),
+            ListOrder::Unspecified => Box::new(state.hashed.iter().map(|&(_, i)| i)),
+        }
+    }
+
+    /// One page of an application's jobs in the configured order (newest
+    /// first: by creation, latest first), and the `totalCount` to report
+    /// (`None`: leave it out).
     pub(crate) fn list(
         &mut self,
         app: usize,
@@ -446,39 +599,39 @@ impl Store {
         offset: usize,
         limit: usize,
         list: &ListConfig,
-    ) -> (Vec<Job>, usize) {
+    ) -> (Vec<Job>, Option<usize>) {
         self.catch_up(app, now);
-        let ids = &self.apps[app].jobs;
-        match filter {
-            None => {
-                let page = ids
-                    .iter()
-                    .rev()
-                    .skip(offset)
-                    .take(limit)
-                    .map(|&i| self.to_wire(i, now))
-                    .collect();
-                (page, ids.len())
-            }
-            Some(status) => {
-                let page: Vec<Job> = ids
-                    .iter()
-                    .rev()
-                    .filter(|&&i| self.jobs[i].status(now) == status)
-                    .skip(offset)
-                    .take(limit)
-                    .map(|&i| self.to_wire(i, now))
-                    .collect();
-                let total = match list.total_count {
-                    TotalCount::All => ids.len(),
-                    TotalCount::Filtered => ids
-                        .iter()
-                        .filter(|&&i| self.jobs[i].status(now) == status)
-                        .count(),
-                };
-                (page, total)
+        let (mut page, total) = {
+            let matches =
+                |i: &usize| filter.is_none_or(|status| self.jobs[*i].status(now) == status);
+            let page: Vec<usize> = self
+                .in_list_order(app)
+                .filter(matches)
+                .skip(offset)
+                .take(limit)
+                .collect();
+            let jobs = &self.apps[app].jobs;
+            let total = match (list.total_count, filter) {
+                (TotalCount::Missing, _) => None,
+                (TotalCount::Zero, _) => Some(0),
+                (TotalCount::All, _) | (TotalCount::Filtered, None) => Some(jobs.len()),
+                (TotalCount::Filtered, Some(_)) => Some(jobs.iter().filter(|i| matches(i)).count()),
+            };
+            (page, total)
+        };
+        // Only a full page is cut: the jobs cut off come first at the next
+        // offset, so a client advancing by what it received misses none.
+        if page.len() == limit && limit >= 2 && list.short_pages > 0.0 {
+            let cut = self.list_rng.random::<f64>() < list.short_pages;
+            let len = self.list_rng.random_range(1..limit);
+            if cut {
+                page.truncate(len);
             }
         }
+        (
+            page.into_iter().map(|i| self.to_wire(i, now)).collect(),
+            total,
+        )
     }
 
     /// The expected output of a run of `app` with `inputs`.
@@ -496,6 +649,10 @@ impl Store {
 mod tests {
     use super::*;
     use crate::config::TenantConfig;
+
+    fn me() -> Requester {
+        Requester::default()
+    }
 
     fn start() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
@@ -522,7 +679,7 @@ mod tests {
     #[test]
     fn status_is_computed_from_the_clock() {
         let mut store = Store::new(&config(0.0), start());
-        let job = store.create(0, name("a"), start());
+        let job = store.create(0, name("a"), start(), me(), None);
         assert_eq!(store.job_status(job, start()), JobStatus::InProgress);
         let wire = store.to_wire(job, start() + TimeDelta::seconds(9));
         assert_eq!(wire.status, "in_progress");
@@ -538,11 +695,13 @@ mod tests {
     }
 
     #[test]
-    fn ids_sort_in_creation_order() {
-        let mut store = Store::new(&config(0.0), start());
+    fn ordered_ids_sort_in_creation_order() {
+        let mut cfg = config(0.0);
+        cfg.api.ids = IdStyle::Ordered;
+        let mut store = Store::new(&cfg, start());
         let ids: Vec<String> = (0..70_000)
             .map(|i| {
-                let j = store.create(0, name("x"), start());
+                let j = store.create(0, name("x"), start(), me(), None);
                 if i % 1000 == 0 {
                     store.job_id(j).to_string()
                 } else {
@@ -557,22 +716,58 @@ mod tests {
     }
 
     #[test]
+    fn random_ids_are_uuid_v4_shaped_and_seeded() {
+        let ids = |seed: u64| {
+            let mut cfg = config(0.0);
+            cfg.seed = seed;
+            let mut store = Store::new(&cfg, start());
+            (0..2000)
+                .map(|_| {
+                    let j = store.create(0, name("x"), start(), me(), None);
+                    store.job_id(j).to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = ids(1);
+        assert_eq!(a, ids(1), "the same seed gives the same ids");
+        assert_ne!(a, ids(2));
+        for id in &a {
+            let groups: Vec<&str> = id.split('-').collect();
+            assert_eq!(
+                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12],
+                "{id}"
+            );
+            assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+            assert!(groups[2].starts_with('4'), "version nibble: {id}");
+            assert!(matches!(&groups[3][..1], "8" | "9" | "a" | "b"), "{id}");
+        }
+        let ascending = a.windows(2).filter(|w| w[0] < w[1]).count();
+        assert!(
+            (800..1200).contains(&ascending),
+            "id order says nothing of creation order: {ascending} of 1999 ascending"
+        );
+        let unique: std::collections::BTreeSet<&String> = a.iter().collect();
+        assert_eq!(unique.len(), a.len());
+    }
+
+    #[test]
     fn retry_in_place_runs_again_and_can_succeed() {
         let mut store = Store::new(&config(0.5), start());
         let mut now = start();
         let mut retried_to_success = false;
         for i in 0..40 {
-            let job = store.create(0, name(&i.to_string()), now);
+            let job = store.create(0, name(&i.to_string()), now, me(), None);
             now += TimeDelta::seconds(10);
             if store.job_status(job, now) != JobStatus::Failed {
                 assert_eq!(
-                    store.retry(job, now, false),
+                    store.retry(job, now, false, me()),
                     Err(NotFailed(JobStatus::Completed))
                 );
                 continue;
             }
             for _ in 0..10 {
-                assert_eq!(store.retry(job, now, false), Ok(job));
+                assert_eq!(store.retry(job, now, false, me()), Ok(job));
                 assert_eq!(store.job_status(job, now), JobStatus::InProgress);
                 now += TimeDelta::seconds(10);
                 if store.job_status(job, now) == JobStatus::Completed {
@@ -602,19 +797,22 @@ mod tests {
             5,
             &ListConfig::default(),
         );
-        assert_eq!(total, 1030);
+        assert_eq!(total, Some(1030));
         assert_eq!(page.len(), 5);
-        assert!(
-            page.windows(2)
-                .all(|w| w[0].created_at >= w[1].created_at && w[0].id > w[1].id)
-        );
+        assert!(page.windows(2).all(|w| w[0].created_at > w[1].created_at));
     }
 
     #[test]
     fn filtered_total_counts_matches() {
         let mut store = Store::new(&config(0.0), start());
         for i in 0..10 {
-            store.create(0, name(&i.to_string()), start() + TimeDelta::seconds(i));
+            store.create(
+                0,
+                name(&i.to_string()),
+                start() + TimeDelta::seconds(i),
+                me(),
+                None,
+            );
         }
         let now = start() + TimeDelta::seconds(14);
         let filtered = ListConfig {
@@ -623,9 +821,9 @@ mod tests {
         };
         // Jobs 0..=4 completed, 5..=9 in progress.
         let (page, total) = store.list(0, now, Some(JobStatus::Completed), 1, 2, &filtered);
-        assert_eq!((page.len(), total), (2, 5));
+        assert_eq!((page.len(), total), (2, Some(5)));
         let (page, total) = store.list(0, now, Some(JobStatus::Completed), 7, 2, &filtered);
-        assert_eq!((page.len(), total), (0, 5));
+        assert_eq!((page.len(), total), (0, Some(5)));
         let (_, total) = store.list(
             0,
             now,
@@ -634,6 +832,16 @@ mod tests {
             2,
             &ListConfig::default(),
         );
-        assert_eq!(total, 10);
+        assert_eq!(total, Some(10));
+        for (mode, want) in [(TotalCount::Missing, None), (TotalCount::Zero, Some(0))] {
+            let list = ListConfig {
+                total_count: mode,
+                ..ListConfig::default()
+            };
+            let (page, total) = store.list(0, now, Some(JobStatus::Completed), 0, 2, &list);
+            assert_eq!((page.len(), total), (2, want), "{mode:?}");
+            let (_, total) = store.list(0, now, None, 0, 2, &list);
+            assert_eq!(total, want, "{mode:?}");
+        }
     }
 }

@@ -11,18 +11,38 @@ fn problem(key: &str, description: String) -> ErrorDetail {
     ErrorDetail {
         key: Some(key.to_string()),
         description: Some(description),
+        extras: None,
+    }
+}
+
+/// The problems of a job request.
+#[derive(Debug, Default)]
+pub(crate) struct Problems {
+    /// Inputs the application does not have (each naming its input).
+    pub(crate) unknown: Vec<ErrorDetail>,
+    /// Every other problem (each naming its input).
+    pub(crate) other: Vec<ErrorDetail>,
+}
+
+impl Problems {
+    /// Every problem, unknown inputs first in request order.
+    pub(crate) fn all(&self) -> Vec<ErrorDetail> {
+        let mut all = self.unknown.clone();
+        all.extend(self.other.iter().cloned());
+        all
     }
 }
 
 /// Checks `inputs` against `app`'s definitions; returns every problem found
 /// (each naming its input), or nothing when the request is valid.
-pub(crate) fn validate_inputs(app: &AppConfig, inputs: &[JobInput]) -> Vec<ErrorDetail> {
+pub(crate) fn validate_inputs(app: &AppConfig, inputs: &[JobInput]) -> Problems {
     let mut problems = Vec::new();
+    let mut unknown = Vec::new();
     let mut seen = BTreeSet::new();
     for input in inputs {
         let Some(def) = app.inputs.iter().find(|d| d.name == input.id) else {
             let known: Vec<&str> = app.inputs.iter().map(|d| d.name.as_str()).collect();
-            problems.push(problem(
+            unknown.push(problem(
                 &input.id,
                 format!(
                     "unknown input: {} (application {} takes: {})",
@@ -114,7 +134,10 @@ pub(crate) fn validate_inputs(app: &AppConfig, inputs: &[JobInput]) -> Vec<Error
             ));
         }
     }
-    problems
+    Problems {
+        unknown,
+        other: problems,
+    }
 }
 
 #[cfg(test)]
@@ -128,23 +151,27 @@ mod tests {
         }
     }
 
-    fn keys(problems: &[ErrorDetail]) -> Vec<String> {
-        problems.iter().filter_map(|p| p.key.clone()).collect()
+    fn keys(problems: &Problems) -> Vec<String> {
+        problems
+            .all()
+            .iter()
+            .filter_map(|p| p.key.clone())
+            .collect()
     }
 
     #[test]
     fn demo_app_rules() {
         let app = AppConfig::demo();
-        assert!(validate_inputs(&app, &[input("Product name", &["Shoe"])]).is_empty());
+        assert!(keys(&validate_inputs(&app, &[input("Product name", &["Shoe"])])).is_empty());
         assert!(
-            validate_inputs(
+            keys(&validate_inputs(
                 &app,
                 &[
                     input("Product name", &["Shoe"]),
                     input("Tone", &["formal"]),
                     input("Tags", &["a", "b", "c", "d", "e"])
                 ]
-            )
+            ))
             .is_empty()
         );
         assert_eq!(keys(&validate_inputs(&app, &[])), ["Product name"]);

@@ -58,7 +58,7 @@ async fn server_errors_carry_json_bodies_and_should_retry_headers() {
         let id = client.create_id(DEMO, &product("x")).await;
         let answer = client.job(&id).await;
         assert_eq!(answer.status.as_u16(), status);
-        assert!(answer.error().message.unwrap().contains("simulated"));
+        assert!(answer.error_text().contains("simulated"));
         assert_eq!(answer.header("x-should-retry").as_deref(), Some("true"));
         assert_eq!(answer.header("retry-after").is_some(), status == 503);
         assert_eq!(sim.stats().faults_of(kind), 1);
@@ -100,7 +100,7 @@ async fn a_429_burst_refuses_the_next_requests() {
     assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(answer.header("retry-after").as_deref(), Some("2"));
     assert_eq!(answer.header("retry-after-ms").as_deref(), Some("2000"));
-    assert_eq!(answer.error().code.as_deref(), Some("rate_limited"));
+    assert_eq!(answer.error_code().as_deref(), Some("rate_limited"));
     // The burst goes on over other operations.
     assert_eq!(client.job(&id).await.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(client.job(&id).await.status, StatusCode::TOO_MANY_REQUESTS);
@@ -164,7 +164,7 @@ async fn slow_answers_after_the_delay_in_sim_time_and_outlives_a_client_timeout(
     let c2 = client.clone();
     let task = tokio::spawn(async move { c2.send(reqwest::Method::POST, &path, Some(body)).await });
     let answer = advance_until_done(&sim, task, Duration::from_secs(90)).await;
-    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
     answer.decode::<CreateJobResponse>();
     assert_eq!(sim.stats().faults_of(FaultKind::Slow), 2);
 }
@@ -208,10 +208,10 @@ async fn slow_drop_waits_then_drops() {
 }
 
 #[tokio::test]
-async fn truncated_and_malformed_bodies_come_with_status_200() {
+async fn truncated_and_malformed_bodies_come_with_a_success_status() {
     let (sim, client) = with_faults("create:truncated=1").await;
     let answer = client.create(DEMO, &product("x")).await;
-    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
     assert!(serde_json::from_slice::<CreateJobResponse>(&answer.body).is_err());
     assert!(answer.body.starts_with(b"{"));
     assert_eq!(sim.stats().jobs_created, 1);
@@ -399,7 +399,7 @@ async fn faults_and_outages_can_be_set_over_http() {
     );
     let refused = set("/_sim/faults", "list:boom=1").await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert!(refused.error().message.unwrap().contains("boom"));
+    assert!(refused.error_text().contains("boom"));
     assert_eq!(set("/_sim/faults", "").await.status, StatusCode::OK);
     assert_eq!(client.list(DEMO, "").await.status, StatusCode::OK);
     assert_eq!(set("/_sim/outage", "reset").await.status, StatusCode::OK);
@@ -419,4 +419,78 @@ async fn faults_and_outages_can_be_set_over_http() {
     );
     assert_eq!(set("/_sim/outage", "none").await.status, StatusCode::OK);
     assert_eq!(client.list(DEMO, "").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn hold_handles_the_request_after_the_client_gave_up() {
+    let (sim, client) = with_faults("create:hold=1,hold_secs=70").await;
+    let t0 = sim.clock().now();
+    let inputs = product("held shoe");
+    // A client whose timeout is 1 s on the simulator's (manual) clock:
+    // when it fires, the request future is dropped and its connection closed.
+    let c2 = client.clone();
+    let clock = sim.clock().clone();
+    let body = serde_json::to_vec(&serde_json::json!({ "inputs": inputs })).unwrap();
+    let attempt = tokio::spawn(async move {
+        let path = format!("/v1/applications/{DEMO}/jobs");
+        tokio::select! {
+            answer = c2.try_send(reqwest::Method::POST, &path, Some(body)) => {
+                Some(answer.map(|a| a.status))
+            }
+            _ = clock.sleep(Duration::from_secs(1)) => None,
+        }
+    });
+    // Wait (in real time, without moving the clock) until the server holds it.
+    for _ in 0..500 {
+        if sim.stats().faults_of(FaultKind::Hold) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        sim.stats().faults_of(FaultKind::Hold),
+        1,
+        "the server holds it"
+    );
+    sim.advance(Duration::from_secs(1));
+    let outcome = attempt.await.unwrap();
+    assert!(outcome.is_none(), "the client timed out: {outcome:?}");
+    let gave_up = sim.clock().now();
+    assert!(
+        sim.job_ids(DEMO).is_empty(),
+        "nothing is handled during the hold"
+    );
+    assert_eq!(sim.stats().jobs_created, 0);
+
+    // The hold ends 70 s after the server received the request: then the
+    // create is handled, although nobody waits for the answer.
+    sim.advance(Duration::from_secs(69));
+    let mut ids = Vec::new();
+    for _ in 0..500 {
+        ids = sim.job_ids(DEMO);
+        if !ids.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(ids.len(), 1, "the held create made its job");
+    let job = sim.job(&ids[0]).unwrap();
+    assert!(job.created_at > gave_up, "created after the client gave up");
+    assert_eq!(job.created_at, t0 + chrono::TimeDelta::seconds(70));
+    assert_eq!(job.inputs, inputs);
+    let stats = sim.stats();
+    assert_eq!(stats.jobs_created, 1);
+    assert_eq!(stats.created_for(DEMO, &inputs), 1);
+
+    // A patient client gets the answer once the hold is over.
+    let c2 = client.clone();
+    let task = tokio::spawn(async move { c2.create(DEMO, &product("patient")).await });
+    let answer = advance_until_done(&sim, task, Duration::from_secs(70)).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    let created: CreateJobResponse = answer.decode();
+    assert_eq!(
+        sim.job(&created.id.unwrap()).unwrap().created_at,
+        created.created_at
+    );
+    assert_eq!(sim.stats().faults_of(FaultKind::Hold), 2);
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{Client, DEMO, manual, product};
 use writer_api::types::JobList;
-use writer_sim::{AppConfig, ListConfig, TenantConfig, TotalCount};
+use writer_sim::{AppConfig, ListConfig, ListOrder, TenantConfig, TotalCount};
 
 fn ids(page: &JobList) -> Vec<String> {
     page.result.iter().map(|j| j.id.clone()).collect()
@@ -33,11 +33,13 @@ async fn newest_first_with_defaults_and_pagination_echo() {
     let pagination = page.pagination.clone().unwrap();
     assert_eq!((pagination.offset, pagination.limit), (Some(0), Some(50)));
     assert_eq!(ids(&page), newest_first[..50]);
-    // Order: created_at descending, ties by id descending.
-    assert!(page.result.windows(2).all(|w| {
-        w[0].created_at > w[1].created_at
-            || (w[0].created_at == w[1].created_at && w[0].id > w[1].id)
-    }));
+    // Order: created_at descending, ties in reverse creation order (ids
+    // are random, so they say nothing of the order).
+    assert!(
+        page.result
+            .windows(2)
+            .all(|w| w[0].created_at >= w[1].created_at)
+    );
 
     let page: JobList = client.list(DEMO, "offset=100&limit=30").await.decode();
     assert_eq!(ids(&page), newest_first[100..]);
@@ -169,8 +171,9 @@ async fn busy_application_has_old_jobs_and_background_tenants() {
     assert!(
         page.result
             .windows(2)
-            .all(|w| w[0].created_at >= w[1].created_at && w[0].id > w[1].id)
+            .all(|w| w[0].created_at > w[1].created_at)
     );
+    assert_eq!(ids(&page), sim.job_ids(DEMO)[..100]);
     let stats = sim.stats();
     assert_eq!(stats.jobs_created, 1);
     assert_eq!(stats.tenant_jobs_created, 120);
@@ -206,4 +209,167 @@ async fn listing_stays_fast_with_100k_jobs() {
     assert_eq!(ids(&running), [id]);
     let elapsed = start.elapsed();
     assert!(elapsed < Duration::from_secs(3), "4 lists took {elapsed:?}");
+}
+
+/// Every job of the application, paged by advancing the offset by the
+/// items received, until an empty page.
+async fn scan(client: &Client, query: &str, limit: usize) -> (Vec<String>, Vec<JobList>) {
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    loop {
+        let page: JobList = client
+            .list(
+                DEMO,
+                &format!("{query}&offset={}&limit={limit}", seen.len()),
+            )
+            .await
+            .decode();
+        if page.result.is_empty() {
+            return (seen, pages);
+        }
+        seen.extend(ids(&page));
+        pages.push(page);
+    }
+}
+
+#[tokio::test]
+async fn oldest_first_appends_new_jobs_at_the_end() {
+    let sim = manual()
+        .list_order(ListOrder::Oldest)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(&sim);
+    let mut created = Vec::new();
+    for i in 0..10 {
+        created.push(client.create_id(DEMO, &product(&format!("p{i}"))).await);
+        sim.advance(Duration::from_secs(1));
+    }
+    let first: JobList = client.list(DEMO, "offset=0&limit=4").await.decode();
+    assert_eq!(ids(&first), created[..4]);
+    // New jobs go to the end: the next offsets are not disturbed.
+    created.push(client.create_id(DEMO, &product("new")).await);
+    let second: JobList = client.list(DEMO, "offset=4&limit=4").await.decode();
+    assert_eq!(ids(&second), created[4..8]);
+    let last: JobList = client.list(DEMO, "offset=8&limit=4").await.decode();
+    assert_eq!(ids(&last), created[8..]);
+    assert!(
+        first
+            .result
+            .windows(2)
+            .all(|w| w[0].created_at < w[1].created_at)
+    );
+    let config = writer_sim::SimConfig::from_toml("[list]\norder = \"oldest\"").unwrap();
+    assert_eq!(config.list.order, ListOrder::Oldest);
+}
+
+#[tokio::test]
+async fn unspecified_order_is_stable_and_unrelated_to_creation_time() {
+    let sim = manual()
+        .list_order(ListOrder::Unspecified)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(&sim);
+    let mut created = Vec::new();
+    for i in 0..60 {
+        created.push(client.create_id(DEMO, &product(&format!("p{i}"))).await);
+        sim.advance(Duration::from_secs(1));
+    }
+    let (listed, _) = scan(&client, "", 7).await;
+    // Every job once, in neither creation order nor its reverse.
+    let mut sorted = listed.clone();
+    sorted.sort();
+    let mut all = created.clone();
+    all.sort();
+    assert_eq!(sorted, all);
+    assert_ne!(listed, created);
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+    assert_ne!(listed, newest_first);
+    // Stable: the same list again, also with another page size.
+    assert_eq!(scan(&client, "", 60).await.0, listed);
+    // A new job lands somewhere; the others keep their relative order.
+    let new = client.create_id(DEMO, &product("new")).await;
+    let (again, _) = scan(&client, "", 60).await;
+    let without: Vec<String> = again.iter().filter(|id| **id != new).cloned().collect();
+    assert_eq!(without, listed);
+    // The status filter keeps the same order.
+    let (done, _) = scan(&client, "status=completed", 5).await;
+    let expected: Vec<String> = listed
+        .iter()
+        .filter(|id| sim.job(id).unwrap().status == writer_sim::JobStatus::Completed)
+        .cloned()
+        .collect();
+    assert_eq!(done, expected);
+}
+
+#[tokio::test]
+async fn total_count_can_be_missing_or_zero() {
+    for (mode, want) in [(TotalCount::Missing, None), (TotalCount::Zero, Some(0))] {
+        let sim = manual().total_count(mode).start().await.unwrap();
+        let client = Client::new(&sim);
+        for i in 0..3 {
+            client.create_id(DEMO, &product(&format!("p{i}"))).await;
+        }
+        for query in ["", "status=in_progress", "status=completed&limit=1"] {
+            let answer = client.list(DEMO, query).await;
+            assert_eq!(
+                answer.json().get("totalCount").is_some(),
+                want.is_some(),
+                "{mode:?} {query}"
+            );
+            let page: JobList = answer.decode();
+            assert_eq!(page.total_count, want, "{mode:?} {query}");
+        }
+        let page: JobList = client.list(DEMO, "").await.decode();
+        assert_eq!(page.result.len(), 3, "the jobs are still listed");
+    }
+    let config = writer_sim::SimConfig::from_toml("[list]\ntotal_count = \"missing\"").unwrap();
+    assert_eq!(config.list.total_count, TotalCount::Missing);
+}
+
+#[tokio::test]
+async fn short_pages_still_yield_every_job_once_when_advancing_by_items() {
+    let app = AppConfig::demo().tenants(TenantConfig {
+        prefill_jobs: 500,
+        jobs_per_minute: 0.0,
+    });
+    let sim = manual()
+        .apps(vec![app])
+        .short_pages(0.3)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(&sim);
+    let (listed, pages) = scan(&client, "", 20).await;
+    assert_eq!(listed, sim.job_ids(DEMO), "every job once, in order");
+    let short = pages
+        .iter()
+        .rev()
+        .skip(1)
+        .filter(|p| p.result.len() < 20)
+        .count();
+    assert!(
+        (5..pages.len()).contains(&short),
+        "{short} of {} pages cut short",
+        pages.len()
+    );
+    let mut offset = 0;
+    for page in &pages {
+        assert!(!page.result.is_empty() && page.result.len() <= 20);
+        let pagination = page.pagination.clone().unwrap();
+        assert_eq!(pagination.offset, Some(offset), "offset echoed");
+        assert_eq!(
+            pagination.limit,
+            Some(20),
+            "limit echoed, not the cut length"
+        );
+        assert_eq!(page.total_count, Some(500));
+        offset += page.result.len() as i64;
+    }
+    // A client that stops on the first page shorter than the limit misses jobs.
+    let first_short = pages.iter().position(|p| p.result.len() < 20).unwrap();
+    assert!(first_short < pages.len() - 1);
+    let config = writer_sim::SimConfig::from_toml("[list]\nshort_pages = 0.3").unwrap();
+    assert_eq!(config.list.short_pages, 0.3);
 }

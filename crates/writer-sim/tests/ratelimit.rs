@@ -25,7 +25,7 @@ async fn over_budget_is_429_with_retry_after_in_sim_time() {
     // 30 per minute: one token every 2 s of simulated time.
     assert_eq!(answer.header("retry-after").as_deref(), Some("2"));
     assert_eq!(answer.header("retry-after-ms").as_deref(), Some("2000"));
-    assert_eq!(answer.error().code.as_deref(), Some("rate_limited"));
+    assert_eq!(answer.error_code().as_deref(), Some("rate_limited"));
     assert_eq!(
         sim.stats().jobs_created,
         0,
@@ -45,7 +45,7 @@ async fn over_budget_is_429_with_retry_after_in_sim_time() {
     sim.advance(Duration::from_millis(500));
     assert_eq!(
         client.create(DEMO, &product("x")).await.status,
-        StatusCode::OK
+        StatusCode::ACCEPTED
     );
 
     let stats = sim.stats();

@@ -34,6 +34,52 @@ fn conforms<T: DeserializeOwned + Serialize>(answer: &Answer) -> T {
     value
 }
 
+/// An error answer: in Writer's shape it writes out `extras` and each
+/// problem's `key` and `extras` even when null, which the generated
+/// optional fields read as absent. So: exactly the keys of Writer's shape,
+/// nulls only where the shape allows them, and (nulls aside) a lossless
+/// round trip.
+fn conforms_error(answer: &Answer) -> Error {
+    assert_eq!(
+        answer.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let mut raw = answer.json();
+    let object = raw.as_object_mut().expect("an object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["errors", "extras", "tpe"], "{object:?}");
+    assert!(object["tpe"].is_string());
+    if object["extras"].is_null() {
+        object.remove("extras");
+    }
+    let problems = object["errors"].as_array_mut().expect("errors listed");
+    assert!(!problems.is_empty());
+    for problem in problems {
+        let problem = problem.as_object_mut().unwrap();
+        let mut keys: Vec<&str> = problem.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["description", "extras", "key"], "{problem:?}");
+        assert!(
+            problem["description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
+        for nullable in ["key", "extras"] {
+            if problem[nullable].is_null() {
+                problem.remove(nullable);
+            }
+        }
+    }
+    let value: Error = answer.decode();
+    assert_eq!(
+        serde_json::to_value(&value).unwrap(),
+        raw,
+        "Error loses or adds fields"
+    );
+    value
+}
+
 #[tokio::test]
 async fn every_answer_matches_the_spec_types() {
     let sim = manual()
@@ -90,13 +136,34 @@ async fn every_answer_matches_the_spec_types() {
     if answer.status.is_success() {
         conforms::<GenerateApplicationResponse>(&answer);
     } else {
-        conforms::<Error>(&answer);
+        conforms_error(&answer);
     }
 
     // Errors.
-    conforms::<Error>(&client.create(DEMO, &[]).await);
-    conforms::<Error>(&client.job("nope").await);
-    conforms::<Error>(&client.retry(&ids[0]).await);
-    conforms::<Error>(&client.list(DEMO, "status=bogus").await);
-    conforms::<Error>(&Client::with_key(&sim, None).list(DEMO, "").await);
+    conforms_error(&client.create(DEMO, &[]).await);
+    conforms_error(&client.job("nope").await);
+    conforms_error(&client.retry(&ids[0]).await);
+    conforms_error(&client.list(DEMO, "status=bogus").await);
+    conforms_error(&Client::with_key(&sim, None).list(DEMO, "").await);
+    conforms_error(&client.get("/v2/nowhere").await);
+}
+
+#[tokio::test]
+async fn legacy_error_shape_matches_the_spec_types() {
+    let sim = manual()
+        .error_shape(writer_sim::ErrorShape::Legacy)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(&sim);
+    for answer in [
+        client.create(DEMO, &[]).await,
+        client.job("nope").await,
+        client.list(DEMO, "status=bogus").await,
+        Client::with_key(&sim, None).list(DEMO, "").await,
+    ] {
+        let error: Error = conforms(&answer);
+        assert!(error.message.is_some() && error.code.is_some());
+        assert!(error.tpe.is_none() && error.extras.is_none());
+    }
 }

@@ -51,6 +51,26 @@ impl Answer {
         self.decode()
     }
 
+    /// The error's type name: `tpe` in Writer's shape, `code` in the legacy one.
+    pub fn error_code(&self) -> Option<String> {
+        let error = self.error();
+        error.tpe.or(error.code)
+    }
+
+    /// Every text of the error a client could show: the problems'
+    /// descriptions and, in the legacy shape, `message`.
+    pub fn error_text(&self) -> String {
+        let error = self.error();
+        let mut parts: Vec<String> = error
+            .errors
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|e| e.description)
+            .collect();
+        parts.extend(error.message);
+        parts.join("\n")
+    }
+
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
@@ -66,6 +86,8 @@ pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
     pub key: Option<String>,
+    /// The status of a successful create or retry on this simulator.
+    pub accepted: StatusCode,
 }
 
 impl Client {
@@ -81,6 +103,7 @@ impl Client {
                 .unwrap(),
             base: sim.base_url(),
             key: key.map(str::to_string),
+            accepted: StatusCode::from_u16(sim.config().api.success_status.code()).unwrap(),
         }
     }
 
@@ -132,10 +155,11 @@ impl Client {
         .await
     }
 
-    /// Creates a job and returns its id (the create must succeed).
+    /// Creates a job and returns its id (the create must succeed with the
+    /// simulator's configured success status: 202 by default).
     pub async fn create_id(&self, app: &str, inputs: &[JobInput]) -> String {
         let answer = self.create(app, inputs).await;
-        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json());
+        assert_eq!(answer.status, self.accepted, "{:?}", answer.json());
         let created: writer_api::types::CreateJobResponse = answer.decode();
         created.id.expect("create answers with id")
     }
