@@ -275,7 +275,7 @@ pub async fn run_suite(target: &Target) -> SuiteRun {
                 .await;
             if let Some(body) = created
                 .response_json()
-                .filter(|_| created.status == Some(200))
+                .filter(|_| matches!(created.status, Some(200 | 202)))
             {
                 created_id = body["id"]
                     .as_str()
@@ -326,7 +326,8 @@ pub async fn run_suite(target: &Target) -> SuiteRun {
             .push("get_job skipped: no job id to get".into()),
     }
 
-    // retry_job: a failed job (200), else the new one (a conforming 409).
+    // retry_job: a failed job (202, or 200), else the new one (a
+    // conforming 409).
     match failed_id.or(created_id) {
         Some(id) => {
             rec.send(

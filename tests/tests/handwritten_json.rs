@@ -45,7 +45,9 @@ async fn send(
 }
 
 /// Asserts the exchange has `status`, an `Error` body the spec accepts
-/// (with a message), and no other departure from the spec.
+/// (in Writer's documented shape, the simulator's default: a `tpe` and
+/// problems that each say what went wrong), and no other departure from
+/// the spec.
 fn assert_error(spec: &Spec, ex: &Exchange, status: u16) -> Value {
     assert_eq!(ex.status, Some(status), "{}", ex.summary());
     let violations = Checker::new(spec).check(ex);
@@ -61,7 +63,16 @@ fn assert_error(spec: &Spec, ex: &Exchange, status: u16) -> Value {
     let body = ex.response_json().expect("a JSON body");
     assert!(spec.validate("Error", &body).is_empty());
     assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        body["tpe"].as_str().is_some_and(|t| !t.is_empty()),
+        "{}: the error has a type: {body}",
+        ex.summary()
+    );
+    let problems = body["errors"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !problems.is_empty()
+            && problems
+                .iter()
+                .all(|p| { p["description"].as_str().is_some_and(|d| !d.is_empty()) }),
         "{}: the error says what went wrong: {body}",
         ex.summary()
     );
@@ -173,7 +184,7 @@ async fn the_simulators_refusals_are_spec_errors() {
             &send(&sim, key, method, &path, None, None).await,
             404,
         );
-        assert_eq!(body["code"], "not_found");
+        assert_eq!(body["tpe"], "not_found");
     }
     // A path outside the API: the checker names the request as the culprit,
     // and the body is still an `Error`.
@@ -191,7 +202,7 @@ async fn the_simulators_refusals_are_spec_errors() {
 
     // 409: retrying a job that has not failed.
     let created = send(&sim, key, "POST", &jobs, None, Some(product("Terra"))).await;
-    assert_eq!(created.status, Some(200));
+    assert_eq!(created.status, Some(202));
     let id = created.response_json().unwrap()["id"]
         .as_str()
         .unwrap()
@@ -206,7 +217,7 @@ async fn the_simulators_refusals_are_spec_errors() {
     )
     .await;
     let body = assert_error(&spec, &retry, 409);
-    assert_eq!(body["code"], "conflict");
+    assert_eq!(body["tpe"], "conflict");
 }
 
 #[tokio::test]
@@ -271,7 +282,7 @@ async fn rate_limit_and_sync_timeout_answer_spec_errors() {
     )
     .await;
     let body = assert_error(&spec, &run, 500);
-    assert_eq!(body["code"], "timeout");
+    assert_eq!(body["tpe"], "timeout");
     let limited = send(
         &sim,
         key,
@@ -282,7 +293,7 @@ async fn rate_limit_and_sync_timeout_answer_spec_errors() {
     )
     .await;
     let body = assert_error(&spec, &limited, 429);
-    assert_eq!(body["code"], "rate_limited");
+    assert_eq!(body["tpe"], "rate_limited");
 }
 
 #[test]
