@@ -19,7 +19,7 @@ use writer_api::types as wire;
 
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{API_KEY_VAR, BASE_URL_VAR, EnvSource};
-use crate::error::{Error, Result, snippet};
+use crate::error::{Error, ErrorBody, ErrorProblem, Result, snippet};
 use crate::model::{
     Application, CreatedJob, Inputs, Job, JobPage, ListQuery, Output, RetriedJob, convert,
 };
@@ -54,6 +54,10 @@ const SNIPPET_BYTES: usize = 300;
 pub struct Client {
     inner: Arc<Inner>,
     throttle: Option<Arc<dyn Throttle>>,
+    /// The caller took the throttle's permit itself and wants exactly one
+    /// attempt: the batch engine's creates, each recorded in its journal
+    /// before it is sent (see [`Client::single_attempt`]).
+    single_attempt: bool,
 }
 
 struct Inner {
@@ -299,6 +303,7 @@ impl ClientBuilder {
                 key: Arc::from(key),
             }),
             throttle: None,
+            single_attempt: false,
         })
     }
 }
@@ -383,6 +388,19 @@ impl Client {
         Client {
             inner: self.inner.clone(),
             throttle: Some(throttle),
+            single_attempt: self.single_attempt,
+        }
+    }
+
+    /// A clone that sends each call exactly once and does not wait for the
+    /// throttle's permit (it still reports to the throttle): for a caller
+    /// that took the permit itself and must know the time each attempt
+    /// went on the wire, as the batch engine does for creates, whose
+    /// journal intent is written right before the send.
+    pub(crate) fn single_attempt(&self) -> Client {
+        Client {
+            single_attempt: true,
+            ..self.clone()
         }
     }
 
@@ -502,13 +520,18 @@ impl Client {
         let mut spent: u32 = 0;
         loop {
             attempt += 1;
-            if let Some(throttle) = &self.throttle {
+            if let Some(throttle) = &self.throttle
+                && !self.single_attempt
+            {
                 throttle.acquire(op).await;
             }
             let sent_at = clock.now();
+            let sent_wall = clock.wall();
             let exchange = self.timed_exchange(op, &call).await;
             let (outcome, mut observation) = self.classify(op, exchange, &decode);
             observation.sent_at = sent_at;
+            observation.sent_wall = Some(sent_wall);
+            observation.received_wall = Some(clock.wall());
             if let Some(throttle) = &self.throttle {
                 throttle.observe(op, &observation);
             }
@@ -524,7 +547,7 @@ impl Client {
             if !failure.retryable(op) {
                 return Err(failure.into_error(op));
             }
-            if attempt >= policy.max_attempts() {
+            if attempt >= policy.max_attempts() || self.single_attempt {
                 tracing::debug!(operation = %op, attempt, "no attempts left");
                 return Err(failure.into_error(op));
             }
@@ -601,7 +624,9 @@ impl Client {
                 Call::List { app, query } => {
                     let mut b = api.list_jobs().application_id(app).offset(query.offset);
                     if let Some(limit) = query.limit {
-                        b = b.limit(limit);
+                        // The API types `limit` as int32: a larger page
+                        // size asks for the largest it can express.
+                        b = b.limit(limit.min(i32::MAX as u64) as u32);
                     }
                     if let Some(status) = query.status {
                         b = b.status(convert::status_filter(status));
@@ -772,6 +797,7 @@ impl Client {
                     status: Some(status),
                     retry_after,
                     transport_error: !complete,
+                    server_date: server_date(&raw.headers),
                     ..Observation::default()
                 };
                 let should_retry = should_retry_header(&raw.headers);
@@ -812,27 +838,33 @@ impl Client {
                         }
                     };
                 }
-                let message = self.scrub(error_message(&raw, |b| self.scrubbed_snippet(b)));
+                let (message, body) =
+                    error_message(&raw, |text| self.scrub(text), |b| self.scrubbed_snippet(b));
                 let error = match status {
                     400 => Error::BadRequest {
                         message,
                         request_id,
+                        body,
                     },
                     401 => Error::Unauthorized {
                         message,
                         request_id,
+                        body,
                     },
                     403 => Error::Forbidden {
                         message,
                         request_id,
+                        body,
                     },
                     404 => Error::NotFound {
                         message,
                         request_id,
+                        body,
                     },
                     409 => Error::Conflict {
                         message,
                         request_id,
+                        body,
                     },
                     429 => Error::RateLimited {
                         retry_after,
@@ -842,6 +874,7 @@ impl Client {
                         status,
                         message,
                         request_id,
+                        body,
                     },
                     300..=399 => Error::Http {
                         status,
@@ -855,11 +888,13 @@ impl Client {
                             )
                         ),
                         request_id,
+                        body: ErrorBody::default(),
                     },
                     _ => Error::Http {
                         status,
                         message,
                         request_id,
+                        body,
                     },
                 };
                 (Err(failure(error, Kind::Status(status))), observation)
@@ -1044,35 +1079,92 @@ async fn generated<T, E>(
     }
 }
 
-/// What went wrong, in the server's words when it gave some; `snippet_of`
-/// cuts (and scrubs) a body that is not a JSON error.
-fn error_message(raw: &RawResponse, snippet_of: impl Fn(&[u8]) -> String) -> String {
-    if let Ok(body) = serde_json::from_slice::<wire::Error>(&raw.body) {
-        let mut parts: Vec<String> = body.message.into_iter().collect();
-        for detail in body.errors.unwrap_or_default() {
-            match (detail.key, detail.description) {
+/// What went wrong, in the server's words when it gave some, and the error
+/// body field by field. `scrub` removes the key from anything the server
+/// sent; `snippet_of` cuts (and scrubs) a body that is not a JSON error.
+///
+/// The message lists each problem as `key: description` (Writer's shape),
+/// after the older shape's `message`; with neither, the type name (`tpe`
+/// or `code`) stands for it.
+fn error_message(
+    raw: &RawResponse,
+    scrub: impl Fn(String) -> String,
+    snippet_of: impl Fn(&[u8]) -> String,
+) -> (String, ErrorBody) {
+    if let Ok(wire) = serde_json::from_slice::<wire::Error>(&raw.body) {
+        let body = ErrorBody {
+            tpe: wire.tpe.or(wire.code).map(&scrub),
+            problems: wire
+                .errors
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| ErrorProblem {
+                    key: d.key.map(&scrub),
+                    description: d.description.map(&scrub),
+                    extras: d.extras.map(|v| scrub_json(v, &scrub)),
+                })
+                .collect(),
+            extras: wire.extras.map(|v| scrub_json(v, &scrub)),
+        };
+        let mut parts: Vec<String> = wire.message.map(&scrub).into_iter().collect();
+        for problem in &body.problems {
+            match (&problem.key, &problem.description) {
                 (Some(k), Some(d)) => parts.push(format!("{k}: {d}")),
-                (None, Some(d)) => parts.push(d),
+                (None, Some(d)) => parts.push(d.clone()),
                 _ => {}
             }
         }
         if parts.is_empty()
-            && let Some(code) = body.code
+            && let Some(tpe) = &body.tpe
         {
-            parts.push(code);
+            parts.push(tpe.clone());
         }
         if !parts.is_empty() {
-            return parts.join("; ");
+            return (parts.join("; "), body);
+        }
+        if body != ErrorBody::default() {
+            let reason = raw
+                .status
+                .canonical_reason()
+                .unwrap_or("no explanation given");
+            return (reason.to_string(), body);
         }
     }
     let text = snippet_of(&raw.body);
-    if text.trim().is_empty() {
+    let message = if text.trim().is_empty() {
         raw.status
             .canonical_reason()
             .unwrap_or("no explanation given")
             .to_string()
     } else {
         text
+    };
+    (message, ErrorBody::default())
+}
+
+/// The server's clock when it answered, from its `Date` header (whole
+/// seconds, so the server's time was in `[date, date + 1 s)`).
+fn server_date(headers: &reqwest::header::HeaderMap) -> Option<chrono::DateTime<chrono::Utc>> {
+    let value = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    chrono::DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc))
+}
+
+/// `value` with `scrub` applied to every string in it (keys included).
+fn scrub_json(value: serde_json::Value, scrub: &impl Fn(String) -> String) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(scrub(s)),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| scrub_json(v, scrub)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (scrub(k), scrub_json(v, scrub)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -1127,7 +1219,9 @@ impl Failure {
     /// The error to report once no more attempts are made: for calls that
     /// are not idempotent, a failure after the request left is ambiguous.
     fn into_error(self, op: Operation) -> Error {
-        if op.is_idempotent() {
+        // `x-should-retry: true`: the server says sending it again is safe,
+        // so it did not act on this one.
+        if op.is_idempotent() || self.should_retry == Some(true) {
             return self.error;
         }
         let ambiguous = match self.kind {
@@ -1189,6 +1283,7 @@ mod tests {
                 status: 500,
                 message: "boom".into(),
                 request_id: Some("r".into()),
+                body: Default::default(),
             },
             Kind::Status(500),
         );
@@ -1223,6 +1318,7 @@ mod tests {
             Error::Conflict {
                 message: "not failed".into(),
                 request_id: None,
+                body: Default::default(),
             },
             Kind::Status(409),
         );

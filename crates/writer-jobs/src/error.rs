@@ -105,7 +105,8 @@ pub enum Error {
         /// The server's explanation.
         message: String,
         /// The server's request id.
-        request_id: Option<String>,        /// What the error body said, field by field.
+        request_id: Option<String>,
+        /// What the error body said, field by field.
         body: ErrorBody,
     },
     /// Any other HTTP status (a redirect, 408, 422, ...).
@@ -119,7 +120,8 @@ pub enum Error {
         /// What the server said, or what the client made of it.
         message: String,
         /// The server's request id.
-        request_id: Option<String>,        /// What the error body said, field by field.
+        request_id: Option<String>,
+        /// What the error body said, field by field.
         body: ErrorBody,
     },
     /// No answer within the request timeout.
@@ -241,9 +243,9 @@ pub struct ErrorProblem {
 impl ErrorBody {
     /// The body's problems that name a key, as `(key, description)`.
     pub fn keyed(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.problems.iter().filter_map(|p| {
-            Some((p.key.as_deref()?, p.description.as_deref().unwrap_or("")))
-        })
+        self.problems
+            .iter()
+            .filter_map(|p| Some((p.key.as_deref()?, p.description.as_deref().unwrap_or(""))))
     }
 }
 

@@ -140,7 +140,7 @@ async fn faults_lose_no_row_and_create_none_twice() {
     let (sim, client) = sim(200.0, |b| b.faults(faults)).await;
     let rows = rows(500);
     let run = Batch::new(client, APP)
-        .settle_time(Duration::from_secs(20))
+        .max_server_hold(Duration::from_secs(20))
         .run(futures::stream::iter(rows.clone()))
         .await
         .unwrap();
@@ -199,7 +199,7 @@ async fn a_busy_application_with_other_clients() {
     let (sim, client) = sim(200.0, |b| b.apps(vec![busy]).faults(faults)).await;
     let rows = rows(300);
     let run = Batch::new(client, APP)
-        .settle_time(Duration::from_secs(20))
+        .max_server_hold(Duration::from_secs(20))
         .run(futures::stream::iter(rows.clone()))
         .await
         .unwrap();

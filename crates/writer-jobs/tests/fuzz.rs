@@ -762,7 +762,7 @@ fn resume_from(bed: &ResumeBed, dir: &std::path::Path, n: usize, bytes: &[u8]) -
         .simulated(true)
         .max_in_flight(8)
         .job_retries(1)
-        .settle_time(Duration::from_secs(5))
+        .max_server_hold(Duration::from_secs(5))
         .poll_policy(PollPolicy::default().with_deadline(Duration::from_secs(300)));
     bed.runtime.block_on(async {
         let run = match batch.run(futures::stream::iter(rows())).await {

@@ -870,7 +870,7 @@ async fn run_batch(
         .collect();
     let run = writer_jobs::batch::Batch::new(client, APP)
         .create_concurrency(1)
-        .settle_time(Duration::from_secs(1))
+        .max_server_hold(Duration::from_secs(1))
         .run(futures::stream::iter(rows))
         .await
         .expect("batch starts");

@@ -109,7 +109,7 @@ async fn batch_through_outage(outage: Outage, length: Duration, seed: u64) -> Re
         .max_in_flight(100)
         .create_concurrency(CREATE_CONCURRENCY)
         .breaker_threshold(BREAKER_THRESHOLD)
-        .settle_time(Duration::from_secs(10))
+        .max_server_hold(Duration::from_secs(10))
         .run(futures::stream::iter(rows.clone()))
         .await
         .expect("batch starts");

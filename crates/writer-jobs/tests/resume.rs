@@ -50,7 +50,7 @@ fn batch(client: &Client, journal: &std::path::Path, creates: usize) -> Batch {
         .journal(journal)
         .max_in_flight(4)
         .create_concurrency(creates)
-        .settle_time(Duration::from_secs(5))
+        .max_server_hold(Duration::from_secs(5))
 }
 
 /// Runs one crash-and-resume case; returns the outcomes of both runs.

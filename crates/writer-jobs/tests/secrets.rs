@@ -478,7 +478,7 @@ async fn a_batch_with_faults_leaves_the_key_in_no_log_journal_or_outcome() {
         .journal(&journal)
         .job_retries(2)
         .simulated(true)
-        .settle_time(Duration::from_secs(10))
+        .max_server_hold(Duration::from_secs(10))
         .run(futures::stream::iter(rows))
         .await
         .unwrap();

@@ -14,9 +14,9 @@ use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 
-use super::journal::{Binding, Journal, Record, ResumeState};
+use super::journal::{Binding, Journal, Record, ResumeState, RowState};
 use super::pacer::Pacer;
-use super::poller::{self, Candidate, Plan};
+use super::poller::{self, Candidate, OrderEvidence, Plan};
 use super::reconcile::{self, Pending, SkewEstimate, Verdict, shift};
 use super::{AmbiguousPolicy, Batch, BatchError, FailMode, Outcome, OutcomeResult, Progress, Row};
 use crate::Client;
@@ -45,6 +45,9 @@ struct Tracked {
     retrying: bool,
     /// A listing that covered its creation time did not show it.
     missed: bool,
+    /// Clock time after which the row ends as timed out, whatever it is
+    /// doing (waiting, being retried): one bound on every loop over it.
+    deadline: Duration,
     /// The row's span: every event about this job is logged inside it.
     span: tracing::Span,
 }
@@ -57,9 +60,17 @@ struct Ambiguous {
     /// journal before the input reaches it).
     row: Option<Row>,
     seq: u64,
+    /// Client clock time its create was first put on the wire.
     since: DateTime<Utc>,
+    /// Client clock time after which the server can no longer make its job:
+    /// its last send plus [`Batch::max_server_hold`].
     until: DateTime<Utc>,
+    /// Clock time when the window has surely passed in the server's time
+    /// too, and a listing may judge it.
     settle_at: Duration,
+    /// Clock time after which a reconciliation that cannot list gives up
+    /// and reports the row.
+    give_up_at: Duration,
     creates: u32,
     reason: String,
     /// Left by an earlier run: new creates wait until it is decided, so that
@@ -72,7 +83,8 @@ struct Ambiguous {
 }
 
 impl Ambiguous {
-    /// An ambiguous create sent at `since` and given up at `until`.
+    /// An ambiguous create first sent at `since` whose job the server can
+    /// make until `until` (both our clock).
     fn new(
         key: String,
         row: Option<Row>,
@@ -89,6 +101,7 @@ impl Ambiguous {
             since,
             until,
             settle_at: Duration::ZERO,
+            give_up_at: Duration::MAX,
             creates,
             reason: reason.into(),
             from_journal: false,
@@ -131,6 +144,8 @@ struct Queued {
 }
 
 enum Event {
+    /// A create's permit was granted: its intent is written and it is sent.
+    Permitted(Queued),
     Created {
         queued: Queued,
         since: DateTime<Utc>,
@@ -150,14 +165,16 @@ struct SweepResult {
     observed: Vec<Job>,
     listed: u64,
     oldest: Option<DateTime<Utc>>,
-    /// The listing reached back past this time (no page failed before it).
-    covered_since: Option<DateTime<Utc>>,
     not_found: Vec<String>,
+    /// What the pages showed about the list's order.
+    order: OrderEvidence,
 }
 
 struct Listing {
     jobs: Vec<(String, DateTime<Utc>)>,
     covered_since: DateTime<Utc>,
+    /// What the pages showed about the list's order.
+    order: OrderEvidence,
     /// Clock time the listing started: only creates settled by then can be
     /// judged from it.
     started: Duration,
@@ -166,6 +183,8 @@ struct Listing {
 pub(super) struct Engine {
     settings: Batch,
     client: Client,
+    /// Sends creates: one attempt each, after the engine took the permit.
+    create_client: Client,
     pacer: Pacer,
     clock: SharedClock,
     poll: PollPolicy,
@@ -185,7 +204,11 @@ pub(super) struct Engine {
     torn_intent: Option<Option<String>>,
     queue: VecDeque<Queued>,
     tracked: HashMap<String, Tracked>,
+    /// Creates waiting for their permit or on the wire.
     creating: usize,
+    /// Of those, creates waiting for their permit (the breaker may hold
+    /// them: the engine must then probe, whatever else is tracked).
+    awaiting_permit: usize,
     ambiguous: Vec<Ambiguous>,
     /// Verdicts on resumed rows the input has not reached yet.
     early: HashMap<String, Early>,
@@ -193,7 +216,19 @@ pub(super) struct Engine {
     collisions: Vec<Outcome>,
     /// Creates on the wire: key -> when sent (our clock).
     on_wire: HashMap<String, DateTime<Utc>>,
+    /// Clock-offset evidence from this run's creates and an earlier run's
+    /// journal (the pacer adds what `Date` headers say).
     skew: SkewEstimate,
+    /// What list pages showed about the list's order.
+    order: OrderEvidence,
+    /// Jobs the running sweep's listing is meant to show: any it does not
+    /// show (the page failed, the order is not what the plan assumed) is
+    /// fetched by id next time.
+    sweep_listed: HashSet<String>,
+    /// Consecutive failed reconciliation listings (for the back-off).
+    reconcile_failures: u32,
+    /// A probe was sent to learn the server's clock before judging windows.
+    skew_probe_sent: bool,
     /// Job ids of this batch, with when they were created, for telling
     /// orphans apart (pruned to the span reconciliation can still look at).
     known: HashMap<String, DateTime<Utc>>,
@@ -234,6 +269,7 @@ impl Engine {
         let client = settings
             .client
             .with_throttle(Arc::new(pacer.clone()) as Arc<dyn Throttle>);
+        let create_client = client.single_attempt();
         let poll = settings
             .poll
             .unwrap_or_else(|| *settings.client.poll_policy());
@@ -266,8 +302,10 @@ impl Engine {
                 "resuming from the journal"
             );
         }
+        let skew = resume.skew;
         let mut engine = Self {
             client,
+            create_client,
             pacer,
             clock,
             poll,
@@ -284,11 +322,16 @@ impl Engine {
             queue: VecDeque::new(),
             tracked: HashMap::new(),
             creating: 0,
+            awaiting_permit: 0,
             ambiguous: Vec::new(),
             early: HashMap::new(),
             collisions: Vec::new(),
             on_wire: HashMap::new(),
-            skew: SkewEstimate::default(),
+            skew,
+            order: OrderEvidence::default(),
+            sweep_listed: HashSet::new(),
+            reconcile_failures: 0,
+            skew_probe_sent: false,
             known,
             tasks: FuturesUnordered::new(),
             sweep_running: false,
@@ -318,25 +361,12 @@ impl Engine {
     /// are decided, no new create is sent, so no job of this run can land
     /// in their windows.
     fn register_resumed(&mut self) -> Result<(), BatchError> {
-        let timeout = chrono::Duration::from_std(self.client.request_timeout()).unwrap_or_default();
         let mut pending: Vec<Ambiguous> = self
             .resume
             .rows
             .iter()
             .filter(|(_, r)| r.job_id.is_none() && r.done_at.is_none())
-            .filter_map(|(key, r)| {
-                let since = r.intent_at?;
-                let reason = "an earlier run sent the create but recorded no answer";
-                Some(Ambiguous::new(
-                    key.clone(),
-                    None,
-                    r.seq,
-                    1,
-                    since,
-                    shift(since, timeout),
-                    reason,
-                ))
-            })
+            .filter_map(|(key, r)| self.resumed_ambiguous(key, r, None))
             .collect();
         if let Some(Some(key)) = &self.torn_intent {
             let key = key.clone();
@@ -357,6 +387,32 @@ impl Engine {
             self.make_ambiguous(a.left_by_earlier_run(), false)?;
         }
         Ok(())
+    }
+
+    /// The ambiguous create an earlier run left for a row with an intent
+    /// but no job: its window is rebuilt from what the journal recorded
+    /// (the first send, the last send plus the server's hold, any recorded
+    /// window end), never from defaults.
+    fn resumed_ambiguous(&self, key: &str, r: &RowState, row: Option<Row>) -> Option<Ambiguous> {
+        let last = r.intent_at?;
+        let since = r.first_intent_at.unwrap_or(last).min(last);
+        let until = shift(last, self.hold());
+        let until = r.ambiguous_until.map_or(until, |u| u.max(until));
+        let reason = "an earlier run sent the create but recorded no answer";
+        Some(Ambiguous::new(
+            key.to_string(),
+            row,
+            r.seq,
+            1,
+            since,
+            until,
+            reason,
+        ))
+    }
+
+    /// How long the server may hold a request ([`Batch::max_server_hold`]).
+    fn hold(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.max_server_hold).unwrap_or(chrono::Duration::MAX)
     }
 
     /// Runs until every row read has an outcome (or the batch stops).
@@ -396,7 +452,9 @@ impl Engine {
                         None => self.input_done = true,
                     }
                 }
-                _ = self.clock.sleep(wake) => {}
+                // The breaker's state is progress too: publish it when it
+                // changes, even while every task waits on it.
+                _ = self.pacer.changed_or(wake) => {}
             }
         }
     }
@@ -437,8 +495,9 @@ impl Engine {
         if !self.ambiguous.is_empty() && !self.reconcile_running {
             due = due.min(self.next_reconcile);
         }
-        if !self.queue.is_empty() {
-            // Creates paused by the breaker: look again soon.
+        if !self.queue.is_empty() || self.awaiting_permit > 0 {
+            // Creates paused by the breaker: look again soon (and publish
+            // the breaker's state meanwhile).
             due = due.min(now + Duration::from_millis(250));
         }
         if self.needs_probe() {
@@ -472,10 +531,14 @@ impl Engine {
     /// failure, and no read is on its way to give one: a cheap read (the
     /// application's details) tells us soon whether the server is back,
     /// rather than creates idling until the next sweep.
+    ///
+    /// Creates waiting for their permit count as waiting: nothing else may
+    /// be on its way (no tracked job, no sweep), and the breaker only opens
+    /// for an answer to a request sent after the failure.
     fn needs_probe(&self) -> bool {
         !self.probe_running
             && !self.pacer.creates_allowed()
-            && !self.queue.is_empty()
+            && (!self.queue.is_empty() || self.awaiting_permit > 0)
             && !self.sweep_running
             && !self.reconcile_running
     }
@@ -493,7 +556,30 @@ impl Engine {
         Ok(())
     }
 
-    fn send_create(&mut self, mut queued: Queued) -> Result<(), BatchError> {
+    /// First step of a create: wait for its permit (the breaker's gate and
+    /// the rate limiter) off the engine's loop.
+    fn send_create(&mut self, queued: Queued) -> Result<(), BatchError> {
+        self.creating += 1;
+        self.awaiting_permit += 1;
+        let pacer = self.pacer.clone();
+        self.tasks.push(Box::pin(async move {
+            pacer.create_permit().await;
+            Event::Permitted(queued)
+        }));
+        Ok(())
+    }
+
+    /// Second step, once permitted: the intent is written with the time
+    /// the request goes on the wire (not the time it was queued), and the
+    /// create is sent exactly once (no hidden retries: a create that surely
+    /// did not reach the server is queued again, with a new intent).
+    fn on_permitted(&mut self, mut queued: Queued) -> Result<(), BatchError> {
+        self.awaiting_permit -= 1;
+        if self.stopping {
+            // Not sent: a resumed run creates it.
+            self.creating -= 1;
+            return Ok(());
+        }
         let since = self.clock.wall();
         queued.creates += 1;
         self.append(Record::Intent {
@@ -502,10 +588,9 @@ impl Engine {
             fp: queued.row.inputs.fingerprint(),
             at: since,
         })?;
-        self.creating += 1;
         self.creates_since_sweep += 1;
         self.on_wire.insert(queued.row.key.clone(), since);
-        let client = self.client.clone();
+        let client = self.create_client.clone();
         let app_id = self.settings.app_id.clone();
         self.tasks.push(Box::pin(async move {
             let result = client.create_job(&app_id, &queued.row.inputs).await;
@@ -532,12 +617,17 @@ impl Engine {
             })
             .collect();
         let density = self.density_estimate();
-        let plan = poller::plan(
-            &candidates,
-            self.clock.wall(),
-            density,
-            self.settings.page_size,
-        );
+        let plan = if self.order.not_newest_first() {
+            // Listing "back to" a time only pays on a newest-first list.
+            poller::plan(&candidates, self.clock.wall(), f64::INFINITY, 1)
+        } else {
+            poller::plan(
+                &candidates,
+                self.clock.wall(),
+                density,
+                self.settings.page_size,
+            )
+        };
         if plan.is_empty() {
             self.schedule_sweep(0);
             return;
@@ -551,12 +641,21 @@ impl Engine {
         self.last_sweep_cost = plan.cost;
         self.sweep_running = true;
         self.sweep_started = now;
+        self.sweep_listed = match plan.list_back_to {
+            Some(back_to) => candidates
+                .iter()
+                .filter(|c| c.due && !c.must_get && c.created_at >= back_to)
+                .map(|c| c.id.clone())
+                .collect(),
+            None => HashSet::new(),
+        };
         let wanted: HashSet<String> = self.tracked.keys().cloned().collect();
         let client = self.client.clone();
         let app_id = self.settings.app_id.clone();
         let page_size = self.settings.page_size;
+        let newest_first = self.order.newest_first();
         self.tasks.push(Box::pin(async move {
-            Event::Swept(sweep(client, app_id, plan, page_size, wanted).await)
+            Event::Swept(sweep(client, app_id, plan, page_size, wanted, newest_first).await)
         }));
     }
 
@@ -610,6 +709,16 @@ impl Engine {
 
     fn start_reconcile(&mut self) {
         let now = self.clock.now();
+        if !self.skew_now().is_measured() && !self.skew_probe_sent {
+            // No evidence of the server's clock yet (a resumed run before
+            // any answer): one cheap read brings a `Date` header first.
+            self.skew_probe_sent = true;
+            if !self.probe_running {
+                self.start_probe();
+            }
+            self.next_reconcile = now + Duration::from_secs(1);
+            return;
+        }
         let back_to = self
             .ambiguous
             .iter()
@@ -624,9 +733,12 @@ impl Engine {
         let client = self.client.clone();
         let app_id = self.settings.app_id.clone();
         let page_size = self.settings.page_size;
+        let newest_first = self.order.newest_first();
         let started = now;
         self.tasks.push(Box::pin(async move {
-            Event::Reconciled(list_back_to(&client, &app_id, back_to, page_size, started).await)
+            let listing =
+                list_back_to(&client, &app_id, back_to, page_size, newest_first, started).await;
+            Event::Reconciled(listing)
         }));
     }
 
@@ -646,12 +758,30 @@ impl Engine {
         }
     }
 
-    /// The server-time window in which a create sent at `sent` and given up
-    /// at `seen` (our clock) may have made its job.
-    fn window(&self, sent: DateTime<Utc>, seen: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    /// The server-time window in which a create first sent at `sent`, whose
+    /// job the server can make until `until` (our clock), may have made it.
+    fn window(&self, sent: DateTime<Utc>, until: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         let fallback = chrono::Duration::from_std(self.settings.skew_margin).unwrap_or_default();
-        self.skew
-            .window(sent, seen, chrono::Duration::milliseconds(50), fallback)
+        self.skew_now()
+            .window(sent, until, chrono::Duration::milliseconds(50), fallback)
+    }
+
+    /// All the clock-offset evidence: this run's creates, the journal's, and
+    /// the `Date` headers of every answer.
+    fn skew_now(&self) -> SkewEstimate {
+        let mut skew = self.skew;
+        skew.merge(&self.pacer.skew());
+        skew
+    }
+
+    /// How far the server's clock may be from ours beyond the estimate: the
+    /// width of the bound, or the fallback margin on either side.
+    fn skew_uncertainty(&self) -> Duration {
+        let margin = chrono::Duration::milliseconds(50);
+        match self.skew_now().bounds(margin) {
+            Some((lo, hi)) => (hi - lo + margin + margin).to_std().unwrap_or_default(),
+            None => self.settings.skew_margin * 2,
+        }
     }
 
     fn start_probe(&mut self) {
@@ -726,14 +856,11 @@ impl Engine {
                 self.track(job_id, row.key, seq, created_at, state.attempts.max(1), 1);
             }
             Some(state) if state.intent_at.is_some() => {
-                let since = state.intent_at.unwrap_or_else(|| self.clock.wall());
-                // The killed run sent it right after the intent, and gave up
-                // on it within its request timeout.
-                let timeout = chrono::Duration::from_std(self.client.request_timeout());
-                let until = shift(since, timeout.unwrap_or_default());
-                let reason = "an earlier run sent the create but recorded no answer";
-                let a = Ambiguous::new(row.key.clone(), Some(row), seq, 1, since, until, reason);
-                self.make_ambiguous(a.left_by_earlier_run(), false)?;
+                let key = row.key.clone();
+                if let Some(mut a) = self.resumed_ambiguous(&key, &state, Some(row)) {
+                    a.seq = seq;
+                    self.make_ambiguous(a.left_by_earlier_run(), false)?;
+                }
             }
             _ if self.is_torn_intent(&row.key) => {
                 // The journal's torn last line was (or may have been) this
@@ -858,8 +985,17 @@ impl Engine {
                 creates,
                 retrying: false,
                 missed: false,
+                deadline: now + self.row_deadline(),
             },
         );
+    }
+
+    /// How long a row may be waited for in all: the poll deadline for each
+    /// run of its job (the first and every job-level retry).
+    fn row_deadline(&self) -> Duration {
+        self.poll
+            .deadline()
+            .saturating_mul(self.settings.job_retries.saturating_add(1))
     }
 
     /// Adds an ambiguous create (its `settle_at` is computed here) and,
@@ -873,14 +1009,14 @@ impl Engine {
                 reason: a.reason.clone(),
             })?;
         }
-        // Settle: give the server time to finish anything it still holds.
-        let settle_wall = shift(
-            a.since,
-            chrono::Duration::from_std(self.settings.settle).unwrap_or_default(),
-        );
-        let remaining = (settle_wall - a.until).to_std().unwrap_or(Duration::ZERO);
-        a.settle_at = self.clock.now()
-            + remaining.max(self.client.request_timeout().min(self.settings.settle));
+        // Judged only once the window has passed: our clock past its end,
+        // plus what we do not know of the server's clock.
+        let now = self.clock.now();
+        let remaining = (a.until - self.clock.wall())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        a.settle_at = now + remaining + self.skew_uncertainty();
+        a.give_up_at = a.settle_at + self.poll.deadline();
         let settle_at = a.settle_at;
         self.ambiguous.push(a);
         if !self.reconcile_running {
@@ -898,6 +1034,7 @@ impl Engine {
                 since,
                 result,
             } => self.on_created(queued, since, result).await,
+            Event::Permitted(queued) => self.on_permitted(queued),
             Event::Swept(result) => self.on_swept(result).await,
             Event::Retried {
                 job_id,
@@ -923,12 +1060,13 @@ impl Engine {
         self.on_wire.remove(&queued.row.key);
         match result {
             Ok(created) => {
-                self.skew
-                    .observe(since, self.clock.wall(), created.created_at);
+                let received = self.clock.wall();
+                self.skew.observe(since, received, created.created_at);
                 self.append(Record::Created {
                     key: queued.row.key.clone(),
                     job_id: created.id.clone(),
                     created_at: Some(created.created_at),
+                    received_at: Some(received),
                 })?;
                 self.progress.created += 1;
                 self.track(
@@ -940,8 +1078,12 @@ impl Engine {
                     queued.creates,
                 );
             }
-            // The server surely did not act: send it again later.
-            Err(Error::RateLimited { .. }) | Err(Error::Transport { connect: true, .. }) => {
+            // The server surely did not act (429, no connection, or a 5xx
+            // with `x-should-retry: true`, which a create surfaces only
+            // then: any other 5xx is ambiguous): send it again later.
+            Err(Error::RateLimited { .. })
+            | Err(Error::Transport { connect: true, .. })
+            | Err(Error::Server { .. }) => {
                 let mut queued = queued;
                 queued.creates -= 1;
                 self.queue.push_front(queued);
@@ -949,7 +1091,9 @@ impl Engine {
             Err(error @ Error::Ambiguous { .. }) => {
                 tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
                 let Queued { row, seq, creates } = queued;
-                let until = self.clock.wall();
+                // The server may act on it until it has held it for as long
+                // as it can, counted from when it went on the wire.
+                let until = shift(since, self.hold()).max(self.clock.wall());
                 let a = Ambiguous::new(
                     row.key.clone(),
                     Some(row),
@@ -1002,20 +1146,27 @@ impl Engine {
                 measured
             };
         }
-        // A job the listing should have shown but did not (it vanished,
-        // or pages shifted) is fetched by id next time.
-        if let Some(covered) = result.covered_since {
-            let seen: HashSet<&str> = result.observed.iter().map(|j| j.id.as_str()).collect();
-            let started = self.sweep_started;
-            for (id, t) in self.tracked.iter_mut() {
-                t.missed = t.since <= started
-                    && t.created_at > covered
-                    && !seen.contains(id.as_str())
-                    && !t.retrying;
+        self.order.merge(&result.order);
+        // A job the listing was meant to show but did not (the page failed,
+        // it vanished, pages shifted, the list is not newest first) is
+        // fetched by id next time.
+        let seen: HashSet<&str> = result.observed.iter().map(|j| j.id.as_str()).collect();
+        for id in std::mem::take(&mut self.sweep_listed) {
+            if let Some(t) = self.tracked.get_mut(&id)
+                && !t.retrying
+                && !seen.contains(id.as_str())
+            {
+                t.missed = true;
             }
         }
+        let started = self.sweep_started;
         for job in result.observed {
             if let Some(t) = self.tracked.get_mut(&job.id) {
+                if t.since > started {
+                    // Fetched before the row's latest retry was answered:
+                    // it shows the job as it was, not as it is.
+                    continue;
+                }
                 t.missed = false;
             }
             self.observe(job).await?;
@@ -1032,12 +1183,13 @@ impl Engine {
                 .await?;
             }
         }
-        // Jobs past their deadline.
+        // Jobs past their deadline (each run's, or the row's in all),
+        // whatever they are doing: no loop over a row outlives it.
         let deadline = self.poll.deadline();
         let expired: Vec<String> = self
             .tracked
             .iter()
-            .filter(|(_, t)| !t.retrying && now.saturating_sub(t.since) > deadline)
+            .filter(|(_, t)| now.saturating_sub(t.since) > deadline || now > t.deadline)
             .map(|(id, _)| id.clone())
             .collect();
         for id in expired {
@@ -1179,7 +1331,12 @@ impl Engine {
                 }
             }
             Err(Error::Conflict { .. }) => {
-                // Not failed any more (retried elsewhere?): keep watching it.
+                // Not failed any more (retried elsewhere?), or the server
+                // will not retry it: fetch it to learn what it is doing now,
+                // and count the attempt, so the retries stay bounded.
+                t.attempts += 1;
+                t.missed = true;
+                t.next_check = now;
                 self.tracked.insert(job_id, t);
             }
             Err(error) if error.is_transient() || matches!(error, Error::Ambiguous { .. }) => {
@@ -1187,6 +1344,8 @@ impl Engine {
                 // before trying again, and count the attempt either way.
                 tracing::warn!(%job_id, %error, %sent_at, "retry is ambiguous; checking the job first");
                 t.attempts += 1;
+                t.missed = true;
+                t.next_check = now;
                 self.tracked.insert(job_id, t);
             }
             Err(error) => {
@@ -1207,14 +1366,41 @@ impl Engine {
         self.reconcile_running = false;
         let now = self.clock.now();
         let listing = match result {
-            Ok(listing) => listing,
+            Ok(listing) => {
+                self.reconcile_failures = 0;
+                listing
+            }
             Err(error) => {
-                tracing::warn!(%error, "reconciliation listing failed; will try again");
-                self.next_reconcile =
-                    now + self.settings.min_sweep_interval.max(Duration::from_secs(5));
+                // Back off (5 s doubling to 60 s); rows that could not be
+                // judged by their give-up time are reported, so a list
+                // endpoint that stays down cannot stall the run.
+                self.reconcile_failures += 1;
+                let backoff = Duration::from_secs(5)
+                    .saturating_mul(1 << self.reconcile_failures.min(4))
+                    .min(Duration::from_secs(60));
+                tracing::warn!(%error, ?backoff, "reconciliation listing failed; will try again");
+                self.next_reconcile = now + backoff.max(self.settings.min_sweep_interval);
+                let reason = format!(
+                    "the application's jobs could not be listed to find out whether the \
+                     create landed ({error})"
+                );
+                let expired: Vec<String> = self
+                    .ambiguous
+                    .iter()
+                    .filter(|a| now >= a.give_up_at)
+                    .map(|a| a.key.clone())
+                    .collect();
+                for key in expired {
+                    if let Some(index) = self.ambiguous.iter().position(|a| a.key == key) {
+                        let mut a = self.ambiguous.swap_remove(index);
+                        a.reason = format!("{}; {reason}", a.reason);
+                        self.report_ambiguous(a, Vec::new()).await?;
+                    }
+                }
                 return Ok(());
             }
         };
+        self.order.merge(&listing.order);
         let wall = self.clock.wall();
         let mut pending: Vec<Pending> = self
             .ambiguous
@@ -1231,7 +1417,7 @@ impl Engine {
             .collect();
         // Creates still on the wire may own an orphan: their windows wait.
         pending.extend(self.on_wire.iter().map(|(key, since)| {
-            let (start, end) = self.window(*since, wall);
+            let (start, end) = self.window(*since, shift(*since, self.hold()).max(wall));
             Pending {
                 key: key.clone(),
                 start,
@@ -1244,6 +1430,7 @@ impl Engine {
             &listing.jobs,
             &|id| self.known.contains_key(id),
             listing.covered_since,
+            self.settings.exclusive_application,
         );
         for verdict in verdicts {
             let key = match &verdict {
@@ -1266,6 +1453,7 @@ impl Engine {
                         key: key.clone(),
                         job_id: job_id.clone(),
                         created_at: None,
+                        received_at: None,
                     })?;
                     let created_at = listing
                         .jobs
@@ -1290,33 +1478,7 @@ impl Engine {
                     }
                     AmbiguousPolicy::Report => {
                         tracing::warn!(%key, ?candidates, "ambiguous create unresolved; reporting it");
-                        if a.row.is_none() {
-                            // Reported when the input reaches the row.
-                            let creates = a.creates;
-                            let reason = a.reason;
-                            self.early.insert(
-                                key,
-                                Early::Report {
-                                    reason,
-                                    candidates,
-                                    creates,
-                                },
-                            );
-                            continue;
-                        }
-                        let outcome = Outcome {
-                            creates: a.creates,
-                            ..self.outcome(
-                                key,
-                                a.seq,
-                                None,
-                                OutcomeResult::Ambiguous {
-                                    reason: a.reason,
-                                    candidates,
-                                },
-                            )
-                        };
-                        self.finish(outcome).await?;
+                        self.report_ambiguous(a, candidates).await?;
                     }
                 },
             }
@@ -1327,6 +1489,39 @@ impl Engine {
             .unwrap_or(now)
             .max(now + Duration::from_secs(1));
         Ok(())
+    }
+
+    /// Reports an ambiguous row with its candidates (now, or when the input
+    /// reaches a row known so far only from the journal).
+    async fn report_ambiguous(
+        &mut self,
+        a: Ambiguous,
+        candidates: Vec<String>,
+    ) -> Result<(), BatchError> {
+        if a.row.is_none() {
+            self.early.insert(
+                a.key,
+                Early::Report {
+                    reason: a.reason,
+                    candidates,
+                    creates: a.creates,
+                },
+            );
+            return Ok(());
+        }
+        let outcome = Outcome {
+            creates: a.creates,
+            ..self.outcome(
+                a.key,
+                a.seq,
+                None,
+                OutcomeResult::Ambiguous {
+                    reason: a.reason,
+                    candidates,
+                },
+            )
+        };
+        self.finish(outcome).await
     }
 
     /// Sends an ambiguous row's create again (now, or when the input
@@ -1452,19 +1647,24 @@ fn key_hash(key: &str) -> u64 {
 }
 
 /// One sweep: a listing back to the plan's point, then the plan's GETs.
+/// The listing stops early at the plan's point only on a list known to be
+/// newest first; otherwise it reads one page (what it shows still counts,
+/// and teaches the order), and jobs it was meant to show but did not are
+/// fetched by id next time.
 async fn sweep(
     client: Client,
     app_id: String,
     plan: Plan,
     page_size: u64,
     wanted: HashSet<String>,
+    newest_first: bool,
 ) -> SweepResult {
     let mut result = SweepResult {
         observed: Vec::new(),
         listed: 0,
         oldest: None,
-        covered_since: None,
         not_found: Vec::new(),
+        order: OrderEvidence::default(),
     };
     if let Some(back_to) = plan.list_back_to {
         let mut offset = 0;
@@ -1477,11 +1677,16 @@ async fn sweep(
             let page = match client.list_jobs_page(&app_id, &query).await {
                 Ok(page) => page,
                 Err(error) => {
-                    tracing::debug!(%error, "list page failed; the next sweep covers it");
+                    tracing::debug!(%error, "list page failed; its jobs are fetched by id");
                     break;
                 }
             };
             let n = page.jobs.len() as u64;
+            result
+                .order
+                .observe_page(page.jobs.iter().map(|j| j.created_at));
+            let last = page.is_last(offset);
+            let short = n < page.limit.min(page_size);
             let mut page_oldest = None;
             for job in page.jobs {
                 result.listed += 1;
@@ -1496,12 +1701,10 @@ async fn sweep(
                 result.oldest = Some(result.oldest.map_or(o, |r| r.min(o)));
             }
             let past = page_oldest.is_none_or(|o| o < back_to);
-            if n == 0 || n < page.limit.min(page_size) {
-                result.covered_since = Some(DateTime::<Utc>::MIN_UTC);
-                break;
-            }
-            if past {
-                result.covered_since = page_oldest;
+            // A short page ends a sweep: a job it may have hidden is
+            // fetched by id next time, which costs less than asking for
+            // one more page every sweep.
+            if last || short || past || !newest_first {
                 break;
             }
             offset += n;
@@ -1528,16 +1731,22 @@ async fn sweep(
     result
 }
 
-/// Lists the application's jobs, newest first, unfiltered, until one older
-/// than `back_to` (or the end). Fails rather than return a partial listing.
+/// Lists the application's jobs, unfiltered, far enough to cover every job
+/// created at or after `back_to`. Writer documents no order, so the scan
+/// stops at an older job only on a list known to be newest first;
+/// otherwise it reads to the end (an empty page, or `totalCount` reached;
+/// a short page is not the end, since servers may send those mid-list).
+/// Fails rather than return a partial listing.
 async fn list_back_to(
     client: &Client,
     app_id: &str,
     back_to: DateTime<Utc>,
     page_size: u64,
+    newest_first: bool,
     started: Duration,
 ) -> crate::Result<Listing> {
     let mut jobs = Vec::new();
+    let mut order = OrderEvidence::default();
     let mut offset = 0;
     loop {
         let query = ListQuery {
@@ -1547,6 +1756,8 @@ async fn list_back_to(
         };
         let page = client.list_jobs_page(app_id, &query).await?;
         let n = page.jobs.len() as u64;
+        order.observe_page(page.jobs.iter().map(|j| j.created_at));
+        let last = n == 0 || page.is_last(offset);
         let mut oldest = None;
         for job in page.jobs {
             oldest = Some(oldest.map_or(job.created_at, |o: DateTime<Utc>| o.min(job.created_at)));
@@ -1554,18 +1765,20 @@ async fn list_back_to(
                 jobs.push((job.id, job.created_at));
             }
         }
-        if n == 0 || n < page.limit.min(page_size) {
+        if last {
             // The end of the list: everything was covered.
             return Ok(Listing {
                 jobs,
                 covered_since: DateTime::<Utc>::MIN_UTC,
+                order,
                 started,
             });
         }
-        if let Some(oldest) = oldest.filter(|o| *o < back_to) {
+        if newest_first && let Some(oldest) = oldest.filter(|o| *o < back_to) {
             return Ok(Listing {
                 jobs,
                 covered_since: oldest,
+                order,
                 started,
             });
         }

@@ -35,9 +35,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Outcome;
+use super::reconcile::SkewEstimate;
 
-/// The journal format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The journal format version this code writes. It reads this one and
+/// every earlier one: version 2 added `received_at` to `created` records
+/// (skew evidence for a resumed run); version 1 journals resume with
+/// windows rebuilt from their intents alone.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// How hard each record is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,6 +98,12 @@ pub enum Record {
         job_id: String,
         /// When the server says it created the job.
         created_at: Option<DateTime<Utc>>,
+        /// Client clock time the create's answer arrived (format 2): with
+        /// the intent's time and `created_at` it bounds the offset between
+        /// the server's clock and ours, which a resumed run needs before it
+        /// judges any window.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_at: Option<DateTime<Utc>>,
     },
     /// A failed job was retried; follow `job_id` from now on.
     Retried {
@@ -129,8 +139,13 @@ pub struct RowState {
     pub seq: u64,
     /// The fingerprint of the row's inputs at intent time.
     pub fp: String,
-    /// When the create was about to be sent.
+    /// When the latest create was sent (its intent is written right
+    /// before the send).
     pub intent_at: Option<DateTime<Utc>>,
+    /// When the first create of the row was sent.
+    pub first_intent_at: Option<DateTime<Utc>>,
+    /// The latest end of an ambiguity window recorded for the row.
+    pub ambiguous_until: Option<DateTime<Utc>>,
     /// The job to follow, once known.
     pub job_id: Option<String>,
     /// Job runs so far (1 + job-level retries).
@@ -152,6 +167,9 @@ pub struct ResumeState {
     pub torn_intent: Option<Option<String>>,
     /// Whether the journal existed with records (a resume).
     pub resumed: bool,
+    /// Clock-offset evidence from the recorded creates (intent, answer
+    /// and `created_at` of each).
+    pub skew: SkewEstimate,
 }
 
 impl ResumeState {
@@ -334,7 +352,19 @@ impl Journal {
         offset: u64,
     ) -> Result<(), JournalError> {
         match record {
-            Record::Header { binding, .. } => {
+            Record::Header {
+                binding, version, ..
+            } => {
+                if version > FORMAT_VERSION {
+                    return Err(JournalError::Corrupt {
+                        path: self.path.clone(),
+                        line: 1,
+                        message: format!(
+                            "journal format {version} is newer than this writer-jobs reads \
+                             ({FORMAT_VERSION}); resume with the version that wrote it"
+                        ),
+                    });
+                }
                 header.get_or_insert(binding);
             }
             Record::Intent { key, seq, fp, at } => {
@@ -342,9 +372,20 @@ impl Journal {
                 row.seq = seq;
                 row.fp = fp;
                 row.intent_at = Some(at);
+                row.first_intent_at.get_or_insert(at);
             }
-            Record::Created { key, job_id, .. } => {
+            Record::Created {
+                key,
+                job_id,
+                created_at,
+                received_at,
+            } => {
                 let row = state.rows.entry(key).or_default();
+                if let (Some(sent), Some(received), Some(created)) =
+                    (row.intent_at, received_at, created_at)
+                {
+                    state.skew.observe(sent, received, created);
+                }
                 row.job_id = Some(job_id);
                 row.attempts = row.attempts.max(1);
             }
@@ -353,7 +394,10 @@ impl Journal {
                 row.job_id = Some(job_id);
                 row.attempts += 1;
             }
-            Record::Ambiguous { .. } => {}
+            Record::Ambiguous { key, until, .. } => {
+                let row = state.rows.entry(key).or_default();
+                row.ambiguous_until = Some(row.ambiguous_until.map_or(until, |u| u.max(until)));
+            }
             Record::Done { outcome } => {
                 state.rows.entry(outcome.key.clone()).or_default().done_at = Some(offset);
             }

@@ -73,6 +73,9 @@ use crate::Client;
 use crate::model::{Application, Inputs, Output};
 use crate::poll::PollPolicy;
 
+/// The default of [`Batch::max_server_hold`].
+pub const DEFAULT_MAX_SERVER_HOLD: Duration = Duration::from_secs(300);
+
 /// One input row: its identity is its key, not its inputs (two rows may
 /// carry the same inputs and get a job each).
 #[derive(Debug, Clone, PartialEq)]
@@ -304,7 +307,8 @@ pub struct Batch {
     simulated: bool,
     application: Option<Application>,
     breaker_threshold: u32,
-    settle: Duration,
+    max_server_hold: Duration,
+    exclusive_application: bool,
     skew_margin: Duration,
     failpoint: Option<Failpoint>,
 }
@@ -329,7 +333,8 @@ impl Batch {
             simulated: false,
             application: None,
             breaker_threshold: 5,
-            settle: Duration::from_secs(30),
+            max_server_hold: DEFAULT_MAX_SERVER_HOLD,
+            exclusive_application: false,
             skew_margin: Duration::from_secs(30),
             failpoint: None,
         }
@@ -424,10 +429,26 @@ impl Batch {
         self
     }
 
-    /// How long after an ambiguous create to wait before reconciling it, so
-    /// that the server has surely finished with the request (default 30 s).
-    pub fn settle_time(mut self, settle: Duration) -> Self {
-        self.settle = settle;
+    /// How long the server may hold a request before acting on it
+    /// (default 300 s: Writer's own server-side timeout is about five
+    /// minutes). Nothing but this bounds when a create the client gave up
+    /// on can still make its job, so an ambiguous create's window runs from
+    /// its first send to its last send plus this (plus the clock skew
+    /// bound), and the create is judged only once that window has passed.
+    /// A shorter value judges sooner but trusts the server to act sooner.
+    pub fn max_server_hold(mut self, hold: Duration) -> Self {
+        self.max_server_hold = hold;
+        self
+    }
+
+    /// Declares that only this run creates jobs on the application while
+    /// it runs (default `false`). Then a job that appears in an ambiguous
+    /// create's window and that no row owns can only be that create's, and
+    /// is adopted. On a shared application timing cannot tell our job from
+    /// another client's, so such a row is reported
+    /// [`OutcomeResult::Ambiguous`] with its candidate job ids instead.
+    pub fn exclusive_application(mut self, exclusive: bool) -> Self {
+        self.exclusive_application = exclusive;
         self
     }
 

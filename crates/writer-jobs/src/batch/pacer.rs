@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 
 use super::breaker::{Breaker, Gate};
 use super::limiter::{LimiterStats, Rate, RateLimiter};
+use super::reconcile::{SkewEstimate, shift};
 use crate::clock::{SharedClock, Sleep};
 use crate::throttle::{Observation, Operation, Throttle};
 
@@ -37,6 +38,8 @@ struct Inner {
     changed: Notify,
     requests: AtomicU64,
     by_operation: Mutex<HashMap<Operation, u64>>,
+    /// Clock-offset evidence from every answer's `Date` header.
+    skew: Mutex<SkewEstimate>,
 }
 
 impl Pacer {
@@ -51,6 +54,7 @@ impl Pacer {
                 changed: Notify::new(),
                 requests: AtomicU64::new(0),
                 by_operation: Mutex::new(HashMap::new()),
+                skew: Mutex::new(SkewEstimate::default()),
             }),
         }
     }
@@ -97,6 +101,18 @@ impl Pacer {
         self.inner.limiter.is_saturated()
     }
 
+    /// The clock-offset evidence gathered from the answers' `Date` headers.
+    pub fn skew(&self) -> SkewEstimate {
+        *lock(&self.inner.skew)
+    }
+
+    /// Waits for a create's permit: the breaker's gate, then the rate
+    /// limiter. The engine takes it before writing the create's intent, so
+    /// the intent's time is the send time, not the time it was queued.
+    pub async fn create_permit(&self) {
+        self.acquire(Operation::Create).await;
+    }
+
     /// Resolves when the breaker's state changes (or after `max`).
     pub async fn changed_or(&self, max: Duration) {
         let notified = self.inner.changed.notified();
@@ -118,7 +134,11 @@ impl Inner {
         let mut breaker = lock(&self.breaker);
         match breaker.gate() {
             Gate::Open => None,
-            Gate::ReadsOnly if op == Operation::Create => Some(Duration::from_secs(1)),
+            // A create is never the probe: a probe that fails must not
+            // leave a row ambiguous.
+            Gate::ReadsOnly | Gate::ProbeAt(_) if op == Operation::Create => {
+                Some(Duration::from_secs(1))
+            }
             Gate::ReadsOnly => None,
             Gate::ProbeAt(at) if now >= at => {
                 breaker.claim_probe(now);
@@ -147,6 +167,14 @@ impl Throttle for Pacer {
     }
 
     fn observe(&self, _op: Operation, outcome: &Observation) {
+        if let (Some(date), Some(sent), Some(received)) = (
+            outcome.server_date,
+            outcome.sent_wall,
+            outcome.received_wall,
+        ) {
+            let hi = shift(date, chrono::Duration::seconds(1));
+            lock(&self.inner.skew).observe_range(sent, received, date, hi);
+        }
         self.inner
             .limiter
             .observe(outcome.status, outcome.retry_after);

@@ -113,6 +113,59 @@ fn plan_listing(
     }
 }
 
+/// What the pages seen so far say about the list's order. Writer documents
+/// none, so a scan may stop early at an old job only once the order is
+/// known to be newest first.
+///
+/// Evidence comes from jobs next to each other *on one page* (one
+/// snapshot of the list): across pages, jobs created between two requests
+/// shift positions, so a pair split over two pages proves nothing. Equal
+/// times prove nothing either (second-only timestamps tie often).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrderEvidence {
+    newer_first: u64,
+    older_first: u64,
+}
+
+impl OrderEvidence {
+    /// Strictly ordered pairs needed before the order counts as known.
+    pub const NEEDED: u64 = 32;
+
+    /// Learns from the creation times of one page, in the page's order.
+    pub fn observe_page(&mut self, times: impl IntoIterator<Item = DateTime<Utc>>) {
+        let mut previous: Option<DateTime<Utc>> = None;
+        for at in times {
+            if let Some(p) = previous {
+                if p > at {
+                    self.newer_first += 1;
+                } else if p < at {
+                    self.older_first += 1;
+                }
+            }
+            previous = Some(at);
+        }
+    }
+
+    /// Adds what another scan saw.
+    pub fn merge(&mut self, other: &OrderEvidence) {
+        self.newer_first += other.newer_first;
+        self.older_first += other.older_first;
+    }
+
+    /// Whether the list is known to be newest first: enough pairs said so
+    /// and none ever said otherwise.
+    pub fn newest_first(&self) -> bool {
+        self.older_first == 0 && self.newer_first >= Self::NEEDED
+    }
+
+    /// Whether the list is known NOT to be newest first (some page showed
+    /// an older job before a newer one): listing "back to" a time is then
+    /// no cheaper than reading everything.
+    pub fn not_newest_first(&self) -> bool {
+        self.older_first > 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +183,21 @@ mod tests {
                 must_get: false,
             })
             .collect()
+    }
+
+    #[test]
+    fn order_is_known_only_from_enough_pairs_on_single_pages() {
+        let mut o = OrderEvidence::default();
+        // Ties and a short page prove nothing.
+        o.observe_page([at(5), at(5), at(4)]);
+        assert!(!o.newest_first() && !o.not_newest_first());
+        for _ in 0..OrderEvidence::NEEDED {
+            o.observe_page([at(9), at(8)]);
+        }
+        assert!(o.newest_first());
+        // One page with an older job first overrides everything.
+        o.observe_page([at(1), at(2)]);
+        assert!(!o.newest_first() && o.not_newest_first());
     }
 
     #[test]

@@ -9,8 +9,11 @@
 //!   *orphans*;
 //! - no orphan in its window, and the listing covered the whole window: the
 //!   create did not land, and sending it again is safe;
-//! - exactly one orphan in its window, and no other ambiguous create's
-//!   window holds it: that orphan is the row's job, adopted;
+//! - exactly one orphan in its window, no other ambiguous create's window
+//!   holds it, and the application is declared exclusive to this run
+//!   (`Batch::exclusive_application`): that orphan is the row's job,
+//!   adopted. On a shared application timing cannot tell it from another
+//!   client's job, so the row is reported with it as a candidate;
 //! - anything else (other clients creating jobs at the same time, several
 //!   ambiguous rows whose windows share orphans): reported, with the
 //!   candidate orphan ids, never guessed.
@@ -45,47 +48,111 @@ pub struct Pending {
     pub settled: bool,
 }
 
-/// The offset between the server's clock and ours, bounded by what
-/// successful creates showed: the server stamped `created_at` after we sent
-/// and before we received the answer, so `created_at - received <= skew <=
-/// created_at - sent`.
+/// The offset between the server's clock and ours (`server - ours`),
+/// bounded by evidence: a time the server stamped (a job's `created_at`, a
+/// `Date` header) lies in `[server_lo, server_hi]` (its precision), and the
+/// server stamped it after we sent and before we received the answer, so
+/// `server_lo - received <= skew <= server_hi - sent`.
+///
+/// Every piece of evidence narrows the bound (their intersection). Evidence
+/// that contradicts the rest (a proxy's clock, a clock that jumped) makes
+/// the intersection empty; the estimate then uses the hull of all evidence
+/// instead, which is wider, never narrower, than the truth needs.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SkewEstimate {
-    bounds: Option<(Span, Span)>,
+    meet: Option<(Span, Span)>,
+    hull: Option<(Span, Span)>,
 }
 
 impl SkewEstimate {
-    /// Learns from one successful create.
+    /// Learns from one successful create: `created_at` as the server sent
+    /// it, to the precision it has (whole seconds widen the bound).
     pub fn observe(
         &mut self,
         sent: DateTime<Utc>,
         received: DateTime<Utc>,
         created_at: DateTime<Utc>,
     ) {
-        let (lo, hi) = (created_at - received, created_at - sent);
-        self.bounds = Some(match self.bounds {
+        let hi = shift(created_at, precision(created_at));
+        self.observe_range(sent, received, created_at, hi);
+    }
+
+    /// Learns from a server time known to lie in `[server_lo, server_hi]`,
+    /// stamped between `sent` and `received` (our clock).
+    pub fn observe_range(
+        &mut self,
+        sent: DateTime<Utc>,
+        received: DateTime<Utc>,
+        server_lo: DateTime<Utc>,
+        server_hi: DateTime<Utc>,
+    ) {
+        let (lo, hi) = (server_lo - received, server_hi - sent);
+        self.meet = Some(match self.meet {
             Some((l, h)) => (l.max(lo), h.min(hi)),
+            None => (lo, hi),
+        });
+        self.hull = Some(match self.hull {
+            Some((l, h)) => (l.min(lo), h.max(hi)),
             None => (lo, hi),
         });
     }
 
-    /// The server-time window of a create sent at `sent` whose failure was
-    /// seen at `seen` (our clock), widened by `margin`. Without a consistent
-    /// estimate (no successful create yet, or clocks drifting) the window is
-    /// our own times widened by `fallback`.
+    /// Merges another estimate's evidence into this one.
+    pub fn merge(&mut self, other: &SkewEstimate) {
+        if let Some((lo, hi)) = other.hull {
+            self.hull = Some(match self.hull {
+                Some((l, h)) => (l.min(lo), h.max(hi)),
+                None => (lo, hi),
+            });
+        }
+        if let Some((lo, hi)) = other.meet {
+            self.meet = Some(match self.meet {
+                Some((l, h)) => (l.max(lo), h.min(hi)),
+                None => (lo, hi),
+            });
+        }
+    }
+
+    /// Whether any evidence has been seen.
+    pub fn is_measured(&self) -> bool {
+        self.hull.is_some()
+    }
+
+    /// The bound in force: the intersection when consistent (within
+    /// `margin`), else the hull; `None` before any evidence.
+    pub fn bounds(&self, margin: Span) -> Option<(Span, Span)> {
+        match (self.meet, self.hull) {
+            (Some((lo, hi)), _) if lo <= hi + margin => Some((lo, hi)),
+            (_, hull) => hull,
+        }
+    }
+
+    /// The server-time window of a create first sent at `sent` and whose
+    /// job can have been made no later than `until` (our clock), widened by
+    /// `margin`. Without evidence the window is our own times widened by
+    /// `fallback`.
     pub fn window(
         &self,
         sent: DateTime<Utc>,
-        seen: DateTime<Utc>,
+        until: DateTime<Utc>,
         margin: Span,
         fallback: Span,
     ) -> (DateTime<Utc>, DateTime<Utc>) {
-        match self.bounds {
-            Some((lo, hi)) if lo <= hi + margin => {
-                (shift(sent, lo - margin), shift(seen, hi + margin))
-            }
-            _ => (shift(sent, -fallback), shift(seen, fallback)),
+        match self.bounds(margin) {
+            Some((lo, hi)) => (shift(sent, lo - margin), shift(until, hi + margin)),
+            None => (shift(sent, -fallback), shift(until, fallback)),
         }
+    }
+}
+
+/// How precise a server timestamp is: whole seconds when it has no
+/// fraction (a server may send second-only times), else a millisecond.
+pub fn precision(at: DateTime<Utc>) -> Span {
+    use chrono::Timelike;
+    if at.nanosecond() == 0 {
+        Span::seconds(1)
+    } else {
+        Span::milliseconds(1)
     }
 }
 
@@ -128,7 +195,9 @@ pub enum Verdict {
 /// earlier). Each create is judged on its own window:
 ///
 /// - no orphan in it: its job would be one, so it did not land;
-/// - exactly one orphan, inside no other pending create's window: adopted;
+/// - exactly one orphan, inside no other pending create's window, on an
+///   application declared exclusive to this run: adopted (on a shared
+///   application it may be another client's job: unresolved);
 /// - an orphan that an unsettled create's window also holds: no verdict yet;
 /// - otherwise: unresolved, with the orphans in its window as candidates.
 ///
@@ -138,6 +207,7 @@ pub fn decide(
     listed: &[(String, DateTime<Utc>)],
     known: &dyn Fn(&str) -> bool,
     covered_since: DateTime<Utc>,
+    exclusive: bool,
 ) -> Vec<Verdict> {
     let orphans: Vec<(&str, DateTime<Utc>)> = {
         let mut seen = HashSet::new();
@@ -172,7 +242,7 @@ pub fn decide(
             .any(|(_, at)| others(*at).iter().any(|q| !q.settled))
         {
             // A create still in the server's hands may own one of them.
-        } else if mine.len() == 1 && others(mine[0].1).is_empty() {
+        } else if exclusive && mine.len() == 1 && others(mine[0].1).is_empty() {
             verdicts.push(Verdict::Adopt {
                 key: p.key.clone(),
                 job_id: mine[0].0.to_string(),
@@ -211,20 +281,84 @@ mod tests {
     #[test]
     fn no_orphan_means_not_landed() {
         let listed = vec![("ours".to_string(), t(10)), ("old".to_string(), t(-100))];
-        let v = decide(&[pending("a", 4, 17)], &listed, &known(&["ours"]), t(-100));
+        let v = decide(
+            &[pending("a", 4, 17)],
+            &listed,
+            &known(&["ours"]),
+            t(-100),
+            true,
+        );
         assert_eq!(v, vec![Verdict::NotLanded { key: "a".into() }]);
     }
 
     #[test]
     fn one_ambiguous_and_one_orphan_adopts_it() {
         let listed = vec![("orphan".to_string(), t(10)), ("ours".to_string(), t(11))];
-        let v = decide(&[pending("a", 4, 17)], &listed, &known(&["ours"]), t(0));
+        let v = decide(
+            &[pending("a", 4, 17)],
+            &listed,
+            &known(&["ours"]),
+            t(0),
+            true,
+        );
         assert_eq!(
             v,
             vec![Verdict::Adopt {
                 key: "a".into(),
                 job_id: "orphan".into()
             }]
+        );
+    }
+
+    #[test]
+    fn on_a_shared_application_a_lone_orphan_is_a_candidate_not_adopted() {
+        // Another client's job is indistinguishable by timing from ours.
+        let listed = vec![("orphan".to_string(), t(10)), ("ours".to_string(), t(11))];
+        let v = decide(
+            &[pending("a", 4, 17)],
+            &listed,
+            &known(&["ours"]),
+            t(0),
+            false,
+        );
+        assert_eq!(
+            v,
+            vec![Verdict::Unresolved {
+                key: "a".into(),
+                candidates: vec!["orphan".into()]
+            }]
+        );
+        // No orphan still means it did not land, shared or not.
+        let v = decide(
+            &[pending("a", 4, 17)],
+            &listed[1..],
+            &known(&["ours"]),
+            t(0),
+            false,
+        );
+        assert_eq!(v, vec![Verdict::NotLanded { key: "a".into() }]);
+    }
+
+    #[test]
+    fn second_only_timestamps_widen_the_skew_bound_to_their_precision() {
+        let mut skew = SkewEstimate::default();
+        // The server says 100 s at whole-second precision: it may have been
+        // anywhere in [100, 101) when it stamped.
+        skew.observe(t(0), t(0) + Span::milliseconds(10), t(100));
+        let (lo, hi) = skew.bounds(Span::zero()).unwrap();
+        assert!(lo <= Span::seconds(100) - Span::milliseconds(10), "{lo}");
+        assert!(hi >= Span::seconds(101), "{hi}");
+    }
+
+    #[test]
+    fn contradicting_evidence_falls_back_to_the_hull_not_the_default() {
+        let mut skew = SkewEstimate::default();
+        skew.observe_range(t(0), t(1), t(50), t(51));
+        skew.observe_range(t(10), t(11), t(10), t(11));
+        let (lo, hi) = skew.bounds(Span::milliseconds(50)).unwrap();
+        assert!(
+            lo <= Span::seconds(-1) && hi >= Span::seconds(51),
+            "{lo} {hi}"
         );
     }
 
@@ -236,6 +370,7 @@ mod tests {
             &listed,
             &known(&[]),
             t(0),
+            true,
         );
         assert_eq!(v.len(), 2);
         assert!(
@@ -244,7 +379,7 @@ mod tests {
             )
         );
         // One ambiguous create but two orphans (another client): reported.
-        let v = decide(&[pending("a", 8, 13)], &listed, &known(&[]), t(0));
+        let v = decide(&[pending("a", 8, 13)], &listed, &known(&[]), t(0), true);
         assert!(
             matches!(&v[0], Verdict::Unresolved { candidates, .. } if candidates == &["x", "y"])
         );
@@ -255,20 +390,26 @@ mod tests {
         let listed = vec![("x".to_string(), t(10))];
         let mut wire = pending("b", 9, 20);
         wire.settled = false;
-        let v = decide(&[pending("a", 8, 13), wire], &listed, &known(&[]), t(0));
+        let v = decide(
+            &[pending("a", 8, 13), wire],
+            &listed,
+            &known(&[]),
+            t(0),
+            true,
+        );
         assert!(v.is_empty(), "x may be b's job: {v:?}");
     }
 
     #[test]
     fn an_uncovered_window_waits() {
-        let v = decide(&[pending("a", 4, 17)], &[], &known(&[]), t(9));
+        let v = decide(&[pending("a", 4, 17)], &[], &known(&[]), t(9), true);
         assert!(v.is_empty());
     }
 
     #[test]
     fn orphans_outside_the_window_do_not_count() {
         let listed = vec![("far".to_string(), t(500))];
-        let v = decide(&[pending("a", 4, 17)], &listed, &known(&[]), t(0));
+        let v = decide(&[pending("a", 4, 17)], &listed, &known(&[]), t(0), true);
         assert_eq!(v, vec![Verdict::NotLanded { key: "a".into() }]);
     }
 
