@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use common::proxy::{Hold, Proxy, ProxyConfig, Refuse};
 use futures::StreamExt;
 use writer_jobs::batch::{Batch, BatchError, BatchRun, Outcome, OutcomeResult, Rate, Row};
-use writer_jobs::{Client, Clock, Inputs, ScaledClock, clock::Sleep};
+use writer_jobs::{Client, Clock, Inputs, PollPolicy, ScaledClock, clock::Sleep};
 use writer_sim::{
     AppConfig, DurationDist, FaultConfig, JobOrigin, Simulator, SimulatorBuilder, TenantConfig,
 };
@@ -261,6 +261,42 @@ fn landed_unanswered(sim: &Simulator, rows: &[Row], journal: &Path) -> Vec<DateT
         .collect()
 }
 
+/// Creates that landed more than `secs` simulated seconds after their
+/// row's intent was journaled (the client clock is the server's here), and
+/// whose answer the journal has not recorded.
+fn late_unanswered(sim: &Simulator, rows: &[Row], journal: &Path, secs: i64) -> usize {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    let mut intent_at: HashMap<String, DateTime<Utc>> = HashMap::new();
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "intent")
+    {
+        let (Some(key), Some(at)) = (v["key"].as_str(), v["at"].as_str()) else {
+            continue;
+        };
+        if let Ok(at) = at.parse::<DateTime<Utc>>() {
+            intent_at.insert(key.to_string(), at);
+        }
+    }
+    let answered = answered_in_journal(journal);
+    let row_of: HashMap<String, &str> = rows.iter().map(|r| (key_of(r), r.key.as_str())).collect();
+    sim.job_ids(APP)
+        .iter()
+        .filter_map(|id| sim.job(id))
+        .filter(|j| j.origin == JobOrigin::Client)
+        .filter(|j| {
+            let Some(key) = row_of.get(&writer_sim::input_key(&j.application_id, &j.inputs)) else {
+                return false;
+            };
+            !answered.contains(*key)
+                && intent_at
+                    .get(*key)
+                    .is_some_and(|at| j.created_at > *at + chrono::Duration::seconds(secs))
+        })
+        .count()
+}
+
 /// A client clock running `ahead` of the simulator's (same scale).
 #[derive(Debug, Clone)]
 struct AheadClock {
@@ -382,38 +418,32 @@ async fn a_resume_after_a_kill_finds_creates_that_waited_in_the_rate_limiter() {
     let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("rate.journal");
-    let rows = rows(16, "queued");
+    let rows = rows(32, "queued");
     let batch = Batch::new(client, APP)
         .journal(&journal)
         .rate(Rate::per_minute(3.0));
     let run = run_resuming(&batch, &rows).await;
     let started = sim.clock().now();
 
-    // Kill -9 once a create that was sent at least 100 simulated seconds
-    // into the run has landed and its answer is still out (it waited in
-    // the limiter: 3 requests a minute); at the latest after 600 s.
-    let latest = started + chrono::Duration::seconds(600);
-    let late = started + chrono::Duration::seconds(100);
-    loop {
-        let now = sim.clock().now();
-        if now >= latest
-            || landed_unanswered(&sim, &rows, &journal)
-                .iter()
-                .any(|at| *at >= late)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    // Kill -9 once a create that waited in the client more than 100
+    // simulated seconds after its intent was written (3 requests a minute)
+    // has landed and its answer is still out; at the latest 205 s into the
+    // run (when, on today's schedule, such a create is on the wire whatever
+    // the engine writes in its journal).
+    let latest = started + chrono::Duration::seconds(205);
+    while sim.clock().now() < latest && late_unanswered(&sim, &rows, &journal, 100) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let killed_at = (sim.clock().now() - started).num_seconds();
     let unanswered = landed_unanswered(&sim, &rows, &journal).len();
+    let late = late_unanswered(&sim, &rows, &journal, 100);
     drop(run);
 
     let run = run_resuming(&batch, &rows).await;
     let outcomes = collect_within(run, Duration::from_secs(60), &sim, rows.len(), scenario).await;
     println!(
         "{scenario}: killed at {killed_at} simulated s with {unanswered} landed creates \
-         unanswered; resumed: {:?}",
+         unanswered, {late} of them landed over 100 s after their intent; resumed: {:?}",
         tally(&outcomes)
     );
     assert_each_row_once(&outcomes, &rows, scenario);
@@ -584,7 +614,7 @@ async fn a_refused_connection_with_nothing_tracked_does_not_stall_the_run() {
         .run(futures::stream::iter(rows.clone()))
         .await
         .expect("batch starts");
-    let outcomes = collect_within(run, Duration::from_secs(20), &sim, rows.len(), scenario).await;
+    let outcomes = collect_within(run, Duration::from_secs(8), &sim, rows.len(), scenario).await;
     println!(
         "{scenario}: {:?}; listener closed {} times",
         tally(&outcomes),
@@ -611,13 +641,14 @@ async fn a_refused_connection_with_nothing_tracked_does_not_stall_the_run() {
 
 // ----- 6. a retry answered 409 -----------------------------------------------
 
-/// Bug 6: retries answer with a new job id; at first every retry's
-/// connection is dropped after the server acted (the new job exists, the
-/// client does not know it), so the next retry of the same failed job gets
-/// 409. The run must still end, with every row written once.
+/// Bug 6: retries answer with a new job id; the first retry's connection is
+/// dropped after the server acted (the new job exists, the client does not
+/// know it), then the fault is cleared at once, so the next retry of the
+/// same failed job gets 409 (already retried). The run must still end,
+/// with every row written once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_answered_409_does_not_loop_forever() {
-    const SCALE: f64 = 1000.0;
+    const SCALE: f64 = 250.0;
     let scenario = "retry with a new id, first retries dropped";
     let faults = FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap();
     let sim = start(
@@ -637,15 +668,35 @@ async fn a_retry_answered_409_does_not_loop_forever() {
     let rows = rows(20, "retried");
     let run = Batch::new(client, APP)
         .job_retries(2)
+        // One row's wait is bounded by 5 simulated minutes.
+        .poll_policy(
+            PollPolicy::builder()
+                .deadline(Duration::from_secs(300))
+                .build()
+                .unwrap(),
+        )
         .run(futures::stream::iter(rows.clone()))
         .await
         .expect("batch starts");
+    // Clear the fault as soon as one retry was dropped (at the latest after
+    // 300 simulated seconds): that row's next retry is answered 409.
     let clear = async {
-        sim.clock().sleep(Duration::from_secs(450)).await;
+        let latest = sim.clock().now() + chrono::Duration::seconds(300);
+        while sim.clock().now() < latest
+            && sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop) < 1
+        {
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
         sim.set_faults(FaultConfig::none()).unwrap();
     };
     let (outcomes, ()) = tokio::join!(
-        collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario),
+        collect_within(
+            run,
+            Duration::from_secs_f64(2000.0 / SCALE),
+            &sim,
+            rows.len(),
+            scenario
+        ),
         clear
     );
     let stats = sim.stats();
@@ -748,7 +799,7 @@ async fn a_list_served_oldest_first_does_not_hide_a_landed_create() {
     let client = client_for(&sim, &proxy.base_url, Duration::from_secs(60));
     let rows = rows(60, "reordered");
     let run = Batch::new(client, APP)
-        .settle_time(Duration::from_secs(10))
+        .max_server_hold(Duration::from_secs(10))
         .run(futures::stream::iter(rows.clone()))
         .await
         .expect("batch starts");

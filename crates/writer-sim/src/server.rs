@@ -237,6 +237,12 @@ async fn handle(
         Ok(mut resp) => {
             tracing::debug!(%op, %path, status = resp.status().as_u16(), %request_id, "answered");
             set_header(&mut resp, "x-request-id", request_id);
+            // The server's clock is the simulated one: its `Date` header
+            // must agree with the `created_at` it stamps (hyper would
+            // otherwise send the machine's time), since clients bound the
+            // clock offset with it.
+            let date = shared.clock.now().format("%a, %d %b %Y %H:%M:%S GMT");
+            set_header(&mut resp, "date", date.to_string());
             shared.stats.response(op, resp.status().as_u16());
             Ok(resp)
         }

@@ -619,7 +619,7 @@ impl Engine {
         let density = self.density_estimate();
         let plan = if self.order.not_newest_first() {
             // Listing "back to" a time only pays on a newest-first list.
-            poller::plan(&candidates, self.clock.wall(), f64::INFINITY, 1)
+            poller::plan_gets(&candidates)
         } else {
             poller::plan(
                 &candidates,
@@ -766,12 +766,23 @@ impl Engine {
             .window(sent, until, chrono::Duration::milliseconds(50), fallback)
     }
 
-    /// All the clock-offset evidence: this run's creates, the journal's, and
-    /// the `Date` headers of every answer.
+    /// The clock-offset evidence: the creates' (this run's and the
+    /// journal's) first; the answers' `Date` headers narrow it when they
+    /// agree with it, and stand in for it before any create is known (a
+    /// resumed run's first steps). A `Date` header that contradicts the
+    /// creates (a proxy's clock) is ignored.
     fn skew_now(&self) -> SkewEstimate {
-        let mut skew = self.skew;
-        skew.merge(&self.pacer.skew());
-        skew
+        let dates = self.pacer.skew();
+        if !self.skew.is_measured() {
+            return dates;
+        }
+        let mut merged = self.skew;
+        merged.merge(&dates);
+        if merged.is_consistent(chrono::Duration::milliseconds(50)) {
+            merged
+        } else {
+            self.skew
+        }
     }
 
     /// How far the server's clock may be from ours beyond the estimate: the

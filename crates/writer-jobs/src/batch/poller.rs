@@ -73,6 +73,21 @@ pub fn plan(candidates: &[Candidate], now: DateTime<Utc>, density: f64, page_siz
     plan
 }
 
+/// A sweep of GETs only: every due job fetched by id. For a list known
+/// not to be newest first, where listing "back to" a time saves nothing.
+pub fn plan_gets(candidates: &[Candidate]) -> Plan {
+    let gets: Vec<String> = candidates
+        .iter()
+        .filter(|c| c.due)
+        .map(|c| c.id.clone())
+        .collect();
+    Plan {
+        list_back_to: None,
+        cost: gets.len() as u64,
+        gets,
+    }
+}
+
 fn plan_listing(
     mut candidates: Vec<Candidate>,
     now: DateTime<Utc>,

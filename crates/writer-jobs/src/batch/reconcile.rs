@@ -113,6 +113,11 @@ impl SkewEstimate {
         }
     }
 
+    /// Whether all the evidence agrees (within `margin`).
+    pub fn is_consistent(&self, margin: Span) -> bool {
+        matches!(self.meet, Some((lo, hi)) if lo <= hi + margin)
+    }
+
     /// Whether any evidence has been seen.
     pub fn is_measured(&self) -> bool {
         self.hull.is_some()
