@@ -354,6 +354,16 @@ pub struct BatchArgs {
     /// What to do with a create whose outcome is unknown.
     #[arg(long, value_enum, default_value_t = AmbiguousArg::Report)]
     pub on_ambiguous: AmbiguousArg,
+    /// How long the server may hold a request before acting on it, in
+    /// seconds: an ambiguous create is judged only once this has passed
+    /// since its last send (Writer's server gives up after about 300 s).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub max_server_hold: u64,
+    /// Declare that no other client creates jobs on the application while
+    /// this run does: a lone unclaimed job in an ambiguous create's window
+    /// is then adopted as that row's (otherwise it is reported as a candidate).
+    #[arg(long)]
+    pub exclusive_app: bool,
     /// Retry a failed job up to N times.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub job_retries: u32,

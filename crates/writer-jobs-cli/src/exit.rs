@@ -275,13 +275,15 @@ mod tests {
         let e: CliError = Error::Unauthorized {
             message: "bad key".into(),
             request_id: None,
-            body: Default::default(),        }
+            body: Default::default(),
+        }
         .into();
         assert_eq!(e.code, Code::Auth);
         let e: CliError = Error::NotFound {
             message: "no".into(),
             request_id: Some("r".into()),
-            body: Default::default(),        }
+            body: Default::default(),
+        }
         .into();
         assert_eq!(e.code, Code::NotFound);
         let e: CliError = Error::RateLimited {
@@ -306,7 +308,8 @@ mod tests {
             Error::Forbidden {
                 message: "no access".into(),
                 request_id: None,
-                body: Default::default(),            },
+                body: Default::default(),
+            },
         );
         assert_eq!(e.code, Code::Auth);
         let text = e.to_string();

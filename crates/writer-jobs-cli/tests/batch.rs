@@ -206,6 +206,52 @@ fn the_example_csv_gives_one_result_per_row_and_refuses_to_overwrite() {
     assert_eq!(reader.records().count(), rows);
 }
 
+#[test]
+fn resume_with_a_missing_journal_is_refused_not_started_afresh() {
+    // A fresh journal would not know the jobs an earlier run created and
+    // had not finished, and would create them again.
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::examples().join("products.csv");
+    let out = common::cli(dir.path())
+        .arg("batch")
+        .arg(&input)
+        .args([
+            "--out",
+            "results.jsonl",
+            "--max-server-hold",
+            "60",
+            "--exclusive-app",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let before = std::fs::read(dir.path().join("results.jsonl")).unwrap();
+    let out = common::cli(dir.path())
+        .arg("batch")
+        .arg(&input)
+        .args([
+            "--out",
+            "results.jsonl",
+            "--resume",
+            "--journal",
+            "elsewhere.journal",
+        ])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("elsewhere.journal") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("--journal"), "the hint names the fix: {err}");
+    assert!(!dir.path().join("elsewhere.journal").exists());
+    assert_eq!(
+        std::fs::read(dir.path().join("results.jsonl")).unwrap(),
+        before
+    );
+}
+
 /// Waits until `done` holds, checking every 20 ms, for at most `limit`.
 fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();

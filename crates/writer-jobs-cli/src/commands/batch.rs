@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -67,6 +67,19 @@ fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
             "the input file {} does not exist or is not a file",
             args.file.display()
         )));
+    }
+    if args.resume && !journal.is_file() {
+        // A fresh journal would know nothing of the jobs the earlier run
+        // created and had not finished: it would create them again.
+        return Err(CliError::usage(format!(
+            "--resume: the journal {} does not exist, so the earlier run's unfinished jobs \
+             cannot be found again",
+            journal.display()
+        ))
+        .hint(
+            "pass --journal with the path the earlier run used, or start over without --resume \
+             and a new --out",
+        ));
     }
     if !args.resume {
         for (path, what) in [(&args.out, "results file"), (&journal, "journal")] {
@@ -260,6 +273,8 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
             AmbiguousArg::Resend => AmbiguousPolicy::Resend,
         })
         .journal(&plan.journal)
+        .max_server_hold(Duration::from_secs(args.max_server_hold))
+        .exclusive_application(args.exclusive_app)
         .simulated(target.simulated)
         .validate_against(app);
     if let Some(rate) = plan.rate {
