@@ -943,7 +943,9 @@ impl SimConfig {
     }
 
     /// Reads a configuration from TOML text (see the crate docs for the
-    /// format). Missing fields keep their defaults.
+    /// format). Missing fields keep their defaults. Needs the `toml` feature
+    /// (part of the default `cli` feature).
+    #[cfg(feature = "toml")]
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let file: ConfigFile =
             toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
@@ -993,7 +995,8 @@ impl SimConfig {
         Ok(config)
     }
 
-    /// Reads a configuration from a TOML file.
+    /// Reads a configuration from a TOML file. Needs the `toml` feature.
+    #[cfg(feature = "toml")]
     pub fn from_toml_file(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
             path: path.display().to_string(),
@@ -1004,6 +1007,7 @@ impl SimConfig {
 }
 
 /// The TOML file's shape (see [`SimConfig::from_toml`]).
+#[cfg(feature = "toml")]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
@@ -1026,6 +1030,7 @@ struct ConfigFile {
 
 /// `refuse_every = { period = "60s", down = "10ms" }` (strings with a unit,
 /// or numbers of seconds).
+#[cfg(feature = "toml")]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RefuseFile {
@@ -1033,6 +1038,7 @@ struct RefuseFile {
     down: toml::Value,
 }
 
+#[cfg(feature = "toml")]
 impl RefuseFile {
     fn into_schedule(self) -> Result<RefuseSchedule, ConfigError> {
         let read = |name: &str, v: &toml::Value| {
@@ -1059,6 +1065,7 @@ impl RefuseFile {
     }
 }
 
+#[cfg(feature = "toml")]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AppFile {
@@ -1076,6 +1083,7 @@ struct AppFile {
     tenants: TenantConfig,
 }
 
+#[cfg(feature = "toml")]
 impl AppFile {
     fn into_app(self) -> Result<AppConfig, ConfigError> {
         let mut app = match self.preset.as_deref() {
@@ -1119,6 +1127,7 @@ mod tests {
         SimConfig::default().validate().unwrap();
     }
 
+    #[cfg(feature = "toml")]
     #[test]
     fn full_toml_parses() {
         let config = SimConfig::from_toml(
@@ -1136,7 +1145,7 @@ mod tests {
             max_limit = 20
             default_limit = 10
             over_max = "reject"
-            total_count = "filtered"
+            total_count = "missing"
             order = "oldest"
             short_pages = 0.3
             [api]
@@ -1173,6 +1182,7 @@ mod tests {
         assert_eq!(config.apps.len(), 2);
         assert_eq!(config.apps[0].tenants.prefill_jobs, 100);
         assert_eq!(config.list.over_max, OverMax::Reject);
+        assert_eq!(config.list.total_count, TotalCount::Missing);
         assert!(config.keys[1].allows("other"));
         assert!(!config.keys[1].allows("demo-product-descriptions"));
         assert_eq!(config.faults.burst_len, 3);
@@ -1197,6 +1207,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "toml")]
     #[test]
     fn new_settings_default_to_the_documented_api() {
         let config = SimConfig::from_toml("").unwrap();
@@ -1209,6 +1220,7 @@ mod tests {
         assert_eq!(config.refuse_every, None);
     }
 
+    #[cfg(feature = "toml")]
     #[test]
     fn bad_new_settings_are_clear_errors() {
         let err = SimConfig::from_toml("[api]\nsuccess_status = 201").unwrap_err();
@@ -1228,6 +1240,7 @@ mod tests {
         assert_eq!(parse_duration("x"), None);
     }
 
+    #[cfg(feature = "toml")]
     #[test]
     fn negative_rate_is_a_clear_error() {
         let err = SimConfig::from_toml("[rate_limit]\nrequests = -5\nper = \"hour\"").unwrap_err();
@@ -1245,6 +1258,7 @@ mod tests {
         assert!(err.to_string().contains("jobs_per_minute"), "{err}");
     }
 
+    #[cfg(feature = "toml")]
     #[test]
     fn typo_is_a_clear_error() {
         let err = SimConfig::from_toml("failure_rat = 0.1").unwrap_err();

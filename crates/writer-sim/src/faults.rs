@@ -488,6 +488,7 @@ impl FaultConfig {
     /// Reads the `[faults]` table of a TOML config: optional `spec` (the
     /// compact form), settings, and one sub-table per operation (or `"*"`)
     /// mapping fault names to probabilities.
+    #[cfg(feature = "toml")]
     pub(crate) fn from_toml_table(table: &toml::Table) -> Result<Self, ConfigError> {
         let mut config = FaultConfig::default();
         for (key, value) in table {

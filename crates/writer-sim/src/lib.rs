@@ -78,7 +78,8 @@
 //!
 //! # Configuration file
 //!
-//! The `writer-sim` binary (and [`SimConfig::from_toml`]) read TOML:
+//! The `writer-sim` binary (and `SimConfig::from_toml`, with the `toml`
+//! feature, part of the default `cli` feature) read TOML:
 //!
 //! ```toml
 //! seed = 42
@@ -135,6 +136,16 @@
 //! name = "Social posts"
 //! inputs = [{ name = "Topic", input_type = "text", required = true, max_fields = 1 }]
 //! ```
+//!
+//! # Cargo features
+//!
+//! - `cli` (default): the `writer-sim` binary (clap, tracing-subscriber)
+//!   and `toml`;
+//! - `toml`: `SimConfig::from_toml` and `SimConfig::from_toml_file`.
+//!
+//! A library user who builds simulators in code sets
+//! `default-features = false` and does without clap, toml and
+//! tracing-subscriber.
 //!
 //! # Listing order and ids
 //!

@@ -102,7 +102,7 @@ pub struct SimulatorBuilder {
 
 impl SimulatorBuilder {
     /// Replaces the whole configuration (for example one read with
-    /// [`SimConfig::from_toml`]); later builder calls change it further.
+    /// `SimConfig::from_toml`); later builder calls change it further.
     pub fn config(mut self, config: SimConfig) -> Self {
         self.config = config;
         self

@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::{Client, DEMO, manual, product};
 use reqwest::StatusCode;
 use tokio::net::TcpStream;
-use writer_sim::{RefuseSchedule, SimConfig};
 
 /// Connects with a plain TCP socket: `Ok` when the server listens.
 async fn connect(addr: std::net::SocketAddr) -> std::io::Result<()> {
@@ -94,15 +93,20 @@ async fn periodic_refusal_in_sim_time() {
 
 #[tokio::test]
 async fn refusal_settings_in_toml_and_over_http() {
-    let config =
-        SimConfig::from_toml("refuse_every = { period = \"60s\", down = \"10ms\" }").unwrap();
-    assert_eq!(
-        config.refuse_every,
-        Some(RefuseSchedule {
-            period: Duration::from_secs(60),
-            down: Duration::from_millis(10),
-        })
-    );
+    #[cfg(feature = "toml")]
+    {
+        let config = writer_sim::SimConfig::from_toml(
+            "refuse_every = { period = \"60s\", down = \"10ms\" }",
+        )
+        .unwrap();
+        assert_eq!(
+            config.refuse_every,
+            Some(writer_sim::RefuseSchedule {
+                period: Duration::from_secs(60),
+                down: Duration::from_millis(10),
+            })
+        );
+    }
     let err = manual()
         .refuse_connections(Duration::from_secs(1), Duration::from_secs(2))
         .start()
