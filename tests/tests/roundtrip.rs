@@ -491,8 +491,8 @@ fn through_the_client(
     assert!(server.requests() >= cases as usize);
 }
 
-fn clamp(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
+fn clamp(n: impl Into<i64>) -> u64 {
+    u64::try_from(n.into()).unwrap_or(0)
 }
 
 fn assert_job_is_lossless(w: &wire::Job, j: &Job) -> Result<(), TestCaseError> {
@@ -572,7 +572,7 @@ fn an_application_from_the_wire_keeps_every_field() {
             prop_assert_eq!(&i.description, &wi.description);
             // Absent options and empty options read the same.
             let o = wi.options.clone().unwrap_or_default();
-            let n = |v: Option<i64>| v.map(clamp);
+            let n = |v: Option<i32>| v.map(clamp);
             prop_assert_eq!(&i.options.list, &o.list);
             prop_assert_eq!(&i.options.file_types, &o.file_types);
             prop_assert_eq!(&i.options.upload_types, &o.upload_types);
