@@ -57,7 +57,15 @@ fn expected(row: &Row) -> String {
     writer_sim::expected_output(APP, &row.inputs.to_wire().inputs).suggestion
 }
 
+/// Starts a simulator; with `RUST_LOG` set, the engine's decisions are
+/// logged to the test output (e.g. `RUST_LOG=writer_jobs=info`).
 async fn start(builder: SimulatorBuilder) -> Simulator {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     builder.start().await.expect("simulator starts")
 }
 
@@ -297,6 +305,23 @@ fn late_unanswered(sim: &Simulator, rows: &[Row], journal: &Path, secs: i64) -> 
         .count()
 }
 
+/// Prints the journal and the server's jobs (`PROMISE_DEBUG=1`).
+fn dump(sim: &Simulator, journal: &Path) {
+    println!(
+        "journal:\n{}",
+        std::fs::read_to_string(journal).unwrap_or_default()
+    );
+    for id in sim.job_ids(APP) {
+        if let Some(j) = sim.job(&id) {
+            let value = j.inputs.first().map(|i| i.value.join(" | "));
+            println!(
+                "job {id} {:?} created {} {:?}",
+                j.origin, j.created_at, value
+            );
+        }
+    }
+}
+
 /// A client clock running `ahead` of the simulator's (same scale).
 #[derive(Debug, Clone)]
 struct AheadClock {
@@ -503,6 +528,9 @@ async fn a_resume_with_the_client_clock_ahead_finds_its_creates() {
     sim.clock().sleep(Duration::from_secs(10)).await;
     let unanswered = landed_unanswered(&sim, &rows, &journal).len();
     drop(run);
+    if std::env::var_os("PROMISE_DEBUG").is_some() {
+        dump(&sim, &journal);
+    }
 
     let run = run_resuming(&batch, &rows).await;
     let outcomes = collect_within(run, Duration::from_secs(60), &sim, rows.len(), scenario).await;
