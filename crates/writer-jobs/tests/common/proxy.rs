@@ -470,9 +470,9 @@ async fn oldest_first(shared: &Shared, request: &Request) -> Option<Response> {
     let params: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
-        .filter_map(|p| {
+        .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            Some((k.to_string(), v.to_string()))
+            (k.to_string(), v.to_string())
         })
         .collect();
     let get = |name: &str| {
