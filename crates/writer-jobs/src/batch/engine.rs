@@ -227,8 +227,8 @@ pub(super) struct Engine {
     sweep_listed: HashSet<String>,
     /// Consecutive failed reconciliation listings (for the back-off).
     reconcile_failures: u32,
-    /// A probe was sent to learn the server's clock before judging windows.
-    skew_probe_sent: bool,
+    /// Probes sent to learn the server's clock before judging windows.
+    skew_probes: u32,
     /// Job ids of this batch, with when they were created, for telling
     /// orphans apart (pruned to the span reconciliation can still look at).
     known: HashMap<String, DateTime<Utc>>,
@@ -331,7 +331,7 @@ impl Engine {
             order: OrderEvidence::default(),
             sweep_listed: HashSet::new(),
             reconcile_failures: 0,
-            skew_probe_sent: false,
+            skew_probes: 0,
             known,
             tasks: FuturesUnordered::new(),
             sweep_running: false,
@@ -394,10 +394,17 @@ impl Engine {
     /// (the first send, the last send plus the server's hold, any recorded
     /// window end), never from defaults.
     fn resumed_ambiguous(&self, key: &str, r: &RowState, row: Option<Row>) -> Option<Ambiguous> {
-        let last = r.intent_at?;
+        // The earlier run sent nothing after this run opened the journal:
+        // a recorded time past that (a clock set back, a damaged file)
+        // counts as that moment, so no window waits for a far future.
+        let last = r.intent_at?.min(self.opened_at);
         let since = r.first_intent_at.unwrap_or(last).min(last);
+        let latest = shift(self.opened_at, self.hold());
         let until = shift(last, self.hold());
-        let until = r.ambiguous_until.map_or(until, |u| u.max(until));
+        let until = r
+            .ambiguous_until
+            .map_or(until, |u| u.max(until))
+            .min(latest);
         let reason = "an earlier run sent the create but recorded no answer";
         Some(Ambiguous::new(
             key.to_string(),
@@ -709,11 +716,11 @@ impl Engine {
 
     fn start_reconcile(&mut self) {
         let now = self.clock.now();
-        if !self.skew_now().is_measured() && !self.skew_probe_sent {
+        if !self.skew_known() {
             // No evidence of the server's clock yet (a resumed run before
-            // any answer): one cheap read brings a `Date` header first.
-            self.skew_probe_sent = true;
+            // any answer): a cheap read brings a `Date` header first.
             if !self.probe_running {
+                self.skew_probes += 1;
                 self.start_probe();
             }
             self.next_reconcile = now + Duration::from_secs(1);
@@ -783,6 +790,13 @@ impl Engine {
         } else {
             self.skew
         }
+    }
+
+    /// Whether windows may be judged: the server's clock has been measured,
+    /// or probes answered without a `Date` header, so the fallback margin
+    /// ([`Batch::skew_margin`]) is all there will be.
+    fn skew_known(&self) -> bool {
+        self.skew_now().is_measured() || (self.skew_probes >= 3 && !self.probe_running)
     }
 
     /// How far the server's clock may be from ours beyond the estimate: the
@@ -1412,6 +1426,11 @@ impl Engine {
             }
         };
         self.order.merge(&listing.order);
+        if !self.skew_known() {
+            // Judged only with the server's clock measured.
+            self.next_reconcile = now + Duration::from_secs(1);
+            return Ok(());
+        }
         let wall = self.clock.wall();
         let mut pending: Vec<Pending> = self
             .ambiguous
