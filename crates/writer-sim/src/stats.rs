@@ -30,8 +30,10 @@ pub struct Stats {
     pub retries: u64,
     /// Jobs that background tenants created (not counted in `jobs_created`).
     pub tenant_jobs_created: u64,
-    /// Jobs created per input set, keyed by [`input_key`]: a count above 1
-    /// means the same row was submitted more than once.
+    /// Jobs created per input set by create requests (origin `create`;
+    /// retries answering a new id and other tenants are not counted),
+    /// keyed by [`input_key`]: a count above 1 means the same row was
+    /// submitted more than once.
     pub created_by_inputs: BTreeMap<String, u64>,
     /// Requests refused by the rate limit (not counting injected 429 bursts).
     pub rate_limited: u64,
