@@ -26,7 +26,9 @@ fn write_rows(dir: &Path, rows: usize) {
     std::fs::write(dir.join("rows.jsonl"), body).unwrap();
 }
 
-const ARGS: [&str; 8] = [
+// Only this batch creates jobs on the simulator's application: a killed
+// run's landed create may be adopted by its timing.
+const ARGS: [&str; 9] = [
     "batch",
     "rows.jsonl",
     "--app",
@@ -35,6 +37,7 @@ const ARGS: [&str; 8] = [
     "out.jsonl",
     "--create-concurrency",
     "1",
+    "--exclusive-app",
 ];
 
 /// Checks the final results file and the simulator after the resume.

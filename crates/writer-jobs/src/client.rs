@@ -1219,9 +1219,7 @@ impl Failure {
     /// The error to report once no more attempts are made: for calls that
     /// are not idempotent, a failure after the request left is ambiguous.
     fn into_error(self, op: Operation) -> Error {
-        // `x-should-retry: true`: the server says sending it again is safe,
-        // so it did not act on this one.
-        if op.is_idempotent() || self.should_retry == Some(true) {
+        if op.is_idempotent() {
             return self.error;
         }
         let ambiguous = match self.kind {

@@ -51,6 +51,9 @@ fn batch(client: &Client, journal: &std::path::Path, creates: usize) -> Batch {
         .max_in_flight(4)
         .create_concurrency(creates)
         .max_server_hold(Duration::from_secs(5))
+        // Only this batch creates jobs on the simulator's application, so a
+        // killed run's landed create may be adopted by its timing.
+        .exclusive_application(true)
 }
 
 /// Runs one crash-and-resume case; returns the outcomes of both runs.

@@ -32,9 +32,9 @@ const APP: &str = "demo-product-descriptions";
 /// request gets at most one fault; per-operation entries override `*`.
 const FAULTS: &str = "*:500=0.01,*:503=0.01,*:504=0.005,*:429_burst=0.003,*:reset=0.005,\
      *:slow=0.003,*:slow_drop=0.002,*:truncated=0.004,*:malformed=0.004,*:extra_fields=0.02,\
-     create:accept_then_drop=0.01,create:job_id_field=0.1,\
+     create:accept_then_drop=0.01,create:job_id_field=0.1,create:hold=0.002,\
      get:unknown_status=0.05,list:unknown_status=0.05,\
-     burst_len=5,slow_secs=300,should_retry=mixed";
+     burst_len=5,slow_secs=300,hold_secs=90,should_retry=mixed";
 
 /// The client's request timeout (simulated time); `slow` and `slow_drop`
 /// answers take `slow_secs` (300 s), far beyond it.

@@ -1103,12 +1103,9 @@ impl Engine {
                     queued.creates,
                 );
             }
-            // The server surely did not act (429, no connection, or a 5xx
-            // with `x-should-retry: true`, which a create surfaces only
-            // then: any other 5xx is ambiguous): send it again later.
-            Err(Error::RateLimited { .. })
-            | Err(Error::Transport { connect: true, .. })
-            | Err(Error::Server { .. }) => {
+            // The server surely did not act (429, no connection): send it
+            // again later, with a new intent.
+            Err(Error::RateLimited { .. }) | Err(Error::Transport { connect: true, .. }) => {
                 let mut queued = queued;
                 queued.creates -= 1;
                 self.queue.push_front(queued);
