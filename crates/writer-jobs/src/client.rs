@@ -840,6 +840,7 @@ impl Client {
                 }
                 let (message, body) =
                     error_message(&raw, |text| self.scrub(text), |b| self.scrubbed_snippet(b));
+                let body = Box::new(body);
                 let error = match status {
                     400 => Error::BadRequest {
                         message,
@@ -888,7 +889,7 @@ impl Client {
                             )
                         ),
                         request_id,
-                        body: ErrorBody::default(),
+                        body: Box::default(),
                     },
                     _ => Error::Http {
                         status,

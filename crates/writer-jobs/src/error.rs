@@ -25,8 +25,9 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
-        /// What the error body said, field by field.
-        body: ErrorBody,
+        /// What the error body said, field by field (boxed: it is rarely
+        /// read, and keeps `Error` small).
+        body: Box<ErrorBody>,
     },
     /// 401: the API key was not accepted.
     #[error(
@@ -38,8 +39,9 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
-        /// What the error body said, field by field.
-        body: ErrorBody,
+        /// What the error body said, field by field (boxed: it is rarely
+        /// read, and keeps `Error` small).
+        body: Box<ErrorBody>,
     },
     /// 403: the key may not use this application or job.
     #[error(
@@ -51,8 +53,9 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
-        /// What the error body said, field by field.
-        body: ErrorBody,
+        /// What the error body said, field by field (boxed: it is rarely
+        /// read, and keeps `Error` small).
+        body: Box<ErrorBody>,
     },
     /// 404: no such application or job.
     #[error(
@@ -64,8 +67,9 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
-        /// What the error body said, field by field.
-        body: ErrorBody,
+        /// What the error body said, field by field (boxed: it is rarely
+        /// read, and keeps `Error` small).
+        body: Box<ErrorBody>,
     },
     /// 409: the request conflicts with the resource's state, e.g. retrying a
     /// job that is not `failed`. Not transient: repeating it will not help.
@@ -79,8 +83,9 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
-        /// What the error body said, field by field.
-        body: ErrorBody,
+        /// What the error body said, field by field (boxed: it is rarely
+        /// read, and keeps `Error` small).
+        body: Box<ErrorBody>,
     },
     /// 429: the request budget is spent for now.
     #[error(
@@ -106,8 +111,9 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
-        /// What the error body said, field by field.
-        body: ErrorBody,
+        /// What the error body said, field by field (boxed: it is rarely
+        /// read, and keeps `Error` small).
+        body: Box<ErrorBody>,
     },
     /// Any other HTTP status (a redirect, 408, 422, ...).
     #[error(
@@ -121,8 +127,9 @@ pub enum Error {
         message: String,
         /// The server's request id.
         request_id: Option<String>,
-        /// What the error body said, field by field.
-        body: ErrorBody,
+        /// What the error body said, field by field (boxed: it is rarely
+        /// read, and keeps `Error` small).
+        body: Box<ErrorBody>,
     },
     /// No answer within the request timeout.
     #[error(
@@ -314,7 +321,7 @@ impl Error {
             | Self::NotFound { body, .. }
             | Self::Conflict { body, .. }
             | Self::Server { body, .. }
-            | Self::Http { body, .. } => Some(body),
+            | Self::Http { body, .. } => Some(body.as_ref()),
             _ => None,
         }
     }
@@ -386,7 +393,7 @@ mod tests {
         let e = Error::Conflict {
             message: "not failed".into(),
             request_id: Some("r1".into()),
-            body: ErrorBody::default(),
+            body: Box::default(),
         };
         assert_eq!(e.status(), Some(409));
         assert!(!e.is_transient());
