@@ -29,6 +29,14 @@ use crate::throttle::Throttle;
 
 type Rows = Pin<Box<dyn Stream<Item = Row> + Send>>;
 
+/// Slack added on each side of a measured clock-offset bound (rounding of
+/// the times it was measured from).
+const SKEW_SLACK: chrono::Duration = chrono::Duration::milliseconds(50);
+
+/// Probes answered without a `Date` header after which windows are judged
+/// with the fallback margin alone.
+const SKEW_PROBES: u32 = 3;
+
 /// A job the batch waits for.
 #[derive(Debug)]
 struct Tracked {
@@ -417,6 +425,12 @@ impl Engine {
         ))
     }
 
+    /// The latest time (our clock) the server can still act on a create
+    /// sent at `sent`: the hold after it, or now if it is still held.
+    fn hold_until(&self, sent: DateTime<Utc>) -> DateTime<Utc> {
+        shift(sent, self.hold()).max(self.clock.wall())
+    }
+
     /// How long the server may hold a request ([`Batch::max_server_hold`]).
     fn hold(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.settings.max_server_hold).unwrap_or(chrono::Duration::MAX)
@@ -769,8 +783,7 @@ impl Engine {
     /// job the server can make until `until` (our clock), may have made it.
     fn window(&self, sent: DateTime<Utc>, until: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         let fallback = chrono::Duration::from_std(self.settings.skew_margin).unwrap_or_default();
-        self.skew_now()
-            .window(sent, until, chrono::Duration::milliseconds(50), fallback)
+        self.skew_now().window(sent, until, SKEW_SLACK, fallback)
     }
 
     /// The clock-offset evidence: the creates' (this run's and the
@@ -785,7 +798,7 @@ impl Engine {
         }
         let mut merged = self.skew;
         merged.merge(&dates);
-        if merged.is_consistent(chrono::Duration::milliseconds(50)) {
+        if merged.is_consistent(SKEW_SLACK) {
             merged
         } else {
             self.skew
@@ -796,15 +809,16 @@ impl Engine {
     /// or probes answered without a `Date` header, so the fallback margin
     /// ([`Batch::skew_margin`]) is all there will be.
     fn skew_known(&self) -> bool {
-        self.skew_now().is_measured() || (self.skew_probes >= 3 && !self.probe_running)
+        self.skew_now().is_measured() || (self.skew_probes >= SKEW_PROBES && !self.probe_running)
     }
 
     /// How far the server's clock may be from ours beyond the estimate: the
     /// width of the bound, or the fallback margin on either side.
     fn skew_uncertainty(&self) -> Duration {
-        let margin = chrono::Duration::milliseconds(50);
-        match self.skew_now().bounds(margin) {
-            Some((lo, hi)) => (hi - lo + margin + margin).to_std().unwrap_or_default(),
+        match self.skew_now().bounds(SKEW_SLACK) {
+            Some((lo, hi)) => (hi - lo + SKEW_SLACK + SKEW_SLACK)
+                .to_std()
+                .unwrap_or_default(),
             None => self.settings.skew_margin * 2,
         }
     }
@@ -1115,7 +1129,7 @@ impl Engine {
                 let Queued { row, seq, creates } = queued;
                 // The server may act on it until it has held it for as long
                 // as it can, counted from when it went on the wire.
-                let until = shift(since, self.hold()).max(self.clock.wall());
+                let until = self.hold_until(since);
                 let a = Ambiguous::new(
                     row.key.clone(),
                     Some(row),
@@ -1406,18 +1420,13 @@ impl Engine {
                     "the application's jobs could not be listed to find out whether the \
                      create landed ({error})"
                 );
-                let expired: Vec<String> = self
-                    .ambiguous
-                    .iter()
-                    .filter(|a| now >= a.give_up_at)
-                    .map(|a| a.key.clone())
-                    .collect();
-                for key in expired {
-                    if let Some(index) = self.ambiguous.iter().position(|a| a.key == key) {
-                        let mut a = self.ambiguous.swap_remove(index);
-                        a.reason = format!("{}; {reason}", a.reason);
-                        self.report_ambiguous(a, Vec::new()).await?;
-                    }
+                let (expired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ambiguous)
+                    .into_iter()
+                    .partition(|a| now >= a.give_up_at);
+                self.ambiguous = waiting;
+                for mut a in expired {
+                    a.reason = format!("{}; {reason}", a.reason);
+                    self.report_ambiguous(a, Vec::new()).await?;
                 }
                 return Ok(());
             }
@@ -1428,7 +1437,6 @@ impl Engine {
             self.next_reconcile = now + Duration::from_secs(1);
             return Ok(());
         }
-        let wall = self.clock.wall();
         let mut pending: Vec<Pending> = self
             .ambiguous
             .iter()
@@ -1444,7 +1452,7 @@ impl Engine {
             .collect();
         // Creates still on the wire may own an orphan: their windows wait.
         pending.extend(self.on_wire.iter().map(|(key, since)| {
-            let (start, end) = self.window(*since, shift(*since, self.hold()).max(wall));
+            let (start, end) = self.window(*since, self.hold_until(*since));
             Pending {
                 key: key.clone(),
                 start,

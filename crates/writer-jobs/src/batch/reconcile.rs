@@ -86,31 +86,22 @@ impl SkewEstimate {
         server_lo: DateTime<Utc>,
         server_hi: DateTime<Utc>,
     ) {
-        let (lo, hi) = (server_lo - received, server_hi - sent);
-        self.meet = Some(match self.meet {
-            Some((l, h)) => (l.max(lo), h.min(hi)),
-            None => (lo, hi),
-        });
-        self.hull = Some(match self.hull {
-            Some((l, h)) => (l.min(lo), h.max(hi)),
-            None => (lo, hi),
+        let bound = Some((server_lo - received, server_hi - sent));
+        self.merge(&SkewEstimate {
+            meet: bound,
+            hull: bound,
         });
     }
 
-    /// Merges another estimate's evidence into this one.
+    /// Merges another estimate's evidence into this one: the intersection
+    /// of the bounds narrows, the hull widens.
     pub fn merge(&mut self, other: &SkewEstimate) {
-        if let Some((lo, hi)) = other.hull {
-            self.hull = Some(match self.hull {
-                Some((l, h)) => (l.min(lo), h.max(hi)),
-                None => (lo, hi),
-            });
-        }
-        if let Some((lo, hi)) = other.meet {
-            self.meet = Some(match self.meet {
-                Some((l, h)) => (l.max(lo), h.min(hi)),
-                None => (lo, hi),
-            });
-        }
+        self.meet = combine(self.meet, other.meet, |(l, h), (lo, hi)| {
+            (l.max(lo), h.min(hi))
+        });
+        self.hull = combine(self.hull, other.hull, |(l, h), (lo, hi)| {
+            (l.min(lo), h.max(hi))
+        });
     }
 
     /// Whether all the evidence agrees (within `margin`).
@@ -147,6 +138,19 @@ impl SkewEstimate {
             Some((lo, hi)) => (shift(sent, lo - margin), shift(until, hi + margin)),
             None => (shift(sent, -fallback), shift(until, fallback)),
         }
+    }
+}
+
+/// Two optional bounds joined by `join`; either alone when the other is
+/// missing.
+fn combine(
+    a: Option<(Span, Span)>,
+    b: Option<(Span, Span)>,
+    join: impl Fn((Span, Span), (Span, Span)) -> (Span, Span),
+) -> Option<(Span, Span)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(join(a, b)),
+        (a, b) => a.or(b),
     }
 }
 
