@@ -789,6 +789,51 @@ async fn rows_complete_while_the_list_endpoint_is_down() {
     assert_no_duplicate_jobs(&sim, &rows, scenario);
 }
 
+/// Found by the refused-connection scenario under load: the circuit opens
+/// while the only pending row waits for reconciliation (nothing queued,
+/// nothing tracked). Reconciliation waits for the circuit to close, and
+/// nothing probed to close it: the run stalled. Here one lost create answer
+/// opens the circuit (threshold 1) with one job in flight at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_with_only_a_reconciling_row_still_probes() {
+    let scenario = "circuit open, one row reconciling";
+    let faults = FaultConfig::parse_compact("create:accept_then_drop=0.3").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(1000.0)
+            .seed(211)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(12, "probed");
+    let run = Batch::new(client, APP)
+        .max_in_flight(1)
+        .breaker_threshold(1)
+        .max_server_hold(Duration::from_secs(20))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(20), &sim, rows.len(), scenario).await;
+    println!("{scenario}: {:?}", tally(&outcomes));
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o.result, OutcomeResult::Ambiguous { .. }) || o.creates > 1),
+        "{scenario}: the seed must make at least one create ambiguous, or the test proves \
+         nothing: {:?}",
+        tally(&outcomes)
+    );
+}
+
 // ----- 8. a list that is not newest first ------------------------------------
 
 /// Bug 8: the server lists oldest first (Writer documents no order), on an
