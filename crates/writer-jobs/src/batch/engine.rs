@@ -548,18 +548,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Creates wait for an answer to a request sent after the latest
-    /// failure, and no read is on its way to give one: a cheap read (the
-    /// application's details) tells us soon whether the server is back,
-    /// rather than creates idling until the next sweep.
-    ///
-    /// Creates waiting for their permit count as waiting: nothing else may
-    /// be on its way (no tracked job, no sweep), and the breaker only opens
-    /// for an answer to a request sent after the failure.
+    /// The breaker holds something back (creates paused, or the circuit
+    /// open), work is pending, and no read is on its way to tell whether
+    /// the server is back: a cheap read (the application's details) probes
+    /// it. Any pending work counts (rows queued or waiting for a create
+    /// permit, ambiguous rows, which are reconciled only on a closed
+    /// circuit, tracked jobs): the breaker closes only on an answer to a
+    /// request sent after the latest failure, so someone must send one.
     fn needs_probe(&self) -> bool {
+        let pending = !self.queue.is_empty()
+            || self.awaiting_permit > 0
+            || !self.ambiguous.is_empty()
+            || !self.tracked.is_empty();
         !self.probe_running
             && !self.pacer.creates_allowed()
-            && (!self.queue.is_empty() || self.awaiting_permit > 0)
+            && pending
             && !self.sweep_running
             && !self.reconcile_running
     }
