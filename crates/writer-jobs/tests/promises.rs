@@ -895,3 +895,196 @@ async fn a_list_served_oldest_first_does_not_hide_a_landed_create() {
     assert_right_outputs(&outcomes, &rows, scenario);
     assert_no_duplicate_jobs(&sim, &rows, scenario);
 }
+
+// ----- found by adversarial testing (after issue 15) -------------------------
+
+/// A client clock whose offset from the simulator's can be changed while
+/// the batch runs (an NTP step, a VM resumed from suspend), in
+/// milliseconds.
+#[derive(Debug, Clone)]
+struct SteppedClock {
+    inner: ScaledClock,
+    ahead_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl SteppedClock {
+    fn new(sim: &Simulator, ahead_ms: i64) -> Self {
+        Self {
+            inner: ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor()),
+            ahead_ms: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(ahead_ms)),
+        }
+    }
+
+    fn step_to(&self, ahead_ms: i64) {
+        self.ahead_ms
+            .store(ahead_ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for SteppedClock {
+    fn now(&self) -> Duration {
+        self.inner.now()
+    }
+
+    fn wall(&self) -> DateTime<Utc> {
+        self.inner.wall()
+            + chrono::Duration::milliseconds(
+                self.ahead_ms.load(std::sync::atomic::Ordering::SeqCst),
+            )
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.inner.sleep(duration)
+    }
+}
+
+fn client_on(sim: &Simulator, clock: impl Clock + 'static, timeout: Duration) -> Client {
+    Client::builder()
+        .api_key(sim.api_key())
+        .base_url(sim.base_url())
+        .clock(clock)
+        .request_timeout(timeout)
+        .build()
+        .expect("client")
+}
+
+/// Waits (a bounded time) until the run reports `n` creates answered.
+async fn wait_created(run: &BatchRun, n: u64, scenario: &str) {
+    let progress = run.progress();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while progress.borrow().created < n {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{scenario}: setup: {n} creates were not answered in time: {:?}",
+            *progress.borrow()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Clears the faults (in the background) once `n` faults of `kind` were
+/// injected, so a fault meant for one request does not loop.
+fn clear_faults_after(
+    sim: &Simulator,
+    kind: writer_sim::FaultKind,
+    n: u64,
+) -> impl std::future::Future<Output = ()> + '_ {
+    async move {
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+        while sim.stats().faults_of(kind) < n && tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        sim.set_faults(FaultConfig::none()).unwrap();
+    }
+}
+
+/// The client's clock steps 20 s forward in the middle of the run (an NTP
+/// correction, a VM resumed), after the creates measured the clock offset
+/// and before the last row's create, whose answer is lost after the job
+/// landed. The answers' `Date` headers say the clock moved, but the engine
+/// ignores `Date` evidence that contradicts its creates' evidence: the
+/// window is placed 20 s after the job, judged "did not land", and the row
+/// is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_clock_stepped_forward_mid_run_does_not_hide_a_landed_create() {
+    let scenario = "client clock steps 20 s forward mid-run, last create dropped";
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(301)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.0),
+    )
+    .await;
+    let clock = SteppedClock::new(&sim, 0);
+    let client = client_on(&sim, clock.clone(), Duration::from_secs(60));
+    let rows = rows(6, "stepped");
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let run = Batch::new(client, APP)
+        .create_concurrency(1)
+        .max_server_hold(Duration::from_secs(30))
+        .run(rx)
+        .await
+        .expect("batch starts");
+    for row in &rows[..5] {
+        tx.unbounded_send(row.clone()).unwrap();
+    }
+    wait_created(&run, 5, scenario).await;
+    clock.step_to(20_000);
+    sim.set_faults(FaultConfig::parse_compact("create:accept_then_drop=1.0").unwrap())
+        .unwrap();
+    tx.unbounded_send(rows[5].clone()).unwrap();
+    drop(tx);
+    let (outcomes, ()) = tokio::join!(
+        collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario),
+        clear_faults_after(&sim, writer_sim::FaultKind::AcceptThenDrop, 1)
+    );
+    println!(
+        "{scenario}: {:?}; creates dropped after landing {}",
+        tally(&outcomes),
+        sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop)
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+/// Killed while the client clock ran 30 s behind the server's, resumed
+/// after the clock was corrected (or on another machine). The journal's
+/// skew evidence is the old clock's; the resumed run's own `Date` headers
+/// contradict it and are ignored, so the window of a create the resumed
+/// run sends (answer lost after it landed) is placed 30 s late: judged
+/// "did not land", the row is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_on_a_corrected_clock_does_not_hide_a_landed_create() {
+    let scenario = "killed with the clock 30 s behind, resumed on a corrected clock";
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(302)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.0),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("corrected.journal");
+    let rows = rows(6, "corrected");
+    let behind = SteppedClock::new(&sim, -30_000);
+    let batch = Batch::new(client_on(&sim, behind, Duration::from_secs(60)), APP)
+        .journal(&journal)
+        .create_concurrency(1)
+        .max_server_hold(Duration::from_secs(30));
+    let run = run_resuming(&batch, &rows[..5]).await;
+    wait_created(&run, 5, scenario).await;
+    drop(run);
+
+    let corrected = SteppedClock::new(&sim, 0);
+    let batch = Batch::new(client_on(&sim, corrected, Duration::from_secs(60)), APP)
+        .journal(&journal)
+        .create_concurrency(1)
+        .max_server_hold(Duration::from_secs(30));
+    sim.set_faults(FaultConfig::parse_compact("create:accept_then_drop=1.0").unwrap())
+        .unwrap();
+    let run = run_resuming(&batch, &rows).await;
+    let (outcomes, ()) = tokio::join!(
+        collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario),
+        clear_faults_after(&sim, writer_sim::FaultKind::AcceptThenDrop, 1)
+    );
+    if std::env::var_os("PROMISE_DEBUG").is_some() {
+        dump(&sim, &journal);
+    }
+    println!(
+        "{scenario}: resumed: {:?}; creates dropped after landing {}",
+        tally(&outcomes),
+        sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop)
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
