@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod invariants;
 pub mod proxy;
 
 use std::sync::{Arc, Mutex};
