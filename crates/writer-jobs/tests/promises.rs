@@ -35,6 +35,9 @@ use writer_sim::{
 
 const APP: &str = "demo-product-descriptions";
 
+/// A seed whose first job fails (at `failure_rate(0.5)`).
+const SEED_FIRST_JOB_FAILS: u64 = 402;
+
 // ----- helpers ---------------------------------------------------------------
 
 /// `n` rows, each with inputs of its own.
@@ -1086,5 +1089,201 @@ async fn a_resume_on_a_corrected_clock_does_not_hide_a_landed_create() {
     );
     assert_each_row_once(&outcomes, &rows, scenario);
     assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+/// Promise (b), by job: no row's outcome names a job made from other
+/// inputs (whatever its result: a failed row given another row's failed
+/// job is given another row's result too).
+fn assert_own_jobs(sim: &Simulator, outcomes: &[Outcome], rows: &[Row], scenario: &str) {
+    let by_row: HashMap<&str, &Row> = rows.iter().map(|r| (r.key.as_str(), r)).collect();
+    let mut wrong = Vec::new();
+    for o in outcomes {
+        let (Some(row), Some(id)) = (by_row.get(o.key.as_str()), o.job_id.as_deref()) else {
+            continue;
+        };
+        let Some(job) = sim.job(id) else { continue };
+        if writer_sim::input_key(&job.application_id, &job.inputs) != key_of(row) {
+            let whose = rows
+                .iter()
+                .find(|r| key_of(r) == writer_sim::input_key(&job.application_id, &job.inputs))
+                .map(|r| format!("row {}'s", r.key))
+                .unwrap_or_else(|| "another client's".into());
+            wrong.push(format!(
+                "{} ({}) was given job {id}, made ({:?}) from {whose} inputs",
+                o.key,
+                o.result.name(),
+                job.origin
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{scenario}: promise (b) broken, {} rows were given another row's job:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+/// Whether the simulator will fail the only job made so far (the seed
+/// decides each job's fate from its sequence number).
+fn first_job_fails(sim: &Simulator) -> bool {
+    sim.job_ids(APP)
+        .last()
+        .and_then(|id| sim.job(id))
+        .is_some_and(|j| j.outcome == writer_sim::JobStatus::Failed)
+}
+
+/// On an application declared exclusive, row A's job fails and its retry
+/// (answered with a new id) lands but its answer is lost: the new job is
+/// the batch's own, with A's inputs, and no row knows its id. Row B's
+/// create, sent just before, was answered 500 and did not land. B's window
+/// holds exactly one job no row owns, A's retried job, and B adopts it:
+/// timing alone cannot tell our own lost retries from a lost create, even
+/// when no other client exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_an_exclusive_application_a_lost_retrys_job_is_not_given_to_another_row() {
+    let scenario =
+        "exclusive application, a retry's answer lost, another row's create answered 500";
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(SEED_FIRST_JOB_FAILS)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.5),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(2, "exclusive");
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let run = Batch::new(client, APP)
+        .exclusive_application(true)
+        .job_retries(1)
+        .max_server_hold(Duration::from_secs(60))
+        .run(rx)
+        .await
+        .expect("batch starts");
+    tx.unbounded_send(rows[0].clone()).unwrap();
+    wait_created(&run, 1, scenario).await;
+    assert!(
+        first_job_fails(&sim),
+        "{scenario}: setup: the seed must fail row 0's first job"
+    );
+    sim.set_faults(
+        FaultConfig::parse_compact("create:500=1.0,retry:accept_then_drop=1.0").unwrap(),
+    )
+    .unwrap();
+    tx.unbounded_send(rows[1].clone()).unwrap();
+    drop(tx);
+    let (outcomes, ()) = tokio::join!(
+        collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario),
+        clear_faults_after(&sim, writer_sim::FaultKind::AcceptThenDrop, 1)
+    );
+    let stats = sim.stats();
+    println!(
+        "{scenario}: {:?}; creates answered 500: {}, retries dropped after landing: {}",
+        tally(&outcomes),
+        stats.faults_of(writer_sim::FaultKind::Status500),
+        stats.faults_of(writer_sim::FaultKind::AcceptThenDrop)
+    );
+    assert!(
+        stats.faults_of(writer_sim::FaultKind::AcceptThenDrop) == 1,
+        "{scenario}: setup: one retry was dropped after landing"
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_own_jobs(&sim, &outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+/// The resumed twin, with no lost answer at all: row B's create was
+/// answered 500 (it did not land); row A's job, created just after, failed
+/// and was retried with a new id (recorded). The run is killed while B
+/// waits for its window to pass. The resumed run knows A only by its new
+/// job id: A's first job, inside B's window, looks like no row's, and on
+/// an exclusive application B adopts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_does_not_forget_a_retried_rows_first_job() {
+    let scenario = "exclusive application, resumed after a retry with a new id";
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(SEED_FIRST_JOB_FAILS)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.5),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("retried.journal");
+    let rows = rows(2, "forgotten");
+    let batch = Batch::new(
+        client_for(&sim, &sim.base_url(), Duration::from_secs(60)),
+        APP,
+    )
+    .journal(&journal)
+    .exclusive_application(true)
+    .job_retries(1)
+    .max_server_hold(Duration::from_secs(120));
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let run = batch.clone().run(rx).await.expect("batch starts");
+    sim.set_faults(FaultConfig::parse_compact("create:500=1.0").unwrap())
+        .unwrap();
+    tx.unbounded_send(rows[0].clone()).unwrap();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sim.stats().faults_of(writer_sim::FaultKind::Status500) < 1 {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{scenario}: setup: no 500"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    sim.set_faults(FaultConfig::none()).unwrap();
+    tx.unbounded_send(rows[1].clone()).unwrap();
+    wait_created(&run, 1, scenario).await;
+    assert!(
+        first_job_fails(&sim),
+        "{scenario}: setup: the seed must fail row 1's first job"
+    );
+    let retried = || {
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .contains(r#""type":"retried""#)
+    };
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !retried() {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{scenario}: setup: the retry was not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let reconciling = run.progress().borrow().reconciling;
+    drop(run);
+    drop(tx);
+    assert_eq!(
+        reconciling, 1,
+        "{scenario}: setup: row 0 was still reconciling at the kill"
+    );
+
+    let run = run_resuming(&batch, &rows).await;
+    let outcomes = collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario).await;
+    if std::env::var_os("PROMISE_DEBUG").is_some() {
+        dump(&sim, &journal);
+    }
+    println!("{scenario}: resumed: {:?}", tally(&outcomes));
+    for o in &outcomes {
+        println!("  {} {} job {:?}", o.key, o.result.name(), o.job_id);
+    }
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_own_jobs(&sim, &outcomes, &rows, scenario);
     assert_no_duplicate_jobs(&sim, &rows, scenario);
 }
