@@ -92,6 +92,7 @@ generated_round_trips! {
     job_status_filter_round_trips: JobStatusFilter,
     pagination_round_trips: Pagination,
     retry_job_response_round_trips: RetryJobResponse,
+    run_application_request_round_trips: RunApplicationRequest,
 }
 
 #[test]
@@ -165,7 +166,8 @@ fn spec_shaped_json_decodes_whenever_it_is_valid() {
         JobList,
         JobStatusFilter,
         Pagination,
-        RetryJobResponse
+        RetryJobResponse,
+        RunApplicationRequest
     );
 }
 

@@ -218,7 +218,7 @@ descriptions first, then `message`.
             Default::default()
         }
     }
-    ///The inputs of one run of an application (synchronous or as a job).
+    ///The inputs of one job of an application (a create).
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -452,6 +452,32 @@ the status as a plain string instead (see `Job.status`).
     }
     impl RetryJobResponse {
         pub fn builder() -> builder::RetryJobResponse {
+            Default::default()
+        }
+    }
+    /**The inputs of a synchronous run, and whether to stream its output.
+A separate schema from `GenerateApplicationRequest` so that a create
+never carries `stream`.
+*/
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct RunApplicationRequest {
+        ///The application's inputs, by name.
+        pub inputs: ::std::vec::Vec<JobInput>,
+        /**`true` asks for the output as `text/event-stream` chunks
+(research applications); absent or `false`, one JSON answer.
+*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub stream: ::std::option::Option<bool>,
+    }
+    impl RunApplicationRequest {
+        pub fn builder() -> builder::RunApplicationRequest {
             Default::default()
         }
     }
@@ -1820,6 +1846,72 @@ the status as a plain string instead (see `Job.status`).
                 }
             }
         }
+        #[derive(Clone, Debug)]
+        pub struct RunApplicationRequest {
+            inputs: ::std::result::Result<
+                ::std::vec::Vec<super::JobInput>,
+                ::std::string::String,
+            >,
+            stream: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for RunApplicationRequest {
+            fn default() -> Self {
+                Self {
+                    inputs: Err("no value supplied for inputs".to_string()),
+                    stream: Ok(Default::default()),
+                }
+            }
+        }
+        impl RunApplicationRequest {
+            pub fn inputs<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::JobInput>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.inputs = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for inputs: {e}")
+                    });
+                self
+            }
+            pub fn stream<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stream = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for stream: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<RunApplicationRequest>
+        for super::RunApplicationRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RunApplicationRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    inputs: value.inputs?,
+                    stream: value.stream?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::RunApplicationRequest>
+        for RunApplicationRequest {
+            fn from(value: super::RunApplicationRequest) -> Self {
+                Self {
+                    inputs: Ok(value.inputs),
+                    stream: Ok(value.stream),
+                }
+            }
+        }
     }
     /// Error types.
     pub mod error {
@@ -2053,6 +2145,12 @@ let response = client.get_application()
 
 Runs the application with the given inputs and waits for its output
 (the server gives up after about five minutes, answering 500).
+
+With `stream: true` (research applications) the answer is
+`text/event-stream` instead of JSON: the output arrives in chunks as
+it is generated. The generated `writer-api` client cannot read that
+answer (see the 200 response), so `writer-jobs` builds this one
+request by hand (`App::run_stream`).
 
 
 Sends a `POST` request to `/v1/applications/{application_id}`
@@ -2799,7 +2897,7 @@ pub mod builder {
     pub struct RunApplication<'a> {
         client: &'a super::Client,
         application_id: Result<::std::string::String, String>,
-        body: Result<types::builder::GenerateApplicationRequest, String>,
+        body: Result<types::builder::RunApplicationRequest, String>,
     }
     impl<'a> RunApplication<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -2823,9 +2921,9 @@ pub mod builder {
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<types::GenerateApplicationRequest>,
+            V: std::convert::TryInto<types::RunApplicationRequest>,
             <V as std::convert::TryInto<
-                types::GenerateApplicationRequest,
+                types::RunApplicationRequest,
             >>::Error: std::fmt::Display,
         {
             self.body = value
@@ -2833,8 +2931,7 @@ pub mod builder {
                 .map(From::from)
                 .map_err(|s| {
                     format!(
-                        "conversion to `GenerateApplicationRequest` for body failed: {}",
-                        s
+                        "conversion to `RunApplicationRequest` for body failed: {}", s
                     )
                 });
             self
@@ -2842,8 +2939,8 @@ pub mod builder {
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
-                types::builder::GenerateApplicationRequest,
-            ) -> types::builder::GenerateApplicationRequest,
+                types::builder::RunApplicationRequest,
+            ) -> types::builder::RunApplicationRequest,
         {
             self.body = self.body.map(f);
             self
@@ -2859,8 +2956,7 @@ pub mod builder {
             let application_id = application_id.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
-                    types::GenerateApplicationRequest::try_from(v)
-                        .map_err(|e| e.to_string())
+                    types::RunApplicationRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!(
