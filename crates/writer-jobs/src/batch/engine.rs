@@ -15,7 +15,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 
 use super::journal::{Binding, Journal, Record, ResumeState, RowState};
-use super::pacer::Pacer;
+use super::pacer::{Pacer, steady_time};
 use super::poller::{self, Candidate, OrderEvidence, Plan};
 use super::reconcile::{self, Pending, SkewEstimate, Verdict, shift};
 use super::{AmbiguousPolicy, Batch, BatchError, FailMode, Outcome, OutcomeResult, Progress, Row};
@@ -202,6 +202,9 @@ pub(super) struct Engine {
     /// have been sent before then: the intent is written before the send,
     /// and the earlier run died writing it. Its window starts here.
     opened_at: DateTime<Utc>,
+    /// The steady clock's anchor (wall and clock time at the start): see
+    /// [`Engine::steady`].
+    anchor: (DateTime<Utc>, Duration),
     rows: Rows,
     input_done: bool,
     stopping: bool,
@@ -224,9 +227,17 @@ pub(super) struct Engine {
     collisions: Vec<Outcome>,
     /// Creates on the wire: key -> when sent (our clock).
     on_wire: HashMap<String, DateTime<Utc>>,
-    /// Clock-offset evidence from this run's creates and an earlier run's
-    /// journal (the pacer adds what `Date` headers say).
+    /// Clock-offset evidence from this run's creates, against the steady
+    /// clock (the pacer adds what `Date` headers say).
     skew: SkewEstimate,
+    /// Clock-offset evidence an earlier run recorded, against that run's
+    /// clock: it places only the windows that run left (its clock may
+    /// have been corrected since).
+    journal_skew: SkewEstimate,
+    /// Job-level retries whose answer was lost (key, sent, end of hold): a
+    /// retry may make a new job of ours whose id we never learn, so no
+    /// ambiguous create may adopt a job in such a window.
+    retry_windows: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
     /// What list pages showed about the list's order.
     order: OrderEvidence,
     /// Jobs the running sweep's listing is meant to show: any it does not
@@ -273,7 +284,16 @@ impl Engine {
         stop: watch::Receiver<bool>,
     ) -> Result<Self, BatchError> {
         let clock = settings.client.clock().clone();
-        let pacer = Pacer::new(clock.clone(), settings.rate, settings.breaker_threshold);
+        // The steady clock every window is measured on: the wall clock at
+        // the start, moved on by the monotonic clock, so a wall clock that
+        // steps mid-run (an NTP correction) moves no window.
+        let anchor = (clock.wall(), clock.now());
+        let pacer = Pacer::new(
+            clock.clone(),
+            settings.rate,
+            settings.breaker_threshold,
+            anchor,
+        );
         let client = settings
             .client
             .with_throttle(Arc::new(pacer.clone()) as Arc<dyn Throttle>);
@@ -294,13 +314,20 @@ impl Engine {
             }
             None => (None, ResumeState::default()),
         };
-        let now = clock.wall();
+        let (opened_at, _) = anchor;
+        // Every job an earlier run had (the ones retries replaced too) is
+        // ours: never an orphan to adopt.
         let known: HashMap<String, DateTime<Utc>> = resume
             .rows
             .values()
-            .filter_map(|r| Some((r.job_id.clone()?, r.intent_at.unwrap_or(now))))
+            .filter_map(|r| Some((r.job_id.clone()?, r.intent_at.unwrap_or(opened_at))))
+            .chain(
+                resume
+                    .replaced_jobs
+                    .iter()
+                    .map(|id| (id.clone(), opened_at)),
+            )
             .collect();
-        let opened_at = clock.wall();
         let torn_intent = resume.torn_intent.clone();
         if resume.resumed {
             tracing::info!(
@@ -310,7 +337,7 @@ impl Engine {
                 "resuming from the journal"
             );
         }
-        let skew = resume.skew;
+        let journal_skew = resume.skew;
         let mut engine = Self {
             client,
             create_client,
@@ -320,6 +347,7 @@ impl Engine {
             journal,
             resume,
             opened_at,
+            anchor,
             rows,
             input_done: false,
             stopping: false,
@@ -335,7 +363,9 @@ impl Engine {
             early: HashMap::new(),
             collisions: Vec::new(),
             on_wire: HashMap::new(),
-            skew,
+            skew: SkewEstimate::default(),
+            journal_skew,
+            retry_windows: Vec::new(),
             order: OrderEvidence::default(),
             sweep_listed: HashSet::new(),
             reconcile_failures: 0,
@@ -425,10 +455,17 @@ impl Engine {
         ))
     }
 
-    /// The latest time (our clock) the server can still act on a create
+    /// Now, on the steady clock: the wall clock at the start moved on by
+    /// the monotonic clock. Every time the engine records or compares for
+    /// windows is on it, and so is the skew evidence.
+    fn steady(&self) -> DateTime<Utc> {
+        steady_time(self.anchor, self.clock.now())
+    }
+
+    /// The latest time (steady clock) the server can still act on a create
     /// sent at `sent`: the hold after it, or now if it is still held.
     fn hold_until(&self, sent: DateTime<Utc>) -> DateTime<Utc> {
-        shift(sent, self.hold()).max(self.clock.wall())
+        shift(sent, self.hold()).max(self.steady())
     }
 
     /// How long the server may hold a request ([`Batch::max_server_hold`]).
@@ -604,7 +641,7 @@ impl Engine {
             self.creating -= 1;
             return Ok(());
         }
-        let since = self.clock.wall();
+        let since = self.steady();
         queued.creates += 1;
         self.append(Record::Intent {
             key: queued.row.key.clone(),
@@ -774,7 +811,7 @@ impl Engine {
     /// The server-time window of an ambiguous create (empty when it was
     /// never sent).
     fn window_of(&self, a: &Ambiguous) -> (DateTime<Utc>, DateTime<Utc>) {
-        let (start, end) = self.window(a.since, a.until);
+        let (start, end) = self.window_on(&self.skew_for(a), a.since, a.until);
         if a.never_sent {
             (end, start)
         } else {
@@ -785,8 +822,30 @@ impl Engine {
     /// The server-time window in which a create first sent at `sent`, whose
     /// job the server can make until `until` (our clock), may have made it.
     fn window(&self, sent: DateTime<Utc>, until: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        self.window_on(&self.skew_now(), sent, until)
+    }
+
+    /// [`Engine::window`] with the evidence `skew`.
+    fn window_on(
+        &self,
+        skew: &SkewEstimate,
+        sent: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
         let fallback = chrono::Duration::from_std(self.settings.skew_margin).unwrap_or_default();
-        self.skew_now().window(sent, until, SKEW_SLACK, fallback)
+        skew.window(sent, until, SKEW_SLACK, fallback)
+    }
+
+    /// The evidence that places `a`'s window: an earlier run's, recorded
+    /// against that run's clock, for what it left; this run's for the rest
+    /// (and for what an earlier run left without evidence, assuming its
+    /// clock was this one's).
+    fn skew_for(&self, a: &Ambiguous) -> SkewEstimate {
+        if a.from_journal && self.journal_skew.is_measured() {
+            self.journal_skew
+        } else {
+            self.skew_now()
+        }
     }
 
     /// The clock-offset evidence: the creates' (this run's and the
@@ -817,8 +876,8 @@ impl Engine {
 
     /// How far the server's clock may be from ours beyond the estimate: the
     /// width of the bound, or the fallback margin on either side.
-    fn skew_uncertainty(&self) -> Duration {
-        match self.skew_now().bounds(SKEW_SLACK) {
+    fn skew_uncertainty(&self, skew: &SkewEstimate) -> Duration {
+        match skew.bounds(SKEW_SLACK) {
             Some((lo, hi)) => (hi - lo + SKEW_SLACK + SKEW_SLACK)
                 .to_std()
                 .unwrap_or_default(),
@@ -957,7 +1016,7 @@ impl Engine {
                 .map(|a| a.since)
                 .chain(self.on_wire.values().copied())
                 .min()
-                .unwrap_or_else(|| self.clock.wall());
+                .unwrap_or_else(|| self.steady());
             // Older than any window can reach, in server time (the skew
             // estimate) and in ours (times recorded from our clock).
             let fallback =
@@ -1054,10 +1113,8 @@ impl Engine {
         // Judged only once the window has passed: our clock past its end,
         // plus what we do not know of the server's clock.
         let now = self.clock.now();
-        let remaining = (a.until - self.clock.wall())
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        a.settle_at = now + remaining + self.skew_uncertainty();
+        let remaining = (a.until - self.steady()).to_std().unwrap_or(Duration::ZERO);
+        a.settle_at = now + remaining + self.skew_uncertainty(&self.skew_for(&a));
         a.give_up_at = a.settle_at + self.poll.deadline();
         let settle_at = a.settle_at;
         self.ambiguous.push(a);
@@ -1102,7 +1159,7 @@ impl Engine {
         self.on_wire.remove(&queued.row.key);
         match result {
             Ok(created) => {
-                let received = self.clock.wall();
+                let received = self.steady();
                 self.skew.observe(since, received, created.created_at);
                 self.append(Record::Created {
                     key: queued.row.key.clone(),
@@ -1246,6 +1303,7 @@ impl Engine {
 
     async fn observe(&mut self, job: Job) -> Result<(), BatchError> {
         let now = self.clock.now();
+        let steady = self.steady();
         let Some(t) = self.tracked.get_mut(&job.id) else {
             return Ok(());
         };
@@ -1269,7 +1327,7 @@ impl Engine {
                 t.retrying = true;
                 let client = self.client.clone();
                 let job_id = job.id.clone();
-                let sent_at = self.clock.wall();
+                let sent_at = steady;
                 t.span
                     .in_scope(|| tracing::info!(attempt = t.attempts, "job failed; retrying it"));
                 self.tasks.push(Box::pin(async move {
@@ -1382,6 +1440,10 @@ impl Engine {
                 // The retry may or may not have landed: look at the job
                 // before trying again, and count the attempt either way.
                 tracing::warn!(%job_id, %error, %sent_at, "retry is ambiguous; checking the job first");
+                // A retry answered with a new id may have made a job of
+                // ours whose id is lost: no ambiguous create may adopt it.
+                let until = self.hold_until(sent_at);
+                self.retry_windows.push((t.key.clone(), sent_at, until));
                 t.attempts += 1;
                 t.missed = true;
                 t.next_check = now;
@@ -1463,6 +1525,20 @@ impl Engine {
                 settled: false,
             }
         }));
+        // So may retries whose answer was lost: an orphan in one of their
+        // windows is never adopted by a create (their own verdicts are
+        // dropped below: no ambiguous create has their key).
+        self.forget_old_retry_windows();
+        let steady = self.steady();
+        pending.extend(self.retry_windows.iter().map(|(key, sent, until)| {
+            let (start, end) = self.window(*sent, *until);
+            Pending {
+                key: format!("retry of {key}"),
+                start,
+                end,
+                settled: steady > *until,
+            }
+        }));
         let verdicts = reconcile::decide(
             &pending,
             &listing.jobs,
@@ -1527,6 +1603,21 @@ impl Engine {
             .unwrap_or(now)
             .max(now + Duration::from_secs(1));
         Ok(())
+    }
+
+    /// Drops lost retries' windows that no pending create's window can
+    /// reach any more (they end before the earliest one starts).
+    fn forget_old_retry_windows(&mut self) {
+        let earliest = self
+            .ambiguous
+            .iter()
+            .map(|a| a.since)
+            .chain(self.on_wire.values().copied())
+            .min()
+            .unwrap_or_else(|| self.steady());
+        let margin = chrono::Duration::from_std(self.settings.skew_margin * 4).unwrap_or_default();
+        let horizon = shift(earliest, -margin);
+        self.retry_windows.retain(|(_, _, until)| *until >= horizon);
     }
 
     /// Reports an ambiguous row with its candidates (now, or when the input

@@ -170,6 +170,9 @@ pub struct ResumeState {
     /// Clock-offset evidence from the recorded creates (intent, answer
     /// and `created_at` of each).
     pub skew: SkewEstimate,
+    /// Jobs a job-level retry replaced (answered with a new id): still the
+    /// batch's own, never orphans for another row to adopt.
+    pub replaced_jobs: Vec<String>,
 }
 
 impl ResumeState {
@@ -389,7 +392,10 @@ impl Journal {
                 row.job_id = Some(job_id);
                 row.attempts = row.attempts.max(1);
             }
-            Record::Retried { key, job_id, .. } => {
+            Record::Retried { key, job_id, from } => {
+                if from != job_id {
+                    state.replaced_jobs.push(from);
+                }
                 let row = state.rows.entry(key).or_default();
                 row.job_id = Some(job_id);
                 row.attempts += 1;

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::breaker::{Breaker, Gate};
@@ -38,14 +39,26 @@ struct Inner {
     changed: Notify,
     requests: AtomicU64,
     by_operation: Mutex<HashMap<Operation, u64>>,
-    /// Clock-offset evidence from every answer's `Date` header.
+    /// Clock-offset evidence from every answer's `Date` header, against
+    /// the steady clock (see [`Pacer::new`]).
     skew: Mutex<SkewEstimate>,
+    /// The steady clock's anchor: wall time and clock time at the start.
+    anchor: (DateTime<Utc>, Duration),
 }
 
 impl Pacer {
     /// A pacer keeping under `rate` (none: unlimited) whose circuit opens
-    /// after `breaker_threshold` consecutive failures.
-    pub fn new(clock: SharedClock, rate: Option<Rate>, breaker_threshold: u32) -> Self {
+    /// after `breaker_threshold` consecutive failures. `anchor` is the wall
+    /// and clock time ([`Clock::now`](crate::Clock::now)) of the run's
+    /// start: skew evidence is measured against `anchor.0 + (now -
+    /// anchor.1)`, a wall clock that never steps (an NTP correction mid-run
+    /// does not move it), as the engine's own times are.
+    pub fn new(
+        clock: SharedClock,
+        rate: Option<Rate>,
+        breaker_threshold: u32,
+        anchor: (DateTime<Utc>, Duration),
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(clock.clone(), rate),
@@ -55,6 +68,7 @@ impl Pacer {
                 requests: AtomicU64::new(0),
                 by_operation: Mutex::new(HashMap::new()),
                 skew: Mutex::new(SkewEstimate::default()),
+                anchor,
             }),
         }
     }
@@ -123,6 +137,18 @@ impl Pacer {
     }
 }
 
+/// Clock time `at` on the steady wall clock anchored at `anchor` (the wall
+/// and clock time of the same moment).
+pub fn steady_time(anchor: (DateTime<Utc>, Duration), at: Duration) -> DateTime<Utc> {
+    let (wall, base) = anchor;
+    let offset = if at >= base {
+        chrono::Duration::from_std(at - base).unwrap_or(chrono::Duration::MAX)
+    } else {
+        -chrono::Duration::from_std(base - at).unwrap_or(chrono::Duration::MAX)
+    };
+    shift(wall, offset)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -167,11 +193,9 @@ impl Throttle for Pacer {
     }
 
     fn observe(&self, _op: Operation, outcome: &Observation) {
-        if let (Some(date), Some(sent), Some(received)) = (
-            outcome.server_date,
-            outcome.sent_wall,
-            outcome.received_wall,
-        ) {
+        if let Some(date) = outcome.server_date {
+            let steady = |at: Duration| steady_time(self.inner.anchor, at);
+            let (sent, received) = (steady(outcome.sent_at), steady(self.inner.clock.now()));
             let hi = shift(date, chrono::Duration::seconds(1));
             lock(&self.inner.skew).observe_range(sent, received, date, hi);
         }
