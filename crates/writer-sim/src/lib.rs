@@ -18,6 +18,9 @@
 //!   ones), and every error body is Writer's `{"tpe", "errors": [{"description",
 //!   "key", "extras"}], "extras"}` (or the legacy `{"message", "code",
 //!   "errors"}`) — see [`ApiConfig`];
+//! - **the streamed run**: a synchronous run with `"stream": true` answers
+//!   `text/event-stream`, its output in [`STREAM_CHUNKS`] pieces
+//!   (`{"delta": {"content"}}`) spread over the run's simulated duration;
 //! - **validation and errors** like the real service: 400 naming the input
 //!   in `key`, 401, 403, 404, 409; an unknown input refused or, by setting,
 //!   a job that fails naming it;
@@ -178,6 +181,7 @@ pub use config::{
 };
 pub use faults::{FaultConfig, FaultKind, Operation, Outage, ShouldRetry};
 pub use output::{SIMULATED_MARKER, expected_output, input_digest, input_key};
+pub use routes::STREAM_CHUNKS;
 pub use sim::{SimError, Simulator, SimulatorBuilder};
 pub use stats::{OriginCounts, Stats};
 pub use store::{JobOrigin, JobState, JobStatus};

@@ -14,10 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::StreamExt;
 use serde::Serialize;
 use writer_api::types::{
     Application, CreateJobResponse, Error as ApiError, ErrorDetail, GenerateApplicationRequest,
-    JobList, Pagination, RetryJobResponse,
+    JobInput, JobList, Pagination, RetryJobResponse, RunApplicationRequest,
 };
 
 use crate::config::{ErrorShape, OverMax, UnknownInputs};
@@ -193,7 +194,9 @@ fn resolve_app(shared: &Shared, caller: Caller, name: &str) -> Result<usize, Api
     Ok(idx)
 }
 
-fn parse_inputs(body: &[u8]) -> Result<GenerateApplicationRequest, ApiFailure> {
+/// A create's or a run's body (`GenerateApplicationRequest` or
+/// `RunApplicationRequest`).
+fn parse_inputs<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
     serde_json::from_slice(body).map_err(|e| {
         let message = format!("malformed JSON body: {e}");
         bad_request(
@@ -215,11 +218,11 @@ fn parse_inputs(body: &[u8]) -> Result<GenerateApplicationRequest, ApiFailure> {
 fn validate(
     shared: &Shared,
     app: usize,
-    request: &GenerateApplicationRequest,
+    inputs: &[JobInput],
     allow_unknown: bool,
 ) -> Result<Option<String>, ApiFailure> {
     let store = shared.lock_store();
-    let problems = crate::validate::validate_inputs(store.app(app), &request.inputs);
+    let problems = crate::validate::validate_inputs(store.app(app), inputs);
     let fail_job = allow_unknown && shared.config.api.unknown_inputs == UnknownInputs::FailJob;
     let refused = if problems.other.is_empty() && (fail_job || problems.unknown.is_empty()) {
         let doomed: Vec<&str> = problems
@@ -269,8 +272,8 @@ async fn create_job(
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
     let app = resolve_app(&shared, caller, &app)?;
-    let request = parse_inputs(&body)?;
-    let doomed = validate(&shared, app, &request, true)?;
+    let request: GenerateApplicationRequest = parse_inputs(&body)?;
+    let doomed = validate(&shared, app, &request.inputs, true)?;
     let requester = requester(caller, &headers);
     let (id, created_at, key) = {
         let mut store = shared.lock_store();
@@ -455,8 +458,8 @@ async fn run_application(
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
     let app = resolve_app(&shared, caller, &app)?;
-    let request = parse_inputs(&body)?;
-    validate(&shared, app, &request, false)?;
+    let request: RunApplicationRequest = parse_inputs(&body)?;
+    validate(&shared, app, &request.inputs, false)?;
     let (duration, fails, output) = {
         let mut store = shared.lock_store();
         let (d, fails) = store.draw_run(app);
@@ -472,6 +475,9 @@ async fn run_application(
             Vec::new(),
         ));
     }
+    if request.stream == Some(true) && !fails {
+        return Ok(event_stream(&shared, duration, output));
+    }
     shared.clock.sleep(duration).await;
     if fails {
         return Err(failure(
@@ -482,6 +488,64 @@ async fn run_application(
         ));
     }
     Ok(Json(output).into_response())
+}
+
+/// How many pieces a streamed run's output comes in (fewer when it has
+/// fewer words).
+pub const STREAM_CHUNKS: usize = 5;
+
+/// A streamed run's answer: `text/event-stream` that opens at once with a
+/// comment and the title (`{"delta": {"title"}}`), then sends the output in
+/// [`STREAM_CHUNKS`] pieces (`{"delta": {"content"}}`, split between words)
+/// spread evenly over the run's `duration` of simulated time, and ends by
+/// closing the body. The pieces joined are exactly the JSON answer's
+/// `suggestion`.
+fn event_stream(
+    shared: &Shared,
+    duration: std::time::Duration,
+    output: writer_api::types::GenerateApplicationResponse,
+) -> Response {
+    let pieces = split_words(&output.suggestion, STREAM_CHUNKS);
+    let step = duration / pieces.len().max(1) as u32;
+    let event = |value: serde_json::Value| Bytes::from(format!("data: {value}\n\n"));
+    let mut opening = b": writer-sim streams this run\n".to_vec();
+    if let Some(title) = &output.title {
+        opening.extend_from_slice(&event(serde_json::json!({"delta": {"title": title}})));
+    }
+    let clock = shared.clock.clone();
+    let start = clock.now();
+    let later = futures::stream::iter(pieces.into_iter().zip(1u32..)).then(move |(piece, k)| {
+        let clock = clock.clone();
+        // Each piece at its own moment from the start, however late the
+        // previous one was read.
+        let at = start + TimeDelta::from_std(step * k).unwrap_or(TimeDelta::MAX);
+        async move {
+            clock.sleep_until(at).await;
+            Ok::<_, std::convert::Infallible>(event(
+                serde_json::json!({"delta": {"content": piece}}),
+            ))
+        }
+    });
+    let body = futures::stream::once(async move { Ok(Bytes::from(opening)) }).chain(later);
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/event-stream"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// `text` in `n` pieces (fewer when it has fewer words) of about as many
+/// words each, cut after the
+/// spaces, so that the pieces joined are `text` again.
+fn split_words(text: &str, n: usize) -> Vec<String> {
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
+    let n = n.clamp(1, words.len().max(1));
+    (0..n)
+        .map(|i| words[i * words.len() / n..(i + 1) * words.len() / n].concat())
+        .collect()
 }
 
 /// A fixed date for applications' own timestamps, so answers are stable.
@@ -662,4 +726,27 @@ async fn fallback() -> ApiFailure {
         "no such endpoint",
         Vec::new(),
     )
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::split_words;
+
+    #[test]
+    fn split_words_joins_back_to_the_text() {
+        for text in ["", "one", "a b", "a b c d e f g h i j k", "  spaced  out  "] {
+            for n in 1..8 {
+                let pieces = split_words(text, n);
+                assert_eq!(pieces.concat(), text);
+                let words = text.split_inclusive(' ').count();
+                assert_eq!(
+                    pieces.len(),
+                    n.min(words).max(1),
+                    "{text:?} {n}: {pieces:?}"
+                );
+            }
+        }
+        assert_eq!(split_words("a b c d e f", 3), ["a b ", "c d ", "e f"]);
+        assert_eq!(split_words("a b c d", 3), ["a ", "b ", "c d"]);
+    }
 }
