@@ -1,6 +1,6 @@
 //! One application: its details, a synchronous run, and input checks.
 
-use crate::client::Client;
+use crate::client::{Client, RunStream};
 use crate::error::{Error, Result};
 use crate::model::{Application, Inputs, Output, validate_inputs};
 
@@ -46,6 +46,26 @@ impl App {
     /// Runs the application synchronously with `inputs`.
     pub async fn run(&self, inputs: &Inputs) -> Result<Output> {
         self.client.run_application(&self.app_id, inputs).await
+    }
+
+    /// Runs the application synchronously with `inputs` and `stream: true`
+    /// (research applications), yielding the output text as the server
+    /// sends it. The request is retried like [`run`](Self::run) until the
+    /// stream opens, never after; an error ends the stream.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: writer_jobs::Client) -> writer_jobs::Result<()> {
+    /// use futures::StreamExt;
+    /// use writer_jobs::Inputs;
+    /// let app = client.app("my-research-app");
+    /// let mut chunks = app.run_stream(&Inputs::new().text("Query", "Trail shoes"));
+    /// while let Some(chunk) = chunks.next().await {
+    ///     print!("{}", chunk?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn run_stream(&self, inputs: &Inputs) -> RunStream {
+        self.client.run_application_stream(&self.app_id, inputs)
     }
 
     /// Fetches the details and checks `inputs` against them:

@@ -33,6 +33,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.writer.com";
 /// The default user agent: `writer-jobs/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("writer-jobs/", env!("CARGO_PKG_VERSION"));
 
+mod stream;
+
+pub use stream::RunStream;
+
 /// How many bytes of a body an error keeps.
 const SNIPPET_BYTES: usize = 300;
 
@@ -492,7 +496,7 @@ impl Client {
     /// to the run timeout; the server gives up after about 5 minutes).
     pub async fn run_application(&self, app_id: &str, inputs: &Inputs) -> Result<Output> {
         nonempty("application id", app_id)?;
-        let body = inputs.to_wire();
+        let body = run_body(inputs, None);
         self.execute(
             Operation::Run,
             Call::Run {
@@ -506,13 +510,30 @@ impl Client {
         .await
     }
 
-    /// The retry loop shared by every call.
+    /// One call through the retry loop: each attempt is one exchange,
+    /// classified and decoded.
     async fn execute<T>(
         &self,
         op: Operation,
         call: Call<'_>,
         decode: impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, String>,
     ) -> Result<T> {
+        let (call, decode) = (&call, &decode);
+        self.attempts(op, move || async move {
+            let exchange = self.timed_exchange(op, call).await;
+            self.classify(op, exchange, decode)
+        })
+        .await
+    }
+
+    /// The retry loop shared by every call: the throttle's permit before
+    /// each attempt, its report after, and the retry policy's decision,
+    /// wait and budget between attempts.
+    async fn attempts<T, F, Fut>(&self, op: Operation, mut attempt_once: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = (std::result::Result<T, Failure>, Observation)>,
+    {
         let policy = &self.inner.retry;
         let clock = &self.inner.clock;
         let started = clock.now();
@@ -526,12 +547,8 @@ impl Client {
                 throttle.acquire(op).await;
             }
             let sent_at = clock.now();
-            let sent_wall = clock.wall();
-            let exchange = self.timed_exchange(op, &call).await;
-            let (outcome, mut observation) = self.classify(op, exchange, &decode);
+            let (outcome, mut observation) = attempt_once().await;
             observation.sent_at = sent_at;
-            observation.sent_wall = Some(sent_wall);
-            observation.received_wall = Some(clock.wall());
             if let Some(throttle) = &self.throttle {
                 throttle.observe(op, &observation);
             }
@@ -656,69 +673,68 @@ impl Client {
                     .await
                 }
             },
+            Wire::Shared { .. } => self.shared_exchange(call).await,
+        }
+    }
+
+    /// A request to `base URL/segments...` on the client's one
+    /// `reqwest::Client`, carrying the key, the user agent and the API
+    /// version: the generated client's own reqwest client holds the key
+    /// (sensitive) and the user agent in its defaults; on a shared reqwest
+    /// client both go on the request.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+    ) -> std::result::Result<reqwest::RequestBuilder, String> {
+        let mut url = url::Url::parse(&self.inner.base_url).map_err(|e| e.to_string())?;
+        url.path_segments_mut()
+            .map_err(|()| "the base URL cannot hold a path".to_string())?
+            .pop_if_empty()
+            .extend(segments);
+        let request = match &self.inner.wire {
+            Wire::Generated(api) => {
+                <writer_api::Client as writer_api::ClientInfo<()>>::client(api).request(method, url)
+            }
             Wire::Shared {
                 http,
                 auth,
                 user_agent,
-            } => self.shared_exchange(http, auth, user_agent, call).await,
-        }
+            } => http
+                .request(method, url)
+                .header(AUTHORIZATION, auth.clone())
+                .header(USER_AGENT, user_agent.clone()),
+        };
+        Ok(request.header("api-version", writer_api::API_VERSION))
     }
 
     /// The same requests as the generated client makes, on the caller's
     /// reqwest client, with the key added to each request.
-    async fn shared_exchange(
-        &self,
-        http: &reqwest::Client,
-        auth: &HeaderValue,
-        user_agent: &HeaderValue,
-        call: &Call<'_>,
-    ) -> Exchange {
-        let mut url = match url::Url::parse(&self.inner.base_url) {
-            Ok(url) => url,
-            Err(e) => return Exchange::Invalid(e.to_string()),
-        };
-        let (method, segments, body): (_, Vec<&str>, _) = match *call {
-            Call::Create { app, body } => (
+    async fn shared_exchange(&self, call: &Call<'_>) -> Exchange {
+        let (method, segments): (_, Vec<&str>) = match *call {
+            Call::Create { app, .. } => (
                 reqwest::Method::POST,
                 vec!["v1", "applications", app, "jobs"],
-                Some(body),
             ),
             Call::Get { job } => (
                 reqwest::Method::GET,
                 vec!["v1", "applications", "jobs", job],
-                None,
             ),
             Call::List { app, .. } => (
                 reqwest::Method::GET,
                 vec!["v1", "applications", app, "jobs"],
-                None,
             ),
             Call::Retry { job } => (
                 reqwest::Method::POST,
                 vec!["v1", "applications", "jobs", job, "retry"],
-                None,
             ),
-            Call::Application { app } => {
-                (reqwest::Method::GET, vec!["v1", "applications", app], None)
-            }
-            Call::Run { app, body } => (
-                reqwest::Method::POST,
-                vec!["v1", "applications", app],
-                Some(body),
-            ),
+            Call::Application { app } => (reqwest::Method::GET, vec!["v1", "applications", app]),
+            Call::Run { app, .. } => (reqwest::Method::POST, vec!["v1", "applications", app]),
         };
-        match url.path_segments_mut() {
-            Ok(mut path) => {
-                path.pop_if_empty().extend(segments);
-            }
-            Err(()) => return Exchange::Invalid("the base URL cannot hold a path".into()),
-        }
-        let mut request = http
-            .request(method, url)
-            .header(AUTHORIZATION, auth.clone())
-            .header(USER_AGENT, user_agent.clone())
-            .header(ACCEPT, "application/json")
-            .header("api-version", writer_api::API_VERSION);
+        let mut request = match self.request(method, &segments) {
+            Ok(request) => request.header(ACCEPT, "application/json"),
+            Err(message) => return Exchange::Invalid(message),
+        };
         if let Call::List { query, .. } = call {
             let mut pairs = vec![("offset", query.offset.to_string())];
             if let Some(limit) = query.limit {
@@ -729,8 +745,10 @@ impl Client {
             }
             request = request.query(&pairs);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        match *call {
+            Call::Create { body, .. } => request = request.json(body),
+            Call::Run { body, .. } => request = request.json(body),
+            _ => {}
         }
         let response = match request.send().await {
             Ok(response) => response,
@@ -1007,8 +1025,16 @@ enum Call<'a> {
     },
     Run {
         app: &'a str,
-        body: &'a wire::GenerateApplicationRequest,
+        body: &'a wire::RunApplicationRequest,
     },
+}
+
+/// The body of a synchronous run: the inputs, and `stream` only when asked.
+fn run_body(inputs: &Inputs, stream: Option<bool>) -> wire::RunApplicationRequest {
+    wire::RunApplicationRequest {
+        inputs: inputs.to_wire().inputs,
+        stream,
+    }
 }
 
 /// What one attempt came back with.

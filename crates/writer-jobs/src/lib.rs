@@ -90,10 +90,11 @@ pub mod model;
 pub mod paginate;
 pub mod poll;
 pub mod retry;
+mod sse;
 pub mod throttle;
 
 pub use app::App;
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, RunStream};
 pub use clock::{Clock, ScaledClock, SharedClock, SystemClock};
 pub use config::EnvSource;
 pub use error::{Error, ErrorBody, ErrorProblem, InputProblem, Result};
@@ -133,6 +134,7 @@ fn _assert_send_sync() {
         client.jobs("a").create_and_wait(&inputs),
     ));
     send(&client.app("a").details());
+    send(&client.app("a").run_stream(&inputs));
 }
 
 #[allow(dead_code)]

@@ -1,0 +1,387 @@
+//! The streamed synchronous run: `POST /v1/applications/{id}` with
+//! `"stream": true`, answered with `text/event-stream`.
+//!
+//! This is the one request that does not go through the generated
+//! `writer-api` client. progenitor picks the `application/json` content of
+//! a response (and asks for it with `Accept`), and the exec hook that
+//! records raw responses reads every body whole before the generated code
+//! sees it: a stream read that way would arrive all at once when the run
+//! ends. So the request is built here by hand, through the same
+//! `reqwest::Client`, base URL, key, user agent and API version
+//! ([`Client::request`]), the same retry loop, throttle and timeouts, and
+//! the same error mapping ([`Client::classify`]) as every other call, in a
+//! tracing span like the hook's.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use futures::stream::BoxStream;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use tracing::Instrument;
+use writer_api::raw;
+use writer_api::types as wire;
+
+use super::{Client, Exchange, Failure, no_response, nonempty, run_body, server_date};
+use crate::error::{Error, Result};
+use crate::model::Inputs;
+use crate::sse;
+use crate::throttle::{Observation, Operation};
+
+/// The text of a streamed run, chunk by chunk as the server sends it: see
+/// [`App::run_stream`](crate::App::run_stream).
+///
+/// Each item is the next piece of the output (join them for the whole
+/// text). An error ends the stream: the request failed (the same
+/// [`Error`]s as [`Client::run_application`], after the same retries), or
+/// the connection broke or the run timeout passed mid-stream.
+pub struct RunStream {
+    inner: BoxStream<'static, Result<String>>,
+}
+
+impl fmt::Debug for RunStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunStream").finish_non_exhaustive()
+    }
+}
+
+impl Stream for RunStream {
+    type Item = Result<String>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// What a successful attempt opened.
+enum Opened {
+    /// An event stream, still being read.
+    Events(Box<Reading>),
+    /// A server that answered the whole output as JSON despite `stream`.
+    Whole(String),
+}
+
+/// A stream being read.
+struct Reading {
+    response: reqwest::Response,
+    parser: sse::Parser,
+    /// The span of the request, entered while the body is read.
+    span: tracing::Span,
+    /// When the run timeout passes, on the client's clock.
+    deadline: Duration,
+    /// Texts parsed but not handed out yet.
+    ready: VecDeque<String>,
+    /// The body ended (or brought `[DONE]`): only `ready` is left.
+    finished: bool,
+    chunks: u64,
+}
+
+/// Where the stream is.
+enum Step {
+    Open(Client, String, wire::RunApplicationRequest),
+    Read(Client, Box<Reading>),
+    Done,
+}
+
+impl Client {
+    /// Runs `app_id` synchronously with `stream: true` and yields its output
+    /// text as it arrives (see [`App::run_stream`](crate::App::run_stream)).
+    pub fn run_application_stream(&self, app_id: &str, inputs: &Inputs) -> RunStream {
+        let start = match nonempty("application id", app_id) {
+            Ok(()) => Step::Open(
+                self.clone(),
+                app_id.to_string(),
+                run_body(inputs, Some(true)),
+            ),
+            Err(error) => {
+                return RunStream {
+                    inner: Box::pin(futures::stream::once(async { Err(error) })),
+                };
+            }
+        };
+        let inner = futures::stream::unfold(start, |step| async move {
+            match step {
+                Step::Open(client, app, body) => match client.open_stream(&app, &body).await {
+                    Ok(Opened::Events(reading)) => client.next_chunk(reading).await,
+                    Ok(Opened::Whole(text)) => Some((Ok(text), Step::Done)),
+                    Err(error) => Some((Err(error), Step::Done)),
+                },
+                Step::Read(client, reading) => client.next_chunk(reading).await,
+                Step::Done => None,
+            }
+        });
+        RunStream {
+            inner: Box::pin(inner),
+        }
+    }
+
+    /// Sends the streamed run through the retry loop until an answer opens
+    /// (or the failure is final).
+    async fn open_stream(&self, app: &str, body: &wire::RunApplicationRequest) -> Result<Opened> {
+        let op = Operation::Run;
+        self.attempts(op, move || async move {
+            let request = match self.request(reqwest::Method::POST, &["v1", "applications", app]) {
+                Ok(request) => request
+                    .header(ACCEPT, "text/event-stream")
+                    .json(body)
+                    .build(),
+                Err(message) => {
+                    return self.classify(op, Exchange::Invalid(message), &never_decoded);
+                }
+            };
+            let request = match request {
+                Ok(request) => request,
+                Err(e) => {
+                    return self.classify(op, Exchange::Invalid(e.to_string()), &never_decoded);
+                }
+            };
+            let span = tracing::debug_span!(
+                "writer_api.request",
+                operation = op.as_str(),
+                stream = true,
+                method = %request.method(),
+                path = request.url().path(),
+                status = tracing::field::Empty,
+                request_id = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+            );
+            self.open_attempt(request, span.clone())
+                .instrument(span)
+                .await
+        })
+        .await
+    }
+
+    /// One attempt: send, and sort the answer into an open stream, a whole
+    /// JSON output, or a failure classified like any other call's.
+    async fn open_attempt(
+        &self,
+        request: reqwest::Request,
+        span: tracing::Span,
+    ) -> (std::result::Result<Opened, Failure>, Observation) {
+        let op = Operation::Run;
+        let started = self.inner.clock.now();
+        let timeout = self.inner.run_timeout;
+        let http = match &self.inner.wire {
+            super::Wire::Generated(api) => {
+                <writer_api::Client as writer_api::ClientInfo<()>>::client(api)
+            }
+            super::Wire::Shared { http, .. } => http,
+        };
+        let sleep = self.inner.clock.sleep(timeout);
+        let sent = tokio::select! {
+            biased;
+            sent = http.execute(request) => sent,
+            () = sleep => {
+                tracing::debug!("no answer within the run timeout");
+                return self.classify(op, Exchange::TimedOut(timeout), &never_decoded);
+            }
+        };
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                let exchange = no_response(&e);
+                if let Exchange::NoResponse { message, .. } = &exchange {
+                    tracing::debug!(error = %self.scrub(message.clone()), "request failed");
+                }
+                return self.classify(op, exchange, &never_decoded);
+            }
+        };
+        let status = response.status();
+        span.record("status", status.as_u16());
+        if let Some(id) = ["x-request-id", "request-id"]
+            .iter()
+            .find_map(|name| response.headers().get(*name)?.to_str().ok())
+        {
+            span.record("request_id", self.request_id(id).as_str());
+        }
+        let event_stream = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/event-stream"));
+        if status.is_success() && event_stream {
+            tracing::debug!("event stream opened");
+            let observation = Observation {
+                status: Some(status.as_u16()),
+                server_date: server_date(response.headers()),
+                ..Observation::default()
+            };
+            let reading = Reading {
+                response,
+                parser: sse::Parser::new(raw::DEFAULT_BODY_LIMIT),
+                span,
+                deadline: started + timeout,
+                ready: VecDeque::new(),
+                finished: false,
+                chunks: 0,
+            };
+            return (Ok(Opened::Events(Box::new(reading))), observation);
+        }
+        // An error, or an output answered whole: read it like any other
+        // answer (bounded) and let the shared classification speak.
+        let (raw, read) = raw::read_limited(response, raw::DEFAULT_BODY_LIMIT).await;
+        span.record(
+            "duration_ms",
+            self.inner.clock.now().saturating_sub(started).as_millis() as u64,
+        );
+        tracing::debug!("response received");
+        let exchange = Exchange::Response {
+            raw,
+            complete: read.is_ok(),
+            typed: None,
+        };
+        self.classify(op, exchange, &|bytes, typed| {
+            super::wire_value::<wire::GenerateApplicationResponse>(bytes, typed)
+                .map(|output| Opened::Whole(output.suggestion))
+        })
+    }
+
+    /// The next piece of text: from those already parsed, else read until
+    /// an event brings some, the stream ends, or the run timeout passes.
+    async fn next_chunk(self, mut reading: Box<Reading>) -> Option<(Result<String>, Step)> {
+        let span = reading.span.clone();
+        async move {
+            loop {
+                if let Some(text) = reading.ready.pop_front() {
+                    reading.chunks += 1;
+                    return Some((Ok(text), Step::Read(self, reading)));
+                }
+                if reading.finished {
+                    tracing::debug!(chunks = reading.chunks, "stream ended");
+                    return None;
+                }
+                let remaining = reading.deadline.saturating_sub(self.inner.clock.now());
+                let sleep = self.inner.clock.sleep(remaining);
+                let read = tokio::select! {
+                    biased;
+                    read = reading.response.chunk() => read,
+                    () = sleep => {
+                        tracing::debug!(chunks = reading.chunks, "the run timeout passed mid-stream");
+                        let error = Error::Timeout {
+                            operation: Operation::Run.as_str(),
+                            after: self.inner.run_timeout,
+                        };
+                        return Some((Err(error), Step::Done));
+                    }
+                };
+                let bytes = match read {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => {
+                        reading.finished = true;
+                        continue;
+                    }
+                    Err(e) => {
+                        let message = match no_response(&e) {
+                            Exchange::NoResponse { message, .. } => self.scrub(message),
+                            _ => e.to_string(),
+                        };
+                        tracing::debug!(chunks = reading.chunks, error = %message, "stream broke");
+                        let error = Error::Transport {
+                            message: format!("the stream broke off: {message}"),
+                            connect: false,
+                        };
+                        return Some((Err(error), Step::Done));
+                    }
+                };
+                let mut events = Vec::new();
+                if let Err(message) = reading.parser.feed(&bytes, &mut events) {
+                    let error = Error::Decode {
+                        message,
+                        body_snippet: self.scrubbed_snippet(&bytes),
+                        status: reading.response.status().as_u16(),
+                        request_id: None,
+                    };
+                    return Some((Err(error), Step::Done));
+                }
+                for event in events {
+                    match chunk_text(&event.data) {
+                        Chunk::Text(text) => reading.ready.push_back(text),
+                        Chunk::Skip => {}
+                        Chunk::Done => {
+                            // What came before the sentinel still goes out;
+                            // anything after it is ignored.
+                            reading.finished = true;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// The decode function of an answer that cannot be a success.
+fn never_decoded(_: &[u8], _: Option<super::Typed>) -> std::result::Result<Opened, String> {
+    Err("the answer was not an event stream".into())
+}
+
+/// What one event's data means.
+#[derive(Debug, PartialEq, Eq)]
+enum Chunk {
+    /// A piece of the output text.
+    Text(String),
+    /// Nothing to show (a title or the stages of a research application).
+    Skip,
+    /// The `[DONE]` sentinel: the stream is over.
+    Done,
+}
+
+/// The text in one event's data. Writer's SDKs read each event as JSON
+/// `{"delta": {"content"?, "title"?, "stages"?}}`: the text is
+/// `delta.content`. A whole output (`{"suggestion"}`) gives its
+/// suggestion; data that is not JSON is taken as text as it is.
+fn chunk_text(data: &str) -> Chunk {
+    if data.trim() == "[DONE]" {
+        return Chunk::Done;
+    }
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(data) else {
+        return Chunk::Text(data.to_string());
+    };
+    let text = match &value {
+        serde_json::Value::String(text) => Some(text.as_str()),
+        serde_json::Value::Object(_) => value
+            .pointer("/delta/content")
+            .or_else(|| value.get("suggestion"))
+            .and_then(serde_json::Value::as_str),
+        _ => None,
+    };
+    match text {
+        Some(text) if !text.is_empty() => Chunk::Text(text.to_string()),
+        _ => Chunk::Skip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_data_to_text() {
+        let text = |s: &str| Chunk::Text(s.to_string());
+        assert_eq!(
+            chunk_text(r#"{"delta": {"content": "Terra "}}"#),
+            text("Terra ")
+        );
+        assert_eq!(chunk_text(r#"{"delta": {"title": "T"}}"#), Chunk::Skip);
+        assert_eq!(
+            chunk_text(r#"{"delta": {"stages": [{"id": "1", "content": "thinking"}]}}"#),
+            Chunk::Skip
+        );
+        assert_eq!(chunk_text(r#"{"delta": {"content": ""}}"#), Chunk::Skip);
+        assert_eq!(
+            chunk_text(r#"{"suggestion": "all of it"}"#),
+            text("all of it")
+        );
+        assert_eq!(chunk_text(r#""quoted""#), text("quoted"));
+        assert_eq!(chunk_text("plain words"), text("plain words"));
+        assert_eq!(chunk_text("[DONE]"), Chunk::Done);
+        assert_eq!(chunk_text("42"), Chunk::Skip);
+    }
+}
