@@ -150,11 +150,16 @@ Example:
   writer-jobs retry 0000002a-0001-4abc-8def-0123456789ab --wait")]
     Retry(RetryArgs),
 
-    /// Create a job and wait for its result, in one command.
+    /// Create a job and wait for its result, in one command (--sync: a synchronous run).
     #[command(after_help = "\
-Example:
+With --sync no job is created: one request runs the application and the
+server answers with its output (it gives up after about 5 minutes). Add
+--stream to print the output as it is generated (research applications).
+
+Examples:
   writer-jobs run --app demo-product-descriptions \\
-      --input 'Product name=Terra running shoe' --input Tone=playful")]
+      --input 'Product name=Terra running shoe' --input Tone=playful
+  writer-jobs run --sync --stream --app my-research-app --input 'Query=trail shoes'")]
     Run(RunArgs),
 
     /// Show an application and the inputs it takes.
@@ -246,8 +251,14 @@ pub struct RunArgs {
     #[command(flatten)]
     pub job: JobInputs,
     /// Give up waiting after this many seconds (default 900).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", conflicts_with = "sync")]
     pub timeout: Option<u64>,
+    /// Run synchronously (POST /v1/applications/{id}) instead of as a job.
+    #[arg(long)]
+    pub sync: bool,
+    /// With --sync: print the output chunk by chunk as the server streams it.
+    #[arg(long, requires = "sync")]
+    pub stream: bool,
 }
 
 /// A job status, as `list --status` takes it.

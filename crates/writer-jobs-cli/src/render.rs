@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use writer_jobs::{Application, InputType, Job};
+use writer_jobs::{Application, InputType, Job, Output};
 
 use crate::exit::{CliError, Code};
 
@@ -42,15 +42,23 @@ pub fn job_text(job: &Job) -> String {
         field("error:", error);
     }
     if let Some(output) = &job.output {
-        if let Some(title) = &output.title {
-            field("title:", title);
-        }
-        out.push_str("suggestion:\n");
-        for line in output.suggestion.lines() {
-            out.push_str("  ");
-            out.push_str(line);
-            out.push('\n');
-        }
+        out.push_str(&output_text(output));
+    }
+    out
+}
+
+/// An output as labelled lines: its title, then the suggestion indented
+/// (`run --sync`, and the end of [`job_text`]).
+pub fn output_text(output: &Output) -> String {
+    let mut out = String::new();
+    if let Some(title) = &output.title {
+        out.push_str(&format!("{:<12} {title}\n", "title:"));
+    }
+    out.push_str("suggestion:\n");
+    for line in output.suggestion.lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
     }
     out
 }

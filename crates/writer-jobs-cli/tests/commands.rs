@@ -288,3 +288,128 @@ fn completions_are_generated() {
         &[("out", "writer-jobs")],
     );
 }
+
+fn demo_output(name: &str) -> writer_api::types::GenerateApplicationResponse {
+    let inputs = vec![writer_api::types::JobInput {
+        id: "Product name".into(),
+        value: vec![name.into()],
+    }];
+    writer_sim::expected_output("demo-product-descriptions", &inputs)
+}
+
+#[test]
+fn run_sync_prints_the_output_and_sync_stream_the_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = demo_output("Terra running shoe");
+    let out = expect(
+        common::cli(dir.path()).args(["run", "--sync", "-i", "Product name=Terra running shoe"]),
+        0,
+        &[("out", "suggestion:"), ("out", &expected.suggestion)],
+    );
+    assert!(!stdout(&out).contains("status:"), "no job is involved");
+    let out = expect(
+        common::cli(dir.path()).args([
+            "run",
+            "--sync",
+            "--stream",
+            "-i",
+            "Product name=Terra running shoe",
+        ]),
+        0,
+        &[("err", "built-in local simulator")],
+    );
+    assert_eq!(stdout(&out), format!("{}\n", expected.suggestion));
+    let out = expect(
+        common::cli(dir.path()).args([
+            "--json",
+            "run",
+            "--sync",
+            "--stream",
+            "-i",
+            "Product name=Terra running shoe",
+        ]),
+        0,
+        &[],
+    );
+    let texts: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(texts.len(), writer_sim::STREAM_CHUNKS);
+    assert_eq!(texts.concat(), expected.suggestion);
+    // --stream needs --sync; --timeout is for the job's wait.
+    expect(
+        common::cli(dir.path()).args(["run", "--stream", "-i", "Product name=x"]),
+        2,
+        &[("err", "--sync")],
+    );
+    expect(
+        common::cli(dir.path()).args(["run", "--sync", "--timeout", "5", "-i", "Product name=x"]),
+        2,
+        &[("err", "--timeout")],
+    );
+}
+
+#[test]
+fn run_sync_stream_prints_chunks_as_they_arrive() {
+    use std::io::Read;
+    use std::time::Instant;
+    // 10x: the 20 s run streams a piece every 0.4 real seconds.
+    let sim = common::Sim::start(10.0, |b| {
+        b.api_key(SECRET)
+            .duration(DurationDist::fixed(Duration::from_secs(20)))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let name = "Terra running shoe for long trail races in the rain";
+    let mut child = sim
+        .cli_std(dir.path())
+        .args([
+            "run",
+            "--sync",
+            "--stream",
+            "--app",
+            "demo-product-descriptions",
+            "-i",
+            &format!("Product name={name}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let started = Instant::now();
+    let mut text = String::new();
+    let mut first_text_at = None;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stdout.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        first_text_at.get_or_insert_with(|| started.elapsed());
+    }
+    let ended_at = started.elapsed();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(text, format!("{}\n", demo_output(name).suggestion));
+    assert!(!text.contains(SECRET) && !err.contains(SECRET));
+    // The first piece came out well before the run ended (about 1.6 s).
+    let first = first_text_at.unwrap();
+    assert!(
+        ended_at - first >= Duration::from_millis(1000),
+        "first text at {first:?}, end at {ended_at:?}"
+    );
+}

@@ -189,10 +189,24 @@ pub async fn retry(target: &Target, json: bool, args: &RetryArgs) -> Result<Code
     wait(target, json, &retried.id, args.timeout).await
 }
 
-/// `run`: creates a job and waits for its result.
+/// `run`: creates a job and waits for its result; with `--sync`, runs the
+/// application synchronously instead.
 pub async fn run(target: &Target, json: bool, args: &RunArgs) -> Result<Code, CliError> {
     let app_id = target.app_id(args.job.app.as_deref())?;
     let inputs = checked_inputs(target, &app_id, &args.job).await?;
+    if args.sync {
+        let app = target.client.app(&app_id);
+        if args.stream {
+            return run_stream(app.run_stream(&inputs), json).await;
+        }
+        let output = app.run(&inputs).await?;
+        if json {
+            render::json(&output)?;
+        } else {
+            print!("{}", render::output_text(&output));
+        }
+        return Ok(Code::Ok);
+    }
     let mut run = target
         .client
         .jobs(&app_id)
@@ -202,6 +216,39 @@ pub async fn run(target: &Target, json: bool, args: &RunArgs) -> Result<Code, Cl
         run = run.deadline(Duration::from_secs(secs));
     }
     finish_wait(run.run().await, json)
+}
+
+/// `run --sync --stream`: prints each chunk the moment it arrives (as a
+/// JSON line `{"text": ...}` with `--json`), flushing stdout every time.
+async fn run_stream(mut chunks: writer_jobs::RunStream, json: bool) -> Result<Code, CliError> {
+    use std::io::Write;
+    let mut ends_in_newline = true;
+    let result = loop {
+        let text = match chunks.next().await {
+            Some(Ok(text)) => text,
+            Some(Err(e)) => break Err(e),
+            None => break Ok(()),
+        };
+        let mut out = std::io::stdout().lock();
+        let written = if json {
+            serde_json::to_string(&serde_json::json!({ "text": text }))
+                .map_err(std::io::Error::other)
+                .and_then(|line| writeln!(out, "{line}"))
+        } else {
+            write!(out, "{text}")
+        };
+        written
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::io("writing the output", &e))?;
+        if !text.is_empty() {
+            ends_in_newline = json || text.ends_with('\n');
+        }
+    };
+    if !ends_in_newline {
+        println!();
+    }
+    result?;
+    Ok(Code::Ok)
 }
 
 #[cfg(test)]
