@@ -1287,3 +1287,58 @@ async fn a_resume_does_not_forget_a_retried_rows_first_job() {
     assert_own_jobs(&sim, &outcomes, &rows, scenario);
     assert_no_duplicate_jobs(&sim, &rows, scenario);
 }
+
+/// The create endpoint answers 500 to every create (an application broken
+/// on the server side for hours) while everything else works. Each create
+/// is ambiguous, reconciled, found not landed, and sent again: nothing
+/// bounds that loop (the row's deadline bounds only a job being waited
+/// for), so the run never ends. Each row must end within a bound derived
+/// from its deadlines (here 300 simulated seconds a row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_always_answered_500_do_not_loop_forever() {
+    const SCALE: f64 = 1000.0;
+    let scenario = "every create answered 500, the rest of the API up";
+    let faults = FaultConfig::parse_compact("create:500=1.0").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(SCALE)
+            .seed(501)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(3, "refused");
+    let run = Batch::new(client, APP)
+        .max_server_hold(Duration::from_secs(10))
+        .poll_policy(
+            PollPolicy::builder()
+                .deadline(Duration::from_secs(300))
+                .build()
+                .unwrap(),
+        )
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    // 5,000 simulated seconds: over 16 times the row's deadline.
+    let outcomes = collect_within(
+        run,
+        Duration::from_secs_f64(5_000.0 / SCALE),
+        &sim,
+        rows.len(),
+        scenario,
+    )
+    .await;
+    println!(
+        "{scenario}: {:?}; creates answered 500: {}",
+        tally(&outcomes),
+        sim.stats().faults_of(writer_sim::FaultKind::Status500)
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
