@@ -200,8 +200,15 @@ async fn start_run(batch: &Batch, rows: &[Row]) -> BatchRun {
     panic!("the killed run never released the journal")
 }
 
-/// Runs one seed; `Err` says which promise broke.
+/// Runs one seed; `Err` says which promise broke. With `RUST_LOG` set, the
+/// engine's decisions are logged (e.g. `RUST_LOG=writer_jobs=info`).
 async fn run_seed(s: &Scenario) -> Result<String, String> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     let app = AppConfig::demo().tenants(TenantConfig {
         prefill_jobs: s.prefill,
         jobs_per_minute: s.tenants_per_minute,

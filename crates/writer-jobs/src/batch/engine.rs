@@ -70,6 +70,9 @@ struct Ambiguous {
     seq: u64,
     /// Client clock time its create was first put on the wire.
     since: DateTime<Utc>,
+    /// When the row's first create of all went on the wire (its earlier
+    /// creates did not land), when known.
+    first_sent: Option<DateTime<Utc>>,
     /// Client clock time after which the server can no longer make its job:
     /// its last send plus [`Batch::max_server_hold`].
     until: DateTime<Utc>,
@@ -107,6 +110,7 @@ impl Ambiguous {
             row,
             seq,
             since,
+            first_sent: None,
             until,
             settle_at: Duration::ZERO,
             give_up_at: Duration::MAX,
@@ -149,6 +153,10 @@ struct Queued {
     row: Row,
     seq: u64,
     creates: u32,
+    /// When the row's first create went on the wire (steady clock): with
+    /// the row's deadline it bounds how long creates that did not land are
+    /// sent again.
+    first_sent: Option<DateTime<Utc>>,
 }
 
 enum Event {
@@ -180,7 +188,9 @@ struct SweepResult {
 
 struct Listing {
     jobs: Vec<(String, DateTime<Utc>)>,
+    /// Every job created from `covered_since` to `covered_until` was shown.
     covered_since: DateTime<Utc>,
+    covered_until: DateTime<Utc>,
     /// What the pages showed about the list's order.
     order: OrderEvidence,
     /// Clock time the listing started: only creates settled by then can be
@@ -643,6 +653,7 @@ impl Engine {
         }
         let since = self.steady();
         queued.creates += 1;
+        queued.first_sent.get_or_insert(since);
         self.append(Record::Intent {
             key: queued.row.key.clone(),
             seq: queued.seq,
@@ -771,6 +782,10 @@ impl Engine {
     fn start_reconcile(&mut self) {
         let now = self.clock.now();
         if !self.skew_known() {
+            tracing::debug!(
+                probes = self.skew_probes,
+                "no skew evidence yet; probing first"
+            );
             // No evidence of the server's clock yet (a resumed run before
             // any answer): a cheap read brings a `Date` header first.
             if !self.probe_running {
@@ -780,12 +795,18 @@ impl Engine {
             self.next_reconcile = now + Duration::from_secs(1);
             return;
         }
-        let back_to = self
+        let settled: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
             .ambiguous
             .iter()
             .filter(|a| now >= a.settle_at)
-            .map(|a| self.window_of(a).0)
-            .min();
+            .map(|a| self.window_of(a))
+            .collect();
+        let back_to = settled.iter().map(|w| w.0).min();
+        let up_to = settled
+            .iter()
+            .map(|w| w.1)
+            .max()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let Some(back_to) = back_to else {
             self.next_reconcile = self.earliest_settle().unwrap_or(now);
             return;
@@ -794,11 +815,11 @@ impl Engine {
         let client = self.client.clone();
         let app_id = self.settings.app_id.clone();
         let page_size = self.settings.page_size;
-        let newest_first = self.order.newest_first();
+        let prior = self.order;
         let started = now;
         self.tasks.push(Box::pin(async move {
-            let listing =
-                list_back_to(&client, &app_id, back_to, page_size, newest_first, started).await;
+            let range = (back_to, up_to);
+            let listing = list_back_to(&client, &app_id, range, page_size, prior, started).await;
             Event::Reconciled(listing)
         }));
     }
@@ -915,7 +936,12 @@ impl Engine {
         }
         match self.early.remove(&row.key) {
             Some(Early::Resend { creates }) => {
-                self.queue.push_back(Queued { row, seq, creates });
+                self.queue.push_back(Queued {
+                    row,
+                    seq,
+                    creates,
+                    first_sent: None,
+                });
                 return Ok(());
             }
             Some(Early::Report {
@@ -999,6 +1025,7 @@ impl Engine {
                     row,
                     seq,
                     creates: 0,
+                    first_sent: None,
                 });
             }
         }
@@ -1186,7 +1213,12 @@ impl Engine {
             }
             Err(error @ Error::Ambiguous { .. }) => {
                 tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
-                let Queued { row, seq, creates } = queued;
+                let Queued {
+                    row,
+                    seq,
+                    creates,
+                    first_sent,
+                } = queued;
                 // The server may act on it until it has held it for as long
                 // as it can, counted from when it went on the wire.
                 let until = self.hold_until(since);
@@ -1199,6 +1231,7 @@ impl Engine {
                     until,
                     error.to_string(),
                 );
+                let a = Ambiguous { first_sent, ..a };
                 self.make_ambiguous(a, true)?;
             }
             Err(
@@ -1544,7 +1577,16 @@ impl Engine {
             &listing.jobs,
             &|id| self.known.contains_key(id),
             listing.covered_since,
+            listing.covered_until,
             self.settings.exclusive_application,
+        );
+        tracing::debug!(
+            pending = pending.len(),
+            settled = pending.iter().filter(|p| p.settled).count(),
+            listed = listing.jobs.len(),
+            covered_since = %listing.covered_since,
+            verdicts = verdicts.len(),
+            "reconciled"
         );
         for verdict in verdicts {
             let key = match &verdict {
@@ -1559,7 +1601,7 @@ impl Engine {
             match verdict {
                 Verdict::NotLanded { .. } => {
                     tracing::info!(%key, "ambiguous create did not land; sending it again");
-                    self.resend(a);
+                    self.resend(a, None).await?;
                 }
                 Verdict::Adopt { job_id, .. } => {
                     tracing::info!(%key, %job_id, "ambiguous create landed; adopting its job");
@@ -1588,7 +1630,7 @@ impl Engine {
                 Verdict::Unresolved { candidates, .. } => match self.settings.on_ambiguous {
                     AmbiguousPolicy::Resend => {
                         tracing::warn!(%key, ?candidates, "ambiguous create unresolved; resending as asked");
-                        self.resend(a);
+                        self.resend(a, Some(candidates)).await?;
                     }
                     AmbiguousPolicy::Report => {
                         tracing::warn!(%key, ?candidates, "ambiguous create unresolved; reporting it");
@@ -1654,19 +1696,60 @@ impl Engine {
     }
 
     /// Sends an ambiguous row's create again (now, or when the input
-    /// reaches a row known so far only from the journal).
-    fn resend(&mut self, a: Ambiguous) {
+    /// reaches a row known so far only from the journal), unless the row's
+    /// deadline has passed since its first create: then it ends, reported
+    /// with `candidates` when it is unresolved (sent again only because
+    /// the batch was told to), else rejected (none of its creates made a
+    /// job), so creates that never land cannot loop forever.
+    async fn resend(
+        &mut self,
+        a: Ambiguous,
+        candidates: Option<Vec<String>>,
+    ) -> Result<(), BatchError> {
+        let first = a.first_sent.unwrap_or(a.since);
+        let deadline =
+            chrono::Duration::from_std(self.row_deadline()).unwrap_or(chrono::Duration::MAX);
+        if self.steady() > shift(first, deadline) {
+            tracing::warn!(key = %a.key, "the row's creates did not land by its deadline; giving up");
+            return match candidates {
+                Some(candidates) => self.report_ambiguous(a, candidates).await,
+                None => {
+                    let error = format!(
+                        "none of the row's {} creates made a job by its deadline ({:?} after \
+                         the first); the last: {}",
+                        a.creates,
+                        self.row_deadline(),
+                        a.reason
+                    );
+                    let outcome = Outcome {
+                        creates: a.creates,
+                        ..self.outcome(
+                            a.key,
+                            a.seq,
+                            None,
+                            OutcomeResult::Rejected {
+                                error,
+                                http_status: None,
+                            },
+                        )
+                    };
+                    self.finish(outcome).await
+                }
+            };
+        }
         match a.row {
             Some(row) => self.queue.push_front(Queued {
                 row,
                 seq: a.seq,
                 creates: a.creates,
+                first_sent: Some(first),
             }),
             None => {
                 self.early
                     .insert(a.key, Early::Resend { creates: a.creates });
             }
         }
+        Ok(())
     }
 
     // ----- outcomes ---------------------------------------------------------
@@ -1861,22 +1944,31 @@ async fn sweep(
 }
 
 /// Lists the application's jobs, unfiltered, far enough to cover every job
-/// created at or after `back_to`. Writer documents no order, so the scan
-/// stops at an older job only on a list known to be newest first;
-/// otherwise it reads to the end (an empty page, or `totalCount` reached;
-/// a short page is not the end, since servers may send those mid-list).
-/// Fails rather than return a partial listing.
+/// created from `back_to` to `up_to`. Writer documents no order, so the
+/// scan stops early only on a list whose order is known, from `prior`
+/// evidence and the pages of this scan itself: newest first, at a job older
+/// than `back_to`; oldest first, at a job newer than `up_to`. Otherwise it
+/// reads to the end (an empty page, or `totalCount` reached; a short page
+/// is not the end, since servers may send those mid-list). Fails rather
+/// than return a partial listing.
 async fn list_back_to(
     client: &Client,
     app_id: &str,
-    back_to: DateTime<Utc>,
+    (back_to, up_to): (DateTime<Utc>, DateTime<Utc>),
     page_size: u64,
-    newest_first: bool,
+    prior: OrderEvidence,
     started: Duration,
 ) -> crate::Result<Listing> {
     let mut jobs = Vec::new();
     let mut order = OrderEvidence::default();
     let mut offset = 0;
+    let listing = |jobs, order, covered_since, covered_until| Listing {
+        jobs,
+        covered_since,
+        covered_until,
+        order,
+        started,
+    };
     loop {
         let query = ListQuery {
             status: None,
@@ -1886,30 +1978,34 @@ async fn list_back_to(
         let page = client.list_jobs_page(app_id, &query).await?;
         let n = page.jobs.len() as u64;
         order.observe_page(page.jobs.iter().map(|j| j.created_at));
+        let mut known = prior;
+        known.merge(&order);
         let last = n == 0 || page.is_last(offset);
-        let mut oldest = None;
+        let oldest = page.jobs.iter().map(|j| j.created_at).min();
+        let newest = page.jobs.iter().map(|j| j.created_at).max();
         for job in page.jobs {
-            oldest = Some(oldest.map_or(job.created_at, |o: DateTime<Utc>| o.min(job.created_at)));
             if job.created_at >= back_to {
                 jobs.push((job.id, job.created_at));
             }
         }
         if last {
             // The end of the list: everything was covered.
-            return Ok(Listing {
+            return Ok(listing(
                 jobs,
-                covered_since: DateTime::<Utc>::MIN_UTC,
                 order,
-                started,
-            });
+                DateTime::<Utc>::MIN_UTC,
+                DateTime::<Utc>::MAX_UTC,
+            ));
         }
-        if newest_first && let Some(oldest) = oldest.filter(|o| *o < back_to) {
-            return Ok(Listing {
-                jobs,
-                covered_since: oldest,
-                order,
-                started,
-            });
+        if known.newest_first()
+            && let Some(oldest) = oldest.filter(|o| *o < back_to)
+        {
+            return Ok(listing(jobs, order, oldest, DateTime::<Utc>::MAX_UTC));
+        }
+        if known.oldest_first()
+            && let Some(newest) = newest.filter(|n| *n > up_to)
+        {
+            return Ok(listing(jobs, order, DateTime::<Utc>::MIN_UTC, newest));
         }
         offset += n;
     }

@@ -173,6 +173,12 @@ impl OrderEvidence {
         self.older_first == 0 && self.newer_first >= Self::NEEDED
     }
 
+    /// Whether the list is known to be oldest first: enough pairs said so
+    /// and none ever said otherwise.
+    pub fn oldest_first(&self) -> bool {
+        self.newer_first == 0 && self.older_first >= Self::NEEDED
+    }
+
     /// Whether the list is known NOT to be newest first (some page showed
     /// an older job before a newer one): listing "back to" a time is then
     /// no cheaper than reading everything.
@@ -213,6 +219,12 @@ mod tests {
         // One page with an older job first overrides everything.
         o.observe_page([at(1), at(2)]);
         assert!(!o.newest_first() && o.not_newest_first());
+        assert!(!o.oldest_first(), "one way and the other: no order");
+        let mut o = OrderEvidence::default();
+        for _ in 0..OrderEvidence::NEEDED {
+            o.observe_page([at(1), at(2)]);
+        }
+        assert!(o.oldest_first() && !o.newest_first());
     }
 
     #[test]

@@ -199,9 +199,10 @@ pub enum Verdict {
     },
 }
 
-/// Decides the settled pending creates from a listing that reaches back at
-/// least to `covered_since` (the oldest `created_at` the listing saw, or
-/// earlier). Each create is judged on its own window:
+/// Decides the settled pending creates from a listing that showed every
+/// job created from `covered_since` to `covered_until` (a newest-first
+/// scan stopped at an old job covers up to now; an oldest-first one
+/// stopped at a new job covers from the start). Each create is judged on its own window:
 ///
 /// - no orphan in it: its job would be one, so it did not land;
 /// - exactly one orphan, inside no other pending create's window, on an
@@ -216,6 +217,7 @@ pub fn decide(
     listed: &[(String, DateTime<Utc>)],
     known: &dyn Fn(&str) -> bool,
     covered_since: DateTime<Utc>,
+    covered_until: DateTime<Utc>,
     exclusive: bool,
 ) -> Vec<Verdict> {
     let orphans: Vec<(&str, DateTime<Utc>)> = {
@@ -229,7 +231,7 @@ pub fn decide(
     let within = |p: &Pending, at: DateTime<Utc>| at >= p.start && at <= p.end;
     let mut verdicts = Vec::new();
     for p in pending.iter().filter(|p| p.settled) {
-        if p.start < covered_since {
+        if p.start < covered_since || p.end > covered_until {
             continue;
         }
         let mut mine: Vec<(&str, DateTime<Utc>)> = orphans
@@ -295,6 +297,7 @@ mod tests {
             &listed,
             &known(&["ours"]),
             t(-100),
+            DateTime::<Utc>::MAX_UTC,
             true,
         );
         assert_eq!(v, vec![Verdict::NotLanded { key: "a".into() }]);
@@ -308,6 +311,7 @@ mod tests {
             &listed,
             &known(&["ours"]),
             t(0),
+            DateTime::<Utc>::MAX_UTC,
             true,
         );
         assert_eq!(
@@ -328,6 +332,7 @@ mod tests {
             &listed,
             &known(&["ours"]),
             t(0),
+            DateTime::<Utc>::MAX_UTC,
             false,
         );
         assert_eq!(
@@ -343,6 +348,7 @@ mod tests {
             &listed[1..],
             &known(&["ours"]),
             t(0),
+            DateTime::<Utc>::MAX_UTC,
             false,
         );
         assert_eq!(v, vec![Verdict::NotLanded { key: "a".into() }]);
@@ -379,6 +385,7 @@ mod tests {
             &listed,
             &known(&[]),
             t(0),
+            DateTime::<Utc>::MAX_UTC,
             true,
         );
         assert_eq!(v.len(), 2);
@@ -388,7 +395,14 @@ mod tests {
             )
         );
         // One ambiguous create but two orphans (another client): reported.
-        let v = decide(&[pending("a", 8, 13)], &listed, &known(&[]), t(0), true);
+        let v = decide(
+            &[pending("a", 8, 13)],
+            &listed,
+            &known(&[]),
+            t(0),
+            DateTime::<Utc>::MAX_UTC,
+            true,
+        );
         assert!(
             matches!(&v[0], Verdict::Unresolved { candidates, .. } if candidates == &["x", "y"])
         );
@@ -404,6 +418,7 @@ mod tests {
             &listed,
             &known(&[]),
             t(0),
+            DateTime::<Utc>::MAX_UTC,
             true,
         );
         assert!(v.is_empty(), "x may be b's job: {v:?}");
@@ -411,14 +426,28 @@ mod tests {
 
     #[test]
     fn an_uncovered_window_waits() {
-        let v = decide(&[pending("a", 4, 17)], &[], &known(&[]), t(9), true);
+        let v = decide(
+            &[pending("a", 4, 17)],
+            &[],
+            &known(&[]),
+            t(9),
+            DateTime::<Utc>::MAX_UTC,
+            true,
+        );
         assert!(v.is_empty());
     }
 
     #[test]
     fn orphans_outside_the_window_do_not_count() {
         let listed = vec![("far".to_string(), t(500))];
-        let v = decide(&[pending("a", 4, 17)], &listed, &known(&[]), t(0), true);
+        let v = decide(
+            &[pending("a", 4, 17)],
+            &listed,
+            &known(&[]),
+            t(0),
+            DateTime::<Utc>::MAX_UTC,
+            true,
+        );
         assert_eq!(v, vec![Verdict::NotLanded { key: "a".into() }]);
     }
 
