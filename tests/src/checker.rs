@@ -6,7 +6,8 @@
 //! validates against the operation's request schema (or is empty when the
 //! operation takes none). For a response: its status is declared for the
 //! operation, and a JSON body says `application/json` and validates against
-//! the schema of that status.
+//! the schema of that status; a `text/event-stream` answer must be declared
+//! for that status (the streamed synchronous run) and be UTF-8.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -324,6 +325,17 @@ impl<'a> Checker<'a> {
             ));
             return;
         };
+        if is_event_stream(ex.response_content_type.as_deref()) {
+            if !op.streams(status) {
+                push(format!(
+                    "a text/event-stream answer is not declared for {status} of {}",
+                    op.id
+                ));
+            } else if let Err(e) = std::str::from_utf8(&ex.response_body) {
+                push(format!("the event stream is not UTF-8: {e}"));
+            }
+            return;
+        }
         let Some(schema) = schema else {
             return;
         };
@@ -345,6 +357,13 @@ impl<'a> Checker<'a> {
             )),
         }
     }
+}
+
+fn is_event_stream(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        mime.eq_ignore_ascii_case("text/event-stream")
+    })
 }
 
 fn is_json(content_type: Option<&str>) -> bool {

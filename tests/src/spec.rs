@@ -15,7 +15,7 @@
 //!
 //! Every validator is built offline: the only `$ref`s are local `#/$defs/..`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde_json::{Map, Value, json};
@@ -55,6 +55,9 @@ pub struct Operation {
     /// Status code (`"200"`, `"404"`, or `"default"`) -> the JSON response
     /// body's schema (`None` for a response without a JSON body).
     pub responses: BTreeMap<String, Option<Value>>,
+    /// The status codes whose response may also be `text/event-stream`
+    /// (the streamed synchronous run).
+    pub event_streams: BTreeSet<String>,
 }
 
 impl Operation {
@@ -91,6 +94,11 @@ impl Operation {
             .position(|s| s.starts_with('{'))
             .unwrap_or(segments.len());
         (literals, first_param)
+    }
+
+    /// Whether the response for `status` may be `text/event-stream`.
+    pub fn streams(&self, status: u16) -> bool {
+        self.event_streams.contains(&status.to_string())
     }
 
     /// The schema of the response for `status`, falling back to `default`;
@@ -403,6 +411,7 @@ impl Spec {
                     None => (None, false),
                 };
                 let mut responses = BTreeMap::new();
+                let mut event_streams = BTreeSet::new();
                 for (code, response) in op
                     .get("responses")
                     .and_then(Value::as_object)
@@ -410,6 +419,13 @@ impl Spec {
                     .flatten()
                 {
                     responses.insert(code.clone(), self.json_schema_of(response)?);
+                    if self
+                        .resolve(response)?
+                        .pointer("/content/text~1event-stream")
+                        .is_some()
+                    {
+                        event_streams.insert(code.clone());
+                    }
                 }
                 ops.push(Operation {
                     id,
@@ -420,6 +436,7 @@ impl Spec {
                     request_body,
                     request_body_required,
                     responses,
+                    event_streams,
                 });
             }
         }

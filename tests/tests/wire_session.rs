@@ -115,6 +115,13 @@ async fn a_client_session_and_a_batch_stay_within_the_spec() {
     // The synchronous run, and a refusal the client reports.
     let output = client.run_application(APP, &product("Sync")).await.unwrap();
     assert!(!output.suggestion.is_empty());
+    let chunks: Vec<String> = client
+        .app(APP)
+        .run_stream(&product("Streamed"))
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(chunks.len() > 1, "{chunks:?}");
     assert!(client.get_job("no-such-job").await.is_err());
 
     // A small batch through the same proxy.
@@ -350,6 +357,23 @@ fn the_checker_reports_what_departs_from_the_spec() {
     );
     retry.request_body = b"{}".to_vec();
     assert!(problems(&spec, &retry).contains("retry_job takes no request body"));
+
+    // An event stream is declared for the run's 200 only.
+    let mut streamed = exchange("POST", "/v1/applications/a", None, 200, json!(null));
+    streamed.request_content_type = Some("application/json".into());
+    streamed.request_body = br#"{"inputs":[],"stream":true}"#.to_vec();
+    streamed.response_content_type = Some("text/event-stream".into());
+    streamed.response_body = b"data: {\"delta\": {\"content\": \"hi\"}}\n\n".to_vec();
+    assert_eq!(problems(&spec, &streamed), "");
+    let mut stream_of_job = streamed.clone();
+    stream_of_job.method = "GET".into();
+    stream_of_job.path = "/v1/applications/jobs/j1".into();
+    stream_of_job.request_body.clear();
+    let p = problems(&spec, &stream_of_job);
+    assert!(
+        p.contains("a text/event-stream answer is not declared for 200 of get_job"),
+        "{p}"
+    );
 
     // An error answer that is not JSON, and one whose `errors` is not a list.
     let mut html = exchange("GET", "/v1/applications/a", None, 503, json!(null));
