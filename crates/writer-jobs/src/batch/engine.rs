@@ -1977,6 +1977,7 @@ async fn list_back_to(
         };
         let page = client.list_jobs_page(app_id, &query).await?;
         let n = page.jobs.len() as u64;
+        tracing::trace!(offset, n, total = ?page.total_count, "reconciliation page");
         order.observe_page(page.jobs.iter().map(|j| j.created_at));
         let mut known = prior;
         known.merge(&order);
