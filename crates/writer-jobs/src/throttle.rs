@@ -72,12 +72,9 @@ pub struct Observation {
     ///
     /// [`Clock::now`]: crate::clock::Clock::now
     pub sent_at: Duration,
-    /// When the attempt was sent, on the client's wall clock.
-    pub sent_wall: Option<DateTime<Utc>>,
-    /// When the attempt ended (answer or failure), on the client's wall clock.
-    pub received_wall: Option<DateTime<Utc>>,
-    /// The server's `Date` header, when it sent one: with the two wall
-    /// times above it bounds the offset between the server's clock and ours.
+    /// The server's `Date` header, when it sent one: with the time the
+    /// attempt was sent and the time this is observed, it bounds the offset
+    /// between the server's clock and ours.
     pub server_date: Option<DateTime<Utc>>,
 }
 
