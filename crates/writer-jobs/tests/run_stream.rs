@@ -270,3 +270,39 @@ async fn the_run_timeout_ends_a_stream_that_runs_too_long() {
         "{items:?}"
     );
 }
+
+#[tokio::test]
+async fn a_stream_that_breaks_off_ends_with_a_transport_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 64 * 1024];
+        let _ = socket.read(&mut request).await.unwrap();
+        let event = "data: {\"delta\": {\"content\": \"first \"}}\n\n";
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+             transfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
+            event.len()
+        );
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        socket.flush().await.unwrap();
+        // Closed before the last chunk: the body breaks off.
+    });
+    let clock = RecordingClock::new();
+    let client = builder(&base, &clock)
+        .run_timeout(LONG_TIMEOUT)
+        .build()
+        .unwrap();
+    let items = collect(&client).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0].as_deref().unwrap(), "first ");
+    match &items[1] {
+        Err(Error::Transport { message, connect }) => {
+            assert!(!connect);
+            assert!(message.contains("the stream broke off"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -70,6 +70,10 @@ struct Reading {
     parser: sse::Parser,
     /// The span of the request, entered while the body is read.
     span: tracing::Span,
+    /// The server's request id (scrubbed), for errors mid-stream.
+    request_id: Option<String>,
+    /// When the request was sent, on the client's clock.
+    started: Duration,
     /// When the run timeout passes, on the client's clock.
     deadline: Duration,
     /// Texts parsed but not handed out yet.
@@ -192,11 +196,12 @@ impl Client {
         };
         let status = response.status();
         span.record("status", status.as_u16());
-        if let Some(id) = ["x-request-id", "request-id"]
+        let request_id = ["x-request-id", "request-id"]
             .iter()
             .find_map(|name| response.headers().get(*name)?.to_str().ok())
-        {
-            span.record("request_id", self.request_id(id).as_str());
+            .map(|id| self.request_id(id));
+        if let Some(id) = &request_id {
+            span.record("request_id", id.as_str());
         }
         let event_stream = response
             .headers()
@@ -215,6 +220,8 @@ impl Client {
                 response,
                 parser: sse::Parser::new(raw::DEFAULT_BODY_LIMIT),
                 span,
+                request_id,
+                started,
                 deadline: started + timeout,
                 ready: VecDeque::new(),
                 finished: false,
@@ -252,7 +259,7 @@ impl Client {
                     return Some((Ok(text), Step::Read(self, reading)));
                 }
                 if reading.finished {
-                    tracing::debug!(chunks = reading.chunks, "stream ended");
+                    self.ended(&reading, "stream ended");
                     return None;
                 }
                 let remaining = reading.deadline.saturating_sub(self.inner.clock.now());
@@ -261,7 +268,7 @@ impl Client {
                     biased;
                     read = reading.response.chunk() => read,
                     () = sleep => {
-                        tracing::debug!(chunks = reading.chunks, "the run timeout passed mid-stream");
+                        self.ended(&reading, "the run timeout passed mid-stream");
                         let error = Error::Timeout {
                             operation: Operation::Run.as_str(),
                             after: self.inner.run_timeout,
@@ -280,7 +287,8 @@ impl Client {
                             Exchange::NoResponse { message, .. } => self.scrub(message),
                             _ => e.to_string(),
                         };
-                        tracing::debug!(chunks = reading.chunks, error = %message, "stream broke");
+                        tracing::debug!(error = %message, "reading the stream failed");
+                        self.ended(&reading, "stream broke");
                         let error = Error::Transport {
                             message: format!("the stream broke off: {message}"),
                             connect: false,
@@ -290,11 +298,12 @@ impl Client {
                 };
                 let mut events = Vec::new();
                 if let Err(message) = reading.parser.feed(&bytes, &mut events) {
+                    self.ended(&reading, "stream refused");
                     let error = Error::Decode {
                         message,
                         body_snippet: self.scrubbed_snippet(&bytes),
                         status: reading.response.status().as_u16(),
-                        request_id: None,
+                        request_id: reading.request_id.clone(),
                     };
                     return Some((Err(error), Step::Done));
                 }
@@ -314,6 +323,15 @@ impl Client {
         }
         .instrument(span)
         .await
+    }
+
+    /// Records the end of a stream in its span (entered by the caller).
+    fn ended(&self, reading: &Reading, what: &'static str) {
+        let elapsed = self.inner.clock.now().saturating_sub(reading.started);
+        reading
+            .span
+            .record("duration_ms", elapsed.as_millis() as u64);
+        tracing::debug!(chunks = reading.chunks, "{what}");
     }
 }
 
