@@ -347,7 +347,10 @@ async fn handle_api(
                 Ok(resp)
             }
         }
-        _ if resp.status().is_success() => Ok(mangle(shared, op, kind, resp).await),
+        // A streamed run's answer is not JSON: body faults leave it alone.
+        _ if resp.status().is_success() && !is_event_stream(&resp) => {
+            Ok(mangle(shared, op, kind, resp).await)
+        }
         _ => Ok(resp),
     }
 }
@@ -393,6 +396,14 @@ async fn authorize_and_route(
     }
     req.extensions_mut().insert(caller);
     route(router, req).await
+}
+
+/// Whether `resp` is a streamed run's `text/event-stream`.
+fn is_event_stream(resp: &Response<Body>) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 /// Applies a body fault to a successful JSON answer; counts it only when it

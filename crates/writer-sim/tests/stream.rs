@@ -138,3 +138,22 @@ async fn a_streamed_run_that_fails_answers_an_error_before_any_chunk() {
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["tpe"], "run_failed");
 }
+
+#[tokio::test]
+async fn body_faults_leave_a_streamed_run_alone() {
+    let sim = manual()
+        .duration(writer_sim::DurationDist::fixed(Duration::ZERO))
+        .faults(writer_sim::FaultConfig::none().on_all(writer_sim::FaultKind::Truncated, 1.0))
+        .start()
+        .await
+        .unwrap();
+    let inputs = product("Terra");
+    let response = start_stream(&sim, json!({ "inputs": inputs, "stream": true })).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        contents(&text).concat(),
+        expected_output(DEMO, &inputs).suggestion
+    );
+    assert_eq!(sim.stats().faults_of(writer_sim::FaultKind::Truncated), 0);
+}
