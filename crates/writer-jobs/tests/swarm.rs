@@ -122,7 +122,7 @@ impl Scenario {
             total_count,
             short_pages: if rng.random_bool(0.3) { 0.3 } else { 0.0 },
             tenants_per_minute: if busy {
-                rng.random_range(30.0..300.0)
+                rng.random_range(10.0..tenant_max)
             } else {
                 0.0
             },
