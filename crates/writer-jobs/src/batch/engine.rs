@@ -348,6 +348,18 @@ impl Engine {
             );
         }
         let journal_skew = resume.skew;
+        // An earlier run's retries without a recorded answer: their windows
+        // (placed as this run's clock sees them) block adoption too.
+        let hold =
+            chrono::Duration::from_std(settings.max_server_hold).unwrap_or(chrono::Duration::MAX);
+        let retry_windows = resume
+            .lost_retries
+            .iter()
+            .map(|(key, at)| {
+                let sent = (*at).min(opened_at);
+                (key.clone(), sent, shift(sent, hold))
+            })
+            .collect();
         let mut engine = Self {
             client,
             create_client,
@@ -375,7 +387,7 @@ impl Engine {
             on_wire: HashMap::new(),
             skew: SkewEstimate::default(),
             journal_skew,
-            retry_windows: Vec::new(),
+            retry_windows,
             order: OrderEvidence::default(),
             sweep_listed: HashSet::new(),
             reconcile_failures: 0,
@@ -1358,11 +1370,17 @@ impl Engine {
             }
             JobStatus::Failed if t.attempts <= self.settings.job_retries => {
                 t.retrying = true;
+                let key = t.key.clone();
+                t.span
+                    .in_scope(|| tracing::info!(attempt = t.attempts, "job failed; retrying it"));
                 let client = self.client.clone();
                 let job_id = job.id.clone();
                 let sent_at = steady;
-                t.span
-                    .in_scope(|| tracing::info!(attempt = t.attempts, "job failed; retrying it"));
+                self.append(Record::RetryIntent {
+                    key,
+                    from: job_id.clone(),
+                    at: sent_at,
+                })?;
                 self.tasks.push(Box::pin(async move {
                     let result = client.retry_job(&job_id).await;
                     Event::Retried {

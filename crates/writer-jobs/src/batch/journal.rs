@@ -105,6 +105,18 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         received_at: Option<DateTime<Utc>>,
     },
+    /// A failed job's retry is about to be sent (written before the send,
+    /// format 2): a retry answered with a new id whose answer is lost makes
+    /// a job of the batch's that no row knows, and a resumed run must not
+    /// let another row adopt it.
+    RetryIntent {
+        /// The row's key.
+        key: String,
+        /// The failed job being retried.
+        from: String,
+        /// Steady-clock time the retry was about to be sent.
+        at: DateTime<Utc>,
+    },
     /// A failed job was retried; follow `job_id` from now on.
     Retried {
         /// The row's key.
@@ -173,6 +185,9 @@ pub struct ResumeState {
     /// Jobs a job-level retry replaced (answered with a new id): still the
     /// batch's own, never orphans for another row to adopt.
     pub replaced_jobs: Vec<String>,
+    /// Retries sent without a recorded answer (row key, when sent): each
+    /// may have made a job of the batch's whose id is lost.
+    pub lost_retries: Vec<(String, DateTime<Utc>)>,
 }
 
 impl ResumeState {
@@ -392,7 +407,13 @@ impl Journal {
                 row.job_id = Some(job_id);
                 row.attempts = row.attempts.max(1);
             }
+            Record::RetryIntent { key, at, .. } => {
+                state.lost_retries.push((key, at));
+            }
             Record::Retried { key, job_id, from } => {
+                if let Some(i) = state.lost_retries.iter().rposition(|(k, _)| *k == key) {
+                    state.lost_retries.remove(i);
+                }
                 if from != job_id {
                     state.replaced_jobs.push(from);
                 }
