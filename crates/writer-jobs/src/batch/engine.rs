@@ -1727,7 +1727,9 @@ impl Engine {
         let first = a.first_sent.unwrap_or(a.since);
         let deadline =
             chrono::Duration::from_std(self.row_deadline()).unwrap_or(chrono::Duration::MAX);
-        if self.steady() > shift(first, deadline) {
+        // Only a row the input has reached ends here: one known so far only
+        // from the journal waits for the input (it may not be there).
+        if a.row.is_some() && self.steady() > shift(first, deadline) {
             tracing::warn!(key = %a.key, "the row's creates did not land by its deadline; giving up");
             return match candidates {
                 Some(candidates) => self.report_ambiguous(a, candidates).await,
