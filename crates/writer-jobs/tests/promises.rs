@@ -967,18 +967,12 @@ async fn wait_created(run: &BatchRun, n: u64, scenario: &str) {
 
 /// Clears the faults (in the background) once `n` faults of `kind` were
 /// injected, so a fault meant for one request does not loop.
-fn clear_faults_after(
-    sim: &Simulator,
-    kind: writer_sim::FaultKind,
-    n: u64,
-) -> impl std::future::Future<Output = ()> + '_ {
-    async move {
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
-        while sim.stats().faults_of(kind) < n && tokio::time::Instant::now() < give_up {
-            tokio::time::sleep(Duration::from_micros(500)).await;
-        }
-        sim.set_faults(FaultConfig::none()).unwrap();
+async fn clear_faults_after(sim: &Simulator, kind: writer_sim::FaultKind, n: u64) {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(30);
+    while sim.stats().faults_of(kind) < n && tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_micros(500)).await;
     }
+    sim.set_faults(FaultConfig::none()).unwrap();
 }
 
 /// The client's clock steps 20 s forward in the middle of the run (an NTP
