@@ -33,6 +33,10 @@ type Rows = Pin<Box<dyn Stream<Item = Row> + Send>>;
 /// the times it was measured from).
 const SKEW_SLACK: chrono::Duration = chrono::Duration::milliseconds(50);
 
+/// Creates sent for one row at most, when creates do not land or are sent
+/// again as asked ([`AmbiguousPolicy::Resend`]).
+const MAX_CREATES: u32 = 20;
+
 /// Probes answered without a `Date` header after which windows are judged
 /// with the fallback margin alone.
 const SKEW_PROBES: u32 = 3;
@@ -70,9 +74,6 @@ struct Ambiguous {
     seq: u64,
     /// Client clock time its create was first put on the wire.
     since: DateTime<Utc>,
-    /// When the row's first create of all went on the wire (its earlier
-    /// creates did not land), when known.
-    first_sent: Option<DateTime<Utc>>,
     /// Client clock time after which the server can no longer make its job:
     /// its last send plus [`Batch::max_server_hold`].
     until: DateTime<Utc>,
@@ -110,7 +111,6 @@ impl Ambiguous {
             row,
             seq,
             since,
-            first_sent: None,
             until,
             settle_at: Duration::ZERO,
             give_up_at: Duration::MAX,
@@ -153,10 +153,6 @@ struct Queued {
     row: Row,
     seq: u64,
     creates: u32,
-    /// When the row's first create went on the wire (steady clock): with
-    /// the row's deadline it bounds how long creates that did not land are
-    /// sent again.
-    first_sent: Option<DateTime<Utc>>,
 }
 
 enum Event {
@@ -665,7 +661,6 @@ impl Engine {
         }
         let since = self.steady();
         queued.creates += 1;
-        queued.first_sent.get_or_insert(since);
         self.append(Record::Intent {
             key: queued.row.key.clone(),
             seq: queued.seq,
@@ -948,12 +943,7 @@ impl Engine {
         }
         match self.early.remove(&row.key) {
             Some(Early::Resend { creates }) => {
-                self.queue.push_back(Queued {
-                    row,
-                    seq,
-                    creates,
-                    first_sent: None,
-                });
+                self.queue.push_back(Queued { row, seq, creates });
                 return Ok(());
             }
             Some(Early::Report {
@@ -1037,7 +1027,6 @@ impl Engine {
                     row,
                     seq,
                     creates: 0,
-                    first_sent: None,
                 });
             }
         }
@@ -1225,12 +1214,7 @@ impl Engine {
             }
             Err(error @ Error::Ambiguous { .. }) => {
                 tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
-                let Queued {
-                    row,
-                    seq,
-                    creates,
-                    first_sent,
-                } = queued;
+                let Queued { row, seq, creates } = queued;
                 // The server may act on it until it has held it for as long
                 // as it can, counted from when it went on the wire.
                 let until = self.hold_until(since);
@@ -1243,7 +1227,6 @@ impl Engine {
                     until,
                     error.to_string(),
                 );
-                let a = Ambiguous { first_sent, ..a };
                 self.make_ambiguous(a, true)?;
             }
             Err(
@@ -1714,32 +1697,27 @@ impl Engine {
     }
 
     /// Sends an ambiguous row's create again (now, or when the input
-    /// reaches a row known so far only from the journal), unless the row's
-    /// deadline has passed since its first create: then it ends, reported
-    /// with `candidates` when it is unresolved (sent again only because
-    /// the batch was told to), else rejected (none of its creates made a
-    /// job), so creates that never land cannot loop forever.
+    /// reaches a row known so far only from the journal), at most
+    /// [`MAX_CREATES`] times in all, so creates that never land cannot loop
+    /// forever. Then the row ends: reported with `candidates` when it is
+    /// unresolved (sent again only because the batch was told to), else
+    /// rejected (none of its creates made a job). A count, not a time: each
+    /// round may take the server's whole hold.
     async fn resend(
         &mut self,
         a: Ambiguous,
         candidates: Option<Vec<String>>,
     ) -> Result<(), BatchError> {
-        let first = a.first_sent.unwrap_or(a.since);
-        let deadline =
-            chrono::Duration::from_std(self.row_deadline()).unwrap_or(chrono::Duration::MAX);
         // Only a row the input has reached ends here: one known so far only
         // from the journal waits for the input (it may not be there).
-        if a.row.is_some() && self.steady() > shift(first, deadline) {
-            tracing::warn!(key = %a.key, "the row's creates did not land by its deadline; giving up");
+        if a.row.is_some() && a.creates >= MAX_CREATES {
+            tracing::warn!(key = %a.key, creates = a.creates, "the row's creates did not land; giving up");
             return match candidates {
                 Some(candidates) => self.report_ambiguous(a, candidates).await,
                 None => {
                     let error = format!(
-                        "none of the row's {} creates made a job by its deadline ({:?} after \
-                         the first); the last: {}",
-                        a.creates,
-                        self.row_deadline(),
-                        a.reason
+                        "none of the row's {} creates made a job; the last: {}",
+                        a.creates, a.reason
                     );
                     let outcome = Outcome {
                         creates: a.creates,
@@ -1762,7 +1740,6 @@ impl Engine {
                 row,
                 seq: a.seq,
                 creates: a.creates,
-                first_sent: Some(first),
             }),
             None => {
                 self.early
