@@ -15,31 +15,25 @@ use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 
 use super::journal::{Binding, Journal, Record, ResumeState, RowState};
-use super::pacer::{Pacer, steady_time};
-use super::poller::{self, Candidate, OrderEvidence, Plan};
+use super::listing::{Listing, SweepResult, list_back_to, sweep};
+use super::pacer::Pacer;
+use super::poller::{self, Candidate, OrderEvidence};
 use super::reconcile::{self, Pending, SkewEstimate, Verdict, shift};
+use super::windows::Windows;
 use super::{AmbiguousPolicy, Batch, BatchError, FailMode, Outcome, OutcomeResult, Progress, Row};
 use crate::Client;
 use crate::clock::SharedClock;
 use crate::error::Error;
 use crate::model::validate_inputs;
-use crate::model::{CreatedJob, Job, JobStatus, ListQuery, Output, RetriedJob};
+use crate::model::{CreatedJob, Job, JobStatus, Output, RetriedJob};
 use crate::poll::PollPolicy;
 use crate::throttle::Throttle;
 
 type Rows = Pin<Box<dyn Stream<Item = Row> + Send>>;
 
-/// Slack added on each side of a measured clock-offset bound (rounding of
-/// the times it was measured from).
-const SKEW_SLACK: chrono::Duration = chrono::Duration::milliseconds(50);
-
 /// Creates sent for one row at most, when creates do not land or are sent
 /// again as asked ([`AmbiguousPolicy::Resend`]).
 const MAX_CREATES: u32 = 20;
-
-/// Probes answered without a `Date` header after which windows are judged
-/// with the fallback margin alone.
-const SKEW_PROBES: u32 = 3;
 
 /// A job the batch waits for.
 #[derive(Debug)]
@@ -173,27 +167,6 @@ enum Event {
     Probed,
 }
 
-struct SweepResult {
-    observed: Vec<Job>,
-    listed: u64,
-    oldest: Option<DateTime<Utc>>,
-    not_found: Vec<String>,
-    /// What the pages showed about the list's order.
-    order: OrderEvidence,
-}
-
-struct Listing {
-    jobs: Vec<(String, DateTime<Utc>)>,
-    /// Every job created from `covered_since` to `covered_until` was shown.
-    covered_since: DateTime<Utc>,
-    covered_until: DateTime<Utc>,
-    /// What the pages showed about the list's order.
-    order: OrderEvidence,
-    /// Clock time the listing started: only creates settled by then can be
-    /// judged from it.
-    started: Duration,
-}
-
 pub(super) struct Engine {
     settings: Batch,
     client: Client,
@@ -208,9 +181,6 @@ pub(super) struct Engine {
     /// have been sent before then: the intent is written before the send,
     /// and the earlier run died writing it. Its window starts here.
     opened_at: DateTime<Utc>,
-    /// The steady clock's anchor (wall and clock time at the start): see
-    /// [`Engine::steady`].
-    anchor: (DateTime<Utc>, Duration),
     rows: Rows,
     input_done: bool,
     stopping: bool,
@@ -233,13 +203,9 @@ pub(super) struct Engine {
     collisions: Vec<Outcome>,
     /// Creates on the wire: key -> when sent (our clock).
     on_wire: HashMap<String, DateTime<Utc>>,
-    /// Clock-offset evidence from this run's creates, against the steady
-    /// clock (the pacer adds what `Date` headers say).
-    skew: SkewEstimate,
-    /// Clock-offset evidence an earlier run recorded, against that run's
-    /// clock: it places only the windows that run left (its clock may
-    /// have been corrected since).
-    journal_skew: SkewEstimate,
+    /// The steady clock, the server's hold and the skew evidence (the
+    /// pacer adds what `Date` headers say).
+    windows: Windows,
     /// Job-level retries whose answer was lost (key, sent, end of hold): a
     /// retry may make a new job of ours whose id we never learn, so no
     /// ambiguous create may adopt a job in such a window.
@@ -252,8 +218,6 @@ pub(super) struct Engine {
     sweep_listed: HashSet<String>,
     /// Consecutive failed reconciliation listings (for the back-off).
     reconcile_failures: u32,
-    /// Probes sent to learn the server's clock before judging windows.
-    skew_probes: u32,
     /// Job ids of this batch, with when they were created, for telling
     /// orphans apart (pruned to the span reconciliation can still look at).
     known: HashMap<String, DateTime<Utc>>,
@@ -343,7 +307,12 @@ impl Engine {
                 "resuming from the journal"
             );
         }
-        let journal_skew = resume.skew;
+        let windows = Windows::new(
+            anchor,
+            settings.max_server_hold,
+            settings.skew_margin,
+            resume.skew,
+        );
         // An earlier run's retries without a recorded answer: their windows
         // (placed as this run's clock sees them) block adoption too.
         let hold =
@@ -365,7 +334,6 @@ impl Engine {
             journal,
             resume,
             opened_at,
-            anchor,
             rows,
             input_done: false,
             stopping: false,
@@ -381,13 +349,11 @@ impl Engine {
             early: HashMap::new(),
             collisions: Vec::new(),
             on_wire: HashMap::new(),
-            skew: SkewEstimate::default(),
-            journal_skew,
+            windows,
             retry_windows,
             order: OrderEvidence::default(),
             sweep_listed: HashSet::new(),
             reconcile_failures: 0,
-            skew_probes: 0,
             known,
             tasks: FuturesUnordered::new(),
             sweep_running: false,
@@ -473,22 +439,20 @@ impl Engine {
         ))
     }
 
-    /// Now, on the steady clock: the wall clock at the start moved on by
-    /// the monotonic clock. Every time the engine records or compares for
-    /// windows is on it, and so is the skew evidence.
+    /// Now, on the steady clock (see [`Windows`]).
     fn steady(&self) -> DateTime<Utc> {
-        steady_time(self.anchor, self.clock.now())
+        self.windows.steady(self.clock.now())
     }
 
     /// The latest time (steady clock) the server can still act on a create
-    /// sent at `sent`: the hold after it, or now if it is still held.
+    /// sent at `sent`.
     fn hold_until(&self, sent: DateTime<Utc>) -> DateTime<Utc> {
-        shift(sent, self.hold()).max(self.steady())
+        self.windows.hold_until(sent, self.clock.now())
     }
 
     /// How long the server may hold a request ([`Batch::max_server_hold`]).
     fn hold(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.settings.max_server_hold).unwrap_or(chrono::Duration::MAX)
+        self.windows.hold()
     }
 
     /// Runs until every row read has an outcome (or the batch stops).
@@ -790,13 +754,13 @@ impl Engine {
         let now = self.clock.now();
         if !self.skew_known() {
             tracing::debug!(
-                probes = self.skew_probes,
+                probes = self.windows.probes(),
                 "no skew evidence yet; probing first"
             );
             // No evidence of the server's clock yet (a resumed run before
             // any answer): a cheap read brings a `Date` header first.
             if !self.probe_running {
-                self.skew_probes += 1;
+                self.windows.probe_sent();
                 self.start_probe();
             }
             self.next_reconcile = now + Duration::from_secs(1);
@@ -839,7 +803,7 @@ impl Engine {
     /// The server-time window of an ambiguous create (empty when it was
     /// never sent).
     fn window_of(&self, a: &Ambiguous) -> (DateTime<Utc>, DateTime<Utc>) {
-        let (start, end) = self.window_on(&self.skew_for(a), a.since, a.until);
+        let (start, end) = self.windows.window(&self.evidence_for(a), a.since, a.until);
         if a.never_sent {
             (end, start)
         } else {
@@ -847,70 +811,24 @@ impl Engine {
         }
     }
 
-    /// The server-time window in which a create first sent at `sent`, whose
-    /// job the server can make until `until` (our clock), may have made it.
+    /// The server-time window in which a create of this run first sent at
+    /// `sent`, whose job the server can make until `until`, may have made it.
     fn window(&self, sent: DateTime<Utc>, until: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        self.window_on(&self.skew_now(), sent, until)
+        let skew = self.windows.current(&self.pacer.skew());
+        self.windows.window(&skew, sent, until)
     }
 
-    /// [`Engine::window`] with the evidence `skew`.
-    fn window_on(
-        &self,
-        skew: &SkewEstimate,
-        sent: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> (DateTime<Utc>, DateTime<Utc>) {
-        let fallback = chrono::Duration::from_std(self.settings.skew_margin).unwrap_or_default();
-        skew.window(sent, until, SKEW_SLACK, fallback)
+    /// The evidence that places `a`'s window (an earlier run's for what it
+    /// left).
+    fn evidence_for(&self, a: &Ambiguous) -> SkewEstimate {
+        self.windows
+            .evidence_for(a.from_journal, &self.pacer.skew())
     }
 
-    /// The evidence that places `a`'s window: an earlier run's, recorded
-    /// against that run's clock, for what it left; this run's for the rest
-    /// (and for what an earlier run left without evidence, assuming its
-    /// clock was this one's).
-    fn skew_for(&self, a: &Ambiguous) -> SkewEstimate {
-        if a.from_journal && self.journal_skew.is_measured() {
-            self.journal_skew
-        } else {
-            self.skew_now()
-        }
-    }
-
-    /// The clock-offset evidence: the creates' (this run's and the
-    /// journal's) first; the answers' `Date` headers narrow it when they
-    /// agree with it, and stand in for it before any create is known (a
-    /// resumed run's first steps). A `Date` header that contradicts the
-    /// creates (a proxy's clock) is ignored.
-    fn skew_now(&self) -> SkewEstimate {
-        let dates = self.pacer.skew();
-        if !self.skew.is_measured() {
-            return dates;
-        }
-        let mut merged = self.skew;
-        merged.merge(&dates);
-        if merged.is_consistent(SKEW_SLACK) {
-            merged
-        } else {
-            self.skew
-        }
-    }
-
-    /// Whether windows may be judged: the server's clock has been measured,
-    /// or probes answered without a `Date` header, so the fallback margin
-    /// ([`Batch::skew_margin`]) is all there will be.
+    /// Whether windows may be judged (the server's clock is measured).
     fn skew_known(&self) -> bool {
-        self.skew_now().is_measured() || (self.skew_probes >= SKEW_PROBES && !self.probe_running)
-    }
-
-    /// How far the server's clock may be from ours beyond the estimate: the
-    /// width of the bound, or the fallback margin on either side.
-    fn skew_uncertainty(&self, skew: &SkewEstimate) -> Duration {
-        match skew.bounds(SKEW_SLACK) {
-            Some((lo, hi)) => (hi - lo + SKEW_SLACK + SKEW_SLACK)
-                .to_std()
-                .unwrap_or_default(),
-            None => self.settings.skew_margin * 2,
-        }
+        self.windows
+            .judgeable(&self.pacer.skew(), self.probe_running)
     }
 
     fn start_probe(&mut self) {
@@ -1142,7 +1060,7 @@ impl Engine {
         // plus what we do not know of the server's clock.
         let now = self.clock.now();
         let remaining = (a.until - self.steady()).to_std().unwrap_or(Duration::ZERO);
-        a.settle_at = now + remaining + self.skew_uncertainty(&self.skew_for(&a));
+        a.settle_at = now + remaining + self.windows.uncertainty(&self.evidence_for(&a));
         a.give_up_at = a.settle_at + self.poll.deadline();
         let settle_at = a.settle_at;
         self.ambiguous.push(a);
@@ -1188,7 +1106,8 @@ impl Engine {
         match result {
             Ok(created) => {
                 let received = self.steady();
-                self.skew.observe(since, received, created.created_at);
+                self.windows
+                    .observe_create(since, received, created.created_at);
                 self.append(Record::Created {
                     key: queued.row.key.clone(),
                     job_id: created.id.clone(),
@@ -1853,158 +1772,4 @@ impl Engine {
 fn key_hash(key: &str) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
-}
-
-/// One sweep: a listing back to the plan's point, then the plan's GETs.
-/// The listing stops early at the plan's point only on a list known to be
-/// newest first; otherwise it reads one page (what it shows still counts,
-/// and teaches the order), and jobs it was meant to show but did not are
-/// fetched by id next time.
-async fn sweep(
-    client: Client,
-    app_id: String,
-    plan: Plan,
-    page_size: u64,
-    wanted: HashSet<String>,
-    newest_first: bool,
-) -> SweepResult {
-    let mut result = SweepResult {
-        observed: Vec::new(),
-        listed: 0,
-        oldest: None,
-        not_found: Vec::new(),
-        order: OrderEvidence::default(),
-    };
-    if let Some(back_to) = plan.list_back_to {
-        let mut offset = 0;
-        loop {
-            let query = ListQuery {
-                status: None,
-                offset,
-                limit: Some(page_size),
-            };
-            let page = match client.list_jobs_page(&app_id, &query).await {
-                Ok(page) => page,
-                Err(error) => {
-                    tracing::debug!(%error, "list page failed; its jobs are fetched by id");
-                    break;
-                }
-            };
-            let n = page.jobs.len() as u64;
-            result
-                .order
-                .observe_page(page.jobs.iter().map(|j| j.created_at));
-            let last = page.is_last(offset);
-            let short = n < page.limit.min(page_size);
-            let mut page_oldest = None;
-            for job in page.jobs {
-                result.listed += 1;
-                page_oldest = Some(
-                    page_oldest.map_or(job.created_at, |o: DateTime<Utc>| o.min(job.created_at)),
-                );
-                if wanted.contains(&job.id) {
-                    result.observed.push(job);
-                }
-            }
-            if let Some(o) = page_oldest {
-                result.oldest = Some(result.oldest.map_or(o, |r| r.min(o)));
-            }
-            let past = page_oldest.is_none_or(|o| o < back_to);
-            // A short page ends a sweep: a job it may have hidden is
-            // fetched by id next time, which costs less than asking for
-            // one more page every sweep.
-            if last || short || past || !newest_first {
-                break;
-            }
-            offset += n;
-        }
-    }
-    let fetched: Vec<(String, crate::Result<Job>)> = futures::stream::iter(plan.gets)
-        .map(|id| {
-            let client = client.clone();
-            async move {
-                let r = client.get_job(&id).await;
-                (id, r)
-            }
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    for (id, r) in fetched {
-        match r {
-            Ok(job) => result.observed.push(job),
-            Err(Error::NotFound { .. }) => result.not_found.push(id),
-            Err(error) => tracing::debug!(%id, %error, "GET failed; the job stays due"),
-        }
-    }
-    result
-}
-
-/// Lists the application's jobs, unfiltered, far enough to cover every job
-/// created from `back_to` to `up_to`. Writer documents no order, so the
-/// scan stops early only on a list whose order is known, from `prior`
-/// evidence and the pages of this scan itself: newest first, at a job older
-/// than `back_to`; oldest first, at a job newer than `up_to`. Otherwise it
-/// reads to the end (an empty page, or `totalCount` reached; a short page
-/// is not the end, since servers may send those mid-list). Fails rather
-/// than return a partial listing.
-async fn list_back_to(
-    client: &Client,
-    app_id: &str,
-    (back_to, up_to): (DateTime<Utc>, DateTime<Utc>),
-    page_size: u64,
-    prior: OrderEvidence,
-    started: Duration,
-) -> crate::Result<Listing> {
-    let mut jobs = Vec::new();
-    let mut order = OrderEvidence::default();
-    let mut offset = 0;
-    let listing = |jobs, order, covered_since, covered_until| Listing {
-        jobs,
-        covered_since,
-        covered_until,
-        order,
-        started,
-    };
-    loop {
-        let query = ListQuery {
-            status: None,
-            offset,
-            limit: Some(page_size),
-        };
-        let page = client.list_jobs_page(app_id, &query).await?;
-        let n = page.jobs.len() as u64;
-        tracing::trace!(offset, n, total = ?page.total_count, "reconciliation page");
-        order.observe_page(page.jobs.iter().map(|j| j.created_at));
-        let mut known = prior;
-        known.merge(&order);
-        let last = n == 0 || page.is_last(offset);
-        let oldest = page.jobs.iter().map(|j| j.created_at).min();
-        let newest = page.jobs.iter().map(|j| j.created_at).max();
-        for job in page.jobs {
-            if job.created_at >= back_to {
-                jobs.push((job.id, job.created_at));
-            }
-        }
-        if last {
-            // The end of the list: everything was covered.
-            return Ok(listing(
-                jobs,
-                order,
-                DateTime::<Utc>::MIN_UTC,
-                DateTime::<Utc>::MAX_UTC,
-            ));
-        }
-        if known.newest_first()
-            && let Some(oldest) = oldest.filter(|o| *o < back_to)
-        {
-            return Ok(listing(jobs, order, oldest, DateTime::<Utc>::MAX_UTC));
-        }
-        if known.oldest_first()
-            && let Some(newest) = newest.filter(|n| *n > up_to)
-        {
-            return Ok(listing(jobs, order, DateTime::<Utc>::MIN_UTC, newest));
-        }
-        offset += n;
-    }
 }

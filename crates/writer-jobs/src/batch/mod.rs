@@ -52,9 +52,11 @@ mod breaker;
 mod engine;
 pub mod journal;
 pub mod limiter;
+mod listing;
 pub mod pacer;
 pub mod poller;
 pub mod reconcile;
+mod windows;
 
 use std::path::PathBuf;
 use std::pin::Pin;
