@@ -1559,10 +1559,19 @@ impl Engine {
                 },
             }
         }
-        // Whatever is left waits for its settle time or a deeper listing.
-        self.next_reconcile = self
-            .earliest_settle()
-            .unwrap_or(now)
+        // Whatever is left waits for something to change: the next create
+        // to settle (a settled one still undecided waits for the unsettled
+        // windows it shares orphans with), else a few seconds (a create on
+        // the wire, a lost retry's window, a deeper listing). Listing again
+        // sooner would only read the same pages.
+        let next_settle = self
+            .ambiguous
+            .iter()
+            .map(|a| a.settle_at)
+            .filter(|at| *at > now)
+            .min();
+        self.next_reconcile = next_settle
+            .unwrap_or(now + Duration::from_secs(5))
             .max(now + Duration::from_secs(1));
         Ok(())
     }
