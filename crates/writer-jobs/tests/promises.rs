@@ -1336,3 +1336,77 @@ async fn creates_always_answered_500_do_not_loop_forever() {
     assert_right_outputs(&outcomes, &rows, scenario);
     assert_no_duplicate_jobs(&sim, &rows, scenario);
 }
+
+/// Found by the swarm (seed 1046): the resumed twin of the lost retry. Row
+/// A's job fails and its retry (answered with a new id) lands but its
+/// answer is lost; row B's create is answered 500 (it did not land); the
+/// run is killed. The resumed run must still know that A's retry may have
+/// made a job of the batch's: on an exclusive application, B must not adopt
+/// the one job in its window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_keeps_a_lost_retrys_window() {
+    let scenario = "exclusive application, a retry's answer lost, killed, resumed";
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(SEED_FIRST_JOB_FAILS)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.5),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("lost-retry.journal");
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(2, "lostretry");
+    let batch = Batch::new(client, APP)
+        .journal(&journal)
+        .exclusive_application(true)
+        .job_retries(1)
+        .max_server_hold(Duration::from_secs(60));
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let run = batch.clone().run(rx).await.expect("batch starts");
+    tx.unbounded_send(rows[0].clone()).unwrap();
+    wait_created(&run, 1, scenario).await;
+    assert!(
+        first_job_fails(&sim),
+        "{scenario}: setup: the seed must fail row 0's first job"
+    );
+    sim.set_faults(
+        FaultConfig::parse_compact("create:500=1.0,retry:accept_then_drop=1.0").unwrap(),
+    )
+    .unwrap();
+    tx.unbounded_send(rows[1].clone()).unwrap();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    let landed = |sim: &Simulator| {
+        let stats = sim.stats();
+        stats.faults_of(writer_sim::FaultKind::AcceptThenDrop) >= 1
+            && stats.faults_of(writer_sim::FaultKind::Status500) >= 1
+    };
+    while !landed(&sim) {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{scenario}: setup: the retry was not dropped and the create not refused in time"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // kill -9: the journal stays as it was.
+    drop(run);
+    drop(tx);
+    sim.set_faults(FaultConfig::none()).unwrap();
+
+    let run = run_resuming(&batch, &rows).await;
+    let outcomes = collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario).await;
+    println!(
+        "{scenario}: resumed: {:?}; retry jobs {}",
+        tally(&outcomes),
+        sim.stats().retry_jobs_created
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_own_jobs(&sim, &outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
