@@ -25,10 +25,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::OffsetClock;
+use common::invariants::{creates_per_input_set, tally};
 use common::proxy::{Hold, Proxy, ProxyConfig, Refuse};
 use futures::StreamExt;
 use writer_jobs::batch::{Batch, BatchError, BatchRun, Outcome, OutcomeResult, Rate, Row};
-use writer_jobs::{Client, Clock, Inputs, PollPolicy, ScaledClock, clock::Sleep};
+use writer_jobs::{Client, Clock, Inputs, PollPolicy};
 use writer_sim::{
     AppConfig, DurationDist, FaultConfig, JobOrigin, Simulator, SimulatorBuilder, TenantConfig,
 };
@@ -72,24 +74,9 @@ async fn start(builder: SimulatorBuilder) -> Simulator {
     builder.start().await.expect("simulator starts")
 }
 
-/// Jobs on the simulator made by clients' creates (origin `client`), per
-/// input set.
-fn creates_per_input_set(sim: &Simulator) -> HashMap<String, u64> {
-    let mut per_set = HashMap::new();
-    for id in sim.job_ids(APP) {
-        let Some(job) = sim.job(&id) else { continue };
-        if job.origin == JobOrigin::Client {
-            *per_set
-                .entry(writer_sim::input_key(&job.application_id, &job.inputs))
-                .or_insert(0u64) += 1;
-        }
-    }
-    per_set
-}
-
 /// Promise (a): at most one job made by a create per row.
 fn assert_no_duplicate_jobs(sim: &Simulator, rows: &[Row], scenario: &str) {
-    let per_set = creates_per_input_set(sim);
+    let per_set = creates_per_input_set(sim, APP);
     let mut twice: BTreeMap<&str, u64> = BTreeMap::new();
     for row in rows {
         let n = per_set.get(&key_of(row)).copied().unwrap_or(0);
@@ -178,14 +165,6 @@ fn assert_right_outputs(outcomes: &[Outcome], rows: &[Row], scenario: &str) {
         "{scenario}: promise (d) broken, rows reported ambiguous without their candidates: \
          {no_candidates:?}"
     );
-}
-
-fn tally(outcomes: &[Outcome]) -> BTreeMap<&'static str, usize> {
-    let mut counts = BTreeMap::new();
-    for o in outcomes {
-        *counts.entry(o.result.name()).or_insert(0) += 1;
-    }
-    counts
 }
 
 /// Collects a run's outcomes; promise (e): fails if the run does not end
@@ -322,27 +301,6 @@ fn dump(sim: &Simulator, journal: &Path) {
                 j.origin, j.created_at, value
             );
         }
-    }
-}
-
-/// A client clock running `ahead` of the simulator's (same scale).
-#[derive(Debug, Clone)]
-struct AheadClock {
-    inner: ScaledClock,
-    ahead: chrono::Duration,
-}
-
-impl Clock for AheadClock {
-    fn now(&self) -> Duration {
-        self.inner.now()
-    }
-
-    fn wall(&self) -> DateTime<Utc> {
-        self.inner.wall() + self.ahead
-    }
-
-    fn sleep(&self, duration: Duration) -> Sleep {
-        self.inner.sleep(duration)
     }
 }
 
@@ -502,10 +460,7 @@ async fn a_resume_with_the_client_clock_ahead_finds_its_creates() {
             .faults(faults),
     )
     .await;
-    let clock = AheadClock {
-        inner: ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor()),
-        ahead: chrono::Duration::milliseconds(49_500),
-    };
+    let clock = OffsetClock::new(&sim, 49_500);
     let client = Client::builder()
         .api_key(sim.api_key())
         .base_url(sim.base_url())
@@ -590,7 +545,7 @@ async fn another_clients_job_is_never_given_to_a_row() {
     println!(
         "{scenario}: {:?}; jobs by creates {}, by tenants {}, create answers {:?}",
         tally(&outcomes),
-        creates_per_input_set(&sim).values().sum::<u64>(),
+        creates_per_input_set(&sim, APP).values().sum::<u64>(),
         stats.tenant_jobs_created,
         stats.by_operation_status.get("create"),
     );
@@ -901,46 +856,6 @@ async fn a_list_served_oldest_first_does_not_hide_a_landed_create() {
 
 // ----- found by adversarial testing (after issue 15) -------------------------
 
-/// A client clock whose offset from the simulator's can be changed while
-/// the batch runs (an NTP step, a VM resumed from suspend), in
-/// milliseconds.
-#[derive(Debug, Clone)]
-struct SteppedClock {
-    inner: ScaledClock,
-    ahead_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
-}
-
-impl SteppedClock {
-    fn new(sim: &Simulator, ahead_ms: i64) -> Self {
-        Self {
-            inner: ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor()),
-            ahead_ms: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(ahead_ms)),
-        }
-    }
-
-    fn step_to(&self, ahead_ms: i64) {
-        self.ahead_ms
-            .store(ahead_ms, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Clock for SteppedClock {
-    fn now(&self) -> Duration {
-        self.inner.now()
-    }
-
-    fn wall(&self) -> DateTime<Utc> {
-        self.inner.wall()
-            + chrono::Duration::milliseconds(
-                self.ahead_ms.load(std::sync::atomic::Ordering::SeqCst),
-            )
-    }
-
-    fn sleep(&self, duration: Duration) -> Sleep {
-        self.inner.sleep(duration)
-    }
-}
-
 fn client_on(sim: &Simulator, clock: impl Clock + 'static, timeout: Duration) -> Client {
     Client::builder()
         .api_key(sim.api_key())
@@ -996,7 +911,7 @@ async fn a_client_clock_stepped_forward_mid_run_does_not_hide_a_landed_create() 
             .failure_rate(0.0),
     )
     .await;
-    let clock = SteppedClock::new(&sim, 0);
+    let clock = OffsetClock::new(&sim, 0);
     let client = client_on(&sim, clock.clone(), Duration::from_secs(60));
     let rows = rows(6, "stepped");
     let (tx, rx) = futures::channel::mpsc::unbounded();
@@ -1052,7 +967,7 @@ async fn a_resume_on_a_corrected_clock_does_not_hide_a_landed_create() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("corrected.journal");
     let rows = rows(6, "corrected");
-    let behind = SteppedClock::new(&sim, -30_000);
+    let behind = OffsetClock::new(&sim, -30_000);
     let batch = Batch::new(client_on(&sim, behind, Duration::from_secs(60)), APP)
         .journal(&journal)
         .create_concurrency(1)
@@ -1061,7 +976,7 @@ async fn a_resume_on_a_corrected_clock_does_not_hide_a_landed_create() {
     wait_created(&run, 5, scenario).await;
     drop(run);
 
-    let corrected = SteppedClock::new(&sim, 0);
+    let corrected = OffsetClock::new(&sim, 0);
     let batch = Batch::new(client_on(&sim, corrected, Duration::from_secs(60)), APP)
         .journal(&journal)
         .create_concurrency(1)

@@ -24,13 +24,12 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use common::invariants;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use writer_jobs::batch::{Batch, BatchError, BatchRun, JournalError, Outcome, Rate, Row};
-use writer_jobs::{Client, Clock, Inputs, ScaledClock, clock::Sleep};
+use writer_jobs::{Client, Inputs};
 use writer_sim::{
     AppConfig, DurationDist, FaultConfig, ListOrder, Simulator, TenantConfig, TotalCount,
 };
@@ -160,27 +159,6 @@ impl Scenario {
     }
 }
 
-/// The client's clock, `skew` off the simulator's.
-#[derive(Debug, Clone)]
-struct SkewedClock {
-    inner: ScaledClock,
-    skew: chrono::Duration,
-}
-
-impl Clock for SkewedClock {
-    fn now(&self) -> Duration {
-        self.inner.now()
-    }
-
-    fn wall(&self) -> DateTime<Utc> {
-        self.inner.wall() + self.skew
-    }
-
-    fn sleep(&self, duration: Duration) -> Sleep {
-        self.inner.sleep(duration)
-    }
-}
-
 /// The longest a run may take, in simulated time: every row's deadline
 /// (poll deadline per run of its job), the server's hold, reconciliation
 /// give-up, and the creates the budget allows.
@@ -242,10 +220,7 @@ async fn run_seed(s: &Scenario) -> Result<String, String> {
         .start()
         .await
         .map_err(|e| format!("simulator: {e}"))?;
-    let clock = SkewedClock {
-        inner: ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor()),
-        skew: chrono::Duration::milliseconds(s.skew_ms),
-    };
+    let clock = common::OffsetClock::new(&sim, s.skew_ms);
     let client = Client::builder()
         .api_key(sim.api_key())
         .base_url(sim.base_url())

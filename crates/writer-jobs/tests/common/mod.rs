@@ -133,3 +133,42 @@ pub fn sim_client(sim: &writer_sim::Simulator) -> ClientBuilder {
             sim.clock().anchor(),
         ))
 }
+
+/// A client clock on a simulator's scaled clock whose wall time runs
+/// `offset` milliseconds off the simulator's, and can be stepped while a
+/// batch runs (an NTP correction, a VM resumed from suspend).
+#[derive(Debug, Clone)]
+pub struct OffsetClock {
+    inner: ScaledClock,
+    offset_ms: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl OffsetClock {
+    pub fn new(sim: &writer_sim::Simulator, offset_ms: i64) -> Self {
+        Self {
+            inner: ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor()),
+            offset_ms: Arc::new(std::sync::atomic::AtomicI64::new(offset_ms)),
+        }
+    }
+
+    /// Steps the wall clock to `offset_ms` off the simulator's.
+    pub fn step_to(&self, offset_ms: i64) {
+        self.offset_ms
+            .store(offset_ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Duration {
+        self.inner.now()
+    }
+
+    fn wall(&self) -> DateTime<Utc> {
+        let offset = self.offset_ms.load(std::sync::atomic::Ordering::SeqCst);
+        self.inner.wall() + chrono::Duration::milliseconds(offset)
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.inner.sleep(duration)
+    }
+}
