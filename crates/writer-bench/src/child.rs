@@ -99,6 +99,9 @@ pub struct ClientArgs {
     /// library's).
     #[arg(long)]
     pub poll_overhead: Option<f64>,
+    /// Declare the application exclusive to the batch (adoption by timing).
+    #[arg(long)]
+    pub exclusive_app: bool,
 }
 
 /// The inputs of row `i`: distinct for every row, so that the simulator's
@@ -287,6 +290,7 @@ async fn run_batch(
     if let Some(overhead) = args.poll_overhead {
         batch = batch.poll_overhead(overhead);
     }
+    batch = batch.exclusive_application(args.exclusive_app);
     let mut run = batch
         .run(futures::stream::iter(rows))
         .await
@@ -385,6 +389,8 @@ pub struct Job {
     pub current_thread: bool,
     /// The batch's poll overhead, if not the library's default.
     pub poll_overhead: Option<f64>,
+    /// Whether the batch declares the application exclusive.
+    pub exclusive: bool,
 }
 
 /// The simulator's coordinates, for a child to reach it on the same clock.
@@ -435,6 +441,9 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
     }
     if let Some(overhead) = job.poll_overhead {
         command.args(["--poll-overhead", &overhead.to_string()]);
+    }
+    if job.exclusive {
+        command.arg("--exclusive-app");
     }
     let mut child = command
         .stdin(Stdio::null())

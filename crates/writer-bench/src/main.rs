@@ -156,11 +156,10 @@ async fn bench(cli: &Cli) -> Result<(), String> {
         tables.push(table);
     }
     if wanted(Scenario::Faults) {
-        let run = scenarios::faults(&plan).await?;
-        let table = report::faults(&run);
+        results.faults = scenarios::faults(&plan).await?;
+        let table = report::faults(&results.faults);
         show(&table);
         tables.push(table);
-        results.faults = Some(run);
     }
 
     let verdicts = report::verdicts(&results);

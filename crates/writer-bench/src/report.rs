@@ -305,11 +305,13 @@ pub fn memory_ratio(runs: &[Measured]) -> Option<f64> {
         .then(|| last.peak_rss_kib as f64 / first.peak_rss_kib as f64)
 }
 
-/// The fault table.
-pub fn faults(m: &Measured) -> Table {
+/// The fault table: one row for a shared application, one for an
+/// application declared exclusive (in that order).
+pub fn faults(runs: &[Measured]) -> Table {
     let mut table = Table::new(
         "Faults: the batch under an injected fault mix",
         &[
+            "Application",
             "Rows",
             "Requests",
             "Req/job",
@@ -323,20 +325,26 @@ pub fn faults(m: &Measured) -> Table {
             "Faults injected",
         ],
     );
-    let injected: u64 = m.stats.faults.values().sum();
-    table.rows.push(vec![
-        thousands(m.rows),
-        thousands(m.requests()),
-        format!("{:.2}", m.requests_per_job()),
-        duration(m.wall_secs),
-        delay(m.delay(95.0)),
-        outcomes(m),
-        thousands(m.ambiguous_landed),
-        thousands(m.lost),
-        thousands(m.stats.jobs_created),
-        thousands(m.stats.duplicate_creates()),
-        thousands(injected),
-    ]);
+    for (m, kind) in runs.iter().zip(["shared", "exclusive"]) {
+        let injected: u64 = m.stats.faults.values().sum();
+        table.rows.push(vec![
+            kind.to_string(),
+            thousands(m.rows),
+            thousands(m.requests()),
+            format!("{:.2}", m.requests_per_job()),
+            duration(m.wall_secs),
+            delay(m.delay(95.0)),
+            outcomes(m),
+            thousands(m.ambiguous_landed),
+            thousands(m.lost),
+            thousands(m.stats.jobs_created),
+            thousands(m.stats.duplicate_creates()),
+            thousands(injected),
+        ]);
+    }
+    let Some(m) = runs.first() else {
+        return table;
+    };
     let by_kind: Vec<String> = m
         .stats
         .faults
@@ -373,7 +381,7 @@ pub struct Results {
     /// The memory runs.
     pub memory: Vec<Measured>,
     /// The fault run.
-    pub faults: Option<Measured>,
+    pub faults: Vec<Measured>,
 }
 
 /// One line per target: met, not met, or not measured in this run.

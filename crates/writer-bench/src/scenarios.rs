@@ -394,6 +394,7 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                     outcomes: true,
                     current_thread: plan.current_thread,
                     poll_overhead: plan.poll_overhead,
+                    exclusive: false,
                 };
                 runs.push(measure(plan, &spec, job).await?);
             }
@@ -426,6 +427,7 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             outcomes: true,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
+            exclusive: false,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -453,30 +455,42 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
             outcomes: false,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
+            exclusive: false,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
     Ok(runs)
 }
 
-/// The batch under the fault mix [`FAULT_MIX`].
-pub async fn faults(plan: &Plan) -> Result<Measured, String> {
-    progress(&format!("faults: batch x {} rows", plan.fault_rows));
-    let spec = SimSpec {
-        faults: FaultConfig::parse_compact(FAULT_MIX).map_err(|e| e.to_string())?,
-        ..SimSpec::standard(plan.scale, plan.seed, Load::Empty)
-    };
-    let job = child::Job {
-        kind: Kind::Batch,
-        rows: plan.fault_rows,
-        max_in_flight: 100,
-        rate_per_minute: None,
-        request_timeout_secs: None,
-        outcomes: true,
-        current_thread: plan.current_thread,
-        poll_overhead: plan.poll_overhead,
-    };
-    measure(plan, &spec, job).await
+/// The batch under the fault mix [`FAULT_MIX`], on an application it
+/// shares (the default: an orphan in an ambiguous create's window is a
+/// candidate, never adopted) and on one declared exclusive (adopted).
+pub async fn faults(plan: &Plan) -> Result<Vec<Measured>, String> {
+    let mut runs = Vec::new();
+    for exclusive in [false, true] {
+        progress(&format!(
+            "faults: batch x {} rows ({} application)",
+            plan.fault_rows,
+            if exclusive { "exclusive" } else { "shared" }
+        ));
+        let spec = SimSpec {
+            faults: FaultConfig::parse_compact(FAULT_MIX).map_err(|e| e.to_string())?,
+            ..SimSpec::standard(plan.scale, plan.seed, Load::Empty)
+        };
+        let job = child::Job {
+            kind: Kind::Batch,
+            rows: plan.fault_rows,
+            max_in_flight: 100,
+            rate_per_minute: None,
+            request_timeout_secs: None,
+            outcomes: true,
+            current_thread: plan.current_thread,
+            poll_overhead: plan.poll_overhead,
+            exclusive,
+        };
+        runs.push(measure(plan, &spec, job).await?);
+    }
+    Ok(runs)
 }
 
 #[cfg(test)]
