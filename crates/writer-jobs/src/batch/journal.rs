@@ -26,7 +26,6 @@
 //! The file is locked exclusively (`File::try_lock`) while a run holds it: a
 //! second run on the same journal is refused.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -35,7 +34,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Outcome;
-use super::reconcile::SkewEstimate;
+pub use super::resume::{ResumeState, RowState};
 
 /// The journal format version this code writes. It reads this one and
 /// every earlier one: version 2 added `received_at` to `created` records
@@ -142,59 +141,6 @@ pub enum Record {
         /// The outcome.
         outcome: Outcome,
     },
-}
-
-/// What the journal knows about one row.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RowState {
-    /// The row's index in the input.
-    pub seq: u64,
-    /// The fingerprint of the row's inputs at intent time.
-    pub fp: String,
-    /// When the latest create was sent (its intent is written right
-    /// before the send).
-    pub intent_at: Option<DateTime<Utc>>,
-    /// When the first create of the row was sent.
-    pub first_intent_at: Option<DateTime<Utc>>,
-    /// The latest end of an ambiguity window recorded for the row.
-    pub ambiguous_until: Option<DateTime<Utc>>,
-    /// The job to follow, once known.
-    pub job_id: Option<String>,
-    /// Job runs so far (1 + job-level retries).
-    pub attempts: u32,
-    /// Byte offset of the row's `done` record, when it has one.
-    pub done_at: Option<u64>,
-}
-
-/// What [`Journal::open`] found in an existing journal.
-#[derive(Debug, Default)]
-pub struct ResumeState {
-    /// Per-row state, by key.
-    pub rows: HashMap<String, RowState>,
-    /// Bytes of a torn last line that were cut off (0 when none).
-    pub torn_bytes: u64,
-    /// When the torn line was an `intent`: `Some(key)`, the key when it
-    /// could be read from the torn bytes. A torn intent means its create
-    /// was about to be sent; the engine treats that row as ambiguous.
-    pub torn_intent: Option<Option<String>>,
-    /// Whether the journal existed with records (a resume).
-    pub resumed: bool,
-    /// Clock-offset evidence from the recorded creates (intent, answer
-    /// and `created_at` of each).
-    pub skew: SkewEstimate,
-    /// Jobs a job-level retry replaced (answered with a new id): still the
-    /// batch's own, never orphans for another row to adopt.
-    pub replaced_jobs: Vec<String>,
-    /// Retries sent without a recorded answer (row key, when sent): each
-    /// may have made a job of the batch's whose id is lost.
-    pub lost_retries: Vec<(String, DateTime<Utc>)>,
-}
-
-impl ResumeState {
-    /// Rows with a final outcome.
-    pub fn done(&self) -> usize {
-        self.rows.values().filter(|r| r.done_at.is_some()).count()
-    }
 }
 
 /// Why a journal cannot be used.

@@ -49,6 +49,7 @@
 //! job id as ambiguous, never as unsent.
 
 mod breaker;
+mod creates;
 mod engine;
 pub mod journal;
 pub mod limiter;
@@ -56,6 +57,10 @@ mod listing;
 pub mod pacer;
 pub mod poller;
 pub mod reconcile;
+mod reconciler;
+mod resume;
+mod sink;
+mod tracking;
 mod windows;
 
 use std::path::PathBuf;

@@ -16,6 +16,9 @@
 //! shifted, a page failed) stays outstanding, becomes due, and a later sweep
 //! lists it or GETs it.
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 /// One outstanding job, as the planner sees it.
@@ -187,6 +190,204 @@ impl OrderEvidence {
     }
 }
 
+/// Settings that space the sweeps.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Spacing {
+    /// The shortest pause between two sweeps.
+    pub(super) min_interval: Duration,
+    /// The longest (the poll policy's maximum interval).
+    pub(super) max_interval: Duration,
+    /// Polling requests to spend per created job while creating.
+    pub(super) poll_overhead: f64,
+    /// Jobs per list page.
+    pub(super) page_size: u64,
+}
+
+/// What the engine tells the scheduler when it spaces the next sweep.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pace {
+    /// The rate limit binds: sweep at the maximum interval.
+    pub(super) quota_binds: bool,
+    /// Rows are still being read and created.
+    pub(super) creating: bool,
+    /// When the next tracked job is due, if any.
+    pub(super) next_due: Option<Duration>,
+}
+
+/// When sweeps run and what the earlier ones taught: the list's density
+/// (jobs per second, all clients) and order, and which jobs the running
+/// sweep's listing is meant to show. Plain synchronous state; times are
+/// the injected clock's (`now`) and the wall clock (`wall`), as arguments.
+#[derive(Debug)]
+pub(super) struct SweepScheduler {
+    spacing: Spacing,
+    running: bool,
+    /// Clock time the running (or last) sweep started.
+    started: Duration,
+    next: Duration,
+    last_cost: u64,
+    creates_since: u64,
+    last_at: Duration,
+    density: f64,
+    order: OrderEvidence,
+    /// Jobs the running sweep's listing is meant to show: any it does not
+    /// show (the page failed, the order is not what the plan assumed) is
+    /// fetched by id next time.
+    listed: HashSet<String>,
+}
+
+impl SweepScheduler {
+    pub(super) fn new(spacing: Spacing) -> Self {
+        Self {
+            spacing,
+            running: false,
+            started: Duration::ZERO,
+            next: Duration::ZERO,
+            last_cost: 0,
+            creates_since: 0,
+            last_at: Duration::ZERO,
+            density: 0.0,
+            order: OrderEvidence::default(),
+            listed: HashSet::new(),
+        }
+    }
+
+    /// What pages showed about the list's order so far.
+    pub(super) fn order(&self) -> OrderEvidence {
+        self.order
+    }
+
+    /// Adds what another listing showed about the order.
+    pub(super) fn learn_order(&mut self, order: &OrderEvidence) {
+        self.order.merge(order);
+    }
+
+    /// A create went out (sweeps are spaced by the create rate).
+    pub(super) fn note_create(&mut self) {
+        self.creates_since += 1;
+    }
+
+    /// Whether a sweep is under way.
+    pub(super) fn running(&self) -> bool {
+        self.running
+    }
+
+    /// Whether a sweep is due now (jobs are tracked, none running).
+    pub(super) fn due(&self, now: Duration, tracking: bool) -> bool {
+        tracking && !self.running && now >= self.next
+    }
+
+    /// When the next sweep is due, while one may be wanted.
+    pub(super) fn next_wake(&self, tracking: bool) -> Option<Duration> {
+        (tracking && !self.running).then_some(self.next)
+    }
+
+    /// Plans a sweep of `candidates` at `now` (wall time `wall`): the
+    /// cheapest split between listing and GETs on a list that may be
+    /// newest first, GETs alone on one known not to be. `None` when
+    /// nothing is due (the next sweep is then spaced with `pace`).
+    pub(super) fn begin(
+        &mut self,
+        candidates: &[Candidate],
+        now: Duration,
+        wall: DateTime<Utc>,
+        pace: Pace,
+    ) -> Option<Plan> {
+        let plan = if self.order.not_newest_first() {
+            plan_gets(candidates)
+        } else {
+            let density = self.density_estimate(candidates, wall);
+            plan(candidates, wall, density, self.spacing.page_size)
+        };
+        if plan.is_empty() {
+            self.schedule(now, Some(0), pace);
+            return None;
+        }
+        self.last_cost = plan.cost;
+        self.running = true;
+        self.started = now;
+        self.listed = match plan.list_back_to {
+            Some(back_to) => candidates
+                .iter()
+                .filter(|c| c.due && !c.must_get && c.created_at >= back_to)
+                .map(|c| c.id.clone())
+                .collect(),
+            None => HashSet::new(),
+        };
+        Some(plan)
+    }
+
+    /// A sweep ended having listed `listed` jobs back to `oldest` (all
+    /// clients') and seen `order`: learns the density and the order, and
+    /// returns when it started and the jobs its listing was meant to show.
+    pub(super) fn finished(
+        &mut self,
+        listed: u64,
+        oldest: Option<DateTime<Utc>>,
+        order: &OrderEvidence,
+        wall: DateTime<Utc>,
+    ) -> (Duration, HashSet<String>) {
+        self.running = false;
+        if let Some(oldest) = oldest {
+            let measured = listed as f64 / seconds_since(oldest, wall);
+            self.density = if self.density > 0.0 {
+                0.5 * self.density + 0.5 * measured
+            } else {
+                measured
+            };
+        }
+        self.order.merge(order);
+        (self.started, std::mem::take(&mut self.listed))
+    }
+
+    /// Spaces the next sweep after one that cost `cost` requests (the last
+    /// planned one's when `None`): about `poll_overhead` requests per
+    /// created job while creating, never more than the maximum interval
+    /// apart, and at that maximum when the quota binds; when not
+    /// creating, at the next due job.
+    pub(super) fn schedule(&mut self, now: Duration, cost: Option<u64>, pace: Pace) {
+        let cost = cost.unwrap_or(self.last_cost);
+        let Spacing {
+            min_interval: min,
+            max_interval,
+            poll_overhead,
+            ..
+        } = self.spacing;
+        let max = max_interval.max(min);
+        let elapsed = now.saturating_sub(self.last_at).as_secs_f64().max(0.001);
+        let create_rate = self.creates_since as f64 / elapsed;
+        let interval = if pace.quota_binds {
+            max
+        } else if create_rate > 0.0 && pace.creating {
+            Duration::from_secs_f64(
+                (cost.max(1) as f64 / (poll_overhead * create_rate)).min(3600.0),
+            )
+        } else {
+            pace.next_due.unwrap_or(max)
+        };
+        self.last_at = now;
+        self.creates_since = 0;
+        self.next = now + interval.clamp(min, max);
+    }
+
+    /// Jobs per second the application's list grows by (all clients); no
+    /// listing yet: our own jobs are a lower bound.
+    fn density_estimate(&self, candidates: &[Candidate], wall: DateTime<Utc>) -> f64 {
+        if self.density > 0.0 {
+            return self.density;
+        }
+        match candidates.iter().map(|c| c.created_at).min() {
+            Some(oldest) => candidates.len() as f64 / seconds_since(oldest, wall),
+            None => 0.0,
+        }
+    }
+}
+
+/// Seconds from `then` to `now`, at least one.
+fn seconds_since(then: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    (now - then).num_milliseconds().max(1000) as f64 / 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,5 +484,87 @@ mod tests {
         assert_eq!(p.cost, 1);
         assert!(p.gets.len() + usize::from(p.list_back_to.is_some()) == 1);
         assert!(!p.gets.iter().any(|id| id != "job-000"));
+    }
+
+    fn scheduler() -> SweepScheduler {
+        SweepScheduler::new(Spacing {
+            min_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(10),
+            poll_overhead: 0.1,
+            page_size: 100,
+        })
+    }
+
+    const CREATING: Pace = Pace {
+        quota_binds: false,
+        creating: true,
+        next_due: None,
+    };
+
+    #[test]
+    fn sweeps_are_spaced_by_the_create_rate_within_the_bounds() {
+        let secs = Duration::from_secs;
+        let mut s = scheduler();
+        // 20 creates a second, sweeps of 1 request, 0.1 request per job:
+        // one sweep every 0.5 s, raised to the 1 s minimum.
+        for _ in 0..20 {
+            s.note_create();
+        }
+        s.schedule(secs(1), Some(1), CREATING);
+        assert_eq!(s.next_wake(true), Some(secs(2)));
+        // 20 creates in 10 s: one sweep every 5 s.
+        for _ in 0..20 {
+            s.note_create();
+        }
+        s.schedule(secs(11), Some(1), CREATING);
+        assert_eq!(s.next_wake(true), Some(secs(16)));
+        // The quota binds: the maximum interval.
+        let binds = Pace {
+            quota_binds: true,
+            ..CREATING
+        };
+        s.schedule(secs(16), Some(1), binds);
+        assert_eq!(s.next_wake(true), Some(secs(26)));
+        // Not creating: at the next due job.
+        let idle = Pace {
+            creating: false,
+            next_due: Some(secs(3)),
+            ..CREATING
+        };
+        s.schedule(secs(26), Some(1), idle);
+        assert_eq!(s.next_wake(true), Some(secs(29)));
+        assert_eq!(s.next_wake(false), None, "nothing tracked, no sweep");
+    }
+
+    #[test]
+    fn a_running_sweep_remembers_what_its_listing_must_show() {
+        let mut s = scheduler();
+        let now = Duration::from_secs(5);
+        let c = candidates(100, 1, |_| true);
+        let plan = s.begin(&c, now, at(1000), CREATING).expect("jobs are due");
+        assert!(plan.list_back_to.is_some());
+        assert!(!s.due(now, true), "one sweep at a time");
+        let (started, listed) = s.finished(100, Some(at(900)), &OrderEvidence::default(), at(1000));
+        assert_eq!(started, now);
+        assert!(listed.len() > 50, "{} jobs to be shown", listed.len());
+        assert!(
+            s.finished(0, None, &OrderEvidence::default(), at(1000))
+                .1
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_list_known_not_newest_first_is_swept_by_id() {
+        let mut s = scheduler();
+        s.learn_order(&{
+            let mut o = OrderEvidence::default();
+            o.observe_page([at(1), at(2)]);
+            o
+        });
+        let c = candidates(100, 1, |_| true);
+        let plan = s.begin(&c, Duration::ZERO, at(1000), CREATING).unwrap();
+        assert_eq!((plan.list_back_to, plan.gets.len()), (None, 100));
+        assert!(s.begin(&[], Duration::ZERO, at(1000), CREATING).is_none());
     }
 }

@@ -1,0 +1,233 @@
+//! Answers to the engine's requests: creates, sweeps and job-level
+//! retries, each routed to the owner it concerns.
+
+use super::*;
+
+impl Engine {
+    pub(super) async fn on_created(
+        &mut self,
+        mut queued: Queued,
+        since: DateTime<Utc>,
+        result: crate::Result<CreatedJob>,
+    ) -> Result<(), BatchError> {
+        self.creates.ended();
+        self.reconciler.answered(&queued.row.key);
+        let now = self.clock.now();
+        let error = match result {
+            Ok(created) => {
+                let received = self.reconciler.steady(now);
+                self.reconciler
+                    .observe_create(since, received, created.created_at);
+                self.sink.append(Record::Created {
+                    key: queued.row.key.clone(),
+                    job_id: created.id.clone(),
+                    created_at: Some(created.created_at),
+                    received_at: Some(received),
+                })?;
+                self.sink.progress_mut().created += 1;
+                self.track(NewJob {
+                    job_id: created.id,
+                    key: queued.row.key,
+                    seq: queued.seq,
+                    created_at: created.created_at,
+                    attempts: 1,
+                    creates: queued.creates,
+                });
+                return Ok(());
+            }
+            Err(error) => error,
+        };
+        match after_failure(&error) {
+            AfterFailure::Requeue => {
+                queued.creates -= 1;
+                self.creates.push_front(queued);
+            }
+            AfterFailure::Reconcile => {
+                tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
+                // The server may act on it until it has held it for as long
+                // as it can, counted from when it went on the wire.
+                let window = (since, self.reconciler.hold_until(since, now));
+                let Queued { row, seq, creates } = queued;
+                let key = row.key.clone();
+                let a = Ambiguous::new(key, Some(row), seq, creates, window, error.to_string());
+                self.make_ambiguous(a, true)?;
+            }
+            AfterFailure::Stop => {
+                self.begin_stop();
+                return Err(BatchError::Api(error));
+            }
+            AfterFailure::Reject => {
+                let result = OutcomeResult::Rejected {
+                    http_status: error.status(),
+                    error: error.to_string(),
+                };
+                let outcome = Outcome {
+                    creates: queued.creates,
+                    ..self.outcome(queued.row.key, queued.seq, None, result)
+                };
+                self.finish(outcome).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn on_swept(&mut self, result: SweepResult) -> Result<(), BatchError> {
+        let now = self.clock.now();
+        let wall = self.clock.wall();
+        let (started, listed) =
+            self.sweeps
+                .finished(result.listed, result.oldest, &result.order, wall);
+        // A job the listing was meant to show but did not (the page failed,
+        // it vanished, pages shifted, the list is not newest first) is
+        // fetched by id next time.
+        let seen: HashSet<&str> = result.observed.iter().map(|j| j.id.as_str()).collect();
+        self.tracker.missed(listed, &seen);
+        for job in result.observed {
+            self.observe(job, started, now).await?;
+        }
+        for id in result.not_found {
+            if let Some(t) = self.tracker.remove(&id) {
+                let error = format!("job {id} no longer exists (404)");
+                let outcome = self.tracked_outcome(t, Some(id), OutcomeResult::Failed { error });
+                self.finish(outcome).await?;
+            }
+        }
+        for (id, t, waited) in self.tracker.expired(now) {
+            let result = OutcomeResult::TimedOut {
+                waited_secs: waited.as_secs(),
+            };
+            let outcome = self.tracked_outcome(t, Some(id), result);
+            self.finish(outcome).await?;
+        }
+        let pace = self.pace(now);
+        self.sweeps.schedule(now, None, pace);
+        Ok(())
+    }
+
+    /// Acts on a job a sweep that started at `started` fetched: a finished
+    /// row ends, a failed job with retries left is retried (the retry's
+    /// intent is recorded first: it may make a new job).
+    pub(super) async fn observe(
+        &mut self,
+        job: Job,
+        started: Duration,
+        now: Duration,
+    ) -> Result<(), BatchError> {
+        match self.tracker.seen(&job, started, now) {
+            Seen::Ignored | Seen::Running => Ok(()),
+            Seen::Retry { key } => {
+                let sent_at = self.reconciler.steady(now);
+                let job_id = job.id;
+                self.sink.append(Record::RetryIntent {
+                    key,
+                    from: job_id.clone(),
+                    at: sent_at,
+                })?;
+                let client = self.client.clone();
+                self.tasks.push(Box::pin(async move {
+                    let result = client.retry_job(&job_id).await;
+                    Event::Retried {
+                        job_id,
+                        sent_at,
+                        result,
+                    }
+                }));
+                Ok(())
+            }
+            Seen::Finished(t) => {
+                let result = match job.status {
+                    JobStatus::Completed => {
+                        let output = job.output.clone().unwrap_or_else(|| {
+                            tracing::warn!(job_id = %job.id, "completed job has no data");
+                            Output {
+                                title: None,
+                                suggestion: String::new(),
+                            }
+                        });
+                        OutcomeResult::Completed { output }
+                    }
+                    _ => OutcomeResult::Failed {
+                        error: job
+                            .error
+                            .clone()
+                            .unwrap_or_else(|| "the job failed without a message".into()),
+                    },
+                };
+                self.finish_job(t, &job, result).await
+            }
+        }
+    }
+
+    pub(super) async fn on_retried(
+        &mut self,
+        job_id: String,
+        sent_at: DateTime<Utc>,
+        result: crate::Result<RetriedJob>,
+    ) -> Result<(), BatchError> {
+        let now = self.clock.now();
+        let Some(key) = self.tracker.key_of(&job_id) else {
+            return Ok(());
+        };
+        match result {
+            Ok(retried) => {
+                self.sink.append(Record::Retried {
+                    key,
+                    job_id: retried.id.clone(),
+                    from: job_id.clone(),
+                })?;
+                match self.tracker.retried(&job_id, &retried, now) {
+                    Ok(()) => self.reconciler.remember(
+                        retried.id,
+                        retried.created_at,
+                        now,
+                        &self.pacer.skew(),
+                    ),
+                    Err((job, other)) => self.collide(job, &other),
+                }
+            }
+            // Not failed any more (retried elsewhere?), or the server will
+            // not retry it: fetch it to learn what it is doing now, and
+            // count the attempt, so the retries stay bounded.
+            Err(Error::Conflict { .. }) => self.tracker.retry_unanswered(&job_id, now),
+            Err(error) if error.is_transient() || matches!(error, Error::Ambiguous { .. }) => {
+                // The retry may or may not have landed: look at the job
+                // before trying again, and count the attempt either way. A
+                // retry answered with a new id may have made a job of ours
+                // whose id is lost: no ambiguous create may adopt it.
+                tracing::warn!(%job_id, %error, %sent_at, "retry is ambiguous; checking the job first");
+                self.reconciler.lost_retry(&key, sent_at, now);
+                self.tracker.retry_unanswered(&job_id, now);
+            }
+            Err(error) => {
+                if let Some(t) = self.tracker.remove(&job_id) {
+                    let error = format!("the job failed and could not be retried: {error}");
+                    let outcome =
+                        self.tracked_outcome(t, Some(job_id), OutcomeResult::Failed { error });
+                    self.finish(outcome).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn finish_job(
+        &mut self,
+        t: Tracked,
+        job: &Job,
+        result: OutcomeResult,
+    ) -> Result<(), BatchError> {
+        t.span.in_scope(|| {
+            tracing::debug!(
+                status = result.name(),
+                attempts = t.attempts,
+                "job finished"
+            )
+        });
+        let outcome = Outcome {
+            created_at: Some(job.created_at),
+            finished_at: job.completed_at.or(job.updated_at),
+            ..self.tracked_outcome(t, Some(job.id.clone()), result)
+        };
+        self.finish(outcome).await
+    }
+}

@@ -1,0 +1,523 @@
+//! The batch driver: one task that reacts to events (a create answered, a
+//! sweep done, a retry answered, a reconciliation listing done, a timer)
+//! and routes them to the owners of the batch's state, so no locks guard
+//! the bookkeeping and every journal record is written in the order the
+//! decisions are made.
+//!
+//! The owners are plain synchronous state with unit tests of their
+//! decisions: the create pipeline ([`Creates`]), the jobs waited for
+//! ([`Tracker`]), the sweep scheduler ([`SweepScheduler`]), the reconciler
+//! of ambiguous creates ([`Reconciler`]), the resume cursor
+//! ([`ResumeCursor`]) and the sink of records, outcomes and progress
+//! ([`Sink`]). The engine owns the I/O: it starts the requests they ask
+//! for and hands each answer back.
+
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
+use tokio::sync::{mpsc, watch};
+
+use super::creates::{AfterFailure, Creates, Queued, after_failure};
+use super::journal::{Binding, Journal, Record, ResumeState};
+use super::listing::{Listing, SweepResult, list_back_to, sweep};
+use super::pacer::Pacer;
+use super::poller::{Pace, Spacing, SweepScheduler};
+use super::reconcile::Verdict;
+use super::reconciler::{Ambiguous, Early, Limits, Reconciler, Step};
+use super::resume::{Placed, ResumeCursor};
+use super::sink::{Sink, Snapshot};
+use super::tracking::{NewJob, Seen, Tracked, Tracker};
+use super::windows::Windows;
+use super::{AmbiguousPolicy, Batch, BatchError, Outcome, OutcomeResult, Progress, Row};
+use crate::Client;
+use crate::clock::SharedClock;
+use crate::error::Error;
+use crate::model::validate_inputs;
+use crate::model::{CreatedJob, Job, JobStatus, Output, RetriedJob};
+use crate::throttle::Throttle;
+
+mod answers;
+mod rows;
+mod verdicts;
+
+type Rows = Pin<Box<dyn Stream<Item = Row> + Send>>;
+
+/// Creates sent for one row at most, when creates do not land or are sent
+/// again as asked ([`AmbiguousPolicy::Resend`]).
+const MAX_CREATES: u32 = 20;
+
+enum Event {
+    /// A create's permit was granted: its intent is written and it is sent.
+    Permitted(Queued),
+    Created {
+        queued: Queued,
+        since: DateTime<Utc>,
+        result: crate::Result<CreatedJob>,
+    },
+    Swept(SweepResult),
+    Retried {
+        job_id: String,
+        sent_at: DateTime<Utc>,
+        result: crate::Result<RetriedJob>,
+    },
+    Reconciled(crate::Result<Listing>),
+    Probed,
+}
+
+pub(super) struct Engine {
+    settings: Batch,
+    client: Client,
+    /// Sends creates: one attempt each, after the engine took the permit.
+    create_client: Client,
+    pacer: Pacer,
+    clock: SharedClock,
+    rows: Rows,
+    input_done: bool,
+    stopping: bool,
+    stop: watch::Receiver<bool>,
+    next_seq: u64,
+    /// Hashes of the keys seen: duplicate detection in 8 bytes a row (a
+    /// false alarm would need a 64-bit hash collision).
+    keys: HashMap<u64, u64>,
+    creates: Creates,
+    tracker: Tracker,
+    sweeps: SweepScheduler,
+    reconciler: Reconciler,
+    resume: ResumeCursor,
+    /// Rows whose job id another row already had, to be reported.
+    collisions: Vec<Outcome>,
+    tasks: FuturesUnordered<BoxFuture<'static, Event>>,
+    probe_running: bool,
+    next_probe: Duration,
+    sink: Sink,
+}
+
+impl Engine {
+    pub(super) fn start(
+        settings: Batch,
+        rows: Rows,
+        out: mpsc::Sender<Result<Outcome, BatchError>>,
+        progress_tx: watch::Sender<Progress>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Self, BatchError> {
+        let clock = settings.client.clock().clone();
+        // The steady clock every window is measured on: the wall clock at
+        // the start, moved on by the monotonic clock, so a wall clock that
+        // steps mid-run (an NTP correction) moves no window.
+        let anchor = (clock.wall(), clock.now());
+        let pacer = Pacer::new(
+            clock.clone(),
+            settings.rate,
+            settings.breaker_threshold,
+            anchor,
+        );
+        let client = settings
+            .client
+            .with_throttle(Arc::new(pacer.clone()) as Arc<dyn Throttle>);
+        let poll = settings
+            .poll
+            .unwrap_or_else(|| *settings.client.poll_policy());
+        let (journal, state) = open_journal(&settings, clock.wall())?;
+        let windows = Windows::new(
+            anchor,
+            settings.max_server_hold,
+            settings.skew_margin,
+            state.skew,
+        );
+        let mut resume = ResumeCursor::new(state, anchor.0, windows.hold());
+        let limits = Limits {
+            give_up_after: poll.deadline(),
+            min_interval: settings.min_sweep_interval,
+            skew_margin: settings.skew_margin,
+            known_cap: 4 * settings.max_in_flight + 1024,
+        };
+        let reconciler = Reconciler::new(
+            windows,
+            resume.known_jobs(),
+            resume.lost_retry_windows(),
+            limits,
+        );
+        let sweeps = SweepScheduler::new(Spacing {
+            min_interval: settings.min_sweep_interval,
+            max_interval: poll.max_interval(),
+            poll_overhead: settings.poll_overhead,
+            page_size: settings.page_size,
+        });
+        let left = resume.left_ambiguous();
+        let mut engine = Self {
+            create_client: client.single_attempt(),
+            client,
+            pacer,
+            clock,
+            rows,
+            input_done: false,
+            stopping: false,
+            stop,
+            next_seq: 0,
+            keys: HashMap::new(),
+            creates: Creates::new(settings.create_concurrency),
+            tracker: Tracker::new(poll, settings.job_retries),
+            sweeps,
+            reconciler,
+            resume,
+            collisions: Vec::new(),
+            tasks: FuturesUnordered::new(),
+            probe_running: false,
+            next_probe: Duration::ZERO,
+            sink: Sink::new(journal, settings.failpoint, out, progress_tx),
+            settings,
+        };
+        // Rows an earlier run sent a create for without recording the
+        // answer are reconciled first: until they are decided, no new
+        // create is sent, so no job of this run can land in their windows.
+        for a in left {
+            engine.make_ambiguous(a, false)?;
+        }
+        Ok(engine)
+    }
+
+    /// Runs until every row read has an outcome (or the batch stops).
+    pub(super) async fn run(mut self) {
+        if let Err(error) = self.drive().await {
+            self.sink.fail(error).await;
+        }
+        self.publish();
+    }
+
+    async fn drive(&mut self) -> Result<(), BatchError> {
+        loop {
+            for outcome in std::mem::take(&mut self.collisions) {
+                self.finish(outcome).await?;
+            }
+            self.start_work();
+            self.publish();
+            if self.is_finished() {
+                return Ok(());
+            }
+            let wake = self.next_wake();
+            let can_read = self.can_read_rows();
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                biased;
+                Some(event) = self.tasks.next(), if !self.tasks.is_empty() => {
+                    self.handle(event).await?;
+                }
+                changed = stop.changed(), if !self.stopping => {
+                    if changed.is_err() || *stop.borrow() {
+                        self.begin_stop();
+                    }
+                }
+                row = self.rows.next(), if can_read => {
+                    match row {
+                        Some(row) => self.accept_row(row).await?,
+                        None => self.input_done = true,
+                    }
+                }
+                // The breaker's state is progress too: publish it when it
+                // changes, even while every task waits on it.
+                _ = self.pacer.changed_or(wake) => {}
+            }
+        }
+    }
+
+    fn begin_stop(&mut self) {
+        if !self.stopping {
+            tracing::info!("stopping: no new jobs will be created");
+        }
+        self.stopping = true;
+        self.input_done = true;
+        self.creates.clear_queue();
+    }
+
+    fn is_finished(&self) -> bool {
+        self.input_done
+            && self.creates.queued() == 0
+            && self.creates.creating() == 0
+            && self.tracker.is_empty()
+            && (self.reconciler.is_empty() || self.stopping)
+            && self.tasks.is_empty()
+    }
+
+    fn can_read_rows(&self) -> bool {
+        let in_flight = self.tracker.len()
+            + self.creates.creating()
+            + self.creates.queued()
+            + self.reconciler.len();
+        !self.input_done && !self.stopping && in_flight < self.settings.max_in_flight
+    }
+
+    /// How long the loop may sleep before something is due.
+    fn next_wake(&self) -> Duration {
+        let now = self.clock.now();
+        let mut due = now + Duration::from_secs(3600);
+        let timers = [
+            self.sweeps.next_wake(!self.tracker.is_empty()),
+            self.reconciler.next_wake(),
+            // Creates paused by the breaker: look again soon (and publish
+            // the breaker's state meanwhile).
+            self.creates
+                .waiting()
+                .then(|| now + Duration::from_millis(250)),
+            self.needs_probe().then_some(self.next_probe),
+        ];
+        for at in timers.into_iter().flatten() {
+            due = due.min(at);
+        }
+        due.saturating_sub(now).max(Duration::from_millis(1))
+    }
+
+    fn start_work(&mut self) {
+        self.start_creates();
+        let now = self.clock.now();
+        if self.sweeps.due(now, !self.tracker.is_empty()) {
+            self.start_sweep(now);
+        }
+        if self.reconciler.due(now) && !self.pacer.circuit_open() {
+            self.start_reconcile(now);
+        }
+        if self.needs_probe() && now >= self.next_probe {
+            self.start_probe();
+        }
+    }
+
+    /// The breaker holds something back (creates paused, or the circuit
+    /// open), work is pending, and no read is on its way to tell whether
+    /// the server is back: a cheap read (the application's details) probes
+    /// it. Any pending work counts (rows queued or waiting for a create
+    /// permit, ambiguous rows, which are reconciled only on a closed
+    /// circuit, tracked jobs): the breaker closes only on an answer to a
+    /// request sent after the latest failure, so someone must send one.
+    fn needs_probe(&self) -> bool {
+        let pending =
+            self.creates.waiting() || !self.reconciler.is_empty() || !self.tracker.is_empty();
+        !self.probe_running
+            && !self.pacer.creates_allowed()
+            && pending
+            && !self.sweeps.running()
+            && !self.reconciler.running()
+    }
+
+    /// Takes rows from the queue while a create slot is free: each waits
+    /// for its permit (the breaker's gate and the rate limiter) off the
+    /// engine's loop. None while an earlier run's creates are undecided.
+    fn start_creates(&mut self) {
+        if self.reconciler.blocks_creates() {
+            return;
+        }
+        while let Some(queued) = self.creates.next(self.pacer.creates_allowed()) {
+            let pacer = self.pacer.clone();
+            self.tasks.push(Box::pin(async move {
+                pacer.create_permit().await;
+                Event::Permitted(queued)
+            }));
+        }
+    }
+
+    /// Once permitted: the intent is written with the time the request goes
+    /// on the wire (not the time it was queued), and the create is sent
+    /// exactly once (no hidden retries: a create that surely did not reach
+    /// the server is queued again, with a new intent).
+    fn on_permitted(&mut self, mut queued: Queued) -> Result<(), BatchError> {
+        self.creates.permitted();
+        if self.stopping {
+            // Not sent: a resumed run creates it.
+            self.creates.ended();
+            return Ok(());
+        }
+        let since = self.reconciler.steady(self.clock.now());
+        queued.creates += 1;
+        self.sink.append(Record::Intent {
+            key: queued.row.key.clone(),
+            seq: queued.seq,
+            fp: queued.row.inputs.fingerprint(),
+            at: since,
+        })?;
+        self.sweeps.note_create();
+        self.reconciler.sent(&queued.row.key, since);
+        let client = self.create_client.clone();
+        let app_id = self.settings.app_id.clone();
+        self.tasks.push(Box::pin(async move {
+            let result = client.create_job(&app_id, &queued.row.inputs).await;
+            Event::Created {
+                queued,
+                since,
+                result,
+            }
+        }));
+        Ok(())
+    }
+
+    /// What the sweep scheduler needs to space the next sweep.
+    fn pace(&self, now: Duration) -> Pace {
+        Pace {
+            quota_binds: self.pacer.quota_binds(),
+            creating: !self.input_done,
+            next_due: self.tracker.next_due(now),
+        }
+    }
+
+    fn start_sweep(&mut self, now: Duration) {
+        let candidates = self.tracker.candidates(now);
+        let pace = self.pace(now);
+        let Some(plan) = self.sweeps.begin(&candidates, now, self.clock.wall(), pace) else {
+            return;
+        };
+        tracing::debug!(
+            list_back_to = ?plan.list_back_to,
+            gets = plan.gets.len(),
+            cost = plan.cost,
+            "sweep"
+        );
+        let wanted = self.tracker.ids();
+        let client = self.client.clone();
+        let app_id = self.settings.app_id.clone();
+        let page_size = self.settings.page_size;
+        let newest_first = self.sweeps.order().newest_first();
+        self.tasks.push(Box::pin(async move {
+            Event::Swept(sweep(client, app_id, plan, page_size, wanted, newest_first).await)
+        }));
+    }
+
+    fn start_reconcile(&mut self, now: Duration) {
+        let step = self
+            .reconciler
+            .step(now, &self.pacer.skew(), self.probe_running);
+        match step {
+            Step::Wait => {}
+            Step::Probe => self.start_probe(),
+            Step::List { back_to, up_to } => {
+                let client = self.client.clone();
+                let app_id = self.settings.app_id.clone();
+                let page_size = self.settings.page_size;
+                let prior = self.sweeps.order();
+                self.tasks.push(Box::pin(async move {
+                    let range = (back_to, up_to);
+                    let listing =
+                        list_back_to(&client, &app_id, range, page_size, prior, now).await;
+                    Event::Reconciled(listing)
+                }));
+            }
+        }
+    }
+
+    fn start_probe(&mut self) {
+        self.probe_running = true;
+        let client = self.client.clone();
+        let app_id = self.settings.app_id.clone();
+        self.tasks.push(Box::pin(async move {
+            let _ = client.application(&app_id).await;
+            Event::Probed
+        }));
+    }
+
+    async fn handle(&mut self, event: Event) -> Result<(), BatchError> {
+        match event {
+            Event::Created {
+                queued,
+                since,
+                result,
+            } => self.on_created(queued, since, result).await,
+            Event::Permitted(queued) => self.on_permitted(queued),
+            Event::Swept(result) => self.on_swept(result).await,
+            Event::Retried {
+                job_id,
+                sent_at,
+                result,
+            } => self.on_retried(job_id, sent_at, result).await,
+            Event::Reconciled(result) => self.on_reconciled(result).await,
+            Event::Probed => {
+                self.probe_running = false;
+                self.next_probe = self.clock.now() + Duration::from_secs(1);
+                Ok(())
+            }
+        }
+    }
+
+    fn outcome(
+        &self,
+        key: String,
+        seq: u64,
+        job_id: Option<String>,
+        result: OutcomeResult,
+    ) -> Outcome {
+        Outcome {
+            key,
+            seq,
+            job_id,
+            result,
+            attempts: 1,
+            creates: 1,
+            created_at: None,
+            finished_at: None,
+            observed_at: self.clock.wall(),
+            replayed: false,
+        }
+    }
+
+    /// The outcome of a tracked row whose job is `job_id`.
+    fn tracked_outcome(
+        &self,
+        t: Tracked,
+        job_id: Option<String>,
+        result: OutcomeResult,
+    ) -> Outcome {
+        Outcome {
+            attempts: t.attempts,
+            creates: t.creates,
+            created_at: Some(t.created_at),
+            ..self.outcome(t.key, t.seq, job_id, result)
+        }
+    }
+
+    /// Records the outcome in the journal, then hands it to the consumer.
+    async fn finish(&mut self, outcome: Outcome) -> Result<(), BatchError> {
+        let now = self.snapshot();
+        self.sink.finish(outcome, now).await
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            in_flight: (self.tracker.len() + self.creates.creating()) as u64,
+            reconciling: self.reconciler.len() as u64,
+            requests: self.pacer.requests(),
+            limiter: self.pacer.limiter_stats(),
+            circuit_open: self.pacer.circuit_open(),
+            creating_done: self.input_done && self.creates.queued() == 0,
+        }
+    }
+
+    fn publish(&mut self) {
+        let now = self.snapshot();
+        self.sink.publish(now);
+    }
+}
+
+/// Opens the batch's journal, when it has one, and reads what an earlier
+/// run left in it.
+fn open_journal(
+    settings: &Batch,
+    now: DateTime<Utc>,
+) -> Result<(Option<Journal>, ResumeState), BatchError> {
+    let Some(path) = &settings.journal else {
+        return Ok((None, ResumeState::default()));
+    };
+    let binding = Binding {
+        base_url: settings.client.base_url().to_string(),
+        app_id: settings.app_id.clone(),
+        simulated: settings.simulated,
+    };
+    let (journal, resume) = Journal::open(path, &binding, settings.durability, now)?;
+    Ok((Some(journal), resume))
+}
+
+/// A 64-bit hash of a row key.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
+}

@@ -1,0 +1,169 @@
+//! Reconciliation listings and the verdicts on ambiguous creates: sent
+//! again, adopted, or reported with their candidates.
+
+use super::*;
+
+impl Engine {
+    pub(super) async fn on_reconciled(
+        &mut self,
+        result: crate::Result<Listing>,
+    ) -> Result<(), BatchError> {
+        let now = self.clock.now();
+        let listing = match result {
+            Ok(listing) => listing,
+            Err(error) => {
+                // Rows that could not be judged by their give-up time are
+                // reported, so a list endpoint that stays down cannot stall
+                // the run.
+                for a in self.reconciler.listing_failed(now, &error.to_string()) {
+                    self.report_ambiguous(a, Vec::new()).await?;
+                }
+                return Ok(());
+            }
+        };
+        self.sweeps.learn_order(&listing.order);
+        let decided = self.reconciler.listed(
+            &listing,
+            now,
+            &self.pacer.skew(),
+            self.probe_running,
+            self.settings.exclusive_application,
+        );
+        for (a, verdict) in decided.unwrap_or_default() {
+            self.carry_out(a, verdict, &listing, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Carries out the reconciler's verdict on an ambiguous create.
+    pub(super) async fn carry_out(
+        &mut self,
+        a: Ambiguous,
+        verdict: Verdict,
+        listing: &Listing,
+        now: Duration,
+    ) -> Result<(), BatchError> {
+        let key = a.key.clone();
+        match verdict {
+            Verdict::NotLanded { .. } => {
+                tracing::info!(%key, "ambiguous create did not land; sending it again");
+                self.resend(a, None).await
+            }
+            Verdict::Adopt { job_id, .. } => {
+                tracing::info!(%key, %job_id, "ambiguous create landed; adopting its job");
+                self.sink.append(Record::Created {
+                    key: key.clone(),
+                    job_id: job_id.clone(),
+                    created_at: None,
+                    received_at: None,
+                })?;
+                let created_at = listing
+                    .jobs
+                    .iter()
+                    .find(|(id, _)| *id == job_id)
+                    .map_or(a.since, |(_, at)| *at);
+                if a.row.is_none() && self.resume.adopt_unread(&key, &job_id) {
+                    // Not read yet: it is tracked when the input reaches it.
+                    let skew = self.pacer.skew();
+                    self.reconciler.remember(job_id, created_at, now, &skew);
+                } else {
+                    self.track(NewJob {
+                        job_id,
+                        key,
+                        seq: a.seq,
+                        created_at,
+                        attempts: 1,
+                        creates: a.creates,
+                    });
+                }
+                Ok(())
+            }
+            Verdict::Unresolved { candidates, .. } => match self.settings.on_ambiguous {
+                AmbiguousPolicy::Resend => {
+                    tracing::warn!(%key, ?candidates, "ambiguous create unresolved; resending as asked");
+                    self.resend(a, Some(candidates)).await
+                }
+                AmbiguousPolicy::Report => {
+                    tracing::warn!(%key, ?candidates, "ambiguous create unresolved; reporting it");
+                    self.report_ambiguous(a, candidates).await
+                }
+            },
+        }
+    }
+
+    /// Reports an ambiguous row with its candidates (now, or when the input
+    /// reaches a row known so far only from the journal).
+    pub(super) async fn report_ambiguous(
+        &mut self,
+        a: Ambiguous,
+        candidates: Vec<String>,
+    ) -> Result<(), BatchError> {
+        if a.row.is_none() {
+            let early = Early::Report {
+                reason: a.reason,
+                candidates,
+                creates: a.creates,
+            };
+            self.reconciler.defer(a.key, early);
+            return Ok(());
+        }
+        let result = OutcomeResult::Ambiguous {
+            reason: a.reason,
+            candidates,
+        };
+        let outcome = Outcome {
+            creates: a.creates,
+            ..self.outcome(a.key, a.seq, None, result)
+        };
+        self.finish(outcome).await
+    }
+
+    /// Sends an ambiguous row's create again (now, or when the input
+    /// reaches a row known so far only from the journal), at most
+    /// [`MAX_CREATES`] times in all, so creates that never land cannot loop
+    /// forever. Then the row ends: reported with `candidates` when it is
+    /// unresolved (sent again only because the batch was told to), else
+    /// rejected (none of its creates made a job). A count, not a time: each
+    /// round may take the server's whole hold.
+    pub(super) async fn resend(
+        &mut self,
+        a: Ambiguous,
+        candidates: Option<Vec<String>>,
+    ) -> Result<(), BatchError> {
+        let Some(row) = a.row else {
+            // Known so far only from the journal: wait for the input (it
+            // may not be there).
+            let early = Early::Resend { creates: a.creates };
+            self.reconciler.defer(a.key, early);
+            return Ok(());
+        };
+        if a.creates < MAX_CREATES {
+            let queued = Queued {
+                row,
+                seq: a.seq,
+                creates: a.creates,
+            };
+            self.creates.push_front(queued);
+            return Ok(());
+        }
+        tracing::warn!(key = %a.key, creates = a.creates, "the row's creates did not land; giving up");
+        let result = match candidates {
+            Some(candidates) => OutcomeResult::Ambiguous {
+                reason: a.reason,
+                candidates,
+            },
+            None => OutcomeResult::Rejected {
+                error: format!(
+                    "none of the row's {} creates made a job; the last: {}",
+                    a.creates, a.reason
+                ),
+                http_status: None,
+            },
+        };
+        let outcome = Outcome {
+            creates: a.creates,
+            ..self.outcome(a.key, a.seq, None, result)
+        };
+        self.finish(outcome).await
+    }
+}

@@ -1,0 +1,557 @@
+//! The reconciler: the batch's creates whose outcome is unknown, and what
+//! it takes to judge them.
+//!
+//! It owns the ambiguous creates (with their windows and settle times),
+//! the verdicts reached before the input reached a resumed row, the
+//! creates still on the wire, the windows of job-level retries whose
+//! answer was lost, the batch's known job ids, and the clocks
+//! ([`Windows`]). Plain synchronous state: every method takes the clock
+//! time (`now`, the injected clock's monotonic time) and the skew the
+//! answers' `Date` headers showed (`dates`) as arguments, so its decisions
+//! are unit-tested without a runtime or a server. The engine sends the
+//! listings it asks for and carries out its verdicts (resend, adopt,
+//! report); [`reconcile::decide`] is the judgement itself.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Row;
+use super::listing::Listing;
+use super::reconcile::{self, Pending, SkewEstimate, Verdict, shift};
+use super::windows::Windows;
+
+/// Why a create ambiguous since the journal's last record was torn is
+/// reconciled.
+pub(super) const TORN_REASON: &str =
+    "the journal's last record was torn; the create may have been sent";
+
+/// A create whose outcome is unknown, waiting for reconciliation.
+#[derive(Debug)]
+pub(super) struct Ambiguous {
+    pub(super) key: String,
+    /// The row, once read from the input (a resumed row is known from the
+    /// journal before the input reaches it).
+    pub(super) row: Option<Row>,
+    pub(super) seq: u64,
+    /// Steady-clock time its create was first put on the wire.
+    pub(super) since: DateTime<Utc>,
+    /// Steady-clock time after which the server can no longer make its
+    /// job: its last send plus [`super::Batch::max_server_hold`].
+    pub(super) until: DateTime<Utc>,
+    /// Clock time when the window has surely passed in the server's time
+    /// too, and a listing may judge it.
+    settle_at: Duration,
+    /// Clock time after which a reconciliation that cannot list gives up
+    /// and reports the row.
+    give_up_at: Duration,
+    pub(super) creates: u32,
+    pub(super) reason: String,
+    /// Left by an earlier run: new creates wait until it is decided, so that
+    /// none of ours lands in its window.
+    from_journal: bool,
+    /// Its intent was torn: it waits for reconciliation like any ambiguous
+    /// create, but its window is empty, because the intent is written
+    /// before the send and the earlier run died writing it.
+    never_sent: bool,
+}
+
+impl Ambiguous {
+    /// An ambiguous create first sent at `since` whose job the server can
+    /// make until `until` (both steady-clock times).
+    pub(super) fn new(
+        key: String,
+        row: Option<Row>,
+        seq: u64,
+        creates: u32,
+        (since, until): (DateTime<Utc>, DateTime<Utc>),
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            key,
+            row,
+            seq,
+            since,
+            until,
+            settle_at: Duration::ZERO,
+            give_up_at: Duration::MAX,
+            creates,
+            reason: reason.into(),
+            from_journal: false,
+            never_sent: false,
+        }
+    }
+
+    /// Marks its intent as torn (see `never_sent`).
+    pub(super) fn torn(mut self) -> Self {
+        self.never_sent = true;
+        self
+    }
+
+    /// Marks it as left by an earlier run.
+    pub(super) fn left_by_earlier_run(mut self) -> Self {
+        self.from_journal = true;
+        self
+    }
+}
+
+/// A verdict reached before the input reached the row.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Early {
+    /// Create the row when it is read (it did not land, or resend was asked).
+    Resend { creates: u32 },
+    /// Report it as ambiguous when it is read.
+    Report {
+        reason: String,
+        candidates: Vec<String>,
+        creates: u32,
+    },
+}
+
+/// What the reconciler asks of the engine next.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Step {
+    /// Nothing to do now.
+    Wait,
+    /// The server's clock is not measured yet: send a cheap read (its
+    /// `Date` header is evidence) before judging anything.
+    Probe,
+    /// List the application's jobs created in this server-time range.
+    List {
+        back_to: DateTime<Utc>,
+        up_to: DateTime<Utc>,
+    },
+}
+
+/// The batch's settings the reconciler needs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    /// How long a reconciliation that cannot list keeps trying, counted
+    /// from a create's settle time.
+    pub(super) give_up_after: Duration,
+    /// The shortest pause between two listings.
+    pub(super) min_interval: Duration,
+    /// The skew assumed without evidence (prunes what no window reaches).
+    pub(super) skew_margin: Duration,
+    /// Known job ids kept before pruning.
+    pub(super) known_cap: usize,
+}
+
+/// The ambiguous creates and the evidence that judges them.
+#[derive(Debug)]
+pub(super) struct Reconciler {
+    ambiguous: Vec<Ambiguous>,
+    /// Verdicts on resumed rows the input has not reached yet.
+    early: HashMap<String, Early>,
+    /// Creates on the wire: key -> when sent (steady clock).
+    on_wire: HashMap<String, DateTime<Utc>>,
+    windows: Windows,
+    /// Job-level retries whose answer was lost (key, sent, end of hold): a
+    /// retry may make a new job of ours whose id we never learn, so no
+    /// ambiguous create may adopt a job in such a window.
+    retry_windows: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
+    /// Job ids of this batch, with when they were created, for telling
+    /// orphans apart (pruned to the span reconciliation can still look at).
+    known: HashMap<String, DateTime<Utc>>,
+    running: bool,
+    next: Duration,
+    /// Consecutive failed listings (for the back-off).
+    failures: u32,
+    limits: Limits,
+}
+
+impl Reconciler {
+    /// A reconciler with the clocks, the jobs an earlier run had and its
+    /// lost retries' windows.
+    pub(super) fn new(
+        windows: Windows,
+        known: HashMap<String, DateTime<Utc>>,
+        retry_windows: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            ambiguous: Vec::new(),
+            early: HashMap::new(),
+            on_wire: HashMap::new(),
+            windows,
+            retry_windows,
+            known,
+            running: false,
+            next: Duration::ZERO,
+            failures: 0,
+            limits,
+        }
+    }
+
+    // ----- clocks ------------------------------------------------------
+
+    /// Now, on the steady clock (see [`Windows`]).
+    pub(super) fn steady(&self, now: Duration) -> DateTime<Utc> {
+        self.windows.steady(now)
+    }
+
+    /// The latest steady-clock time the server can still act on a request
+    /// sent at `sent`.
+    pub(super) fn hold_until(&self, sent: DateTime<Utc>, now: Duration) -> DateTime<Utc> {
+        self.windows.hold_until(sent, now)
+    }
+
+    /// A create of this run answered: evidence of the server's clock.
+    pub(super) fn observe_create(
+        &mut self,
+        sent: DateTime<Utc>,
+        received: DateTime<Utc>,
+        created_at: DateTime<Utc>,
+    ) {
+        self.windows.observe_create(sent, received, created_at);
+    }
+
+    /// The server-time window of an ambiguous create (empty when it was
+    /// never sent).
+    fn window_of(&self, a: &Ambiguous, dates: &SkewEstimate) -> (DateTime<Utc>, DateTime<Utc>) {
+        let evidence = self.windows.evidence_for(a.from_journal, dates);
+        let (start, end) = self.windows.window(&evidence, a.since, a.until);
+        if a.never_sent {
+            (end, start)
+        } else {
+            (start, end)
+        }
+    }
+
+    /// The server-time window of a request of this run sent at `sent`
+    /// that the server can act on until `until`.
+    fn window(
+        &self,
+        dates: &SkewEstimate,
+        sent: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
+        self.windows
+            .window(&self.windows.current(dates), sent, until)
+    }
+
+    // ----- what is pending --------------------------------------------
+
+    /// Ambiguous creates waiting for a verdict.
+    pub(super) fn len(&self) -> usize {
+        self.ambiguous.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.ambiguous.is_empty()
+    }
+
+    /// An earlier run left creates undecided: no new create may be sent
+    /// until they are, so none of ours lands in their windows.
+    pub(super) fn blocks_creates(&self) -> bool {
+        self.ambiguous.iter().any(|a| a.from_journal)
+    }
+
+    /// A create went on the wire at `since` (steady clock).
+    pub(super) fn sent(&mut self, key: &str, since: DateTime<Utc>) {
+        self.on_wire.insert(key.to_string(), since);
+    }
+
+    /// A create's answer (or failure) came back.
+    pub(super) fn answered(&mut self, key: &str) {
+        self.on_wire.remove(key);
+    }
+
+    /// Adds an ambiguous create: it is judged only once its window has
+    /// passed, on our clock and on what we do not know of the server's.
+    pub(super) fn add(&mut self, mut a: Ambiguous, now: Duration, dates: &SkewEstimate) {
+        let remaining = (a.until - self.steady(now))
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let evidence = self.windows.evidence_for(a.from_journal, dates);
+        a.settle_at = now + remaining + self.windows.uncertainty(&evidence);
+        a.give_up_at = a.settle_at + self.limits.give_up_after;
+        let settle_at = a.settle_at;
+        self.ambiguous.push(a);
+        if !self.running {
+            self.next = self.earliest_settle().unwrap_or(settle_at);
+        }
+    }
+
+    /// Gives a resumed ambiguous create its row once the input reaches it;
+    /// hands the row back when `key` has no ambiguous create.
+    pub(super) fn attach_row(&mut self, row: Row, seq: u64) -> Option<Row> {
+        match self.ambiguous.iter_mut().find(|a| a.key == row.key) {
+            Some(a) => {
+                a.seq = seq;
+                a.row = Some(row);
+                None
+            }
+            None => Some(row),
+        }
+    }
+
+    /// The verdict reached on `key` before the input reached it.
+    pub(super) fn take_early(&mut self, key: &str) -> Option<Early> {
+        self.early.remove(key)
+    }
+
+    /// Keeps a verdict for a row the input has not reached yet.
+    pub(super) fn defer(&mut self, key: String, early: Early) {
+        self.early.insert(key, early);
+    }
+
+    /// A job-level retry sent at `sent` has no answer: it may have made a
+    /// job of ours whose id is lost.
+    pub(super) fn lost_retry(&mut self, key: &str, sent: DateTime<Utc>, now: Duration) {
+        let until = self.hold_until(sent, now);
+        self.retry_windows.push((key.to_string(), sent, until));
+    }
+
+    // ----- known jobs ------------------------------------------------
+
+    pub(super) fn is_known(&self, job_id: &str) -> bool {
+        self.known.contains_key(job_id)
+    }
+
+    /// Records a job id of ours; forgets ids created before anything
+    /// reconciliation can still look at, so memory stays bounded.
+    pub(super) fn remember(
+        &mut self,
+        job_id: String,
+        created_at: DateTime<Utc>,
+        now: Duration,
+        dates: &SkewEstimate,
+    ) {
+        self.known.insert(job_id, created_at);
+        if self.known.len() <= self.limits.known_cap {
+            return;
+        }
+        let oldest = self.earliest_pending().unwrap_or_else(|| self.steady(now));
+        // Older than any window can reach, in server time (the skew
+        // estimate) and in ours (times recorded from our clock).
+        let fallback = chrono::Duration::from_std(self.limits.skew_margin).unwrap_or_default();
+        let horizon = shift(
+            self.window(dates, oldest, oldest)
+                .0
+                .min(shift(oldest, -fallback)),
+            -chrono::Duration::minutes(1),
+        );
+        self.known.retain(|_, at| *at >= horizon);
+    }
+
+    /// When the earliest ambiguous or on-the-wire create was first sent.
+    fn earliest_pending(&self) -> Option<DateTime<Utc>> {
+        self.ambiguous
+            .iter()
+            .map(|a| a.since)
+            .chain(self.on_wire.values().copied())
+            .min()
+    }
+
+    // ----- listing ---------------------------------------------------
+
+    /// Whether a listing is under way.
+    pub(super) fn running(&self) -> bool {
+        self.running
+    }
+
+    /// When the next listing is due, while one may be wanted.
+    pub(super) fn next_wake(&self) -> Option<Duration> {
+        (!self.ambiguous.is_empty() && !self.running).then_some(self.next)
+    }
+
+    /// Whether a listing (or the probe before it) is due now.
+    pub(super) fn due(&self, now: Duration) -> bool {
+        !self.running && !self.ambiguous.is_empty() && now >= self.next
+    }
+
+    /// What to do now that a listing is due: probe first while the
+    /// server's clock is unmeasured, list the windows that have settled,
+    /// or wait for the first to settle. A `List` marks a listing running
+    /// until [`Self::listed`] or [`Self::listing_failed`].
+    pub(super) fn step(&mut self, now: Duration, dates: &SkewEstimate, probing: bool) -> Step {
+        if !self.windows.judgeable(dates, probing) {
+            tracing::debug!(
+                probes = self.windows.probes(),
+                "no skew evidence yet; probing first"
+            );
+            self.next = now + Duration::from_secs(1);
+            if probing {
+                return Step::Wait;
+            }
+            self.windows.probe_sent();
+            return Step::Probe;
+        }
+        let settled: Vec<_> = self
+            .ambiguous
+            .iter()
+            .filter(|a| now >= a.settle_at)
+            .map(|a| self.window_of(a, dates))
+            .collect();
+        let Some(back_to) = settled.iter().map(|w| w.0).min() else {
+            self.next = self.earliest_settle().unwrap_or(now);
+            return Step::Wait;
+        };
+        let up_to = settled
+            .iter()
+            .map(|w| w.1)
+            .max()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.running = true;
+        Step::List { back_to, up_to }
+    }
+
+    /// A listing failed: back off (5 s doubling to 60 s), and give up on
+    /// the creates past their give-up time (returned, their reason
+    /// saying why), so a list endpoint that stays down cannot stall the
+    /// run.
+    pub(super) fn listing_failed(&mut self, now: Duration, error: &str) -> Vec<Ambiguous> {
+        self.running = false;
+        self.failures += 1;
+        let backoff = Duration::from_secs(5)
+            .saturating_mul(1 << self.failures.min(4))
+            .min(Duration::from_secs(60));
+        tracing::warn!(%error, ?backoff, "reconciliation listing failed; will try again");
+        self.next = now + backoff.max(self.limits.min_interval);
+        let reason = format!(
+            "the application's jobs could not be listed to find out whether the create \
+             landed ({error})"
+        );
+        let (expired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ambiguous)
+            .into_iter()
+            .partition(|a| now >= a.give_up_at);
+        self.ambiguous = waiting;
+        expired
+            .into_iter()
+            .map(|mut a| {
+                a.reason = format!("{}; {reason}", a.reason);
+                a
+            })
+            .collect()
+    }
+
+    /// Judges the settled creates from a listing. Returns each decided
+    /// create with its verdict (removed from the pending ones), or `None`
+    /// when the server's clock is not measured yet (nothing is judged).
+    pub(super) fn listed(
+        &mut self,
+        listing: &Listing,
+        now: Duration,
+        dates: &SkewEstimate,
+        probing: bool,
+        exclusive: bool,
+    ) -> Option<Vec<(Ambiguous, Verdict)>> {
+        self.running = false;
+        self.failures = 0;
+        if !self.windows.judgeable(dates, probing) {
+            self.next = now + Duration::from_secs(1);
+            return None;
+        }
+        let pending = self.pending(listing.started, now, dates);
+        let verdicts = reconcile::decide(
+            &pending,
+            &listing.jobs,
+            &|id| self.is_known(id),
+            listing.covered_since,
+            listing.covered_until,
+            exclusive,
+        );
+        tracing::debug!(
+            pending = pending.len(),
+            settled = pending.iter().filter(|p| p.settled).count(),
+            listed = listing.jobs.len(),
+            covered_since = %listing.covered_since,
+            verdicts = verdicts.len(),
+            "reconciled"
+        );
+        let decided = verdicts
+            .into_iter()
+            .filter_map(|verdict| {
+                let index = self.ambiguous.iter().position(|a| a.key == verdict.key())?;
+                Some((self.ambiguous.swap_remove(index), verdict))
+            })
+            .collect();
+        // Whatever is left waits for something to change: the next create
+        // to settle (a settled one still undecided waits for the unsettled
+        // windows it shares orphans with), else a few seconds (a create on
+        // the wire, a lost retry's window, a deeper listing). Listing again
+        // sooner would only read the same pages.
+        let next_settle = self
+            .ambiguous
+            .iter()
+            .map(|a| a.settle_at)
+            .filter(|at| *at > now)
+            .min();
+        self.next = next_settle
+            .unwrap_or(now + Duration::from_secs(5))
+            .max(now + Duration::from_secs(1));
+        Some(decided)
+    }
+
+    /// Every window a listing started at `started` is judged against: the
+    /// ambiguous creates (settled when the listing started after their
+    /// settle time), creates still on the wire, and lost retries (whose
+    /// own verdicts are dropped: no ambiguous create has their key).
+    fn pending(&mut self, started: Duration, now: Duration, dates: &SkewEstimate) -> Vec<Pending> {
+        let mut pending: Vec<Pending> = self
+            .ambiguous
+            .iter()
+            .map(|a| {
+                let (start, end) = self.window_of(a, dates);
+                Pending {
+                    key: a.key.clone(),
+                    start,
+                    end,
+                    settled: started >= a.settle_at,
+                }
+            })
+            .collect();
+        pending.extend(self.on_wire.iter().map(|(key, since)| {
+            let (start, end) = self.window(dates, *since, self.hold_until(*since, now));
+            Pending {
+                key: key.clone(),
+                start,
+                end,
+                settled: false,
+            }
+        }));
+        self.forget_old_retry_windows(now);
+        let steady = self.steady(now);
+        pending.extend(self.retry_windows.iter().map(|(key, sent, until)| {
+            let (start, end) = self.window(dates, *sent, *until);
+            Pending {
+                key: format!("retry of {key}"),
+                start,
+                end,
+                settled: steady > *until,
+            }
+        }));
+        pending
+    }
+
+    /// Drops lost retries' windows that no pending create's window can
+    /// reach any more (they end before the earliest one starts).
+    fn forget_old_retry_windows(&mut self, now: Duration) {
+        let earliest = self.earliest_pending().unwrap_or_else(|| self.steady(now));
+        let margin = chrono::Duration::from_std(self.limits.skew_margin * 4).unwrap_or_default();
+        let horizon = shift(earliest, -margin);
+        self.retry_windows.retain(|(_, _, until)| *until >= horizon);
+    }
+
+    /// When the first ambiguous create settles (`None`: there is none).
+    fn earliest_settle(&self) -> Option<Duration> {
+        self.ambiguous.iter().map(|a| a.settle_at).min()
+    }
+}
+
+impl Verdict {
+    /// The key of the row it is about.
+    pub(super) fn key(&self) -> &str {
+        match self {
+            Verdict::NotLanded { key }
+            | Verdict::Adopt { key, .. }
+            | Verdict::Unresolved { key, .. } => key,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "reconciler_tests.rs"]
+mod tests;

@@ -1,0 +1,396 @@
+//! The resume cursor: what an earlier run left in the journal, and what
+//! becomes of each row when this run's input reaches it.
+//!
+//! [`Journal::open`](super::journal::Journal::open) reads the records into
+//! a [`ResumeState`]; the [`ResumeCursor`] turns it into decisions. Rows
+//! the earlier run sent a create for without recording the answer are
+//! ambiguous, with windows rebuilt from what the journal recorded (the
+//! first send, the last send plus the server's hold, any recorded window
+//! end), never from defaults; a torn last intent makes its row ambiguous
+//! with an empty window (the intent is written before the send); finished
+//! rows are replayed; rows with a job are tracked again. Plain synchronous
+//! state with unit tests of each decision.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::Row;
+use super::reconcile::{SkewEstimate, shift};
+use super::reconciler::{Ambiguous, TORN_REASON};
+
+/// What the journal knows about one row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowState {
+    /// The row's index in the input.
+    pub seq: u64,
+    /// The fingerprint of the row's inputs at intent time.
+    pub fp: String,
+    /// When the latest create was sent (its intent is written right
+    /// before the send).
+    pub intent_at: Option<DateTime<Utc>>,
+    /// When the first create of the row was sent.
+    pub first_intent_at: Option<DateTime<Utc>>,
+    /// The latest end of an ambiguity window recorded for the row.
+    pub ambiguous_until: Option<DateTime<Utc>>,
+    /// The job to follow, once known.
+    pub job_id: Option<String>,
+    /// Job runs so far (1 + job-level retries).
+    pub attempts: u32,
+    /// Byte offset of the row's `done` record, when it has one.
+    pub done_at: Option<u64>,
+}
+
+/// What [`Journal::open`] found in an existing journal.
+#[derive(Debug, Default)]
+pub struct ResumeState {
+    /// Per-row state, by key.
+    pub rows: HashMap<String, RowState>,
+    /// Bytes of a torn last line that were cut off (0 when none).
+    pub torn_bytes: u64,
+    /// When the torn line was an `intent`: `Some(key)`, the key when it
+    /// could be read from the torn bytes. A torn intent means its create
+    /// was about to be sent; the engine treats that row as ambiguous.
+    pub torn_intent: Option<Option<String>>,
+    /// Whether the journal existed with records (a resume).
+    pub resumed: bool,
+    /// Clock-offset evidence from the recorded creates (intent, answer
+    /// and `created_at` of each).
+    pub skew: SkewEstimate,
+    /// Jobs a job-level retry replaced (answered with a new id): still the
+    /// batch's own, never orphans for another row to adopt.
+    pub replaced_jobs: Vec<String>,
+    /// Retries sent without a recorded answer (row key, when sent): each
+    /// may have made a job of the batch's whose id is lost.
+    pub lost_retries: Vec<(String, DateTime<Utc>)>,
+}
+
+impl ResumeState {
+    /// Rows with a final outcome.
+    pub fn done(&self) -> usize {
+        self.rows.values().filter(|r| r.done_at.is_some()).count()
+    }
+}
+
+/// What becomes of a row the input reached, by what the journal says.
+#[derive(Debug)]
+pub(super) enum Placed {
+    /// Finished in an earlier run: its outcome is at this journal offset.
+    Replay { offset: u64 },
+    /// Its job is known: wait for it.
+    Track {
+        row: Row,
+        job_id: String,
+        /// When its create was sent, when recorded.
+        sent_at: Option<DateTime<Utc>>,
+        attempts: u32,
+    },
+    /// Its create may have landed: reconcile it.
+    Ambiguous(Ambiguous),
+    /// Never sent (as far as the journal knows): create it.
+    Fresh(Row),
+}
+
+/// Walks what an earlier run recorded, row by row.
+#[derive(Debug)]
+pub(super) struct ResumeCursor {
+    state: ResumeState,
+    /// When this run reopened the journal (steady clock): the earlier run
+    /// sent nothing after it, and a torn intent's window starts there.
+    opened_at: DateTime<Utc>,
+    /// How long the server may hold a request.
+    hold: chrono::Duration,
+}
+
+impl ResumeCursor {
+    pub(super) fn new(
+        state: ResumeState,
+        opened_at: DateTime<Utc>,
+        hold: chrono::Duration,
+    ) -> Self {
+        if state.resumed {
+            tracing::info!(
+                rows = state.rows.len(),
+                done = state.done(),
+                torn_bytes = state.torn_bytes,
+                "resuming from the journal"
+            );
+        }
+        Self {
+            state,
+            opened_at,
+            hold,
+        }
+    }
+
+    /// Every job an earlier run had (the ones retries replaced too): ours,
+    /// never an orphan to adopt.
+    pub(super) fn known_jobs(&self) -> HashMap<String, DateTime<Utc>> {
+        let opened_at = self.opened_at;
+        self.state
+            .rows
+            .values()
+            .filter_map(|r| Some((r.job_id.clone()?, r.intent_at.unwrap_or(opened_at))))
+            .chain(
+                self.state
+                    .replaced_jobs
+                    .iter()
+                    .map(|id| (id.clone(), opened_at)),
+            )
+            .collect()
+    }
+
+    /// The earlier run's retries without a recorded answer, as windows
+    /// (key, sent, end of hold) placed on this run's clock: they block
+    /// adoption too.
+    pub(super) fn lost_retry_windows(&self) -> Vec<(String, DateTime<Utc>, DateTime<Utc>)> {
+        self.state
+            .lost_retries
+            .iter()
+            .map(|(key, at)| {
+                let sent = (*at).min(self.opened_at);
+                (key.clone(), sent, shift(sent, self.hold))
+            })
+            .collect()
+    }
+
+    /// The creates the earlier run left undecided (and a torn intent
+    /// naming its row), in input order, marked as left by it: reconciled
+    /// before this run sends any create, so no job of this run can land in
+    /// their windows.
+    pub(super) fn left_ambiguous(&mut self) -> Vec<Ambiguous> {
+        let mut pending: Vec<Ambiguous> = self
+            .state
+            .rows
+            .iter()
+            .filter(|(_, r)| r.job_id.is_none() && r.done_at.is_none())
+            .filter_map(|(key, r)| self.ambiguous(key, r, None))
+            .collect();
+        if let Some(Some(key)) = self.state.torn_intent.clone() {
+            self.state.torn_intent = None;
+            if self
+                .state
+                .rows
+                .get(&key)
+                .is_none_or(|r| r.intent_at.is_none())
+            {
+                pending.push(self.torn(key, None, u64::MAX));
+            }
+        }
+        pending.sort_by_key(|a| a.seq);
+        pending
+            .into_iter()
+            .map(Ambiguous::left_by_earlier_run)
+            .collect()
+    }
+
+    /// What the journal recorded of `key` (taken: asked once per row).
+    pub(super) fn take(&mut self, key: &str) -> Option<RowState> {
+        self.state.rows.remove(key)
+    }
+
+    /// What becomes of `row` (input index `seq`), given what the journal
+    /// recorded of it (`state`, from [`Self::take`]).
+    pub(super) fn place(&mut self, row: Row, seq: u64, state: Option<RowState>) -> Placed {
+        match state {
+            Some(RowState {
+                done_at: Some(offset),
+                ..
+            }) => Placed::Replay { offset },
+            Some(RowState {
+                job_id: Some(job_id),
+                intent_at,
+                attempts,
+                ..
+            }) => Placed::Track {
+                row,
+                job_id,
+                sent_at: intent_at,
+                attempts: attempts.max(1),
+            },
+            Some(state) if state.intent_at.is_some() => {
+                let key = row.key.clone();
+                let mut a = self
+                    .ambiguous(&key, &state, Some(row))
+                    .expect("an intent was recorded");
+                a.seq = seq;
+                Placed::Ambiguous(a.left_by_earlier_run())
+            }
+            _ if self.is_torn_intent(&row.key) => {
+                // The journal's torn last line was (or may have been) this
+                // row's intent: its create may have been about to go.
+                self.state.torn_intent = None;
+                let key = row.key.clone();
+                Placed::Ambiguous(self.torn(key, Some(row), seq))
+            }
+            _ => Placed::Fresh(row),
+        }
+    }
+
+    /// A resumed row the input has not reached was adopted its job: noted,
+    /// so it is tracked when the input reaches it. `false` when the journal
+    /// has no such row left.
+    pub(super) fn adopt_unread(&mut self, key: &str, job_id: &str) -> bool {
+        match self.state.rows.get_mut(key) {
+            Some(state) => {
+                state.job_id = Some(job_id.to_string());
+                state.attempts = 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The ambiguous create an earlier run left for a row with an intent
+    /// but no job, its window rebuilt from what the journal recorded.
+    fn ambiguous(&self, key: &str, r: &RowState, row: Option<Row>) -> Option<Ambiguous> {
+        // The earlier run sent nothing after this run opened the journal:
+        // a recorded time past that (a clock set back, a damaged file)
+        // counts as that moment, so no window waits for a far future.
+        let last = r.intent_at?.min(self.opened_at);
+        let since = r.first_intent_at.unwrap_or(last).min(last);
+        let latest = shift(self.opened_at, self.hold);
+        let until = shift(last, self.hold);
+        let until = r
+            .ambiguous_until
+            .map_or(until, |u| u.max(until))
+            .min(latest);
+        let reason = "an earlier run sent the create but recorded no answer";
+        Some(Ambiguous::new(
+            key.to_string(),
+            row,
+            r.seq,
+            1,
+            (since, until),
+            reason,
+        ))
+    }
+
+    /// The ambiguous create of a torn intent: an empty window.
+    fn torn(&self, key: String, row: Option<Row>, seq: u64) -> Ambiguous {
+        let at = self.opened_at;
+        Ambiguous::new(key, row, seq, 1, (at, at), TORN_REASON).torn()
+    }
+
+    fn is_torn_intent(&self, key: &str) -> bool {
+        match &self.state.torn_intent {
+            Some(Some(torn)) => torn == key,
+            Some(None) => true,
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Inputs;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn row(key: &str) -> Row {
+        Row::new(key, Inputs::new())
+    }
+
+    fn cursor(rows: Vec<(&str, RowState)>) -> ResumeCursor {
+        let state = ResumeState {
+            rows: rows.into_iter().map(|(k, r)| (k.to_string(), r)).collect(),
+            resumed: true,
+            ..ResumeState::default()
+        };
+        ResumeCursor::new(state, t(1000), chrono::Duration::seconds(300))
+    }
+
+    #[test]
+    fn a_window_is_rebuilt_from_what_the_journal_recorded() {
+        let sent = RowState {
+            seq: 3,
+            intent_at: Some(t(100)),
+            first_intent_at: Some(t(40)),
+            ambiguous_until: Some(t(450)),
+            ..RowState::default()
+        };
+        let mut c = cursor(vec![("a", sent)]);
+        let left = c.left_ambiguous();
+        assert_eq!(left.len(), 1);
+        assert_eq!((left[0].since, left[0].until), (t(40), t(450)));
+        assert_eq!(left[0].seq, 3);
+    }
+
+    #[test]
+    fn a_recorded_time_past_the_reopening_counts_as_the_reopening() {
+        let future = RowState {
+            intent_at: Some(t(5000)),
+            ..RowState::default()
+        };
+        let mut c = cursor(vec![("a", future)]);
+        let a = &c.left_ambiguous()[0];
+        assert_eq!((a.since, a.until), (t(1000), t(1300)));
+    }
+
+    #[test]
+    fn each_row_is_replayed_tracked_reconciled_or_created() {
+        let done = RowState {
+            done_at: Some(77),
+            job_id: Some("j0".into()),
+            ..RowState::default()
+        };
+        let created = RowState {
+            intent_at: Some(t(10)),
+            job_id: Some("j1".into()),
+            attempts: 0,
+            ..RowState::default()
+        };
+        let sent = RowState {
+            intent_at: Some(t(20)),
+            ..RowState::default()
+        };
+        let mut c = cursor(vec![("done", done), ("created", created), ("sent", sent)]);
+        assert_eq!(c.known_jobs().len(), 2);
+        let mut place = |key: &str| {
+            let state = c.take(key);
+            c.place(row(key), 9, state)
+        };
+        assert!(matches!(place("done"), Placed::Replay { offset: 77 }));
+        assert!(matches!(
+            place("created"),
+            Placed::Track { ref job_id, attempts: 1, .. } if job_id == "j1"
+        ));
+        assert!(matches!(place("sent"), Placed::Ambiguous(ref a) if a.seq == 9 && a.row.is_some()));
+        assert!(matches!(place("new"), Placed::Fresh(_)));
+    }
+
+    #[test]
+    fn a_torn_intent_makes_its_row_ambiguous_with_an_empty_window() {
+        let mut c = cursor(vec![]);
+        c.state.torn_intent = Some(None);
+        match c.place(row("next"), 0, None) {
+            Placed::Ambiguous(a) => assert_eq!((a.since, a.until), (t(1000), t(1000))),
+            other => panic!("expected ambiguous, got {other:?}"),
+        }
+        assert!(
+            matches!(c.place(row("after"), 1, None), Placed::Fresh(_)),
+            "only one row"
+        );
+        let mut c = cursor(vec![]);
+        c.state.torn_intent = Some(Some("k".into()));
+        let left = c.left_ambiguous();
+        assert_eq!(left.len(), 1, "named in the torn bytes: reconciled first");
+        assert!(matches!(c.place(row("k"), 0, None), Placed::Fresh(_)));
+    }
+
+    #[test]
+    fn lost_retries_block_adoption_for_the_servers_hold() {
+        let mut c = cursor(vec![]);
+        c.state.lost_retries = vec![("a".into(), t(2000))];
+        assert_eq!(
+            c.lost_retry_windows(),
+            vec![("a".to_string(), t(1000), t(1300))]
+        );
+        c.state.replaced_jobs = vec!["old".into()];
+        assert!(c.known_jobs().contains_key("old"));
+        assert!(!c.adopt_unread("missing", "j"));
+    }
+}
