@@ -1,8 +1,10 @@
-//! The batch engine against what Writer does not document, each played by
-//! a simulator setting: a create naming an unknown input that makes a job
-//! which fails (`[api] unknown_inputs = "fail_job"`), and job times with
-//! whole seconds only (`[api] timestamps = "seconds"`). Promises are
-//! checked from the simulator's records.
+//! The client and the batch engine against what Writer does not document,
+//! each played by a simulator setting: a create naming an unknown input
+//! that makes a job which fails (`[api] unknown_inputs = "fail_job"`), job
+//! times with whole seconds only (`[api] timestamps = "seconds"`), 200 or
+//! 202 on create and retry (`success_status`), and the error body's shape
+//! (`error_shape`). The batch's promises are checked from the simulator's
+//! records.
 
 mod common;
 
@@ -15,10 +17,10 @@ use common::invariants::{
 };
 use futures::StreamExt;
 use writer_jobs::batch::{Batch, Outcome, OutcomeResult, Row};
-use writer_jobs::{Client, Inputs, ListQuery};
+use writer_jobs::{Client, Error, Inputs, ListQuery};
 use writer_sim::{
-    DurationDist, FaultConfig, FaultKind, Operation, Simulator, SimulatorBuilder, Timestamps,
-    UnknownInputs,
+    DurationDist, ErrorShape, FaultConfig, FaultKind, Operation, Simulator, SimulatorBuilder,
+    SuccessStatus, Timestamps, UnknownInputs,
 };
 
 const APP: &str = "demo-product-descriptions";
@@ -253,4 +255,50 @@ async fn precise_job_times_make_no_duplicate_on_an_exclusive_application() {
             failed 8 runs of 8, on seed 21 or 22; precise times pass)"]
 async fn second_only_job_times_make_no_duplicate_on_an_exclusive_application() {
     ambiguous_creates_make_no_duplicate(Timestamps::Seconds).await;
+}
+
+/// Create and retry answered 202 (Writer's reference) or 200 (its guide):
+/// both are successes.
+#[tokio::test]
+async fn create_and_retry_succeed_with_202_and_with_200() {
+    for status in [SuccessStatus::Accepted, SuccessStatus::Ok] {
+        let (sim, client) = start(
+            sim_builder(14)
+                .success_status(status)
+                .failure_rate(1.0)
+                .retry_new_id(true),
+        )
+        .await;
+        let inputs = Inputs::new().text("Product name", "Terra running shoe");
+        let created = client.create_job(APP, &inputs).await.unwrap();
+        let failed = client.wait(&created.id).await.unwrap_err();
+        assert!(matches!(failed, Error::JobFailed { .. }), "{failed:?}");
+        let retried = client.retry_job(&created.id).await.unwrap();
+        assert_ne!(retried.id, created.id, "the retry's new id is followed");
+        let stats = sim.stats();
+        for op in ["create", "retry"] {
+            let answered = &stats.by_operation_status[op];
+            assert_eq!(answered.get(&status.code()), Some(&1), "{op}: {answered:?}");
+        }
+    }
+}
+
+/// An error body in Writer's documented shape and in the older
+/// `{message, code, errors}` one: both name the input at fault.
+#[tokio::test]
+async fn error_bodies_of_both_shapes_name_the_input_at_fault() {
+    for shape in [ErrorShape::Writer, ErrorShape::Legacy] {
+        let (_sim, client) = start(sim_builder(15).error_shape(shape)).await;
+        let inputs = Inputs::new()
+            .text("Product name", "Terra running shoe")
+            .text("Colour", "red");
+        let error = client.create_job(APP, &inputs).await.unwrap_err();
+        let Error::BadRequest { message, body, .. } = &error else {
+            panic!("{shape:?}: {error:?}");
+        };
+        assert!(message.contains("Colour"), "{shape:?}: {message}");
+        let keys: Vec<&str> = body.keyed().map(|(key, _)| key).collect();
+        assert_eq!(keys, ["Colour"], "{shape:?}: {body:?}");
+        assert!(body.tpe.is_some(), "{shape:?}: {body:?}");
+    }
 }
