@@ -6,8 +6,10 @@
 //! across two chunks counts once); a leading byte order mark is dropped;
 //! a line starting with `:` is a comment; `field: value` loses one space
 //! after the colon; `data` lines are joined with `\n`; an empty line
-//! dispatches the event, and an event without data is not dispatched; an
-//! unfinished event at the end of the stream is dropped. `id` and `retry`
+//! dispatches the event, and an event without data is not dispatched
+//! (except an `error` event: Writer's SDKs raise on `event: error` whatever
+//! its data, and a stream must not end as if it succeeded); an unfinished
+//! event at the end of the stream is dropped. `id` and `retry`
 //! only matter for reconnecting, which a synchronous run never does, so
 //! they are ignored.
 //!
@@ -88,7 +90,7 @@ impl Parser {
         }
         if line.is_empty() {
             let event = std::mem::take(&mut self.event);
-            if !self.data.is_empty() {
+            if !self.data.is_empty() || event == "error" {
                 let mut data = std::mem::take(&mut self.data);
                 data.pop(); // the `\n` after the last data line
                 out.push(Event { event, data });
@@ -153,6 +155,14 @@ mod tests {
         assert_eq!(events[0].event, "");
         assert_eq!(events[1].event, "update");
         assert_eq!(events[2].event, "", "the event type resets per event");
+    }
+
+    #[test]
+    fn an_error_event_is_dispatched_even_without_data() {
+        let events = parse_in(&[b"event: error\n\nevent: other\n\nevent: error\ndata: {}\n\n"]);
+        let kinds: Vec<_> = events.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(kinds, ["error", "error"]);
+        assert_eq!(data(&events), ["", "{}"]);
     }
 
     #[test]

@@ -306,3 +306,139 @@ async fn a_stream_that_breaks_off_ends_with_a_transport_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// What the stream yields for `body` (served as `text/event-stream`).
+async fn stream_of(body: &str) -> Vec<writer_jobs::Result<String>> {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/v1/applications/app-1");
+            then.status(200)
+                .header("content-type", "text/event-stream")
+                .header("x-request-id", "req-9")
+                .body(body);
+        })
+        .await;
+    let clock = RecordingClock::new();
+    let client = builder(&server.base_url(), &clock)
+        .run_timeout(LONG_TIMEOUT)
+        .build()
+        .unwrap();
+    collect(&client).await
+}
+
+#[tokio::test]
+async fn an_error_event_mid_stream_ends_it_with_the_servers_message() {
+    let pieces = "data: {\"delta\": {\"content\": \"Terra \"}}\n\n\
+                  data: {\"delta\": {\"content\": \"runs \"}}\n\n";
+    let after = "data: {\"delta\": {\"content\": \"never shown\"}}\n\n";
+    // (error event(s), words the message must carry, `tpe` of the body).
+    let cases = [
+        // Writer's error body, as an `event: error` (what its SDKs raise on).
+        (
+            format!(
+                "event: error\ndata: {{\"tpe\": \"overloaded\", \"errors\": [{{\"description\": \
+                 \"the model is overloaded; key {KEY}\", \"key\": null}}], \"extras\": null}}\n\n"
+            ),
+            "the model is overloaded",
+            Some("overloaded"),
+        ),
+        // The older shape.
+        (
+            "event: error\ndata: {\"message\": \"run aborted\", \"code\": \"aborted\"}\n\n".into(),
+            "run aborted",
+            Some("aborted"),
+        ),
+        // `{"error": ...}` in plain data, as other streaming APIs send it.
+        (
+            "data: {\"error\": {\"message\": \"quota spent\", \"type\": \"quota\"}}\n\n".into(),
+            "quota spent",
+            None,
+        ),
+        (
+            "data: {\"error\": \"gone away\"}\n\n".into(),
+            "gone away",
+            None,
+        ),
+        // Plain text, split over two data lines, and no data at all.
+        (
+            "event: error\ndata: upstream\ndata: timeout\n\n".into(),
+            "upstream\ntimeout",
+            None,
+        ),
+        ("event: error\n\n".into(), "no explanation given", None),
+    ];
+    for (error, words, tpe) in cases {
+        let items = stream_of(&format!("{pieces}{error}{after}")).await;
+        assert_eq!(items.len(), 3, "{error}: {items:?}");
+        assert_eq!(items[0].as_deref().unwrap(), "Terra ");
+        assert_eq!(items[1].as_deref().unwrap(), "runs ");
+        let error = items[2].as_ref().unwrap_err();
+        match error {
+            Error::Http {
+                status,
+                message,
+                request_id,
+                body,
+            } => {
+                assert_eq!(*status, 200);
+                assert!(message.contains("mid-stream"), "{message}");
+                assert!(message.contains(words), "{message}");
+                assert_eq!(request_id.as_deref(), Some("req-9"));
+                assert_eq!(body.tpe.as_deref(), tpe, "{body:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!error.is_transient());
+        assert!(!format!("{error} {error:?}").contains(KEY), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_simulated_run_that_fails_mid_stream_yields_its_pieces_then_the_error() {
+    let anchor = SystemTime::now();
+    let sim = Simulator::builder()
+        .clock(SimClock::scaled_from(anchor, SCALE).unwrap())
+        .apps(vec![AppConfig::demo()])
+        .duration(DurationDist::fixed(Duration::from_secs(20)))
+        .stream_error_after(2)
+        .seed(7)
+        .start()
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .api_key(sim.api_key())
+        .base_url(sim.base_url())
+        .clock(ScaledClock::with_anchor(SCALE, anchor))
+        .build()
+        .unwrap();
+    let inputs = Inputs::new().text(
+        "Product name",
+        "Terra running shoe for long trail races in the rain",
+    );
+    let items: Vec<_> = client.app(APP).run_stream(&inputs).collect().await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    let whole = writer_sim::expected_output(APP, &inputs.to_wire().inputs).suggestion;
+    let text: String = items[..2].iter().map(|i| i.as_deref().unwrap()).collect();
+    assert!(
+        whole.starts_with(&text) && text.len() < whole.len(),
+        "{text:?}"
+    );
+    match &items[2] {
+        Err(
+            error @ Error::Http {
+                status: 200,
+                message,
+                request_id,
+                ..
+            },
+        ) => {
+            assert!(message.contains("failed mid-stream"), "{message}");
+            assert!(request_id.is_some());
+            assert_eq!(error.body().unwrap().tpe.as_deref(), Some("run_failed"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // One request: an error inside an open stream is not retried.
+    assert_eq!(sim.stats().total_requests, 1);
+}

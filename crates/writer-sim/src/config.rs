@@ -662,6 +662,20 @@ pub enum IdStyle {
     Ordered,
 }
 
+/// How precise the job timestamps the API shows (`created_at`,
+/// `updated_at`, `completed_at`) are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Timestamps {
+    /// Microseconds (`2026-12-02T16:31:31.123456Z`).
+    #[default]
+    Micros,
+    /// Whole seconds (`2026-12-02T16:31:31Z`), cut down, as a server that
+    /// keeps only seconds would show them. The simulator's own records
+    /// ([`JobState`](crate::JobState)) keep the precise times.
+    Seconds,
+}
+
 /// Wire behaviours where Writer's documentation leaves room (TOML `[api]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -677,6 +691,15 @@ pub struct ApiConfig {
     pub unknown_inputs: UnknownInputs,
     /// How job ids look (TOML `ids = "random" | "ordered"`; default random).
     pub ids: IdStyle,
+    /// How precise job timestamps are (TOML `timestamps = "micros" |
+    /// "seconds"`; default micros).
+    pub timestamps: Timestamps,
+    /// A streamed run fails mid-stream: after this many pieces of its
+    /// output it sends an `event: error` whose data is an error body (in
+    /// the configured [`ErrorShape`]) and ends (TOML `stream_error_after =
+    /// N`; default: streams do not fail). Writer does not document what a
+    /// failing stream sends; its SDKs raise an error on `event: error`.
+    pub stream_error_after: Option<u32>,
 }
 
 /// A periodic window in which the server refuses TCP connections: for
@@ -1153,6 +1176,8 @@ mod tests {
             error_shape = "legacy"
             unknown_inputs = "fail_job"
             ids = "ordered"
+            timestamps = "seconds"
+            stream_error_after = 2
             [rate_limit]
             requests = 400
             per = "minute"
@@ -1196,6 +1221,8 @@ mod tests {
                 error_shape: ErrorShape::Legacy,
                 unknown_inputs: UnknownInputs::FailJob,
                 ids: IdStyle::Ordered,
+                timestamps: Timestamps::Seconds,
+                stream_error_after: Some(2),
             }
         );
         assert_eq!(

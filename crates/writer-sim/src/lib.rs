@@ -20,7 +20,8 @@
 //!   "errors"}`) — see [`ApiConfig`];
 //! - **the streamed run**: a synchronous run with `"stream": true` answers
 //!   `text/event-stream`, its output in [`STREAM_CHUNKS`] pieces
-//!   (`{"delta": {"content"}}`) spread over the run's simulated duration;
+//!   (`{"delta": {"content"}}`) spread over the run's simulated duration,
+//!   or, by setting, a few pieces and then an `event: error`;
 //! - **validation and errors** like the real service: 400 naming the input
 //!   in `key`, 401, 403, 404, 409; an unknown input refused or, by setting,
 //!   a job that fails naming it;
@@ -97,6 +98,8 @@
 //! error_shape = "writer"    # or "legacy": {"message", "code", "errors"}
 //! unknown_inputs = "reject" # or "fail_job": the job fails naming the input
 //! ids = "random"            # or "ordered": ids that count up
+//! timestamps = "micros"     # or "seconds": job times in whole seconds
+//! # stream_error_after = 2  # a streamed run sends 2 pieces, then `event: error`
 //!
 //! [duration]                # or kind = "fixed", secs = 30 / kind = "uniform", min_secs, max_secs
 //! kind = "lognormal"
@@ -177,7 +180,7 @@ pub use clock::SimClock;
 pub use config::{
     ApiConfig, AppConfig, ConfigError, DEFAULT_API_KEY, DurationDist, ErrorShape, IdStyle,
     InputDef, InputType, KeyConfig, ListConfig, ListOrder, OverMax, RateLimitConfig, RatePer,
-    RefuseSchedule, SimConfig, SuccessStatus, TenantConfig, TotalCount, UnknownInputs,
+    RefuseSchedule, SimConfig, SuccessStatus, TenantConfig, Timestamps, TotalCount, UnknownInputs,
 };
 pub use faults::{FaultConfig, FaultKind, Operation, Outage, ShouldRetry};
 pub use output::{SIMULATED_MARKER, expected_output, input_digest, input_key};

@@ -96,8 +96,18 @@ pub(crate) fn error_response(
     message: impl Into<String>,
     errors: Vec<ErrorDetail>,
 ) -> Response {
+    (status, Json(error_body(shape, code, message, errors))).into_response()
+}
+
+/// An error body in `shape`.
+fn error_body(
+    shape: ErrorShape,
+    code: &str,
+    message: impl Into<String>,
+    errors: Vec<ErrorDetail>,
+) -> serde_json::Value {
     let message = message.into();
-    let body = match shape {
+    match shape {
         ErrorShape::Writer => {
             let errors = if errors.is_empty() {
                 vec![detail(None, message)]
@@ -124,8 +134,7 @@ pub(crate) fn error_response(
             tpe: None,
         })
         .unwrap_or_default(),
-    };
-    (status, Json(body)).into_response()
+    }
 }
 
 fn not_found(what: &str, id: &str) -> ApiFailure {
@@ -499,7 +508,9 @@ pub const STREAM_CHUNKS: usize = 5;
 /// [`STREAM_CHUNKS`] pieces (`{"delta": {"content"}}`, split between words)
 /// spread evenly over the run's `duration` of simulated time, and ends by
 /// closing the body. The pieces joined are exactly the JSON answer's
-/// `suggestion`.
+/// `suggestion`. With `[api] stream_error_after = N`, only the first `N`
+/// pieces come, then (at the next piece's moment) `event: error` with an
+/// error body as data, and the body closes.
 fn event_stream(
     shared: &Shared,
     duration: std::time::Duration,
@@ -508,6 +519,22 @@ fn event_stream(
     let pieces = split_words(&output.suggestion, STREAM_CHUNKS);
     let step = duration / pieces.len().max(1) as u32;
     let event = |value: serde_json::Value| Bytes::from(format!("data: {value}\n\n"));
+    let fail_after = shared.config.api.stream_error_after.map(|n| n as usize);
+    let error_event = fail_after.map(|_| {
+        let body = error_body(
+            shared.config.api.error_shape,
+            "run_failed",
+            "simulated failure: the application run failed mid-stream",
+            Vec::new(),
+        );
+        Bytes::from(format!("event: error\ndata: {body}\n\n"))
+    });
+    let pieces: Vec<Bytes> = pieces
+        .into_iter()
+        .map(|piece| event(serde_json::json!({"delta": {"content": piece}})))
+        .take(fail_after.unwrap_or(usize::MAX))
+        .chain(error_event)
+        .collect();
     let mut opening = b": writer-sim streams this run\n".to_vec();
     if let Some(title) = &output.title {
         opening.extend_from_slice(&event(serde_json::json!({"delta": {"title": title}})));
@@ -521,9 +548,7 @@ fn event_stream(
         let at = start + TimeDelta::from_std(step * k).unwrap_or(TimeDelta::MAX);
         async move {
             clock.sleep_until(at).await;
-            Ok::<_, std::convert::Infallible>(event(
-                serde_json::json!({"delta": {"content": piece}}),
-            ))
+            Ok::<_, std::convert::Infallible>(piece)
         }
     });
     let body = futures::stream::once(async move { Ok(Bytes::from(opening)) }).chain(later);

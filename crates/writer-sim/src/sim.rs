@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::clock::SimClock;
 use crate::config::{
     ApiConfig, AppConfig, ConfigError, DurationDist, ErrorShape, IdStyle, KeyConfig, ListConfig,
-    ListOrder, RateLimitConfig, RefuseSchedule, SimConfig, SuccessStatus, TotalCount,
+    ListOrder, RateLimitConfig, RefuseSchedule, SimConfig, SuccessStatus, Timestamps, TotalCount,
     UnknownInputs,
 };
 use crate::faults::{FaultConfig, FaultEngine, Outage};
@@ -237,6 +237,19 @@ impl SimulatorBuilder {
     /// Sets how job ids look (default random UUID v4-style).
     pub fn ids(mut self, ids: IdStyle) -> Self {
         self.config.api.ids = ids;
+        self
+    }
+
+    /// Sets how precise job timestamps are on the wire (default micros).
+    pub fn timestamps(mut self, timestamps: Timestamps) -> Self {
+        self.config.api.timestamps = timestamps;
+        self
+    }
+
+    /// Makes every streamed run fail after `pieces` pieces of its output
+    /// with an `event: error` (see [`ApiConfig::stream_error_after`]).
+    pub fn stream_error_after(mut self, pieces: u32) -> Self {
+        self.config.api.stream_error_after = Some(pieces);
         self
     }
 

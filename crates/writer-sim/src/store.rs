@@ -15,7 +15,8 @@ use serde::Serialize;
 use writer_api::types::{GenerateApplicationResponse, Job, JobInput};
 
 use crate::config::{
-    AppConfig, DurationDist, IdStyle, InputType, ListConfig, ListOrder, SimConfig, TotalCount,
+    AppConfig, DurationDist, IdStyle, InputType, ListConfig, ListOrder, SimConfig, Timestamps,
+    TotalCount,
 };
 use crate::output::{expected_output, input_key};
 use crate::stats::OriginCounts;
@@ -186,6 +187,7 @@ pub(crate) struct NotFailed(pub(crate) JobStatus);
 pub(crate) struct Store {
     seed: u64,
     ids: IdStyle,
+    timestamps: Timestamps,
     order: ListOrder,
     /// Draws random job ids.
     id_rng: StdRng,
@@ -218,6 +220,7 @@ impl Store {
         let mut store = Store {
             seed: config.seed,
             ids: config.api.ids,
+            timestamps: config.api.timestamps,
             order: config.list.order,
             id_rng: StdRng::seed_from_u64(mix(config.seed ^ 0x6a6f_625f_6964_7321)),
             list_rng: StdRng::seed_from_u64(mix(config.seed ^ 0x6c69_7374_5f70_6721)),
@@ -423,8 +426,17 @@ impl Store {
         &self.jobs[job].id
     }
 
+    /// The job's `created_at` as the API shows it.
     pub(crate) fn job_created_at(&self, job: usize) -> DateTime<Utc> {
-        self.jobs[job].created_at
+        self.wire_time(self.jobs[job].created_at)
+    }
+
+    /// A time as the API shows it, at the configured precision.
+    fn wire_time(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        match self.timestamps {
+            Timestamps::Micros => at,
+            Timestamps::Seconds => at.trunc_subsecs(0),
+        }
     }
 
     #[cfg(test)]
@@ -514,8 +526,8 @@ impl Store {
         let done = status != JobStatus::InProgress;
         Job {
             application_id: app_id.clone(),
-            completed_at: done.then_some(rec.finish_at),
-            created_at: rec.created_at,
+            completed_at: done.then_some(self.wire_time(rec.finish_at)),
+            created_at: self.wire_time(rec.created_at),
             data: (status == JobStatus::Completed).then(|| expected_output(app_id, &rec.inputs)),
             error: (status == JobStatus::Failed).then(|| match &rec.doomed {
                 Some(error) => error.clone(),
@@ -526,7 +538,7 @@ impl Store {
             }),
             id: rec.id.clone(),
             status: status.as_str().to_string(),
-            updated_at: Some(if done { rec.finish_at } else { rec.started_at }),
+            updated_at: Some(self.wire_time(if done { rec.finish_at } else { rec.started_at })),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The wire behaviours Writer's documentation leaves open, each a setting:
 //! the success status of create and retry, the error body shape, what an
-//! unknown input gets, and how job ids look.
+//! unknown input gets, how job ids look, and how precise job times are.
 
 mod common;
 
@@ -12,7 +12,7 @@ use serde_json::Value;
 use writer_api::types::{CreateJobResponse, Job, RetryJobResponse};
 use writer_sim::{
     AppConfig, ErrorShape, FaultConfig, FaultKind, IdStyle, InputDef, JobOrigin, KeyConfig,
-    Operation, Outage, RateLimitConfig, SuccessStatus, UnknownInputs,
+    Operation, Outage, RateLimitConfig, SuccessStatus, Timestamps, UnknownInputs,
 };
 
 #[tokio::test]
@@ -360,5 +360,76 @@ async fn ids_are_random_uuids_by_default_and_ordered_by_setting() {
     {
         let config = writer_sim::SimConfig::from_toml("[api]\nids = \"ordered\"").unwrap();
         assert_eq!(config.api.ids, IdStyle::Ordered);
+    }
+}
+
+/// Every job time in `answer`'s JSON (at any depth), as sent.
+fn job_times(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    Value::String(text)
+                        if ["created_at", "updated_at", "completed_at"].contains(&key.as_str()) =>
+                    {
+                        out.push(text.clone());
+                    }
+                    _ => job_times(value, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| job_times(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn job_times_are_whole_seconds_by_setting() {
+    use chrono::{DateTime, SubsecRound, Timelike};
+    for setting in [None, Some(Timestamps::Micros), Some(Timestamps::Seconds)] {
+        let mut builder = manual().failure_rate(1.0);
+        if let Some(timestamps) = setting {
+            builder = builder.timestamps(timestamps);
+        }
+        let sim = builder.start().await.unwrap();
+        let client = Client::new(&sim);
+        sim.advance(Duration::from_millis(1_234));
+        let created = client.create(DEMO, &product("x")).await;
+        let id = created.decode::<CreateJobResponse>().id.unwrap();
+        let recorded = sim.job(&id).unwrap().created_at;
+        assert_ne!(recorded.nanosecond(), 0, "the test needs a fraction");
+        sim.advance(Duration::from_millis(500));
+        let running = client.job(&id).await;
+        let listed = client.list(DEMO, "").await;
+        sim.advance(Duration::from_secs(30));
+        let failed = client.job(&id).await;
+        let retried = client.retry(&id).await;
+        let mut times = Vec::new();
+        for answer in [&created, &running, &listed, &failed, &retried] {
+            job_times(&answer.json(), &mut times);
+        }
+        // create, get (created, updated), list (created, updated), get
+        // (created, updated, completed), retry.
+        assert_eq!(times.len(), 9, "{times:?}");
+        let whole = setting == Some(Timestamps::Seconds);
+        for text in &times {
+            assert_eq!(!text.contains('.'), whole, "{setting:?}: {text}");
+            // Still RFC 3339, as the generated types decode it.
+            DateTime::parse_from_rfc3339(text).unwrap();
+        }
+        let job: Job = failed.decode();
+        let want = if whole {
+            recorded.trunc_subsecs(0)
+        } else {
+            recorded
+        };
+        assert_eq!(job.created_at, want, "{setting:?}");
+        // The simulator's own records keep the precise time.
+        assert_eq!(sim.job(&id).unwrap().created_at, recorded);
+    }
+    #[cfg(feature = "toml")]
+    {
+        let config = writer_sim::SimConfig::from_toml("[api]\ntimestamps = \"seconds\"").unwrap();
+        assert_eq!(config.api.timestamps, Timestamps::Seconds);
     }
 }

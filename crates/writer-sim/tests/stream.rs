@@ -157,3 +157,37 @@ async fn body_faults_leave_a_streamed_run_alone() {
     );
     assert_eq!(sim.stats().faults_of(writer_sim::FaultKind::Truncated), 0);
 }
+
+#[tokio::test]
+async fn a_streamed_run_can_fail_mid_stream_with_an_error_event() {
+    let sim = manual()
+        .duration(writer_sim::DurationDist::fixed(Duration::ZERO))
+        .stream_error_after(2)
+        .start()
+        .await
+        .unwrap();
+    let inputs = product("Terra running shoe with a long and winding description");
+    let response = start_stream(&sim, json!({ "inputs": inputs, "stream": true })).await;
+    // The stream opened fine: the failure comes inside it.
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let whole = expected_output(DEMO, &inputs).suggestion;
+    let seen = contents(&text);
+    assert_eq!(seen.len(), 2, "{text:?}");
+    assert!(whole.starts_with(&seen.concat()));
+    assert!(seen.concat().len() < whole.len());
+    // The last event is `event: error` with Writer's error body as data.
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    let data = last
+        .strip_prefix("event: error\ndata: ")
+        .unwrap_or_else(|| panic!("{last:?}"));
+    let error: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(error["tpe"], "run_failed");
+    assert!(
+        error["errors"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("mid-stream"),
+        "{error}"
+    );
+}

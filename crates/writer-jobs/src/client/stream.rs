@@ -25,7 +25,9 @@ use tracing::Instrument;
 use writer_api::raw;
 use writer_api::types as wire;
 
-use super::{Client, Exchange, Failure, no_response, nonempty, run_body, server_date};
+use super::{
+    Client, Exchange, Failure, error_message, no_response, nonempty, run_body, server_date,
+};
 use crate::error::{Error, Result};
 use crate::model::Inputs;
 use crate::sse;
@@ -36,8 +38,12 @@ use crate::throttle::{Observation, Operation};
 ///
 /// Each item is the next piece of the output (join them for the whole
 /// text). An error ends the stream: the request failed (the same
-/// [`Error`]s as [`Client::run_application`], after the same retries), or
-/// the connection broke or the run timeout passed mid-stream.
+/// [`Error`]s as [`Client::run_application`], after the same retries), the
+/// connection broke or the run timeout passed mid-stream, or the server
+/// reported an error mid-stream: an `event: error`, or event data that is
+/// an error body rather than a piece of output, which comes out as
+/// [`Error::Http`] with the stream's status, the server's message and its
+/// body field by field ([`Error::body`]).
 pub struct RunStream {
     inner: BoxStream<'static, Result<String>>,
 }
@@ -78,8 +84,11 @@ struct Reading {
     deadline: Duration,
     /// Texts parsed but not handed out yet.
     ready: VecDeque<String>,
-    /// The body ended (or brought `[DONE]`): only `ready` is left.
+    /// The body ended (or brought `[DONE]` or an error): only `ready` is
+    /// left, then `failed` if the server reported an error.
     finished: bool,
+    /// The error the server reported mid-stream, yielded after `ready`.
+    failed: Option<Error>,
     chunks: u64,
 }
 
@@ -225,6 +234,7 @@ impl Client {
                 deadline: started + timeout,
                 ready: VecDeque::new(),
                 finished: false,
+                failed: None,
                 chunks: 0,
             };
             return (Ok(Opened::Events(Box::new(reading))), observation);
@@ -259,6 +269,10 @@ impl Client {
                     return Some((Ok(text), Step::Read(self, reading)));
                 }
                 if reading.finished {
+                    if let Some(error) = reading.failed.take() {
+                        self.ended(&reading, "the server reported an error mid-stream");
+                        return Some((Err(error), Step::Done));
+                    }
                     self.ended(&reading, "stream ended");
                     return None;
                 }
@@ -308,12 +322,23 @@ impl Client {
                     return Some((Err(error), Step::Done));
                 }
                 for event in events {
-                    match chunk_text(&event.data) {
+                    let chunk = if event.event == "error" {
+                        Chunk::Error
+                    } else {
+                        chunk_text(&event.data)
+                    };
+                    match chunk {
                         Chunk::Text(text) => reading.ready.push_back(text),
                         Chunk::Skip => {}
                         Chunk::Done => {
                             // What came before the sentinel still goes out;
                             // anything after it is ignored.
+                            reading.finished = true;
+                            break;
+                        }
+                        Chunk::Error => {
+                            // Likewise before the error, which ends it.
+                            reading.failed = Some(self.stream_error(&reading, &event.data));
                             reading.finished = true;
                             break;
                         }
@@ -323,6 +348,42 @@ impl Client {
         }
         .instrument(span)
         .await
+    }
+
+    /// The error the server reported mid-stream with `data`: an error body
+    /// in any shape [`Client::classify`] reads (Writer's, `{message,
+    /// code}`), that body wrapped as `{"error": ...}`, `{"error": "text"}`,
+    /// or plain text.
+    fn stream_error(&self, reading: &Reading, data: &str) -> Error {
+        let status = reading.response.status();
+        let wrapped = match serde_json::from_str::<serde_json::Value>(data) {
+            Ok(serde_json::Value::Object(mut map)) => map.remove("error").filter(|e| !e.is_null()),
+            _ => None,
+        };
+        let (message, body) = match wrapped {
+            Some(serde_json::Value::String(text)) => (self.scrub(text), Default::default()),
+            _ if data.trim().is_empty() => ("no explanation given".into(), Default::default()),
+            wrapped => {
+                let bytes = match wrapped {
+                    Some(inner) => inner.to_string().into_bytes(),
+                    None => data.as_bytes().to_vec(),
+                };
+                let raw = raw::RawResponse {
+                    status,
+                    headers: reqwest::header::HeaderMap::new(),
+                    body: bytes.into(),
+                    truncated: false,
+                };
+                error_message(&raw, |text| self.scrub(text), |b| self.scrubbed_snippet(b))
+            }
+        };
+        tracing::debug!(error = %message, "the server reported an error mid-stream");
+        Error::Http {
+            status: status.as_u16(),
+            message: format!("the run failed mid-stream: {message}"),
+            request_id: reading.request_id.clone(),
+            body: Box::new(body),
+        }
     }
 
     /// Records the end of a stream in its span (entered by the caller).
@@ -349,12 +410,16 @@ enum Chunk {
     Skip,
     /// The `[DONE]` sentinel: the stream is over.
     Done,
+    /// An error the server reported: the stream is over, and failed.
+    Error,
 }
 
 /// The text in one event's data. Writer's SDKs read each event as JSON
 /// `{"delta": {"content"?, "title"?, "stages"?}}`: the text is
 /// `delta.content`. A whole output (`{"suggestion"}`) gives its
-/// suggestion; data that is not JSON is taken as text as it is.
+/// suggestion; data that is not JSON is taken as text as it is. An object
+/// with no output in it but an error (`error`, or the `tpe`/`errors` of an
+/// error body) is the server reporting a failure.
 fn chunk_text(data: &str) -> Chunk {
     if data.trim() == "[DONE]" {
         return Chunk::Done;
@@ -363,6 +428,7 @@ fn chunk_text(data: &str) -> Chunk {
         return Chunk::Text(data.to_string());
     };
     let text = match &value {
+        serde_json::Value::Object(map) if is_error_body(map) => return Chunk::Error,
         serde_json::Value::String(text) => Some(text.as_str()),
         serde_json::Value::Object(_) => value
             .pointer("/delta/content")
@@ -374,6 +440,15 @@ fn chunk_text(data: &str) -> Chunk {
         Some(text) if !text.is_empty() => Chunk::Text(text.to_string()),
         _ => Chunk::Skip,
     }
+}
+
+/// Whether event data is an error body rather than output.
+fn is_error_body(map: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let output = map.contains_key("delta") || map.contains_key("suggestion");
+    let error = map.get("error").is_some_and(|e| !e.is_null())
+        || map.get("errors").is_some_and(serde_json::Value::is_array)
+        || map.get("tpe").is_some_and(serde_json::Value::is_string);
+    !output && error
 }
 
 #[cfg(test)]
@@ -401,5 +476,19 @@ mod tests {
         assert_eq!(chunk_text("plain words"), text("plain words"));
         assert_eq!(chunk_text("[DONE]"), Chunk::Done);
         assert_eq!(chunk_text("42"), Chunk::Skip);
+        for error in [
+            r#"{"error": {"message": "overloaded"}}"#,
+            r#"{"error": "overloaded"}"#,
+            r#"{"tpe": "run_failed", "errors": [{"description": "x"}]}"#,
+            r#"{"message": "x", "errors": []}"#,
+        ] {
+            assert_eq!(chunk_text(error), Chunk::Error, "{error}");
+        }
+        // Output that happens to carry an error field is still output.
+        assert_eq!(
+            chunk_text(r#"{"delta": {"content": "a"}, "error": null}"#),
+            text("a")
+        );
+        assert_eq!(chunk_text(r#"{"error": null}"#), Chunk::Skip);
     }
 }
