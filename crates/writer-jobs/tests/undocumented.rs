@@ -152,8 +152,6 @@ async fn pre_flight_validation_keeps_rows_with_unknown_inputs_from_being_sent() 
 
 /// A row rejected before any request reports no create request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine: a row rejected by pre-flight validation reports `creates: 1` \
-            (Outcome::creates counts create requests sent; none was)"]
 async fn a_row_rejected_before_sending_reports_no_create() {
     let (sim, client) = start(sim_builder(12)).await;
     let application = client.application(APP).await.unwrap();
@@ -247,12 +245,6 @@ async fn precise_job_times_make_no_duplicate_on_an_exclusive_application() {
 /// With whole-second job times, a job made 0.7 s into a second is listed
 /// 0.7 s before it was made. Windows must widen to that precision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine: reconcile::decide matches a listed created_at against a window \
-            in true server time (at >= start) without widening by the timestamp's \
-            precision; a job stamped 16:38:55 but made at 16:38:55.76 falls before \
-            its create's window (16:38:55.7..), the create is judged NotLanded and \
-            sent again (rows with creates: 2-3, and input sets with more jobs than rows; \
-            failed 8 runs of 8, on seed 21 or 22; precise times pass)"]
 async fn second_only_job_times_make_no_duplicate_on_an_exclusive_application() {
     ambiguous_creates_make_no_duplicate(Timestamps::Seconds).await;
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::poller::{OrderEvidence, Plan};
+use super::reconcile::{precision, shift};
 use crate::Client;
 use crate::error::Error;
 use crate::model::{Job, ListQuery};
@@ -164,8 +165,10 @@ pub(super) async fn list_back_to(
         let last = n == 0 || page.is_last(offset);
         let oldest = page.jobs.iter().map(|j| j.created_at).min();
         let newest = page.jobs.iter().map(|j| j.created_at).max();
+        // A listed time is cut to its precision: a job stamped before
+        // `back_to` may still have been made after it.
         for job in page.jobs {
-            if job.created_at >= back_to {
+            if made_until(job.created_at) > back_to {
                 jobs.push((job.id, job.created_at));
             }
         }
@@ -178,10 +181,12 @@ pub(super) async fn list_back_to(
                 DateTime::<Utc>::MAX_UTC,
             ));
         }
+        // Newest first: every job on later pages was made before the
+        // page's oldest stamp plus its precision.
         if known.newest_first()
-            && let Some(oldest) = oldest.filter(|o| *o < back_to)
+            && let Some(since) = oldest.map(made_until).filter(|s| *s <= back_to)
         {
-            return Ok(listing(jobs, order, oldest, DateTime::<Utc>::MAX_UTC));
+            return Ok(listing(jobs, order, since, DateTime::<Utc>::MAX_UTC));
         }
         if known.oldest_first()
             && let Some(newest) = newest.filter(|n| *n > up_to)
@@ -190,4 +195,10 @@ pub(super) async fn list_back_to(
         }
         offset += n;
     }
+}
+
+/// The latest a job stamped `at` can have been made (exclusive): its
+/// stamp plus the stamp's precision.
+fn made_until(at: DateTime<Utc>) -> DateTime<Utc> {
+    shift(at, precision(at))
 }

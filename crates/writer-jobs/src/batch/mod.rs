@@ -115,10 +115,12 @@ pub struct Outcome {
     /// What happened.
     #[serde(flatten)]
     pub result: OutcomeResult,
-    /// Job runs: 1, plus one per job-level retry.
+    /// Job runs: 1, plus one per job-level retry (0 for a row rejected
+    /// before anything was sent).
     pub attempts: u32,
     /// Create requests sent for the row (more than 1 only when a create
-    /// surely did not land, or the user chose to resend ambiguous rows).
+    /// surely did not land, or the user chose to resend ambiguous rows; 0
+    /// for a row rejected before anything was sent).
     pub creates: u32,
     /// When the server created the job.
     pub created_at: Option<DateTime<Utc>>,

@@ -228,7 +228,10 @@ pub fn decide(
             .map(|(id, at)| (id.as_str(), *at))
             .collect()
     };
-    let within = |p: &Pending, at: DateTime<Utc>| at >= p.start && at <= p.end;
+    // A listed time is the server's, cut to its precision: the job was
+    // made in `[at, at + precision)`, so it may belong to any window that
+    // interval meets.
+    let within = |p: &Pending, at: DateTime<Utc>| shift(at, precision(at)) > p.start && at <= p.end;
     let mut verdicts = Vec::new();
     for p in pending.iter().filter(|p| p.settled) {
         if p.start < covered_since || p.end > covered_until {

@@ -95,7 +95,12 @@ impl Engine {
             error,
             http_status: None,
         };
-        let outcome = self.outcome(row.key, seq, None, result);
+        // Nothing was sent and no job ran.
+        let outcome = Outcome {
+            attempts: 0,
+            creates: 0,
+            ..self.outcome(row.key, seq, None, result)
+        };
         self.finish(outcome).await
     }
 
