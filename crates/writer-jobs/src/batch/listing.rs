@@ -11,10 +11,27 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::poller::{OrderEvidence, Plan};
-use super::reconcile::{precision, shift};
+use super::positions::{Start, gallop_probe, made_until};
 use crate::Client;
 use crate::error::Error;
-use crate::model::{Job, ListQuery};
+use crate::model::{Job, JobPage, ListQuery};
+
+/// Marks recorded by a scan: a page's offset and its first job's creation
+/// time (see [`super::positions`]).
+pub(super) type Marks = Vec<(u64, DateTime<Utc>)>;
+
+/// How a sweep reads the list for its plan's listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scan {
+    /// Known newest first: from offset 0 back to the plan's point.
+    NewestFirst,
+    /// Known oldest first: forward to the end from a start at (or
+    /// galloping to) the plan's point.
+    OldestFirst(Start),
+    /// Order not known yet: one page (what it shows counts, and teaches
+    /// the order).
+    OnePage,
+}
 
 /// What one sweep learned.
 pub(super) struct SweepResult {
@@ -24,6 +41,10 @@ pub(super) struct SweepResult {
     pub(super) not_found: Vec<String>,
     /// What the pages showed about the list's order.
     pub(super) order: OrderEvidence,
+    /// Where the pages read sit (used on an oldest-first list).
+    pub(super) marks: Marks,
+    /// The offset just past the list's end, when a page showed it.
+    pub(super) end: Option<u64>,
 }
 
 /// A reconciliation listing: the jobs created in the range it covered.
@@ -37,20 +58,22 @@ pub(super) struct Listing {
     /// Clock time the listing started: only creates settled by then can be
     /// judged from it.
     pub(super) started: Duration,
+    /// Where the pages read sit (used on an oldest-first list).
+    pub(super) marks: Marks,
+    /// The offset just past the list's end, when a page showed it.
+    pub(super) end: Option<u64>,
 }
 
-/// One sweep: a listing back to the plan's point, then the plan's GETs.
-/// The listing stops early at the plan's point only on a list known to be
-/// newest first; otherwise it reads one page (what it shows still counts,
-/// and teaches the order), and jobs it was meant to show but did not are
-/// fetched by id next time.
+/// One sweep: the plan's listing (read as `scan` says), then the plan's
+/// GETs. Jobs the listing was meant to show but did not are fetched by id
+/// next time; a failed page ends the listing the same way.
 pub(super) async fn sweep(
     client: Client,
     app_id: String,
     plan: Plan,
     page_size: u64,
     wanted: HashSet<String>,
-    newest_first: bool,
+    scan: Scan,
 ) -> SweepResult {
     let mut result = SweepResult {
         observed: Vec::new(),
@@ -58,50 +81,22 @@ pub(super) async fn sweep(
         oldest: None,
         not_found: Vec::new(),
         order: OrderEvidence::default(),
+        marks: Vec::new(),
+        end: None,
     };
-    if let Some(back_to) = plan.list_back_to {
-        let mut offset = 0;
-        loop {
-            let query = ListQuery {
-                status: None,
-                offset,
-                limit: Some(page_size),
-            };
-            let page = match client.list_jobs_page(&app_id, &query).await {
-                Ok(page) => page,
-                Err(error) => {
-                    tracing::debug!(%error, "list page failed; its jobs are fetched by id");
-                    break;
-                }
-            };
-            let n = page.jobs.len() as u64;
-            result
-                .order
-                .observe_page(page.jobs.iter().map(|j| j.created_at));
-            let last = page.is_last(offset);
-            let short = n < page.limit.min(page_size);
-            let mut page_oldest = None;
-            for job in page.jobs {
-                result.listed += 1;
-                page_oldest = Some(
-                    page_oldest.map_or(job.created_at, |o: DateTime<Utc>| o.min(job.created_at)),
-                );
-                if wanted.contains(&job.id) {
-                    result.observed.push(job);
-                }
-            }
-            if let Some(o) = page_oldest {
-                result.oldest = Some(result.oldest.map_or(o, |r| r.min(o)));
-            }
-            let past = page_oldest.is_none_or(|o| o < back_to);
-            // A short page ends a sweep: a job it may have hidden is
-            // fetched by id next time, which costs less than asking for
-            // one more page every sweep.
-            if last || short || past || !newest_first {
-                break;
-            }
-            offset += n;
-        }
+    if let Some(back_to) = plan.list_back_to
+        && let Err(error) = sweep_listing(
+            &client,
+            &app_id,
+            back_to,
+            page_size,
+            &wanted,
+            scan,
+            &mut result,
+        )
+        .await
+    {
+        tracing::debug!(%error, "list page failed; its jobs are fetched by id");
     }
     let fetched: Vec<(String, crate::Result<Job>)> = futures::stream::iter(plan.gets)
         .map(|id| {
@@ -124,44 +119,209 @@ pub(super) async fn sweep(
     result
 }
 
+/// A sweep's listing of every job made since `back_to`: newest first from
+/// offset 0 until a job older than that, oldest first from a start near
+/// it to the end, one page when the order is unknown. A short page ends
+/// it too: a job it may have hidden is fetched by id next time, which
+/// costs less than asking for one more page every sweep.
+async fn sweep_listing(
+    client: &Client,
+    app_id: &str,
+    back_to: DateTime<Utc>,
+    page_size: u64,
+    wanted: &HashSet<String>,
+    scan: Scan,
+    result: &mut SweepResult,
+) -> crate::Result<()> {
+    let mut offset = match scan {
+        Scan::OldestFirst(start) => {
+            locate(client, app_id, back_to, start, page_size, &mut result.marks)
+                .await?
+                .offset
+        }
+        _ => 0,
+    };
+    loop {
+        let page = read_page(client, app_id, offset, page_size, &mut result.marks).await?;
+        let n = page.jobs.len() as u64;
+        result
+            .order
+            .observe_page(page.jobs.iter().map(|j| j.created_at));
+        let last = page.is_last(offset);
+        let short = n < page.limit.min(page_size);
+        let page_oldest = page.jobs.iter().map(|j| j.created_at).min();
+        if let Some(o) = page_oldest {
+            result.oldest = Some(result.oldest.map_or(o, |r| r.min(o)));
+        }
+        result.listed += n;
+        result
+            .observed
+            .extend(page.jobs.into_iter().filter(|job| wanted.contains(&job.id)));
+        let past = page_oldest.is_none_or(|o| o < back_to);
+        let done = match scan {
+            Scan::NewestFirst => past,
+            Scan::OldestFirst(_) => false,
+            Scan::OnePage => true,
+        };
+        if last || short {
+            result.end = Some(offset + n);
+        }
+        if last || short || done {
+            return Ok(());
+        }
+        offset += n;
+    }
+}
+
+/// Reads the page at `offset`, recording its mark.
+async fn read_page(
+    client: &Client,
+    app_id: &str,
+    offset: u64,
+    limit: u64,
+    marks: &mut Marks,
+) -> crate::Result<JobPage> {
+    let query = ListQuery {
+        status: None,
+        offset,
+        limit: Some(limit),
+    };
+    let page = client.list_jobs_page(app_id, &query).await?;
+    if let Some(first) = page.jobs.first() {
+        marks.push((offset, first.created_at));
+    }
+    Ok(page)
+}
+
+/// Where a forward scan of an oldest-first list for every job made since
+/// `back_to` starts: `start` itself, or, when it may be far behind, found
+/// by galloping from it (probes of one job each, one, two, four... pages
+/// on) and halving the gap to within a page.
+async fn locate(
+    client: &Client,
+    app_id: &str,
+    back_to: DateTime<Utc>,
+    start: Start,
+    page_size: u64,
+    marks: &mut Marks,
+) -> crate::Result<Start> {
+    if !start.gallop {
+        return Ok(start);
+    }
+    // `lo` is a start whose job was made before `back_to`; `hi` an offset
+    // at or past the first job that may not have been (or past the end).
+    let old_enough = |offset: u64, at: Option<DateTime<Utc>>| match at {
+        Some(at) if made_until(at) <= back_to => Some(Start {
+            offset,
+            covered_since: made_until(at),
+            gallop: false,
+        }),
+        _ => None,
+    };
+    let mut lo = Start {
+        gallop: false,
+        ..start
+    };
+    let mut hi = None;
+    for steps in 0..64 {
+        let probe = gallop_probe(start.offset, steps, page_size);
+        let at = read_page(client, app_id, probe, 1, marks)
+            .await?
+            .jobs
+            .first()
+            .map(|j| j.created_at);
+        match old_enough(probe, at) {
+            Some(found) => lo = found,
+            None => {
+                hi = Some(probe);
+                break;
+            }
+        }
+    }
+    let Some(mut hi) = hi else {
+        return Ok(lo);
+    };
+    while hi - lo.offset > page_size {
+        let mid = lo.offset + (hi - lo.offset) / 2;
+        let at = read_page(client, app_id, mid, 1, marks)
+            .await?
+            .jobs
+            .first()
+            .map(|j| j.created_at);
+        match old_enough(mid, at) {
+            Some(found) => lo = found,
+            None => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
 /// Lists the application's jobs, unfiltered, far enough to cover every job
 /// created from `back_to` to `up_to`. Writer documents no order, so the
 /// scan stops early only on a list whose order is known, from `prior`
 /// evidence and the pages of this scan itself: newest first, at a job older
 /// than `back_to`; oldest first, at a job newer than `up_to`. Otherwise it
 /// reads to the end (an empty page, or `totalCount` reached; a short page
-/// is not the end, since servers may send those mid-list). Fails rather
-/// than return a partial listing.
+/// is not the end, since servers may send those mid-list). On a list known
+/// oldest first it starts at `start` (see [`super::positions`]), after
+/// checking that the job there was made before `back_to`; else from 0.
+/// Fails rather than return a partial listing.
 pub(super) async fn list_back_to(
     client: &Client,
     app_id: &str,
     (back_to, up_to): (DateTime<Utc>, DateTime<Utc>),
     page_size: u64,
-    prior: OrderEvidence,
+    (prior, start): (OrderEvidence, Start),
     started: Duration,
 ) -> crate::Result<Listing> {
-    let mut jobs = Vec::new();
-    let mut order = OrderEvidence::default();
-    let mut offset = 0;
-    let listing = |jobs, order, covered_since, covered_until| Listing {
-        jobs,
-        covered_since,
-        covered_until,
-        order,
+    let mut listing = Listing {
+        jobs: Vec::new(),
+        covered_since: DateTime::<Utc>::MIN_UTC,
+        covered_until: DateTime::<Utc>::MAX_UTC,
+        order: OrderEvidence::default(),
         started,
+        marks: Vec::new(),
+        end: None,
     };
+    let mut offset = 0;
+    let mut located = false;
+    if prior.oldest_first() && start != Start::ORIGIN {
+        let start = locate(
+            client,
+            app_id,
+            back_to,
+            start,
+            page_size,
+            &mut listing.marks,
+        )
+        .await?;
+        offset = start.offset;
+        located = true;
+    }
+    let mut checked = offset == 0;
     loop {
-        let query = ListQuery {
-            status: None,
-            offset,
-            limit: Some(page_size),
-        };
-        let page = client.list_jobs_page(app_id, &query).await?;
+        let page = read_page(client, app_id, offset, page_size, &mut listing.marks).await?;
+        if !checked {
+            // Every job before the start was made before its first job:
+            // it must have been made before `back_to`, else (offsets
+            // moved) the scan starts over from 0.
+            checked = true;
+            match page.jobs.first().map(|j| made_until(j.created_at)) {
+                Some(since) if since <= back_to => listing.covered_since = since,
+                _ => {
+                    tracing::debug!(offset, "the start's job is not old enough; listing from 0");
+                    offset = 0;
+                    continue;
+                }
+            }
+        }
         let n = page.jobs.len() as u64;
         tracing::trace!(offset, n, total = ?page.total_count, "reconciliation page");
-        order.observe_page(page.jobs.iter().map(|j| j.created_at));
+        listing
+            .order
+            .observe_page(page.jobs.iter().map(|j| j.created_at));
         let mut known = prior;
-        known.merge(&order);
+        known.merge(&listing.order);
         let last = n == 0 || page.is_last(offset);
         let oldest = page.jobs.iter().map(|j| j.created_at).min();
         let newest = page.jobs.iter().map(|j| j.created_at).max();
@@ -169,36 +329,43 @@ pub(super) async fn list_back_to(
         // `back_to` may still have been made after it.
         for job in page.jobs {
             if made_until(job.created_at) > back_to {
-                jobs.push((job.id, job.created_at));
+                listing.jobs.push((job.id, job.created_at));
             }
         }
         if last {
-            // The end of the list: everything was covered.
-            return Ok(listing(
-                jobs,
-                order,
-                DateTime::<Utc>::MIN_UTC,
-                DateTime::<Utc>::MAX_UTC,
-            ));
+            // The end of the list: everything from the start was covered.
+            listing.end = Some(offset + n);
+            return Ok(listing);
         }
         // Newest first: every job on later pages was made before the
         // page's oldest stamp plus its precision.
         if known.newest_first()
             && let Some(since) = oldest.map(made_until).filter(|s| *s <= back_to)
         {
-            return Ok(listing(jobs, order, since, DateTime::<Utc>::MAX_UTC));
+            listing.covered_since = since;
+            return Ok(listing);
         }
         if known.oldest_first()
             && let Some(newest) = newest.filter(|n| *n > up_to)
         {
-            return Ok(listing(jobs, order, DateTime::<Utc>::MIN_UTC, newest));
+            listing.covered_until = newest;
+            return Ok(listing);
         }
         offset += n;
+        // Oldest first, learnt on this scan's first pages, and this page
+        // wholly older than `back_to`: gallop on rather than read the
+        // list's history page by page (the start found is checked).
+        if known.oldest_first() && !located && newest.is_some_and(|n| made_until(n) <= back_to) {
+            located = true;
+            let from = Start {
+                offset,
+                covered_since: listing.covered_since,
+                gallop: true,
+            };
+            let found =
+                locate(client, app_id, back_to, from, page_size, &mut listing.marks).await?;
+            checked = found.offset == offset;
+            offset = found.offset;
+        }
     }
-}
-
-/// The latest a job stamped `at` can have been made (exclusive): its
-/// stamp plus the stamp's precision.
-fn made_until(at: DateTime<Utc>) -> DateTime<Utc> {
-    shift(at, precision(at))
 }

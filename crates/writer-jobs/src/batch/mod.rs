@@ -56,6 +56,7 @@ pub mod limiter;
 mod listing;
 pub mod pacer;
 pub mod poller;
+mod positions;
 pub mod reconcile;
 mod reconciler;
 mod resume;

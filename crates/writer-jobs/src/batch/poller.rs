@@ -21,6 +21,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::listing::{Scan, SweepResult};
+use super::positions::{Positions, Start};
+
 /// One outstanding job, as the planner sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
@@ -230,6 +233,10 @@ pub(super) struct SweepScheduler {
     last_at: Duration,
     density: f64,
     order: OrderEvidence,
+    /// Where jobs sit, on a list known to be oldest first.
+    positions: Positions,
+    /// The running (or last) sweep read one page, the order not known.
+    one_page: bool,
     /// Jobs the running sweep's listing is meant to show: any it does not
     /// show (the page failed, the order is not what the plan assumed) is
     /// fetched by id next time.
@@ -248,6 +255,8 @@ impl SweepScheduler {
             last_at: Duration::ZERO,
             density: 0.0,
             order: OrderEvidence::default(),
+            positions: Positions::default(),
+            one_page: false,
             listed: HashSet::new(),
         }
     }
@@ -257,9 +266,25 @@ impl SweepScheduler {
         self.order
     }
 
-    /// Adds what another listing showed about the order.
-    pub(super) fn learn_order(&mut self, order: &OrderEvidence) {
+    /// Adds what another listing showed about the order and where the
+    /// pages it read sit.
+    pub(super) fn learn(
+        &mut self,
+        order: &OrderEvidence,
+        marks: &[(u64, DateTime<Utc>)],
+        end: Option<u64>,
+    ) {
         self.order.merge(order);
+        self.positions.merge(marks, end);
+    }
+
+    /// Where a listing of every job made since `back_to` may start: near
+    /// it on a list known to be oldest first, else at the origin.
+    pub(super) fn listing_start(&self, back_to: DateTime<Utc>) -> Start {
+        if !self.order.oldest_first() {
+            return Start::ORIGIN;
+        }
+        self.positions.start_for(back_to, self.spacing.page_size)
     }
 
     /// A create went out (sweeps are spaced by the create rate).
@@ -283,17 +308,18 @@ impl SweepScheduler {
     }
 
     /// Plans a sweep of `candidates` at `now` (wall time `wall`): the
-    /// cheapest split between listing and GETs on a list that may be
-    /// newest first, GETs alone on one known not to be. `None` when
-    /// nothing is due (the next sweep is then spaced with `pace`).
+    /// cheapest split between listing and GETs on a list known to be
+    /// newest or oldest first (or not known yet: its listing then reads
+    /// one page), GETs alone on one known to be in neither order. `None`
+    /// when nothing is due (the next sweep is then spaced with `pace`).
     pub(super) fn begin(
         &mut self,
         candidates: &[Candidate],
         now: Duration,
         wall: DateTime<Utc>,
         pace: Pace,
-    ) -> Option<Plan> {
-        let plan = if self.order.not_newest_first() {
+    ) -> Option<(Plan, Scan)> {
+        let plan = if self.order.not_newest_first() && !self.order.oldest_first() {
             plan_gets(candidates)
         } else {
             let density = self.density_estimate(candidates, wall);
@@ -303,41 +329,55 @@ impl SweepScheduler {
             self.schedule(now, Some(0), pace);
             return None;
         }
+        let scan = match plan.list_back_to {
+            Some(back_to) if self.order.oldest_first() => {
+                Scan::OldestFirst(self.listing_start(back_to))
+            }
+            _ if self.order.newest_first() => Scan::NewestFirst,
+            _ => Scan::OnePage,
+        };
         self.last_cost = plan.cost;
         self.running = true;
         self.started = now;
+        self.one_page = scan == Scan::OnePage;
         self.listed = match plan.list_back_to {
             Some(back_to) => candidates
                 .iter()
                 .filter(|c| c.due && !c.must_get && c.created_at >= back_to)
                 .map(|c| c.id.clone())
                 .collect(),
-            None => HashSet::new(),
+            _ => HashSet::new(),
         };
-        Some(plan)
+        Some((plan, scan))
     }
 
-    /// A sweep ended having listed `listed` jobs back to `oldest` (all
-    /// clients') and seen `order`: learns the density and the order, and
-    /// returns when it started and the jobs its listing was meant to show.
+    /// A sweep ended: learns the density (it listed `listed` jobs back to
+    /// `oldest`, all clients'), the order and the positions its pages
+    /// showed, and returns when it started and the jobs its listing was
+    /// meant to show.
     pub(super) fn finished(
         &mut self,
-        listed: u64,
-        oldest: Option<DateTime<Utc>>,
-        order: &OrderEvidence,
+        result: &SweepResult,
         wall: DateTime<Utc>,
     ) -> (Duration, HashSet<String>) {
         self.running = false;
-        if let Some(oldest) = oldest {
-            let measured = listed as f64 / seconds_since(oldest, wall);
+        if let Some(oldest) = result.oldest {
+            let measured = result.listed as f64 / seconds_since(oldest, wall);
             self.density = if self.density > 0.0 {
                 0.5 * self.density + 0.5 * measured
             } else {
                 measured
             };
         }
-        self.order.merge(order);
-        (self.started, std::mem::take(&mut self.listed))
+        self.learn(&result.order, &result.marks, result.end);
+        let mut listed = std::mem::take(&mut self.listed);
+        if self.one_page && (self.order.newest_first() || self.order.oldest_first()) {
+            // One page read in an order not known before: it taught the
+            // order, so the jobs it did not show stay due (the next sweep
+            // lists them in that order) rather than be fetched by id.
+            listed.clear();
+        }
+        (self.started, listed)
     }
 
     /// Spaces the next sweep after one that cost `cost` requests (the last
@@ -541,30 +581,76 @@ mod tests {
         let mut s = scheduler();
         let now = Duration::from_secs(5);
         let c = candidates(100, 1, |_| true);
-        let plan = s.begin(&c, now, at(1000), CREATING).expect("jobs are due");
+        let (plan, scan) = s.begin(&c, now, at(1000), CREATING).expect("jobs are due");
         assert!(plan.list_back_to.is_some());
+        assert_eq!(scan, Scan::OnePage, "the order is not known yet");
         assert!(!s.due(now, true), "one sweep at a time");
-        let (started, listed) = s.finished(100, Some(at(900)), &OrderEvidence::default(), at(1000));
+        let result = swept(100, Some(at(900)), OrderEvidence::default());
+        let (started, listed) = s.finished(&result, at(1000));
         assert_eq!(started, now);
         assert!(listed.len() > 50, "{} jobs to be shown", listed.len());
-        assert!(
-            s.finished(0, None, &OrderEvidence::default(), at(1000))
-                .1
-                .is_empty()
-        );
+        // A page that taught the order need not have shown them.
+        s.begin(&c, now, at(1000), CREATING).unwrap();
+        let taught = swept(100, Some(at(900)), evidence(40, false));
+        assert!(s.finished(&taught, at(1000)).1.is_empty());
+        let nothing = swept(0, None, OrderEvidence::default());
+        assert!(s.finished(&nothing, at(1000)).1.is_empty());
+    }
+
+    fn swept(listed: u64, oldest: Option<DateTime<Utc>>, order: OrderEvidence) -> SweepResult {
+        SweepResult {
+            observed: Vec::new(),
+            listed,
+            oldest,
+            not_found: Vec::new(),
+            order,
+            marks: Vec::new(),
+            end: None,
+        }
+    }
+
+    /// Evidence of `pairs` ordered pairs, newest first or oldest first.
+    fn evidence(pairs: i64, newest_first: bool) -> OrderEvidence {
+        let mut o = OrderEvidence::default();
+        let times = (0..=pairs).map(|i| at(if newest_first { -i } else { i }));
+        o.observe_page(times);
+        o
     }
 
     #[test]
-    fn a_list_known_not_newest_first_is_swept_by_id() {
+    fn a_list_in_no_known_order_is_swept_by_id() {
         let mut s = scheduler();
-        s.learn_order(&{
-            let mut o = OrderEvidence::default();
-            o.observe_page([at(1), at(2)]);
-            o
-        });
+        s.learn(&evidence(40, true), &[], None);
+        s.learn(&evidence(1, false), &[], None);
         let c = candidates(100, 1, |_| true);
-        let plan = s.begin(&c, Duration::ZERO, at(1000), CREATING).unwrap();
+        let (plan, _) = s.begin(&c, Duration::ZERO, at(1000), CREATING).unwrap();
         assert_eq!((plan.list_back_to, plan.gets.len()), (None, 100));
         assert!(s.begin(&[], Duration::ZERO, at(1000), CREATING).is_none());
+    }
+
+    #[test]
+    fn an_oldest_first_list_is_listed_forward_from_a_mark_near_the_plans_point() {
+        let mut s = scheduler();
+        s.learn(
+            &evidence(40, false),
+            &[(0, at(0)), (5000, at(880)), (5100, at(895))],
+            Some(5150),
+        );
+        assert_eq!(s.listing_start(at(10)).offset, 0);
+        let c = candidates(100, 1, |_| true);
+        let (plan, scan) = s.begin(&c, Duration::ZERO, at(1000), CREATING).unwrap();
+        let back_to = plan.list_back_to.expect("listing pays for 100 due jobs");
+        match scan {
+            Scan::OldestFirst(start) => {
+                assert_eq!(start, s.listing_start(back_to));
+                assert!(start.offset >= 5000, "{start:?}");
+                assert!(start.covered_since <= back_to);
+            }
+            other => panic!("expected a forward scan, got {other:?}"),
+        }
+        // A list newest first starts at the origin, whatever the marks.
+        let mut s = scheduler();
+        s.learn(&evidence(40, true), &[(5000, at(880))], None);
+        assert_eq!(s.listing_start(at(900)), Start::ORIGIN);
     }
 }

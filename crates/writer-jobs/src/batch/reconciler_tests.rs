@@ -49,6 +49,8 @@ fn listing(jobs: &[(&str, i64)], started: Duration) -> Listing {
         covered_until: DateTime::<Utc>::MAX_UTC,
         order: Default::default(),
         started,
+        marks: Vec::new(),
+        end: None,
     }
 }
 

@@ -74,9 +74,7 @@ impl Engine {
     pub(super) async fn on_swept(&mut self, result: SweepResult) -> Result<(), BatchError> {
         let now = self.clock.now();
         let wall = self.clock.wall();
-        let (started, listed) =
-            self.sweeps
-                .finished(result.listed, result.oldest, &result.order, wall);
+        let (started, listed) = self.sweeps.finished(&result, wall);
         // A job the listing was meant to show but did not (the page failed,
         // it vanished, pages shifted, the list is not newest first) is
         // fetched by id next time.

@@ -365,11 +365,13 @@ impl Engine {
     fn start_sweep(&mut self, now: Duration) {
         let candidates = self.tracker.candidates(now);
         let pace = self.pace(now);
-        let Some(plan) = self.sweeps.begin(&candidates, now, self.clock.wall(), pace) else {
+        let Some((plan, scan)) = self.sweeps.begin(&candidates, now, self.clock.wall(), pace)
+        else {
             return;
         };
         tracing::debug!(
             list_back_to = ?plan.list_back_to,
+            ?scan,
             gets = plan.gets.len(),
             cost = plan.cost,
             "sweep"
@@ -378,9 +380,8 @@ impl Engine {
         let client = self.client.clone();
         let app_id = self.settings.app_id.clone();
         let page_size = self.settings.page_size;
-        let newest_first = self.sweeps.order().newest_first();
         self.tasks.push(Box::pin(async move {
-            Event::Swept(sweep(client, app_id, plan, page_size, wanted, newest_first).await)
+            Event::Swept(sweep(client, app_id, plan, page_size, wanted, scan).await)
         }));
     }
 
@@ -395,11 +396,11 @@ impl Engine {
                 let client = self.client.clone();
                 let app_id = self.settings.app_id.clone();
                 let page_size = self.settings.page_size;
-                let prior = self.sweeps.order();
+                let known = (self.sweeps.order(), self.sweeps.listing_start(back_to));
                 self.tasks.push(Box::pin(async move {
                     let range = (back_to, up_to);
                     let listing =
-                        list_back_to(&client, &app_id, range, page_size, prior, now).await;
+                        list_back_to(&client, &app_id, range, page_size, known, now).await;
                     Event::Reconciled(listing)
                 }));
             }

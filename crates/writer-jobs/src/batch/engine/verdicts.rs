@@ -21,7 +21,8 @@ impl Engine {
                 return Ok(());
             }
         };
-        self.sweeps.learn_order(&listing.order);
+        self.sweeps
+            .learn(&listing.order, &listing.marks, listing.end);
         let decided = self.reconciler.listed(
             &listing,
             now,
