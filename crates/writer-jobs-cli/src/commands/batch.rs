@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use writer_jobs::batch::{AmbiguousPolicy, Batch, BatchError, Progress, Rate, Row};
+use writer_jobs::Application;
+use writer_jobs::batch::{AmbiguousPolicy, Batch, BatchError, Outcome, Progress, Rate, Row};
 
 use crate::args::{AmbiguousArg, BatchArgs, Global, InFormatArg, OutFormatArg};
 use crate::embedded::{ConnectOptions, connect};
 use crate::exit::{CliError, Code};
-use crate::input::{InputFormat, ReadOptions, check_file, open_rows};
+use crate::input::{Checked, InputFormat, ReadOptions, check_file, open_rows};
 use crate::output::{Counts, OutFormat, ResultsWriter};
 use crate::progress::ProgressView;
 
@@ -62,6 +63,23 @@ fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
         .map(Rate::parse)
         .transpose()
         .map_err(|e| CliError::usage(format!("--rate: {e}")))?;
+    check_paths(args, &journal)?;
+    Ok(Plan {
+        out: args.out.clone(),
+        journal,
+        out_format,
+        read: ReadOptions {
+            format,
+            key_column: args.key_column.clone(),
+            list_separator: args.list_separator.clone(),
+        },
+        rate,
+    })
+}
+
+/// Checks the files the flags name: the input exists; a resume has its
+/// journal; a fresh run overwrites nothing.
+fn check_paths(args: &BatchArgs, journal: &Path) -> Result<(), CliError> {
     if !args.file.is_file() {
         return Err(CliError::usage(format!(
             "the input file {} does not exist or is not a file",
@@ -82,7 +100,7 @@ fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
         ));
     }
     if !args.resume {
-        for (path, what) in [(&args.out, "results file"), (&journal, "journal")] {
+        for (path, what) in [(args.out.as_path(), "results file"), (journal, "journal")] {
             if path.exists() {
                 return Err(CliError::usage(format!(
                     "the {what} {} already exists; refusing to overwrite it",
@@ -92,17 +110,7 @@ fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
             }
         }
     }
-    Ok(Plan {
-        out: args.out.clone(),
-        journal,
-        out_format,
-        read: ReadOptions {
-            format,
-            key_column: args.key_column.clone(),
-            list_separator: args.list_separator.clone(),
-        },
-        rate,
-    })
+    Ok(())
 }
 
 /// The port of the base URL a journal is bound to (its header line), so a
@@ -147,10 +155,46 @@ fn unfinished_in_journal(journal: &Path) -> usize {
     waiting.len()
 }
 
-/// Runs the `batch` command.
+/// Runs the `batch` command: check the inputs, open (or resume) the
+/// results, run the rows through the engine, report.
 pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     let started = Instant::now();
     let plan = plan(args)?;
+    let target = connect_for(global, args, &plan).await?;
+    let app_id = target.app_id(args.app.as_deref())?;
+    let app = target
+        .client
+        .app(&app_id)
+        .details()
+        .await
+        .map_err(|e| CliError::context(format!("cannot fetch application {app_id}"), e))?;
+    let checked = check_inputs(args, &plan, &app).await?;
+    let mut results = open_results(args, &plan, target.simulated, &checked)?;
+    let rows = read_rows(args, &plan, &app, &checked, results.seen.clone());
+    let batch = configure(args, &plan, &target, &app_id, app)?;
+    let ran = execute(batch, rows, &mut results).await?;
+    let summary = Summary {
+        rows: checked.valid,
+        counts: results.counts,
+        written: results.written,
+        already: results.already,
+        progress: ran.progress.clone(),
+        simulated: target.simulated,
+        seconds: started.elapsed().as_secs_f64(),
+        out: plan.out.clone(),
+    };
+    summary.print(global.json)?;
+    finish(&plan, &summary, ran)
+}
+
+/// Connects (on a resume, the built-in simulator at the journal's address)
+/// and warns when the jobs an interrupted run left are gone with its
+/// built-in simulator.
+async fn connect_for(
+    global: &Global,
+    args: &BatchArgs,
+    plan: &Plan,
+) -> Result<crate::embedded::Target, CliError> {
     let preferred_port = if args.resume {
         journal_port(&plan.journal)
     } else {
@@ -169,15 +213,16 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
             );
         }
     }
-    let app_id = target.app_id(args.app.as_deref())?;
-    let app = target
-        .client
-        .app(&app_id)
-        .details()
-        .await
-        .map_err(|e| CliError::context(format!("cannot fetch application {app_id}"), e))?;
+    Ok(target)
+}
 
-    // Pass 1: check every row; nothing is created if any is bad.
+/// Pass 1: checks every row against the application; nothing is created
+/// if any is bad (unless `--skip-invalid`), or if no row is valid.
+async fn check_inputs(
+    args: &BatchArgs,
+    plan: &Plan,
+    app: &Application,
+) -> Result<Checked, CliError> {
     let checked = {
         let (path, read, app) = (args.file.clone(), plan.read.clone(), app.clone());
         tokio::task::spawn_blocking(move || check_file(&path, &read, &app))
@@ -205,13 +250,50 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
             args.file.display()
         )));
     }
+    Ok(checked)
+}
 
-    // The results file: new, or resumed (torn last line cut off).
-    let (mut writer, existing) = if args.resume {
-        ResultsWriter::resume(&plan.out, plan.out_format, target.simulated)?
+/// The results file and what this run adds to it.
+struct Results {
+    writer: ResultsWriter,
+    /// Results by status: the earlier run's, then this run's.
+    counts: Counts,
+    /// Keys with a result (a replayed outcome is not written twice).
+    seen: HashSet<String>,
+    /// Valid rows without a result yet: this run's share.
+    remaining: u64,
+    /// Valid rows that already had a result.
+    already: u64,
+    /// Results written by this run.
+    written: u64,
+}
+
+impl Results {
+    /// Writes an outcome unless its row already has a result.
+    fn record(&mut self, outcome: &Outcome) -> Result<(), CliError> {
+        if !self.seen.insert(outcome.key.clone()) {
+            return Ok(()); // already in the results file (a replay)
+        }
+        let record = self.writer.write(outcome)?;
+        self.counts.add(&record.status);
+        self.written += 1;
+        Ok(())
+    }
+}
+
+/// Opens the results file: new, or resumed (torn last line cut off, the
+/// rows already done counted).
+fn open_results(
+    args: &BatchArgs,
+    plan: &Plan,
+    simulated: bool,
+    checked: &Checked,
+) -> Result<Results, CliError> {
+    let (writer, existing) = if args.resume {
+        ResultsWriter::resume(&plan.out, plan.out_format, simulated)?
     } else {
         (
-            ResultsWriter::create(&plan.out, plan.out_format, target.simulated)?,
+            ResultsWriter::create(&plan.out, plan.out_format, simulated)?,
             Default::default(),
         )
     };
@@ -237,34 +319,57 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
             plan.out.display()
         );
     }
+    Ok(Results {
+        writer,
+        counts: existing.counts,
+        seen: existing.keys,
+        remaining,
+        already,
+        written: 0,
+    })
+}
 
-    // Pass 2: stream the rows to the engine from a reader thread.
-    let rows = {
-        let (tx, rx) = mpsc::channel::<Row>(256);
-        let skip_keys: HashSet<String> = existing.keys.clone();
-        let bad_lines = checked.bad_lines.clone();
-        let (path, read, app) = (args.file.clone(), plan.read.clone(), app.clone());
-        tokio::task::spawn_blocking(move || {
-            let Ok(rows) = open_rows(&path, &read, &app) else {
-                return;
+/// Pass 2: streams the valid rows without a result to the engine, read
+/// from the file again by a blocking reader thread.
+fn read_rows(
+    args: &BatchArgs,
+    plan: &Plan,
+    app: &Application,
+    checked: &Checked,
+    skip_keys: HashSet<String>,
+) -> impl futures::Stream<Item = Row> + Send + 'static {
+    let (tx, rx) = mpsc::channel::<Row>(256);
+    let bad_lines = checked.bad_lines.clone();
+    let (path, read, app) = (args.file.clone(), plan.read.clone(), app.clone());
+    tokio::task::spawn_blocking(move || {
+        let Ok(rows) = open_rows(&path, &read, &app) else {
+            return;
+        };
+        for item in rows {
+            let Ok(row) = item else {
+                // Checked in pass 1; a change since is skipped.
+                continue;
             };
-            for item in rows {
-                let Ok(row) = item else {
-                    // Checked in pass 1; a change since is skipped.
-                    continue;
-                };
-                if bad_lines.contains(&row.line) || skip_keys.contains(&row.key) {
-                    continue;
-                }
-                if tx.blocking_send(Row::new(row.key, row.inputs)).is_err() {
-                    return;
-                }
+            if bad_lines.contains(&row.line) || skip_keys.contains(&row.key) {
+                continue;
             }
-        });
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
-    };
+            if tx.blocking_send(Row::new(row.key, row.inputs)).is_err() {
+                return;
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+}
 
-    let mut batch = Batch::new(target.client.clone(), &app_id)
+/// The engine, configured from the flags.
+fn configure(
+    args: &BatchArgs,
+    plan: &Plan,
+    target: &crate::embedded::Target,
+    app_id: &str,
+    app: Application,
+) -> Result<Batch, CliError> {
+    let mut batch = Batch::new(target.client.clone(), app_id)
         .max_in_flight(args.concurrency)
         .create_concurrency(args.create_concurrency)
         .job_retries(args.job_retries)
@@ -283,9 +388,29 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     if let Some(fp) = &args.failpoint {
         batch = batch.failpoint(parse_failpoint(fp)?);
     }
-    let mut run = batch.run(rows).await?;
+    Ok(batch)
+}
 
-    let view = Arc::new(ProgressView::start(run.progress(), remaining));
+/// How the run ended.
+struct Ran {
+    /// The engine's last progress snapshot.
+    progress: Progress,
+    /// Whether Ctrl-C or SIGTERM stopped it.
+    interrupted: bool,
+    /// The engine's first fatal error.
+    fatal: Option<BatchError>,
+    /// The first failure to write a result (creating stopped then).
+    write_error: Option<CliError>,
+}
+
+/// Runs the rows, writing each outcome as it arrives, with progress and
+/// graceful stop on Ctrl-C/SIGTERM.
+async fn execute<S>(batch: Batch, rows: S, results: &mut Results) -> Result<Ran, CliError>
+where
+    S: futures::Stream<Item = Row> + Send + 'static,
+{
+    let mut run = batch.run(rows).await?;
+    let view = Arc::new(ProgressView::start(run.progress(), results.remaining));
     let interrupted = Arc::new(AtomicBool::new(false));
     let signals = tokio::spawn(watch_signals(
         run.stop_handle(),
@@ -293,28 +418,15 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
         view.clone(),
         resume_command(),
     ));
-
-    let mut counts: Counts = existing.counts;
-    let mut seen = existing.keys;
-    let mut written = 0u64;
     let mut fatal: Option<BatchError> = None;
     let mut write_error: Option<CliError> = None;
     while let Some(item) = run.next().await {
         match item {
             Ok(outcome) => {
-                if !seen.insert(outcome.key.clone()) {
-                    continue; // already in the results file (a replay)
-                }
-                match writer.write(&outcome) {
-                    Ok(record) => {
-                        counts.add(&record.status);
-                        written += 1;
-                    }
-                    Err(e) => {
-                        // Stop creating; the journal keeps every outcome.
-                        run.stop_handle().stop();
-                        write_error.get_or_insert(e);
-                    }
+                if let Err(e) = results.record(&outcome) {
+                    // Stop creating; the journal keeps every outcome.
+                    run.stop_handle().stop();
+                    write_error.get_or_insert(e);
                 }
             }
             Err(BatchError::Failpoint(_)) => {
@@ -332,36 +444,35 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     if let Ok(view) = Arc::try_unwrap(view) {
         view.finish();
     }
-    let summary = Summary {
-        rows: checked.valid,
-        counts,
-        written,
-        already,
+    Ok(Ran {
         progress,
-        simulated: target.simulated,
-        seconds: started.elapsed().as_secs_f64(),
-        out: plan.out.clone(),
-    };
-    summary.print(global.json)?;
+        interrupted: interrupted.load(Ordering::SeqCst),
+        fatal,
+        write_error,
+    })
+}
 
-    let stopped = interrupted.load(Ordering::SeqCst);
-    if let Some(e) = write_error {
+/// The exit code, after the summary: how to resume a run that did not
+/// finish, else by the worst outcome.
+fn finish(plan: &Plan, summary: &Summary, ran: Ran) -> Result<Code, CliError> {
+    if let Some(e) = ran.write_error {
         eprintln!("to resume: {}", resume_command());
         return Err(e);
     }
-    if let Some(e) = fatal {
+    if let Some(e) = ran.fatal {
         eprintln!("to resume: {}", resume_command());
         return Err(e.into());
     }
-    if stopped || counts.total() < checked.valid {
+    let counts = &summary.counts;
+    if ran.interrupted || counts.total() < summary.rows {
         eprintln!(
             "stopped with {} of {} rows done; the journal {} keeps the rest. To resume:\n  {}",
             counts.total(),
-            checked.valid,
+            summary.rows,
             plan.journal.display(),
             resume_command()
         );
-        return Ok(if stopped {
+        return Ok(if ran.interrupted {
             Code::Interrupted
         } else {
             Code::Internal
