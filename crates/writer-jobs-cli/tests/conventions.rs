@@ -9,17 +9,27 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).to_string()
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
+/// Checks the exit code of a finished run; returns its (stdout, stderr).
+fn check(out: Output, code: i32) -> (String, String) {
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "stdout:\n{o}\nstderr:\n{e}");
+    (o, e)
 }
 
-/// Runs `cmd` with `input` on its stdin.
-fn with_stdin(mut cmd: std::process::Command, input: &str) -> Output {
-    let mut child = cmd
+/// Runs `cmd`, expecting exit `code`; returns its (stdout, stderr).
+fn expect(cmd: &mut assert_cmd::Command, code: i32) -> (String, String) {
+    check(cmd.output().expect("the binary runs"), code)
+}
+
+/// Runs `writer-jobs --simulator ARGS` in `dir` with `input` on its stdin,
+/// expecting exit `code`; returns its (stdout, stderr).
+fn expect_with_stdin(dir: &Path, args: &[&str], input: &str, code: i32) -> (String, String) {
+    let mut child = common::cli_std(dir)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -29,7 +39,7 @@ fn with_stdin(mut cmd: std::process::Command, input: &str) -> Output {
     pipe.write_all(input.as_bytes())
         .expect("stdin takes the rows");
     drop(pipe);
-    child.wait_with_output().expect("the binary ends")
+    check(child.wait_with_output().expect("the binary ends"), code)
 }
 
 /// `n` JSONL rows for the demo application.
@@ -39,7 +49,7 @@ fn rows(n: usize) -> String {
         .collect()
 }
 
-/// The result records in `text` (JSONL), by key.
+/// The keys of the completed result records in `text` (JSONL), sorted.
 fn keys_of(text: &str) -> Vec<String> {
     let mut keys: Vec<String> = text
         .lines()
@@ -54,6 +64,7 @@ fn keys_of(text: &str) -> Vec<String> {
     keys
 }
 
+/// The keys of [`rows`]`(n)`, sorted.
 fn sorted_keys(n: usize) -> Vec<String> {
     let mut keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
     keys.sort();
@@ -78,8 +89,7 @@ fn the_readme_quick_start_runs_without_a_terminal() {
         dir.path().join("examples/products.jsonl"),
     )
     .unwrap();
-    let out = common::cli_bare(dir.path()).args(&args).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{line}\n{}", stderr(&out));
+    expect(common::cli_bare(dir.path()).args(&args), 0);
     let out_path = args[args.iter().position(|a| *a == "--out").unwrap() + 1];
     let written = common::lines(&dir.path().join(out_path));
     assert_eq!(written.len(), 300, "{line}");
@@ -88,27 +98,24 @@ fn the_readme_quick_start_runs_without_a_terminal() {
 #[test]
 fn without_a_key_or_a_terminal_the_simulator_must_be_asked_for() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rows.jsonl"), rows(2)).unwrap();
     for args in [vec!["app"], vec!["batch", "rows.jsonl", "--out", "r.jsonl"]] {
-        std::fs::write(dir.path().join("rows.jsonl"), rows(2)).unwrap();
-        let out = common::cli_bare(dir.path()).args(&args).output().unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        let (out, err) = expect(common::cli_bare(dir.path()).args(&args), 3);
         assert!(err.contains("no API key"), "{err}");
         assert!(
             err.contains("set WRITER_API_KEY") && err.contains("pass --simulator"),
             "the message names both fixes: {err}"
         );
         assert!(!err.contains("using the built-in"), "{err}");
-        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+        assert!(out.is_empty(), "{out}");
         assert!(!dir.path().join("r.jsonl").exists());
     }
-    let out = common::cli_bare(dir.path())
-        .args(["app", "--simulator"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("demo-product-descriptions"));
-    assert!(stderr(&out).contains("built-in local simulator (--simulator)"));
+    let (out, err) = expect(common::cli_bare(dir.path()).args(["app", "--simulator"]), 0);
+    assert!(out.contains("demo-product-descriptions"), "{out}");
+    assert!(
+        err.contains("built-in local simulator (--simulator)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -116,27 +123,19 @@ fn simulator_wins_over_a_configured_key_and_conflicts_with_base_url() {
     const SECRET: &str = "sk-conventions-secret-never-printed";
     let sim = common::Sim::start(100.0, |b| b.api_key(SECRET));
     let dir = tempfile::tempdir().unwrap();
-    let out = sim
-        .cli(dir.path())
-        .args(["--simulator", "app"])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (out, err) = expect(sim.cli(dir.path()).args(["--simulator", "app"]), 0);
     assert!(err.contains("WRITER_API_KEY is not used"), "{err}");
-    assert!(!err.contains(SECRET) && !stdout(&out).contains(SECRET));
+    assert!(!err.contains(SECRET) && !out.contains(SECRET));
     assert_eq!(
         sim.sim.stats().total_requests,
         0,
         "the configured server was not asked"
     );
 
-    let out = common::cli(dir.path())
-        .args(["--base-url", "http://127.0.0.1:9", "app"])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (_, err) = expect(
+        common::cli(dir.path()).args(["--base-url", "http://127.0.0.1:9", "app"]),
+        2,
+    );
     assert!(
         err.contains("--simulator") && err.contains("--base-url"),
         "{err}"
@@ -146,13 +145,10 @@ fn simulator_wins_over_a_configured_key_and_conflicts_with_base_url() {
 #[test]
 fn rows_from_stdin_and_results_to_stdout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = common::cli_std(dir.path());
-    cmd.args(["batch", "-", "--out", "-", "--journal", "run.journal"]);
-    let out = with_stdin(cmd, &rows(5));
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let args = ["batch", "-", "--out", "-", "--journal", "run.journal"];
+    let (out, err) = expect_with_stdin(dir.path(), &args, &rows(5), 0);
     // stdout holds the results and nothing else; the summary is on stderr.
-    assert_eq!(keys_of(&stdout(&out)), sorted_keys(5));
+    assert_eq!(keys_of(&out), sorted_keys(5));
     assert!(
         err.contains("5 rows: 5 completed") && err.contains("results: stdout (5 written now)"),
         "{err}"
@@ -160,8 +156,7 @@ fn rows_from_stdin_and_results_to_stdout() {
     assert!(dir.path().join("run.journal").is_file());
 
     // CSV on stdin, CSV on stdout, the summary as JSON on stderr.
-    let mut cmd = common::cli_std(dir.path());
-    cmd.args([
+    let args = [
         "--json",
         "batch",
         "-",
@@ -173,13 +168,11 @@ fn rows_from_stdin_and_results_to_stdout() {
         "csv",
         "--journal",
         "csv.journal",
-    ]);
-    let out = with_stdin(cmd, "key,Product name\na,Terra\nb,Luna\n");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    ];
+    let (out, err) = expect_with_stdin(dir.path(), &args, "key,Product name\na,Terra\nb,Luna\n", 0);
+    let mut reader = csv::Reader::from_reader(out.as_bytes());
     assert_eq!(&reader.headers().unwrap()[0], "key");
     assert_eq!(reader.records().count(), 2);
-    let err = stderr(&out);
     let json_start = err.find('{').expect("a JSON summary on stderr");
     let summary: serde_json::Value = serde_json::from_str(&err[json_start..]).unwrap();
     assert_eq!(summary["completed"], 2);
@@ -188,28 +181,18 @@ fn rows_from_stdin_and_results_to_stdout() {
 #[test]
 fn bad_rows_on_stdin_are_named_as_stdin() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = common::cli_std(dir.path());
-    cmd.args(["batch", "-", "--out", "r.jsonl"]);
-    let out = with_stdin(cmd, "{\"key\":\"a\",\"inputs\":{\"Colour\":\"red\"}}\n");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let args = ["batch", "-", "--out", "r.jsonl"];
+    let unknown = "{\"key\":\"a\",\"inputs\":{\"Colour\":\"red\"}}\n";
+    let (_, err) = expect_with_stdin(dir.path(), &args, unknown, 2);
     assert!(err.contains("stdin: line 1: "), "{err}");
     assert!(err.contains("problem(s) in stdin"), "{err}");
     assert!(!dir.path().join("r.jsonl").exists());
 
     // CSV without --input-format: the hint names the flag.
-    let mut cmd = common::cli_std(dir.path());
-    cmd.args(["batch", "-", "--out", "r.jsonl"]);
-    let out = with_stdin(cmd, "key,Product name\na,Terra\n");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (_, err) = expect_with_stdin(dir.path(), &args, "key,Product name\na,Terra\n", 2);
     assert!(err.contains("--input-format csv"), "{err}");
 
-    let mut cmd = common::cli_std(dir.path());
-    cmd.args(["batch", "-", "--out", "r.jsonl"]);
-    let out = with_stdin(cmd, "");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (_, err) = expect_with_stdin(dir.path(), &args, "", 2);
     assert!(err.contains("stdin has no valid rows"), "{err}");
 }
 
@@ -217,64 +200,38 @@ fn bad_rows_on_stdin_are_named_as_stdin() {
 fn results_on_stdout_need_a_journal_and_resume_into_a_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rows.jsonl"), rows(4)).unwrap();
-    let out = common::cli(dir.path())
-        .args(["batch", "rows.jsonl", "--out", "-"])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let batch = |extra: &[&str], code: i32| {
+        expect(
+            common::cli(dir.path())
+                .args(["batch", "rows.jsonl"])
+                .args(extra),
+            code,
+        )
+    };
+    let (out, err) = batch(&["--out", "-"], 2);
     assert!(
         err.contains("--out -") && err.contains("pass --journal PATH"),
         "{err}"
     );
-    assert!(stdout(&out).is_empty());
+    assert!(out.is_empty(), "{out}");
 
-    let out = common::cli(dir.path())
-        .args(["batch", "rows.jsonl", "--out", "-", "--journal", "j"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(keys_of(&stdout(&out)), sorted_keys(4));
+    let (out, _) = batch(&["--out", "-", "--journal", "j"], 0);
+    assert_eq!(keys_of(&out), sorted_keys(4));
 
-    let out = common::cli(dir.path())
-        .args([
-            "batch",
-            "rows.jsonl",
-            "--out",
-            "-",
-            "--journal",
-            "j",
-            "--resume",
-        ])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (out, err) = batch(&["--out", "-", "--journal", "j", "--resume"], 2);
     assert!(
         err.contains("--resume cannot continue results written to stdout"),
         "{err}"
     );
     assert!(err.contains("--out FILE --journal"), "the fix: {err}");
-    assert!(stdout(&out).is_empty());
+    assert!(out.is_empty(), "{out}");
 
     // The fix the message names: the journal's finished rows go to a file,
     // and nothing is created again.
-    let out = common::cli(dir.path())
-        .args([
-            "batch",
-            "rows.jsonl",
-            "--out",
-            "r.jsonl",
-            "--journal",
-            "j",
-            "--resume",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (out, _) = batch(&["--out", "r.jsonl", "--journal", "j", "--resume"], 0);
     let written = std::fs::read_to_string(dir.path().join("r.jsonl")).unwrap();
     assert_eq!(keys_of(&written), sorted_keys(4));
-    assert!(stdout(&out).contains("0 requests"), "{}", stdout(&out));
+    assert!(out.contains("0 requests"), "{out}");
 }
 
 #[test]
@@ -288,82 +245,59 @@ fn quiet_prints_only_errors_and_the_summary() {
         if quiet {
             cmd.arg("--quiet");
         }
-        cmd.output().unwrap()
+        expect(&mut cmd, 0)
     };
-    let loud = batch("loud.jsonl", false);
-    assert_eq!(loud.status.code(), Some(0), "{}", stderr(&loud));
-    let err = stderr(&loud);
+    let (_, err) = batch("loud.jsonl", false);
     assert!(err.contains("built-in local simulator"), "{err}");
     assert!(err.contains("progress: "), "{err}");
-    let quiet = batch("quiet.jsonl", true);
-    assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
-    assert_eq!(stderr(&quiet), "", "nothing but errors on stderr");
-    assert!(
-        stdout(&quiet).contains("30 rows: 30 completed"),
-        "{}",
-        stdout(&quiet)
-    );
+    let (out, err) = batch("quiet.jsonl", true);
+    assert_eq!(err, "", "nothing but errors on stderr");
+    assert!(out.contains("30 rows: 30 completed"), "{out}");
     assert_eq!(common::lines(&dir.path().join("quiet.jsonl")).len(), 30);
 
     // Errors still show.
-    let out = common::cli(dir.path())
-        .args(["-q", "batch", "missing.jsonl", "--out", "x.jsonl"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("error: the input file missing.jsonl"));
+    let (_, err) = expect(
+        common::cli(dir.path()).args(["-q", "batch", "missing.jsonl", "--out", "x.jsonl"]),
+        2,
+    );
+    assert!(err.contains("error: the input file missing.jsonl"), "{err}");
 
     // A single job: its result, no status lines.
-    let out = common::cli(dir.path())
-        .args(["run", "-q", "--input", "Product name=Terra"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stderr(&out), "");
-    assert!(stdout(&out).contains("status:      completed"));
+    let (out, err) = expect(
+        common::cli(dir.path()).args(["run", "-q", "--input", "Product name=Terra"]),
+        0,
+    );
+    assert_eq!(err, "");
+    assert!(out.contains("status:      completed"), "{out}");
 
-    let out = common::cli(dir.path())
-        .args(["-q", "-v", "app"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--quiet"), "{}", stderr(&out));
+    let (_, err) = expect(common::cli(dir.path()).args(["-q", "-v", "app"]), 2);
+    assert!(err.contains("--quiet"), "{err}");
 }
 
 #[test]
 fn rust_log_overrides_the_verbosity_flags() {
     let dir = tempfile::tempdir().unwrap();
     let log_line = "built-in simulator started";
-    let out = common::cli(dir.path()).arg("app").output().unwrap();
-    assert!(!stderr(&out).contains(log_line), "{}", stderr(&out));
+    let app = |rust_log: Option<&str>, verbose: &str, code: i32| {
+        let mut cmd = common::cli(dir.path());
+        if let Some(value) = rust_log {
+            cmd.env("RUST_LOG", value);
+        }
+        expect(cmd.args([verbose, "app"]), code).1
+    };
+    let err = app(None, "--json", 0);
+    assert!(!err.contains(log_line), "{err}");
 
-    let out = common::cli(dir.path())
-        .env("RUST_LOG", "writer_jobs=info")
-        .arg("app")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains(log_line), "{}", stderr(&out));
+    let err = app(Some("writer_jobs=info"), "--json", 0);
+    assert!(err.contains(log_line), "{err}");
 
-    let out = common::cli(dir.path())
-        .env("RUST_LOG", "off")
-        .args(["-vvv", "app"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let err = stderr(&out);
+    let err = app(Some("off"), "-vvv", 0);
     assert!(
         !err.contains(log_line) && !err.contains("DEBUG") && !err.contains("TRACE"),
         "{err}"
     );
 
-    let out = common::cli(dir.path())
-        .env("RUST_LOG", "writer_jobs=loud")
-        .arg("app")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = app(Some("writer_jobs=loud"), "--json", 2);
     assert!(err.contains("RUST_LOG=\"writer_jobs=loud\""), "{err}");
     assert!(err.contains("hint:"), "{err}");
 }
@@ -371,37 +305,28 @@ fn rust_log_overrides_the_verbosity_flags() {
 #[test]
 fn no_colour_when_stderr_is_not_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let out = common::cli(dir.path())
-        .args(["-vv", "app"])
-        .output()
-        .unwrap();
-    assert!(stderr(&out).contains("DEBUG"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains('\u{1b}'), "{}", stderr(&out));
-    let out = common::cli(dir.path())
-        .args(["app", "--no-such-flag"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--no-such-flag"));
-    assert!(!stderr(&out).contains('\u{1b}'), "{}", stderr(&out));
+    let (_, err) = expect(common::cli(dir.path()).args(["-vv", "app"]), 0);
+    assert!(err.contains("DEBUG"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err}");
+    let (_, err) = expect(common::cli(dir.path()).args(["app", "--no-such-flag"]), 2);
+    assert!(err.contains("--no-such-flag"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err}");
 }
 
 #[test]
 fn sim_scale_is_hidden_from_help_but_still_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let out = common::cli(dir.path()).arg("--help").output().unwrap();
-    let help = stdout(&out);
+    let (help, _) = expect(common::cli(dir.path()).arg("--help"), 0);
     assert!(help.contains("--simulator"), "{help}");
     assert!(
         !help.contains("--sim-scale") && !help.contains("--sim-seed"),
         "{help}"
     );
-    let out = common::cli(dir.path())
-        .args(["--sim-scale", "0", "app"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--sim-scale must be a number above 0"));
+    let (_, err) = expect(common::cli(dir.path()).args(["--sim-scale", "0", "app"]), 2);
+    assert!(
+        err.contains("--sim-scale must be a number above 0"),
+        "{err}"
+    );
 }
 
 /// Runs the binary with a terminal as stdin, stdout and stderr (util-linux
@@ -421,7 +346,7 @@ fn on_a_terminal(dir: &Path, env: &[(&str, &str)], args: &str) -> (Option<i32>, 
     let out = cmd
         .output()
         .expect("util-linux `script` runs (it gives the binary a terminal)");
-    (out.status.code(), stdout(&out))
+    (out.status.code(), text(&out.stdout))
 }
 
 #[cfg(target_os = "linux")]
