@@ -31,18 +31,23 @@ Exit codes:
   0    success
   1    internal or unexpected error
   2    usage error or bad input file (nothing was created)
-  3    authentication: key refused (401/403) or no API key for the real API
+  3    authentication: key refused (401/403), or no API key (and no --simulator)
   4    not found: no such application or job (404)
   5    rate limited, server unavailable, or gave up waiting
   6    some rows (or the job) failed, were rejected or timed out
   7    some rows are ambiguous (a job may or may not exist); takes precedence over 6
   130  interrupted (Ctrl-C or SIGTERM); a batch can be resumed with --resume
 
-Without WRITER_API_KEY (in the environment or ./.env) and without --base-url,
-writer-jobs runs against a built-in local simulator, and says so on stderr.
+With --simulator, writer-jobs runs against a built-in local simulator and says
+so on stderr. Without WRITER_API_KEY (in the environment or ./.env) and without
+--base-url it does so too when stderr is a terminal; elsewhere (scripts, CI) it
+exits 3 unless --simulator is given.
+
+Logs: RUST_LOG (e.g. RUST_LOG=writer_jobs=debug) overrides -v. NO_COLOR, or
+output that is not a terminal, turns colour off.
 
 Examples:
-  writer-jobs batch examples/products.jsonl --out results.jsonl
+  writer-jobs batch examples/products.jsonl --out results.jsonl --simulator
   writer-jobs run --app demo-product-descriptions --input 'Product name=Terra running shoe'
   writer-jobs list --app demo-product-descriptions --status failed --all";
 
@@ -74,11 +79,25 @@ pub struct Global {
     /// Print JSON instead of text (for batch: the final summary).
     #[arg(long, global = true)]
     pub json: bool,
-    /// Log what happens to stderr (-v info, -vv debug, -vvv trace). The API key never appears.
+    /// Log what happens to stderr (-v info, -vv debug, -vvv trace; RUST_LOG,
+    /// when set, takes precedence). The API key never appears.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Print only errors and the final result or summary: no notes, no progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Run against the built-in local simulator (no key needed; results are
+    /// simulated). Without a key it is used anyway when stderr is a terminal.
+    #[arg(long, global = true, conflicts_with = "base_url")]
+    pub simulator: bool,
     /// Time scale of the built-in simulator (100: a 30 s job takes 0.3 s).
-    #[arg(long, global = true, value_name = "X", default_value_t = 100.0)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "X",
+        default_value_t = 100.0,
+        hide = true
+    )]
     pub sim_scale: f64,
     /// Seed of the built-in simulator (default: a fresh one per run, so job
     /// ids never repeat across runs).
@@ -324,23 +343,30 @@ simulated: true on the simulator. A journal (default: OUT.journal) records
 every create before it is sent, so a stopped or killed run resumes with
 --resume without creating any job twice.
 
+Pipes: FILE - reads the rows from stdin (JSONL, or CSV with --input-format
+csv); --out - writes the results to stdout, and the summary and progress to
+stderr. With --out - the journal cannot sit beside the results: pass --journal
+PATH. A stopped run to stdout resumes into a file (--out FILE --journal PATH
+--resume writes every finished row's result there).
+
 Ctrl-C (or SIGTERM) stops creating jobs, waits for the jobs in flight and
 prints the command to resume; a second Ctrl-C quits at once (exit 130).
 
 Examples:
-  writer-jobs batch examples/products.jsonl --out results.jsonl
+  writer-jobs batch examples/products.jsonl --out results.jsonl --simulator
+  generate-rows | writer-jobs batch - --app my-app --out - --journal run.journal > results.jsonl
   writer-jobs batch products.csv --app my-app --out results.csv --rate 400/min
   writer-jobs batch products.csv --app my-app --out results.csv --rate 400/min --resume";
 
 /// `batch` options.
 #[derive(Debug, Args, Clone)]
 pub struct BatchArgs {
-    /// The input file (JSONL or CSV).
+    /// The input file (JSONL or CSV); - reads stdin.
     pub file: PathBuf,
     /// The application's id (default with the built-in simulator: its demo application).
     #[arg(long, env = "WRITER_APP_ID", value_name = "ID")]
     pub app: Option<String>,
-    /// Where to write the results.
+    /// Where to write the results; - writes them to stdout (needs --journal).
     #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
     /// Results format (default: csv when OUT ends in .csv, else jsonl).
@@ -387,7 +413,7 @@ pub struct BatchArgs {
     /// Report invalid rows and run the valid ones (instead of stopping).
     #[arg(long)]
     pub skip_invalid: bool,
-    /// The journal (default: OUT + ".journal").
+    /// The journal (default: OUT + ".journal"; required with --out -).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
     /// Crash tests: die abruptly (as `kill -9` would) at a journal record,

@@ -1,6 +1,8 @@
 //! Where the CLI sends its requests: the real API (a key is configured), a
-//! server given with `--base-url`, or a simulator started in-process when
-//! there is neither, so the first command a user types just works.
+//! server given with `--base-url`, or a simulator started in-process: with
+//! `--simulator`, or when there is neither a key nor a base URL and stderr
+//! is a terminal, so the first command a user types just works. A script
+//! without a key gets an error instead of simulated results it did not ask for.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,6 +12,7 @@ use writer_sim::{AppConfig, Simulator};
 
 use crate::args::Global;
 use crate::exit::{CliError, Code, KEY_HINT};
+use crate::ui::note;
 
 /// The application the built-in simulator serves.
 pub const DEMO_APP: &str = "demo-product-descriptions";
@@ -48,18 +51,53 @@ pub struct ConnectOptions {
     pub preferred_port: Option<u16>,
 }
 
-/// Builds the client: the real API when a key is configured, else the
-/// built-in simulator (unless `--base-url` points elsewhere, which needs a key).
+/// Why the built-in simulator runs (its one line on stderr says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// No key and no base URL, on a terminal.
+    NoKey,
+    /// `--simulator`, with no key configured.
+    Asked,
+    /// `--simulator`, though a key is configured (it is not used).
+    AskedOverKey,
+}
+
+/// Builds the client: the built-in simulator with `--simulator`; else the
+/// real API when a key is configured; else the built-in simulator when
+/// stderr is a terminal (unless `--base-url` points elsewhere, which needs
+/// a key); else an error naming both fixes.
 pub async fn connect(global: &Global, opts: ConnectOptions) -> Result<Target, CliError> {
     let env = EnvSource::process();
     let key = env.get(API_KEY_VAR);
+    if global.simulator {
+        let why = if key.is_some() {
+            Why::AskedOverKey
+        } else {
+            Why::Asked
+        };
+        return start_embedded(global, opts, why).await;
+    }
     let base_url = global
         .base_url
         .clone()
         .filter(|u| !u.trim().is_empty())
         .or_else(|| env.get(BASE_URL_VAR));
     match (key, base_url) {
-        (None, None) => start_embedded(global, opts).await,
+        (None, None) if crate::ui::stderr_is_terminal() => {
+            start_embedded(global, opts, Why::NoKey).await
+        }
+        (None, None) => Err(CliError::new(
+            Code::Auth,
+            format!(
+                "no API key: looked in {}; the built-in simulator starts without one only \
+                 when stderr is a terminal",
+                env.describe(API_KEY_VAR)
+            ),
+        )
+        .hint(
+            "set WRITER_API_KEY (or put it in .env) to use the real API, or pass --simulator \
+             to run against the built-in local simulator (simulated results)",
+        )),
         (None, Some(url)) => Err(CliError::new(
             Code::Auth,
             format!(
@@ -111,7 +149,11 @@ pub async fn connect(global: &Global, opts: ConnectOptions) -> Result<Target, Cl
 
 /// Starts the simulator in this process with the demo application and says
 /// so on stderr, in one line.
-async fn start_embedded(global: &Global, opts: ConnectOptions) -> Result<Target, CliError> {
+async fn start_embedded(
+    global: &Global,
+    opts: ConnectOptions,
+    why: Why,
+) -> Result<Target, CliError> {
     let scale = global.sim_scale;
     if !(scale.is_finite() && scale > 0.0) {
         return Err(CliError::usage(format!(
@@ -141,11 +183,21 @@ async fn start_embedded(global: &Global, opts: ConnectOptions) -> Result<Target,
         })?,
     };
     tracing::info!(seed, base_url = %sim.base_url(), "built-in simulator started");
-    eprintln!(
-        "writer-jobs: no WRITER_API_KEY found, so using the built-in local simulator \
-         (results are simulated; its jobs vanish when the command exits). To use the real \
-         API, set WRITER_API_KEY or put it in .env."
-    );
+    const SIMULATED: &str = "(results are simulated; its jobs vanish when the command exits)";
+    match why {
+        Why::NoKey => note!(
+            "writer-jobs: no WRITER_API_KEY found, so using the built-in local simulator \
+             {SIMULATED}. To use the real API, set WRITER_API_KEY or put it in .env."
+        ),
+        Why::Asked => note!(
+            "writer-jobs: using the built-in local simulator (--simulator) {SIMULATED}. To use \
+             the real API, set WRITER_API_KEY and leave out --simulator."
+        ),
+        Why::AskedOverKey => note!(
+            "writer-jobs: using the built-in local simulator (--simulator) {SIMULATED}; \
+             the configured WRITER_API_KEY is not used."
+        ),
+    }
     let clock = ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor());
     let client = Client::builder()
         .api_key(sim.api_key())

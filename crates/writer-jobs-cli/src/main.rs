@@ -14,6 +14,7 @@ mod input;
 mod output;
 mod progress;
 mod render;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -28,7 +29,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    init_tracing(cli.global.verbose);
+    ui::set_quiet(cli.global.quiet);
+    if let Err(err) = init_tracing(&cli.global) {
+        err.report();
+        return err.code.into();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -53,22 +58,63 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr at a level set by `-v`; warnings only by default. The
-/// library never logs the API key, and neither does the CLI.
-fn init_tracing(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::new(format!(
-        "{level},hyper=warn,hyper_util=warn,reqwest=warn,h2=warn,rustls=warn"
-    ));
+/// Logs to stderr: `RUST_LOG` when set, else a level set by `-v` (errors
+/// only with `--quiet`, warnings by default); colour only on a terminal
+/// without `NO_COLOR`. The library never logs the API key, and neither
+/// does the CLI.
+fn init_tracing(global: &args::Global) -> Result<(), CliError> {
+    let rust_log = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let filter = log_filter(global.verbose, global.quiet, rust_log.as_deref())?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ui::stderr_color())
         .with_writer(std::io::stderr)
-        .with_target(verbose >= 2)
+        .with_target(global.verbose >= 2 || rust_log.is_some())
         .try_init();
+    Ok(())
+}
+
+/// The log filter: `rust_log` (the `RUST_LOG` value) when given, else the
+/// level of `-v`/`--quiet` with the HTTP stack's chatter kept at warnings.
+fn log_filter(
+    verbose: u8,
+    quiet: bool,
+    rust_log: Option<&str>,
+) -> Result<tracing_subscriber::EnvFilter, CliError> {
+    if let Some(directives) = rust_log {
+        return tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| {
+            CliError::usage(format!("RUST_LOG={directives:?} is not a log filter: {e}")).hint(
+                "use a level (RUST_LOG=debug) or TARGET=LEVEL pairs \
+                 (RUST_LOG=writer_jobs=debug,info), or unset RUST_LOG and pass -v",
+            )
+        });
+    }
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    Ok(tracing_subscriber::EnvFilter::new(format!(
+        "{level},hyper=warn,hyper_util=warn,reqwest=warn,h2=warn,rustls=warn"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn rust_log_wins_and_a_bad_one_is_a_usage_error() {
+        let filter = log_filter(3, false, Some("writer_jobs=debug")).unwrap();
+        assert_eq!(filter.to_string(), "writer_jobs=debug");
+        let filter = log_filter(0, true, None).unwrap();
+        assert!(filter.to_string().ends_with(",error"), "{filter}");
+        let err = log_filter(0, false, Some("writer_jobs=loud")).unwrap_err();
+        assert_eq!(err.code, crate::exit::Code::Usage);
+        assert!(err.to_string().contains("RUST_LOG"), "{err}");
+    }
 }

@@ -225,11 +225,21 @@ pub struct Existing {
     pub torn_line: Option<u64>,
 }
 
-/// Appends result records to the results file, one `write` per record.
+/// Where result records go.
+#[derive(Debug)]
+enum Sink {
+    /// The results file.
+    File(File),
+    /// `--out -`.
+    Stdout(std::io::Stdout),
+}
+
+/// Appends result records to the results file (or stdout), one `write`
+/// per record.
 #[derive(Debug)]
 pub struct ResultsWriter {
     path: PathBuf,
-    file: File,
+    file: Sink,
     format: OutFormat,
     simulated: bool,
 }
@@ -249,8 +259,24 @@ impl ResultsWriter {
                     err
                 }
             })?;
+        Self::start(path.to_path_buf(), Sink::File(file), format, simulated)
+    }
+
+    /// Writes the results to stdout (`--out -`).
+    pub fn stdout(format: OutFormat, simulated: bool) -> Result<Self, CliError> {
+        let sink = Sink::Stdout(std::io::stdout());
+        Self::start(PathBuf::from("stdout"), sink, format, simulated)
+    }
+
+    /// A writer on a fresh sink: the CSV header first.
+    fn start(
+        path: PathBuf,
+        file: Sink,
+        format: OutFormat,
+        simulated: bool,
+    ) -> Result<Self, CliError> {
         let mut writer = Self {
-            path: path.to_path_buf(),
+            path,
             file,
             format,
             simulated,
@@ -281,7 +307,7 @@ impl ResultsWriter {
             .map_err(|e| CliError::io(format!("cannot open {}", path.display()), &e))?;
         let mut writer = Self {
             path: path.to_path_buf(),
-            file,
+            file: Sink::File(file),
             format,
             simulated,
         };
@@ -304,10 +330,14 @@ impl ResultsWriter {
     }
 
     fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), CliError> {
-        self.file
-            .write_all(bytes)
-            .and_then(|()| self.file.flush())
-            .map_err(|e| CliError::io(format!("cannot write {}", self.path.display()), &e))
+        match &mut self.file {
+            Sink::File(file) => file.write_all(bytes).and_then(|()| file.flush()),
+            Sink::Stdout(out) => {
+                let mut out = out.lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+        }
+        .map_err(|e| CliError::io(format!("cannot write {}", self.path.display()), &e))
     }
 }
 

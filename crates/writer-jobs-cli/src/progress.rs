@@ -1,6 +1,6 @@
 //! Batch progress on stderr: an indicatif bar on a terminal, plain lines
-//! every two seconds otherwise (logs, CI), both fed from the engine's
-//! progress watch channel.
+//! every two seconds otherwise (logs, CI), nothing with `--quiet`; fed from
+//! the engine's progress watch channel.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -22,7 +22,14 @@ pub struct ProgressView {
 
 impl ProgressView {
     /// Starts showing progress for `total` rows (those this run handles).
+    /// With `--quiet`, nothing is shown.
     pub fn start(mut rx: watch::Receiver<Progress>, total: u64) -> Self {
+        if crate::ui::quiet() {
+            return Self {
+                bar: None,
+                task: tokio::spawn(async {}),
+            };
+        }
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(

@@ -9,10 +9,14 @@ use crate::exit::{CliError, Code};
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::new(Code::Internal, "cannot encode JSON").cause(e))?;
-    println!("{text}");
+    println!("{}", json_string(value)?);
     Ok(())
+}
+
+/// `value` as pretty JSON.
+pub fn json_string<T: Serialize>(value: &T) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::new(Code::Internal, "cannot encode JSON").cause(e))
 }
 
 /// Prints `value` as one line of JSON on stdout (for streams).

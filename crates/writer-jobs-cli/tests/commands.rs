@@ -134,7 +134,7 @@ fn unknown_ids_exit_4_and_missing_key_exits_3() {
         );
     }
     expect(
-        common::cli(dir.path()).args(["--base-url", "https://example.invalid", "get", "x"]),
+        common::cli_bare(dir.path()).args(["--base-url", "https://example.invalid", "get", "x"]),
         3,
         &[("err", "hint: set WRITER_API_KEY or put it in .env")],
     );
@@ -149,7 +149,7 @@ fn a_key_in_dot_env_is_used_and_never_printed() {
         format!("WRITER_API_KEY={SECRET}\n"),
     )
     .unwrap();
-    let out = common::cli(dir.path())
+    let out = common::cli_bare(dir.path())
         .args([
             "-vvv",
             "--base-url",
@@ -172,7 +172,7 @@ fn a_key_in_dot_env_is_used_and_never_printed() {
         "WRITER_API_KEY=sk-wrong-key-also-secret\n",
     )
     .unwrap();
-    let out = common::cli(dir.path())
+    let out = common::cli_bare(dir.path())
         .args(["-vv", "--base-url", &sim.sim.base_url(), "get", "x"])
         .output()
         .unwrap();

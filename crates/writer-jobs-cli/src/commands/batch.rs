@@ -1,6 +1,8 @@
 //! `batch FILE --out RESULTS`: check every row, then run them all through
 //! the library's batch engine, writing one result per row as rows finish,
-//! with progress, graceful stop on Ctrl-C/SIGTERM, and resume.
+//! with progress, graceful stop on Ctrl-C/SIGTERM, and resume. `-` as FILE
+//! reads stdin (spooled to a temporary file: the rows are read twice), and
+//! `--out -` writes the results to stdout (the summary then goes to stderr).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -11,18 +13,24 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use writer_jobs::batch::{AmbiguousPolicy, Batch, BatchError, Progress, Rate, Row};
+use writer_jobs::Application;
+use writer_jobs::batch::{AmbiguousPolicy, Batch, BatchError, Outcome, Progress, Rate, Row};
 
 use crate::args::{AmbiguousArg, BatchArgs, Global, InFormatArg, OutFormatArg};
 use crate::embedded::{ConnectOptions, connect};
 use crate::exit::{CliError, Code};
-use crate::input::{InputFormat, ReadOptions, check_file, open_rows};
+use crate::input::{Checked, InputFormat, ReadOptions, check_file, open_rows};
 use crate::output::{Counts, OutFormat, ResultsWriter};
 use crate::progress::ProgressView;
+use crate::ui::note;
 
 /// The settings derived from the flags, checked before anything else.
 struct Plan {
     out: PathBuf,
+    /// `--out -`: results on stdout, the summary on stderr.
+    to_stdout: bool,
+    /// FILE is `-`: the rows come from stdin.
+    from_stdin: bool,
     journal: PathBuf,
     out_format: OutFormat,
     read: ReadOptions,
@@ -30,6 +38,8 @@ struct Plan {
 }
 
 fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
+    let to_stdout = args.out == Path::new(STDIO);
+    check_stdout(args, to_stdout)?;
     let journal = args.journal.clone().unwrap_or_else(|| {
         let mut name = OsString::from(args.out.as_os_str());
         name.push(".journal");
@@ -62,7 +72,60 @@ fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
         .map(Rate::parse)
         .transpose()
         .map_err(|e| CliError::usage(format!("--rate: {e}")))?;
-    if !args.file.is_file() {
+    check_paths(args, &journal, to_stdout)?;
+    Ok(Plan {
+        out: args.out.clone(),
+        to_stdout,
+        from_stdin: args.file == Path::new(STDIO),
+        journal,
+        out_format,
+        read: ReadOptions {
+            format,
+            key_column: args.key_column.clone(),
+            list_separator: args.list_separator.clone(),
+        },
+        rate,
+    })
+}
+
+/// `-` as a file name: stdin for the input, stdout for the results.
+const STDIO: &str = "-";
+
+/// With `--out -`: the journal needs a path of its own, and there is no
+/// results file a resume could continue.
+fn check_stdout(args: &BatchArgs, to_stdout: bool) -> Result<(), CliError> {
+    if args.journal.as_deref() == Some(Path::new(STDIO)) {
+        return Err(CliError::usage(
+            "--journal - : the journal must be a file (a resume reads it back)",
+        )
+        .hint("pass --journal PATH"));
+    }
+    if !to_stdout {
+        return Ok(());
+    }
+    if args.resume {
+        return Err(CliError::usage(
+            "--resume cannot continue results written to stdout (--out -): there is no \
+             results file to read back",
+        )
+        .hint(
+            "resume into a file instead: --out FILE --journal JOURNAL --resume, with the \
+             earlier run's journal (its finished rows are written to FILE again)",
+        ));
+    }
+    if args.journal.is_none() {
+        return Err(CliError::usage(
+            "--out - writes the results to stdout, so the journal cannot sit beside them",
+        )
+        .hint("pass --journal PATH as well (a new file; it lets the run be resumed into a file)"));
+    }
+    Ok(())
+}
+
+/// Checks the files the flags name: the input exists; a resume has its
+/// journal; a fresh run overwrites nothing.
+fn check_paths(args: &BatchArgs, journal: &Path, to_stdout: bool) -> Result<(), CliError> {
+    if args.file != Path::new(STDIO) && !args.file.is_file() {
         return Err(CliError::usage(format!(
             "the input file {} does not exist or is not a file",
             args.file.display()
@@ -82,7 +145,8 @@ fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
         ));
     }
     if !args.resume {
-        for (path, what) in [(&args.out, "results file"), (&journal, "journal")] {
+        let results = (!to_stdout).then_some((args.out.as_path(), "results file"));
+        for (path, what) in results.into_iter().chain([(journal, "journal")]) {
             if path.exists() {
                 return Err(CliError::usage(format!(
                     "the {what} {} already exists; refusing to overwrite it",
@@ -92,17 +156,43 @@ fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
             }
         }
     }
-    Ok(Plan {
-        out: args.out.clone(),
-        journal,
-        out_format,
-        read: ReadOptions {
-            format,
-            key_column: args.key_column.clone(),
-            list_separator: args.list_separator.clone(),
-        },
-        rate,
-    })
+    Ok(())
+}
+
+/// Where the rows are read from: the input file, or stdin spooled to a
+/// temporary file (deleted on drop), since the rows are read twice.
+struct Input {
+    path: PathBuf,
+    /// How messages name it: the path, or `stdin`.
+    name: String,
+    _spool: Option<tempfile::NamedTempFile>,
+}
+
+impl Input {
+    /// The input file, or (for `-`) all of stdin copied to a temporary file.
+    async fn open(file: &Path) -> Result<Self, CliError> {
+        if file != Path::new(STDIO) {
+            return Ok(Self {
+                path: file.to_path_buf(),
+                name: file.display().to_string(),
+                _spool: None,
+            });
+        }
+        let spool = tokio::task::spawn_blocking(|| {
+            let mut spool = tempfile::NamedTempFile::new()?;
+            std::io::copy(&mut std::io::stdin().lock(), &mut spool)?;
+            std::io::Write::flush(&mut spool)?;
+            Ok::<_, std::io::Error>(spool)
+        })
+        .await
+        .map_err(|e| CliError::new(Code::Internal, "reading stdin stopped").cause(e))?
+        .map_err(|e| CliError::io("cannot read the rows from stdin", &e))?;
+        Ok(Self {
+            path: spool.path().to_path_buf(),
+            name: "stdin".to_string(),
+            _spool: Some(spool),
+        })
+    }
 }
 
 /// The port of the base URL a journal is bound to (its header line), so a
@@ -147,10 +237,41 @@ fn unfinished_in_journal(journal: &Path) -> usize {
     waiting.len()
 }
 
-/// Runs the `batch` command.
+/// Runs the `batch` command: check the inputs, open (or resume) the
+/// results, run the rows through the engine, report.
 pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     let started = Instant::now();
     let plan = plan(args)?;
+    let input = Input::open(&args.file).await?;
+    let target = connect_for(global, args, &plan).await?;
+    let (app_id, app) = super::app::fetch(&target, args.app.as_deref()).await?;
+    let checked = check_inputs(args, &plan, &input, &app).await?;
+    let mut results = open_results(args, &plan, target.simulated, &checked)?;
+    let rows = read_rows(&plan, &input, &app, &checked, results.seen.clone());
+    let batch = configure(args, &plan, &target, &app_id, app)?;
+    let ran = execute(batch, rows, &mut results, resume_command(&plan)).await?;
+    let summary = Summary {
+        rows: checked.valid,
+        counts: results.counts,
+        written: results.written,
+        already: results.already,
+        progress: ran.progress.clone(),
+        simulated: target.simulated,
+        seconds: started.elapsed().as_secs_f64(),
+        out: plan.out.clone(),
+    };
+    summary.print(global.json, plan.to_stdout)?;
+    finish(&plan, &summary, ran)
+}
+
+/// Connects (on a resume, the built-in simulator at the journal's address)
+/// and warns when the jobs an interrupted run left are gone with its
+/// built-in simulator.
+async fn connect_for(
+    global: &Global,
+    args: &BatchArgs,
+    plan: &Plan,
+) -> Result<crate::embedded::Target, CliError> {
     let preferred_port = if args.resume {
         journal_port(&plan.journal)
     } else {
@@ -160,7 +281,7 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     if target.embedded && args.resume {
         let lost = unfinished_in_journal(&plan.journal);
         if lost > 0 {
-            eprintln!(
+            note!(
                 "warning: {lost} job(s) of the interrupted run lived in that run's built-in \
                  simulator, which is gone; their rows will end as timed out (remove {} and {} \
                  to run everything again)",
@@ -169,17 +290,19 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
             );
         }
     }
-    let app_id = target.app_id(args.app.as_deref())?;
-    let app = target
-        .client
-        .app(&app_id)
-        .details()
-        .await
-        .map_err(|e| CliError::context(format!("cannot fetch application {app_id}"), e))?;
+    Ok(target)
+}
 
-    // Pass 1: check every row; nothing is created if any is bad.
+/// Pass 1: checks every row against the application; nothing is created
+/// if any is bad (unless `--skip-invalid`), or if no row is valid.
+async fn check_inputs(
+    args: &BatchArgs,
+    plan: &Plan,
+    input: &Input,
+    app: &Application,
+) -> Result<Checked, CliError> {
     let checked = {
-        let (path, read, app) = (args.file.clone(), plan.read.clone(), app.clone());
+        let (path, read, app) = (input.path.clone(), plan.read.clone(), app.clone());
         tokio::task::spawn_blocking(move || check_file(&path, &read, &app))
             .await
             .map_err(|e| CliError::new(Code::Internal, "the file check stopped").cause(e))??
@@ -187,36 +310,85 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     if !checked.problems.is_empty() {
         let bad = checked.bad_lines.len();
         for problem in &checked.problems {
-            eprintln!("{}: {problem}", args.file.display());
+            eprintln!("{}: {problem}", input.name);
         }
         if !args.skip_invalid {
             return Err(CliError::usage(format!(
                 "{} problem(s) in {} ({bad} bad row(s)); nothing was created",
                 checked.problems.len(),
-                args.file.display()
+                input.name
             ))
-            .hint("fix the rows above, or pass --skip-invalid to run only the valid rows"));
+            .hint(
+                if plan.from_stdin && args.input_format == InFormatArg::Auto {
+                    "fix the rows above, or pass --skip-invalid to run only the valid rows \
+                 (stdin is read as JSONL: pass --input-format csv for CSV)"
+                } else {
+                    "fix the rows above, or pass --skip-invalid to run only the valid rows"
+                },
+            ));
         }
-        eprintln!("skipping {bad} bad row(s) (--skip-invalid)");
+        note!("skipping {bad} bad row(s) (--skip-invalid)");
     }
     if checked.valid == 0 {
         return Err(CliError::usage(format!(
             "{} has no valid rows to run",
-            args.file.display()
+            input.name
         )));
     }
+    Ok(checked)
+}
 
-    // The results file: new, or resumed (torn last line cut off).
-    let (mut writer, existing) = if args.resume {
-        ResultsWriter::resume(&plan.out, plan.out_format, target.simulated)?
+/// The results file and what this run adds to it.
+struct Results {
+    writer: ResultsWriter,
+    /// Results by status: the earlier run's, then this run's.
+    counts: Counts,
+    /// Keys with a result (a replayed outcome is not written twice).
+    seen: HashSet<String>,
+    /// Valid rows without a result yet: this run's share.
+    remaining: u64,
+    /// Valid rows that already had a result.
+    already: u64,
+    /// Results written by this run.
+    written: u64,
+}
+
+impl Results {
+    /// Writes an outcome unless its row already has a result.
+    fn record(&mut self, outcome: &Outcome) -> Result<(), CliError> {
+        if !self.seen.insert(outcome.key.clone()) {
+            return Ok(()); // already in the results file (a replay)
+        }
+        let record = self.writer.write(outcome)?;
+        self.counts.add(&record.status);
+        self.written += 1;
+        Ok(())
+    }
+}
+
+/// Opens the results file: new, or resumed (torn last line cut off, the
+/// rows already done counted).
+fn open_results(
+    args: &BatchArgs,
+    plan: &Plan,
+    simulated: bool,
+    checked: &Checked,
+) -> Result<Results, CliError> {
+    let (writer, existing) = if plan.to_stdout {
+        (
+            ResultsWriter::stdout(plan.out_format, simulated)?,
+            Default::default(),
+        )
+    } else if args.resume {
+        ResultsWriter::resume(&plan.out, plan.out_format, simulated)?
     } else {
         (
-            ResultsWriter::create(&plan.out, plan.out_format, target.simulated)?,
+            ResultsWriter::create(&plan.out, plan.out_format, simulated)?,
             Default::default(),
         )
     };
     if existing.torn_bytes > 0 {
-        eprintln!(
+        note!(
             "{}: cut off a torn last line (line {}, {} bytes) left by an interrupted write; \
              its row's result will be written again",
             plan.out.display(),
@@ -231,40 +403,63 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
         .count() as u64;
     let already = checked.valid - remaining;
     if args.resume && already > 0 {
-        eprintln!(
+        note!(
             "resuming: {already} of {} rows already have a result in {}",
             checked.valid,
             plan.out.display()
         );
     }
+    Ok(Results {
+        writer,
+        counts: existing.counts,
+        seen: existing.keys,
+        remaining,
+        already,
+        written: 0,
+    })
+}
 
-    // Pass 2: stream the rows to the engine from a reader thread.
-    let rows = {
-        let (tx, rx) = mpsc::channel::<Row>(256);
-        let skip_keys: HashSet<String> = existing.keys.clone();
-        let bad_lines = checked.bad_lines.clone();
-        let (path, read, app) = (args.file.clone(), plan.read.clone(), app.clone());
-        tokio::task::spawn_blocking(move || {
-            let Ok(rows) = open_rows(&path, &read, &app) else {
-                return;
+/// Pass 2: streams the valid rows without a result to the engine, read
+/// from the file again by a blocking reader thread.
+fn read_rows(
+    plan: &Plan,
+    input: &Input,
+    app: &Application,
+    checked: &Checked,
+    skip_keys: HashSet<String>,
+) -> impl futures::Stream<Item = Row> + Send + 'static {
+    let (tx, rx) = mpsc::channel::<Row>(256);
+    let bad_lines = checked.bad_lines.clone();
+    let (path, read, app) = (input.path.clone(), plan.read.clone(), app.clone());
+    tokio::task::spawn_blocking(move || {
+        let Ok(rows) = open_rows(&path, &read, &app) else {
+            return;
+        };
+        for item in rows {
+            let Ok(row) = item else {
+                // Checked in pass 1; a change since is skipped.
+                continue;
             };
-            for item in rows {
-                let Ok(row) = item else {
-                    // Checked in pass 1; a change since is skipped.
-                    continue;
-                };
-                if bad_lines.contains(&row.line) || skip_keys.contains(&row.key) {
-                    continue;
-                }
-                if tx.blocking_send(Row::new(row.key, row.inputs)).is_err() {
-                    return;
-                }
+            if bad_lines.contains(&row.line) || skip_keys.contains(&row.key) {
+                continue;
             }
-        });
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
-    };
+            if tx.blocking_send(Row::new(row.key, row.inputs)).is_err() {
+                return;
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+}
 
-    let mut batch = Batch::new(target.client.clone(), &app_id)
+/// The engine, configured from the flags.
+fn configure(
+    args: &BatchArgs,
+    plan: &Plan,
+    target: &crate::embedded::Target,
+    app_id: &str,
+    app: Application,
+) -> Result<Batch, CliError> {
+    let mut batch = Batch::new(target.client.clone(), app_id)
         .max_in_flight(args.concurrency)
         .create_concurrency(args.create_concurrency)
         .job_retries(args.job_retries)
@@ -283,38 +478,50 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     if let Some(fp) = &args.failpoint {
         batch = batch.failpoint(parse_failpoint(fp)?);
     }
-    let mut run = batch.run(rows).await?;
+    Ok(batch)
+}
 
-    let view = Arc::new(ProgressView::start(run.progress(), remaining));
+/// How the run ended.
+struct Ran {
+    /// The engine's last progress snapshot.
+    progress: Progress,
+    /// Whether Ctrl-C or SIGTERM stopped it.
+    interrupted: bool,
+    /// The engine's first fatal error.
+    fatal: Option<BatchError>,
+    /// The first failure to write a result (creating stopped then).
+    write_error: Option<CliError>,
+}
+
+/// Runs the rows, writing each outcome as it arrives, with progress and
+/// graceful stop on Ctrl-C/SIGTERM.
+async fn execute<S>(
+    batch: Batch,
+    rows: S,
+    results: &mut Results,
+    resume: String,
+) -> Result<Ran, CliError>
+where
+    S: futures::Stream<Item = Row> + Send + 'static,
+{
+    let mut run = batch.run(rows).await?;
+    let view = Arc::new(ProgressView::start(run.progress(), results.remaining));
     let interrupted = Arc::new(AtomicBool::new(false));
     let signals = tokio::spawn(watch_signals(
         run.stop_handle(),
         interrupted.clone(),
         view.clone(),
-        resume_command(),
+        resume,
     ));
-
-    let mut counts: Counts = existing.counts;
-    let mut seen = existing.keys;
-    let mut written = 0u64;
     let mut fatal: Option<BatchError> = None;
     let mut write_error: Option<CliError> = None;
     while let Some(item) = run.next().await {
         match item {
             Ok(outcome) => {
-                if !seen.insert(outcome.key.clone()) {
-                    continue; // already in the results file (a replay)
-                }
-                match writer.write(&outcome) {
-                    Ok(record) => {
-                        counts.add(&record.status);
-                        written += 1;
-                    }
-                    Err(e) => {
-                        // Stop creating; the journal keeps every outcome.
-                        run.stop_handle().stop();
-                        write_error.get_or_insert(e);
-                    }
+                if let Err(e) = results.record(&outcome) {
+                    // Stop creating; the journal keeps every outcome.
+                    run.stop_handle().stop();
+                    write_error.get_or_insert(e);
                 }
             }
             Err(BatchError::Failpoint(_)) => {
@@ -332,36 +539,35 @@ pub async fn run(global: &Global, args: &BatchArgs) -> Result<Code, CliError> {
     if let Ok(view) = Arc::try_unwrap(view) {
         view.finish();
     }
-    let summary = Summary {
-        rows: checked.valid,
-        counts,
-        written,
-        already,
+    Ok(Ran {
         progress,
-        simulated: target.simulated,
-        seconds: started.elapsed().as_secs_f64(),
-        out: plan.out.clone(),
-    };
-    summary.print(global.json)?;
+        interrupted: interrupted.load(Ordering::SeqCst),
+        fatal,
+        write_error,
+    })
+}
 
-    let stopped = interrupted.load(Ordering::SeqCst);
-    if let Some(e) = write_error {
-        eprintln!("to resume: {}", resume_command());
+/// The exit code, after the summary: how to resume a run that did not
+/// finish, else by the worst outcome.
+fn finish(plan: &Plan, summary: &Summary, ran: Ran) -> Result<Code, CliError> {
+    if let Some(e) = ran.write_error {
+        eprintln!("to resume: {}", resume_command(plan));
         return Err(e);
     }
-    if let Some(e) = fatal {
-        eprintln!("to resume: {}", resume_command());
+    if let Some(e) = ran.fatal {
+        eprintln!("to resume: {}", resume_command(plan));
         return Err(e.into());
     }
-    if stopped || counts.total() < checked.valid {
+    let counts = &summary.counts;
+    if ran.interrupted || counts.total() < summary.rows {
         eprintln!(
             "stopped with {} of {} rows done; the journal {} keeps the rest. To resume:\n  {}",
             counts.total(),
-            checked.valid,
+            summary.rows,
             plan.journal.display(),
-            resume_command()
+            resume_command(plan)
         );
-        return Ok(if stopped {
+        return Ok(if ran.interrupted {
             Code::Interrupted
         } else {
             Code::Internal
@@ -440,9 +646,28 @@ async fn next_signal() -> bool {
     }
 }
 
-/// This command line with `--resume` added, quoted for a POSIX shell.
-fn resume_command() -> String {
-    let mut args: Vec<String> = std::env::args().collect();
+/// How to continue a stopped run: this command line with `--resume`,
+/// quoted for a POSIX shell; with `--out -`, into a results file (a resume
+/// writes the finished rows there again); from stdin, with the same rows.
+fn resume_command(plan: &Plan) -> String {
+    let args = resume_args(std::env::args().collect(), plan.to_stdout);
+    let mut command = args
+        .iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if plan.from_stdin {
+        command.push_str("  (with the same rows on stdin)");
+    }
+    if plan.to_stdout {
+        command.push_str("  (FILE: a new results file; it gets every finished row's result)");
+    }
+    command
+}
+
+/// `args` (this command line) with the program's bare name, `--resume`
+/// added, and for a run to stdout `--out FILE` instead of `--out -`.
+fn resume_args(mut args: Vec<String>, to_stdout: bool) -> Vec<String> {
     if let Some(first) = args.first_mut() {
         let name = Path::new(first.as_str())
             .file_name()
@@ -451,13 +676,19 @@ fn resume_command() -> String {
             *first = name;
         }
     }
+    if to_stdout {
+        for i in 0..args.len() {
+            if args[i] == "--out=-" {
+                args[i] = "--out=FILE".into();
+            } else if args[i] == "--out" && args.get(i + 1).is_some_and(|a| a == STDIO) {
+                args[i + 1] = "FILE".into();
+            }
+        }
+    }
     if !args.iter().any(|a| a == "--resume") {
         args.push("--resume".into());
     }
-    args.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
+    args
 }
 
 fn shell_quote(s: &str) -> String {
@@ -484,47 +715,69 @@ struct Summary {
 }
 
 impl Summary {
-    fn print(&self, json: bool) -> Result<(), CliError> {
-        let c = &self.counts;
-        let finished = self.written.max(1) as f64;
-        let per_job = self.progress.requests as f64 / finished;
-        if json {
-            return crate::render::json(&serde_json::json!({
-                "rows": self.rows,
-                "completed": c.completed,
-                "failed": c.failed,
-                "ambiguous": c.ambiguous,
-                "rejected": c.rejected,
-                "timed_out": c.timed_out,
-                "written": self.written,
-                "already_done": self.already,
-                "requests": self.progress.requests,
-                "requests_per_job": per_job,
-                "wall_seconds": self.seconds,
-                "simulated": self.simulated,
-                "results": self.out,
-            }));
+    /// Prints the summary on stdout, or on stderr when the results go to
+    /// stdout.
+    fn print(&self, json: bool, to_stderr: bool) -> Result<(), CliError> {
+        let text = if json { self.json()? } else { self.text() };
+        if to_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
         }
+        Ok(())
+    }
+
+    fn requests_per_job(&self) -> f64 {
+        self.progress.requests as f64 / self.written.max(1) as f64
+    }
+
+    fn json(&self) -> Result<String, CliError> {
+        let c = &self.counts;
+        crate::render::json_string(&serde_json::json!({
+            "rows": self.rows,
+            "completed": c.completed,
+            "failed": c.failed,
+            "ambiguous": c.ambiguous,
+            "rejected": c.rejected,
+            "timed_out": c.timed_out,
+            "written": self.written,
+            "already_done": self.already,
+            "requests": self.progress.requests,
+            "requests_per_job": self.requests_per_job(),
+            "wall_seconds": self.seconds,
+            "simulated": self.simulated,
+            "results": self.out,
+        }))
+    }
+
+    fn text(&self) -> String {
+        let c = &self.counts;
         let simulated = if self.simulated { " (simulated)" } else { "" };
-        println!(
-            "{} rows: {} completed, {} failed, {} ambiguous, {} rejected, {} timed out{simulated}",
-            self.rows, c.completed, c.failed, c.ambiguous, c.rejected, c.timed_out
-        );
-        println!(
-            "{} requests ({per_job:.2}/job), wall time {:.1} s{simulated}",
-            self.progress.requests, self.seconds
-        );
         let earlier = if self.already > 0 {
             format!(", {} from an earlier run", self.already)
         } else {
             String::new()
         };
-        println!(
-            "results: {} ({} written now{earlier})",
-            self.out.display(),
+        let results = if self.out == Path::new(STDIO) {
+            "stdout".to_string()
+        } else {
+            self.out.display().to_string()
+        };
+        format!(
+            "{} rows: {} completed, {} failed, {} ambiguous, {} rejected, {} timed out{simulated}\n\
+             {} requests ({:.2}/job), wall time {:.1} s{simulated}\n\
+             results: {results} ({} written now{earlier})",
+            self.rows,
+            c.completed,
+            c.failed,
+            c.ambiguous,
+            c.rejected,
+            c.timed_out,
+            self.progress.requests,
+            self.requests_per_job(),
+            self.seconds,
             self.written
-        );
-        Ok(())
+        )
     }
 }
 
@@ -538,6 +791,26 @@ mod tests {
         assert_eq!(shell_quote("my file"), "'my file'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn the_resume_command_adds_resume_and_sends_stdout_results_to_a_file() {
+        let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            resume_args(
+                args(&["/usr/bin/writer-jobs", "batch", "in", "--out", "r"]),
+                false
+            ),
+            args(&["writer-jobs", "batch", "in", "--out", "r", "--resume"])
+        );
+        assert_eq!(
+            resume_args(args(&["wj", "batch", "-", "--out", "-", "--resume"]), true),
+            args(&["wj", "batch", "-", "--out", "FILE", "--resume"])
+        );
+        assert_eq!(
+            resume_args(args(&["wj", "batch", "in", "--out=-"]), true),
+            args(&["wj", "batch", "in", "--out=FILE", "--resume"])
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::args::{JobInputs, ListArgs, RetryArgs, RunArgs, StatusArg};
 use crate::embedded::Target;
 use crate::exit::{CliError, Code};
 use crate::render;
+use crate::ui::note;
 
 /// Default `list` length when neither `--limit` nor `--all` is given.
 const DEFAULT_LIST_LIMIT: u64 = 50;
@@ -138,7 +139,7 @@ pub async fn list(target: &Target, json: bool, args: &ListArgs) -> Result<Code, 
 
 /// Prints status changes on stderr while waiting.
 fn status_printer(job: &Job) {
-    eprintln!("job {} is {}", job.id, job.status);
+    note!("job {} is {}", job.id, job.status);
 }
 
 /// Prints the outcome of a wait: the job, or why it ended badly.
@@ -184,7 +185,7 @@ pub async fn retry(target: &Target, json: bool, args: &RetryArgs) -> Result<Code
         return Ok(Code::Ok);
     }
     if retried.id != args.job_id {
-        eprintln!("job {} was retried as job {}", args.job_id, retried.id);
+        note!("job {} was retried as job {}", args.job_id, retried.id);
     }
     wait(target, json, &retried.id, args.timeout).await
 }

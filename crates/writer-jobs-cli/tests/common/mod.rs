@@ -9,18 +9,27 @@ use std::time::SystemTime;
 use writer_sim::{Simulator, SimulatorBuilder};
 
 /// The `writer-jobs` binary with an empty environment (HOME and PATH only)
-/// run in `dir`, so no real key or `.env` is ever picked up.
+/// run in `dir`, so no real key or `.env` is ever picked up, and with
+/// `--simulator`: tests run without a terminal, where the built-in
+/// simulator starts only when asked.
 pub fn cli(dir: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_writer-jobs"));
-    cmd.env_clear()
-        .env("HOME", dir)
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(dir);
-    cmd
+    assert_cmd::Command::from_std(cli_std(dir))
 }
 
 /// The same, as a plain `std::process::Command` (to kill it mid-run).
 pub fn cli_std(dir: &Path) -> std::process::Command {
+    let mut cmd = bare_std(dir);
+    cmd.arg("--simulator");
+    cmd
+}
+
+/// [`cli`] without `--simulator`: with no key, nothing to run against.
+pub fn cli_bare(dir: &Path) -> assert_cmd::Command {
+    assert_cmd::Command::from_std(bare_std(dir))
+}
+
+/// The binary with an empty environment (HOME and PATH only), run in `dir`.
+fn bare_std(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_writer-jobs"));
     cmd.env_clear()
         .env("HOME", dir)
@@ -84,16 +93,15 @@ impl Sim {
             .env("WRITER_JOBS_CLOCK_ANCHOR", anchor.to_string());
     }
 
-    /// [`cli`] pointed at this simulator.
+    /// [`cli`] pointed at this simulator (by its key and base URL, not
+    /// `--simulator`).
     pub fn cli(&self, dir: &Path) -> assert_cmd::Command {
-        let mut std = cli_std(dir);
-        self.env(&mut std);
-        assert_cmd::Command::from_std(std)
+        assert_cmd::Command::from_std(self.cli_std(dir))
     }
 
     /// [`cli_std`] pointed at this simulator.
     pub fn cli_std(&self, dir: &Path) -> std::process::Command {
-        let mut cmd = cli_std(dir);
+        let mut cmd = bare_std(dir);
         self.env(&mut cmd);
         cmd
     }
