@@ -48,6 +48,7 @@
 //! again, creates rows never sent, and treats a row with an intent but no
 //! job id as ambiguous, never as unsent.
 
+mod assign;
 mod breaker;
 mod creates;
 mod engine;

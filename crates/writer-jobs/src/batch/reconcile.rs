@@ -33,6 +33,8 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration as Span, Utc};
 
+use super::assign;
+
 /// One create of ours whose job may appear in a listing without our
 /// knowing its id: an ambiguous create, or one still on the wire.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +48,9 @@ pub struct Pending {
     /// Whether it may be judged now (an ambiguous create past its settle
     /// time); a create still on the wire is never settled.
     pub settled: bool,
+    /// The fingerprint of its row's inputs, when known: creates with the
+    /// same inputs are interchangeable.
+    pub inputs: Option<String>,
 }
 
 /// The offset between the server's clock and ours (`server - ours`),
@@ -202,14 +207,19 @@ pub enum Verdict {
 /// Decides the settled pending creates from a listing that showed every
 /// job created from `covered_since` to `covered_until` (a newest-first
 /// scan stopped at an old job covers up to now; an oldest-first one
-/// stopped at a new job covers from the start). Each create is judged on its own window:
+/// stopped at a new job covers from the start).
+///
+/// On an application declared exclusive to this run, every orphan is the
+/// batch's: creates are matched to orphans by the windows each must fall
+/// in, and decided where every explanation agrees (see
+/// [`super::assign`]). Otherwise (or when no explanation exists: the
+/// application was not exclusive after all) each create is judged on its
+/// own window:
 ///
 /// - no orphan in it: its job would be one, so it did not land;
-/// - exactly one orphan, inside no other pending create's window, on an
-///   application declared exclusive to this run: adopted (on a shared
-///   application it may be another client's job: unresolved);
 /// - an orphan that an unsettled create's window also holds: no verdict yet;
-/// - otherwise: unresolved, with the orphans in its window as candidates.
+/// - otherwise: unresolved, with the orphans in its window as candidates
+///   (on a shared application an orphan may be another client's job).
 ///
 /// Creates whose window the listing does not reach back to get no verdict.
 pub fn decide(
@@ -228,10 +238,12 @@ pub fn decide(
             .map(|(id, at)| (id.as_str(), *at))
             .collect()
     };
-    // A listed time is the server's, cut to its precision: the job was
-    // made in `[at, at + precision)`, so it may belong to any window that
-    // interval meets.
-    let within = |p: &Pending, at: DateTime<Utc>| shift(at, precision(at)) > p.start && at <= p.end;
+    if exclusive
+        && let Some(verdicts) =
+            assign::decide_exclusive(pending, &orphans, (covered_since, covered_until))
+    {
+        return verdicts;
+    }
     let mut verdicts = Vec::new();
     for p in pending.iter().filter(|p| p.settled) {
         if p.start < covered_since || p.end > covered_until {
@@ -240,13 +252,13 @@ pub fn decide(
         let mut mine: Vec<(&str, DateTime<Utc>)> = orphans
             .iter()
             .copied()
-            .filter(|(_, at)| within(p, *at))
+            .filter(|(_, at)| assign::within(p, *at))
             .collect();
         mine.sort_unstable();
         let others = |at: DateTime<Utc>| {
             pending
                 .iter()
-                .filter(|q| !std::ptr::eq(*q, p) && within(q, at))
+                .filter(|q| !std::ptr::eq(*q, p) && assign::within(q, at))
                 .collect::<Vec<_>>()
         };
         if mine.is_empty() {
@@ -256,11 +268,6 @@ pub fn decide(
             .any(|(_, at)| others(*at).iter().any(|q| !q.settled))
         {
             // A create still in the server's hands may own one of them.
-        } else if exclusive && mine.len() == 1 && others(mine[0].1).is_empty() {
-            verdicts.push(Verdict::Adopt {
-                key: p.key.clone(),
-                job_id: mine[0].0.to_string(),
-            });
         } else {
             verdicts.push(Verdict::Unresolved {
                 key: p.key.clone(),
@@ -285,6 +292,7 @@ mod tests {
             start: t(start),
             end: t(end),
             settled: true,
+            inputs: None,
         }
     }
 

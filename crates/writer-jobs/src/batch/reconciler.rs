@@ -48,6 +48,8 @@ pub(super) struct Ambiguous {
     give_up_at: Duration,
     pub(super) creates: u32,
     pub(super) reason: String,
+    /// The fingerprint of the row's inputs, when the row is known.
+    inputs: Option<String>,
     /// Left by an earlier run: new creates wait until it is decided, so that
     /// none of ours lands in its window.
     from_journal: bool,
@@ -69,6 +71,7 @@ impl Ambiguous {
         reason: impl Into<String>,
     ) -> Self {
         Self {
+            inputs: row.as_ref().map(|r| r.inputs.fingerprint()),
             key,
             row,
             seq,
@@ -280,6 +283,7 @@ impl Reconciler {
         match self.ambiguous.iter_mut().find(|a| a.key == row.key) {
             Some(a) => {
                 a.seq = seq;
+                a.inputs = Some(row.inputs.fingerprint());
                 a.row = Some(row);
                 None
             }
@@ -500,6 +504,7 @@ impl Reconciler {
                     start,
                     end,
                     settled: started >= a.settle_at,
+                    inputs: a.inputs.clone(),
                 }
             })
             .collect();
@@ -510,6 +515,7 @@ impl Reconciler {
                 start,
                 end,
                 settled: false,
+                inputs: None,
             }
         }));
         self.forget_old_retry_windows(now);
@@ -521,6 +527,7 @@ impl Reconciler {
                 start,
                 end,
                 settled: steady > *until,
+                inputs: None,
             }
         }));
         pending

@@ -1,0 +1,355 @@
+//! Who made which orphan, on an application declared exclusive to the
+//! batch.
+//!
+//! There every job on the application is the batch's, so each orphan (a
+//! listed job whose id the batch does not know) inside some pending
+//! window was made by one of the pending creates (ambiguous creates,
+//! creates still on the wire, job-level retries whose answer was lost),
+//! each of which made at most one job. An orphan made before a create was
+//! first sent, or after its window closed, cannot be that create's. So the
+//! possible explanations are exactly the matchings that give every such
+//! orphan a distinct create whose window holds it.
+//!
+//! A create is decided when every explanation agrees on it. Rows with the
+//! same inputs are interchangeable (either job is a right answer for
+//! either row), so they are decided as a cluster: a cluster is decided
+//! when every explanation gives it the same set of orphans; its members
+//! then adopt those orphans (as one explanation pairs them) and the rest
+//! did not land. Creates that may still act (unsettled) or whose window
+//! the listing did not fully cover take part in every explanation but get
+//! no verdict. A cluster left undecided waits while an unsettled create
+//! could explain one of its orphans; otherwise it is reported with its
+//! candidates.
+//!
+//! Sizes are small (the ambiguous creates of one batch), so each question
+//! is one augmenting-path matching (Kuhn's algorithm) with some edges
+//! banned; past [`MAX_WORK`] the batch falls back to per-window rules.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::reconcile::{Pending, Verdict, precision, shift};
+
+/// Orphans times creates beyond which the assignment is not attempted.
+const MAX_WORK: usize = 20_000;
+
+/// Whether an orphan stamped `at` may have been made in `p`'s window (the
+/// stamp is cut to its precision: the job was made in `[at, at + precision)`).
+pub(super) fn within(p: &Pending, at: DateTime<Utc>) -> bool {
+    shift(at, precision(at)) > p.start && at <= p.end
+}
+
+/// The bipartite graph: for each orphan, the creates whose window holds it.
+struct Graph {
+    /// `edges[o]`: the creates orphan `o` may belong to.
+    edges: Vec<Vec<usize>>,
+    creates: usize,
+}
+
+impl Graph {
+    /// A matching that gives every orphan a distinct create, avoiding the
+    /// `banned` edges: for each orphan, its create. `None` when there is
+    /// none.
+    fn cover(&self, banned: &dyn Fn(usize, usize) -> bool) -> Option<Vec<usize>> {
+        let mut owner: Vec<Option<usize>> = vec![None; self.creates];
+        for o in 0..self.edges.len() {
+            let mut seen = vec![false; self.creates];
+            if !self.augment(o, banned, &mut owner, &mut seen) {
+                return None;
+            }
+        }
+        let mut of = vec![0; self.edges.len()];
+        for (c, o) in owner.iter().enumerate() {
+            if let Some(o) = o {
+                of[*o] = c;
+            }
+        }
+        Some(of)
+    }
+
+    fn augment(
+        &self,
+        o: usize,
+        banned: &dyn Fn(usize, usize) -> bool,
+        owner: &mut [Option<usize>],
+        seen: &mut [bool],
+    ) -> bool {
+        for &c in &self.edges[o] {
+            if banned(o, c) || seen[c] {
+                continue;
+            }
+            seen[c] = true;
+            let free = match owner[c] {
+                None => true,
+                Some(other) => self.augment(other, banned, owner, seen),
+            };
+            if free {
+                owner[c] = Some(o);
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Decides the settled, covered creates of `pending` on an exclusive
+/// application from the `orphans` a listing covering `covered` showed
+/// (creates with the same known input set are interchangeable). `None` when no explanation exists (a job no pending
+/// create can have made: the application is not exclusive after all) or
+/// the problem is too large: the caller then judges window by window.
+pub(super) fn decide_exclusive(
+    pending: &[Pending],
+    orphans: &[(&str, DateTime<Utc>)],
+    covered: (DateTime<Utc>, DateTime<Utc>),
+) -> Option<Vec<Verdict>> {
+    // Orphans no pending create can have made play no part.
+    let relevant: Vec<(&str, DateTime<Utc>)> = orphans
+        .iter()
+        .copied()
+        .filter(|(_, at)| pending.iter().any(|p| within(p, *at)))
+        .collect();
+    if relevant.len().saturating_mul(pending.len()) > MAX_WORK {
+        return None;
+    }
+    let graph = Graph {
+        edges: relevant
+            .iter()
+            .map(|(_, at)| {
+                (0..pending.len())
+                    .filter(|&c| within(&pending[c], *at))
+                    .collect()
+            })
+            .collect(),
+        creates: pending.len(),
+    };
+    let one = graph.cover(&|_, _| false)?;
+    let decidable = |c: usize| {
+        let p = &pending[c];
+        p.settled && p.start >= covered.0 && p.end <= covered.1
+    };
+    // Clusters of decidable creates: by input set when known, else alone.
+    let mut clusters: BTreeMap<(Option<&str>, usize), Vec<usize>> = BTreeMap::new();
+    for c in (0..pending.len()).filter(|&c| decidable(c)) {
+        let key = match pending[c].inputs.as_deref() {
+            Some(fp) => (Some(fp), 0),
+            None => (None, c),
+        };
+        clusters.entry(key).or_default().push(c);
+    }
+    let mut verdicts = Vec::new();
+    for members in clusters.values() {
+        let in_cluster: HashSet<usize> = members.iter().copied().collect();
+        let ours: Vec<usize> = (0..relevant.len())
+            .filter(|&o| in_cluster.contains(&one[o]))
+            .collect();
+        if invariant(&graph, &in_cluster, &ours) {
+            for &c in members {
+                match (0..relevant.len()).find(|&o| one[o] == c) {
+                    Some(o) => verdicts.push(Verdict::Adopt {
+                        key: pending[c].key.clone(),
+                        job_id: relevant[o].0.to_string(),
+                    }),
+                    None => verdicts.push(Verdict::NotLanded {
+                        key: pending[c].key.clone(),
+                    }),
+                }
+            }
+            continue;
+        }
+        // Undecided: wait while an unsettled create may explain one of the
+        // cluster's orphans, else report.
+        let touched: Vec<usize> = (0..relevant.len())
+            .filter(|&o| graph.edges[o].iter().any(|c| in_cluster.contains(c)))
+            .collect();
+        let may_change = touched
+            .iter()
+            .any(|&o| graph.edges[o].iter().any(|&c| !pending[c].settled));
+        if may_change {
+            continue;
+        }
+        for &c in members {
+            let mut candidates: Vec<String> = touched
+                .iter()
+                .filter(|&&o| graph.edges[o].contains(&c))
+                .map(|&o| relevant[o].0.to_string())
+                .collect();
+            candidates.sort_unstable();
+            verdicts.push(Verdict::Unresolved {
+                key: pending[c].key.clone(),
+                candidates,
+            });
+        }
+    }
+    Some(verdicts)
+}
+
+/// Whether every explanation gives the cluster exactly the orphans `ours`
+/// (one explanation's): none of them can go elsewhere, and no other orphan
+/// can come to the cluster.
+fn invariant(graph: &Graph, cluster: &HashSet<usize>, ours: &[usize]) -> bool {
+    let ours_set: HashSet<usize> = ours.iter().copied().collect();
+    for &o in ours {
+        // Can `o` belong to a create outside the cluster?
+        let elsewhere = |x: usize, c: usize| x == o && cluster.contains(&c);
+        if graph.cover(&elsewhere).is_some() {
+            return false;
+        }
+    }
+    for o in (0..graph.edges.len()).filter(|o| !ours_set.contains(o)) {
+        if !graph.edges[o].iter().any(|c| cluster.contains(c)) {
+            continue;
+        }
+        // Can `o` belong to the cluster?
+        let inside = |x: usize, c: usize| x == o && !cluster.contains(&c);
+        if graph.cover(&inside).is_some() {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_800_000_000_000 + secs * 1000 + 500).unwrap()
+    }
+
+    fn p(key: &str, start: i64, end: i64, settled: bool) -> Pending {
+        Pending {
+            key: key.into(),
+            start: t(start),
+            end: t(end),
+            settled,
+            inputs: None,
+        }
+    }
+
+    fn with_inputs(mut p: Pending, inputs: &str) -> Pending {
+        p.inputs = Some(inputs.into());
+        p
+    }
+
+    const ALL: (DateTime<Utc>, DateTime<Utc>) =
+        (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+
+    fn decide(pending: &[Pending], orphans: &[(&str, i64)]) -> Option<Vec<Verdict>> {
+        let orphans: Vec<(&str, DateTime<Utc>)> =
+            orphans.iter().map(|(id, at)| (*id, t(*at))).collect();
+        let mut v = decide_exclusive(pending, &orphans, ALL)?;
+        v.sort_by(|a, b| a.key().cmp(b.key()));
+        Some(v)
+    }
+
+    fn adopt(key: &str, job: &str) -> Verdict {
+        Verdict::Adopt {
+            key: key.into(),
+            job_id: job.into(),
+        }
+    }
+
+    fn not_landed(key: &str) -> Verdict {
+        Verdict::NotLanded { key: key.into() }
+    }
+
+    #[test]
+    fn overlapping_windows_are_untangled_by_time() {
+        // a: 0-10, b: 5-20. Orphan j1 at 3 can only be a's, so j2 at 7
+        // (in both windows) must be b's.
+        let pending = [p("a", 0, 10, true), p("b", 5, 20, true)];
+        let v = decide(&pending, &[("j1", 3), ("j2", 7)]).unwrap();
+        assert_eq!(v, [adopt("a", "j1"), adopt("b", "j2")]);
+    }
+
+    #[test]
+    fn one_orphan_in_two_windows_of_different_rows_is_unresolved() {
+        let pending = [
+            with_inputs(p("a", 0, 10, true), "x"),
+            with_inputs(p("b", 5, 20, true), "y"),
+        ];
+        let v = decide(&pending, &[("j", 7)]).unwrap();
+        assert_eq!(
+            v,
+            [
+                Verdict::Unresolved {
+                    key: "a".into(),
+                    candidates: vec!["j".into()]
+                },
+                Verdict::Unresolved {
+                    key: "b".into(),
+                    candidates: vec!["j".into()]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_with_the_same_inputs_are_interchangeable() {
+        // Same two windows, same inputs: whichever made it, the cluster
+        // has one job: one row adopts it, the other did not land.
+        let pending = [
+            with_inputs(p("a", 0, 10, true), "x"),
+            with_inputs(p("b", 5, 20, true), "x"),
+        ];
+        let v = decide(&pending, &[("j", 7)]).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            v.iter()
+                .filter(|v| matches!(v, Verdict::Adopt { .. }))
+                .count(),
+            1
+        );
+        assert_eq!(
+            v.iter()
+                .filter(|v| matches!(v, Verdict::NotLanded { .. }))
+                .count(),
+            1
+        );
+        // Two orphans for the pair: both adopted.
+        let v = decide(&pending, &[("j1", 7), ("j2", 8)]).unwrap();
+        assert!(
+            v.iter().all(|v| matches!(v, Verdict::Adopt { .. })),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn an_unsettled_create_that_may_own_an_orphan_makes_the_others_wait() {
+        let pending = [p("a", 0, 10, true), p("wire", 5, 20, false)];
+        let v = decide(&pending, &[("j", 7)]).unwrap();
+        assert!(v.is_empty(), "{v:?}");
+        // An orphan only the settled create can have made is adopted even
+        // while another create is on the wire.
+        let v = decide(&pending, &[("j", 2)]).unwrap();
+        assert_eq!(v, [adopt("a", "j")]);
+    }
+
+    #[test]
+    fn an_empty_window_did_not_land() {
+        let pending = [p("a", 0, 10, true), p("b", 50, 60, true)];
+        let v = decide(&pending, &[("j", 55)]).unwrap();
+        assert_eq!(v, [not_landed("a"), adopt("b", "j")]);
+    }
+
+    #[test]
+    fn an_orphan_no_create_can_explain_means_the_app_is_not_exclusive() {
+        // Two orphans in a window of one create: one is someone else's.
+        let pending = [p("a", 0, 10, true)];
+        assert_eq!(decide(&pending, &[("j1", 3), ("j2", 4)]), None);
+    }
+
+    #[test]
+    fn a_whole_second_stamp_belongs_to_a_window_starting_within_its_second() {
+        let window = Pending {
+            key: "a".into(),
+            start: DateTime::from_timestamp_millis(1_800_000_000_700).unwrap(),
+            end: DateTime::from_timestamp_millis(1_800_000_010_000).unwrap(),
+            settled: true,
+            inputs: None,
+        };
+        let stamped = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        assert!(within(&window, stamped));
+    }
+}
