@@ -375,9 +375,11 @@ pub struct BatchArgs {
     /// Input file format.
     #[arg(long, value_enum, default_value_t = InFormatArg::Auto)]
     pub input_format: InFormatArg,
-    /// Most jobs in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub concurrency: usize,
+    /// Most rows in flight at once (default: as many as the --rate budget
+    /// can create and poll, from the job durations seen, up to 10,000;
+    /// 100 without a budget).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// Most create requests on the wire at once; also the most rows a crash
     /// or an outage can leave ambiguous.
     #[arg(long, value_name = "N", default_value_t = 8)]

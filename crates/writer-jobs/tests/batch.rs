@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use writer_jobs::batch::{Batch, Outcome, OutcomeResult, Row};
+use writer_jobs::batch::{Batch, Outcome, OutcomeResult, Rate, Row};
 use writer_jobs::{Client, Inputs};
 use writer_sim::{DurationDist, FaultConfig, Simulator};
 
@@ -239,5 +239,44 @@ async fn a_busy_application_with_other_clients() {
         stats.total_requests as f64 / 300.0,
         stats.by_operation,
         stats.tenant_jobs_created
+    );
+}
+
+/// With a request budget and no in-flight cap, the batch keeps as many
+/// jobs running as the budget can create and poll (Little's law), so
+/// creation runs at the budget instead of at `100 / job duration`. Jobs
+/// of 60 s, 400 requests a minute (enforced by the simulator), 600 rows:
+/// with 100 in flight creating them takes about 5 simulated minutes;
+/// sized from the budget, under 2.5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_budget_and_no_cap_creation_runs_at_the_budget() {
+    let (_sim, client) = sim(200.0, |b| {
+        b.duration(DurationDist::Uniform {
+            min_secs: 55.0,
+            max_secs: 65.0,
+        })
+        .rate_limit(writer_sim::RateLimitConfig::per_minute(400.0, 20))
+    })
+    .await;
+    let rows = rows(600);
+    let span = |outcomes: &[Outcome]| {
+        let times: Vec<_> = outcomes.iter().filter_map(|o| o.created_at).collect();
+        let first = times.iter().min().copied().unwrap();
+        let last = times.iter().max().copied().unwrap();
+        (last - first).num_seconds()
+    };
+    let run = Batch::new(client.clone(), APP)
+        .rate(Rate::per_minute(400.0))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .unwrap();
+    let sized = collect(run).await;
+    assert_eq!(sized.len(), 600);
+    assert!(sized.iter().all(|o| o.result.name() == "completed"));
+    let sized_span = span(&sized);
+    println!("600 rows created over {sized_span} s (sized from the budget)");
+    assert!(
+        sized_span < 150,
+        "creating 600 rows took {sized_span} simulated seconds: the in-flight limit held creation back"
     );
 }

@@ -60,7 +60,7 @@ fn plan(args: &BatchArgs) -> Result<Plan, CliError> {
         InFormatArg::Jsonl => InputFormat::Jsonl,
         InFormatArg::Csv => InputFormat::Csv,
     };
-    if args.concurrency == 0 {
+    if args.concurrency == Some(0) {
         return Err(CliError::usage("--concurrency must be at least 1"));
     }
     if args.list_separator.is_empty() {
@@ -460,7 +460,6 @@ fn configure(
     app: Application,
 ) -> Result<Batch, CliError> {
     let mut batch = Batch::new(target.client.clone(), app_id)
-        .max_in_flight(args.concurrency)
         .create_concurrency(args.create_concurrency)
         .job_retries(args.job_retries)
         .on_ambiguous(match args.on_ambiguous {
@@ -472,6 +471,9 @@ fn configure(
         .exclusive_application(args.exclusive_app)
         .simulated(target.simulated)
         .validate_against(app);
+    if let Some(n) = args.concurrency {
+        batch = batch.max_in_flight(n);
+    }
     if let Some(rate) = plan.rate {
         batch = batch.rate(rate);
     }

@@ -50,6 +50,7 @@
 
 mod assign;
 mod breaker;
+mod budget;
 mod creates;
 mod engine;
 pub mod journal;
@@ -304,7 +305,7 @@ impl Progress {
 pub struct Batch {
     client: Client,
     app_id: String,
-    max_in_flight: usize,
+    max_in_flight: Option<usize>,
     create_concurrency: usize,
     rate: Option<Rate>,
     poll: Option<PollPolicy>,
@@ -330,7 +331,7 @@ impl Batch {
         Self {
             client,
             app_id: app_id.into(),
-            max_in_flight: 100,
+            max_in_flight: None,
             create_concurrency: 8,
             rate: None,
             poll: None,
@@ -351,9 +352,13 @@ impl Batch {
         }
     }
 
-    /// The most jobs waiting to finish at once (default 100).
+    /// The most rows in flight at once (queued, being created, running,
+    /// being reconciled): a fixed cap. Without one, the batch keeps as
+    /// many in flight as its request budget can create and poll (Little's
+    /// law over the job durations it observes) when a [`Batch::rate`] is
+    /// set or a limit is learned from 429s, up to 10,000; else 100.
     pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n;
+        self.max_in_flight = Some(n);
         self
     }
 
@@ -479,7 +484,7 @@ impl Batch {
 
     fn validate(&self) -> Result<(), BatchError> {
         let bad = |m: &str| Err(BatchError::Config(m.to_string()));
-        if self.max_in_flight == 0 {
+        if self.max_in_flight == Some(0) {
             return bad("max_in_flight must be at least 1");
         }
         if self.create_concurrency == 0 {

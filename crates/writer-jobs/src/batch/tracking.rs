@@ -40,6 +40,13 @@ pub(super) struct Tracked {
     pub(super) span: tracing::Span,
 }
 
+impl Tracked {
+    /// How long this run of the job has lasted at `now`.
+    pub(super) fn lasted(&self, now: Duration) -> Duration {
+        now.saturating_sub(self.since)
+    }
+}
+
 /// A row whose job is known, to be tracked.
 #[derive(Debug)]
 pub(super) struct NewJob {
@@ -89,6 +96,15 @@ impl Tracker {
 
     pub(super) fn is_empty(&self) -> bool {
         self.jobs.is_empty()
+    }
+
+    /// The running jobs' ages at `now`, in seconds: their sum and the
+    /// longest.
+    pub(super) fn ages(&self, now: Duration) -> (f64, f64) {
+        self.jobs.values().fold((0.0, 0.0), |(sum, max), t| {
+            let age = t.lasted(now).as_secs_f64();
+            (sum + age, f64::max(max, age))
+        })
     }
 
     /// The key of the row waiting for `job_id`.

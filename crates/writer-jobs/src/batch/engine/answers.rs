@@ -133,6 +133,7 @@ impl Engine {
                 Ok(())
             }
             Seen::Finished(t) => {
+                self.in_flight.finished(t.lasted(now));
                 let result = match job.status {
                     JobStatus::Completed => {
                         let output = job.output.clone().unwrap_or_else(|| {

@@ -23,6 +23,7 @@ use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 
+use super::budget::InFlight;
 use super::creates::{AfterFailure, Creates, Queued, after_failure};
 use super::journal::{Binding, Journal, Record, ResumeState};
 use super::listing::{Listing, SweepResult, list_back_to, sweep};
@@ -86,6 +87,8 @@ pub(super) struct Engine {
     /// false alarm would need a 64-bit hash collision).
     keys: HashMap<u64, u64>,
     creates: Creates,
+    /// How many rows may be in flight.
+    in_flight: InFlight,
     tracker: Tracker,
     sweeps: SweepScheduler,
     reconciler: Reconciler,
@@ -131,11 +134,12 @@ impl Engine {
             state.skew,
         );
         let mut resume = ResumeCursor::new(state, anchor.0, windows.hold());
+        let in_flight = InFlight::new(settings.max_in_flight, settings.create_concurrency);
         let limits = Limits {
             give_up_after: poll.deadline(),
             min_interval: settings.min_sweep_interval,
             skew_margin: settings.skew_margin,
-            known_cap: 4 * settings.max_in_flight + 1024,
+            known_cap: 4 * in_flight.ceiling() + 1024,
         };
         let reconciler = Reconciler::new(
             windows,
@@ -162,6 +166,7 @@ impl Engine {
             next_seq: 0,
             keys: HashMap::new(),
             creates: Creates::new(settings.create_concurrency),
+            in_flight,
             tracker: Tracker::new(poll, settings.job_retries),
             sweeps,
             reconciler,
@@ -196,6 +201,7 @@ impl Engine {
                 self.finish(outcome).await?;
             }
             self.start_work();
+            self.size_in_flight();
             self.publish();
             if self.is_finished() {
                 return Ok(());
@@ -249,7 +255,19 @@ impl Engine {
             + self.creates.creating()
             + self.creates.queued()
             + self.reconciler.len();
-        !self.input_done && !self.stopping && in_flight < self.settings.max_in_flight
+        !self.input_done && !self.stopping && in_flight < self.in_flight.limit()
+    }
+
+    /// Recomputes the in-flight limit (once a second at most) from the
+    /// request budget, set or learned, and the job durations seen.
+    fn size_in_flight(&mut self) {
+        let now = self.clock.now();
+        if self.in_flight.due(now) {
+            let rate = self.pacer.limiter_stats().current_rate;
+            let per_job = 1.0 + self.settings.poll_overhead;
+            let ages = self.tracker.ages(now);
+            self.in_flight.recompute(now, rate, per_job, ages);
+        }
     }
 
     /// How long the loop may sleep before something is due.
