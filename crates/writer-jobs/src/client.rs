@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, USER_AGENT};
+use writer_api::auth::Credentials;
 use writer_api::raw::{self, RawResponse};
 use writer_api::types as wire;
 
@@ -65,7 +65,11 @@ pub struct Client {
 }
 
 struct Inner {
-    wire: Wire,
+    /// The generated client: over our own reqwest client or the caller's,
+    /// the credentials going on each request in its `pre` hook.
+    api: writer_api::Client,
+    /// Whether `api` sends through a `reqwest::Client` the caller gave.
+    shared_http: bool,
     base_url: String,
     clock: SharedClock,
     retry: RetryPolicy,
@@ -76,18 +80,6 @@ struct Inner {
     /// Kept only to scrub it out of server messages and request-id logs;
     /// never printed. Shared, so a request clones a pointer, not the key.
     key: Arc<str>,
-}
-
-enum Wire {
-    /// The generated client over our own reqwest client (key in its
-    /// sensitive default headers).
-    Generated(writer_api::Client),
-    /// The caller's shared reqwest client: the key goes on each request.
-    Shared {
-        http: reqwest::Client,
-        auth: HeaderValue,
-        user_agent: HeaderValue,
-    },
 }
 
 impl fmt::Debug for Client {
@@ -103,9 +95,10 @@ impl fmt::Debug for Client {
             .field("clock", &self.inner.clock)
             .field(
                 "http",
-                &match self.inner.wire {
-                    Wire::Generated(_) => "own",
-                    Wire::Shared { .. } => "shared",
+                &if self.inner.shared_http {
+                    "shared"
+                } else {
+                    "own"
                 },
             )
             .field("throttle", &self.throttle)
@@ -242,10 +235,11 @@ impl ClientBuilder {
     }
 
     /// Sends through the caller's `reqwest::Client` (sharing its connection
-    /// pool). The key then goes on each request as a sensitive header, and
-    /// that client's own redirect, TLS and connect-timeout settings apply:
-    /// build it with `redirect(Policy::none())` so a redirect never carries
-    /// the key elsewhere.
+    /// pool, proxy and default headers). The key and user agent go on each
+    /// request, as with the client's own, and that client's redirect, TLS
+    /// and connect-timeout settings apply: build it with
+    /// `redirect(Policy::none())` so a redirect never carries the key
+    /// elsewhere.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -271,32 +265,28 @@ impl ClientBuilder {
         if self.request_timeout.is_zero() || self.run_timeout.is_zero() {
             return Err(Error::Config("request timeouts must be above zero".into()));
         }
-        let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
-            Error::Config(format!(
-                "the user agent {:?} is not a valid header value",
-                self.user_agent
-            ))
-        })?;
-        let auth = writer_api::auth::bearer(&key).map_err(|e| Error::Config(e.to_string()))?;
-        let wire = match self.http {
-            Some(http) => Wire::Shared {
-                http,
-                auth,
-                user_agent,
-            },
-            None => {
-                let builder = reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .connect_timeout(self.connect_timeout)
-                    .user_agent(user_agent);
-                let http = writer_api::auth::http_client(builder, &key)
-                    .map_err(|e| Error::Config(e.to_string()))?;
-                Wire::Generated(writer_api::Client::new_with_client(&base_url, http))
-            }
+        let credentials = Credentials::bearer(&key)
+            .map_err(|e| Error::Config(e.to_string()))?
+            .with_user_agent(&self.user_agent)
+            .map_err(|_| {
+                Error::Config(format!(
+                    "the user agent {:?} is not a valid header value",
+                    self.user_agent
+                ))
+            })?;
+        let shared_http = self.http.is_some();
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(self.connect_timeout)
+                .build()
+                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                wire,
+                api: writer_api::Client::new_with_client(&base_url, http, credentials),
+                shared_http,
                 base_url,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
                 retry: self.retry,
@@ -622,143 +612,56 @@ impl Client {
 
     async fn exchange(&self, call: &Call<'_>) -> Exchange {
         let secret = self.inner.key.clone();
-        match &self.inner.wire {
-            Wire::Generated(api) => match *call {
-                Call::Create { app, body } => {
-                    generated(
-                        secret,
-                        Typed::Created,
-                        api.create_job()
-                            .application_id(app)
-                            .body(body.clone())
-                            .send(),
-                    )
-                    .await
-                }
-                Call::Get { job } => {
-                    generated(secret, Typed::Job, api.get_job().job_id(job).send()).await
-                }
-                Call::List { app, query } => {
-                    let mut b = api.list_jobs().application_id(app).offset(query.offset);
-                    if let Some(limit) = query.limit {
-                        // The API types `limit` as int32: a larger page
-                        // size asks for the largest it can express.
-                        b = b.limit(limit.min(i32::MAX as u64) as u32);
-                    }
-                    if let Some(status) = query.status {
-                        b = b.status(convert::status_filter(status));
-                    }
-                    generated(secret, Typed::List, b.send()).await
-                }
-                Call::Retry { job } => {
-                    generated(secret, Typed::Retried, api.retry_job().job_id(job).send()).await
-                }
-                Call::Application { app } => {
-                    generated(
-                        secret,
-                        Typed::Application,
-                        api.get_application().application_id(app).send(),
-                    )
-                    .await
-                }
-                Call::Run { app, body } => {
-                    generated(
-                        secret,
-                        Typed::Output,
-                        api.run_application()
-                            .application_id(app)
-                            .body(body.clone())
-                            .send(),
-                    )
-                    .await
-                }
-            },
-            Wire::Shared { .. } => self.shared_exchange(call).await,
-        }
-    }
-
-    /// A request to `base URL/segments...` on the client's one
-    /// `reqwest::Client`, carrying the key, the user agent and the API
-    /// version: the generated client's own reqwest client holds the key
-    /// (sensitive) and the user agent in its defaults; on a shared reqwest
-    /// client both go on the request.
-    fn request(
-        &self,
-        method: reqwest::Method,
-        segments: &[&str],
-    ) -> std::result::Result<reqwest::RequestBuilder, String> {
-        let mut url = url::Url::parse(&self.inner.base_url).map_err(|e| e.to_string())?;
-        url.path_segments_mut()
-            .map_err(|()| "the base URL cannot hold a path".to_string())?
-            .pop_if_empty()
-            .extend(segments);
-        let request = match &self.inner.wire {
-            Wire::Generated(api) => {
-                <writer_api::Client as writer_api::ClientInfo<()>>::client(api).request(method, url)
-            }
-            Wire::Shared {
-                http,
-                auth,
-                user_agent,
-            } => http
-                .request(method, url)
-                .header(AUTHORIZATION, auth.clone())
-                .header(USER_AGENT, user_agent.clone()),
-        };
-        Ok(request.header("api-version", writer_api::API_VERSION))
-    }
-
-    /// The same requests as the generated client makes, on the caller's
-    /// reqwest client, with the key added to each request.
-    async fn shared_exchange(&self, call: &Call<'_>) -> Exchange {
-        let (method, segments): (_, Vec<&str>) = match *call {
-            Call::Create { app, .. } => (
-                reqwest::Method::POST,
-                vec!["v1", "applications", app, "jobs"],
-            ),
-            Call::Get { job } => (
-                reqwest::Method::GET,
-                vec!["v1", "applications", "jobs", job],
-            ),
-            Call::List { app, .. } => (
-                reqwest::Method::GET,
-                vec!["v1", "applications", app, "jobs"],
-            ),
-            Call::Retry { job } => (
-                reqwest::Method::POST,
-                vec!["v1", "applications", "jobs", job, "retry"],
-            ),
-            Call::Application { app } => (reqwest::Method::GET, vec!["v1", "applications", app]),
-            Call::Run { app, .. } => (reqwest::Method::POST, vec!["v1", "applications", app]),
-        };
-        let mut request = match self.request(method, &segments) {
-            Ok(request) => request.header(ACCEPT, "application/json"),
-            Err(message) => return Exchange::Invalid(message),
-        };
-        if let Call::List { query, .. } = call {
-            let mut pairs = vec![("offset", query.offset.to_string())];
-            if let Some(limit) = query.limit {
-                pairs.push(("limit", limit.to_string()));
-            }
-            if let Some(status) = query.status {
-                pairs.push(("status", status.as_str().to_string()));
-            }
-            request = request.query(&pairs);
-        }
+        let api = &self.inner.api;
         match *call {
-            Call::Create { body, .. } => request = request.json(body),
-            Call::Run { body, .. } => request = request.json(body),
-            _ => {}
-        }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => return no_response(&e),
-        };
-        let (raw, read) = raw::read_limited(response, raw::DEFAULT_BODY_LIMIT).await;
-        Exchange::Response {
-            raw,
-            complete: read.is_ok(),
-            typed: None,
+            Call::Create { app, body } => {
+                generated(
+                    secret,
+                    Typed::Created,
+                    api.create_job()
+                        .application_id(app)
+                        .body(body.clone())
+                        .send(),
+                )
+                .await
+            }
+            Call::Get { job } => {
+                generated(secret, Typed::Job, api.get_job().job_id(job).send()).await
+            }
+            Call::List { app, query } => {
+                let mut b = api.list_jobs().application_id(app).offset(query.offset);
+                if let Some(limit) = query.limit {
+                    // The API types `limit` as int32: a larger page
+                    // size asks for the largest it can express.
+                    b = b.limit(limit.min(i32::MAX as u64) as u32);
+                }
+                if let Some(status) = query.status {
+                    b = b.status(convert::status_filter(status));
+                }
+                generated(secret, Typed::List, b.send()).await
+            }
+            Call::Retry { job } => {
+                generated(secret, Typed::Retried, api.retry_job().job_id(job).send()).await
+            }
+            Call::Application { app } => {
+                generated(
+                    secret,
+                    Typed::Application,
+                    api.get_application().application_id(app).send(),
+                )
+                .await
+            }
+            Call::Run { app, body } => {
+                generated(
+                    secret,
+                    Typed::Output,
+                    api.run_application()
+                        .application_id(app)
+                        .body(body.clone())
+                        .send(),
+                )
+                .await
+            }
         }
     }
 
@@ -995,8 +898,8 @@ from_typed! {
 }
 
 /// The wire value of a successful answer: the generated client's decoded
-/// value when there is one, else decoded from the raw bytes (the shared
-/// `reqwest::Client` path, or a 2xx the spec does not list).
+/// value when there is one, else decoded from the raw bytes (a 2xx the
+/// spec does not list, or the hand-built streamed run's whole answer).
 fn wire_value<W: FromTyped>(bytes: &[u8], typed: Option<Typed>) -> std::result::Result<W, String> {
     match typed.and_then(W::from_typed) {
         Some(value) => Ok(value),

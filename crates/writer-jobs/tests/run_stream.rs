@@ -58,8 +58,8 @@ async fn the_request_carries_key_user_agent_version_accept_and_stream() {
         })
         .await;
     let clock = RecordingClock::new();
-    // The client's own reqwest client (key in its defaults), and the
-    // caller's shared one (key on each request): the same request.
+    // The client's own reqwest client and the caller's shared one: the
+    // same request (the key and user agent go on each request either way).
     let own = builder(&server.base_url(), &clock)
         .run_timeout(LONG_TIMEOUT)
         .build()

@@ -663,53 +663,140 @@ async fn the_key_never_shows_in_debug_or_errors() {
     assert!(error.to_string().contains("WRITER_API_KEY"));
 }
 
+/// A caller's own `reqwest::Client` serves EVERY operation (its default
+/// header is on each request), each request also carrying the key, the
+/// user agent (ours wins over the caller's default) and the API version,
+/// and the client's `Debug` still shows no key.
 #[tokio::test]
-async fn a_shared_reqwest_client_sends_the_key_per_request() {
+async fn a_callers_reqwest_client_serves_every_operation() {
     let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path("/v1/applications/app-1/jobs")
-                .header("authorization", format!("Bearer {KEY}"))
-                .header("user-agent", UA)
-                .query_param("offset", "0")
-                .query_param("status", "failed");
-            then.status(200)
-                .json_body(json!({"result": [job_json("j1", "failed")]}));
-        })
-        .await;
+    // Every mock asks for the caller's header and ours: a request missing
+    // one falls through to httpmock's 404 and fails its call.
+    let ours = |when: httpmock::When| {
+        when.header("x-caller", "mine")
+            .header("authorization", format!("Bearer {KEY}"))
+            .header("user-agent", UA)
+            .header("api-version", writer_api::API_VERSION)
+    };
     let create = server
         .mock_async(|when, then| {
-            when.method(POST)
-                .path("/v1/applications/app-1/jobs")
-                .header("authorization", format!("Bearer {KEY}"))
-                .json_body(json!({"inputs": [{"id": "Product name", "value": ["Terra"]}]}));
+            ours(when).method(POST).path("/v1/applications/app-1/jobs");
             then.status(200).json_body(created_body());
         })
         .await;
+    let get = server
+        .mock_async(|when, then| {
+            ours(when).method(GET).path("/v1/applications/jobs/j1");
+            then.status(200).json_body(job_json("j1", "in_progress"));
+        })
+        .await;
+    let list = server
+        .mock_async(|when, then| {
+            ours(when).method(GET).path("/v1/applications/app-1/jobs");
+            then.status(200)
+                .json_body(json!({"result": [job_json("j1", "failed")], "totalCount": 1}));
+        })
+        .await;
+    let retry = server
+        .mock_async(|when, then| {
+            ours(when)
+                .method(POST)
+                .path("/v1/applications/jobs/j1/retry");
+            then.status(200).json_body(
+                json!({"id": "j2", "status": "in_progress", "created_at": "2025-02-10T18:18:09Z"}),
+            );
+        })
+        .await;
+    let application = server
+        .mock_async(|when, then| {
+            ours(when).method(GET).path("/v1/applications/app-1");
+            then.status(200).json_body(json!({
+                "id": "app-1", "name": "Pages", "type": "generation", "status": "deployed",
+                "created_at": "2025-02-10T18:18:09Z", "updated_at": "2025-02-10T18:18:09Z",
+                "inputs": []
+            }));
+        })
+        .await;
+    let run = server
+        .mock_async(|when, then| {
+            ours(when)
+                .method(POST)
+                .path("/v1/applications/app-1")
+                .header("accept", "application/json");
+            then.status(200).json_body(json!({"suggestion": "whole"}));
+        })
+        .await;
+    let run_stream = server
+        .mock_async(|when, then| {
+            ours(when)
+                .method(POST)
+                .path("/v1/applications/app-1")
+                .header("accept", "text/event-stream");
+            then.status(200)
+                .header("content-type", "text/event-stream")
+                .body("data: {\"delta\": {\"content\": \"streamed\"}}\n\ndata: [DONE]\n\n");
+        })
+        .await;
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert("x-caller", "mine".parse().unwrap());
     let http = reqwest::Client::builder()
+        .default_headers(defaults)
+        .user_agent("callers-default/1")
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let clock = RecordingClock::new();
     let client = builder(&server.base_url(), &clock)
+        .retry_policy(RetryPolicy::none())
         .http_client(http)
         .build()
         .unwrap();
-    let query = ListQuery {
-        status: Some(StatusFilter::Failed),
-        ..ListQuery::default()
-    };
-    let page = client.list_jobs_page("app-1", &query).await.unwrap();
-    assert_eq!(page.jobs[0].status, JobStatus::Failed);
-    assert_eq!(page.limit, 50);
-    client
-        .create_job("app-1", &Inputs::new().text("Product name", "Terra"))
+
+    assert_eq!(
+        client.create_job("app-1", &inputs()).await.unwrap().id,
+        "job-1"
+    );
+    assert_eq!(client.get_job("j1").await.unwrap().id, "j1");
+    let page = client
+        .list_jobs_page("app-1", &ListQuery::default())
         .await
         .unwrap();
-    mock.assert_calls_async(1).await;
+    assert_eq!(page.jobs.len(), 1);
+    let streamed: Vec<_> = client
+        .jobs("app-1")
+        .list()
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed.len(), 1);
+    assert_eq!(client.retry_job("j1").await.unwrap().id, "j2");
+    assert_eq!(client.application("app-1").await.unwrap().id, "app-1");
+    assert_eq!(
+        client
+            .run_application("app-1", &inputs())
+            .await
+            .unwrap()
+            .suggestion,
+        "whole"
+    );
+    let chunks: Vec<String> = client
+        .run_application_stream("app-1", &inputs())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(chunks, ["streamed"]);
+
     create.assert_calls_async(1).await;
-    assert!(!format!("{client:?}").contains(KEY));
+    get.assert_calls_async(1).await;
+    list.assert_calls_async(2).await;
+    retry.assert_calls_async(1).await;
+    application.assert_calls_async(1).await;
+    run.assert_calls_async(1).await;
+    run_stream.assert_calls_async(1).await;
+    let debug = format!("{client:?} {client:#?}");
+    assert!(!debug.contains(KEY), "{debug}");
+    assert!(debug.contains("shared"), "{debug}");
 }
 
 #[test]

@@ -6,11 +6,13 @@
 //! a response (and asks for it with `Accept`), and the exec hook that
 //! records raw responses reads every body whole before the generated code
 //! sees it: a stream read that way would arrive all at once when the run
-//! ends. So the request is built here by hand, through the same
-//! `reqwest::Client`, base URL, key, user agent and API version
-//! ([`Client::request`]), the same retry loop, throttle and timeouts, and
-//! the same error mapping ([`Client::classify`]) as every other call, in a
-//! tracing span like the hook's.
+//! ends. So the request is built here by hand ([`Client::stream_request`]),
+//! on the generated client's own `reqwest::Client` (the caller's, when one
+//! was given), base URL and credentials (key and user agent, put on it by
+//! the same [`Credentials::apply`](writer_api::auth::Credentials::apply) as
+//! the generated `pre` hook) and API version, through the same retry loop,
+//! throttle and timeouts, and the same error mapping ([`Client::classify`])
+//! as every other call, in a tracing span like the hook's.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -22,6 +24,7 @@ use futures::Stream;
 use futures::stream::BoxStream;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tracing::Instrument;
+use writer_api::ClientInfo;
 use writer_api::raw;
 use writer_api::types as wire;
 
@@ -127,19 +130,10 @@ impl Client {
     async fn open_stream(&self, app: &str, body: &wire::RunApplicationRequest) -> Result<Opened> {
         let op = Operation::Run;
         self.attempts(op, move || async move {
-            let request = match self.request(reqwest::Method::POST, &["v1", "applications", app]) {
-                Ok(request) => request
-                    .header(ACCEPT, "text/event-stream")
-                    .json(body)
-                    .build(),
+            let request = match self.stream_request(app, body) {
+                Ok(request) => request,
                 Err(message) => {
                     return self.classify(op, Exchange::Invalid(message), &never_decoded);
-                }
-            };
-            let request = match request {
-                Ok(request) => request,
-                Err(e) => {
-                    return self.classify(op, Exchange::Invalid(e.to_string()), &never_decoded);
                 }
             };
             let span = tracing::debug_span!(
@@ -159,6 +153,32 @@ impl Client {
         .await
     }
 
+    /// `POST {base}/v1/applications/{app}` asking for an event stream, with
+    /// the headers every generated request carries: the credentials (as the
+    /// generated `pre` hook puts them) and the API version.
+    fn stream_request(
+        &self,
+        app: &str,
+        body: &wire::RunApplicationRequest,
+    ) -> std::result::Result<reqwest::Request, String> {
+        let api = &self.inner.api;
+        let mut url = url::Url::parse(api.baseurl()).map_err(|e| e.to_string())?;
+        url.path_segments_mut()
+            .map_err(|()| "the base URL cannot hold a path".to_string())?
+            .pop_if_empty()
+            .extend(["v1", "applications", app]);
+        let mut request = api
+            .client()
+            .post(url)
+            .header(ACCEPT, "text/event-stream")
+            .header("api-version", writer_api::API_VERSION)
+            .json(body)
+            .build()
+            .map_err(|e| e.to_string())?;
+        api.inner().apply(request.headers_mut());
+        Ok(request)
+    }
+
     /// One attempt: send, and sort the answer into an open stream, a whole
     /// JSON output, or a failure classified like any other call's.
     async fn open_attempt(
@@ -169,12 +189,7 @@ impl Client {
         let op = Operation::Run;
         let started = self.inner.clock.now();
         let timeout = self.inner.run_timeout;
-        let http = match &self.inner.wire {
-            super::Wire::Generated(api) => {
-                <writer_api::Client as writer_api::ClientInfo<()>>::client(api)
-            }
-            super::Wire::Shared { http, .. } => http,
-        };
+        let http = self.inner.api.client();
         let sleep = self.inner.clock.sleep(timeout);
         let sent = tokio::select! {
             biased;
