@@ -19,12 +19,12 @@ use writer_api::types as wire;
 
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{API_KEY_VAR, BASE_URL_VAR, EnvSource};
-use crate::error::{Error, ErrorBody, ErrorProblem, Result, snippet};
+use crate::error::{Error, ErrorBody, ErrorProblem, MALFORMED_KEY_ADVICE, Result, snippet};
 use crate::model::{
     Application, CreatedJob, Inputs, Job, JobPage, ListQuery, Output, RetriedJob, convert,
 };
 use crate::poll::PollPolicy;
-use crate::retry::{RetryPolicy, cost, parse_retry_after, should_retry_header};
+use crate::retry::{Failed, RetryPolicy, cost, parse_retry_after, should_retry_header, verdict};
 use crate::throttle::{Observation, Operation, Throttle};
 
 /// The base URL used when none is configured.
@@ -266,7 +266,7 @@ impl ClientBuilder {
             return Err(Error::Config("request timeouts must be above zero".into()));
         }
         let credentials = Credentials::bearer(&key)
-            .map_err(|e| Error::Config(e.to_string()))?
+            .map_err(|e| Error::Config(format!("{e}; {MALFORMED_KEY_ADVICE}")))?
             .with_user_agent(&self.user_agent)
             .map_err(|_| {
                 Error::Config(format!(
@@ -420,7 +420,7 @@ impl Client {
             },
             |bytes, typed| {
                 let w: wire::CreateJobResponse = wire_value(bytes, typed)?;
-                convert::created(w).map_err(str::to_string)
+                convert::created(w).map_err(Undecodable::shape)
             },
         )
         .await
@@ -465,7 +465,7 @@ impl Client {
             Call::Retry { job: job_id },
             |bytes, typed| {
                 let w: wire::RetryJobResponse = wire_value(bytes, typed)?;
-                convert::retried(w).map_err(str::to_string)
+                convert::retried(w).map_err(Undecodable::shape)
             },
         )
         .await
@@ -506,7 +506,7 @@ impl Client {
         &self,
         op: Operation,
         call: Call<'_>,
-        decode: impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, String>,
+        decode: impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, Undecodable>,
     ) -> Result<T> {
         let (call, decode) = (&call, &decode);
         self.attempts(op, move || async move {
@@ -551,7 +551,8 @@ impl Client {
                 }
                 Err(failure) => failure,
             };
-            if !failure.retryable(op) {
+            let verdict = failure.verdict(op);
+            if !verdict.retry {
                 return Err(failure.into_error(op));
             }
             if attempt >= policy.max_attempts() || self.single_attempt {
@@ -566,11 +567,7 @@ impl Client {
                 tracing::debug!(operation = %op, attempt, ?wait, ?elapsed, "no time left for another attempt");
                 return Err(failure.into_error(op));
             }
-            let price = match failure.kind {
-                Kind::Status(429) => 0,
-                Kind::TimedOut => cost::TIMEOUT_RETRY,
-                _ => cost::RETRY,
-            };
+            let price = verdict.cost;
             if price > 0
                 && let Some(budget) = policy.budget()
             {
@@ -671,12 +668,12 @@ impl Client {
         &self,
         op: Operation,
         exchange: Exchange,
-        decode: &impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, String>,
+        decode: &impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, Undecodable>,
     ) -> (std::result::Result<T, Failure>, Observation) {
         let policy = &self.inner.retry;
         match exchange {
             Exchange::Invalid(message) => (
-                Err(Failure::new(Error::InvalidRequest(message), Kind::Final)),
+                Err(Failure::new(Error::InvalidRequest(message), Failed::Final)),
                 Observation::default(),
             ),
             Exchange::TimedOut(after) => (
@@ -685,26 +682,29 @@ impl Client {
                         operation: op.as_str(),
                         after,
                     },
-                    Kind::TimedOut,
+                    Failed::TimedOut,
                 )),
                 Observation {
                     transport_error: true,
                     ..Observation::default()
                 },
             ),
-            Exchange::NoResponse { connect, message } => (
-                Err(Failure::new(
-                    Error::Transport {
-                        message: self.scrub(message),
-                        connect,
+            Exchange::NoResponse(source) => {
+                let connect = source.as_ref().is_some_and(reqwest::Error::is_connect);
+                let (message, failed) = if connect {
+                    ("the connection could not be opened", Failed::NotSent)
+                } else {
+                    ("it broke before an answer arrived", Failed::Lost)
+                };
+                let error = self.transport_error(message, connect, source);
+                (
+                    Err(Failure::new(error, failed)),
+                    Observation {
+                        transport_error: true,
+                        ..Observation::default()
                     },
-                    if connect { Kind::NotSent } else { Kind::Lost },
-                )),
-                Observation {
-                    transport_error: true,
-                    ..Observation::default()
-                },
-            ),
+                )
+            }
             Exchange::Response {
                 raw,
                 complete,
@@ -722,104 +722,57 @@ impl Client {
                     ..Observation::default()
                 };
                 let should_retry = should_retry_header(&raw.headers);
-                let failure = |error, kind| Failure {
+                let failure = |error, failed| Failure {
                     error,
-                    kind,
+                    failed,
                     should_retry,
                     retry_after,
                 };
                 if !complete {
-                    let error = Error::Transport {
-                        message: format!(
-                            "the connection broke while reading the answer (HTTP {status})"
-                        ),
-                        connect: false,
-                    };
-                    return (Err(failure(error, Kind::Lost)), observation);
+                    let error = Error::transport(
+                        format!("it broke while the answer was read (HTTP {status})"),
+                        false,
+                        None,
+                    );
+                    return (Err(failure(error, Failed::Lost)), observation);
                 }
                 if raw.status.is_success() {
                     let decoded = if raw.truncated {
-                        Err(format!(
+                        Err(Undecodable::Shape(format!(
                             "the body is larger than {} bytes and was cut",
                             raw.body.len()
-                        ))
+                        )))
                     } else {
                         decode(&raw.body, typed.map(|t| *t))
                     };
                     return match decoded {
                         Ok(value) => (Ok(value), observation),
-                        Err(message) => {
-                            let error = Error::Decode {
-                                message: self.scrub(message),
-                                body_snippet: self.scrubbed_snippet(&raw.body),
-                                status,
-                                request_id,
-                            };
-                            (Err(failure(error, Kind::BadBody)), observation)
+                        Err(undecodable) => {
+                            let error =
+                                self.decode_error(undecodable, &raw.body, status, request_id);
+                            (Err(failure(error, Failed::BadBody)), observation)
                         }
                     };
                 }
                 let (message, body) =
                     error_message(&raw, |text| self.scrub(text), |b| self.scrubbed_snippet(b));
-                let body = Box::new(body);
-                let error = match status {
-                    400 => Error::BadRequest {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    401 => Error::Unauthorized {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    403 => Error::Forbidden {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    404 => Error::NotFound {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    409 => Error::Conflict {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    429 => Error::RateLimited {
-                        retry_after,
-                        request_id,
-                    },
-                    500..=599 => Error::Server {
-                        status,
-                        message,
-                        request_id,
-                        body,
-                    },
-                    300..=399 => Error::Http {
-                        status,
-                        message: format!(
-                            "the server redirected to {}; redirects are not followed, so the \
-                             key is never sent elsewhere (check the base URL)",
-                            self.scrubbed_snippet(
-                                raw.headers
-                                    .get(reqwest::header::LOCATION)
-                                    .map_or(b"an unnamed location", |l| l.as_bytes())
-                            )
-                        ),
-                        request_id,
-                        body: Box::default(),
-                    },
-                    _ => Error::Http {
-                        status,
-                        message,
-                        request_id,
-                        body,
-                    },
+                let (message, body) = if raw.status.is_redirection() {
+                    let location = raw
+                        .headers
+                        .get(reqwest::header::LOCATION)
+                        .map_or(&b"an unnamed location"[..], |l| l.as_bytes());
+                    let message = format!(
+                        "the server redirected to {}; redirects are not followed, so the key \
+                         is never sent elsewhere (check the base URL)",
+                        self.scrubbed_snippet(location)
+                    );
+                    (message, ErrorBody::default())
+                } else {
+                    (message, body)
                 };
-                (Err(failure(error, Kind::Status(status))), observation)
+                let error =
+                    Error::from_answer(status, message, request_id, Box::new(body), retry_after);
+                (Err(failure(error, Failed::Status(status))), observation)
             }
         }
     }
@@ -829,6 +782,65 @@ impl Client {
     fn scrubbed_snippet(&self, bytes: &[u8]) -> String {
         let text = self.scrub(String::from_utf8_lossy(bytes).into_owned());
         snippet(text.as_bytes(), SNIPPET_BYTES)
+    }
+
+    /// A transport error with `source` as its cause, unless the cause's
+    /// text holds the key: it is then kept only as scrubbed text.
+    pub(crate) fn transport_error(
+        &self,
+        message: &str,
+        connect: bool,
+        source: Option<reqwest::Error>,
+    ) -> Error {
+        match self.keep_cause(source) {
+            Ok(source) => Error::transport(message, connect, source),
+            Err(text) => Error::transport(format!("{message}: {text}"), connect, None),
+        }
+    }
+
+    /// The error of a successful answer that did not decode.
+    pub(crate) fn decode_error(
+        &self,
+        undecodable: Undecodable,
+        body: &[u8],
+        status: u16,
+        request_id: Option<String>,
+    ) -> Error {
+        let (message, source) = match undecodable {
+            Undecodable::Shape(message) => (self.scrub(message), None),
+            Undecodable::Json(e) => {
+                let message = "the body is not the JSON expected";
+                match self.keep_cause(Some(e)) {
+                    Ok(source) => (message.to_string(), source),
+                    Err(text) => (format!("{message}: {text}"), None),
+                }
+            }
+        };
+        Error::Decode {
+            message,
+            body_snippet: self.scrubbed_snippet(body),
+            status,
+            request_id,
+            source,
+        }
+    }
+
+    /// `Ok(cause)` when neither its text (with its own causes) nor its
+    /// `Debug` holds the key; else `Err` with that text, scrubbed.
+    fn keep_cause<E: std::error::Error>(
+        &self,
+        cause: Option<E>,
+    ) -> std::result::Result<Option<E>, String> {
+        let Some(cause) = cause else {
+            return Ok(None);
+        };
+        let text = chain_text(&cause);
+        let key = &*self.inner.key;
+        if text.contains(key) || format!("{cause:?}").contains(key) {
+            Err(self.scrub(text))
+        } else {
+            Ok(Some(cause))
+        }
     }
 
     /// A server-sent request id fit for errors: the key removed, then at
@@ -900,10 +912,27 @@ from_typed! {
 /// The wire value of a successful answer: the generated client's decoded
 /// value when there is one, else decoded from the raw bytes (a 2xx the
 /// spec does not list, or the hand-built streamed run's whole answer).
-fn wire_value<W: FromTyped>(bytes: &[u8], typed: Option<Typed>) -> std::result::Result<W, String> {
+fn wire_value<W: FromTyped>(
+    bytes: &[u8],
+    typed: Option<Typed>,
+) -> std::result::Result<W, Undecodable> {
     match typed.and_then(W::from_typed) {
         Some(value) => Ok(value),
-        None => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        None => serde_json::from_slice(bytes).map_err(Undecodable::Json),
+    }
+}
+
+/// Why a successful answer did not decode.
+pub(crate) enum Undecodable {
+    /// Not the JSON expected.
+    Json(serde_json::Error),
+    /// JSON of the right shape that still cannot be used (e.g. no job id).
+    Shape(String),
+}
+
+impl Undecodable {
+    pub(crate) fn shape(message: &str) -> Self {
+        Self::Shape(message.to_string())
     }
 }
 
@@ -949,26 +978,24 @@ enum Exchange {
         /// The generated client's decoded value of a successful answer.
         typed: Option<Box<Typed>>,
     },
-    /// No response: `connect` when the connection was never opened.
-    NoResponse { connect: bool, message: String },
+    /// No response, with the HTTP client's error when there is one.
+    NoResponse(Option<reqwest::Error>),
     /// The clock's timeout won the race.
     TimedOut(Duration),
     /// The request could not be built.
     Invalid(String),
 }
 
-fn no_response(e: &reqwest::Error) -> Exchange {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+/// An error's text followed by its causes', joined by ": ".
+pub(crate) fn chain_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
     while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
+        text.push_str(": ");
+        text.push_str(&s.to_string());
         source = s.source();
     }
-    Exchange::NoResponse {
-        connect: e.is_connect(),
-        message,
-    }
+    text
 }
 
 /// Runs a generated `send()` inside a raw capture. The generated code has
@@ -997,15 +1024,8 @@ async fn generated<T, E>(
             complete: true,
             typed: None,
         },
-        (Err(writer_api::Error::CommunicationError(e)), None) => no_response(&e),
-        (Err(_), None) => Exchange::NoResponse {
-            connect: false,
-            message: "the request failed before any response arrived".into(),
-        },
-        (Ok(_), None) => Exchange::NoResponse {
-            connect: false,
-            message: "a response arrived but was not recorded".into(),
-        },
+        (Err(writer_api::Error::CommunicationError(e)), None) => Exchange::NoResponse(Some(e)),
+        (_, None) => Exchange::NoResponse(None),
     }
 }
 
@@ -1098,73 +1118,41 @@ fn scrub_json(value: serde_json::Value, scrub: &impl Fn(String) -> String) -> se
     }
 }
 
-/// The classes of failure the retry decision needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// Could not connect: the request surely was not sent.
-    NotSent,
-    /// The connection broke after the request may have left.
-    Lost,
-    /// No answer within the timeout.
-    TimedOut,
-    /// A non-2xx status.
-    Status(u16),
-    /// A 2xx whose body did not decode.
-    BadBody,
-    /// Not worth repeating (e.g. the request could not be built).
-    Final,
-}
-
+/// A failed attempt: the error to report, and what the retry table
+/// needs to judge it.
 struct Failure {
     error: Error,
-    kind: Kind,
+    failed: Failed,
     should_retry: Option<bool>,
     retry_after: Option<std::time::Duration>,
 }
 
 impl Failure {
-    fn new(error: Error, kind: Kind) -> Self {
+    fn new(error: Error, failed: Failed) -> Self {
         Self {
             error,
-            kind,
+            failed,
             should_retry: None,
             retry_after: None,
         }
     }
 
-    /// Whether another attempt is safe and may help (see the table in
-    /// [`crate::retry`]).
-    fn retryable(&self, op: Operation) -> bool {
-        if let Some(decision) = self.should_retry {
-            return decision;
-        }
-        match self.kind {
-            Kind::NotSent | Kind::Status(429) => true,
-            Kind::Lost | Kind::TimedOut => op.is_idempotent(),
-            Kind::Status(s) => op.is_idempotent() && (s == 408 || s == 409 || s >= 500),
-            Kind::BadBody | Kind::Final => false,
-        }
+    /// What the retry table says about it (see [`crate::retry`]).
+    fn verdict(&self, op: Operation) -> crate::retry::Verdict {
+        verdict(op, self.failed, self.should_retry)
     }
 
     /// The error to report once no more attempts are made: for calls that
     /// are not idempotent, a failure after the request left is ambiguous.
     fn into_error(self, op: Operation) -> Error {
-        if op.is_idempotent() {
-            return self.error;
-        }
-        let ambiguous = match self.kind {
-            Kind::Lost | Kind::TimedOut | Kind::BadBody => true,
-            Kind::Status(s) => s == 408 || s >= 500,
-            Kind::NotSent | Kind::Final => false,
-        };
-        if !ambiguous {
+        if !self.verdict(op).ambiguous {
             return self.error;
         }
         Error::Ambiguous {
             operation: op.as_str(),
             status: self.error.status(),
             request_id: self.error.request_id().map(str::to_string),
-            reason: self.error.to_string(),
+            reason: chain_text(&self.error),
         }
     }
 }
@@ -1207,53 +1195,37 @@ mod tests {
     #[test]
     fn create_failures_after_sending_are_ambiguous() {
         let f = Failure::new(
-            Error::Server {
-                status: 500,
-                message: "boom".into(),
-                request_id: Some("r".into()),
-                body: Default::default(),
-            },
-            Kind::Status(500),
+            Error::from_answer(500, "boom".into(), Some("r".into()), Box::default(), None),
+            Failed::Status(500),
         );
-        assert!(!f.retryable(Operation::Create));
-        assert!(f.retryable(Operation::Get));
+        assert!(!f.verdict(Operation::Create).retry);
+        assert!(f.verdict(Operation::Get).retry);
         match f.into_error(Operation::Create) {
             Error::Ambiguous {
                 operation,
                 status,
                 request_id,
+                reason,
                 ..
             } => {
                 assert_eq!(operation, "create_job");
                 assert_eq!(status, Some(500));
                 assert_eq!(request_id.as_deref(), Some("r"));
+                assert!(reason.contains("boom"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
-        let f = Failure::new(
-            Error::Transport {
-                message: "refused".into(),
-                connect: true,
-            },
-            Kind::NotSent,
-        );
-        assert!(f.retryable(Operation::Create));
+        let f = Failure::new(Error::transport("refused", true, None), Failed::NotSent);
+        assert!(f.verdict(Operation::Create).retry);
         assert!(matches!(
             f.into_error(Operation::Create),
             Error::Transport { connect: true, .. }
         ));
-        let mut f = Failure::new(
-            Error::Conflict {
-                message: "not failed".into(),
-                request_id: None,
-                body: Default::default(),
-            },
-            Kind::Status(409),
-        );
-        assert!(!f.retryable(Operation::Retry));
-        assert!(f.retryable(Operation::List));
+        let mut f = Failure::new(Error::from_status(409, "not failed"), Failed::Status(409));
+        assert!(!f.verdict(Operation::Retry).retry);
+        assert!(f.verdict(Operation::List).retry);
         f.should_retry = Some(false);
-        assert!(!f.retryable(Operation::List));
+        assert!(!f.verdict(Operation::List).retry);
         assert!(matches!(
             f.into_error(Operation::Retry),
             Error::Conflict { .. }

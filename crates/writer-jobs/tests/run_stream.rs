@@ -159,6 +159,7 @@ async fn errors_map_like_every_other_call_and_never_show_the_key() {
             message,
             request_id,
             body,
+            ..
         } => {
             assert!(message.contains("Product name: too long"), "{message}");
             assert_eq!(request_id.as_deref(), Some("req-7"));
@@ -299,9 +300,16 @@ async fn a_stream_that_breaks_off_ends_with_a_transport_error() {
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0].as_deref().unwrap(), "first ");
     match &items[1] {
-        Err(Error::Transport { message, connect }) => {
+        Err(
+            error @ Error::Transport {
+                message, connect, ..
+            },
+        ) => {
             assert!(!connect);
             assert!(message.contains("the stream broke off"), "{message}");
+            // The HTTP client's error is the cause.
+            let source = std::error::Error::source(error).expect("a cause");
+            assert!(source.is::<reqwest::Error>(), "{source:?}");
         }
         other => panic!("{other:?}"),
     }

@@ -75,6 +75,7 @@ async fn a_wait_ends_at_its_deadline_after_one_last_poll() {
             waited,
             polls,
             job_id,
+            ..
         } => {
             assert_eq!(job_id, created.id);
             // Polls at 0, 20, 40 and one last at 50 s: never sleeping past it.

@@ -508,6 +508,17 @@ async fn create_is_retried_when_it_could_not_connect() {
         "{error:?}"
     );
     assert_eq!(clock.waits(), [Duration::from_secs(7)]);
+    // The cause is kept: reqwest's error, and below it the OS's refusal.
+    let source = std::error::Error::source(&error).expect("a cause");
+    assert!(source.is::<reqwest::Error>(), "{source:?}");
+    let mut chain = Vec::new();
+    let mut next = Some(source);
+    while let Some(e) = next {
+        chain.push(e.to_string());
+        next = e.source();
+    }
+    assert!(chain.len() >= 2, "{chain:?}");
+    assert!(!error.to_string().contains(&chain[0]), "{error}");
 }
 
 #[tokio::test]
@@ -622,12 +633,18 @@ async fn undecodable_answers_keep_a_snippet() {
     let clock = RecordingClock::new();
     let client = builder(&server.base_url(), &clock).build().unwrap();
     match client.get_job("j1").await.unwrap_err() {
-        Error::Decode {
-            body_snippet,
-            status,
-            request_id,
-            ..
-        } => {
+        error @ Error::Decode { .. } => {
+            let source = std::error::Error::source(&error).expect("the JSON error");
+            assert!(source.is::<serde_json::Error>(), "{source:?}");
+            let Error::Decode {
+                body_snippet,
+                status,
+                request_id,
+                ..
+            } = error
+            else {
+                unreachable!()
+            };
             assert!(body_snippet.starts_with("<html>xxx"));
             assert!(body_snippet.len() <= 310, "{}", body_snippet.len());
             assert_eq!(status, 200);
@@ -660,7 +677,7 @@ async fn the_key_never_shows_in_debug_or_errors() {
     for text in [error.to_string(), format!("{error:?}")] {
         assert!(!text.contains(KEY), "{text}");
     }
-    assert!(error.to_string().contains("WRITER_API_KEY"));
+    assert!(error.advice().unwrap().contains("WRITER_API_KEY"));
 }
 
 /// A caller's own `reqwest::Client` serves EVERY operation (its default

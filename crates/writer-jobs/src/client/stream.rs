@@ -28,7 +28,7 @@ use writer_api::ClientInfo;
 use writer_api::raw;
 use writer_api::types as wire;
 
-use super::{Client, Exchange, Failure, no_response, nonempty, run_body, server_date};
+use super::{Client, Exchange, Failure, Undecodable, chain_text, nonempty, run_body, server_date};
 use crate::error::{Error, Result};
 use crate::model::Inputs;
 use crate::sse;
@@ -202,11 +202,8 @@ impl Client {
         let response = match sent {
             Ok(response) => response,
             Err(e) => {
-                let exchange = no_response(&e);
-                if let Exchange::NoResponse { message, .. } = &exchange {
-                    tracing::debug!(error = %self.scrub(message.clone()), "request failed");
-                }
-                return self.classify(op, exchange, &never_decoded);
+                tracing::debug!(error = %self.scrub(chain_text(&e)), "request failed");
+                return self.classify(op, Exchange::NoResponse(Some(e)), &never_decoded);
             }
         };
         let status = response.status();
@@ -298,28 +295,21 @@ impl Client {
                         continue;
                     }
                     Err(e) => {
-                        let message = match no_response(&e) {
-                            Exchange::NoResponse { message, .. } => self.scrub(message),
-                            _ => e.to_string(),
-                        };
-                        tracing::debug!(error = %message, "reading the stream failed");
+                        tracing::debug!(error = %self.scrub(chain_text(&e)), "reading the stream failed");
                         self.ended(&reading, "stream broke");
-                        let error = Error::Transport {
-                            message: format!("the stream broke off: {message}"),
-                            connect: false,
-                        };
+                        let error = self.transport_error("the stream broke off", false, Some(e));
                         return Some((Err(error), Step::Done));
                     }
                 };
                 let mut events = Vec::new();
                 if let Err(message) = reading.parser.feed(&bytes, &mut events) {
                     self.ended(&reading, "stream refused");
-                    let error = Error::Decode {
-                        message,
-                        body_snippet: self.scrubbed_snippet(&bytes),
-                        status: reading.response.status().as_u16(),
-                        request_id: reading.request_id.clone(),
-                    };
+                    let error = self.decode_error(
+                        Undecodable::Shape(message),
+                        &bytes,
+                        reading.response.status().as_u16(),
+                        reading.request_id.clone(),
+                    );
                     return Some((Err(error), Step::Done));
                 }
                 for event in events {
@@ -351,8 +341,8 @@ impl Client {
 }
 
 /// The decode function of an answer that cannot be a success.
-fn never_decoded(_: &[u8], _: Option<super::Typed>) -> std::result::Result<Opened, String> {
-    Err("the answer was not an event stream".into())
+fn never_decoded(_: &[u8], _: Option<super::Typed>) -> std::result::Result<Opened, Undecodable> {
+    Err(Undecodable::shape("the answer was not an event stream"))
 }
 
 /// What one event's data means.
