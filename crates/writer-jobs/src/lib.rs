@@ -24,11 +24,11 @@
 //!
 //! ```no_run
 //! # async fn demo(client: writer_jobs::Client) -> writer_jobs::Result<()> {
-//! use futures::TryStreamExt;
 //! use writer_jobs::StatusFilter;
 //!
-//! let mut jobs = Box::pin(client.jobs("my-app-id").list().status(StatusFilter::Completed).stream());
-//! while let Some(job) = jobs.try_next().await? {
+//! let mut jobs = client.jobs("my-app-id").list().status(StatusFilter::Completed).stream();
+//! while let Some(job) = jobs.next().await {
+//!     let job = job?;
 //!     println!("{}: {}", job.id, job.output.map(|o| o.suggestion).unwrap_or_default());
 //! }
 //! # Ok(()) }
@@ -102,7 +102,7 @@ pub use model::{
     Application, CreatedJob, InputDef, InputOptions, InputType, Inputs, Job, JobPage, JobStatus,
     ListQuery, Output, RetriedJob, StatusFilter, validate_inputs,
 };
-pub use paginate::{Jobs, ListBuilder};
+pub use paginate::{JobStream, Jobs, ListBuilder};
 pub use poll::{CreateAndWait, PollPolicy, Wait};
 pub use retry::{Backoff, RetryBudget, RetryPolicy};
 pub use throttle::{Observation, Operation, Throttle};
@@ -117,6 +117,8 @@ fn _assert_send_sync() {
     send_sync::<Error>();
     send_sync::<Job>();
     send_sync::<Jobs>();
+    fn unpin<T: Unpin>() {}
+    unpin::<JobStream>();
     send_sync::<RetryPolicy>();
     let client: Client = unreachable_client();
     let inputs = Inputs::new();

@@ -41,6 +41,7 @@ use crate::throttle::{Observation, Operation};
 /// text). An error ends the stream: the request failed (the same
 /// [`Error`]s as [`Client::run_application`], after the same retries), or
 /// the connection broke or the run timeout passed mid-stream.
+#[must_use = "a stream does nothing unless polled"]
 pub struct RunStream {
     inner: BoxStream<'static, Result<String>>,
 }
@@ -48,6 +49,14 @@ pub struct RunStream {
 impl fmt::Debug for RunStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunStream").finish_non_exhaustive()
+    }
+}
+
+impl RunStream {
+    /// The next piece of text, or `None` when the output is complete (no
+    /// `pin!` or `futures` import needed: the stream is `Unpin`).
+    pub async fn next(&mut self) -> Option<Result<String>> {
+        futures::StreamExt::next(&mut self.inner).await
     }
 }
 
