@@ -18,7 +18,7 @@ use writer_api::raw::{self, RawResponse};
 use writer_api::types as wire;
 
 use crate::clock::{Clock, SharedClock, SystemClock};
-use crate::config::{API_KEY_VAR, BASE_URL_VAR, EnvSource};
+use crate::config::{ALLOW_HTTP_VAR, API_KEY_VAR, BASE_URL_VAR, EnvSource};
 use crate::error::{Error, ErrorBody, ErrorProblem, MALFORMED_KEY_ADVICE, Result, snippet};
 use crate::model::{
     Application, CreatedJob, Inputs, Job, JobPage, ListQuery, Output, RetriedJob, convert,
@@ -119,6 +119,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     poll: PollPolicy,
     http: Option<reqwest::Client>,
+    allow_insecure_http: Option<bool>,
     env: EnvSource,
 }
 
@@ -133,6 +134,7 @@ impl fmt::Debug for ClientBuilder {
             .field("user_agent", &self.user_agent)
             .field("retry", &self.retry)
             .field("poll", &self.poll)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .field("env", &self.env)
             .finish_non_exhaustive()
     }
@@ -151,6 +153,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
             http: None,
+            allow_insecure_http: None,
             env: EnvSource::none(),
         }
     }
@@ -179,9 +182,19 @@ impl ClientBuilder {
     }
 
     /// The API's base URL (default `https://api.writer.com`). Plain
-    /// `http://` is refused unless the host is loopback.
+    /// `http://` is refused unless the host is loopback or
+    /// [`allow_insecure_http`](Self::allow_insecure_http) says otherwise.
     pub fn base_url(mut self, url: impl AsRef<str>) -> Self {
         self.base_url = Some(url.as_ref().to_string());
+        self
+    }
+
+    /// Allows a plain `http://` base URL to a host that is not loopback
+    /// (default: refused, since the key would cross the network in clear
+    /// text), e.g. a simulator in another container of a docker-compose
+    /// setup. Wins over `WRITER_ALLOW_HTTP=1` in the environment source.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = Some(allow);
         self
     }
 
@@ -261,7 +274,13 @@ impl ClientBuilder {
             .base_url
             .or_else(|| self.env.get(BASE_URL_VAR))
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        let base_url = check_base_url(&base)?;
+        let allow_http = self.allow_insecure_http.unwrap_or_else(|| {
+            self.env.get(ALLOW_HTTP_VAR).is_some_and(|v| {
+                let v = v.trim();
+                v == "1" || v.eq_ignore_ascii_case("true")
+            })
+        });
+        let base_url = check_base_url(&base, allow_http)?;
         if self.request_timeout.is_zero() || self.run_timeout.is_zero() {
             return Err(Error::Config("request timeouts must be above zero".into()));
         }
@@ -304,8 +323,8 @@ impl ClientBuilder {
 
 /// Checks the base URL: a valid http(s) URL, no credentials, and plain
 /// `http://` only to a loopback host (the key must not cross a network in
-/// clear text). Returns it without a trailing slash.
-fn check_base_url(base: &str) -> Result<String> {
+/// clear text) unless `allow_http`. Returns it without a trailing slash.
+fn check_base_url(base: &str, allow_http: bool) -> Result<String> {
     let url = url::Url::parse(base.trim())
         .map_err(|e| Error::Config(format!("the base URL {base:?} is not a valid URL: {e}")))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -322,12 +341,21 @@ fn check_base_url(base: &str) -> Result<String> {
                 Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
                 None => false,
             };
-            if !loopback {
+            if !loopback && !allow_http {
                 return Err(Error::Config(format!(
                     "refusing plain http:// to {}: the API key would travel unencrypted. Use \
-                     https://, or http:// only for a loopback host (127.0.0.1, ::1, localhost)",
+                     https://, or http:// only for a loopback host (127.0.0.1, ::1, localhost); \
+                     to send it in clear text anyway (e.g. to a simulator in another \
+                     container), set {ALLOW_HTTP_VAR}=1 or call \
+                     ClientBuilder::allow_insecure_http(true)",
                     url.host_str().unwrap_or("an unknown host")
                 )));
+            }
+            if !loopback {
+                tracing::warn!(
+                    host = url.host_str().unwrap_or(""),
+                    "plain http:// to a host that is not loopback: the API key travels unencrypted"
+                );
             }
         }
         other => {
@@ -1164,32 +1192,39 @@ mod tests {
     #[test]
     fn base_urls() {
         assert_eq!(
-            check_base_url("https://api.writer.com/").unwrap(),
+            check_base_url("https://api.writer.com/", false).unwrap(),
             "https://api.writer.com"
         );
         assert_eq!(
-            check_base_url("http://127.0.0.1:8080").unwrap(),
+            check_base_url("http://127.0.0.1:8080", false).unwrap(),
             "http://127.0.0.1:8080"
         );
-        assert!(check_base_url("http://127.5.0.1:1").is_ok());
-        assert!(check_base_url("http://[::1]:1").is_ok());
+        assert!(check_base_url("http://127.5.0.1:1", false).is_ok());
+        assert!(check_base_url("http://[::1]:1", false).is_ok());
         assert!(
-            check_base_url("http://LOCALHOST:1/prefix/")
+            check_base_url("http://LOCALHOST:1/prefix/", false)
                 .unwrap()
                 .ends_with("/prefix")
         );
-        let e = check_base_url("http://api.writer.com")
+        let e = check_base_url("http://api.writer.com", false)
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("refusing plain http://") && e.contains("api.writer.com"),
             "{e}"
         );
-        assert!(check_base_url("http://10.0.0.1").is_err());
-        assert!(check_base_url("http://localhost.evil.com").is_err());
-        assert!(check_base_url("ftp://x").is_err());
-        assert!(check_base_url("not a url").is_err());
-        assert!(check_base_url("https://user:pw@api.writer.com").is_err());
+        assert!(check_base_url("http://10.0.0.1", false).is_err());
+        assert!(check_base_url("http://localhost.evil.com", false).is_err());
+        assert!(check_base_url("ftp://x", false).is_err());
+        assert!(check_base_url("not a url", false).is_err());
+        assert!(check_base_url("https://user:pw@api.writer.com", false).is_err());
+        // The explicit opt-in lets http:// reach any host; the other checks stay.
+        assert_eq!(
+            check_base_url("http://sim:8080/", true).unwrap(),
+            "http://sim:8080"
+        );
+        assert!(check_base_url("http://user:pw@sim:8080", true).is_err());
+        assert!(check_base_url("ftp://sim", true).is_err());
     }
 
     #[test]

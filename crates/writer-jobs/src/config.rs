@@ -1,4 +1,5 @@
-//! Where the client reads `WRITER_API_KEY` and `WRITER_BASE_URL` from.
+//! Where the client reads `WRITER_API_KEY`, `WRITER_BASE_URL` and
+//! `WRITER_ALLOW_HTTP` from.
 //!
 //! [`EnvSource::process()`] reads the process environment and then a `.env`
 //! file in the working directory (as Writer's guide recommends keeping the
@@ -15,6 +16,10 @@ use std::path::{Path, PathBuf};
 pub const API_KEY_VAR: &str = "WRITER_API_KEY";
 /// The name of the variable holding the base URL.
 pub const BASE_URL_VAR: &str = "WRITER_BASE_URL";
+/// The name of the variable that, set to `1` or `true`, allows a plain
+/// `http://` base URL to a host that is not loopback (see
+/// [`ClientBuilder::allow_insecure_http`](crate::ClientBuilder::allow_insecure_http)).
+pub const ALLOW_HTTP_VAR: &str = "WRITER_ALLOW_HTTP";
 
 /// A replaceable source of configuration variables.
 #[derive(Clone)]

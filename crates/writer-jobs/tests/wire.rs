@@ -845,6 +845,42 @@ fn plain_http_to_a_remote_host_is_refused() {
     }
 }
 
+/// The opt-in for plain http:// to a host that is not loopback (a
+/// simulator in another container): from the builder, or from
+/// `WRITER_ALLOW_HTTP=1` in the environment source; the builder wins.
+#[test]
+fn plain_http_to_a_remote_host_needs_an_explicit_opt_in() {
+    let base = "http://writer-sim:8080";
+    let refused = |b: writer_jobs::ClientBuilder| {
+        let error = b.api_key(KEY).base_url(base).build().unwrap_err();
+        assert!(error.to_string().contains("WRITER_ALLOW_HTTP=1"), "{error}");
+    };
+    refused(Client::builder());
+    refused(Client::builder().allow_insecure_http(false));
+    refused(Client::builder().env_source(EnvSource::from_pairs([("WRITER_ALLOW_HTTP", "0")])));
+    refused(
+        Client::builder()
+            .env_source(EnvSource::from_pairs([("WRITER_ALLOW_HTTP", "1")]))
+            .allow_insecure_http(false),
+    );
+    let allowed = Client::builder()
+        .api_key(KEY)
+        .base_url(base)
+        .allow_insecure_http(true)
+        .build()
+        .unwrap();
+    assert_eq!(allowed.base_url(), base);
+    for value in ["1", "true", "TRUE"] {
+        let from_env = Client::builder()
+            .api_key(KEY)
+            .base_url(base)
+            .env_source(EnvSource::from_pairs([("WRITER_ALLOW_HTTP", value)]))
+            .build()
+            .unwrap();
+        assert_eq!(from_env.base_url(), base);
+    }
+}
+
 #[test]
 fn a_missing_key_says_where_it_looked() {
     let dir = tempfile::tempdir().unwrap();
