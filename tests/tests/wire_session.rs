@@ -80,11 +80,10 @@ async fn a_client_session_and_a_batch_stay_within_the_spec() {
     let page = client
         .list_jobs_page(
             APP,
-            &ListQuery {
-                status: Some(StatusFilter::Completed),
-                offset: 1,
-                limit: Some(2),
-            },
+            &ListQuery::default()
+                .with_status(StatusFilter::Completed)
+                .with_offset(1)
+                .with_limit(2),
         )
         .await
         .unwrap();

@@ -49,10 +49,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create_and_wait(&Inputs::new().text("Product name", "Aqua swim goggles"))
         .retry_failed(2)
         .await?;
-    println!(
-        "{} -> {}",
-        job.id,
-        job.output.map(|o| o.suggestion).unwrap_or_default()
-    );
+    println!("{} -> {}", job.id, job.suggestion());
     Ok(())
 }

@@ -13,7 +13,7 @@ async fn describe(client: &Client, app: &str, product: &str) -> Result<String, E
         .jobs(app)
         .create_and_wait(&Inputs::new().text("Product name", product))
         .await?;
-    Ok(job.output.map(|o| o.suggestion).unwrap_or_default())
+    Ok(job.suggestion().to_string())
 }
 
 #[tokio::main]

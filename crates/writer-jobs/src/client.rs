@@ -108,6 +108,7 @@ impl fmt::Debug for Client {
 
 /// Builds a [`Client`]. Nothing is read from the environment unless
 /// [`ClientBuilder::from_env`] or [`ClientBuilder::env_source`] says so.
+#[must_use = "a builder does nothing until it is built"]
 pub struct ClientBuilder {
     api_key: Option<String>,
     base_url: Option<String>,

@@ -16,7 +16,7 @@
 //! let client = Client::from_env()?;
 //! let inputs = Inputs::new().text("Product name", "Terra running shoe");
 //! let job = client.jobs("my-app-id").create_and_wait(&inputs).await?;
-//! println!("{}", job.output.map(|o| o.suggestion).unwrap_or_default());
+//! println!("{}", job.suggestion());
 //! # Ok(()) }
 //! ```
 //!
@@ -29,7 +29,7 @@
 //! let mut jobs = client.jobs("my-app-id").list().status(StatusFilter::Completed).stream();
 //! while let Some(job) = jobs.next().await {
 //!     let job = job?;
-//!     println!("{}: {}", job.id, job.output.map(|o| o.suggestion).unwrap_or_default());
+//!     println!("{}: {}", job.id, job.suggestion());
 //! }
 //! # Ok(()) }
 //! ```

@@ -189,6 +189,7 @@ fn unit_random() -> f64 {
 
 /// Builds a [`Backoff`], checking that its values make sense.
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct BackoffBuilder {
     backoff: Backoff,
 }

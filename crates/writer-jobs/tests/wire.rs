@@ -101,11 +101,10 @@ async fn list_sends_its_query_and_reports_the_servers_pagination() {
         .await;
     let clock = RecordingClock::new();
     let client = builder(&server.base_url(), &clock).build().unwrap();
-    let query = ListQuery {
-        status: Some(StatusFilter::Completed),
-        offset: 20,
-        limit: Some(10),
-    };
+    let query = ListQuery::default()
+        .with_status(StatusFilter::Completed)
+        .with_offset(20)
+        .with_limit(10);
     let page = client.list_jobs_page("app-1", &query).await.unwrap();
     mock.assert_calls_async(1).await;
     assert_eq!(page.jobs.len(), 2);
