@@ -551,7 +551,7 @@ fn an_application_from_the_wire_keeps_every_field() {
     through_the_client("Application", 48, |rt, client, json| {
         let w: wire::Application = serde_json::from_value(json.clone()).unwrap();
         let a = rt
-            .block_on(client.application("app"))
+            .block_on(client.get_application("app"))
             .map_err(|e| TestCaseError::fail(format!("{e}\n{json}")))?;
         prop_assert_eq!(&a.id, &w.id);
         prop_assert_eq!(&a.name, &w.name);

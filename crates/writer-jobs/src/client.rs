@@ -17,7 +17,7 @@ use writer_api::auth::Credentials;
 use writer_api::raw::{self, RawResponse};
 use writer_api::types as wire;
 
-use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::clock::{Clock, ScaledClock, SharedClock, SystemClock};
 use crate::config::{ALLOW_HTTP_VAR, API_KEY_VAR, BASE_URL_VAR, EnvSource};
 use crate::error::{Error, ErrorBody, ErrorProblem, MALFORMED_KEY_ADVICE, Result, snippet};
 use crate::model::{
@@ -197,6 +197,31 @@ impl ClientBuilder {
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = Some(allow);
         self
+    }
+
+    /// Wires the client to a simulator (such as `writer-sim`) in one call:
+    /// its base URL and key, and a [`ScaledClock`] with the simulator
+    /// clock's `scale` and `anchor`, so both sides agree on every duration
+    /// and timestamp. Plain values, so this crate needs no simulator.
+    ///
+    /// ```no_run
+    /// # fn demo(sim: &writer_sim::Simulator) -> writer_jobs::Result<()> {
+    /// let clock = sim.clock();
+    /// let client = writer_jobs::Client::builder()
+    ///     .simulator(sim.base_url(), sim.api_key(), clock.scale(), clock.anchor())
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn simulator(
+        self,
+        base_url: impl AsRef<str>,
+        api_key: impl Into<String>,
+        scale: f64,
+        anchor: std::time::SystemTime,
+    ) -> Self {
+        self.base_url(base_url)
+            .api_key(api_key)
+            .clock(ScaledClock::with_anchor(scale, anchor))
     }
 
     /// The clock every wait goes through (default: real time).
@@ -500,8 +525,9 @@ impl Client {
         .await
     }
 
-    /// Fetches an application's details and input definitions.
-    pub async fn application(&self, app_id: &str) -> Result<Application> {
+    /// Fetches an application's details and input definitions (see also
+    /// [`Client::app`], a handle on one application).
+    pub async fn get_application(&self, app_id: &str) -> Result<Application> {
         nonempty("application id", app_id)?;
         self.execute(
             Operation::Application,
@@ -509,6 +535,12 @@ impl Client {
             |bytes, typed| wire_value::<wire::Application>(bytes, typed).map(convert::application),
         )
         .await
+    }
+
+    /// [`Client::get_application`] under its former name, for the batch
+    /// engine's call until it moves to the new one.
+    pub(crate) async fn application(&self, app_id: &str) -> Result<Application> {
+        self.get_application(app_id).await
     }
 
     /// Runs an application synchronously and returns its output (waits up
@@ -1226,6 +1258,19 @@ mod tests {
         );
         assert!(check_base_url("http://user:pw@sim:8080", true).is_err());
         assert!(check_base_url("ftp://sim", true).is_err());
+    }
+
+    #[tokio::test]
+    async fn one_call_wires_a_client_to_a_simulator() {
+        let anchor = std::time::SystemTime::now() - Duration::from_secs(10);
+        let client = Client::builder()
+            .simulator("http://127.0.0.1:9/", "sim-key", 60.0, anchor)
+            .build()
+            .unwrap();
+        assert_eq!(client.base_url(), "http://127.0.0.1:9");
+        // 10 real seconds since the anchor are 600 simulated ones.
+        let since = client.clock().wall() - chrono::DateTime::<chrono::Utc>::from(anchor);
+        assert!((600..700).contains(&since.num_seconds()), "{since}");
     }
 
     #[test]

@@ -126,7 +126,7 @@ fn _assert_send_sync() {
     send(&client.get_job("j"));
     send(&client.list_jobs_page("a", &ListQuery::default()));
     send(&client.retry_job("j"));
-    send(&client.application("a"));
+    send(&client.get_application("a"));
     send(&client.run_application("a", &inputs));
     send(&client.jobs("a").list().stream());
     send(&client.jobs("a").list().pages());

@@ -787,7 +787,7 @@ async fn a_callers_reqwest_client_serves_every_operation() {
         .unwrap();
     assert_eq!(streamed.len(), 1);
     assert_eq!(client.retry_job("j1").await.unwrap().id, "j2");
-    assert_eq!(client.application("app-1").await.unwrap().id, "app-1");
+    assert_eq!(client.get_application("app-1").await.unwrap().id, "app-1");
     assert_eq!(
         client
             .run_application("app-1", &inputs())

@@ -11,11 +11,11 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-mod app;
+mod application;
 pub(crate) mod convert;
 mod inputs;
 
-pub use app::{Application, InputDef, InputOptions, InputType, validate_inputs};
+pub use application::{Application, InputDef, InputOptions, InputType, validate_inputs};
 pub use inputs::Inputs;
 
 /// An asynchronous job and, once finished, its output or error.
