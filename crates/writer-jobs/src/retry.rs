@@ -22,7 +22,8 @@
 //!
 //! A retry costs the [`RetryBudget`] [`cost::RETRY`] tokens
 //! ([`cost::TIMEOUT_RETRY`] after a timeout; nothing after a 429). The
-//! table is one function, [`verdict`], that the client's retry loop asks.
+//! table is one function (`retry::verdict`, inside the crate) that the
+//! client's retry loop asks.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
