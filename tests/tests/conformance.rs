@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use writer_jobs::{Client, Error, Inputs, ScaledClock};
+use writer_jobs::{Client, Error, Inputs};
 use writer_jobs_tests::conformance::{SuiteRun, Target, run_suite};
 use writer_jobs_tests::{Checker, Report, Spec};
 use writer_sim::{AppConfig, DurationDist, Simulator};
@@ -83,12 +83,12 @@ async fn conformance_against_the_simulator_with_failing_jobs() {
     let sim = sim(1.0).await;
     // A job that has failed before the suite looks for one.
     let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(ScaledClock::with_anchor(
+        .simulator(
+            sim.base_url(),
+            sim.api_key(),
             sim.clock().scale(),
             sim.clock().anchor(),
-        ))
+        )
         .build()
         .unwrap();
     let job = client

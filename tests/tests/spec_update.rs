@@ -98,7 +98,7 @@ async fn a_newer_servers_data_comes_through_todays_client() {
     assert_eq!(page.jobs[0].status.as_str(), "queued");
 
     server.set(200, &newer_application());
-    let app = client.application("app-1").await.unwrap();
+    let app = client.get_application("app-1").await.unwrap();
     assert_eq!(app.app_type, "chat");
     assert_eq!(app.status, "archived");
     assert_eq!(app.inputs[0].input_type, InputType::Unknown("audio".into()));

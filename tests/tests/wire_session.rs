@@ -59,7 +59,7 @@ async fn a_client_session_and_a_batch_stay_within_the_spec() {
     let client = client_for(&sim, &proxy.base_url());
 
     // Application details, then jobs: create, get, wait.
-    let app = client.application(APP).await.unwrap();
+    let app = client.get_application(APP).await.unwrap();
     assert_eq!(app.inputs.len(), 3);
     let mut ids = Vec::new();
     for name in ["Terra", "Nimbus", "Cirrus"] {
@@ -80,11 +80,10 @@ async fn a_client_session_and_a_batch_stay_within_the_spec() {
     let page = client
         .list_jobs_page(
             APP,
-            &ListQuery {
-                status: Some(StatusFilter::Completed),
-                offset: 1,
-                limit: Some(2),
-            },
+            &ListQuery::default()
+                .with_status(StatusFilter::Completed)
+                .with_offset(1)
+                .with_limit(2),
         )
         .await
         .unwrap();
@@ -196,7 +195,7 @@ async fn conforming_surprises_from_a_newer_server_pass_the_checker() {
             .unwrap();
         assert_eq!(job.status, JobStatus::Completed);
     }
-    client.application(APP).await.unwrap();
+    client.get_application(APP).await.unwrap();
     let report = Checker::new(&spec).check_all(&proxy.exchanges());
     report.assert_clean();
     let stats = sim.stats();

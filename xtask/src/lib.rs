@@ -183,6 +183,14 @@ fn generate_tokens(spec: &openapiv3::OpenAPI) -> Result<proc_macro2::TokenStream
         .with_interface(InterfaceStyle::Builder)
         .with_tag(TagStyle::Merged)
         .with_hooks(HooksMode::Expected)
+        // The credentials (key and user agent) go on each request in the
+        // hooks' `pre`, so the generated client works over any
+        // `reqwest::Client`, a caller's own included.
+        .with_inner_type(
+            "crate::auth::Credentials"
+                .parse()
+                .expect("a Rust path is a token stream"),
+        )
         .with_derive("schemars::JsonSchema")
         .with_derive("PartialEq");
     let previous_hook = std::panic::take_hook();

@@ -1,5 +1,6 @@
-//! `ClientHooks` for the generated [`Client`]: a tracing span per request and
-//! a bounded, recorded read of every response body (see [`crate::raw`]).
+//! `ClientHooks` for the generated [`Client`]: the credentials on every
+//! request, a tracing span per request and a bounded, recorded read of every
+//! response body (see [`crate::raw`]).
 
 use std::time::Instant;
 
@@ -7,9 +8,19 @@ use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use tracing::Instrument;
 
 use crate::Client;
+use crate::auth::Credentials;
 use crate::raw;
 
-impl ClientHooks<()> for Client {
+impl ClientHooks<Credentials> for Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        _info: &OperationInfo,
+    ) -> Result<(), progenitor_client::Error<E>> {
+        self.inner().apply(request.headers_mut());
+        Ok(())
+    }
+
     async fn exec(
         &self,
         request: reqwest::Request,

@@ -17,13 +17,19 @@
 //!   response, including a 2xx whose body does not decode (progenitor's
 //!   `InvalidResponsePayload` carries neither status nor headers). See
 //!   [`raw`].
-//! - [`auth`]: building a `reqwest::Client` whose `Authorization` header is
-//!   marked sensitive, so the key never shows in `Debug` output.
+//! - [`auth::Credentials`], the generated client's inner value: the hooks'
+//!   `pre` puts the `Authorization` header (marked sensitive, so the key
+//!   never shows in `Debug` output) and the user agent on every request, so
+//!   the client works over any `reqwest::Client`, a caller's own included.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let http = writer_api::auth::http_client(reqwest::Client::builder(), "my-key")?;
-//! let client = writer_api::Client::new_with_client("https://api.writer.com", http);
+//! use writer_api::auth::Credentials;
+//! let client = writer_api::Client::new_with_client(
+//!     "https://api.writer.com",
+//!     reqwest::Client::new(),
+//!     Credentials::bearer("my-key")?,
+//! );
 //! let (result, raw) = writer_api::raw::capture(client.get_job().job_id("123-456-789").send()).await;
 //! if let Some(raw) = raw {
 //!     println!("HTTP {} ({} bytes)", raw.status, raw.body.len());
@@ -64,6 +70,9 @@ mod tests {
 
     #[test]
     fn api_version_matches_the_spec() {
-        assert_eq!(<Client as ClientInfo<()>>::api_version(), API_VERSION);
+        assert_eq!(
+            <Client as ClientInfo<auth::Credentials>>::api_version(),
+            API_VERSION
+        );
     }
 }

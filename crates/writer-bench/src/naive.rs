@@ -50,9 +50,8 @@ pub async fn run(
     in_flight: usize,
     mut on_outcome: impl FnMut(NaiveOutcome),
 ) -> Result<(), String> {
-    let http = writer_api::auth::http_client(reqwest::Client::builder(), key)
-        .map_err(|e| e.to_string())?;
-    let client = writer_api::Client::new_with_client(base_url, http);
+    let credentials = writer_api::auth::Credentials::bearer(key).map_err(|e| e.to_string())?;
+    let client = writer_api::Client::new_with_client(base_url, reqwest::Client::new(), credentials);
     let client = &client;
     let mut outcomes = futures::stream::iter(rows.enumerate())
         .map(|(seq, inputs)| one(client, app, time, seq as u64, inputs, every))

@@ -145,68 +145,35 @@ fn sources(err: &dyn std::error::Error) -> Vec<String> {
     out
 }
 
-/// The exit code and hint for an API error.
-fn classify(err: &Error) -> (Code, Option<&'static str>) {
+/// The exit code for an API error (its hint is the library's
+/// [`Error::advice`]).
+fn code(err: &Error) -> Code {
     match err {
-        Error::Unauthorized { .. } => (
-            Code::Auth,
-            Some("check WRITER_API_KEY (in the environment or .env): the key was refused"),
-        ),
-        Error::Forbidden { .. } => (
-            Code::Auth,
-            Some(
-                "this key has no access to the application or job; check the id and the key's permissions",
-            ),
-        ),
-        Error::NotFound { .. } => (Code::NotFound, Some("check the application or job id")),
-        Error::RateLimited { .. } => (
-            Code::Unavailable,
-            Some(
-                "the request budget is spent for now; wait a minute, or lower --rate/--concurrency",
-            ),
-        ),
-        Error::Server { .. } | Error::Timeout { .. } | Error::Transport { .. } => (
-            Code::Unavailable,
-            Some(
-                "the server is unavailable or slow; try again later (check --base-url if this persists)",
-            ),
-        ),
-        Error::Deadline { .. } => (
-            Code::Unavailable,
-            Some("the job may still finish: run `writer-jobs wait JOB_ID` later"),
-        ),
-        Error::JobFailed { .. } => (
-            Code::Failed,
-            Some("retry it with `writer-jobs retry JOB_ID --wait`"),
-        ),
-        Error::Ambiguous { .. } => (
-            Code::Ambiguous,
-            Some("list the application's jobs (`writer-jobs list --app ID`) before trying again"),
-        ),
-        Error::BadRequest { .. } | Error::InvalidInputs(_) | Error::InvalidRequest(_) => (
-            Code::Usage,
-            Some("see the application's inputs with `writer-jobs app APP_ID`"),
-        ),
-        Error::Config(_) => (Code::Usage, None),
-        Error::Conflict { .. } => (
-            Code::Internal,
-            Some(
-                "the job is not in a state that allows this; see it with `writer-jobs get JOB_ID`",
-            ),
-        ),
-        _ => (Code::Internal, None),
+        Error::Unauthorized { .. } | Error::Forbidden { .. } => Code::Auth,
+        Error::NotFound { .. } => Code::NotFound,
+        Error::RateLimited { .. }
+        | Error::Server { .. }
+        | Error::Timeout { .. }
+        | Error::Transport { .. }
+        | Error::Deadline { .. } => Code::Unavailable,
+        Error::JobFailed { .. } => Code::Failed,
+        Error::Ambiguous { .. } => Code::Ambiguous,
+        Error::BadRequest { .. }
+        | Error::InvalidInputs(_)
+        | Error::InvalidRequest(_)
+        | Error::Config(_) => Code::Usage,
+        _ => Code::Internal,
     }
 }
 
 impl From<Error> for CliError {
     fn from(err: Error) -> Self {
-        let (code, hint) = classify(&err);
         CliError {
-            code,
+            code: code(&err),
             message: err.to_string(),
             details: Vec::new(),
             causes: sources(&err),
-            hint: hint.map(str::to_string),
+            hint: err.advice().map(str::to_string),
         }
     }
 }
@@ -264,7 +231,7 @@ impl From<BatchError> for CliError {
 }
 
 /// The hint for a missing API key.
-pub const KEY_HINT: &str = "set WRITER_API_KEY or put it in .env";
+pub const KEY_HINT: &str = writer_jobs::error::MISSING_KEY_ADVICE;
 
 #[cfg(test)]
 mod tests {
@@ -272,44 +239,29 @@ mod tests {
 
     #[test]
     fn api_errors_map_to_documented_codes() {
-        let e: CliError = Error::Unauthorized {
-            message: "bad key".into(),
-            request_id: None,
-            body: Default::default(),
+        for (status, code) in [
+            (401, Code::Auth),
+            (403, Code::Auth),
+            (404, Code::NotFound),
+            (429, Code::Unavailable),
+            (503, Code::Unavailable),
+            (400, Code::Usage),
+        ] {
+            let e: CliError = Error::from_status(status, "no").into();
+            assert_eq!(e.code, code, "{status}");
         }
-        .into();
-        assert_eq!(e.code, Code::Auth);
-        let e: CliError = Error::NotFound {
-            message: "no".into(),
-            request_id: Some("r".into()),
-            body: Default::default(),
-        }
-        .into();
-        assert_eq!(e.code, Code::NotFound);
-        let e: CliError = Error::RateLimited {
-            retry_after: None,
-            request_id: None,
-        }
-        .into();
-        assert_eq!(e.code, Code::Unavailable);
-        let e: CliError = Error::JobFailed {
-            job_id: "j".into(),
-            message: "boom".into(),
-        }
-        .into();
+        let e: CliError = Error::job_failed("j", "boom").into();
         assert_eq!(e.code, Code::Failed);
         assert!(e.to_string().contains("hint: retry"), "{e}");
+        let e: CliError = Error::from_status(401, "bad key").into();
+        assert!(e.to_string().contains("hint: check WRITER_API_KEY"), "{e}");
     }
 
     #[test]
     fn context_keeps_the_chain_and_code() {
         let e = CliError::context(
             "cannot fetch the application",
-            Error::Forbidden {
-                message: "no access".into(),
-                request_id: None,
-                body: Default::default(),
-            },
+            Error::from_status(403, "no access"),
         );
         assert_eq!(e.code, Code::Auth);
         let text = e.to_string();

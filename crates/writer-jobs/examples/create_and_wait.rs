@@ -18,15 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create_and_wait(&inputs)
         .retry_failed(2)
         .await?;
-    let output = job.output.unwrap_or_else(|| writer_jobs::Output {
-        title: None,
-        suggestion: String::new(),
-    });
     println!("job {} is {}", job.id, job.status.as_str());
-    println!(
-        "{}: {}",
-        output.title.unwrap_or_default(),
-        output.suggestion
-    );
+    println!("{}: {}", job.title().unwrap_or_default(), job.suggestion());
     Ok(())
 }

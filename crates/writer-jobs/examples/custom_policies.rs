@@ -26,9 +26,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max_interval(Duration::from_secs(15))
         .deadline(Duration::from_secs(600))
         .build()?;
-    // One connection pool for the whole service.
+    // One connection pool for the whole service (redirects off, so a
+    // redirect never carries the key elsewhere).
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(8)
+        .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let mut builder = Client::builder()
         .base_url(setup.client.base_url())
@@ -47,10 +49,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create_and_wait(&Inputs::new().text("Product name", "Aqua swim goggles"))
         .retry_failed(2)
         .await?;
-    println!(
-        "{} -> {}",
-        job.id,
-        job.output.map(|o| o.suggestion).unwrap_or_default()
-    );
+    println!("{} -> {}", job.id, job.suggestion());
     Ok(())
 }

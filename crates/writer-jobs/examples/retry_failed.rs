@@ -17,7 +17,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let created = setup.client.create_job(&setup.app_id, &inputs).await?;
         match jobs.wait(&created.id).await {
             Ok(job) => println!("{} completed", job.id),
-            Err(Error::JobFailed { job_id, message }) => {
+            Err(Error::JobFailed {
+                job_id, message, ..
+            }) => {
                 println!("{job_id} failed: {message}");
                 let job = setup.client.get_job(&job_id).await?;
                 assert_eq!(job.status, JobStatus::Failed);

@@ -1,5 +1,6 @@
-//! List an application's jobs as a `Stream`, with a status filter: pages are
+//! List an application's jobs as a stream, with a status filter: pages are
 //! fetched lazily, and no job is yielded twice even while jobs are added.
+//! The loop needs no `futures` import; the combinators are there when wanted.
 //!
 //! `cargo run -p writer-jobs --example stream_jobs`
 
@@ -40,12 +41,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for job in completed.iter().take(5) {
         println!("  {}  {}", job.id, job.created_at);
     }
-    let failed = jobs
-        .list()
-        .status(StatusFilter::Failed)
-        .stream()
-        .count()
-        .await;
-    println!("failed jobs: {failed}");
+    // The common loop: `next()` is the stream's own method.
+    let mut failed = jobs.list().status(StatusFilter::Failed).stream();
+    let mut count = 0;
+    while let Some(job) = failed.next().await {
+        job?;
+        count += 1;
+    }
+    println!("failed jobs: {count}");
     Ok(())
 }

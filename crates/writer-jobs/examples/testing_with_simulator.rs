@@ -4,7 +4,7 @@
 //!
 //! `cargo run -p writer-jobs --example testing_with_simulator`
 
-use writer_jobs::{Client, Error, Inputs, ScaledClock};
+use writer_jobs::{Client, Error, Inputs};
 use writer_sim::{DurationDist, FaultConfig, Simulator};
 
 /// The code under test: describe a product, or say why not.
@@ -13,7 +13,7 @@ async fn describe(client: &Client, app: &str, product: &str) -> Result<String, E
         .jobs(app)
         .create_and_wait(&Inputs::new().text("Product name", product))
         .await?;
-    Ok(job.output.map(|o| o.suggestion).unwrap_or_default())
+    Ok(job.suggestion().to_string())
 }
 
 #[tokio::main]
@@ -27,12 +27,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start()
         .await?;
     let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(ScaledClock::with_anchor(
+        .simulator(
+            sim.base_url(),
+            sim.api_key(),
             sim.clock().scale(),
             sim.clock().anchor(),
-        ))
+        )
         .build()?;
     let app = "demo-product-descriptions";
 

@@ -40,7 +40,7 @@ impl App {
 
     /// The application's name, type, status and input definitions.
     pub async fn details(&self) -> Result<Application> {
-        self.client.application(&self.app_id).await
+        self.client.get_application(&self.app_id).await
     }
 
     /// Runs the application synchronously with `inputs`.

@@ -13,18 +13,18 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, USER_AGENT};
+use writer_api::auth::Credentials;
 use writer_api::raw::{self, RawResponse};
 use writer_api::types as wire;
 
-use crate::clock::{Clock, SharedClock, SystemClock};
-use crate::config::{API_KEY_VAR, BASE_URL_VAR, EnvSource};
-use crate::error::{Error, ErrorBody, ErrorProblem, Result, snippet};
+use crate::clock::{Clock, ScaledClock, SharedClock, SystemClock};
+use crate::config::{ALLOW_HTTP_VAR, API_KEY_VAR, BASE_URL_VAR, EnvSource};
+use crate::error::{Error, ErrorBody, ErrorProblem, MALFORMED_KEY_ADVICE, Result, snippet};
 use crate::model::{
     Application, CreatedJob, Inputs, Job, JobPage, ListQuery, Output, RetriedJob, convert,
 };
 use crate::poll::PollPolicy;
-use crate::retry::{RetryPolicy, cost, parse_retry_after, should_retry_header};
+use crate::retry::{Failed, RetryPolicy, cost, parse_retry_after, should_retry_header, verdict};
 use crate::throttle::{Observation, Operation, Throttle};
 
 /// The base URL used when none is configured.
@@ -65,7 +65,11 @@ pub struct Client {
 }
 
 struct Inner {
-    wire: Wire,
+    /// The generated client: over our own reqwest client or the caller's,
+    /// the credentials going on each request in its `pre` hook.
+    api: writer_api::Client,
+    /// Whether `api` sends through a `reqwest::Client` the caller gave.
+    shared_http: bool,
     base_url: String,
     clock: SharedClock,
     retry: RetryPolicy,
@@ -76,18 +80,6 @@ struct Inner {
     /// Kept only to scrub it out of server messages and request-id logs;
     /// never printed. Shared, so a request clones a pointer, not the key.
     key: Arc<str>,
-}
-
-enum Wire {
-    /// The generated client over our own reqwest client (key in its
-    /// sensitive default headers).
-    Generated(writer_api::Client),
-    /// The caller's shared reqwest client: the key goes on each request.
-    Shared {
-        http: reqwest::Client,
-        auth: HeaderValue,
-        user_agent: HeaderValue,
-    },
 }
 
 impl fmt::Debug for Client {
@@ -103,9 +95,10 @@ impl fmt::Debug for Client {
             .field("clock", &self.inner.clock)
             .field(
                 "http",
-                &match self.inner.wire {
-                    Wire::Generated(_) => "own",
-                    Wire::Shared { .. } => "shared",
+                &if self.inner.shared_http {
+                    "shared"
+                } else {
+                    "own"
                 },
             )
             .field("throttle", &self.throttle)
@@ -115,6 +108,7 @@ impl fmt::Debug for Client {
 
 /// Builds a [`Client`]. Nothing is read from the environment unless
 /// [`ClientBuilder::from_env`] or [`ClientBuilder::env_source`] says so.
+#[must_use = "a builder does nothing until it is built"]
 pub struct ClientBuilder {
     api_key: Option<String>,
     base_url: Option<String>,
@@ -126,6 +120,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     poll: PollPolicy,
     http: Option<reqwest::Client>,
+    allow_insecure_http: Option<bool>,
     env: EnvSource,
 }
 
@@ -140,6 +135,7 @@ impl fmt::Debug for ClientBuilder {
             .field("user_agent", &self.user_agent)
             .field("retry", &self.retry)
             .field("poll", &self.poll)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .field("env", &self.env)
             .finish_non_exhaustive()
     }
@@ -158,6 +154,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
             http: None,
+            allow_insecure_http: None,
             env: EnvSource::none(),
         }
     }
@@ -186,10 +183,45 @@ impl ClientBuilder {
     }
 
     /// The API's base URL (default `https://api.writer.com`). Plain
-    /// `http://` is refused unless the host is loopback.
+    /// `http://` is refused unless the host is loopback or
+    /// [`allow_insecure_http`](Self::allow_insecure_http) says otherwise.
     pub fn base_url(mut self, url: impl AsRef<str>) -> Self {
         self.base_url = Some(url.as_ref().to_string());
         self
+    }
+
+    /// Allows a plain `http://` base URL to a host that is not loopback
+    /// (default: refused, since the key would cross the network in clear
+    /// text), e.g. a simulator in another container of a docker-compose
+    /// setup. Wins over `WRITER_ALLOW_HTTP=1` in the environment source.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = Some(allow);
+        self
+    }
+
+    /// Wires the client to a simulator (such as `writer-sim`) in one call:
+    /// its base URL and key, and a [`ScaledClock`] with the simulator
+    /// clock's `scale` and `anchor`, so both sides agree on every duration
+    /// and timestamp. Plain values, so this crate needs no simulator.
+    ///
+    /// ```no_run
+    /// # fn demo(sim: &writer_sim::Simulator) -> writer_jobs::Result<()> {
+    /// let clock = sim.clock();
+    /// let client = writer_jobs::Client::builder()
+    ///     .simulator(sim.base_url(), sim.api_key(), clock.scale(), clock.anchor())
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn simulator(
+        self,
+        base_url: impl AsRef<str>,
+        api_key: impl Into<String>,
+        scale: f64,
+        anchor: std::time::SystemTime,
+    ) -> Self {
+        self.base_url(base_url)
+            .api_key(api_key)
+            .clock(ScaledClock::with_anchor(scale, anchor))
     }
 
     /// The clock every wait goes through (default: real time).
@@ -242,10 +274,11 @@ impl ClientBuilder {
     }
 
     /// Sends through the caller's `reqwest::Client` (sharing its connection
-    /// pool). The key then goes on each request as a sensitive header, and
-    /// that client's own redirect, TLS and connect-timeout settings apply:
-    /// build it with `redirect(Policy::none())` so a redirect never carries
-    /// the key elsewhere.
+    /// pool, proxy and default headers). The key and user agent go on each
+    /// request, as with the client's own, and that client's redirect, TLS
+    /// and connect-timeout settings apply: build it with
+    /// `redirect(Policy::none())` so a redirect never carries the key
+    /// elsewhere.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -267,36 +300,38 @@ impl ClientBuilder {
             .base_url
             .or_else(|| self.env.get(BASE_URL_VAR))
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        let base_url = check_base_url(&base)?;
+        let allow_http = self.allow_insecure_http.unwrap_or_else(|| {
+            self.env.get(ALLOW_HTTP_VAR).is_some_and(|v| {
+                let v = v.trim();
+                v == "1" || v.eq_ignore_ascii_case("true")
+            })
+        });
+        let base_url = check_base_url(&base, allow_http)?;
         if self.request_timeout.is_zero() || self.run_timeout.is_zero() {
             return Err(Error::Config("request timeouts must be above zero".into()));
         }
-        let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
-            Error::Config(format!(
-                "the user agent {:?} is not a valid header value",
-                self.user_agent
-            ))
-        })?;
-        let auth = writer_api::auth::bearer(&key).map_err(|e| Error::Config(e.to_string()))?;
-        let wire = match self.http {
-            Some(http) => Wire::Shared {
-                http,
-                auth,
-                user_agent,
-            },
-            None => {
-                let builder = reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .connect_timeout(self.connect_timeout)
-                    .user_agent(user_agent);
-                let http = writer_api::auth::http_client(builder, &key)
-                    .map_err(|e| Error::Config(e.to_string()))?;
-                Wire::Generated(writer_api::Client::new_with_client(&base_url, http))
-            }
+        let credentials = Credentials::bearer(&key)
+            .map_err(|e| Error::Config(format!("{e}; {MALFORMED_KEY_ADVICE}")))?
+            .with_user_agent(&self.user_agent)
+            .map_err(|_| {
+                Error::Config(format!(
+                    "the user agent {:?} is not a valid header value",
+                    self.user_agent
+                ))
+            })?;
+        let shared_http = self.http.is_some();
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(self.connect_timeout)
+                .build()
+                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                wire,
+                api: writer_api::Client::new_with_client(&base_url, http, credentials),
+                shared_http,
                 base_url,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
                 retry: self.retry,
@@ -314,8 +349,8 @@ impl ClientBuilder {
 
 /// Checks the base URL: a valid http(s) URL, no credentials, and plain
 /// `http://` only to a loopback host (the key must not cross a network in
-/// clear text). Returns it without a trailing slash.
-fn check_base_url(base: &str) -> Result<String> {
+/// clear text) unless `allow_http`. Returns it without a trailing slash.
+fn check_base_url(base: &str, allow_http: bool) -> Result<String> {
     let url = url::Url::parse(base.trim())
         .map_err(|e| Error::Config(format!("the base URL {base:?} is not a valid URL: {e}")))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -332,12 +367,21 @@ fn check_base_url(base: &str) -> Result<String> {
                 Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
                 None => false,
             };
-            if !loopback {
+            if !loopback && !allow_http {
                 return Err(Error::Config(format!(
                     "refusing plain http:// to {}: the API key would travel unencrypted. Use \
-                     https://, or http:// only for a loopback host (127.0.0.1, ::1, localhost)",
+                     https://, or http:// only for a loopback host (127.0.0.1, ::1, localhost); \
+                     to send it in clear text anyway (e.g. to a simulator in another \
+                     container), set {ALLOW_HTTP_VAR}=1 or call \
+                     ClientBuilder::allow_insecure_http(true)",
                     url.host_str().unwrap_or("an unknown host")
                 )));
+            }
+            if !loopback {
+                tracing::warn!(
+                    host = url.host_str().unwrap_or(""),
+                    "plain http:// to a host that is not loopback: the API key travels unencrypted"
+                );
             }
         }
         other => {
@@ -430,7 +474,7 @@ impl Client {
             },
             |bytes, typed| {
                 let w: wire::CreateJobResponse = wire_value(bytes, typed)?;
-                convert::created(w).map_err(str::to_string)
+                convert::created(w).map_err(Undecodable::shape)
             },
         )
         .await
@@ -475,14 +519,15 @@ impl Client {
             Call::Retry { job: job_id },
             |bytes, typed| {
                 let w: wire::RetryJobResponse = wire_value(bytes, typed)?;
-                convert::retried(w).map_err(str::to_string)
+                convert::retried(w).map_err(Undecodable::shape)
             },
         )
         .await
     }
 
-    /// Fetches an application's details and input definitions.
-    pub async fn application(&self, app_id: &str) -> Result<Application> {
+    /// Fetches an application's details and input definitions (see also
+    /// [`Client::app`], a handle on one application).
+    pub async fn get_application(&self, app_id: &str) -> Result<Application> {
         nonempty("application id", app_id)?;
         self.execute(
             Operation::Application,
@@ -516,7 +561,7 @@ impl Client {
         &self,
         op: Operation,
         call: Call<'_>,
-        decode: impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, String>,
+        decode: impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, Undecodable>,
     ) -> Result<T> {
         let (call, decode) = (&call, &decode);
         self.attempts(op, move || async move {
@@ -561,7 +606,8 @@ impl Client {
                 }
                 Err(failure) => failure,
             };
-            if !failure.retryable(op) {
+            let verdict = failure.verdict(op);
+            if !verdict.retry {
                 return Err(failure.into_error(op));
             }
             if attempt >= policy.max_attempts() || self.single_attempt {
@@ -576,11 +622,7 @@ impl Client {
                 tracing::debug!(operation = %op, attempt, ?wait, ?elapsed, "no time left for another attempt");
                 return Err(failure.into_error(op));
             }
-            let price = match failure.kind {
-                Kind::Status(429) => 0,
-                Kind::TimedOut => cost::TIMEOUT_RETRY,
-                _ => cost::RETRY,
-            };
+            let price = verdict.cost;
             if price > 0
                 && let Some(budget) = policy.budget()
             {
@@ -622,143 +664,56 @@ impl Client {
 
     async fn exchange(&self, call: &Call<'_>) -> Exchange {
         let secret = self.inner.key.clone();
-        match &self.inner.wire {
-            Wire::Generated(api) => match *call {
-                Call::Create { app, body } => {
-                    generated(
-                        secret,
-                        Typed::Created,
-                        api.create_job()
-                            .application_id(app)
-                            .body(body.clone())
-                            .send(),
-                    )
-                    .await
-                }
-                Call::Get { job } => {
-                    generated(secret, Typed::Job, api.get_job().job_id(job).send()).await
-                }
-                Call::List { app, query } => {
-                    let mut b = api.list_jobs().application_id(app).offset(query.offset);
-                    if let Some(limit) = query.limit {
-                        // The API types `limit` as int32: a larger page
-                        // size asks for the largest it can express.
-                        b = b.limit(limit.min(i32::MAX as u64) as u32);
-                    }
-                    if let Some(status) = query.status {
-                        b = b.status(convert::status_filter(status));
-                    }
-                    generated(secret, Typed::List, b.send()).await
-                }
-                Call::Retry { job } => {
-                    generated(secret, Typed::Retried, api.retry_job().job_id(job).send()).await
-                }
-                Call::Application { app } => {
-                    generated(
-                        secret,
-                        Typed::Application,
-                        api.get_application().application_id(app).send(),
-                    )
-                    .await
-                }
-                Call::Run { app, body } => {
-                    generated(
-                        secret,
-                        Typed::Output,
-                        api.run_application()
-                            .application_id(app)
-                            .body(body.clone())
-                            .send(),
-                    )
-                    .await
-                }
-            },
-            Wire::Shared { .. } => self.shared_exchange(call).await,
-        }
-    }
-
-    /// A request to `base URL/segments...` on the client's one
-    /// `reqwest::Client`, carrying the key, the user agent and the API
-    /// version: the generated client's own reqwest client holds the key
-    /// (sensitive) and the user agent in its defaults; on a shared reqwest
-    /// client both go on the request.
-    fn request(
-        &self,
-        method: reqwest::Method,
-        segments: &[&str],
-    ) -> std::result::Result<reqwest::RequestBuilder, String> {
-        let mut url = url::Url::parse(&self.inner.base_url).map_err(|e| e.to_string())?;
-        url.path_segments_mut()
-            .map_err(|()| "the base URL cannot hold a path".to_string())?
-            .pop_if_empty()
-            .extend(segments);
-        let request = match &self.inner.wire {
-            Wire::Generated(api) => {
-                <writer_api::Client as writer_api::ClientInfo<()>>::client(api).request(method, url)
-            }
-            Wire::Shared {
-                http,
-                auth,
-                user_agent,
-            } => http
-                .request(method, url)
-                .header(AUTHORIZATION, auth.clone())
-                .header(USER_AGENT, user_agent.clone()),
-        };
-        Ok(request.header("api-version", writer_api::API_VERSION))
-    }
-
-    /// The same requests as the generated client makes, on the caller's
-    /// reqwest client, with the key added to each request.
-    async fn shared_exchange(&self, call: &Call<'_>) -> Exchange {
-        let (method, segments): (_, Vec<&str>) = match *call {
-            Call::Create { app, .. } => (
-                reqwest::Method::POST,
-                vec!["v1", "applications", app, "jobs"],
-            ),
-            Call::Get { job } => (
-                reqwest::Method::GET,
-                vec!["v1", "applications", "jobs", job],
-            ),
-            Call::List { app, .. } => (
-                reqwest::Method::GET,
-                vec!["v1", "applications", app, "jobs"],
-            ),
-            Call::Retry { job } => (
-                reqwest::Method::POST,
-                vec!["v1", "applications", "jobs", job, "retry"],
-            ),
-            Call::Application { app } => (reqwest::Method::GET, vec!["v1", "applications", app]),
-            Call::Run { app, .. } => (reqwest::Method::POST, vec!["v1", "applications", app]),
-        };
-        let mut request = match self.request(method, &segments) {
-            Ok(request) => request.header(ACCEPT, "application/json"),
-            Err(message) => return Exchange::Invalid(message),
-        };
-        if let Call::List { query, .. } = call {
-            let mut pairs = vec![("offset", query.offset.to_string())];
-            if let Some(limit) = query.limit {
-                pairs.push(("limit", limit.to_string()));
-            }
-            if let Some(status) = query.status {
-                pairs.push(("status", status.as_str().to_string()));
-            }
-            request = request.query(&pairs);
-        }
+        let api = &self.inner.api;
         match *call {
-            Call::Create { body, .. } => request = request.json(body),
-            Call::Run { body, .. } => request = request.json(body),
-            _ => {}
-        }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(e) => return no_response(&e),
-        };
-        let (raw, read) = raw::read_limited(response, raw::DEFAULT_BODY_LIMIT).await;
-        Exchange::Response {
-            raw,
-            complete: read.is_ok(),
-            typed: None,
+            Call::Create { app, body } => {
+                generated(
+                    secret,
+                    Typed::Created,
+                    api.create_job()
+                        .application_id(app)
+                        .body(body.clone())
+                        .send(),
+                )
+                .await
+            }
+            Call::Get { job } => {
+                generated(secret, Typed::Job, api.get_job().job_id(job).send()).await
+            }
+            Call::List { app, query } => {
+                let mut b = api.list_jobs().application_id(app).offset(query.offset);
+                if let Some(limit) = query.limit {
+                    // The API types `limit` as int32: a larger page
+                    // size asks for the largest it can express.
+                    b = b.limit(limit.min(i32::MAX as u64) as u32);
+                }
+                if let Some(status) = query.status {
+                    b = b.status(convert::status_filter(status));
+                }
+                generated(secret, Typed::List, b.send()).await
+            }
+            Call::Retry { job } => {
+                generated(secret, Typed::Retried, api.retry_job().job_id(job).send()).await
+            }
+            Call::Application { app } => {
+                generated(
+                    secret,
+                    Typed::Application,
+                    api.get_application().application_id(app).send(),
+                )
+                .await
+            }
+            Call::Run { app, body } => {
+                generated(
+                    secret,
+                    Typed::Output,
+                    api.run_application()
+                        .application_id(app)
+                        .body(body.clone())
+                        .send(),
+                )
+                .await
+            }
         }
     }
 
@@ -768,12 +723,12 @@ impl Client {
         &self,
         op: Operation,
         exchange: Exchange,
-        decode: &impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, String>,
+        decode: &impl Fn(&[u8], Option<Typed>) -> std::result::Result<T, Undecodable>,
     ) -> (std::result::Result<T, Failure>, Observation) {
         let policy = &self.inner.retry;
         match exchange {
             Exchange::Invalid(message) => (
-                Err(Failure::new(Error::InvalidRequest(message), Kind::Final)),
+                Err(Failure::new(Error::InvalidRequest(message), Failed::Final)),
                 Observation::default(),
             ),
             Exchange::TimedOut(after) => (
@@ -782,26 +737,29 @@ impl Client {
                         operation: op.as_str(),
                         after,
                     },
-                    Kind::TimedOut,
+                    Failed::TimedOut,
                 )),
                 Observation {
                     transport_error: true,
                     ..Observation::default()
                 },
             ),
-            Exchange::NoResponse { connect, message } => (
-                Err(Failure::new(
-                    Error::Transport {
-                        message: self.scrub(message),
-                        connect,
+            Exchange::NoResponse(source) => {
+                let connect = source.as_ref().is_some_and(reqwest::Error::is_connect);
+                let (message, failed) = if connect {
+                    ("the connection could not be opened", Failed::NotSent)
+                } else {
+                    ("it broke before an answer arrived", Failed::Lost)
+                };
+                let error = self.transport_error(message, connect, source);
+                (
+                    Err(Failure::new(error, failed)),
+                    Observation {
+                        transport_error: true,
+                        ..Observation::default()
                     },
-                    if connect { Kind::NotSent } else { Kind::Lost },
-                )),
-                Observation {
-                    transport_error: true,
-                    ..Observation::default()
-                },
-            ),
+                )
+            }
             Exchange::Response {
                 raw,
                 complete,
@@ -819,104 +777,57 @@ impl Client {
                     ..Observation::default()
                 };
                 let should_retry = should_retry_header(&raw.headers);
-                let failure = |error, kind| Failure {
+                let failure = |error, failed| Failure {
                     error,
-                    kind,
+                    failed,
                     should_retry,
                     retry_after,
                 };
                 if !complete {
-                    let error = Error::Transport {
-                        message: format!(
-                            "the connection broke while reading the answer (HTTP {status})"
-                        ),
-                        connect: false,
-                    };
-                    return (Err(failure(error, Kind::Lost)), observation);
+                    let error = Error::transport(
+                        format!("it broke while the answer was read (HTTP {status})"),
+                        false,
+                        None,
+                    );
+                    return (Err(failure(error, Failed::Lost)), observation);
                 }
                 if raw.status.is_success() {
                     let decoded = if raw.truncated {
-                        Err(format!(
+                        Err(Undecodable::Shape(format!(
                             "the body is larger than {} bytes and was cut",
                             raw.body.len()
-                        ))
+                        )))
                     } else {
                         decode(&raw.body, typed.map(|t| *t))
                     };
                     return match decoded {
                         Ok(value) => (Ok(value), observation),
-                        Err(message) => {
-                            let error = Error::Decode {
-                                message: self.scrub(message),
-                                body_snippet: self.scrubbed_snippet(&raw.body),
-                                status,
-                                request_id,
-                            };
-                            (Err(failure(error, Kind::BadBody)), observation)
+                        Err(undecodable) => {
+                            let error =
+                                self.decode_error(undecodable, &raw.body, status, request_id);
+                            (Err(failure(error, Failed::BadBody)), observation)
                         }
                     };
                 }
                 let (message, body) =
                     error_message(&raw, |text| self.scrub(text), |b| self.scrubbed_snippet(b));
-                let body = Box::new(body);
-                let error = match status {
-                    400 => Error::BadRequest {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    401 => Error::Unauthorized {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    403 => Error::Forbidden {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    404 => Error::NotFound {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    409 => Error::Conflict {
-                        message,
-                        request_id,
-                        body,
-                    },
-                    429 => Error::RateLimited {
-                        retry_after,
-                        request_id,
-                    },
-                    500..=599 => Error::Server {
-                        status,
-                        message,
-                        request_id,
-                        body,
-                    },
-                    300..=399 => Error::Http {
-                        status,
-                        message: format!(
-                            "the server redirected to {}; redirects are not followed, so the \
-                             key is never sent elsewhere (check the base URL)",
-                            self.scrubbed_snippet(
-                                raw.headers
-                                    .get(reqwest::header::LOCATION)
-                                    .map_or(b"an unnamed location", |l| l.as_bytes())
-                            )
-                        ),
-                        request_id,
-                        body: Box::default(),
-                    },
-                    _ => Error::Http {
-                        status,
-                        message,
-                        request_id,
-                        body,
-                    },
+                let (message, body) = if raw.status.is_redirection() {
+                    let location = raw
+                        .headers
+                        .get(reqwest::header::LOCATION)
+                        .map_or(&b"an unnamed location"[..], |l| l.as_bytes());
+                    let message = format!(
+                        "the server redirected to {}; redirects are not followed, so the key \
+                         is never sent elsewhere (check the base URL)",
+                        self.scrubbed_snippet(location)
+                    );
+                    (message, ErrorBody::default())
+                } else {
+                    (message, body)
                 };
-                (Err(failure(error, Kind::Status(status))), observation)
+                let error =
+                    Error::from_answer(status, message, request_id, Box::new(body), retry_after);
+                (Err(failure(error, Failed::Status(status))), observation)
             }
         }
     }
@@ -926,6 +837,65 @@ impl Client {
     fn scrubbed_snippet(&self, bytes: &[u8]) -> String {
         let text = self.scrub(String::from_utf8_lossy(bytes).into_owned());
         snippet(text.as_bytes(), SNIPPET_BYTES)
+    }
+
+    /// A transport error with `source` as its cause, unless the cause's
+    /// text holds the key: it is then kept only as scrubbed text.
+    pub(crate) fn transport_error(
+        &self,
+        message: &str,
+        connect: bool,
+        source: Option<reqwest::Error>,
+    ) -> Error {
+        match self.keep_cause(source) {
+            Ok(source) => Error::transport(message, connect, source),
+            Err(text) => Error::transport(format!("{message}: {text}"), connect, None),
+        }
+    }
+
+    /// The error of a successful answer that did not decode.
+    pub(crate) fn decode_error(
+        &self,
+        undecodable: Undecodable,
+        body: &[u8],
+        status: u16,
+        request_id: Option<String>,
+    ) -> Error {
+        let (message, source) = match undecodable {
+            Undecodable::Shape(message) => (self.scrub(message), None),
+            Undecodable::Json(e) => {
+                let message = "the body is not the JSON expected";
+                match self.keep_cause(Some(e)) {
+                    Ok(source) => (message.to_string(), source),
+                    Err(text) => (format!("{message}: {text}"), None),
+                }
+            }
+        };
+        Error::Decode {
+            message,
+            body_snippet: self.scrubbed_snippet(body),
+            status,
+            request_id,
+            source,
+        }
+    }
+
+    /// `Ok(cause)` when neither its text (with its own causes) nor its
+    /// `Debug` holds the key; else `Err` with that text, scrubbed.
+    fn keep_cause<E: std::error::Error>(
+        &self,
+        cause: Option<E>,
+    ) -> std::result::Result<Option<E>, String> {
+        let Some(cause) = cause else {
+            return Ok(None);
+        };
+        let text = chain_text(&cause);
+        let key = &*self.inner.key;
+        if text.contains(key) || format!("{cause:?}").contains(key) {
+            Err(self.scrub(text))
+        } else {
+            Ok(Some(cause))
+        }
     }
 
     /// A server-sent request id fit for errors: the key removed, then at
@@ -995,12 +965,29 @@ from_typed! {
 }
 
 /// The wire value of a successful answer: the generated client's decoded
-/// value when there is one, else decoded from the raw bytes (the shared
-/// `reqwest::Client` path, or a 2xx the spec does not list).
-fn wire_value<W: FromTyped>(bytes: &[u8], typed: Option<Typed>) -> std::result::Result<W, String> {
+/// value when there is one, else decoded from the raw bytes (a 2xx the
+/// spec does not list, or the hand-built streamed run's whole answer).
+fn wire_value<W: FromTyped>(
+    bytes: &[u8],
+    typed: Option<Typed>,
+) -> std::result::Result<W, Undecodable> {
     match typed.and_then(W::from_typed) {
         Some(value) => Ok(value),
-        None => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        None => serde_json::from_slice(bytes).map_err(Undecodable::Json),
+    }
+}
+
+/// Why a successful answer did not decode.
+pub(crate) enum Undecodable {
+    /// Not the JSON expected.
+    Json(serde_json::Error),
+    /// JSON of the right shape that still cannot be used (e.g. no job id).
+    Shape(String),
+}
+
+impl Undecodable {
+    pub(crate) fn shape(message: &str) -> Self {
+        Self::Shape(message.to_string())
     }
 }
 
@@ -1046,26 +1033,24 @@ enum Exchange {
         /// The generated client's decoded value of a successful answer.
         typed: Option<Box<Typed>>,
     },
-    /// No response: `connect` when the connection was never opened.
-    NoResponse { connect: bool, message: String },
+    /// No response, with the HTTP client's error when there is one.
+    NoResponse(Option<reqwest::Error>),
     /// The clock's timeout won the race.
     TimedOut(Duration),
     /// The request could not be built.
     Invalid(String),
 }
 
-fn no_response(e: &reqwest::Error) -> Exchange {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+/// An error's text followed by its causes', joined by ": ".
+pub(crate) fn chain_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
     while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
+        text.push_str(": ");
+        text.push_str(&s.to_string());
         source = s.source();
     }
-    Exchange::NoResponse {
-        connect: e.is_connect(),
-        message,
-    }
+    text
 }
 
 /// Runs a generated `send()` inside a raw capture. The generated code has
@@ -1094,15 +1079,8 @@ async fn generated<T, E>(
             complete: true,
             typed: None,
         },
-        (Err(writer_api::Error::CommunicationError(e)), None) => no_response(&e),
-        (Err(_), None) => Exchange::NoResponse {
-            connect: false,
-            message: "the request failed before any response arrived".into(),
-        },
-        (Ok(_), None) => Exchange::NoResponse {
-            connect: false,
-            message: "a response arrived but was not recorded".into(),
-        },
+        (Err(writer_api::Error::CommunicationError(e)), None) => Exchange::NoResponse(Some(e)),
+        (_, None) => Exchange::NoResponse(None),
     }
 }
 
@@ -1195,73 +1173,41 @@ fn scrub_json(value: serde_json::Value, scrub: &impl Fn(String) -> String) -> se
     }
 }
 
-/// The classes of failure the retry decision needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// Could not connect: the request surely was not sent.
-    NotSent,
-    /// The connection broke after the request may have left.
-    Lost,
-    /// No answer within the timeout.
-    TimedOut,
-    /// A non-2xx status.
-    Status(u16),
-    /// A 2xx whose body did not decode.
-    BadBody,
-    /// Not worth repeating (e.g. the request could not be built).
-    Final,
-}
-
+/// A failed attempt: the error to report, and what the retry table
+/// needs to judge it.
 struct Failure {
     error: Error,
-    kind: Kind,
+    failed: Failed,
     should_retry: Option<bool>,
     retry_after: Option<std::time::Duration>,
 }
 
 impl Failure {
-    fn new(error: Error, kind: Kind) -> Self {
+    fn new(error: Error, failed: Failed) -> Self {
         Self {
             error,
-            kind,
+            failed,
             should_retry: None,
             retry_after: None,
         }
     }
 
-    /// Whether another attempt is safe and may help (see the table in
-    /// [`crate::retry`]).
-    fn retryable(&self, op: Operation) -> bool {
-        if let Some(decision) = self.should_retry {
-            return decision;
-        }
-        match self.kind {
-            Kind::NotSent | Kind::Status(429) => true,
-            Kind::Lost | Kind::TimedOut => op.is_idempotent(),
-            Kind::Status(s) => op.is_idempotent() && (s == 408 || s == 409 || s >= 500),
-            Kind::BadBody | Kind::Final => false,
-        }
+    /// What the retry table says about it (see [`crate::retry`]).
+    fn verdict(&self, op: Operation) -> crate::retry::Verdict {
+        verdict(op, self.failed, self.should_retry)
     }
 
     /// The error to report once no more attempts are made: for calls that
     /// are not idempotent, a failure after the request left is ambiguous.
     fn into_error(self, op: Operation) -> Error {
-        if op.is_idempotent() {
-            return self.error;
-        }
-        let ambiguous = match self.kind {
-            Kind::Lost | Kind::TimedOut | Kind::BadBody => true,
-            Kind::Status(s) => s == 408 || s >= 500,
-            Kind::NotSent | Kind::Final => false,
-        };
-        if !ambiguous {
+        if !self.verdict(op).ambiguous {
             return self.error;
         }
         Error::Ambiguous {
             operation: op.as_str(),
             status: self.error.status(),
             request_id: self.error.request_id().map(str::to_string),
-            reason: self.error.to_string(),
+            reason: chain_text(&self.error),
         }
     }
 }
@@ -1273,84 +1219,88 @@ mod tests {
     #[test]
     fn base_urls() {
         assert_eq!(
-            check_base_url("https://api.writer.com/").unwrap(),
+            check_base_url("https://api.writer.com/", false).unwrap(),
             "https://api.writer.com"
         );
         assert_eq!(
-            check_base_url("http://127.0.0.1:8080").unwrap(),
+            check_base_url("http://127.0.0.1:8080", false).unwrap(),
             "http://127.0.0.1:8080"
         );
-        assert!(check_base_url("http://127.5.0.1:1").is_ok());
-        assert!(check_base_url("http://[::1]:1").is_ok());
+        assert!(check_base_url("http://127.5.0.1:1", false).is_ok());
+        assert!(check_base_url("http://[::1]:1", false).is_ok());
         assert!(
-            check_base_url("http://LOCALHOST:1/prefix/")
+            check_base_url("http://LOCALHOST:1/prefix/", false)
                 .unwrap()
                 .ends_with("/prefix")
         );
-        let e = check_base_url("http://api.writer.com")
+        let e = check_base_url("http://api.writer.com", false)
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("refusing plain http://") && e.contains("api.writer.com"),
             "{e}"
         );
-        assert!(check_base_url("http://10.0.0.1").is_err());
-        assert!(check_base_url("http://localhost.evil.com").is_err());
-        assert!(check_base_url("ftp://x").is_err());
-        assert!(check_base_url("not a url").is_err());
-        assert!(check_base_url("https://user:pw@api.writer.com").is_err());
+        assert!(check_base_url("http://10.0.0.1", false).is_err());
+        assert!(check_base_url("http://localhost.evil.com", false).is_err());
+        assert!(check_base_url("ftp://x", false).is_err());
+        assert!(check_base_url("not a url", false).is_err());
+        assert!(check_base_url("https://user:pw@api.writer.com", false).is_err());
+        // The explicit opt-in lets http:// reach any host; the other checks stay.
+        assert_eq!(
+            check_base_url("http://sim:8080/", true).unwrap(),
+            "http://sim:8080"
+        );
+        assert!(check_base_url("http://user:pw@sim:8080", true).is_err());
+        assert!(check_base_url("ftp://sim", true).is_err());
+    }
+
+    #[tokio::test]
+    async fn one_call_wires_a_client_to_a_simulator() {
+        let anchor = std::time::SystemTime::now() - Duration::from_secs(10);
+        let client = Client::builder()
+            .simulator("http://127.0.0.1:9/", "sim-key", 60.0, anchor)
+            .build()
+            .unwrap();
+        assert_eq!(client.base_url(), "http://127.0.0.1:9");
+        // 10 real seconds since the anchor are 600 simulated ones.
+        let since = client.clock().wall() - chrono::DateTime::<chrono::Utc>::from(anchor);
+        assert!((600..700).contains(&since.num_seconds()), "{since}");
     }
 
     #[test]
     fn create_failures_after_sending_are_ambiguous() {
         let f = Failure::new(
-            Error::Server {
-                status: 500,
-                message: "boom".into(),
-                request_id: Some("r".into()),
-                body: Default::default(),
-            },
-            Kind::Status(500),
+            Error::from_answer(500, "boom".into(), Some("r".into()), Box::default(), None),
+            Failed::Status(500),
         );
-        assert!(!f.retryable(Operation::Create));
-        assert!(f.retryable(Operation::Get));
+        assert!(!f.verdict(Operation::Create).retry);
+        assert!(f.verdict(Operation::Get).retry);
         match f.into_error(Operation::Create) {
             Error::Ambiguous {
                 operation,
                 status,
                 request_id,
+                reason,
                 ..
             } => {
                 assert_eq!(operation, "create_job");
                 assert_eq!(status, Some(500));
                 assert_eq!(request_id.as_deref(), Some("r"));
+                assert!(reason.contains("boom"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
-        let f = Failure::new(
-            Error::Transport {
-                message: "refused".into(),
-                connect: true,
-            },
-            Kind::NotSent,
-        );
-        assert!(f.retryable(Operation::Create));
+        let f = Failure::new(Error::transport("refused", true, None), Failed::NotSent);
+        assert!(f.verdict(Operation::Create).retry);
         assert!(matches!(
             f.into_error(Operation::Create),
             Error::Transport { connect: true, .. }
         ));
-        let mut f = Failure::new(
-            Error::Conflict {
-                message: "not failed".into(),
-                request_id: None,
-                body: Default::default(),
-            },
-            Kind::Status(409),
-        );
-        assert!(!f.retryable(Operation::Retry));
-        assert!(f.retryable(Operation::List));
+        let mut f = Failure::new(Error::from_status(409, "not failed"), Failed::Status(409));
+        assert!(!f.verdict(Operation::Retry).retry);
+        assert!(f.verdict(Operation::List).retry);
         f.should_retry = Some(false);
-        assert!(!f.retryable(Operation::List));
+        assert!(!f.verdict(Operation::List).retry);
         assert!(matches!(
             f.into_error(Operation::Retry),
             Error::Conflict { .. }

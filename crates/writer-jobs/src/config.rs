@@ -1,4 +1,5 @@
-//! Where the client reads `WRITER_API_KEY` and `WRITER_BASE_URL` from.
+//! Where the client reads `WRITER_API_KEY`, `WRITER_BASE_URL` and
+//! `WRITER_ALLOW_HTTP` from.
 //!
 //! [`EnvSource::process()`] reads the process environment and then a `.env`
 //! file in the working directory (as Writer's guide recommends keeping the
@@ -15,6 +16,10 @@ use std::path::{Path, PathBuf};
 pub const API_KEY_VAR: &str = "WRITER_API_KEY";
 /// The name of the variable holding the base URL.
 pub const BASE_URL_VAR: &str = "WRITER_BASE_URL";
+/// The name of the variable that, set to `1` or `true`, allows a plain
+/// `http://` base URL to a host that is not loopback (see
+/// [`ClientBuilder::allow_insecure_http`](crate::ClientBuilder::allow_insecure_http)).
+pub const ALLOW_HTTP_VAR: &str = "WRITER_ALLOW_HTTP";
 
 /// A replaceable source of configuration variables.
 #[derive(Clone)]
@@ -31,6 +36,7 @@ enum Vars {
 }
 
 #[derive(Clone)]
+#[cfg_attr(not(feature = "dotenv"), allow(dead_code))]
 enum DotEnv {
     /// `.env` in the working directory at the time of reading.
     WorkingDir,
@@ -54,11 +60,16 @@ impl fmt::Debug for EnvSource {
 }
 
 impl EnvSource {
-    /// The process environment, then `./.env` (the environment wins).
+    /// The process environment, then `./.env` (the environment wins; no
+    /// `.env` without the `dotenv` feature).
     pub fn process() -> Self {
         Self {
             vars: Vars::Process,
-            dotenv: DotEnv::WorkingDir,
+            dotenv: if cfg!(feature = "dotenv") {
+                DotEnv::WorkingDir
+            } else {
+                DotEnv::Nothing
+            },
         }
     }
 
@@ -89,7 +100,8 @@ impl EnvSource {
     }
 
     /// Also reads `path` (a `.env` file) for variables the first source
-    /// lacks, instead of `./.env`.
+    /// lacks, instead of `./.env` (with the `dotenv` feature, a default).
+    #[cfg(feature = "dotenv")]
     pub fn with_dotenv_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.dotenv = DotEnv::File(path.into());
         self
@@ -146,8 +158,15 @@ impl EnvSource {
     }
 }
 
+/// Without the `dotenv` feature no `.env` file is read.
+#[cfg(not(feature = "dotenv"))]
+fn read_dotenv(_path: &Path, _name: &str) -> Option<String> {
+    None
+}
+
 /// `name` from the `.env` file at `path`, without touching the process
 /// environment. A missing file is no error; a malformed line is skipped.
+#[cfg(feature = "dotenv")]
 fn read_dotenv(path: &Path, name: &str) -> Option<String> {
     let iter = dotenvy::from_path_iter(path).ok()?;
     let mut found = None;
@@ -165,7 +184,7 @@ fn read_dotenv(path: &Path, name: &str) -> Option<String> {
     found
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "dotenv"))]
 mod tests {
     use super::*;
 

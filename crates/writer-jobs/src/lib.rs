@@ -16,7 +16,7 @@
 //! let client = Client::from_env()?;
 //! let inputs = Inputs::new().text("Product name", "Terra running shoe");
 //! let job = client.jobs("my-app-id").create_and_wait(&inputs).await?;
-//! println!("{}", job.output.map(|o| o.suggestion).unwrap_or_default());
+//! println!("{}", job.suggestion());
 //! # Ok(()) }
 //! ```
 //!
@@ -24,12 +24,12 @@
 //!
 //! ```no_run
 //! # async fn demo(client: writer_jobs::Client) -> writer_jobs::Result<()> {
-//! use futures::TryStreamExt;
 //! use writer_jobs::StatusFilter;
 //!
-//! let mut jobs = Box::pin(client.jobs("my-app-id").list().status(StatusFilter::Completed).stream());
-//! while let Some(job) = jobs.try_next().await? {
-//!     println!("{}: {}", job.id, job.output.map(|o| o.suggestion).unwrap_or_default());
+//! let mut jobs = client.jobs("my-app-id").list().status(StatusFilter::Completed).stream();
+//! while let Some(job) = jobs.next().await {
+//!     let job = job?;
+//!     println!("{}: {}", job.id, job.suggestion());
 //! }
 //! # Ok(()) }
 //! ```
@@ -102,7 +102,7 @@ pub use model::{
     Application, CreatedJob, InputDef, InputOptions, InputType, Inputs, Job, JobPage, JobStatus,
     ListQuery, Output, RetriedJob, StatusFilter, validate_inputs,
 };
-pub use paginate::{Jobs, ListBuilder};
+pub use paginate::{JobStream, Jobs, ListBuilder};
 pub use poll::{CreateAndWait, PollPolicy, Wait};
 pub use retry::{Backoff, RetryBudget, RetryPolicy};
 pub use throttle::{Observation, Operation, Throttle};
@@ -117,6 +117,8 @@ fn _assert_send_sync() {
     send_sync::<Error>();
     send_sync::<Job>();
     send_sync::<Jobs>();
+    fn unpin<T: Unpin>() {}
+    unpin::<JobStream>();
     send_sync::<RetryPolicy>();
     let client: Client = unreachable_client();
     let inputs = Inputs::new();
@@ -124,7 +126,7 @@ fn _assert_send_sync() {
     send(&client.get_job("j"));
     send(&client.list_jobs_page("a", &ListQuery::default()));
     send(&client.retry_job("j"));
-    send(&client.application("a"));
+    send(&client.get_application("a"));
     send(&client.run_application("a", &inputs));
     send(&client.jobs("a").list().stream());
     send(&client.jobs("a").list().pages());

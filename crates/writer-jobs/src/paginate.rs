@@ -17,9 +17,12 @@
 //! filter, when every job must be seen.
 
 use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use futures::Stream;
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::client::Client;
 use crate::error::Result;
@@ -37,16 +40,15 @@ impl Client {
     ///
     /// ```no_run
     /// # async fn demo(client: writer_jobs::Client) -> writer_jobs::Result<()> {
-    /// use futures::TryStreamExt;
     /// use writer_jobs::StatusFilter;
-    /// let failed: Vec<_> = client
+    /// let mut failed = client
     ///     .jobs("my-app-id")
     ///     .list()
     ///     .status(StatusFilter::Failed)
-    ///     .stream()
-    ///     .try_collect()
-    ///     .await?;
-    /// println!("{} failed jobs", failed.len());
+    ///     .stream();
+    /// while let Some(job) = failed.next().await {
+    ///     println!("{} failed", job?.id);
+    /// }
     /// # Ok(()) }
     /// ```
     pub fn jobs(&self, app_id: impl Into<String>) -> Jobs {
@@ -82,6 +84,7 @@ impl Jobs {
 
 /// Options of a listing; end with [`stream`](Self::stream) or [`pages`](Self::pages).
 #[derive(Clone, Debug)]
+#[must_use = "a listing does nothing until it is streamed"]
 pub struct ListBuilder {
     client: Client,
     app_id: String,
@@ -134,8 +137,14 @@ impl ListBuilder {
         })
     }
 
-    /// The jobs, one at a time, each at most once.
-    pub fn stream(self) -> impl Stream<Item = Result<Job>> + Send + 'static {
+    /// The jobs, one at a time, each at most once: a [`JobStream`].
+    pub fn stream(self) -> JobStream {
+        JobStream {
+            inner: self.job_stream().boxed(),
+        }
+    }
+
+    fn job_stream(self) -> impl Stream<Item = Result<Job>> + Send + 'static {
         let pages = self.pages().boxed();
         let state = (
             pages,
@@ -170,5 +179,48 @@ impl ListBuilder {
                 }
             },
         )
+    }
+}
+
+/// An application's jobs, one at a time, each at most once (see the
+/// [module docs](self) for what a list that shifts while it is read can
+/// do). From [`ListBuilder::stream`].
+///
+/// It is `Unpin` and has its own [`next`](Self::next), so the common loop
+/// needs neither `pin!` nor the `futures` crate; it is also a
+/// [`futures::Stream`] for the combinators. It ends after the first error.
+///
+/// ```no_run
+/// # async fn demo(client: writer_jobs::Client) -> writer_jobs::Result<()> {
+/// let mut jobs = client.jobs("my-app-id").list().stream();
+/// while let Some(job) = jobs.next().await {
+///     let job = job?;
+///     println!("{}: {}", job.id, job.status);
+/// }
+/// # Ok(()) }
+/// ```
+#[must_use = "a stream does nothing unless polled"]
+pub struct JobStream {
+    inner: BoxStream<'static, Result<Job>>,
+}
+
+impl JobStream {
+    /// The next job, or `None` when the listing is over.
+    pub async fn next(&mut self) -> Option<Result<Job>> {
+        StreamExt::next(&mut self.inner).await
+    }
+}
+
+impl fmt::Debug for JobStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobStream").finish_non_exhaustive()
+    }
+}
+
+impl Stream for JobStream {
+    type Item = Result<Job>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
     }
 }

@@ -19,6 +19,11 @@
 //! | 408, 409, 5xx | retry | `Error::Ambiguous` (5xx, 408) / `Error::Conflict` (409) |
 //! | 2xx that does not decode | `Error::Decode` | `Error::Ambiguous` |
 //! | other 4xx, redirects | reported | reported |
+//!
+//! A retry costs the [`RetryBudget`] [`cost::RETRY`] tokens
+//! ([`cost::TIMEOUT_RETRY`] after a timeout; nothing after a 429). The
+//! table is one function (`retry::verdict`, inside the crate) that the
+//! client's retry loop asks.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +32,66 @@ use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 
 use crate::error::{Error, Result};
+use crate::throttle::Operation;
+
+/// How one attempt failed, as the retry table sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failed {
+    /// Could not connect: the request surely was not sent.
+    NotSent,
+    /// The connection broke after the request may have left.
+    Lost,
+    /// No answer within the timeout.
+    TimedOut,
+    /// A non-2xx status.
+    Status(u16),
+    /// A 2xx whose body did not decode.
+    BadBody,
+    /// Not worth repeating (e.g. the request could not be built).
+    Final,
+}
+
+/// What the retry table says about one failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    /// Another attempt is safe and may help.
+    pub(crate) retry: bool,
+    /// Once no more attempts are made, the failure is reported as
+    /// [`Error::Ambiguous`]: the call is not idempotent and may have acted.
+    pub(crate) ambiguous: bool,
+    /// What another attempt costs the [`RetryBudget`].
+    pub(crate) cost: u32,
+}
+
+/// The retry table (see the module docs): whether `op` may be sent again
+/// after `failed`, whether the failure is ambiguous, and what a retry
+/// costs. `should_retry` is the server's `x-should-retry` header, which
+/// decides retrying when it was sent.
+pub(crate) fn verdict(op: Operation, failed: Failed, should_retry: Option<bool>) -> Verdict {
+    let idempotent = op.is_idempotent();
+    let retry = should_retry.unwrap_or(match failed {
+        Failed::NotSent | Failed::Status(429) => true,
+        Failed::Lost | Failed::TimedOut => idempotent,
+        Failed::Status(s) => idempotent && (s == 408 || s == 409 || s >= 500),
+        Failed::BadBody | Failed::Final => false,
+    });
+    let ambiguous = !idempotent
+        && match failed {
+            Failed::Lost | Failed::TimedOut | Failed::BadBody => true,
+            Failed::Status(s) => s == 408 || s >= 500,
+            Failed::NotSent | Failed::Final => false,
+        };
+    let cost = match failed {
+        Failed::Status(429) => 0,
+        Failed::TimedOut => cost::TIMEOUT_RETRY,
+        _ => cost::RETRY,
+    };
+    Verdict {
+        retry,
+        ambiguous,
+        cost,
+    }
+}
 
 /// How much random spread a wait gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -125,6 +190,7 @@ fn unit_random() -> f64 {
 
 /// Builds a [`Backoff`], checking that its values make sense.
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct BackoffBuilder {
     backoff: Backoff,
 }
@@ -559,6 +625,49 @@ mod tests {
         let shared = b.clone();
         shared.refund(100);
         assert_eq!(b.available(), 12);
+    }
+
+    /// The module's table, row by row, for both kinds of call.
+    #[test]
+    fn the_retry_table() {
+        use Failed::*;
+        let (read, create, retry) = (Operation::Get, Operation::Create, Operation::Retry);
+        let v = |op, failed, header| {
+            let v = verdict(op, failed, header);
+            (v.retry, v.ambiguous)
+        };
+        // could not connect: retried by both, never ambiguous
+        assert_eq!(v(read, NotSent, None), (true, false));
+        assert_eq!(v(create, NotSent, None), (true, false));
+        // 429: retried by both, free
+        assert_eq!(v(create, Status(429), None), (true, false));
+        assert_eq!(verdict(read, Status(429), None).cost, 0);
+        // x-should-retry decides both ways
+        assert_eq!(v(create, Status(500), Some(true)), (true, true));
+        assert_eq!(v(read, Status(503), Some(false)), (false, false));
+        // timeout, connection lost: reads retry, creates are ambiguous
+        for failed in [TimedOut, Lost] {
+            assert_eq!(v(read, failed, None), (true, false));
+            assert_eq!(v(create, failed, None), (false, true));
+            assert_eq!(v(retry, failed, None), (false, true));
+        }
+        assert_eq!(verdict(read, TimedOut, None).cost, cost::TIMEOUT_RETRY);
+        assert_eq!(verdict(read, Lost, None).cost, cost::RETRY);
+        // 408, 409, 5xx: reads retry; creates: ambiguous (408, 5xx), reported (409)
+        for status in [408, 500, 503] {
+            assert_eq!(v(read, Status(status), None), (true, false));
+            assert_eq!(v(create, Status(status), None), (false, true));
+        }
+        assert_eq!(v(read, Status(409), None), (true, false));
+        assert_eq!(v(retry, Status(409), None), (false, false));
+        // 2xx that does not decode
+        assert_eq!(v(read, BadBody, None), (false, false));
+        assert_eq!(v(create, BadBody, None), (false, true));
+        // other 4xx, redirects, requests that cannot be built: reported
+        for failed in [Status(400), Status(404), Status(302), Final] {
+            assert_eq!(v(read, failed, None), (false, false));
+            assert_eq!(v(create, failed, None), (false, false));
+        }
     }
 
     #[test]

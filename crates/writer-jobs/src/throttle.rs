@@ -57,8 +57,10 @@ impl fmt::Display for Operation {
     }
 }
 
-/// What one attempt came to, as a throttle sees it.
+/// What one attempt came to, as a throttle sees it (built by the client;
+/// `Observation::default()` and the public fields for a test).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Observation {
     /// The HTTP status, when a response arrived.
     pub status: Option<u16>,

@@ -417,7 +417,7 @@ fn fuzz_response_bodies_of_every_call() {
                             .await
                             .map(|r| assert!(!r.id.is_empty())),
                     ),
-                    ("app", client.application("app").await.map(|_| ())),
+                    ("app", client.get_application("app").await.map(|_| ())),
                     (
                         "run",
                         client.run_application("app", &inputs).await.map(|_| ()),

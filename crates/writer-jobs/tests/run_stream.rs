@@ -58,8 +58,8 @@ async fn the_request_carries_key_user_agent_version_accept_and_stream() {
         })
         .await;
     let clock = RecordingClock::new();
-    // The client's own reqwest client (key in its defaults), and the
-    // caller's shared one (key on each request): the same request.
+    // The client's own reqwest client and the caller's shared one: the
+    // same request (the key and user agent go on each request either way).
     let own = builder(&server.base_url(), &clock)
         .run_timeout(LONG_TIMEOUT)
         .build()
@@ -159,6 +159,7 @@ async fn errors_map_like_every_other_call_and_never_show_the_key() {
             message,
             request_id,
             body,
+            ..
         } => {
             assert!(message.contains("Product name: too long"), "{message}");
             assert_eq!(request_id.as_deref(), Some("req-7"));
@@ -299,9 +300,16 @@ async fn a_stream_that_breaks_off_ends_with_a_transport_error() {
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0].as_deref().unwrap(), "first ");
     match &items[1] {
-        Err(Error::Transport { message, connect }) => {
+        Err(
+            error @ Error::Transport {
+                message, connect, ..
+            },
+        ) => {
             assert!(!connect);
             assert!(message.contains("the stream broke off"), "{message}");
+            // The HTTP client's error is the cause.
+            let source = std::error::Error::source(error).expect("a cause");
+            assert!(source.is::<reqwest::Error>(), "{source:?}");
         }
         other => panic!("{other:?}"),
     }
@@ -380,6 +388,7 @@ async fn an_error_event_mid_stream_ends_it_with_the_servers_message() {
                 message,
                 request_id,
                 body,
+                ..
             } => {
                 assert_eq!(*status, 200);
                 assert!(message.contains("mid-stream"), "{message}");

@@ -143,7 +143,7 @@ async fn every_call(client: &Client) -> Vec<(&'static str, Result<String, Error>
             client.create_job("app", &inputs()).await.map(|c| c.id),
         ),
         ("retry", client.retry_job("job-1").await.map(|r| r.id)),
-        ("app", client.application("app").await.map(|a| a.id)),
+        ("app", client.get_application("app").await.map(|a| a.id)),
         (
             "run",
             client

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use writer_jobs::{Client, Error, Inputs, JobStatus, PollPolicy, ScaledClock, StatusFilter};
 use writer_sim::{AppConfig, DurationDist, SimClock, Simulator};
 
@@ -75,6 +75,7 @@ async fn a_wait_ends_at_its_deadline_after_one_last_poll() {
             waited,
             polls,
             job_id,
+            ..
         } => {
             assert_eq!(job_id, created.id);
             // Polls at 0, 20, 40 and one last at 50 s: never sleeping past it.
@@ -137,7 +138,8 @@ async fn a_listing_sees_every_job_once_while_jobs_are_added() {
             .unwrap();
         originals.push(created.id);
     }
-    let mut stream = Box::pin(client.jobs(APP).list().page_size(3).stream());
+    // A JobStream is Unpin with its own `next()`: no pinning, no futures.
+    let mut stream: writer_jobs::JobStream = client.jobs(APP).list().page_size(3).stream();
     let mut ids = Vec::new();
     while let Some(job) = stream.next().await {
         ids.push(job.unwrap().id);

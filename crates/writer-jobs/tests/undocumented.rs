@@ -122,7 +122,7 @@ async fn a_job_failed_for_an_unknown_input_is_reported_with_the_servers_message(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pre_flight_validation_keeps_rows_with_unknown_inputs_from_being_sent() {
     let (sim, client) = start(sim_builder(12).unknown_inputs(UnknownInputs::FailJob)).await;
-    let application = client.application(APP).await.unwrap();
+    let application = client.get_application(APP).await.unwrap();
     let rows = rows_with_unknown_inputs(8);
     let outcomes = run_batch(Batch::new(client, APP).validate_against(application), &rows).await;
     each_row_once(&outcomes, &rows).unwrap();
@@ -154,7 +154,7 @@ async fn pre_flight_validation_keeps_rows_with_unknown_inputs_from_being_sent() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_rejected_before_sending_reports_no_create() {
     let (sim, client) = start(sim_builder(12)).await;
-    let application = client.application(APP).await.unwrap();
+    let application = client.get_application(APP).await.unwrap();
     let rows = rows_with_unknown_inputs(2);
     let outcomes = run_batch(Batch::new(client, APP).validate_against(application), &rows).await;
     let rejected = outcomes.iter().find(|o| o.key == "row-1").unwrap();

@@ -101,11 +101,10 @@ async fn list_sends_its_query_and_reports_the_servers_pagination() {
         .await;
     let clock = RecordingClock::new();
     let client = builder(&server.base_url(), &clock).build().unwrap();
-    let query = ListQuery {
-        status: Some(StatusFilter::Completed),
-        offset: 20,
-        limit: Some(10),
-    };
+    let query = ListQuery::default()
+        .with_status(StatusFilter::Completed)
+        .with_offset(20)
+        .with_limit(10);
     let page = client.list_jobs_page("app-1", &query).await.unwrap();
     mock.assert_calls_async(1).await;
     assert_eq!(page.jobs.len(), 2);
@@ -508,6 +507,17 @@ async fn create_is_retried_when_it_could_not_connect() {
         "{error:?}"
     );
     assert_eq!(clock.waits(), [Duration::from_secs(7)]);
+    // The cause is kept: reqwest's error, and below it the OS's refusal.
+    let source = std::error::Error::source(&error).expect("a cause");
+    assert!(source.is::<reqwest::Error>(), "{source:?}");
+    let mut chain = Vec::new();
+    let mut next = Some(source);
+    while let Some(e) = next {
+        chain.push(e.to_string());
+        next = e.source();
+    }
+    assert!(chain.len() >= 2, "{chain:?}");
+    assert!(!error.to_string().contains(&chain[0]), "{error}");
 }
 
 #[tokio::test]
@@ -622,12 +632,18 @@ async fn undecodable_answers_keep_a_snippet() {
     let clock = RecordingClock::new();
     let client = builder(&server.base_url(), &clock).build().unwrap();
     match client.get_job("j1").await.unwrap_err() {
-        Error::Decode {
-            body_snippet,
-            status,
-            request_id,
-            ..
-        } => {
+        error @ Error::Decode { .. } => {
+            let source = std::error::Error::source(&error).expect("the JSON error");
+            assert!(source.is::<serde_json::Error>(), "{source:?}");
+            let Error::Decode {
+                body_snippet,
+                status,
+                request_id,
+                ..
+            } = error
+            else {
+                unreachable!()
+            };
             assert!(body_snippet.starts_with("<html>xxx"));
             assert!(body_snippet.len() <= 310, "{}", body_snippet.len());
             assert_eq!(status, 200);
@@ -660,56 +676,143 @@ async fn the_key_never_shows_in_debug_or_errors() {
     for text in [error.to_string(), format!("{error:?}")] {
         assert!(!text.contains(KEY), "{text}");
     }
-    assert!(error.to_string().contains("WRITER_API_KEY"));
+    assert!(error.advice().unwrap().contains("WRITER_API_KEY"));
 }
 
+/// A caller's own `reqwest::Client` serves EVERY operation (its default
+/// header is on each request), each request also carrying the key, the
+/// user agent (ours wins over the caller's default) and the API version,
+/// and the client's `Debug` still shows no key.
 #[tokio::test]
-async fn a_shared_reqwest_client_sends_the_key_per_request() {
+async fn a_callers_reqwest_client_serves_every_operation() {
     let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path("/v1/applications/app-1/jobs")
-                .header("authorization", format!("Bearer {KEY}"))
-                .header("user-agent", UA)
-                .query_param("offset", "0")
-                .query_param("status", "failed");
-            then.status(200)
-                .json_body(json!({"result": [job_json("j1", "failed")]}));
-        })
-        .await;
+    // Every mock asks for the caller's header and ours: a request missing
+    // one falls through to httpmock's 404 and fails its call.
+    let ours = |when: httpmock::When| {
+        when.header("x-caller", "mine")
+            .header("authorization", format!("Bearer {KEY}"))
+            .header("user-agent", UA)
+            .header("api-version", writer_api::API_VERSION)
+    };
     let create = server
         .mock_async(|when, then| {
-            when.method(POST)
-                .path("/v1/applications/app-1/jobs")
-                .header("authorization", format!("Bearer {KEY}"))
-                .json_body(json!({"inputs": [{"id": "Product name", "value": ["Terra"]}]}));
+            ours(when).method(POST).path("/v1/applications/app-1/jobs");
             then.status(200).json_body(created_body());
         })
         .await;
+    let get = server
+        .mock_async(|when, then| {
+            ours(when).method(GET).path("/v1/applications/jobs/j1");
+            then.status(200).json_body(job_json("j1", "in_progress"));
+        })
+        .await;
+    let list = server
+        .mock_async(|when, then| {
+            ours(when).method(GET).path("/v1/applications/app-1/jobs");
+            then.status(200)
+                .json_body(json!({"result": [job_json("j1", "failed")], "totalCount": 1}));
+        })
+        .await;
+    let retry = server
+        .mock_async(|when, then| {
+            ours(when)
+                .method(POST)
+                .path("/v1/applications/jobs/j1/retry");
+            then.status(200).json_body(
+                json!({"id": "j2", "status": "in_progress", "created_at": "2025-02-10T18:18:09Z"}),
+            );
+        })
+        .await;
+    let application = server
+        .mock_async(|when, then| {
+            ours(when).method(GET).path("/v1/applications/app-1");
+            then.status(200).json_body(json!({
+                "id": "app-1", "name": "Pages", "type": "generation", "status": "deployed",
+                "created_at": "2025-02-10T18:18:09Z", "updated_at": "2025-02-10T18:18:09Z",
+                "inputs": []
+            }));
+        })
+        .await;
+    let run = server
+        .mock_async(|when, then| {
+            ours(when)
+                .method(POST)
+                .path("/v1/applications/app-1")
+                .header("accept", "application/json");
+            then.status(200).json_body(json!({"suggestion": "whole"}));
+        })
+        .await;
+    let run_stream = server
+        .mock_async(|when, then| {
+            ours(when)
+                .method(POST)
+                .path("/v1/applications/app-1")
+                .header("accept", "text/event-stream");
+            then.status(200)
+                .header("content-type", "text/event-stream")
+                .body("data: {\"delta\": {\"content\": \"streamed\"}}\n\ndata: [DONE]\n\n");
+        })
+        .await;
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert("x-caller", "mine".parse().unwrap());
     let http = reqwest::Client::builder()
+        .default_headers(defaults)
+        .user_agent("callers-default/1")
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let clock = RecordingClock::new();
     let client = builder(&server.base_url(), &clock)
+        .retry_policy(RetryPolicy::none())
         .http_client(http)
         .build()
         .unwrap();
-    let query = ListQuery {
-        status: Some(StatusFilter::Failed),
-        ..ListQuery::default()
-    };
-    let page = client.list_jobs_page("app-1", &query).await.unwrap();
-    assert_eq!(page.jobs[0].status, JobStatus::Failed);
-    assert_eq!(page.limit, 50);
-    client
-        .create_job("app-1", &Inputs::new().text("Product name", "Terra"))
+
+    assert_eq!(
+        client.create_job("app-1", &inputs()).await.unwrap().id,
+        "job-1"
+    );
+    assert_eq!(client.get_job("j1").await.unwrap().id, "j1");
+    let page = client
+        .list_jobs_page("app-1", &ListQuery::default())
         .await
         .unwrap();
-    mock.assert_calls_async(1).await;
+    assert_eq!(page.jobs.len(), 1);
+    let streamed: Vec<_> = client
+        .jobs("app-1")
+        .list()
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed.len(), 1);
+    assert_eq!(client.retry_job("j1").await.unwrap().id, "j2");
+    assert_eq!(client.get_application("app-1").await.unwrap().id, "app-1");
+    assert_eq!(
+        client
+            .run_application("app-1", &inputs())
+            .await
+            .unwrap()
+            .suggestion,
+        "whole"
+    );
+    let chunks: Vec<String> = client
+        .run_application_stream("app-1", &inputs())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(chunks, ["streamed"]);
+
     create.assert_calls_async(1).await;
-    assert!(!format!("{client:?}").contains(KEY));
+    get.assert_calls_async(1).await;
+    list.assert_calls_async(2).await;
+    retry.assert_calls_async(1).await;
+    application.assert_calls_async(1).await;
+    run.assert_calls_async(1).await;
+    run_stream.assert_calls_async(1).await;
+    let debug = format!("{client:?} {client:#?}");
+    assert!(!debug.contains(KEY), "{debug}");
+    assert!(debug.contains("shared"), "{debug}");
 }
 
 #[test]
@@ -738,6 +841,42 @@ fn plain_http_to_a_remote_host_is_refused() {
             .base_url(base)
             .build()
             .unwrap();
+    }
+}
+
+/// The opt-in for plain http:// to a host that is not loopback (a
+/// simulator in another container): from the builder, or from
+/// `WRITER_ALLOW_HTTP=1` in the environment source; the builder wins.
+#[test]
+fn plain_http_to_a_remote_host_needs_an_explicit_opt_in() {
+    let base = "http://writer-sim:8080";
+    let refused = |b: writer_jobs::ClientBuilder| {
+        let error = b.api_key(KEY).base_url(base).build().unwrap_err();
+        assert!(error.to_string().contains("WRITER_ALLOW_HTTP=1"), "{error}");
+    };
+    refused(Client::builder());
+    refused(Client::builder().allow_insecure_http(false));
+    refused(Client::builder().env_source(EnvSource::from_pairs([("WRITER_ALLOW_HTTP", "0")])));
+    refused(
+        Client::builder()
+            .env_source(EnvSource::from_pairs([("WRITER_ALLOW_HTTP", "1")]))
+            .allow_insecure_http(false),
+    );
+    let allowed = Client::builder()
+        .api_key(KEY)
+        .base_url(base)
+        .allow_insecure_http(true)
+        .build()
+        .unwrap();
+    assert_eq!(allowed.base_url(), base);
+    for value in ["1", "true", "TRUE"] {
+        let from_env = Client::builder()
+            .api_key(KEY)
+            .base_url(base)
+            .env_source(EnvSource::from_pairs([("WRITER_ALLOW_HTTP", value)]))
+            .build()
+            .unwrap();
+        assert_eq!(from_env.base_url(), base);
     }
 }
 

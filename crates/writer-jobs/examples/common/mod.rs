@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use writer_jobs::{Client, ScaledClock};
+use writer_jobs::Client;
 use writer_sim::{DurationDist, Simulator};
 
 /// Where an example runs.
@@ -45,12 +45,12 @@ pub async fn setup() -> Result<Setup, Box<dyn std::error::Error>> {
         sim.base_url()
     );
     let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(ScaledClock::with_anchor(
+        .simulator(
+            sim.base_url(),
+            sim.api_key(),
             sim.clock().scale(),
             sim.clock().anchor(),
-        ))
+        )
         .request_timeout(Duration::from_secs(30))
         .build()?;
     Ok(Setup {

@@ -174,11 +174,8 @@ mod tests {
 
     #[test]
     fn a_create_is_sent_again_only_when_the_server_surely_did_not_act() {
-        let refused = |connect| Error::Transport {
-            message: "connection refused".into(),
-            connect,
-        };
-        assert_eq!(after_failure(&refused(true)), AfterFailure::Requeue);
+        let refused = Error::transport("connection refused", true, None);
+        assert_eq!(after_failure(&refused), AfterFailure::Requeue);
         let ambiguous = Error::Ambiguous {
             operation: "create_job",
             status: Some(502),

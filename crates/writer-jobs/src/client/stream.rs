@@ -6,11 +6,13 @@
 //! a response (and asks for it with `Accept`), and the exec hook that
 //! records raw responses reads every body whole before the generated code
 //! sees it: a stream read that way would arrive all at once when the run
-//! ends. So the request is built here by hand, through the same
-//! `reqwest::Client`, base URL, key, user agent and API version
-//! ([`Client::request`]), the same retry loop, throttle and timeouts, and
-//! the same error mapping ([`Client::classify`]) as every other call, in a
-//! tracing span like the hook's.
+//! ends. So the request is built here by hand ([`Client::stream_request`]),
+//! on the generated client's own `reqwest::Client` (the caller's, when one
+//! was given), base URL and credentials (key and user agent, put on it by
+//! the same [`Credentials::apply`](writer_api::auth::Credentials::apply) as
+//! the generated `pre` hook) and API version, through the same retry loop,
+//! throttle and timeouts, and the same error mapping ([`Client::classify`])
+//! as every other call, in a tracing span like the hook's.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -22,11 +24,13 @@ use futures::Stream;
 use futures::stream::BoxStream;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tracing::Instrument;
+use writer_api::ClientInfo;
 use writer_api::raw;
 use writer_api::types as wire;
 
 use super::{
-    Client, Exchange, Failure, error_message, no_response, nonempty, run_body, server_date,
+    Client, Exchange, Failure, Undecodable, chain_text, error_message, nonempty, run_body,
+    server_date,
 };
 use crate::error::{Error, Result};
 use crate::model::Inputs;
@@ -44,6 +48,7 @@ use crate::throttle::{Observation, Operation};
 /// an error body rather than a piece of output, which comes out as
 /// [`Error::Http`] with the stream's status, the server's message and its
 /// body field by field ([`Error::body`]).
+#[must_use = "a stream does nothing unless polled"]
 pub struct RunStream {
     inner: BoxStream<'static, Result<String>>,
 }
@@ -51,6 +56,14 @@ pub struct RunStream {
 impl fmt::Debug for RunStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunStream").finish_non_exhaustive()
+    }
+}
+
+impl RunStream {
+    /// The next piece of text, or `None` when the output is complete (no
+    /// `pin!` or `futures` import needed: the stream is `Unpin`).
+    pub async fn next(&mut self) -> Option<Result<String>> {
+        futures::StreamExt::next(&mut self.inner).await
     }
 }
 
@@ -136,19 +149,10 @@ impl Client {
     async fn open_stream(&self, app: &str, body: &wire::RunApplicationRequest) -> Result<Opened> {
         let op = Operation::Run;
         self.attempts(op, move || async move {
-            let request = match self.request(reqwest::Method::POST, &["v1", "applications", app]) {
-                Ok(request) => request
-                    .header(ACCEPT, "text/event-stream")
-                    .json(body)
-                    .build(),
+            let request = match self.stream_request(app, body) {
+                Ok(request) => request,
                 Err(message) => {
                     return self.classify(op, Exchange::Invalid(message), &never_decoded);
-                }
-            };
-            let request = match request {
-                Ok(request) => request,
-                Err(e) => {
-                    return self.classify(op, Exchange::Invalid(e.to_string()), &never_decoded);
                 }
             };
             let span = tracing::debug_span!(
@@ -168,6 +172,32 @@ impl Client {
         .await
     }
 
+    /// `POST {base}/v1/applications/{app}` asking for an event stream, with
+    /// the headers every generated request carries: the credentials (as the
+    /// generated `pre` hook puts them) and the API version.
+    fn stream_request(
+        &self,
+        app: &str,
+        body: &wire::RunApplicationRequest,
+    ) -> std::result::Result<reqwest::Request, String> {
+        let api = &self.inner.api;
+        let mut url = url::Url::parse(api.baseurl()).map_err(|e| e.to_string())?;
+        url.path_segments_mut()
+            .map_err(|()| "the base URL cannot hold a path".to_string())?
+            .pop_if_empty()
+            .extend(["v1", "applications", app]);
+        let mut request = api
+            .client()
+            .post(url)
+            .header(ACCEPT, "text/event-stream")
+            .header("api-version", writer_api::API_VERSION)
+            .json(body)
+            .build()
+            .map_err(|e| e.to_string())?;
+        api.inner().apply(request.headers_mut());
+        Ok(request)
+    }
+
     /// One attempt: send, and sort the answer into an open stream, a whole
     /// JSON output, or a failure classified like any other call's.
     async fn open_attempt(
@@ -178,12 +208,7 @@ impl Client {
         let op = Operation::Run;
         let started = self.inner.clock.now();
         let timeout = self.inner.run_timeout;
-        let http = match &self.inner.wire {
-            super::Wire::Generated(api) => {
-                <writer_api::Client as writer_api::ClientInfo<()>>::client(api)
-            }
-            super::Wire::Shared { http, .. } => http,
-        };
+        let http = self.inner.api.client();
         let sleep = self.inner.clock.sleep(timeout);
         let sent = tokio::select! {
             biased;
@@ -196,11 +221,8 @@ impl Client {
         let response = match sent {
             Ok(response) => response,
             Err(e) => {
-                let exchange = no_response(&e);
-                if let Exchange::NoResponse { message, .. } = &exchange {
-                    tracing::debug!(error = %self.scrub(message.clone()), "request failed");
-                }
-                return self.classify(op, exchange, &never_decoded);
+                tracing::debug!(error = %self.scrub(chain_text(&e)), "request failed");
+                return self.classify(op, Exchange::NoResponse(Some(e)), &never_decoded);
             }
         };
         let status = response.status();
@@ -297,28 +319,21 @@ impl Client {
                         continue;
                     }
                     Err(e) => {
-                        let message = match no_response(&e) {
-                            Exchange::NoResponse { message, .. } => self.scrub(message),
-                            _ => e.to_string(),
-                        };
-                        tracing::debug!(error = %message, "reading the stream failed");
+                        tracing::debug!(error = %self.scrub(chain_text(&e)), "reading the stream failed");
                         self.ended(&reading, "stream broke");
-                        let error = Error::Transport {
-                            message: format!("the stream broke off: {message}"),
-                            connect: false,
-                        };
+                        let error = self.transport_error("the stream broke off", false, Some(e));
                         return Some((Err(error), Step::Done));
                     }
                 };
                 let mut events = Vec::new();
                 if let Err(message) = reading.parser.feed(&bytes, &mut events) {
                     self.ended(&reading, "stream refused");
-                    let error = Error::Decode {
-                        message,
-                        body_snippet: self.scrubbed_snippet(&bytes),
-                        status: reading.response.status().as_u16(),
-                        request_id: reading.request_id.clone(),
-                    };
+                    let error = self.decode_error(
+                        Undecodable::Shape(message),
+                        &bytes,
+                        reading.response.status().as_u16(),
+                        reading.request_id.clone(),
+                    );
                     return Some((Err(error), Step::Done));
                 }
                 for event in events {
@@ -397,8 +412,8 @@ impl Client {
 }
 
 /// The decode function of an answer that cannot be a success.
-fn never_decoded(_: &[u8], _: Option<super::Typed>) -> std::result::Result<Opened, String> {
-    Err("the answer was not an event stream".into())
+fn never_decoded(_: &[u8], _: Option<super::Typed>) -> std::result::Result<Opened, Undecodable> {
+    Err(Undecodable::shape("the answer was not an event stream"))
 }
 
 /// What one event's data means.

@@ -11,11 +11,11 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-mod app;
+mod application;
 pub(crate) mod convert;
 mod inputs;
 
-pub use app::{Application, InputDef, InputOptions, InputType, validate_inputs};
+pub use application::{Application, InputDef, InputOptions, InputType, validate_inputs};
 pub use inputs::Inputs;
 
 /// An asynchronous job and, once finished, its output or error.
@@ -23,6 +23,7 @@ pub use inputs::Inputs;
 /// Its serde form is the wire form of the spec's `Job` (the output is
 /// `data`), so a job read from or written to JSON means the same everywhere.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Job {
     /// The job's id (an opaque string).
     pub id: String,
@@ -41,6 +42,48 @@ pub struct Job {
     pub output: Option<Output>,
     /// Why it failed, once `failed`.
     pub error: Option<String>,
+}
+
+impl Job {
+    /// A job with no times but its creation, no output and no error (set
+    /// the public fields for more): for tests of code that handles jobs.
+    pub fn new(
+        id: impl Into<String>,
+        status: JobStatus,
+        application_id: impl Into<String>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            status,
+            application_id: application_id.into(),
+            created_at,
+            updated_at: None,
+            completed_at: None,
+            output: None,
+            error: None,
+        }
+    }
+
+    /// The generated text of a completed job (what
+    /// [`create_and_wait`](crate::Jobs::create_and_wait) and
+    /// [`Wait`](crate::Wait) return), or `""` while the job has no output.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: writer_jobs::Client, inputs: writer_jobs::Inputs) -> writer_jobs::Result<()> {
+    /// let job = client.jobs("my-app-id").create_and_wait(&inputs).await?;
+    /// println!("{}", job.suggestion());
+    /// # Ok(()) }
+    /// ```
+    pub fn suggestion(&self) -> &str {
+        self.output.as_ref().map_or("", |o| o.suggestion.as_str())
+    }
+
+    /// The name of the output field, when the job has output and the
+    /// application names it.
+    pub fn title(&self) -> Option<&str> {
+        self.output.as_ref()?.title.as_deref()
+    }
 }
 
 /// A job's status. Unknown values from a newer server are kept, not refused.
@@ -136,6 +179,9 @@ impl StatusFilter {
 }
 
 /// What a completed job (or a synchronous run) generated.
+//
+// Not yet #[non_exhaustive]: the CLI's tests build it with a struct
+// literal (they can move to `Output::new`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Output {
     /// The name of the output field, if the application gives one.
@@ -144,8 +190,19 @@ pub struct Output {
     pub suggestion: String,
 }
 
+impl Output {
+    /// An output with this text and, when the application names it, title.
+    pub fn new(title: Option<String>, suggestion: impl Into<String>) -> Self {
+        Self {
+            title,
+            suggestion: suggestion.into(),
+        }
+    }
+}
+
 /// The answer to a create: the new job's id and first status.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CreatedJob {
     /// The new job's id (from `id`, or `job_id` as Writer's guide names it).
     pub id: String,
@@ -155,8 +212,20 @@ pub struct CreatedJob {
     pub created_at: DateTime<Utc>,
 }
 
+impl CreatedJob {
+    /// The answer to a create, as a server would give it.
+    pub fn new(id: impl Into<String>, status: JobStatus, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id: id.into(),
+            status,
+            created_at,
+        }
+    }
+}
+
 /// The answer to a retry: follow its `id`, which may name a new job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RetriedJob {
     /// The id of the job that now runs.
     pub id: String,
@@ -166,8 +235,20 @@ pub struct RetriedJob {
     pub created_at: DateTime<Utc>,
 }
 
+impl RetriedJob {
+    /// The answer to a retry, as a server would give it.
+    pub fn new(id: impl Into<String>, status: JobStatus, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id: id.into(),
+            status,
+            created_at,
+        }
+    }
+}
+
 /// One page of an application's jobs (newest first).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct JobPage {
     /// The jobs on this page.
     pub jobs: Vec<Job>,
@@ -182,6 +263,17 @@ pub struct JobPage {
 }
 
 impl JobPage {
+    /// A page of `jobs` at `offset` with page size `limit`, without a
+    /// `totalCount` (set [`total_count`](Self::total_count) for one).
+    pub fn new(jobs: Vec<Job>, offset: u64, limit: u64) -> Self {
+        Self {
+            jobs,
+            total_count: None,
+            offset,
+            limit,
+        }
+    }
+
     /// Whether this page, asked for at `offset` of an unfiltered list,
     /// surely is the last: it is empty, or it reaches the server's
     /// `totalCount`. A short page alone is no proof (servers may cut pages
@@ -192,8 +284,10 @@ impl JobPage {
     }
 }
 
-/// The parameters of one `list_jobs` request.
+/// The parameters of one `list_jobs` request: `ListQuery::default()` (all
+/// statuses, offset 0, the server's page size), then the setters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListQuery {
     /// Only jobs with this status.
     pub status: Option<StatusFilter>,
@@ -203,12 +297,43 @@ pub struct ListQuery {
     pub limit: Option<u64>,
 }
 
+impl ListQuery {
+    /// Only jobs with this status.
+    pub fn with_status(mut self, status: StatusFilter) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Skip this many jobs.
+    pub fn with_offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Ask for this page size.
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+}
+
 /// The page size the API uses when none is given.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jobs_output_without_an_option_dance() {
+        let mut job = Job::new("j", JobStatus::InProgress, "app", Utc::now());
+        assert_eq!(job.suggestion(), "");
+        assert_eq!(job.title(), None);
+        job.status = JobStatus::Completed;
+        job.output = Some(Output::new(Some("Post".into()), "Hello"));
+        assert_eq!(job.suggestion(), "Hello");
+        assert_eq!(job.title(), Some("Post"));
+    }
 
     #[test]
     fn unknown_statuses_are_kept_and_unfinished() {

@@ -89,6 +89,7 @@ impl PollPolicy {
 
 /// Builds a [`PollPolicy`], checking its values.
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct PollPolicyBuilder {
     policy: PollPolicy,
 }

@@ -84,10 +84,11 @@ macro_rules! wait_options {
 ///     .wait("123-456-789")
 ///     .on_status(|job| println!("{} is {}", job.id, job.status))
 ///     .await?;
-/// println!("{}", job.output.unwrap().suggestion);
+/// println!("{}", job.suggestion());
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
+#[must_use = "a wait does nothing until it is awaited"]
 pub struct Wait {
     client: Client,
     job_id: String,
@@ -122,7 +123,7 @@ impl Jobs {
     /// use writer_jobs::Inputs;
     /// let inputs = Inputs::new().text("Product name", "Terra running shoe");
     /// let job = client.jobs("my-app-id").create_and_wait(&inputs).retry_failed(1).await?;
-    /// println!("{}", job.output.unwrap().suggestion);
+    /// println!("{}", job.suggestion());
     /// # Ok(()) }
     /// ```
     pub fn create_and_wait(&self, inputs: &Inputs) -> CreateAndWait {
@@ -170,6 +171,7 @@ impl IntoFuture for Wait {
 
 /// Creates a job, then waits for it (see [`Jobs::create_and_wait`]).
 #[derive(Debug)]
+#[must_use = "nothing is created until it is awaited"]
 pub struct CreateAndWait {
     jobs: Jobs,
     inputs: Inputs,

@@ -125,13 +125,12 @@ impl SilentServer {
 /// A client builder for `sim`: its key and base URL, on the simulator's own
 /// clock (same scale and anchor), so both sides agree on every duration.
 pub fn sim_client(sim: &writer_sim::Simulator) -> ClientBuilder {
-    Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(ScaledClock::with_anchor(
-            sim.clock().scale(),
-            sim.clock().anchor(),
-        ))
+    Client::builder().simulator(
+        sim.base_url(),
+        sim.api_key(),
+        sim.clock().scale(),
+        sim.clock().anchor(),
+    )
 }
 
 /// A client clock on a simulator's scaled clock whose wall time runs

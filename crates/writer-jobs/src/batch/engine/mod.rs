@@ -430,7 +430,7 @@ impl Engine {
         let client = self.client.clone();
         let app_id = self.settings.app_id.clone();
         self.tasks.push(Box::pin(async move {
-            let _ = client.application(&app_id).await;
+            let _ = client.get_application(&app_id).await;
             Event::Probed
         }));
     }

@@ -27,6 +27,32 @@ pub struct Application {
     pub last_deployed_at: Option<DateTime<Utc>>,
 }
 
+// Application, InputDef and InputOptions are not yet #[non_exhaustive]:
+// the CLI's tests build them with struct literals (they can move to the
+// constructors below and `InputOptions::default()`).
+
+impl Application {
+    /// An application with no inputs and no times (set the public fields
+    /// for more): for tests of code that handles applications.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        app_type: impl Into<String>,
+        status: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            app_type: app_type.into(),
+            status: status.into(),
+            inputs: Vec::new(),
+            created_at: None,
+            updated_at: None,
+            last_deployed_at: None,
+        }
+    }
+}
+
 /// The definition of one input of an application.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputDef {
@@ -40,6 +66,20 @@ pub struct InputDef {
     pub description: Option<String>,
     /// Its constraints, by type.
     pub options: InputOptions,
+}
+
+impl InputDef {
+    /// An input without description or constraints (set
+    /// [`options`](Self::options) for some).
+    pub fn new(name: impl Into<String>, input_type: InputType, required: bool) -> Self {
+        Self {
+            name: name.into(),
+            input_type,
+            required,
+            description: None,
+            options: InputOptions::default(),
+        }
+    }
 }
 
 /// The kind of an input.
@@ -219,60 +259,49 @@ mod tests {
     use super::*;
 
     fn def(name: &str, t: InputType, required: bool, options: InputOptions) -> InputDef {
-        InputDef {
-            name: name.into(),
-            input_type: t,
-            required,
-            description: None,
-            options,
-        }
+        let mut def = InputDef::new(name, t, required);
+        def.options = options;
+        def
     }
 
     fn app() -> Application {
-        Application {
-            id: "app-1".into(),
-            name: "Product pages".into(),
-            app_type: "generation".into(),
-            status: "deployed".into(),
-            inputs: vec![
-                def(
-                    "Product name",
-                    InputType::Text,
-                    true,
-                    InputOptions {
-                        max_fields: Some(1),
-                        ..Default::default()
-                    },
-                ),
-                def(
-                    "Tone",
-                    InputType::Dropdown,
-                    false,
-                    InputOptions {
-                        list: vec!["formal".into(), "playful".into()],
-                        ..Default::default()
-                    },
-                ),
-                def(
-                    "Brief",
-                    InputType::File,
-                    false,
-                    InputOptions {
-                        max_files: Some(1),
-                        ..Default::default()
-                    },
-                ),
-                def(
-                    "Extra",
-                    InputType::Unknown("color".into()),
-                    false,
-                    InputOptions::default(),
-                ),
-            ],
-            created_at: None,
-            updated_at: None,
-            last_deployed_at: None,
-        }
+        let mut app = Application::new("app-1", "Product pages", "generation", "deployed");
+        app.inputs = vec![
+            def(
+                "Product name",
+                InputType::Text,
+                true,
+                InputOptions {
+                    max_fields: Some(1),
+                    ..Default::default()
+                },
+            ),
+            def(
+                "Tone",
+                InputType::Dropdown,
+                false,
+                InputOptions {
+                    list: vec!["formal".into(), "playful".into()],
+                    ..Default::default()
+                },
+            ),
+            def(
+                "Brief",
+                InputType::File,
+                false,
+                InputOptions {
+                    max_files: Some(1),
+                    ..Default::default()
+                },
+            ),
+            def(
+                "Extra",
+                InputType::Unknown("color".into()),
+                false,
+                InputOptions::default(),
+            ),
+        ];
+        app
     }
 
     #[test]
