@@ -555,3 +555,57 @@ async fn a_resume_on_a_clock_set_forward_keeps_a_lost_retrys_window() {
     }
     check(&sim, &outcomes, &rows, scenario);
 }
+
+/// Killed before any create was answered (every create lands and answers
+/// 40 s later), so the journal holds no evidence of the killed run's clock;
+/// the client's clock is set 60 s forward before the resume. The resumed
+/// run places the earlier run's windows (recorded on the old clock) with
+/// the new clock's evidence (its `Date` headers): 60 s early, past the
+/// 35 s the server may hold a request. The landed creates are judged "did
+/// not land" and sent again: a duplicate job for every row in flight at
+/// the kill. (The killed run had the server's `Date` headers, but the
+/// journal keeps only the creates' evidence.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "break: killed before any create answered, resumed on a clock set forward: every create in flight is sent again (duplicate jobs)"]
+async fn a_resume_on_a_clock_set_forward_finds_creates_the_killed_run_never_heard_back_from() {
+    let scenario = "killed before any create answered, resumed 60 s ahead";
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(605)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.0)
+            .faults(FaultConfig::parse_compact("create:slow=1.0,slow_secs=40").unwrap()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("unheard.journal");
+    let rows = rows(8, "unheard");
+    let batch = |offset_ms: i64| {
+        Batch::new(
+            client_on(&sim, common::OffsetClock::new(&sim, offset_ms)),
+            APP,
+        )
+        .journal(&journal)
+        .create_concurrency(8)
+        .max_server_hold(Duration::from_secs(35))
+    };
+    let run = run_resuming(&batch(0), &rows).await;
+    wait_until("8 creates landed", || sim.stats().jobs_created >= 8).await;
+    sim.clock().sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        run.progress().borrow().created,
+        0,
+        "{scenario}: setup: no create was answered before the kill"
+    );
+    drop(run);
+    sim.set_faults(FaultConfig::none()).unwrap();
+
+    let run = run_resuming(&batch(60_000), &rows).await;
+    let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
+    println!("{scenario}: resumed: {:?}", tally(&outcomes));
+    check(&sim, &outcomes, &rows, scenario);
+}
