@@ -680,3 +680,68 @@ async fn a_list_that_ignores_offset_does_not_stall_the_run() {
     );
     check(&sim, &outcomes, &rows, scenario);
 }
+
+/// Every create is answered 429 (a quota used up for the day, an
+/// application throttled on its own), with `Retry-After: 1`; every other
+/// request works. The README bounds every row: "its creates are sent at
+/// most 20 times ... then the row ends rejected", so "a run always ends,
+/// whatever the server answers". A 429 is not counted: the creates are sent
+/// again and again (about 30 a simulated minute, thousands in all), no row
+/// is ever written, and the run never ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "break: creates always answered 429 are sent forever: no row is written and the run never ends"]
+async fn creates_always_answered_429_do_not_loop_forever() {
+    const SCALE: f64 = 1000.0;
+    let scenario = "every create answered 429, the rest of the API up";
+    let sim = start(
+        Simulator::builder()
+            .scale(SCALE)
+            .seed(607)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.0)
+            .faults(FaultConfig::parse_compact("create:429_burst=1.0").unwrap()),
+    )
+    .await;
+    let rows = rows(3, "throttled");
+    let run = Batch::new(client_via(&sim, &sim.base_url()), APP)
+        .max_server_hold(Duration::from_secs(10))
+        .poll_policy(
+            writer_jobs::PollPolicy::builder()
+                .deadline(Duration::from_secs(300))
+                .build()
+                .unwrap(),
+        )
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    // 10,000 simulated seconds: over 30 times a row's deadline.
+    let bound = Duration::from_secs_f64(10_000.0 / SCALE);
+    let deadline = tokio::time::Instant::now() + bound;
+    let mut run = run;
+    let mut outcomes = Vec::new();
+    let ended = loop {
+        match tokio::time::timeout_at(deadline, run.next()).await {
+            Ok(Some(Ok(outcome))) => outcomes.push(outcome),
+            Ok(Some(Err(error))) => panic!("{scenario}: the batch stopped with an error: {error}"),
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    let creates = sim.stats().requests(writer_sim::Operation::Create);
+    println!(
+        "{scenario}: ended {ended}; {:?}; creates sent {creates}",
+        tally(&outcomes)
+    );
+    assert!(
+        ended,
+        "{scenario}: the run did not end within {bound:?} ({} rows of {} written, {creates} \
+         creates sent for {} rows)",
+        outcomes.len(),
+        rows.len(),
+        rows.len()
+    );
+    check(&sim, &outcomes, &rows, scenario);
+}
