@@ -67,6 +67,10 @@ pub struct Scenario {
     bound_sim_secs: f64,
     /// The server is healthy enough that every row must complete.
     all_complete: bool,
+    /// What the simulator's statistics must show for the scenario to test
+    /// anything (JSON pointer into `GET /_sim/stats`, least value): the
+    /// fault happened.
+    requires: &'static [(&'static str, u64)],
 }
 
 const JOBS_5_20: &str =
@@ -88,6 +92,7 @@ pub fn all() -> Vec<Scenario> {
         during: None,
         bound_sim_secs: 4_000.0,
         all_complete: false,
+        requires: &[],
     };
     vec![
         Scenario {
@@ -99,6 +104,7 @@ pub fn all() -> Vec<Scenario> {
                 "failure_rate = 0.0\n[duration]\nkind = \"uniform\"\nmin_secs = 5.0\nmax_secs = 20.0\n",
                 "[faults]\nspec = \"create:hold=0.03\"\nhold_secs = 70\n"
             ),
+            requires: &[("/faults/hold", 1)],
             ..base.clone()
         },
         Scenario {
@@ -115,6 +121,7 @@ pub fn all() -> Vec<Scenario> {
             kill: Some(Kill::At(225.0)),
             resumes: 1,
             bound_sim_secs: 8_000.0,
+            requires: &[("/faults/slow", 1)],
             ..base.clone()
         },
         Scenario {
@@ -130,6 +137,7 @@ pub fn all() -> Vec<Scenario> {
             clock_ahead: 49.5,
             kill: Some(Kill::AfterJobs(8, 10.0)),
             resumes: 1,
+            requires: &[("/faults/slow", 1)],
             ..base.clone()
         },
         Scenario {
@@ -143,6 +151,7 @@ pub fn all() -> Vec<Scenario> {
                 "[[apps]]\npreset = \"demo\"\ntenants = { jobs_per_minute = 120.0 }\n"
             ),
             args: &["--create-concurrency", "1"],
+            requires: &[("/faults/500", 1), ("/tenant_jobs_created", 1)],
             ..base.clone()
         },
         Scenario {
@@ -175,6 +184,7 @@ pub fn all() -> Vec<Scenario> {
             args: &["--job-retries", "2"],
             during: Some(During::ClearFaultsAfter("accept_then_drop", 1)),
             bound_sim_secs: 5_000.0,
+            requires: &[("/by_operation_status/retry/409", 1)],
             ..base.clone()
         },
         Scenario {
@@ -188,6 +198,7 @@ pub fn all() -> Vec<Scenario> {
                 "[faults]\nspec = \"list:500=1.0\"\n"
             ),
             all_complete: true,
+            requires: &[("/by_operation_status/list/500", 1)],
             ..base.clone()
         },
         Scenario {
@@ -202,6 +213,7 @@ pub fn all() -> Vec<Scenario> {
                 "[[apps]]\npreset = \"demo\"\ntenants = { prefill_jobs = 300 }\n"
             ),
             args: &["--max-server-hold", "10"],
+            requires: &[("/faults/accept_then_drop", 1)],
             ..base
         },
     ]
@@ -338,9 +350,9 @@ fn run_one(s: &Scenario, sim_bin: &Path, cli_bin: &Path, dir: &Path) -> Result<R
     let bound = Duration::from_secs_f64(s.bound_sim_secs / sim.scale + 5.0);
 
     let mut exits = Vec::new();
-    let mut notes = Vec::new();
     let mut commands = Vec::new();
     let mut failures = Vec::new();
+    let mut seen = Seen::default();
     let runs = 1 + s.resumes;
     for n in 0..runs {
         let mut run_args = args.clone();
@@ -350,7 +362,7 @@ fn run_one(s: &Scenario, sim_bin: &Path, cli_bin: &Path, dir: &Path) -> Result<R
         let kill = if n == 0 { s.kill } else { None };
         let mut cli = CliRun::start(cli_bin, dir, &format!("run{n}"), &env, &run_args)?;
         commands.push(cli.command_line.clone());
-        let ended = watch(&sim, &mut cli, kill, s.during, bound, dir, &mut notes)?;
+        let ended = watch(&sim, &mut cli, kill, s.during, bound, dir, &mut seen)?;
         if matches!(ended, Ended::TimedOut) {
             failures.push(format!(
                 "(e) run {n} did not end within {:.0} simulated s ({:.1} s real); killed",
@@ -364,7 +376,8 @@ fn run_one(s: &Scenario, sim_bin: &Path, cli_bin: &Path, dir: &Path) -> Result<R
             .filter(|l| l.contains(" WARN "))
             .count();
         if warnings > 0 {
-            notes.push(format!("run {n}: {warnings} client warnings"));
+            seen.notes
+                .push(format!("run {n}: {warnings} client warnings"));
         }
         exits.push(ended);
         if matches!(ended, Ended::TimedOut) {
@@ -382,7 +395,27 @@ fn run_one(s: &Scenario, sim_bin: &Path, cli_bin: &Path, dir: &Path) -> Result<R
         ));
     }
     let verdict = judge::judge(&sim, &rows, &dir.join("results.jsonl"))?;
-    notes.push(evidence(&sim.get("/_sim/stats")?));
+    let stats = sim.get("/_sim/stats")?;
+    seen.notes.push(evidence(&stats));
+    for (pointer, least) in s.requires {
+        let seen = stats.pointer(pointer).and_then(|v| v.as_u64()).unwrap_or(0);
+        if seen < *least {
+            failures.push(format!(
+                "setup: the simulator shows {pointer} = {seen} (at least {least} needed): \
+                 the scenario tested nothing"
+            ));
+        }
+    }
+    if s.kill.is_some()
+        && exits.first().is_some_and(|e| matches!(e, Ended::Killed))
+        && seen.unanswered_at_kill == 0
+    {
+        failures.push(
+            "setup: no create had landed without its answer journaled at the kill: the \
+             resume tested nothing"
+                .into(),
+        );
+    }
     failures.extend(verdict.problems.iter().cloned());
     if s.all_complete && verdict.completed() != s.rows as u64 {
         failures.push(format!(
@@ -401,10 +434,19 @@ fn run_one(s: &Scenario, sim_bin: &Path, cli_bin: &Path, dir: &Path) -> Result<R
         verdict,
         exits,
         wall: started.elapsed(),
-        notes,
+        notes: seen.notes,
         failures,
         commands,
     })
+}
+
+/// What watching the runs saw, for the table and the setup checks.
+#[derive(Default)]
+struct Seen {
+    notes: Vec<String>,
+    /// Jobs made whose create answer the journal had not recorded when
+    /// the run was killed.
+    unanswered_at_kill: usize,
 }
 
 /// Waits for a CLI run to end, killing it as the scenario says (or when it
@@ -416,8 +458,9 @@ fn watch(
     during: Option<During>,
     bound: Duration,
     dir: &Path,
-    notes: &mut Vec<String>,
+    seen: &mut Seen,
 ) -> Result<Ended, String> {
+    let notes = &mut seen.notes;
     let mut kill_at: Option<Duration> = match kill {
         Some(Kill::At(secs)) => Some(Duration::from_secs_f64(secs / sim.scale)),
         _ => None,
@@ -456,6 +499,7 @@ fn watch(
                 "killed at {:.0} sim s: {made} jobs made, {answered} answers journaled",
                 cli.elapsed().as_secs_f64() * sim.scale
             ));
+            seen.unanswered_at_kill = (made as usize).saturating_sub(answered);
             return Ok(Ended::Killed);
         }
         if let Some(During::ClearFaultsAfter(kind, n)) = during {
