@@ -864,6 +864,11 @@ pub struct SimConfig {
     /// [`Simulator::set_refusing`](crate::Simulator::set_refusing) for the
     /// runtime switch.
     pub refuse_every: Option<RefuseSchedule>,
+    /// Whether a connection serves more than one request (default true).
+    /// `false` closes every connection after its answer (`Connection:
+    /// close`), so each request connects anew and meets refused
+    /// connections (TOML `keep_alive = false`).
+    pub keep_alive: bool,
 }
 
 /// The key the simulator accepts when none is configured.
@@ -885,6 +890,7 @@ impl Default for SimConfig {
             faults: FaultConfig::default(),
             api: ApiConfig::default(),
             refuse_every: None,
+            keep_alive: true,
         }
     }
 }
@@ -1013,6 +1019,7 @@ impl SimConfig {
                 .refuse_every
                 .map(RefuseFile::into_schedule)
                 .transpose()?,
+            keep_alive: file.keep_alive.unwrap_or(defaults.keep_alive),
         };
         config.validate()?;
         Ok(config)
@@ -1045,6 +1052,7 @@ struct ConfigFile {
     faults: Option<toml::Table>,
     api: Option<ApiConfig>,
     refuse_every: Option<RefuseFile>,
+    keep_alive: Option<bool>,
     #[serde(default)]
     keys: Vec<KeyConfig>,
     #[serde(default)]
@@ -1160,6 +1168,7 @@ mod tests {
             failure_rate = 0.1
             retry_new_id = true
             refuse_every = { period = "60s", down = "10ms" }
+            keep_alive = false
             [duration]
             kind = "uniform"
             min_secs = 1.0
@@ -1204,6 +1213,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.seed, 7);
+        assert!(!config.keep_alive);
         assert_eq!(config.apps.len(), 2);
         assert_eq!(config.apps[0].tenants.prefill_jobs, 100);
         assert_eq!(config.list.over_max, OverMax::Reject);
@@ -1245,6 +1255,7 @@ mod tests {
         assert_eq!(config.list.order, ListOrder::Newest);
         assert_eq!(config.list.short_pages, 0.0);
         assert_eq!(config.refuse_every, None);
+        assert!(config.keep_alive);
     }
 
     #[cfg(feature = "toml")]

@@ -92,6 +92,7 @@
 //! retry_new_id = false      # true: a retry answers with a new job id
 //! sync_timeout_secs = 300
 //! refuse_every = { period = "60s", down = "10ms" }  # omit: always listen
+//! keep_alive = true         # false: close each connection after its answer
 //!
 //! [api]
 //! success_status = 202      # or 200: the status of create and retry

@@ -104,6 +104,7 @@ pub(crate) async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let keep_alive = shared.config.keep_alive;
                 let shared = shared.clone();
                 let router = router.clone();
                 let seq = seq.clone();
@@ -113,7 +114,7 @@ pub(crate) async fn serve(
                         handle(shared.clone(), router.clone(), seq.clone(), req)
                     });
                     let conn = http1::Builder::new()
-                        .keep_alive(true)
+                        .keep_alive(keep_alive)
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(conn);
                     tokio::select! {

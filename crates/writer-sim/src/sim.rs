@@ -261,6 +261,14 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Whether a connection serves more than one request (default true);
+    /// `false` closes each connection after its answer, so every request
+    /// connects anew (and meets refused connections).
+    pub fn keep_alive(mut self, yes: bool) -> Self {
+        self.config.keep_alive = yes;
+        self
+    }
+
     /// Enables a per-key request budget.
     pub fn rate_limit(mut self, limit: RateLimitConfig) -> Self {
         self.config.rate_limit = Some(limit);

@@ -136,3 +136,43 @@ async fn refusal_settings_in_toml_and_over_http() {
         .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
 }
+
+/// With `keep_alive(false)` every answer closes its connection, so each
+/// request connects anew (and meets refused connections); by default a
+/// connection serves request after request.
+#[tokio::test]
+async fn keep_alive_off_closes_each_connection_after_its_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn two_requests_on_one_connection(addr: std::net::SocketAddr) -> (String, bool) {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET /_sim/clock HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).await.unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+        // A second request on the same connection: answered, or the
+        // connection was closed.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let second = matches!(
+            tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await,
+            Ok(Ok(n)) if n > 0
+        );
+        (head, second)
+    }
+    let sim = manual().keep_alive(false).start().await.unwrap();
+    let (head, second) = two_requests_on_one_connection(sim.addr()).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(!second, "the connection served a second request");
+
+    let sim = manual().start().await.unwrap();
+    let (head, second) = two_requests_on_one_connection(sim.addr()).await;
+    assert!(!head.contains("connection: close"), "{head}");
+    assert!(second, "a kept-alive connection serves a second request");
+    #[cfg(feature = "toml")]
+    assert!(
+        !writer_sim::SimConfig::from_toml("keep_alive = false")
+            .unwrap()
+            .keep_alive
+    );
+}
