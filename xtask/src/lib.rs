@@ -24,11 +24,19 @@ const HEADER: &str = "\
 
 ";
 
-/// The workspace root (the parent of this crate's directory).
+/// The workspace root (the parent of this crate's directory). Taken from
+/// `CARGO_MANIFEST_DIR` as `cargo run` sets it for this run, and only
+/// without it from the directory this binary was compiled in: a binary
+/// built in one checkout and found fresh in another (a copied target
+/// directory, a git worktree) must act on the checkout it was run from.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
-        .expect("xtask lives inside the workspace")
+        .unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR")))
         .to_path_buf()
 }
 

@@ -77,9 +77,13 @@ pub struct ClientArgs {
     /// How many rows.
     #[arg(long)]
     pub rows: u64,
-    /// Jobs in flight at once.
-    #[arg(long, default_value_t = 100)]
-    pub max_in_flight: usize,
+    /// Jobs in flight at once (default: the batch's own default; 100 for
+    /// the naive loops).
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
+    /// The batch's list page size (default: the batch's own default).
+    #[arg(long)]
+    pub page_size: Option<u64>,
     /// The batch's client-side request budget, per minute (batch only).
     #[arg(long)]
     pub rate_per_minute: Option<f64>,
@@ -251,7 +255,7 @@ async fn run(args: &ClientArgs) -> Summary {
                 &time,
                 rows,
                 every,
-                args.max_in_flight,
+                args.max_in_flight.unwrap_or(100),
                 |o| record(o.seq, o.job, o.kind),
             )
             .await
@@ -281,9 +285,13 @@ async fn run_batch(
             .fold(Inputs::new(), |acc, (name, value)| acc.text(name, value));
         Row::new(format!("row-{i}"), inputs)
     });
-    let mut batch = Batch::new(client, &args.app)
-        .max_in_flight(args.max_in_flight)
-        .page_size(100);
+    let mut batch = Batch::new(client, &args.app);
+    if let Some(n) = args.max_in_flight {
+        batch = batch.max_in_flight(n);
+    }
+    if let Some(n) = args.page_size {
+        batch = batch.page_size(n);
+    }
     if let Some(per_minute) = args.rate_per_minute {
         batch = batch.rate(Rate::per_minute(per_minute));
     }
@@ -377,8 +385,10 @@ pub struct Job {
     pub kind: Kind,
     /// How many rows.
     pub rows: u64,
-    /// Jobs in flight.
-    pub max_in_flight: usize,
+    /// Jobs in flight (`None`: the client's default).
+    pub max_in_flight: Option<usize>,
+    /// The batch's list page size (`None`: the batch's default).
+    pub page_size: Option<u64>,
     /// The batch's request budget per minute, if any.
     pub rate_per_minute: Option<f64>,
     /// The request timeout, simulated seconds, if not the library's.
@@ -425,8 +435,13 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
         .args(["--app", &target.app])
         .args(["--scale", &target.scale.to_string()])
         .args(["--anchor-unix-nanos", &anchor_nanos.to_string()])
-        .args(["--rows", &job.rows.to_string()])
-        .args(["--max-in-flight", &job.max_in_flight.to_string()]);
+        .args(["--rows", &job.rows.to_string()]);
+    if let Some(n) = job.max_in_flight {
+        command.args(["--max-in-flight", &n.to_string()]);
+    }
+    if let Some(n) = job.page_size {
+        command.args(["--page-size", &n.to_string()]);
+    }
     if let Some(rate) = job.rate_per_minute {
         command.args(["--rate-per-minute", &rate.to_string()]);
     }

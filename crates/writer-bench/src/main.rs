@@ -18,8 +18,9 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::child::Kind;
 use crate::report::{Results, Table};
-use crate::scenarios::{Load, Plan};
+use crate::scenarios::{Load, Measured, Plan};
 
 /// Benchmarks of writer-jobs against naive polling loops, on writer-sim.
 #[derive(Debug, Parser)]
@@ -82,6 +83,11 @@ enum Scenario {
     Memory,
     /// The batch under injected faults.
     Faults,
+    /// The batch under each list order the API might have (issue 17).
+    ListOrder,
+    /// The batch with default settings on a busy application under the
+    /// quota (issue 18).
+    BusyQuota,
 }
 
 fn main() -> ExitCode {
@@ -142,6 +148,18 @@ async fn bench(cli: &Cli) -> Result<(), String> {
             show(&table);
             tables.push(table);
         }
+        let batch: Vec<&Measured> = results
+            .comparison
+            .iter()
+            .filter(|m| m.kind == Kind::Batch)
+            .collect();
+        let table = report::breakdown(
+            "the batch rows of the comparison",
+            &batch,
+            report::comparison_label,
+        );
+        show(&table);
+        tables.push(table);
     }
     if wanted(Scenario::Quota) {
         results.quota = scenarios::quota(&plan).await?;
@@ -158,6 +176,30 @@ async fn bench(cli: &Cli) -> Result<(), String> {
     if wanted(Scenario::Faults) {
         results.faults = scenarios::faults(&plan).await?;
         let table = report::faults(&results.faults);
+        show(&table);
+        tables.push(table);
+    }
+    if wanted(Scenario::ListOrder) {
+        results.list_order = scenarios::list_order(&plan).await?;
+        let table = report::list_order(&results.list_order);
+        show(&table);
+        tables.push(table);
+        let runs: Vec<&Measured> = results.list_order.iter().collect();
+        let table = report::breakdown("list order", &runs, report::list_order_label);
+        show(&table);
+        tables.push(table);
+    }
+    if wanted(Scenario::BusyQuota) {
+        results.busy_quota = scenarios::busy_quota(&plan).await?;
+        let table = report::busy_quota(&results.busy_quota);
+        show(&table);
+        tables.push(table);
+        let runs: Vec<&Measured> = results.busy_quota.iter().collect();
+        let table = report::breakdown(
+            "busy application under the quota",
+            &runs,
+            report::busy_quota_label,
+        );
         show(&table);
         tables.push(table);
     }

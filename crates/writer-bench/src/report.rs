@@ -3,7 +3,12 @@
 use std::fmt::Write as _;
 
 use crate::child::Kind;
-use crate::scenarios::{FAULT_MIX, Load, Measured, QUOTA_PER_MINUTE};
+use writer_sim::ListOrder;
+
+use crate::scenarios::{
+    BREAKDOWN_OPS, CROWDED, FAULT_MIX, Load, Measured, Phase, QUOTA_PER_MINUTE, order_label,
+    percentile, total_count_label,
+};
 
 /// A markdown table with a heading and notes under it.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +97,12 @@ fn delay(d: Option<f64>) -> String {
 
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn in_flight(m: &Measured) -> String {
+    m.max_in_flight
+        .map(|n| thousands(n as u64))
+        .unwrap_or_else(|| "default".into())
 }
 
 fn outcomes(m: &Measured) -> String {
@@ -215,7 +226,7 @@ pub fn quota(runs: &[Measured]) -> Table {
         let creates_alone = creates_alone_secs(m.rows);
         table.rows.push(vec![
             thousands(m.rows),
-            thousands(m.max_in_flight as u64),
+            in_flight(m),
             thousands(m.requests()),
             format!("{:.2}", m.requests_per_job()),
             duration(creates_alone),
@@ -371,6 +382,220 @@ pub fn faults(runs: &[Measured]) -> Table {
     table
 }
 
+/// The list-order table: one row per list setting.
+pub fn list_order(runs: &[Measured]) -> Table {
+    let mut table = Table::new(
+        "List order: the batch on an empty application whose list order and totalCount vary (job time log-normal, mean 30 s; 100 in flight; list page size 100)",
+        &[
+            "List order",
+            "totalCount",
+            "Rows",
+            "Requests",
+            "Req/job",
+            "Per-job GETs at poll pace",
+            "Sim wall time",
+            "p50 delay",
+            "p95 delay",
+            "Poll pace p95 delay",
+            "Outcomes",
+            "Duplicate creates",
+            "Requests by operation",
+        ],
+    );
+    for m in runs {
+        table.rows.push(vec![
+            order_label(m.list_order).to_string(),
+            total_count_label(m.total_count).to_string(),
+            thousands(m.rows),
+            thousands(m.requests()),
+            format!("{:.2}", m.requests_per_job()),
+            format!("{:.2}", m.poll_pace.requests_per_job),
+            duration(m.wall_secs),
+            delay(m.delay(50.0)),
+            delay(m.delay(95.0)),
+            delay(percentile(&m.poll_pace.delays, 95.0)),
+            outcomes(m),
+            thousands(m.stats.duplicate_creates()),
+            by_operation(m),
+        ]);
+    }
+    table.notes = vec![
+        "The simulator's `[list] order`: newest first (the default; new jobs push older ones down), oldest first \
+         (new jobs append at the end), unspecified (a stable order by a seeded hash of the id, unrelated to time). \
+         totalCount `all` counts all of the application's jobs; `missing` leaves the field out."
+            .to_string(),
+        "Per-job GETs at poll pace = a client polling each job on its own at the default poll policy's pace \
+         (first GET 1 s after the create, waits growing 1.5x to 10 s), for this run's jobs: one create plus the \
+         GETs until the job is done, per job; its p95 delay is from a job's finish to the GET that sees it. \
+         Target (issue 17): <= 1.2 requests/job for newest and oldest; unspecified no worse than the poll pace."
+            .to_string(),
+        "Duplicate creates = jobs the simulator created beyond the first for one row's inputs (every row's inputs \
+         differ)."
+            .to_string(),
+    ];
+    table
+}
+
+/// The busy-quota table: the batch with default settings on a crowded
+/// application under the simulator's 400/min limit.
+pub fn busy_quota(runs: &[Measured]) -> Table {
+    let mut table = Table::new(
+        &format!(
+            "Busy application under the quota: simulator limit {QUOTA_PER_MINUTE}/min, default batch settings"
+        ),
+        &[
+            "Budget given",
+            "In flight",
+            "Rows",
+            "Requests",
+            "Req/job",
+            "Creates alone",
+            "Last create",
+            "Ideal finish",
+            "Last job done",
+            "Sim wall time",
+            "Wall / ideal",
+            "429s",
+            "p50 delay",
+            "p95 delay",
+            "Outcomes",
+            "Duplicate creates",
+            "Requests by operation",
+        ],
+    );
+    for m in runs {
+        table.rows.push(vec![
+            budget(m),
+            in_flight(m),
+            thousands(m.rows),
+            thousands(m.requests()),
+            format!("{:.2}", m.requests_per_job()),
+            duration(creates_alone_secs(m.rows)),
+            duration(m.last_create_secs),
+            duration(m.quota_ideal_secs),
+            duration(m.floor_secs),
+            duration(m.wall_secs),
+            format!("{:.2}", m.wall_secs / m.quota_ideal_secs),
+            thousands(m.stats.status(429)),
+            delay(m.delay(50.0)),
+            delay(m.delay(95.0)),
+            outcomes(m),
+            thousands(m.stats.duplicate_creates()),
+            by_operation(m),
+        ]);
+    }
+    let tenants = runs.first().map(|m| m.tenants).unwrap_or(CROWDED);
+    table.notes = vec![
+        format!(
+            "Busy: {} older jobs of other tenants already on the application, and other tenants creating {} jobs a \
+             minute (their jobs cost our key no requests). The simulator answers 429 beyond {QUOTA_PER_MINUTE} requests \
+             a minute (bursts of 50).",
+            thousands(u64::from(tenants.prefill_jobs)),
+            tenants.jobs_per_minute
+        ),
+        "Default settings: no in-flight cap, page size, poll overhead or concurrency set; `Budget given` is \
+         `.rate(Rate::per_minute(400))` (the CLI's `--rate 400/min`), or nothing at all (the batch learns the limit \
+         from 429s). Target (issue 18): <= 1.20 requests/job."
+            .to_string(),
+        format!(
+            "Ideal finish = the oracle of the quota table: one create every {:.2} s and no other request, with this \
+             run's job durations. Last job done = when the run's last job finished on the simulator.",
+            60.0 / QUOTA_PER_MINUTE
+        ),
+    ];
+    table
+}
+
+fn budget(m: &Measured) -> String {
+    m.rate_per_minute
+        .map(|r| format!("{r}/min"))
+        .unwrap_or_else(|| "none".into())
+}
+
+fn by_operation(m: &Measured) -> String {
+    m.stats
+        .by_operation
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A comparison run's name in the breakdown.
+pub fn comparison_label(m: &Measured) -> String {
+    format!("{} application", m.load.label())
+}
+
+/// A list-order run's name in the breakdown.
+pub fn list_order_label(m: &Measured) -> String {
+    let order = match m.list_order {
+        ListOrder::Unspecified => "unspecified order".to_string(),
+        order => format!("{} first", order_label(order)),
+    };
+    format!("{order}, totalCount {}", total_count_label(m.total_count))
+}
+
+/// A busy-quota run's name in the breakdown.
+pub fn busy_quota_label(m: &Measured) -> String {
+    format!("busy, budget {}", budget(m))
+}
+
+/// Where the requests went: by phase and operation, one block of rows per
+/// batch run.
+pub fn breakdown(title: &str, runs: &[&Measured], label: impl Fn(&Measured) -> String) -> Table {
+    let mut headers = vec!["Run", "Rows", "Phase", "Span"];
+    headers.extend(BREAKDOWN_OPS);
+    headers.extend(["429s", "Total", "Per row"]);
+    let mut table = Table::new(&format!("Where requests go: {title}"), &headers);
+    for m in runs {
+        let b = &m.breakdown;
+        let mut all_ops = vec![0u64; BREAKDOWN_OPS.len()];
+        let mut all_throttled = 0;
+        for phase in Phase::ALL {
+            let mut row = vec![
+                label(m),
+                thousands(m.rows),
+                phase.label().to_string(),
+                duration(b.secs.get(&phase).copied().unwrap_or(0.0)),
+            ];
+            for (i, op) in BREAKDOWN_OPS.iter().enumerate() {
+                let n = b.count(phase, op);
+                all_ops[i] += n;
+                row.push(thousands(n));
+            }
+            let throttled = b.throttled.get(&phase).copied().unwrap_or(0);
+            all_throttled += throttled;
+            let total = b.phase_total(phase);
+            row.push(thousands(throttled));
+            row.push(thousands(total));
+            row.push(format!("{:.3}", total as f64 / m.rows.max(1) as f64));
+            table.rows.push(row);
+        }
+        let total: u64 = all_ops.iter().sum();
+        let mut row = vec![
+            label(m),
+            thousands(m.rows),
+            "all".to_string(),
+            duration(m.wall_secs),
+        ];
+        row.extend(all_ops.iter().map(|n| thousands(*n)));
+        row.push(thousands(all_throttled));
+        row.push(thousands(total));
+        row.push(format!("{:.3}", total as f64 / m.rows.max(1) as f64));
+        table.rows.push(row);
+    }
+    table.notes = vec![
+        "From the simulator's own request log (every request with its arrival time in simulated time). \
+         Phases: start = until the first of the run's jobs finishes on the simulator; tail = after the last create \
+         (when every create came before the first finish, from the first finish on); steady = between. \
+         Span = the phase's simulated time, from the client's start to its last outcome. retry = the API's retry \
+         operation (of a failed job); app = the application's details; other = anything else (none expected). \
+         429s = requests answered 429, also counted under their operation. Per row = the phase's requests / rows."
+            .to_string(),
+    ];
+    table
+}
+
 /// Everything measured in one bench run (each part optional: `--only`).
 #[derive(Debug, Default)]
 pub struct Results {
@@ -382,12 +607,15 @@ pub struct Results {
     pub memory: Vec<Measured>,
     /// The fault run.
     pub faults: Vec<Measured>,
+    /// The list-order runs.
+    pub list_order: Vec<Measured>,
+    /// The busy-quota runs.
+    pub busy_quota: Vec<Measured>,
 }
 
 /// One line per target: met, not met, or not measured in this run.
 pub fn verdicts(results: &Results) -> Vec<String> {
     let mut out = Vec::new();
-    let mark = |ok: bool| if ok { "MET" } else { "NOT MET" };
 
     // Requests per job at 1,000 rows.
     let at_1000: Vec<&Measured> = results
@@ -434,7 +662,7 @@ pub fn verdicts(results: &Results) -> Vec<String> {
                  ({:.2}x creates alone), and the batch took {:.2}x the ideal ({} requests, {} answered 429)",
                 mark(ratio <= 1.10),
                 thousands(m.rows),
-                m.max_in_flight,
+                in_flight(m),
                 duration(m.wall_secs),
                 duration(alone),
                 ratio,
@@ -516,7 +744,118 @@ pub fn verdicts(results: &Results) -> Vec<String> {
             if naive.is_empty() { "not run".into() } else { naive.join("; ") },
         ));
     }
+
+    list_order_verdicts(&results.list_order, &mut out);
+    busy_quota_verdict(&results.busy_quota, &mut out);
     out
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "MET" } else { "NOT MET" }
+}
+
+/// Issue 17's targets for the list-order runs.
+fn list_order_verdicts(runs: &[Measured], out: &mut Vec<String>) {
+    if runs.is_empty() {
+        out.push(
+            "list order: <= 1.2 requests/job newest and oldest first: not measured in this run"
+                .into(),
+        );
+        return;
+    }
+    let rows = thousands(runs[0].rows);
+    let each = |m: &Measured| {
+        format!(
+            "{}/totalCount {} {:.3}",
+            order_label(m.list_order),
+            total_count_label(m.total_count),
+            m.requests_per_job()
+        )
+    };
+    let ordered: Vec<&Measured> = runs
+        .iter()
+        .filter(|m| m.list_order != ListOrder::Unspecified)
+        .collect();
+    if !ordered.is_empty() {
+        let worst = ordered
+            .iter()
+            .map(|m| m.requests_per_job())
+            .fold(0.0, f64::max);
+        out.push(format!(
+            "{}: list order newest and oldest first, {rows} rows, <= 1.2 requests/job ({})",
+            mark(worst <= 1.2),
+            ordered
+                .iter()
+                .map(|m| each(m))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let unspecified: Vec<&Measured> = runs
+        .iter()
+        .filter(|m| m.list_order == ListOrder::Unspecified)
+        .collect();
+    if !unspecified.is_empty() {
+        let ok = unspecified
+            .iter()
+            .all(|m| m.requests_per_job() <= m.poll_pace.requests_per_job);
+        out.push(format!(
+            "{}: list order unspecified, {rows} rows, no more requests/job than per-job GETs at the poll policy's pace ({})",
+            mark(ok),
+            unspecified
+                .iter()
+                .map(|m| format!(
+                    "{} vs pace {:.3}, p95 delay {} vs pace {}",
+                    each(m),
+                    m.poll_pace.requests_per_job,
+                    delay(m.delay(95.0)),
+                    delay(percentile(&m.poll_pace.delays, 95.0))
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    let duplicates: u64 = runs.iter().map(|m| m.stats.duplicate_creates()).sum();
+    let incomplete: u64 = runs
+        .iter()
+        .map(|m| m.rows - m.outcomes.get("completed").copied().unwrap_or(0))
+        .sum();
+    out.push(format!(
+        "{}: list order, every setting: 0 duplicate creates and every row completed ({duplicates} duplicates, {incomplete} rows not completed)",
+        mark(duplicates == 0 && incomplete == 0)
+    ));
+}
+
+/// Issue 18's target for the busy-quota runs.
+fn busy_quota_verdict(runs: &[Measured], out: &mut Vec<String>) {
+    if runs.is_empty() {
+        out.push("busy application under the quota, default settings, <= 1.20 requests/job: not measured in this run".into());
+        return;
+    }
+    let worst = runs
+        .iter()
+        .map(|m| m.requests_per_job())
+        .fold(0.0, f64::max);
+    let each: Vec<String> = runs
+        .iter()
+        .map(|m| {
+            format!(
+                "budget {}: {:.3} requests/job, {} answered 429, finished in {} = {:.2}x the ideal {}",
+                budget(m),
+                m.requests_per_job(),
+                thousands(m.stats.status(429)),
+                duration(m.wall_secs),
+                m.wall_secs / m.quota_ideal_secs,
+                duration(m.quota_ideal_secs),
+            )
+        })
+        .collect();
+    out.push(format!(
+        "{}: busy application under the quota ({} rows, default settings) <= 1.20 requests/job ({})",
+        mark(worst <= 1.20),
+        thousands(runs[0].rows),
+        each.join("; ")
+    ));
 }
 
 #[cfg(test)]

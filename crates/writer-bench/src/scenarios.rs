@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use writer_jobs::PollPolicy;
 use writer_sim::{
-    AppConfig, DurationDist, FaultConfig, JobOrigin, RateLimitConfig, Simulator, Stats,
-    TenantConfig,
+    AppConfig, DurationDist, FaultConfig, JobOrigin, ListOrder, Operation, RateLimitConfig,
+    RequestRecord, Simulator, Stats, TenantConfig, TotalCount,
 };
 
 use crate::child::{self, Kind, Target};
@@ -34,6 +35,43 @@ pub const BUSY: TenantConfig = TenantConfig {
     prefill_jobs: 5000,
     jobs_per_minute: 60.0,
 };
+
+/// The busy application of the busy-quota scenario (issue 18): many more
+/// old jobs, and other tenants creating five times as fast as [`BUSY`].
+pub const CROWDED: TenantConfig = TenantConfig {
+    prefill_jobs: 20_000,
+    jobs_per_minute: 300.0,
+};
+
+/// The list settings the list-order scenario plays: each order, with
+/// `totalCount` counting all jobs (the default) and missing.
+pub const LIST_VARIANTS: [(ListOrder, TotalCount); 6] = [
+    (ListOrder::Newest, TotalCount::All),
+    (ListOrder::Oldest, TotalCount::All),
+    (ListOrder::Unspecified, TotalCount::All),
+    (ListOrder::Newest, TotalCount::Missing),
+    (ListOrder::Oldest, TotalCount::Missing),
+    (ListOrder::Unspecified, TotalCount::Missing),
+];
+
+/// The name of a list order in tables.
+pub fn order_label(order: ListOrder) -> &'static str {
+    match order {
+        ListOrder::Newest => "newest",
+        ListOrder::Oldest => "oldest",
+        ListOrder::Unspecified => "unspecified",
+    }
+}
+
+/// The name of a `totalCount` setting in tables.
+pub fn total_count_label(total: TotalCount) -> &'static str {
+    match total {
+        TotalCount::All => "all",
+        TotalCount::Filtered => "filtered",
+        TotalCount::Missing => "missing",
+        TotalCount::Zero => "zero",
+    }
+}
 
 /// Sizes and clock speeds of a whole bench run.
 #[derive(Debug, Clone)]
@@ -62,6 +100,10 @@ pub struct Plan {
     pub memory_scale: f64,
     /// Rows of the fault run.
     pub fault_rows: u64,
+    /// Rows of each list-order run.
+    pub list_order_rows: u64,
+    /// Rows of the busy-quota runs.
+    pub busy_quota_rows: u64,
     /// Run the clients on tokio's single-threaded runtime.
     pub current_thread: bool,
     /// The batch's poll overhead (`None`: the library's default).
@@ -83,6 +125,8 @@ impl Plan {
             memory_sizes: vec![1_000, 10_000, 100_000],
             memory_scale: 500.0,
             fault_rows: 1_000,
+            list_order_rows: 1_000,
+            busy_quota_rows: 1_000,
             current_thread: false,
             poll_overhead: None,
         }
@@ -97,6 +141,8 @@ impl Plan {
             quota_rows: 200,
             memory_sizes: vec![1_000, 10_000],
             fault_rows: 200,
+            list_order_rows: 100,
+            busy_quota_rows: 200,
             ..Self::full(exe)
         }
     }
@@ -112,6 +158,8 @@ impl Plan {
             quota_rows: 20,
             memory_sizes: vec![20, 40],
             fault_rows: 20,
+            list_order_rows: 20,
+            busy_quota_rows: 20,
             ..Self::full(exe)
         }
     }
@@ -151,6 +199,12 @@ pub struct SimSpec {
     pub faults: FaultConfig,
     /// A per-key rate limit, if any.
     pub rate_limit: Option<RateLimitConfig>,
+    /// Other tenants (from `load` unless a scenario sets its own).
+    pub tenants: TenantConfig,
+    /// The list's order.
+    pub list_order: ListOrder,
+    /// What the list's `totalCount` says.
+    pub total_count: TotalCount,
 }
 
 impl SimSpec {
@@ -166,20 +220,29 @@ impl SimSpec {
             },
             faults: FaultConfig::none(),
             rate_limit: None,
+            tenants: match load {
+                Load::Empty => TenantConfig::default(),
+                Load::Busy => BUSY,
+            },
+            list_order: ListOrder::Newest,
+            total_count: TotalCount::All,
         }
     }
 
     async fn start(&self) -> Result<Simulator, String> {
-        let app = match self.load {
-            Load::Empty => AppConfig::demo(),
-            Load::Busy => AppConfig::demo().tenants(BUSY),
-        };
+        let mut app = AppConfig::demo();
+        if self.tenants != TenantConfig::default() {
+            app = app.tenants(self.tenants);
+        }
         let mut builder = Simulator::builder()
             .scale(self.scale)
             .seed(self.seed)
             .duration(self.duration)
             .failure_rate(0.0)
             .apps(vec![app])
+            .list_order(self.list_order)
+            .total_count(self.total_count)
+            .request_log(true)
             .faults(self.faults.clone());
         if let Some(limit) = self.rate_limit {
             builder = builder.rate_limit(limit);
@@ -195,10 +258,18 @@ pub struct Measured {
     pub kind: Kind,
     /// Rows.
     pub rows: u64,
-    /// Jobs in flight at most.
-    pub max_in_flight: usize,
+    /// Jobs in flight at most (`None`: the library's default).
+    pub max_in_flight: Option<usize>,
+    /// The batch's request budget per minute, if one was given.
+    pub rate_per_minute: Option<f64>,
     /// The application's load.
     pub load: Load,
+    /// The list's order on the simulator.
+    pub list_order: ListOrder,
+    /// What the list's `totalCount` said.
+    pub total_count: TotalCount,
+    /// Other tenants on the application.
+    pub tenants: TenantConfig,
     /// The simulator clock's scale.
     pub scale: f64,
     /// The simulator's statistics after the client process exited.
@@ -215,6 +286,11 @@ pub struct Measured {
     /// cap, each job taking the time this run's jobs took (in creation
     /// order): `max_i(i / rate + duration_i)`.
     pub quota_ideal_secs: f64,
+    /// What one GET per poll at the default poll policy's pace would cost
+    /// for this run's jobs.
+    pub poll_pace: PollPace,
+    /// The requests by phase and operation, from the simulator's log.
+    pub breakdown: Breakdown,
     /// Rows reported ambiguous whose create did make a job on the server.
     pub ambiguous_landed: u64,
     /// Rows with no outcome at all.
@@ -260,6 +336,149 @@ impl Measured {
     /// The `p`-th percentile delay (nearest rank), if any job finished.
     pub fn delay(&self, p: f64) -> Option<f64> {
         percentile(&self.delays, p)
+    }
+}
+
+/// A client that polls each job on its own at the default [`PollPolicy`]'s
+/// pace (first GET one initial interval after the create, then waits
+/// growing 1.5x to 10 s, no jitter), computed for the same jobs: the
+/// baseline an unknown list order must not be worse than (issue 17).
+#[derive(Debug, Clone, Default)]
+pub struct PollPace {
+    /// Its requests per job: one create plus the GETs until the job is done.
+    pub requests_per_job: f64,
+    /// Its delays from a job's finish to the GET that sees it, sorted.
+    pub delays: Vec<f64>,
+}
+
+impl PollPace {
+    /// The pace's cost and delays for jobs of these durations (seconds).
+    pub fn of(durations: &[f64]) -> Self {
+        let policy = PollPolicy::default();
+        let mut gets = 0u64;
+        let mut delays = Vec::with_capacity(durations.len());
+        for &took in durations {
+            let mut at = 0.0;
+            let mut n = 0u32;
+            while at < took {
+                at += policy.next_interval(n).as_secs_f64();
+                n += 1;
+            }
+            gets += u64::from(n);
+            delays.push(at - took);
+        }
+        delays.sort_by(f64::total_cmp);
+        Self {
+            requests_per_job: 1.0 + gets as f64 / durations.len().max(1) as f64,
+            delays,
+        }
+    }
+}
+
+/// The phases of a run, by simulated time (issue 18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Until the first of the run's jobs finishes.
+    Start,
+    /// From then until the last create.
+    Steady,
+    /// After the last create (and after the first finish).
+    Tail,
+}
+
+impl Phase {
+    /// The three, in order.
+    pub const ALL: [Phase; 3] = [Phase::Start, Phase::Steady, Phase::Tail];
+
+    /// The name used in tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Start => "start",
+            Phase::Steady => "steady",
+            Phase::Tail => "tail",
+        }
+    }
+}
+
+/// The columns of the breakdown: the operations a batch uses, then the rest.
+pub const BREAKDOWN_OPS: [&str; 6] = ["create", "get", "list", "retry", "app", "other"];
+
+/// Requests by phase and operation, from the simulator's request log.
+#[derive(Debug, Clone, Default)]
+pub struct Breakdown {
+    /// Requests by phase, then operation (a name of [`BREAKDOWN_OPS`]).
+    pub counts: BTreeMap<Phase, BTreeMap<&'static str, u64>>,
+    /// Requests answered 429 by phase (also counted under their operation).
+    pub throttled: BTreeMap<Phase, u64>,
+    /// Simulated seconds of each phase.
+    pub secs: BTreeMap<Phase, f64>,
+}
+
+impl Breakdown {
+    /// Sorts the log's requests into phases: before `first_finish_us`
+    /// (start), after `last_create_us` (tail, unless still before the first
+    /// finish), steady between. `started_us` and `ended_us` bound the spans.
+    pub fn of(
+        log: impl IntoIterator<Item = (i64, Operation, Option<u16>)>,
+        started_us: i64,
+        first_finish_us: i64,
+        last_create_us: i64,
+        ended_us: i64,
+    ) -> Self {
+        let tail_from = last_create_us.max(first_finish_us);
+        let phase = |at: i64| {
+            if at < first_finish_us {
+                Phase::Start
+            } else if at > tail_from || (at == tail_from && last_create_us < first_finish_us) {
+                Phase::Tail
+            } else {
+                Phase::Steady
+            }
+        };
+        let mut out = Breakdown::default();
+        for p in Phase::ALL {
+            out.counts.entry(p).or_default();
+            out.throttled.insert(p, 0);
+        }
+        for (at_us, op, status) in log {
+            let p = phase(at_us);
+            let op = match op {
+                Operation::Create => "create",
+                Operation::Get => "get",
+                Operation::List => "list",
+                Operation::Retry => "retry",
+                Operation::App => "app",
+                Operation::Run | Operation::Other => "other",
+            };
+            *out.counts.entry(p).or_default().entry(op).or_default() += 1;
+            if status == Some(429) {
+                *out.throttled.entry(p).or_default() += 1;
+            }
+        }
+        let secs = |from: i64, to: i64| (to - from).max(0) as f64 / 1e6;
+        let first = first_finish_us.clamp(started_us, ended_us);
+        let tail = tail_from.clamp(first, ended_us);
+        out.secs.insert(Phase::Start, secs(started_us, first));
+        out.secs.insert(Phase::Steady, secs(first, tail));
+        out.secs.insert(Phase::Tail, secs(tail, ended_us));
+        out
+    }
+
+    /// Requests of one phase and operation.
+    pub fn count(&self, phase: Phase, op: &str) -> u64 {
+        self.counts
+            .get(&phase)
+            .and_then(|ops| ops.get(op))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests of one phase.
+    pub fn phase_total(&self, phase: Phase) -> u64 {
+        self.counts
+            .get(&phase)
+            .map(|ops| ops.values().sum())
+            .unwrap_or(0)
     }
 }
 
@@ -315,19 +534,32 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         })
         .count() as u64;
     let reported: u64 = summary.outcomes.values().sum();
-    let (last_create_us, quota_ideal_secs) = creation_schedule(&sim, summary.started_us);
+    let schedule = creation_schedule(&sim, summary.started_us);
+    let breakdown = Breakdown::of(
+        sim.request_log().iter().map(log_entry),
+        summary.started_us,
+        schedule.first_finish_us,
+        schedule.last_create_us,
+        summary.finished_us.max(summary.started_us),
+    );
     sim.shutdown().await;
     Ok(Measured {
         kind: job.kind,
         rows: job.rows,
         max_in_flight: job.max_in_flight,
+        rate_per_minute: job.rate_per_minute,
         load: spec.load,
+        list_order: spec.list_order,
+        total_count: spec.total_count,
+        tenants: spec.tenants,
         scale: spec.scale,
         stats,
         wall_secs: (summary.finished_us - summary.started_us) as f64 / 1e6,
         floor_secs: (last_finish_us - summary.started_us) as f64 / 1e6,
-        last_create_secs: (last_create_us - summary.started_us) as f64 / 1e6,
-        quota_ideal_secs,
+        last_create_secs: (schedule.last_create_us - summary.started_us) as f64 / 1e6,
+        quota_ideal_secs: schedule.quota_ideal_secs,
+        poll_pace: PollPace::of(&schedule.durations),
+        breakdown,
         ambiguous_landed,
         lost: job.rows.saturating_sub(reported),
         delays,
@@ -339,29 +571,56 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
     })
 }
 
-/// When the client's last job was created (microseconds), and the ideal
-/// quota-bound finish (see [`Measured::quota_ideal_secs`]) of its jobs.
-fn creation_schedule(sim: &Simulator, started_us: i64) -> (i64, f64) {
-    let mut jobs: Vec<(i64, f64)> = sim
+/// A logged request as [`Breakdown::of`] takes it.
+fn log_entry(r: &RequestRecord) -> (i64, Operation, Option<u16>) {
+    (r.at.timestamp_micros(), r.op, r.status)
+}
+
+/// When the client's jobs were created and finished, from the simulator.
+struct Schedule {
+    /// When the last was created (microseconds).
+    last_create_us: i64,
+    /// When the first finished (microseconds).
+    first_finish_us: i64,
+    /// The ideal quota-bound finish (see [`Measured::quota_ideal_secs`]).
+    quota_ideal_secs: f64,
+    /// Each job's duration, seconds, in creation order.
+    durations: Vec<f64>,
+}
+
+/// The client's jobs' creation schedule (see [`Schedule`]).
+fn creation_schedule(sim: &Simulator, started_us: i64) -> Schedule {
+    let mut jobs: Vec<(i64, i64)> = sim
         .job_ids(APP)
         .iter()
         .filter_map(|id| sim.job(id))
         .filter(|j| j.origin == JobOrigin::Client)
         .map(|j| {
-            let created = j.created_at.timestamp_micros();
-            let took = (j.finish_at.timestamp_micros() - created) as f64 / 1e6;
-            (created, took)
+            (
+                j.created_at.timestamp_micros(),
+                j.finish_at.timestamp_micros(),
+            )
         })
         .collect();
-    jobs.sort_by_key(|(created, _)| *created);
-    let last_create = jobs.last().map(|(c, _)| *c).unwrap_or(started_us);
+    jobs.sort_unstable();
+    let last_create_us = jobs.last().map(|(c, _)| *c).unwrap_or(started_us);
+    let first_finish_us = jobs.iter().map(|(_, f)| *f).min().unwrap_or(started_us);
+    let durations: Vec<f64> = jobs
+        .iter()
+        .map(|(created, finish)| (finish - created) as f64 / 1e6)
+        .collect();
     let interval = 60.0 / QUOTA_PER_MINUTE;
-    let ideal = jobs
+    let quota_ideal_secs = durations
         .iter()
         .enumerate()
-        .map(|(i, (_, took))| i as f64 * interval + took)
+        .map(|(i, took)| i as f64 * interval + took)
         .fold(0.0, f64::max);
-    (last_create, ideal)
+    Schedule {
+        last_create_us,
+        first_finish_us,
+        quota_ideal_secs,
+        durations,
+    }
 }
 
 fn progress(what: &str) {
@@ -388,7 +647,8 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                 let job = child::Job {
                     kind,
                     rows,
-                    max_in_flight: 100,
+                    max_in_flight: Some(100),
+                    page_size: Some(100),
                     rate_per_minute: None,
                     request_timeout_secs: None,
                     outcomes: true,
@@ -421,7 +681,8 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
         let job = child::Job {
             kind: Kind::Batch,
             rows: plan.quota_rows,
-            max_in_flight: in_flight,
+            max_in_flight: Some(in_flight),
+            page_size: Some(100),
             rate_per_minute: Some(QUOTA_PER_MINUTE),
             request_timeout_secs: None,
             outcomes: true,
@@ -449,7 +710,8 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
         let job = child::Job {
             kind: Kind::Batch,
             rows,
-            max_in_flight: 100,
+            max_in_flight: Some(100),
+            page_size: Some(100),
             rate_per_minute: None,
             request_timeout_secs: Some(3600.0),
             outcomes: false,
@@ -480,13 +742,85 @@ pub async fn faults(plan: &Plan) -> Result<Vec<Measured>, String> {
         let job = child::Job {
             kind: Kind::Batch,
             rows: plan.fault_rows,
-            max_in_flight: 100,
+            max_in_flight: Some(100),
+            page_size: Some(100),
             rate_per_minute: None,
             request_timeout_secs: None,
             outcomes: true,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
             exclusive,
+        };
+        runs.push(measure(plan, &spec, job).await?);
+    }
+    Ok(runs)
+}
+
+/// The list-order scenario (issue 17): the batch on an empty application
+/// whose list comes newest first, oldest first, or in no time order, with
+/// `totalCount` counting all jobs or missing.
+pub async fn list_order(plan: &Plan) -> Result<Vec<Measured>, String> {
+    let mut runs = Vec::new();
+    for (order, total_count) in LIST_VARIANTS {
+        progress(&format!(
+            "list order {}, totalCount {}: batch x {} rows",
+            order_label(order),
+            total_count_label(total_count),
+            plan.list_order_rows
+        ));
+        let spec = SimSpec {
+            list_order: order,
+            total_count,
+            ..SimSpec::standard(plan.scale, plan.seed, Load::Empty)
+        };
+        let job = child::Job {
+            kind: Kind::Batch,
+            rows: plan.list_order_rows,
+            max_in_flight: Some(100),
+            page_size: Some(100),
+            rate_per_minute: None,
+            request_timeout_secs: None,
+            outcomes: true,
+            current_thread: plan.current_thread,
+            poll_overhead: plan.poll_overhead,
+            exclusive: false,
+        };
+        runs.push(measure(plan, &spec, job).await?);
+    }
+    Ok(runs)
+}
+
+/// The busy-quota scenario (issue 18): an application with [`CROWDED`]
+/// other tenants and a simulator limit of 400 requests a minute, the batch
+/// with the library's default settings: once told the budget (`.rate`, as
+/// `--rate 400/min`), once told nothing (learning it from 429s).
+pub async fn busy_quota(plan: &Plan) -> Result<Vec<Measured>, String> {
+    let mut runs = Vec::new();
+    for rate in [Some(QUOTA_PER_MINUTE), None] {
+        progress(&format!(
+            "busy quota: batch x {} rows, default flags, {}",
+            plan.busy_quota_rows,
+            match rate {
+                Some(r) => format!("budget {r}/min"),
+                None => "no budget given".into(),
+            }
+        ));
+        let spec = SimSpec {
+            rate_limit: Some(RateLimitConfig::per_minute(QUOTA_PER_MINUTE, 50)),
+            tenants: CROWDED,
+            ..SimSpec::standard(plan.scale, plan.seed, Load::Busy)
+        };
+        let job = child::Job {
+            kind: Kind::Batch,
+            rows: plan.busy_quota_rows,
+            max_in_flight: None,
+            page_size: None,
+            rate_per_minute: rate,
+            request_timeout_secs: None,
+            outcomes: true,
+            current_thread: plan.current_thread,
+            poll_overhead: plan.poll_overhead,
+            exclusive: false,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -504,6 +838,34 @@ mod tests {
         assert_eq!(percentile(&v, 95.0), Some(95.0));
         assert_eq!(percentile(&v, 0.0), Some(1.0));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    fn at(us: i64) -> (i64, Operation, Option<u16>) {
+        (us, Operation::List, Some(200))
+    }
+
+    #[test]
+    fn phases_split_at_the_first_finish_and_the_last_create() {
+        // Started at 0, first finish at 10, last create at 20, done at 30.
+        let log = [at(0), at(9), at(10), at(20), at(21), at(30)];
+        let b = Breakdown::of(log, 0, 10, 20, 30);
+        assert_eq!(b.phase_total(Phase::Start), 2);
+        assert_eq!(b.phase_total(Phase::Steady), 2);
+        assert_eq!(b.phase_total(Phase::Tail), 2);
+        assert_eq!(b.secs[&Phase::Steady], 10e-6);
+        // Every create before the first finish: no steady phase.
+        let b = Breakdown::of(log, 0, 10, 5, 30);
+        assert_eq!(b.phase_total(Phase::Start), 2);
+        assert_eq!(b.phase_total(Phase::Steady), 0);
+        assert_eq!(b.phase_total(Phase::Tail), 4);
+    }
+
+    #[test]
+    fn poll_pace_counts_gets_until_a_job_is_done() {
+        // Polls at 1, 2.5, 4.75 s: a 2 s job needs 2 GETs, seen 0.5 s late.
+        let pace = PollPace::of(&[2.0]);
+        assert_eq!(pace.requests_per_job, 3.0);
+        assert!((pace.delays[0] - 0.5).abs() < 1e-9);
     }
 
     #[test]

@@ -21,6 +21,11 @@ fn every_scenario_runs_at_tiny_sizes() {
         "Quota-bound batch",
         "Memory:",
         "Faults:",
+        "List order:",
+        "Busy application under the quota",
+        "Where requests go: the batch rows of the comparison",
+        "Where requests go: list order",
+        "Where requests go: busy application under the quota",
         "### Verdicts",
     ] {
         assert!(stdout.contains(heading), "no `{heading}` in:\n{stdout}");

@@ -232,7 +232,7 @@ async fn handle(
     }
     let op = classify(req.method(), &path);
     let request_id = format!("sim-req-{}", seq.fetch_add(1, Ordering::Relaxed) + 1);
-    shared.stats.request(op);
+    let slot = shared.stats.request(op, shared.clock.now());
     let result = handle_api(&shared, router, op, req.map(Body::new)).await;
     match result {
         Ok(mut resp) => {
@@ -244,7 +244,7 @@ async fn handle(
             // clock offset with it.
             let date = shared.clock.now().format("%a, %d %b %Y %H:%M:%S GMT");
             set_header(&mut resp, "date", date.to_string());
-            shared.stats.response(op, resp.status().as_u16());
+            shared.stats.response(op, resp.status().as_u16(), slot);
             Ok(resp)
         }
         Err(dropped) => {

@@ -18,7 +18,7 @@ use crate::faults::{FaultConfig, FaultEngine, Outage};
 use crate::listener::{ListenerControl, Refuse};
 use crate::ratelimit::RateLimiter;
 use crate::routes::Caller;
-use crate::stats::{Stats, StatsCollector};
+use crate::stats::{RequestRecord, Stats, StatsCollector};
 use crate::store::{JobState, Store};
 
 /// Why a simulator could not start.
@@ -98,6 +98,7 @@ pub struct SimulatorBuilder {
     config: SimConfig,
     clock: Option<SimClock>,
     port: u16,
+    request_log: bool,
 }
 
 impl SimulatorBuilder {
@@ -293,6 +294,14 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Keeps a log of every API request (its arrival time, operation and
+    /// answer), read with [`Simulator::request_log`] (default off: it grows
+    /// with every request).
+    pub fn request_log(mut self, on: bool) -> Self {
+        self.request_log = on;
+        self
+    }
+
     /// Validates the configuration, binds 127.0.0.1 and starts serving on
     /// the current tokio runtime.
     pub async fn start(self) -> Result<Simulator, SimError> {
@@ -320,7 +329,7 @@ impl SimulatorBuilder {
                 self.config.seed,
             )),
             limiter: RateLimiter::new(self.config.rate_limit),
-            stats: StatsCollector::default(),
+            stats: StatsCollector::new(self.request_log),
             store: Mutex::new(store),
             clock,
             config: self.config,
@@ -354,6 +363,7 @@ impl Simulator {
             config: SimConfig::default(),
             clock: None,
             port: 0,
+            request_log: false,
         }
     }
 
@@ -397,7 +407,14 @@ impl Simulator {
         self.shared.stats()
     }
 
-    /// Sets every counter back to zero (jobs stay).
+    /// Every API request so far, in arrival order, when the builder asked
+    /// for the log ([`SimulatorBuilder::request_log`]); empty otherwise.
+    /// Cleared by [`reset_stats`](Self::reset_stats).
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        self.shared.stats.log()
+    }
+
+    /// Sets every counter back to zero (and clears the request log; jobs stay).
     pub fn reset_stats(&self) {
         self.shared.stats.reset();
     }

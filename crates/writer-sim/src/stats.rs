@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use writer_api::types::JobInput;
 
@@ -107,26 +108,76 @@ impl Stats {
     }
 }
 
-/// The live counters behind [`Stats`].
+/// One API request as the simulator received it, in the order they
+/// arrived: what a benchmark needs to tell which requests went where and
+/// when (see [`Simulator::request_log`](crate::Simulator::request_log)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Simulated time when the request arrived.
+    pub at: DateTime<Utc>,
+    /// Its operation.
+    pub op: Operation,
+    /// The status answered; `None` while unanswered, or when the
+    /// connection was closed without a response.
+    pub status: Option<u16>,
+}
+
+/// The live counters behind [`Stats`], and the request log when it is kept.
 #[derive(Debug, Default)]
 pub(crate) struct StatsCollector {
     inner: Mutex<Stats>,
+    /// `Some` when the log is kept (off by default: it grows with every
+    /// request).
+    log: Option<Mutex<Vec<RequestRecord>>>,
 }
 
+/// Where a request's record is in the log, to fill in its answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogSlot(Option<usize>);
+
 impl StatsCollector {
+    /// Counters, and a log of every request when `log` is true.
+    pub(crate) fn new(log: bool) -> Self {
+        Self {
+            inner: Mutex::default(),
+            log: log.then(Mutex::default),
+        }
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut Stats) -> R) -> R {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
 
-    pub(crate) fn request(&self, op: Operation) {
+    fn with_log<R>(&self, f: impl FnOnce(&mut Vec<RequestRecord>) -> R) -> Option<R> {
+        let log = self.log.as_ref()?;
+        let mut guard = log.lock().unwrap_or_else(|p| p.into_inner());
+        Some(f(&mut guard))
+    }
+
+    pub(crate) fn request(&self, op: Operation, at: DateTime<Utc>) -> LogSlot {
         self.with(|s| {
             s.total_requests += 1;
             *s.by_operation.entry(op.as_str().to_string()).or_default() += 1;
         });
+        LogSlot(self.with_log(|log| {
+            log.push(RequestRecord {
+                at,
+                op,
+                status: None,
+            });
+            log.len() - 1
+        }))
     }
 
-    pub(crate) fn response(&self, op: Operation, status: u16) {
+    pub(crate) fn response(&self, op: Operation, status: u16, slot: LogSlot) {
+        if let LogSlot(Some(i)) = slot {
+            self.with_log(|log| {
+                if let Some(record) = log.get_mut(i) {
+                    record.status = Some(status);
+                }
+            });
+        }
         self.with(|s| {
             *s.by_status.entry(status).or_default() += 1;
             *s.by_operation_status
@@ -178,7 +229,13 @@ impl StatsCollector {
         stats
     }
 
+    /// The request log so far (empty when it is not kept).
+    pub(crate) fn log(&self) -> Vec<RequestRecord> {
+        self.with_log(|log| log.clone()).unwrap_or_default()
+    }
+
     pub(crate) fn reset(&self) {
         self.with(|s| *s = Stats::default());
+        self.with_log(Vec::clear);
     }
 }

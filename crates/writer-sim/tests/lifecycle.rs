@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use writer_api::types::{
     Application, CreateJobResponse, GenerateApplicationResponse, Job, RetryJobResponse,
 };
-use writer_sim::{DurationDist, JobStatus, SIMULATED_MARKER, Stats, expected_output};
+use writer_sim::{DurationDist, JobStatus, Operation, SIMULATED_MARKER, Stats, expected_output};
 
 #[tokio::test]
 async fn job_runs_to_completion_with_the_expected_output() {
@@ -292,4 +292,37 @@ async fn shutdown_stops_the_server() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn the_request_log_records_each_requests_time_operation_and_answer() {
+    let sim = manual().request_log(true).start().await.unwrap();
+    let client = Client::new(&sim);
+    let t0 = sim.clock().now();
+    let id = client.create_id(DEMO, &product("Log shoe")).await;
+    sim.advance(Duration::from_secs(5));
+    client.job(&id).await;
+    client.list(DEMO, "limit=10").await;
+    client.get("/v1/applications/jobs/no-such-job").await;
+    client.get("/_sim/stats").await;
+    let log = sim.request_log();
+    let ops: Vec<_> = log.iter().map(|r| (r.op, r.status)).collect();
+    assert_eq!(
+        ops,
+        [
+            (Operation::Create, Some(202)),
+            (Operation::Get, Some(200)),
+            (Operation::List, Some(200)),
+            (Operation::Get, Some(404)),
+        ]
+    );
+    assert_eq!(log[0].at, t0);
+    assert_eq!(log[1].at, t0 + chrono::TimeDelta::seconds(5));
+    assert_eq!(log.len() as u64, sim.stats().total_requests);
+    sim.reset_stats();
+    assert!(sim.request_log().is_empty());
+
+    let unlogged = manual().start().await.unwrap();
+    Client::new(&unlogged).job(&id).await;
+    assert!(unlogged.request_log().is_empty());
 }
