@@ -48,7 +48,7 @@ pub struct RowState {
     pub superseded_at: Option<u64>,
 }
 
-/// What [`Journal::open`] found in an existing journal.
+/// What [`Journal::open`](super::journal::Journal::open) found in an existing journal.
 #[derive(Debug, Default)]
 pub struct ResumeState {
     /// Per-row state, by key.
