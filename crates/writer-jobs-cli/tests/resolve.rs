@@ -309,6 +309,7 @@ fn a_resend_decision_makes_the_next_resume_create_exactly_one_new_job_for_that_r
     assert_eq!(intents, intents_before + 1, "one new intent");
     let b = bed.result("row-b").unwrap();
     assert_eq!(b["status"], "completed");
+    assert_eq!(b["creates"], 2, "the row's creates, both runs'");
     let old = bed.job_of_first("row-b");
     assert_ne!(b["job_id"], old.as_str(), "a new job, not a candidate");
     assert_eq!(bed.results().len(), 3);

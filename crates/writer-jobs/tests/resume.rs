@@ -384,6 +384,7 @@ async fn decisions_on_an_older_journal_are_carried_out_by_the_next_run() {
     assert!(by_key["k0"].replayed);
     assert_eq!(by_key["k0"].job_id.as_deref(), Some(job.id.as_str()));
     assert!(!by_key["k1"].replayed, "created again");
+    assert_eq!(by_key["k1"].creates, 2, "counted after the first");
     assert!(matches!(
         by_key["k1"].result,
         OutcomeResult::Completed { .. }

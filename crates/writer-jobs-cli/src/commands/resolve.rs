@@ -107,7 +107,8 @@ pub async fn run(global: &Global, args: &ResolveArgs) -> Result<Code, CliError> 
 fn parse_actions(args: &ResolveArgs) -> Result<Vec<Action>, CliError> {
     let mut actions = Vec::new();
     for pair in &args.adopt {
-        let Some((key, job_id)) = pair.split_once('=') else {
+        // A key may hold `=`; a job id does not.
+        let Some((key, job_id)) = pair.rsplit_once('=') else {
             return Err(CliError::usage(format!(
                 "--adopt {pair}: expected KEY=JOB_ID"
             )));

@@ -193,6 +193,10 @@ pub enum Record {
     Resend {
         /// The row's key.
         key: String,
+        /// Creates sent for the row before the decision: the new create
+        /// counts on from there (and the bound on a row's creates holds).
+        #[serde(default)]
+        creates: u32,
         /// Client clock time of the decision.
         at: DateTime<Utc>,
     },
@@ -485,8 +489,9 @@ impl Journal {
                 row.attempts = row.attempts.max(1);
                 row.decision = Some(Decision::Adopted { job_id });
             }
-            Record::Resend { key, .. } => {
+            Record::Resend { key, creates, .. } => {
                 let row = state.rows.entry(key).or_default();
+                row.creates_before = creates;
                 row.superseded_at = row.done_at.take().or(row.superseded_at);
                 // Forgotten: the next run creates the row afresh.
                 row.job_id = None;

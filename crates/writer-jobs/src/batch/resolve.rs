@@ -142,7 +142,8 @@ impl Resolution {
     /// Opens and locks the journal at `path` (refused while a run holds
     /// it) and reads its ambiguous rows.
     pub fn open(path: &Path) -> Result<Self, ResolveError> {
-        let (journal, state) = Journal::open_existing(path, Durability::Os)?;
+        // Decisions are few: each is flushed to disk.
+        let (journal, state) = Journal::open_existing(path, Durability::Fsync)?;
         let binding = state.binding.clone().expect("read without a binding");
         let mut rows = Vec::new();
         let mut owners = HashMap::new();
@@ -346,11 +347,12 @@ impl Resolution {
 
     /// Decides that row `key` is created again by the next resumed run.
     pub fn resend(&mut self, key: &str) -> Result<(), ResolveError> {
-        self.undecided(key)?;
+        let creates = self.undecided(key)?.outcome.creates;
         self.decide(
             key,
             Record::Resend {
                 key: key.to_string(),
+                creates,
                 at: Utc::now(),
             },
             Decision::Resend,

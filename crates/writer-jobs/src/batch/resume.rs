@@ -46,6 +46,8 @@ pub struct RowState {
     /// Byte offset of the `done` record a decision superseded (the
     /// ambiguous outcome the user decided on).
     pub superseded_at: Option<u64>,
+    /// Creates sent for the row before a resend decision.
+    pub creates_before: u32,
 }
 
 /// What [`Journal::open`](super::journal::Journal::open) found in an existing journal.
@@ -101,6 +103,9 @@ pub(super) enum Placed {
     Ambiguous(Ambiguous),
     /// Never sent (as far as the journal knows): create it.
     Fresh(Row),
+    /// The user decided to create it again: one new create, counted after
+    /// the `creates` sent before.
+    Resend { row: Row, creates: u32 },
 }
 
 /// Walks what an earlier run recorded, row by row.
@@ -215,8 +220,12 @@ impl ResumeCursor {
             Some(RowState {
                 decision: Some(Decision::Resend),
                 intent_at: None,
+                creates_before,
                 ..
-            }) => Placed::Fresh(row),
+            }) => Placed::Resend {
+                row,
+                creates: creates_before,
+            },
             Some(RowState {
                 job_id: Some(job_id),
                 intent_at,
@@ -405,6 +414,7 @@ mod tests {
     fn a_resend_decision_is_one_fresh_create_and_an_adoption_is_tracked() {
         let resend = RowState {
             seq: 1,
+            creates_before: 2,
             decision: Some(Decision::Resend),
             superseded_at: Some(40),
             ..RowState::default()
@@ -422,7 +432,10 @@ mod tests {
         let mut c = cursor(vec![("resend", resend), ("adopted", adopted)]);
         assert!(c.left_ambiguous().is_empty(), "neither is reconciled");
         let state = c.take("resend");
-        assert!(matches!(c.place(row("resend"), 1, state), Placed::Fresh(_)));
+        assert!(matches!(
+            c.place(row("resend"), 1, state),
+            Placed::Resend { creates: 2, .. }
+        ));
         let state = c.take("adopted");
         assert!(matches!(
             c.place(row("adopted"), 2, state),
