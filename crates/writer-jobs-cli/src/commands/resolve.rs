@@ -75,9 +75,19 @@ pub async fn run(global: &Global, args: &ResolveArgs) -> Result<Code, CliError> 
         }
         .map_err(refusal)?;
     }
+    // Adoptions come first: each fetches its job, and a failed fetch stops
+    // the command before the decisions that need no request are written;
+    // what was written is still reported and put in the results file.
     let mut applied = Vec::new();
+    let mut failed = None;
     for action in &actions {
-        applied.push(apply(&mut resolution, &target, action).await?);
+        match apply(&mut resolution, &target, action).await {
+            Ok(done) => applied.push(done),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
     }
     // The results file agrees with the journal: a finished adopted job's
     // result in place of the row's, rows a resume will run taken out (also
@@ -95,6 +105,10 @@ pub async fn run(global: &Global, args: &ResolveArgs) -> Result<Code, CliError> 
         }
     }
     let changed = rewrite(&args.results, format, target.simulated, &changes)?;
+    if let Some(e) = failed {
+        report(global.json, &applied, &args.results, changed)?;
+        return Err(e);
+    }
     if !actions.is_empty() {
         report(global.json, &applied, &args.results, changed)?;
         return Ok(Code::Ok);
