@@ -194,6 +194,10 @@ Example:
     #[command(after_help = BATCH_HELP)]
     Batch(Box<BatchArgs>),
 
+    /// Decide a batch's ambiguous rows: adopt a candidate job, send the row again, or give up.
+    #[command(after_help = RESOLVE_HELP)]
+    Resolve(ResolveArgs),
+
     /// Print a shell completion script.
     #[command(after_help = "\
 Example:
@@ -357,6 +361,56 @@ Examples:
   generate-rows | writer-jobs batch - --app my-app --out - --journal run.journal > results.jsonl
   writer-jobs batch products.csv --app my-app --out results.csv --rate 400/min
   writer-jobs batch products.csv --app my-app --out results.csv --rate 400/min --resume";
+
+const RESOLVE_HELP: &str = "\
+A row is ambiguous when its create may or may not have made a job and the
+batch could not tell which (on an application other clients use too). Without
+a decision, resolve lists each ambiguous row with its candidate jobs: id,
+created_at, status and the first line of the output, fetched from the API.
+
+Decisions (repeatable; all are checked before any is applied):
+  --adopt KEY=JOB_ID  the row's job is JOB_ID, one of its candidates. Applied at
+                      once: a finished job's result replaces the row's result in
+                      RESULTS; a running one's row is taken out of RESULTS and the
+                      next `batch ... --resume` waits for the job.
+  --resend KEY        the next `batch ... --resume` creates the row again: one new
+                      job (if a candidate was the row's after all, it now has two).
+                      The row is taken out of RESULTS until then.
+  --give-up KEY       the row stays ambiguous in RESULTS, marked decided: later
+                      resumes and resolves leave it alone.
+
+Decisions are records in the batch's journal, written under its lock: resolve
+refuses to run while a batch runs on the same journal. It refuses (exit 2) a key
+that is unknown, not ambiguous or already decided, a job that is not among the
+row's candidates, and a job another row owns.
+
+Examples:
+  writer-jobs resolve results.jsonl
+  writer-jobs resolve results.jsonl --adopt sku-7=0000002a-0001-4abc-8def-0123456789ab
+  writer-jobs resolve results.jsonl --resend sku-9 --give-up sku-12
+  writer-jobs batch products.jsonl --app my-app --out results.jsonl --resume";
+
+/// `resolve` options.
+#[derive(Debug, Args, Clone)]
+pub struct ResolveArgs {
+    /// The batch's results file.
+    pub results: PathBuf,
+    /// The batch's journal (default: RESULTS + ".journal").
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Results format (default: csv when RESULTS ends in .csv, else jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormatArg>,
+    /// Adopt job JOB_ID (one of the row's candidates) as row KEY's job.
+    #[arg(long, value_name = "KEY=JOB_ID")]
+    pub adopt: Vec<String>,
+    /// Create row KEY again on the next `batch --resume`.
+    #[arg(long, value_name = "KEY")]
+    pub resend: Vec<String>,
+    /// Leave row KEY ambiguous for good.
+    #[arg(long, value_name = "KEY")]
+    pub give_up: Vec<String>,
+}
 
 /// `batch` options.
 #[derive(Debug, Args, Clone)]

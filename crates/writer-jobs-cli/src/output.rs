@@ -341,6 +341,130 @@ impl ResultsWriter {
     }
 }
 
+/// Makes the results file at `path` agree with `changes`: for each key
+/// mapped to `Some(outcome)`, that outcome's record (replacing the row's
+/// record, or appended); for each key mapped to `None`, no record (so the
+/// next `--resume` runs the row). Every other record is kept byte for byte.
+/// The new file is written beside the old one and renamed over it, so a
+/// crash leaves one or the other. Returns how many records changed (0: the
+/// file was left alone).
+pub fn rewrite(
+    path: &Path,
+    format: OutFormat,
+    simulated: bool,
+    changes: &std::collections::BTreeMap<String, Option<Outcome>>,
+) -> Result<usize, CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::io(format!("cannot read {}", path.display()), &e))?;
+    let records = match format {
+        OutFormat::Jsonl => jsonl_spans(path, &bytes)?,
+        OutFormat::Csv => csv_spans(path, &bytes)?,
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut placed = HashSet::new();
+    let mut changed = 0;
+    for span in records {
+        let Some((key, status, job_id)) = &span.row else {
+            out.extend_from_slice(&bytes[span.start..span.end]);
+            continue;
+        };
+        match changes.get(key) {
+            None => out.extend_from_slice(&bytes[span.start..span.end]),
+            Some(None) => changed += 1,
+            Some(Some(_)) if !placed.insert(key.clone()) => changed += 1,
+            Some(Some(outcome)) => {
+                let same = outcome.result.name() == status && outcome.job_id == *job_id;
+                if same {
+                    out.extend_from_slice(&bytes[span.start..span.end]);
+                } else {
+                    out.extend(ResultRecord::from_outcome(outcome, simulated).to_line(format)?);
+                    changed += 1;
+                }
+            }
+        }
+    }
+    for (key, outcome) in changes {
+        if let Some(outcome) = outcome.as_ref().filter(|_| !placed.contains(key)) {
+            out.extend(ResultRecord::from_outcome(outcome, simulated).to_line(format)?);
+            changed += 1;
+        }
+    }
+    if changed == 0 {
+        return Ok(0);
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let fail = |e: std::io::Error| CliError::io(format!("cannot rewrite {}", path.display()), &e);
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    temp.write_all(&out)
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(fail)?;
+    temp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(changed)
+}
+
+/// One record of a results file: its bytes, and (for a result, not the
+/// CSV header) its key, status and job id.
+struct Span {
+    start: usize,
+    end: usize,
+    row: Option<(String, String, Option<String>)>,
+}
+
+/// A JSONL results file's records (a torn last line is kept as it is).
+fn jsonl_spans(path: &Path, bytes: &[u8]) -> Result<Vec<Span>, CliError> {
+    #[derive(Deserialize)]
+    struct Row {
+        key: String,
+        status: String,
+        job_id: Option<String>,
+    }
+    let mut spans = Vec::new();
+    let mut start = 0;
+    for (index, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        let end = start + line.len();
+        let row = if line.ends_with(b"\n") && !line.iter().all(u8::is_ascii_whitespace) {
+            let r: Row =
+                serde_json::from_slice(line).map_err(|e| damaged(path, index as u64 + 1, e))?;
+            Some((r.key, r.status, r.job_id))
+        } else {
+            None
+        };
+        spans.push(Span { start, end, row });
+        start = end;
+    }
+    Ok(spans)
+}
+
+/// A CSV results file's records, the header first.
+fn csv_spans(path: &Path, bytes: &[u8]) -> Result<Vec<Span>, CliError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut spans = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let start = reader.position().byte() as usize;
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(damaged(path, line, e)),
+        }
+        let end = (reader.position().byte() as usize).min(bytes.len());
+        let row = (!spans.is_empty()).then(|| {
+            let field = |i| record.get(i).unwrap_or_default().to_string();
+            let job_id = Some(field(1)).filter(|j| !j.is_empty());
+            (field(0), field(2), job_id)
+        });
+        spans.push(Span { start, end, row });
+    }
+    Ok(spans)
+}
+
 /// Minimal view of a JSONL record, for resume.
 #[derive(Deserialize)]
 struct KeyStatus {
@@ -540,6 +664,47 @@ mod tests {
     #[test]
     fn csv_resume_cuts_a_torn_record_even_inside_quotes() {
         round_trip(OutFormat::Csv, "csv");
+    }
+
+    fn rewrite_keeps_other_records_and_replaces_removes_or_appends(format: OutFormat, ext: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("out.{ext}"));
+        let mut w = ResultsWriter::create(&path, format, true).unwrap();
+        for k in ["a", "b", "c"] {
+            w.write(&outcome(k)).unwrap();
+        }
+        drop(w);
+        let before = std::fs::read_to_string(&path).unwrap();
+        let mut changes = std::collections::BTreeMap::new();
+        changes.insert("c".to_string(), Some(outcome("c")));
+        assert_eq!(rewrite(&path, format, true, &changes).unwrap(), 0, "same");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        let mut failed = outcome("a");
+        failed.result = OutcomeResult::Failed {
+            error: "boom".into(),
+        };
+        changes.insert("a".to_string(), Some(failed));
+        changes.insert("b".to_string(), None);
+        changes.insert("d".to_string(), Some(outcome("d")));
+        assert_eq!(rewrite(&path, format, true, &changes).unwrap(), 3);
+        let (_, existing) = ResultsWriter::resume(&path, format, true).unwrap();
+        assert_eq!(
+            existing.keys,
+            HashSet::from(["a".to_string(), "c".to_string(), "d".to_string()])
+        );
+        assert_eq!((existing.counts.completed, existing.counts.failed), (2, 1));
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(after.contains("line two"), "multi-line values survive");
+    }
+
+    #[test]
+    fn jsonl_rewrite() {
+        rewrite_keeps_other_records_and_replaces_removes_or_appends(OutFormat::Jsonl, "jsonl");
+    }
+
+    #[test]
+    fn csv_rewrite_keeps_quoted_multi_line_records_whole() {
+        rewrite_keeps_other_records_and_replaces_removes_or_appends(OutFormat::Csv, "csv");
     }
 
     #[test]

@@ -31,7 +31,7 @@ fn check_golden(name: &str, actual: &str) {
     );
 }
 
-const SUBCOMMANDS: [&str; 9] = [
+const SUBCOMMANDS: [&str; 10] = [
     "submit",
     "get",
     "list",
@@ -40,6 +40,7 @@ const SUBCOMMANDS: [&str; 9] = [
     "run",
     "app",
     "batch",
+    "resolve",
     "completions",
 ];
 

@@ -289,3 +289,121 @@ async fn a_journaled_job_that_vanished_fails_fast() {
     );
     assert!(sim.stats().requests(writer_sim::Operation::Get) >= 1);
 }
+
+/// A format 2 journal (written before decisions existed) whose three rows
+/// ended ambiguous: decisions made with a `Resolution` are recorded after a
+/// format 3 header, and the resumed engine carries them out: the resent
+/// row gets exactly one new create, the adopted row the adopted job's
+/// outcome, the given-up row stays ambiguous, and nothing else is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_on_an_older_journal_are_carried_out_by_the_next_run() {
+    use writer_jobs::batch::{Decision, Resolution, ResolveError};
+
+    let (sim, client) = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("decided.journal");
+    let rows = rows(3);
+    // k0's job exists (made by another client, as far as the journal knows).
+    let job = client
+        .create_job(APP, &rows[0].inputs)
+        .await
+        .expect("create");
+    let now = chrono::Utc::now();
+    let mut lines = vec![
+        serde_json::json!({"type": "header", "version": 2, "base_url": sim.base_url(), "app_id": APP, "simulated": false, "started_at": now}),
+    ];
+    for (seq, row) in rows.iter().enumerate() {
+        lines.push(serde_json::json!({"type": "intent", "key": row.key, "seq": seq, "fp": row.inputs.fingerprint(), "at": now}));
+        lines.push(serde_json::json!({"type": "done", "outcome": {
+            "key": row.key, "seq": seq, "job_id": null, "status": "ambiguous",
+            "reason": "the answer was lost", "candidates": [job.id],
+            "attempts": 1, "creates": 1, "created_at": null, "finished_at": null,
+            "observed_at": now}}));
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&journal, text).unwrap();
+    let created_before = sim.stats().jobs_created;
+
+    let mut resolution = Resolution::open(&journal).unwrap();
+    assert_eq!(resolution.rows().len(), 3);
+    assert!(matches!(
+        resolution.check_adopt("k1", "someone-else"),
+        Err(ResolveError::NotACandidate { .. })
+    ));
+    // Adopted once finished (a running job would be waited for by the
+    // next run instead).
+    let finished = client.wait(&job.id).await.expect("the job finishes");
+    let adopted = resolution.adopt_job("k0", &finished).unwrap();
+    assert!(matches!(
+        adopted,
+        Some(Outcome {
+            result: OutcomeResult::Completed { .. },
+            ..
+        })
+    ));
+    assert!(matches!(
+        resolution.check_adopt("k1", &job.id),
+        Err(ResolveError::Owned { ref owner, .. }) if owner == "k0"
+    ));
+    resolution.resend("k1").unwrap();
+    resolution.give_up("k2").unwrap();
+    assert!(matches!(
+        resolution.give_up("k2"),
+        Err(ResolveError::Decided { .. })
+    ));
+    drop(resolution);
+    let written = std::fs::read_to_string(&journal).unwrap();
+    assert!(written.contains("\"version\":3"), "{written}");
+
+    let reopened = Resolution::open(&journal).unwrap();
+    let decided: Vec<_> = reopened
+        .rows()
+        .iter()
+        .map(|r| (r.key.as_str(), r.decision.clone()))
+        .collect();
+    assert_eq!(
+        decided,
+        vec![
+            ("k1", Some(Decision::Resend)),
+            ("k2", Some(Decision::GaveUp))
+        ]
+    );
+    assert_eq!(reopened.settled().len(), 1);
+    drop(reopened);
+
+    let outcomes: Vec<Outcome> = batch(&client, &journal, 2)
+        .exclusive_application(false)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .unwrap()
+        .map(|o| o.unwrap())
+        .collect()
+        .await;
+    let by_key: HashMap<&str, &Outcome> = outcomes.iter().map(|o| (o.key.as_str(), o)).collect();
+    assert_eq!(by_key.len(), 3);
+    assert!(by_key["k0"].replayed);
+    assert_eq!(by_key["k0"].job_id.as_deref(), Some(job.id.as_str()));
+    assert!(!by_key["k1"].replayed, "created again");
+    assert_eq!(by_key["k1"].creates, 2, "counted after the first");
+    assert!(matches!(
+        by_key["k1"].result,
+        OutcomeResult::Completed { .. }
+    ));
+    assert_ne!(by_key["k1"].job_id.as_deref(), Some(job.id.as_str()));
+    assert!(by_key["k2"].replayed);
+    assert!(matches!(
+        by_key["k2"].result,
+        OutcomeResult::Ambiguous { .. }
+    ));
+    assert_eq!(
+        sim.stats().jobs_created,
+        created_before + 1,
+        "one new job: the resent row's"
+    );
+    let written = std::fs::read_to_string(&journal).unwrap();
+    let intents = written
+        .lines()
+        .filter(|l| l.contains("\"type\":\"intent\"") && l.contains("\"k1\""))
+        .count();
+    assert_eq!(intents, 2, "one new intent for the resent row");
+}

@@ -197,7 +197,7 @@ impl Input {
 
 /// The port of the base URL a journal is bound to (its header line), so a
 /// resumed run can start the built-in simulator at the same address.
-fn journal_port(journal: &Path) -> Option<u16> {
+pub(super) fn journal_port(journal: &Path) -> Option<u16> {
     use std::io::BufRead;
     let file = std::fs::File::open(journal).ok()?;
     let mut line = String::new();

@@ -3,6 +3,7 @@
 mod app;
 mod batch;
 mod jobs;
+mod resolve;
 
 use crate::args::{Cli, Command};
 use crate::embedded::{ConnectOptions, Target, connect};
@@ -29,6 +30,7 @@ pub async fn dispatch(cli: Cli) -> Result<Code, CliError> {
             Ok(Code::Ok)
         }
         Command::Batch(args) => batch::run(&global, &args).await,
+        Command::Resolve(args) => resolve::run(&global, &args).await,
         command => {
             let target = connect(&global, ConnectOptions::default()).await?;
             single(&target, json, command).await.map_err(|mut err| {
@@ -55,6 +57,9 @@ async fn single(target: &Target, json: bool, command: Command) -> Result<Code, C
         Command::Retry(args) => jobs::retry(target, json, &args).await,
         Command::Run(args) => jobs::run(target, json, &args).await,
         Command::App { app_id } => app::show(target, json, app_id.as_deref()).await,
-        Command::Batch(_) | Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
+        Command::Batch(_)
+        | Command::Resolve(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => Ok(Code::Ok),
     }
 }

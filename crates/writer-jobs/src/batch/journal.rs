@@ -14,7 +14,10 @@
 //! - `created`: the job id, once the server answered the create;
 //! - `retried`: a job-level retry and the id the server answered with;
 //! - `ambiguous`: a create whose outcome is unknown, and its time window;
-//! - `done`: the row's final outcome.
+//! - `done`: the row's final outcome;
+//! - `adopted`, `resend`, `gave_up`: the user's decision on an ambiguous
+//!   row (`writer-jobs resolve`, [`Resolution`](super::Resolution)),
+//!   written under the same lock, so never while a run holds the journal.
 //!
 //! Durability: each record is written with one unbuffered `write_all`, so it
 //! is in the OS before the engine takes its next step, and `kill -9` at any
@@ -37,10 +40,42 @@ use super::Outcome;
 pub use super::resume::{ResumeState, RowState};
 
 /// The journal format version this code writes. It reads this one and
-/// every earlier one: version 2 added `received_at` to `created` records
-/// (skew evidence for a resumed run); version 1 journals resume with
-/// windows rebuilt from their intents alone.
-pub const FORMAT_VERSION: u32 = 2;
+/// every earlier one: version 3 added the user's decisions on ambiguous
+/// rows (`adopted`, `resend`, `gave_up`; a decision added to an older
+/// journal is preceded by a version 3 `header` line, so an older
+/// writer-jobs refuses the file by name instead of misreading it);
+/// version 2 added `received_at` to `created` records (skew evidence for a
+/// resumed run); version 1 journals resume with windows rebuilt from their
+/// intents alone.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// A user's decision on an ambiguous row (format 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The row's job is this one: the row follows it (and its outcome is
+    /// the job's once it has finished).
+    Adopted {
+        /// The adopted job.
+        job_id: String,
+    },
+    /// The row is to be created again: the next resumed run sends one new
+    /// create for it.
+    Resend,
+    /// The row stays ambiguous, and no run acts on it again.
+    GaveUp,
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Adopted { job_id } => {
+                write!(f, "adopted job {job_id}; the next --resume waits for it")
+            }
+            Self::Resend => f.write_str("to be sent again by the next --resume"),
+            Self::GaveUp => f.write_str("given up: it stays ambiguous"),
+        }
+    }
+}
 
 /// How hard each record is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -141,6 +176,38 @@ pub enum Record {
         /// The outcome.
         outcome: Outcome,
     },
+    /// The user adopted a job for an ambiguous row (format 3): the row
+    /// follows it from now on. A `done` record follows at once when the
+    /// job had finished; otherwise the next resumed run waits for it.
+    Adopted {
+        /// The row's key.
+        key: String,
+        /// The adopted job.
+        job_id: String,
+        /// Client clock time of the decision.
+        at: DateTime<Utc>,
+    },
+    /// The user asked for an ambiguous row to be created again (format 3):
+    /// the next resumed run sends one new create for it (with a new
+    /// intent), and forgets the earlier creates' windows.
+    Resend {
+        /// The row's key.
+        key: String,
+        /// Creates sent for the row before the decision: the new create
+        /// counts on from there (and the bound on a row's creates holds).
+        #[serde(default)]
+        creates: u32,
+        /// Client clock time of the decision.
+        at: DateTime<Utc>,
+    },
+    /// The user gave up on an ambiguous row (format 3): it stays
+    /// ambiguous, decided; no run acts on it again.
+    GaveUp {
+        /// The row's key.
+        key: String,
+        /// Client clock time of the decision.
+        at: DateTime<Utc>,
+    },
 }
 
 /// Why a journal cannot be used.
@@ -222,6 +289,32 @@ impl Journal {
         durability: Durability,
         now: DateTime<Utc>,
     ) -> Result<(Self, ResumeState), JournalError> {
+        Self::open_with(path, Some(binding), durability, now)
+    }
+
+    /// Opens and locks an existing journal, whatever it is bound to (the
+    /// binding is in [`ResumeState::binding`]): for tools that work on a
+    /// batch's journal between runs. A missing or headerless file is an
+    /// error, never created.
+    pub fn open_existing(
+        path: &Path,
+        durability: Durability,
+    ) -> Result<(Self, ResumeState), JournalError> {
+        if !path.is_file() {
+            return Err(JournalError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such journal file"),
+            });
+        }
+        Self::open_with(path, None, durability, Utc::now())
+    }
+
+    fn open_with(
+        path: &Path,
+        binding: Option<&Binding>,
+        durability: Durability,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, ResumeState), JournalError> {
         let io = |source| JournalError::Io {
             path: path.to_path_buf(),
             source,
@@ -230,7 +323,7 @@ impl Journal {
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
-            .create(true)
+            .create(binding.is_some())
             .open(path)
             .map_err(io)?;
         match file.try_lock() {
@@ -292,12 +385,24 @@ impl Journal {
                 })?;
             journal.apply(&mut state, &mut header, record, here)?;
         }
-        match header {
-            Some(found) => {
+        match (header, binding) {
+            (Some(found), Some(binding)) => {
                 journal.check_binding(&found, binding)?;
                 state.resumed = true;
             }
-            None => {
+            (Some(found), None) => {
+                state.resumed = true;
+                state.binding = Some(found);
+            }
+            (None, None) => {
+                return Err(JournalError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    message: "no header line: the file is empty or not a writer-jobs journal"
+                        .into(),
+                });
+            }
+            (None, Some(binding)) => {
                 journal.append(&Record::Header {
                     version: FORMAT_VERSION,
                     binding: binding.clone(),
@@ -329,6 +434,7 @@ impl Journal {
                         ),
                     });
                 }
+                state.version = state.version.max(version);
                 header.get_or_insert(binding);
             }
             Record::Intent { key, seq, fp, at } => {
@@ -337,6 +443,8 @@ impl Journal {
                 row.fp = fp;
                 row.intent_at = Some(at);
                 row.first_intent_at.get_or_insert(at);
+                // A new create of the row carries out (and ends) a decision.
+                row.decision = None;
             }
             Record::Created {
                 key,
@@ -374,11 +482,36 @@ impl Journal {
             Record::Done { outcome } => {
                 state.rows.entry(outcome.key.clone()).or_default().done_at = Some(offset);
             }
+            Record::Adopted { key, job_id, .. } => {
+                let row = state.rows.entry(key).or_default();
+                row.superseded_at = row.done_at.take().or(row.superseded_at);
+                row.job_id = Some(job_id.clone());
+                row.attempts = row.attempts.max(1);
+                row.decision = Some(Decision::Adopted { job_id });
+            }
+            Record::Resend { key, creates, .. } => {
+                let row = state.rows.entry(key).or_default();
+                row.creates_before = creates;
+                row.superseded_at = row.done_at.take().or(row.superseded_at);
+                // Forgotten: the next run creates the row afresh.
+                row.job_id = None;
+                row.intent_at = None;
+                row.first_intent_at = None;
+                row.ambiguous_until = None;
+                row.decision = Some(Decision::Resend);
+            }
+            Record::GaveUp { key, .. } => {
+                state.rows.entry(key).or_default().decision = Some(Decision::GaveUp);
+            }
         }
         Ok(())
     }
 
-    fn check_binding(&self, journal: &Binding, run: &Binding) -> Result<(), JournalError> {
+    pub(super) fn check_binding(
+        &self,
+        journal: &Binding,
+        run: &Binding,
+    ) -> Result<(), JournalError> {
         let mismatch = |field, a: &str, b: &str| JournalError::Mismatch {
             path: self.path.clone(),
             field,
@@ -542,6 +675,86 @@ mod tests {
             app_id: "app".into(),
             simulated: true,
         }
+    }
+
+    fn ambiguous(key: &str, now: DateTime<Utc>) -> Record {
+        Record::Done {
+            outcome: Outcome {
+                key: key.into(),
+                seq: 0,
+                job_id: None,
+                result: crate::batch::OutcomeResult::Ambiguous {
+                    reason: "lost".into(),
+                    candidates: vec!["j".into()],
+                },
+                attempts: 1,
+                creates: 1,
+                created_at: None,
+                finished_at: None,
+                observed_at: now,
+                replayed: false,
+            },
+        }
+    }
+
+    #[test]
+    fn decisions_reopen_or_mark_a_row_and_a_new_create_carries_them_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let now = Utc::now();
+        assert!(Journal::open_existing(&path, Durability::Os).is_err());
+        assert!(!path.exists(), "never created");
+        std::fs::write(&path, "").unwrap();
+        let error = Journal::open_existing(&path, Durability::Os).unwrap_err();
+        assert!(error.to_string().contains("no header"), "{error}");
+        std::fs::remove_file(&path).unwrap();
+        let intent = |key: &str| Record::Intent {
+            key: key.into(),
+            seq: 0,
+            fp: "f".into(),
+            at: now,
+        };
+        {
+            let (mut j, _) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
+            for key in ["a", "r", "g"] {
+                j.append(&intent(key)).unwrap();
+                j.append(&ambiguous(key, now)).unwrap();
+            }
+            j.append(&Record::Adopted {
+                key: "a".into(),
+                job_id: "ja".into(),
+                at: now,
+            })
+            .unwrap();
+            j.append(&Record::Resend {
+                key: "r".into(),
+                creates: 1,
+                at: now,
+            })
+            .unwrap();
+            j.append(&Record::GaveUp {
+                key: "g".into(),
+                at: now,
+            })
+            .unwrap();
+        }
+        let (mut j, state) = Journal::open_existing(&path, Durability::Os).unwrap();
+        assert_eq!(state.binding, Some(binding()));
+        assert_eq!(state.version, FORMAT_VERSION);
+        let a = &state.rows["a"];
+        assert_eq!((a.done_at, a.job_id.as_deref()), (None, Some("ja")));
+        assert!(a.superseded_at.is_some());
+        let r = &state.rows["r"];
+        assert_eq!((r.done_at, r.intent_at, r.creates_before), (None, None, 1));
+        assert_eq!(r.decision, Some(Decision::Resend));
+        let g = &state.rows["g"];
+        assert!(g.done_at.is_some());
+        assert_eq!(g.decision, Some(Decision::GaveUp));
+        // The resumed run's new create of `r` carries the decision out.
+        j.append(&intent("r")).unwrap();
+        drop(j);
+        let (_, state) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
+        assert_eq!(state.rows["r"].decision, None);
     }
 
     #[test]

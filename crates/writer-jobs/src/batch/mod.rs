@@ -47,6 +47,10 @@
 //! [`Outcome::replayed`]), re-attaches to created jobs without creating them
 //! again, creates rows never sent, and treats a row with an intent but no
 //! job id as ambiguous, never as unsent.
+//!
+//! **Resolving.** Rows left ambiguous are decided by the user afterwards
+//! with a [`Resolution`] on the journal: adopt one of a row's candidate
+//! jobs, send the row again on the next resumed run, or give up on it.
 
 mod assign;
 mod breaker;
@@ -61,6 +65,7 @@ pub mod poller;
 mod positions;
 pub mod reconcile;
 mod reconciler;
+mod resolve;
 mod resume;
 mod sink;
 mod tracking;
@@ -76,8 +81,9 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-pub use journal::{Durability, JournalError};
+pub use journal::{Decision, Durability, JournalError};
 pub use limiter::Rate;
+pub use resolve::{AmbiguousRow, Resolution, ResolveError};
 
 use crate::Client;
 use crate::model::{Application, Inputs, Output};

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::Row;
+use super::journal::{Binding, Decision};
 use super::reconcile::{SkewEstimate, shift};
 use super::reconciler::{Ambiguous, TORN_REASON};
 
@@ -39,9 +40,17 @@ pub struct RowState {
     pub attempts: u32,
     /// Byte offset of the row's `done` record, when it has one.
     pub done_at: Option<u64>,
+    /// The user's decision on the row's ambiguous outcome (format 3), until
+    /// a new create of the row carries it out.
+    pub decision: Option<Decision>,
+    /// Byte offset of the `done` record a decision superseded (the
+    /// ambiguous outcome the user decided on).
+    pub superseded_at: Option<u64>,
+    /// Creates sent for the row before a resend decision.
+    pub creates_before: u32,
 }
 
-/// What [`Journal::open`] found in an existing journal.
+/// What [`Journal::open`](super::journal::Journal::open) found in an existing journal.
 #[derive(Debug, Default)]
 pub struct ResumeState {
     /// Per-row state, by key.
@@ -63,6 +72,11 @@ pub struct ResumeState {
     /// Retries sent without a recorded answer (row key, when sent): each
     /// may have made a job of the batch's whose id is lost.
     pub lost_retries: Vec<(String, DateTime<Utc>)>,
+    /// The highest format version among the journal's header lines.
+    pub version: u32,
+    /// What the journal is bound to, when it was opened without a binding
+    /// to check ([`Journal::open_existing`](super::journal::Journal::open_existing)).
+    pub binding: Option<Binding>,
 }
 
 impl ResumeState {
@@ -89,6 +103,9 @@ pub(super) enum Placed {
     Ambiguous(Ambiguous),
     /// Never sent (as far as the journal knows): create it.
     Fresh(Row),
+    /// The user decided to create it again: one new create, counted after
+    /// the `creates` sent before.
+    Resend { row: Row, creates: u32 },
 }
 
 /// Walks what an earlier run recorded, row by row.
@@ -197,6 +214,18 @@ impl ResumeCursor {
                 done_at: Some(offset),
                 ..
             }) => Placed::Replay { offset },
+            // The user chose to create the row again (`resolve --resend`):
+            // one new create, with a new intent; the ambiguous outcome and
+            // the earlier creates' windows are not replayed.
+            Some(RowState {
+                decision: Some(Decision::Resend),
+                intent_at: None,
+                creates_before,
+                ..
+            }) => Placed::Resend {
+                row,
+                creates: creates_before,
+            },
             Some(RowState {
                 job_id: Some(job_id),
                 intent_at,
@@ -379,6 +408,39 @@ mod tests {
         let left = c.left_ambiguous();
         assert_eq!(left.len(), 1, "named in the torn bytes: reconciled first");
         assert!(matches!(c.place(row("k"), 0, None), Placed::Fresh(_)));
+    }
+
+    #[test]
+    fn a_resend_decision_is_one_fresh_create_and_an_adoption_is_tracked() {
+        let resend = RowState {
+            seq: 1,
+            creates_before: 2,
+            decision: Some(Decision::Resend),
+            superseded_at: Some(40),
+            ..RowState::default()
+        };
+        let adopted = RowState {
+            intent_at: Some(t(10)),
+            job_id: Some("picked".into()),
+            attempts: 1,
+            decision: Some(Decision::Adopted {
+                job_id: "picked".into(),
+            }),
+            superseded_at: Some(80),
+            ..RowState::default()
+        };
+        let mut c = cursor(vec![("resend", resend), ("adopted", adopted)]);
+        assert!(c.left_ambiguous().is_empty(), "neither is reconciled");
+        let state = c.take("resend");
+        assert!(matches!(
+            c.place(row("resend"), 1, state),
+            Placed::Resend { creates: 2, .. }
+        ));
+        let state = c.take("adopted");
+        assert!(matches!(
+            c.place(row("adopted"), 2, state),
+            Placed::Track { ref job_id, .. } if job_id == "picked"
+        ));
     }
 
     #[test]

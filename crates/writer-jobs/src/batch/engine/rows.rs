@@ -22,7 +22,10 @@ impl Engine {
         }
         match self.reconciler.take_early(&row.key) {
             Some(Early::Resend { creates }) => {
-                self.creates.push_back(Queued { row, seq, creates });
+                self.creates.push_back(Queued {
+                    creates,
+                    ..Queued::new(row, seq)
+                });
                 return Ok(());
             }
             Some(Early::Report {
@@ -69,21 +72,30 @@ impl Engine {
                 creates: 1,
             }),
             Placed::Ambiguous(a) => self.make_ambiguous(a, false)?,
-            Placed::Fresh(row) => self.admit(row, seq).await?,
+            Placed::Fresh(row) => self.admit(row, seq, 0).await?,
+            Placed::Resend { row, creates } => self.admit(row, seq, creates).await?,
         }
         Ok(())
     }
 
     /// Queues a new row for its create, unless its inputs do not fit the
     /// application (then it ends rejected, and nothing is sent).
-    pub(super) async fn admit(&mut self, row: Row, seq: u64) -> Result<(), BatchError> {
+    pub(super) async fn admit(
+        &mut self,
+        row: Row,
+        seq: u64,
+        creates: u32,
+    ) -> Result<(), BatchError> {
         let invalid = self
             .settings
             .application
             .as_ref()
             .and_then(|app| validate_inputs(app, &row.inputs).err());
         let Some(problems) = invalid else {
-            self.creates.push_back(Queued::new(row, seq));
+            self.creates.push_back(Queued {
+                creates,
+                ..Queued::new(row, seq)
+            });
             return Ok(());
         };
         let error = problems
