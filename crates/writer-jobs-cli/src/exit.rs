@@ -212,6 +212,17 @@ impl From<BatchError> for CliError {
                     hint: hint.map(str::to_string),
                 }
             }
+            BatchError::Unavailable { .. } => CliError {
+                code: Code::Unavailable,
+                message: err.to_string(),
+                details: Vec::new(),
+                causes: sources(&err),
+                hint: Some(
+                    "rerun the same command with --resume once the server answers again; \
+                     rows already created are followed, none is created twice"
+                        .to_string(),
+                ),
+            },
             BatchError::DuplicateKey { .. } | BatchError::Config(_) => CliError {
                 code: Code::Usage,
                 message: err.to_string(),

@@ -141,8 +141,12 @@ async fn sweep_listing(
         }
         _ => 0,
     };
+    let mut seen = HashSet::new();
     loop {
         let page = read_page(client, app_id, offset, page_size, &mut result.marks).await?;
+        if nothing_new(&page, &mut seen) {
+            return Err(repeating(offset));
+        }
         let n = page.jobs.len() as u64;
         result
             .order
@@ -171,6 +175,32 @@ async fn sweep_listing(
         }
         offset += n;
     }
+}
+
+/// A listing that reads the same jobs again at a new offset: the server
+/// ignores `offset` (or pages shifted under a burst of deletions), so
+/// reading on would never end.
+fn repeating(offset: u64) -> crate::Error {
+    crate::Error::Decode {
+        message: format!(
+            "the list answered only jobs it had already shown when asked for offset {offset}: \
+             the server seems to ignore `offset`"
+        ),
+        body_snippet: String::new(),
+        status: 200,
+        request_id: None,
+        source: None,
+    }
+}
+
+/// Whether a page shows no job not seen before in this scan (and records
+/// the ones it shows).
+fn nothing_new(page: &JobPage, seen: &mut HashSet<String>) -> bool {
+    let mut new = false;
+    for job in &page.jobs {
+        new |= seen.insert(job.id.clone());
+    }
+    !page.jobs.is_empty() && !new
 }
 
 /// Reads the page at `offset`, recording its mark.
@@ -299,8 +329,12 @@ pub(super) async fn list_back_to(
         located = true;
     }
     let mut checked = offset == 0;
+    let mut seen = HashSet::new();
     loop {
         let page = read_page(client, app_id, offset, page_size, &mut listing.marks).await?;
+        if nothing_new(&page, &mut seen) {
+            return Err(repeating(offset));
+        }
         if !checked {
             // Every job before the start was made before its first job:
             // it must have been made before `back_to`, else (offsets
@@ -311,6 +345,7 @@ pub(super) async fn list_back_to(
                 _ => {
                     tracing::debug!(offset, "the start's job is not old enough; listing from 0");
                     offset = 0;
+                    seen.clear();
                     continue;
                 }
             }

@@ -227,6 +227,20 @@ pub enum BatchError {
     /// access, unknown application): the batch stopped creating.
     #[error("the API refused the batch: {0}")]
     Api(#[source] crate::Error),
+    /// The server stayed unreachable (every request failing, the circuit
+    /// breaker open) for longer than the poll deadline while rows waited
+    /// to be created or reconciled: the batch stopped. Nothing is lost:
+    /// rows not yet created were not sent, and a resumed run (with a
+    /// journal) picks up every row where it was.
+    #[error(
+        "the server has been unreachable for {waited_secs} s (every request failed); the batch \
+         stopped with rows still to create or reconcile: run it again (resume) once the \
+         server is back"
+    )]
+    Unavailable {
+        /// How long requests had been failing.
+        waited_secs: u64,
+    },
     /// The settings are inconsistent.
     #[error("invalid batch settings: {0}")]
     Config(String),

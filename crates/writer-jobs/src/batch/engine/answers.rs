@@ -38,8 +38,27 @@ impl Engine {
             Err(error) => error,
         };
         match after_failure(&error) {
+            // A 429 was a create sent (and refused): it counts towards the
+            // row's creates, so creates always refused cannot loop forever.
+            // A connection never opened sent nothing.
+            AfterFailure::Requeue if queued.creates >= MAX_CREATES => {
+                let result = OutcomeResult::Rejected {
+                    http_status: error.status(),
+                    error: format!(
+                        "none of the row's {} creates was accepted; the last: {error}",
+                        queued.creates
+                    ),
+                };
+                let outcome = Outcome {
+                    creates: queued.creates,
+                    ..self.outcome(queued.row.key, queued.seq, None, result)
+                };
+                self.finish(outcome).await?;
+            }
             AfterFailure::Requeue => {
-                queued.creates -= 1;
+                if matches!(error, Error::Transport { connect: true, .. }) {
+                    queued.creates -= 1;
+                }
                 self.creates.push_front(queued);
             }
             AfterFailure::Reconcile => {

@@ -98,6 +98,11 @@ pub(super) struct Engine {
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
     probe_running: bool,
     next_probe: Duration,
+    /// Since when (clock time) creates have been paused by the breaker
+    /// while rows wait: past the poll deadline, the batch stops.
+    blocked_since: Option<Duration>,
+    /// How long the server may stay unreachable (the poll deadline).
+    outage_limit: Duration,
     sink: Sink,
 }
 
@@ -175,6 +180,8 @@ impl Engine {
             tasks: FuturesUnordered::new(),
             probe_running: false,
             next_probe: Duration::ZERO,
+            blocked_since: None,
+            outage_limit: poll.deadline(),
             sink: Sink::new(journal, settings.failpoint, out, progress_tx),
             settings,
         };
@@ -200,6 +207,7 @@ impl Engine {
             for outcome in std::mem::take(&mut self.collisions) {
                 self.finish(outcome).await?;
             }
+            self.check_outage()?;
             self.start_work();
             self.size_in_flight();
             self.publish();
@@ -256,6 +264,29 @@ impl Engine {
             + self.creates.queued()
             + self.reconciler.len();
         !self.input_done && !self.stopping && in_flight < self.in_flight.limit()
+    }
+
+    /// Stops the batch when the server has stayed unreachable (creates
+    /// paused by the breaker) for longer than the poll deadline while rows
+    /// wait to be created or reconciled: the run ends instead of waiting
+    /// forever, and a resume picks every row up where it was.
+    fn check_outage(&mut self) -> Result<(), BatchError> {
+        let now = self.clock.now();
+        let waiting = self.creates.waiting() || !self.reconciler.is_empty();
+        if self.pacer.creates_allowed() || !waiting || self.stopping {
+            self.blocked_since = None;
+            return Ok(());
+        }
+        let since = *self.blocked_since.get_or_insert(now);
+        let waited = now.saturating_sub(since);
+        if waited <= self.outage_limit {
+            return Ok(());
+        }
+        tracing::warn!(?waited, "the server stayed unreachable; stopping the batch");
+        self.begin_stop();
+        Err(BatchError::Unavailable {
+            waited_secs: waited.as_secs(),
+        })
     }
 
     /// Recomputes the in-flight limit (once a second at most) from the
