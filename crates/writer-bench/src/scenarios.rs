@@ -664,15 +664,16 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
 }
 
 /// The quota-bound batch: a client-side budget of 400 requests a minute
-/// (and the simulator enforcing the same limit), with 100 jobs in flight
-/// as everywhere else, and with enough in flight that the quota, not the
-/// concurrency, is what binds (100 jobs of ~30 s are only 200 a minute).
+/// (and the simulator enforcing the same limit), with the default flags
+/// (rows in flight sized from the budget), with a cap of 100 (100 jobs of
+/// ~30 s are only 200 a minute) and with a cap of 1,000.
 pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
     let mut runs = Vec::new();
-    for in_flight in [100, 1000] {
+    for in_flight in [None, Some(100), Some(1000)] {
         progress(&format!(
-            "quota-bound batch x {} rows, {in_flight} in flight",
-            plan.quota_rows
+            "quota-bound batch x {} rows, {} in flight",
+            plan.quota_rows,
+            in_flight.map_or("default".to_string(), |n| n.to_string())
         ));
         let spec = SimSpec {
             rate_limit: Some(RateLimitConfig::per_minute(QUOTA_PER_MINUTE, 50)),
@@ -681,7 +682,7 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
         let job = child::Job {
             kind: Kind::Batch,
             rows: plan.quota_rows,
-            max_in_flight: Some(in_flight),
+            max_in_flight: in_flight,
             page_size: Some(100),
             rate_per_minute: Some(QUOTA_PER_MINUTE),
             request_timeout_secs: None,
