@@ -16,8 +16,8 @@ use crate::Client;
 use crate::error::Error;
 use crate::model::{Job, JobPage, ListQuery};
 
-/// Marks recorded by a scan: a page's offset and its first job's creation
-/// time (see [`super::positions`]).
+/// Marks recorded by a scan: offsets of pages' first and last jobs and
+/// their creation times (see [`super::positions`]).
 pub(super) type Marks = Vec<(u64, DateTime<Utc>)>;
 
 /// How a sweep reads the list for its plan's listing.
@@ -217,8 +217,15 @@ async fn read_page(
         limit: Some(limit),
     };
     let page = client.list_jobs_page(app_id, &query).await?;
+    // The first job and the last: a later scan can start right at the
+    // last job made before its point, not a page earlier.
     if let Some(first) = page.jobs.first() {
         marks.push((offset, first.created_at));
+    }
+    if let (Some(last), n) = (page.jobs.last(), page.jobs.len() as u64)
+        && n > 1
+    {
+        marks.push((offset + n - 1, last.created_at));
     }
     Ok(page)
 }

@@ -65,6 +65,7 @@ pub mod poller;
 mod positions;
 pub mod reconcile;
 mod reconciler;
+mod records;
 mod resolve;
 mod resume;
 mod sink;

@@ -2,8 +2,8 @@
 //! newest jobs starts near the end instead of at offset 0.
 //!
 //! On an oldest-first list new jobs append at the end and a job keeps its
-//! offset. Every page read records a mark: its offset and the creation
-//! time of its first job. A listing that must show every job made since
+//! offset. Every page read records marks: the offsets and creation times
+//! of its first and last jobs. A listing that must show every job made since
 //! `back_to` may start at the latest mark whose job was surely made before
 //! `back_to` (its stamp plus the stamp's precision), since every job before
 //! that one was made before it. Marks are hints, not trusted: a scan
@@ -61,9 +61,9 @@ pub(super) struct Positions {
 }
 
 impl Positions {
-    /// A page read at `offset` began with a job created at `first`.
-    pub(super) fn record(&mut self, offset: u64, first: DateTime<Utc>) {
-        self.marks.insert(offset, first);
+    /// The job at `offset` was created at `at`.
+    pub(super) fn record(&mut self, offset: u64, at: DateTime<Utc>) {
+        self.marks.insert(offset, at);
         while self.marks.len() > MAX_MARKS {
             self.marks.pop_first();
         }

@@ -13,9 +13,9 @@ fn s(secs: u64) -> Duration {
     Duration::from_secs(secs)
 }
 
-/// A reconciler started at clock time 0 = wall time `t(0)`, with this
-/// run's creates showing the server's clock equal to ours.
-fn reconciler() -> Reconciler {
+/// A reconciler started at clock time 0 = wall time `t(0)`, knowing
+/// nothing of the server's clock.
+fn unmeasured() -> Reconciler {
     let windows = Windows::new(
         (t(0), Duration::ZERO),
         HOLD,
@@ -28,7 +28,13 @@ fn reconciler() -> Reconciler {
         skew_margin: MARGIN,
         known_cap: 8,
     };
-    let mut r = Reconciler::new(windows, HashMap::new(), Vec::new(), limits);
+    Reconciler::new(windows, HashMap::new(), Vec::new(), limits)
+}
+
+/// A reconciler started at clock time 0 = wall time `t(0)`, with this
+/// run's creates showing the server's clock equal to ours.
+fn reconciler() -> Reconciler {
+    let mut r = unmeasured();
     r.observe_create(t(0), t(0), t(0));
     r
 }
@@ -207,19 +213,7 @@ fn known_jobs_are_never_orphans() {
 
 #[test]
 fn without_skew_evidence_it_probes_before_judging() {
-    let windows = Windows::new(
-        (t(0), Duration::ZERO),
-        HOLD,
-        MARGIN,
-        SkewEstimate::default(),
-    );
-    let limits = Limits {
-        give_up_after: s(900),
-        min_interval: s(1),
-        skew_margin: MARGIN,
-        known_cap: 8,
-    };
-    let mut r = Reconciler::new(windows, HashMap::new(), Vec::new(), limits);
+    let mut r = unmeasured();
     r.add(ambiguous("a", 0), s(0), &dates());
     let later = s(10_000);
     assert_eq!(r.step(later, &dates(), false), Step::Probe);

@@ -1,0 +1,143 @@
+//! Unit tests of the journal.
+use super::*;
+
+#[test]
+fn a_torn_intent_is_recognised_with_its_key_when_readable() {
+    assert_eq!(
+        torn_intent(br#"{"type":"intent","key":"k7","seq""#),
+        Some(Some("k7".into()))
+    );
+    assert_eq!(torn_intent(br#"{"type":"intent","key":"k"#), Some(None));
+    assert_eq!(torn_intent(br#"{"typ"#), Some(None));
+    assert_eq!(torn_intent(br#"{"type":"created","key":"k7""#), None);
+    assert_eq!(torn_intent(br#"{"type":"done","outcome":{"#), None);
+}
+
+fn binding() -> Binding {
+    Binding {
+        base_url: "http://127.0.0.1:1".into(),
+        app_id: "app".into(),
+        simulated: true,
+    }
+}
+
+fn ambiguous(key: &str, now: DateTime<Utc>) -> Record {
+    Record::Done {
+        outcome: Outcome {
+            key: key.into(),
+            seq: 0,
+            job_id: None,
+            result: crate::batch::OutcomeResult::Ambiguous {
+                reason: "lost".into(),
+                candidates: vec!["j".into()],
+            },
+            attempts: 1,
+            creates: 1,
+            created_at: None,
+            finished_at: None,
+            observed_at: now,
+            replayed: false,
+        },
+    }
+}
+
+#[test]
+fn decisions_reopen_or_mark_a_row_and_a_new_create_carries_them_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let now = Utc::now();
+    assert!(Journal::open_existing(&path, Durability::Os).is_err());
+    assert!(!path.exists(), "never created");
+    std::fs::write(&path, "").unwrap();
+    let error = Journal::open_existing(&path, Durability::Os).unwrap_err();
+    assert!(error.to_string().contains("no header"), "{error}");
+    std::fs::remove_file(&path).unwrap();
+    let intent = |key: &str| Record::Intent {
+        key: key.into(),
+        seq: 0,
+        fp: "f".into(),
+        at: now,
+    };
+    {
+        let (mut j, _) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
+        for key in ["a", "r", "g"] {
+            j.append(&intent(key)).unwrap();
+            j.append(&ambiguous(key, now)).unwrap();
+        }
+        j.append(&Record::Adopted {
+            key: "a".into(),
+            job_id: "ja".into(),
+            at: now,
+        })
+        .unwrap();
+        j.append(&Record::Resend {
+            key: "r".into(),
+            creates: 1,
+            at: now,
+        })
+        .unwrap();
+        j.append(&Record::GaveUp {
+            key: "g".into(),
+            at: now,
+        })
+        .unwrap();
+    }
+    let (mut j, state) = Journal::open_existing(&path, Durability::Os).unwrap();
+    assert_eq!(state.binding, Some(binding()));
+    assert_eq!(state.version, FORMAT_VERSION);
+    let a = &state.rows["a"];
+    assert_eq!((a.done_at, a.job_id.as_deref()), (None, Some("ja")));
+    assert!(a.superseded_at.is_some());
+    let r = &state.rows["r"];
+    assert_eq!((r.done_at, r.intent_at, r.creates_before), (None, None, 1));
+    assert_eq!(r.decision, Some(Decision::Resend));
+    let g = &state.rows["g"];
+    assert!(g.done_at.is_some());
+    assert_eq!(g.decision, Some(Decision::GaveUp));
+    // The resumed run's new create of `r` carries the decision out.
+    j.append(&intent("r")).unwrap();
+    drop(j);
+    let (_, state) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
+    assert_eq!(state.rows["r"].decision, None);
+}
+
+#[test]
+fn a_torn_tail_is_cut_off_and_a_corrupt_middle_line_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let now = Utc::now();
+    {
+        let (mut j, state) = Journal::open(&path, &binding(), Durability::Fsync, now).unwrap();
+        assert!(!state.resumed);
+        j.append(&Record::Intent {
+            key: "a".into(),
+            seq: 0,
+            fp: "f".into(),
+            at: now,
+        })
+        .unwrap();
+        j.append_torn(
+            &Record::Intent {
+                key: "b".into(),
+                seq: 1,
+                fp: "f".into(),
+                at: now,
+            },
+            None,
+        )
+        .unwrap();
+    }
+    let before = std::fs::metadata(&path).unwrap().len();
+    let (j, state) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
+    assert!(state.resumed);
+    assert!(state.torn_bytes > 0);
+    assert_eq!(state.torn_intent, Some(Some("b".into())));
+    assert_eq!(j.len(), before - state.torn_bytes);
+    assert_eq!(state.rows["a"].intent_at, Some(now));
+    drop(j);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.insert_str(text.find('\n').unwrap() + 1, "not json\n");
+    std::fs::write(&path, text).unwrap();
+    let error = Journal::open(&path, &binding(), Durability::Os, now).unwrap_err();
+    assert!(error.to_string().contains("line 2"), "{error}");
+}
