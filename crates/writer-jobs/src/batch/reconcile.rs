@@ -212,7 +212,7 @@ pub enum Verdict {
 /// On an application declared exclusive to this run, every orphan is the
 /// batch's: creates are matched to orphans by the windows each must fall
 /// in, and decided where every explanation agrees (see
-/// [`super::assign`]). Otherwise (or when no explanation exists: the
+/// the batch's `assign` module). Otherwise (or when no explanation exists: the
 /// application was not exclusive after all) each create is judged on its
 /// own window:
 ///
