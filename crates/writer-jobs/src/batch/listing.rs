@@ -247,14 +247,6 @@ async fn locate(
     }
     // `lo` is a start whose job was made before `back_to`; `hi` an offset
     // at or past the first job that may not have been (or past the end).
-    let old_enough = |offset: u64, at: Option<DateTime<Utc>>| match at {
-        Some(at) if made_until(at) <= back_to => Some(Start {
-            offset,
-            covered_since: made_until(at),
-            gallop: false,
-        }),
-        _ => None,
-    };
     let mut lo = Start {
         gallop: false,
         ..start
@@ -262,12 +254,7 @@ async fn locate(
     let mut hi = None;
     for steps in 0..64 {
         let probe = gallop_probe(start.offset, steps, page_size);
-        let at = read_page(client, app_id, probe, 1, marks)
-            .await?
-            .jobs
-            .first()
-            .map(|j| j.created_at);
-        match old_enough(probe, at) {
+        match start_at(client, app_id, probe, back_to, marks).await? {
             Some(found) => lo = found,
             None => {
                 hi = Some(probe);
@@ -280,17 +267,34 @@ async fn locate(
     };
     while hi - lo.offset > page_size {
         let mid = lo.offset + (hi - lo.offset) / 2;
-        let at = read_page(client, app_id, mid, 1, marks)
-            .await?
-            .jobs
-            .first()
-            .map(|j| j.created_at);
-        match old_enough(mid, at) {
+        match start_at(client, app_id, mid, back_to, marks).await? {
             Some(found) => lo = found,
             None => hi = mid,
         }
     }
     Ok(lo)
+}
+
+/// Reads the one job at `offset`: a start for a scan since `back_to` when
+/// it was surely made before then, else `None` (too new, or past the end).
+async fn start_at(
+    client: &Client,
+    app_id: &str,
+    offset: u64,
+    back_to: DateTime<Utc>,
+    marks: &mut Marks,
+) -> crate::Result<Option<Start>> {
+    let page = read_page(client, app_id, offset, 1, marks).await?;
+    Ok(page
+        .jobs
+        .first()
+        .map(|j| made_until(j.created_at))
+        .filter(|since| *since <= back_to)
+        .map(|covered_since| Start {
+            offset,
+            covered_since,
+            gallop: false,
+        }))
 }
 
 /// Lists the application's jobs, unfiltered, far enough to cover every job

@@ -42,18 +42,11 @@ impl Engine {
             // row's creates, so creates always refused cannot loop forever.
             // A connection never opened sent nothing.
             AfterFailure::Requeue if queued.creates >= MAX_CREATES => {
-                let result = OutcomeResult::Rejected {
-                    http_status: error.status(),
-                    error: format!(
-                        "none of the row's {} creates was accepted; the last: {error}",
-                        queued.creates
-                    ),
-                };
-                let outcome = Outcome {
-                    creates: queued.creates,
-                    ..self.outcome(queued.row.key, queued.seq, None, result)
-                };
-                self.finish(outcome).await?;
+                let message = format!(
+                    "none of the row's {} creates was accepted; the last: {error}",
+                    queued.creates
+                );
+                self.reject_create(queued, message, error.status()).await?;
             }
             AfterFailure::Requeue => {
                 if matches!(error, Error::Transport { connect: true, .. }) {
@@ -76,18 +69,27 @@ impl Engine {
                 return Err(BatchError::Api(error));
             }
             AfterFailure::Reject => {
-                let result = OutcomeResult::Rejected {
-                    http_status: error.status(),
-                    error: error.to_string(),
-                };
-                let outcome = Outcome {
-                    creates: queued.creates,
-                    ..self.outcome(queued.row.key, queued.seq, None, result)
-                };
-                self.finish(outcome).await?;
+                let message = error.to_string();
+                self.reject_create(queued, message, error.status()).await?;
             }
         }
         Ok(())
+    }
+
+    /// Ends a row whose creates the server refused: `rejected`, with its
+    /// creates counted.
+    async fn reject_create(
+        &mut self,
+        queued: Queued,
+        error: String,
+        http_status: Option<u16>,
+    ) -> Result<(), BatchError> {
+        let result = OutcomeResult::Rejected { error, http_status };
+        let outcome = Outcome {
+            creates: queued.creates,
+            ..self.outcome(queued.row.key, queued.seq, None, result)
+        };
+        self.finish(outcome).await
     }
 
     pub(super) async fn on_swept(&mut self, result: SweepResult) -> Result<(), BatchError> {
