@@ -1,7 +1,6 @@
 //! Ways the batch engine's promises were found broken by adversarial
-//! testing after issue 15, each a deterministic scenario marked
-//! `#[ignore = "break: ..."]` until the engine is fixed (run them with
-//! `cargo test -p writer-jobs --test breaks -- --ignored`).
+//! testing after issue 15, each a deterministic scenario that failed
+//! before its fix (they were committed as ignored failing tests first).
 //!
 //! The promises, checked from the SIMULATOR's records as in `promises.rs`:
 //! no job is created twice (unless `on_ambiguous(Resend)`), no row is given
@@ -335,7 +334,6 @@ async fn a_lone_lost_create_behind_a_proxy_with_the_right_clock_is_not_sent_twic
 /// job. (5 s is enough, 2 s is not: the window starts at the send plus the
 /// `Date` offset, less one second of `Date` precision.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: Date headers from a proxy with its own clock place a lone ambiguous create's window wrongly: duplicate job"]
 async fn date_headers_from_a_proxy_with_a_clock_ahead_do_not_hide_a_landed_create() {
     let scenario = "Date headers 20 s ahead (proxy clock), the only create's answer lost";
     let (sim, rows, outcomes) = lone_lost_create_behind_a_date_proxy(20, scenario).await;
@@ -397,7 +395,6 @@ fn client_on(sim: &Simulator, clock: common::OffsetClock) -> Client {
 /// back of 20 s passes, 60 s fails; the same happens on a shared
 /// application and on one declared exclusive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: resumed on a clock set back, a create the killed run left ambiguous is sent again: duplicate job"]
 async fn a_resume_on_a_clock_set_back_finds_the_killed_runs_lost_create() {
     let scenario =
         "killed with the clock 120 s ahead and a create's answer lost, resumed 30 s ahead";
@@ -471,7 +468,6 @@ const SEED_FIRST_JOB_FAILS: u64 = 402;
 /// window holds exactly that one job, which no row owns and no other
 /// window claims: B adopts it and is written `completed` with A's output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: resumed on a clock set forward, a lost retry's window is misplaced and another row adopts its job (another row's output)"]
 async fn a_resume_on_a_clock_set_forward_keeps_a_lost_retrys_window() {
     let scenario = "exclusive application, a retry's answer lost, killed, resumed 100 s ahead";
     let sim = start(
@@ -557,7 +553,6 @@ async fn a_resume_on_a_clock_set_forward_keeps_a_lost_retrys_window() {
 /// the kill. (The killed run had the server's `Date` headers, but the
 /// journal keeps only the creates' evidence.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: killed before any create answered, resumed on a clock set forward: every create in flight is sent again (duplicate jobs)"]
 async fn a_resume_on_a_clock_set_forward_finds_creates_the_killed_run_never_heard_back_from() {
     let scenario = "killed before any create answered, resumed 60 s ahead";
     let sim = start(
@@ -828,7 +823,6 @@ async fn a_lasting_outage_mid_run_does_not_stall_the_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: with no Date header and the client clock 49.5 s off, a lone lost create is judged by a 30 s fallback margin: duplicate job"]
 async fn no_date_header_and_a_clock_off_do_not_hide_a_landed_create() {
     let scenario = "no Date header, client clock 49.5 s ahead, the only create's answer lost";
     let sim = start(

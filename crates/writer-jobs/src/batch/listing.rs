@@ -62,6 +62,20 @@ pub(super) struct Listing {
     pub(super) marks: Marks,
     /// The offset just past the list's end, when a page showed it.
     pub(super) end: Option<u64>,
+    /// The latest time the server stamped (a job's creation or update) on
+    /// the first page whose jobs the listing holds: the server's clock had
+    /// reached it before any of them was read.
+    pub(super) first_page_stamp: Option<DateTime<Utc>>,
+    /// The latest time the server stamped on any page read.
+    pub(super) newest_stamp: Option<DateTime<Utc>>,
+}
+
+/// The latest time the server stamped on a job: its creation or update.
+fn stamp(job: &Job) -> DateTime<Utc> {
+    job.updated_at
+        .into_iter()
+        .chain(job.completed_at)
+        .fold(job.created_at, DateTime::max)
 }
 
 /// One sweep: the plan's listing (read as `scan` says), then the plan's
@@ -323,6 +337,8 @@ pub(super) async fn list_back_to(
         started,
         marks: Vec::new(),
         end: None,
+        first_page_stamp: None,
+        newest_stamp: None,
     };
     let mut offset = 0;
     let mut located = false;
@@ -371,6 +387,11 @@ pub(super) async fn list_back_to(
         let last = n == 0 || page.is_last(offset);
         let oldest = page.jobs.iter().map(|j| j.created_at).min();
         let newest = page.jobs.iter().map(|j| j.created_at).max();
+        let stamped = page.jobs.iter().map(stamp).max();
+        if listing.first_page_stamp.is_none() {
+            listing.first_page_stamp = stamped;
+        }
+        listing.newest_stamp = listing.newest_stamp.max(stamped);
         // A listed time is cut to its precision: a job stamped before
         // `back_to` may still have been made after it.
         for job in page.jobs {

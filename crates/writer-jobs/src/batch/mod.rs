@@ -342,7 +342,6 @@ pub struct Batch {
     breaker_threshold: u32,
     max_server_hold: Duration,
     exclusive_application: bool,
-    skew_margin: Duration,
     failpoint: Option<Failpoint>,
 }
 
@@ -368,7 +367,6 @@ impl Batch {
             breaker_threshold: 5,
             max_server_hold: DEFAULT_MAX_SERVER_HOLD,
             exclusive_application: false,
-            skew_margin: Duration::from_secs(30),
             failpoint: None,
         }
     }
@@ -470,8 +468,11 @@ impl Batch {
     /// (default 300 s: Writer's own server-side timeout is about five
     /// minutes). Nothing but this bounds when a create the client gave up
     /// on can still make its job, so an ambiguous create's window runs from
-    /// its first send to its last send plus this (plus the clock skew
-    /// bound), and the create is judged only once that window has passed.
+    /// its first send to its last send plus this (placed in the server's
+    /// time by what successful creates showed of its clock), and the create
+    /// is judged only once that window has passed. A window a killed run
+    /// left is judged after the resumed run's start plus this, unless a
+    /// time the server stamped shows it has passed sooner.
     /// A shorter value judges sooner but trusts the server to act sooner.
     pub fn max_server_hold(mut self, hold: Duration) -> Self {
         self.max_server_hold = hold;
@@ -486,13 +487,6 @@ impl Batch {
     /// [`OutcomeResult::Ambiguous`] with its candidate job ids instead.
     pub fn exclusive_application(mut self, exclusive: bool) -> Self {
         self.exclusive_application = exclusive;
-        self
-    }
-
-    /// Clock difference tolerated between client and server when matching
-    /// job creation times (default 30 s).
-    pub fn skew_margin(mut self, margin: Duration) -> Self {
-        self.skew_margin = margin;
         self
     }
 

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use super::breaker::{Breaker, Gate};
 use super::limiter::{LimiterStats, Rate, RateLimiter};
-use super::reconcile::{SkewEstimate, shift};
+use super::reconcile::shift;
 use crate::clock::{SharedClock, Sleep};
 use crate::throttle::{Observation, Operation, Throttle};
 
@@ -39,26 +39,12 @@ struct Inner {
     changed: Notify,
     requests: AtomicU64,
     by_operation: Mutex<HashMap<Operation, u64>>,
-    /// Clock-offset evidence from every answer's `Date` header, against
-    /// the steady clock (see [`Pacer::new`]).
-    skew: Mutex<SkewEstimate>,
-    /// The steady clock's anchor: wall time and clock time at the start.
-    anchor: (DateTime<Utc>, Duration),
 }
 
 impl Pacer {
     /// A pacer keeping under `rate` (none: unlimited) whose circuit opens
-    /// after `breaker_threshold` consecutive failures. `anchor` is the wall
-    /// and clock time ([`Clock::now`](crate::Clock::now)) of the run's
-    /// start: skew evidence is measured against `anchor.0 + (now -
-    /// anchor.1)`, a wall clock that never steps (an NTP correction mid-run
-    /// does not move it), as the engine's own times are.
-    pub fn new(
-        clock: SharedClock,
-        rate: Option<Rate>,
-        breaker_threshold: u32,
-        anchor: (DateTime<Utc>, Duration),
-    ) -> Self {
+    /// after `breaker_threshold` consecutive failures.
+    pub fn new(clock: SharedClock, rate: Option<Rate>, breaker_threshold: u32) -> Self {
         Self {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(clock.clone(), rate),
@@ -67,8 +53,6 @@ impl Pacer {
                 changed: Notify::new(),
                 requests: AtomicU64::new(0),
                 by_operation: Mutex::new(HashMap::new()),
-                skew: Mutex::new(SkewEstimate::default()),
-                anchor,
             }),
         }
     }
@@ -113,11 +97,6 @@ impl Pacer {
     /// Whether requests queue for the rate limiter (the quota binds).
     pub fn quota_binds(&self) -> bool {
         self.inner.limiter.is_saturated()
-    }
-
-    /// The clock-offset evidence gathered from the answers' `Date` headers.
-    pub fn skew(&self) -> SkewEstimate {
-        *lock(&self.inner.skew)
     }
 
     /// Waits for a create's permit: the breaker's gate, then the rate
@@ -193,12 +172,6 @@ impl Throttle for Pacer {
     }
 
     fn observe(&self, _op: Operation, outcome: &Observation) {
-        if let Some(date) = outcome.server_date {
-            let steady = |at: Duration| steady_time(self.inner.anchor, at);
-            let (sent, received) = (steady(outcome.sent_at), steady(self.inner.clock.now()));
-            let hi = shift(date, chrono::Duration::seconds(1));
-            lock(&self.inner.skew).observe_range(sent, received, date, hi);
-        }
         self.inner
             .limiter
             .observe(outcome.status, outcome.retry_after);

@@ -22,7 +22,8 @@
 //! its orphans: every ambiguous create in it has settled, and no create of
 //! ours is still on the wire in it (the engine passes those as unsettled).
 //! Windows are in the server's time: the engine shifts its own clock by the
-//! offset it measured on successful creates (see [`SkewEstimate`]).
+//! offset it measured on successful creates (see [`SkewEstimate`]), or
+//! leaves a window unbounded when nothing the server stamped measured it.
 //!
 //! Why an unfiltered, newest-first listing cannot miss a job: jobs are only
 //! ever added, at the front, so while we page, items shift *down* (we may
@@ -54,8 +55,8 @@ pub struct Pending {
 }
 
 /// The offset between the server's clock and ours (`server - ours`),
-/// bounded by evidence: a time the server stamped (a job's `created_at`, a
-/// `Date` header) lies in `[server_lo, server_hi]` (its precision), and the
+/// bounded by evidence: a time the server stamped (a job's `created_at`)
+/// lies in `[server_lo, server_hi]` (its precision), and the
 /// server stamped it after we sent and before we received the answer, so
 /// `server_lo - received <= skew <= server_hi - sent`.
 ///

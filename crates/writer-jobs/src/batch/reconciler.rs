@@ -6,9 +6,9 @@
 //! creates still on the wire, the windows of job-level retries whose
 //! answer was lost, the batch's known job ids, and the clocks
 //! ([`Windows`]). Plain synchronous state: every method takes the clock
-//! time (`now`, the injected clock's monotonic time) and the skew the
-//! answers' `Date` headers showed (`dates`) as arguments, so its decisions
-//! are unit-tested without a runtime or a server. The engine sends the
+//! time (`now`, the injected clock's monotonic time) as an argument, and
+//! learns the server's stamps it has seen as arguments, so its decisions are
+//! unit-tested without a runtime or a server. The engine sends the
 //! listings it asks for and carries out its verdicts (resend, adopt,
 //! report); [`reconcile::decide`] is the judgement itself.
 
@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 
 use super::Row;
 use super::listing::Listing;
-use super::reconcile::{self, Pending, SkewEstimate, Verdict, shift};
-use super::windows::Windows;
+use super::reconcile::{self, Pending, Verdict, shift};
+use super::windows::{Recorded, Windows};
 
 /// Why a create ambiguous since the journal's last record was torn is
 /// reconciled.
@@ -43,6 +43,10 @@ pub(super) struct Ambiguous {
     /// Clock time when the window has surely passed in the server's time
     /// too, and a listing may judge it.
     settle_at: Duration,
+    /// Clock time from which a listing is worth reading for it before
+    /// `settle_at`: an earlier run's window that has passed on the clock it
+    /// was recorded on, which a time the server stamped may prove passed.
+    peek_at: Duration,
     /// Clock time after which a reconciliation that cannot list gives up
     /// and reports the row.
     give_up_at: Duration,
@@ -78,6 +82,7 @@ impl Ambiguous {
             since,
             until,
             settle_at: Duration::ZERO,
+            peek_at: Duration::MAX,
             give_up_at: Duration::MAX,
             creates,
             reason: reason.into(),
@@ -96,6 +101,15 @@ impl Ambiguous {
     pub(super) fn left_by_earlier_run(mut self) -> Self {
         self.from_journal = true;
         self
+    }
+
+    /// The clock its times were recorded on.
+    fn clock(&self) -> Recorded {
+        if self.from_journal {
+            Recorded::EarlierRun
+        } else {
+            Recorded::ThisRun
+        }
     }
 }
 
@@ -117,9 +131,6 @@ pub(super) enum Early {
 pub(super) enum Step {
     /// Nothing to do now.
     Wait,
-    /// The server's clock is not measured yet: send a cheap read (its
-    /// `Date` header is evidence) before judging anything.
-    Probe,
     /// List the application's jobs created in this server-time range.
     List {
         back_to: DateTime<Utc>,
@@ -135,10 +146,19 @@ pub(super) struct Limits {
     pub(super) give_up_after: Duration,
     /// The shortest pause between two listings.
     pub(super) min_interval: Duration,
-    /// The skew assumed without evidence (prunes what no window reaches).
-    pub(super) skew_margin: Duration,
     /// Known job ids kept before pruning.
     pub(super) known_cap: usize,
+}
+
+/// A job-level retry whose answer was lost.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct LostRetry {
+    pub(super) key: String,
+    /// When it was sent, and until when the server can act on it.
+    pub(super) sent: DateTime<Utc>,
+    pub(super) until: DateTime<Utc>,
+    /// The clock those times were recorded on.
+    pub(super) clock: Recorded,
 }
 
 /// The ambiguous creates and the evidence that judges them.
@@ -150,10 +170,13 @@ pub(super) struct Reconciler {
     /// Creates on the wire: key -> when sent (steady clock).
     on_wire: HashMap<String, DateTime<Utc>>,
     windows: Windows,
-    /// Job-level retries whose answer was lost (key, sent, end of hold): a
-    /// retry may make a new job of ours whose id we never learn, so no
-    /// ambiguous create may adopt a job in such a window.
-    retry_windows: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
+    /// Job-level retries whose answer was lost: a retry may make a new job
+    /// of ours whose id we never learn, so no ambiguous create may adopt a
+    /// job in such a window.
+    retry_windows: Vec<LostRetry>,
+    /// The latest time the server stamped on anything listed (a job's
+    /// creation or update): the server's clock has reached it.
+    server_seen: Option<DateTime<Utc>>,
     /// Job ids of this batch, with when they were created, for telling
     /// orphans apart (pruned to the span reconciliation can still look at).
     known: HashMap<String, DateTime<Utc>>,
@@ -170,7 +193,7 @@ impl Reconciler {
     pub(super) fn new(
         windows: Windows,
         known: HashMap<String, DateTime<Utc>>,
-        retry_windows: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
+        retry_windows: Vec<LostRetry>,
         limits: Limits,
     ) -> Self {
         Self {
@@ -179,6 +202,7 @@ impl Reconciler {
             on_wire: HashMap::new(),
             windows,
             retry_windows,
+            server_seen: None,
             known,
             running: false,
             next: Duration::ZERO,
@@ -212,9 +236,8 @@ impl Reconciler {
 
     /// The server-time window of an ambiguous create (empty when it was
     /// never sent).
-    fn window_of(&self, a: &Ambiguous, dates: &SkewEstimate) -> (DateTime<Utc>, DateTime<Utc>) {
-        let evidence = self.windows.evidence_for(a.from_journal, dates);
-        let (start, end) = self.windows.window(&evidence, a.since, a.until);
+    fn window_of(&self, a: &Ambiguous) -> (DateTime<Utc>, DateTime<Utc>) {
+        let (start, end) = self.windows.window(a.clock(), a.since, a.until);
         if a.never_sent {
             (end, start)
         } else {
@@ -224,14 +247,26 @@ impl Reconciler {
 
     /// The server-time window of a request of this run sent at `sent`
     /// that the server can act on until `until`.
-    fn window(
+    fn window(&self, sent: DateTime<Utc>, until: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        self.windows.window(Recorded::ThisRun, sent, until)
+    }
+
+    /// Whether a listing started at `started` (clock time) judges a window
+    /// ending at `end` (server time) that settles at `settle_at` and was
+    /// recorded on `clock`: once it has settled, or, for an earlier run's
+    /// window placed by that run's evidence, once the server has stamped a
+    /// time past its end (`proof`) before the listing's pages were read.
+    fn settled(
         &self,
-        dates: &SkewEstimate,
-        sent: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> (DateTime<Utc>, DateTime<Utc>) {
-        self.windows
-            .window(&self.windows.current(dates), sent, until)
+        clock: Recorded,
+        (end, settle_at): (DateTime<Utc>, Duration),
+        started: Duration,
+        proof: Option<DateTime<Utc>>,
+    ) -> bool {
+        started >= settle_at
+            || (clock == Recorded::EarlierRun
+                && self.windows.placed(clock)
+                && proof.is_some_and(|seen| seen > end))
     }
 
     // ----- what is pending --------------------------------------------
@@ -263,17 +298,28 @@ impl Reconciler {
 
     /// Adds an ambiguous create: it is judged only once its window has
     /// passed, on our clock and on what we do not know of the server's.
-    pub(super) fn add(&mut self, mut a: Ambiguous, now: Duration, dates: &SkewEstimate) {
+    /// An earlier run's window was recorded on that run's clock, which this
+    /// run cannot read: it has surely passed once this run's start plus the
+    /// hold has (that run sent nothing later), and is peeked at (a listing
+    /// whose stamps may prove it passed) once it looks passed on our clock.
+    pub(super) fn add(&mut self, mut a: Ambiguous, now: Duration) {
         let remaining = (a.until - self.steady(now))
             .to_std()
             .unwrap_or(Duration::ZERO);
-        let evidence = self.windows.evidence_for(a.from_journal, dates);
-        a.settle_at = now + remaining + self.windows.uncertainty(&evidence);
+        if a.never_sent {
+            a.settle_at = now;
+        } else if a.from_journal {
+            a.settle_at = self.windows.earlier_runs_settled().max(now);
+            if self.windows.placed(Recorded::EarlierRun) {
+                a.peek_at = (now + remaining).min(a.settle_at);
+            }
+        } else {
+            a.settle_at = now + remaining + self.windows.uncertainty();
+        }
         a.give_up_at = a.settle_at + self.limits.give_up_after;
-        let settle_at = a.settle_at;
         self.ambiguous.push(a);
         if !self.running {
-            self.next = self.earliest_settle().unwrap_or(settle_at);
+            self.next = self.earliest_due().unwrap_or(now);
         }
     }
 
@@ -305,7 +351,12 @@ impl Reconciler {
     /// job of ours whose id is lost.
     pub(super) fn lost_retry(&mut self, key: &str, sent: DateTime<Utc>, now: Duration) {
         let until = self.hold_until(sent, now);
-        self.retry_windows.push((key.to_string(), sent, until));
+        self.retry_windows.push(LostRetry {
+            key: key.to_string(),
+            sent,
+            until,
+            clock: Recorded::ThisRun,
+        });
     }
 
     // ----- known jobs ------------------------------------------------
@@ -315,38 +366,38 @@ impl Reconciler {
     }
 
     /// Records a job id of ours; forgets ids created before anything
-    /// reconciliation can still look at, so memory stays bounded.
-    pub(super) fn remember(
-        &mut self,
-        job_id: String,
-        created_at: DateTime<Utc>,
-        now: Duration,
-        dates: &SkewEstimate,
-    ) {
+    /// reconciliation can still look at, so memory stays bounded. Nothing
+    /// is forgotten while a window is unbounded, or could be: a job no row
+    /// knows would look like an orphan.
+    pub(super) fn remember(&mut self, job_id: String, created_at: DateTime<Utc>, now: Duration) {
         self.known.insert(job_id, created_at);
-        if self.known.len() <= self.limits.known_cap {
+        if self.known.len() <= self.limits.known_cap || !self.windows.placed(Recorded::ThisRun) {
             return;
         }
-        let oldest = self.earliest_pending().unwrap_or_else(|| self.steady(now));
-        // Older than any window can reach, in server time (the skew
-        // estimate) and in ours (times recorded from our clock).
-        let fallback = chrono::Duration::from_std(self.limits.skew_margin).unwrap_or_default();
-        let horizon = shift(
-            self.window(dates, oldest, oldest)
-                .0
-                .min(shift(oldest, -fallback)),
-            -chrono::Duration::minutes(1),
-        );
-        self.known.retain(|_, at| *at >= horizon);
-    }
-
-    /// When the earliest ambiguous or on-the-wire create was first sent.
-    fn earliest_pending(&self) -> Option<DateTime<Utc>> {
-        self.ambiguous
+        // A window opened from now on starts no earlier than this.
+        let now = self.steady(now);
+        let horizon = self
+            .ambiguous
             .iter()
-            .map(|a| a.since)
-            .chain(self.on_wire.values().copied())
+            .map(|a| self.window_of(a).0)
+            .chain(
+                self.on_wire
+                    .values()
+                    .map(|since| self.window(*since, *since).0),
+            )
+            .chain(
+                self.retry_windows
+                    .iter()
+                    .map(|r| self.windows.window(r.clock, r.sent, r.until).0),
+            )
+            .chain(std::iter::once(self.window(now, now).0))
             .min()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        if horizon == DateTime::<Utc>::MIN_UTC {
+            return;
+        }
+        let horizon = shift(horizon, -chrono::Duration::minutes(1));
+        self.known.retain(|_, at| *at >= horizon);
     }
 
     // ----- listing ---------------------------------------------------
@@ -361,39 +412,36 @@ impl Reconciler {
         (!self.ambiguous.is_empty() && !self.running).then_some(self.next)
     }
 
-    /// Whether a listing (or the probe before it) is due now.
+    /// Whether a listing is due now.
     pub(super) fn due(&self, now: Duration) -> bool {
         !self.running && !self.ambiguous.is_empty() && now >= self.next
     }
 
-    /// What to do now that a listing is due: probe first while the
-    /// server's clock is unmeasured, list the windows that have settled,
-    /// or wait for the first to settle. A `List` marks a listing running
-    /// until [`Self::listed`] or [`Self::listing_failed`].
-    pub(super) fn step(&mut self, now: Duration, dates: &SkewEstimate, probing: bool) -> Step {
-        if !self.windows.judgeable(dates, probing) {
-            tracing::debug!(
-                probes = self.windows.probes(),
-                "no skew evidence yet; probing first"
-            );
-            self.next = now + Duration::from_secs(1);
-            if probing {
-                return Step::Wait;
-            }
-            self.windows.probe_sent();
-            return Step::Probe;
-        }
-        let settled: Vec<_> = self
+    /// What to do now that a listing is due: list the windows that have
+    /// settled (or may be proved passed), or wait. This run's windows that
+    /// no trusted evidence places wait while a create of this run is on the
+    /// wire (its answer will likely bound them; not past their give-up
+    /// time). A `List` marks a listing running until [`Self::listed`] or
+    /// [`Self::listing_failed`].
+    pub(super) fn step(&mut self, now: Duration) -> Step {
+        let unplaced = !self.windows.placed(Recorded::ThisRun) && !self.on_wire.is_empty();
+        let due: Vec<_> = self
             .ambiguous
             .iter()
-            .filter(|a| now >= a.settle_at)
-            .map(|a| self.window_of(a, dates))
+            .filter(|a| now >= a.settle_at || now >= a.peek_at)
+            .filter(|a| a.from_journal || a.never_sent || !unplaced || now >= a.give_up_at)
+            .map(|a| self.window_of(a))
             .collect();
-        let Some(back_to) = settled.iter().map(|w| w.0).min() else {
-            self.next = self.earliest_settle().unwrap_or(now);
+        let Some(back_to) = due.iter().map(|w| w.0).min() else {
+            if unplaced && self.earliest_due().is_some_and(|at| at <= now) {
+                tracing::debug!("waiting for a create's answer to place the windows");
+                self.next = now + Duration::from_secs(1);
+            } else {
+                self.next = self.earliest_due().unwrap_or(now);
+            }
             return Step::Wait;
         };
-        let up_to = settled
+        let up_to = due
             .iter()
             .map(|w| w.1)
             .max()
@@ -432,23 +480,20 @@ impl Reconciler {
     }
 
     /// Judges the settled creates from a listing. Returns each decided
-    /// create with its verdict (removed from the pending ones), or `None`
-    /// when the server's clock is not measured yet (nothing is judged).
+    /// create with its verdict (removed from the pending ones).
     pub(super) fn listed(
         &mut self,
         listing: &Listing,
         now: Duration,
-        dates: &SkewEstimate,
-        probing: bool,
         exclusive: bool,
-    ) -> Option<Vec<(Ambiguous, Verdict)>> {
+    ) -> Vec<(Ambiguous, Verdict)> {
         self.running = false;
         self.failures = 0;
-        if !self.windows.judgeable(dates, probing) {
-            self.next = now + Duration::from_secs(1);
-            return None;
-        }
-        let pending = self.pending(listing.started, now, dates);
+        // The server had stamped these before the listing's pages were
+        // read: its clock was past them.
+        let proof = self.server_seen.max(listing.first_page_stamp);
+        self.server_seen = self.server_seen.max(listing.newest_stamp);
+        let pending = self.pending(listing.started, now, proof);
         let verdicts = reconcile::decide(
             &pending,
             &listing.jobs,
@@ -476,40 +521,52 @@ impl Reconciler {
         // to settle (a settled one still undecided waits for the unsettled
         // windows it shares orphans with), else a few seconds (a create on
         // the wire, a lost retry's window, a deeper listing). Listing again
-        // sooner would only read the same pages.
-        let next_settle = self
+        // sooner would only read the same pages. An earlier run's window
+        // not proved passed is peeked at again every 30 s.
+        for a in &mut self.ambiguous {
+            if a.peek_at <= now {
+                a.peek_at = (now + Duration::from_secs(30)).min(a.settle_at);
+            }
+        }
+        let next_due = self
             .ambiguous
             .iter()
-            .map(|a| a.settle_at)
+            .map(|a| a.settle_at.min(a.peek_at))
             .filter(|at| *at > now)
             .min();
-        self.next = next_settle
+        self.next = next_due
             .unwrap_or(now + Duration::from_secs(5))
             .max(now + Duration::from_secs(1));
-        Some(decided)
+        decided
     }
 
     /// Every window a listing started at `started` is judged against: the
-    /// ambiguous creates (settled when the listing started after their
-    /// settle time), creates still on the wire, and lost retries (whose
-    /// own verdicts are dropped: no ambiguous create has their key).
-    fn pending(&mut self, started: Duration, now: Duration, dates: &SkewEstimate) -> Vec<Pending> {
+    /// ambiguous creates, creates still on the wire, and lost retries
+    /// (whose own verdicts are dropped: no ambiguous create has their
+    /// key); `proof` is the latest time the server had stamped before the
+    /// listing's pages were read.
+    fn pending(
+        &mut self,
+        started: Duration,
+        now: Duration,
+        proof: Option<DateTime<Utc>>,
+    ) -> Vec<Pending> {
         let mut pending: Vec<Pending> = self
             .ambiguous
             .iter()
             .map(|a| {
-                let (start, end) = self.window_of(a, dates);
+                let (start, end) = self.window_of(a);
                 Pending {
                     key: a.key.clone(),
                     start,
                     end,
-                    settled: started >= a.settle_at,
+                    settled: self.settled(a.clock(), (end, a.settle_at), started, proof),
                     inputs: a.inputs.clone(),
                 }
             })
             .collect();
         pending.extend(self.on_wire.iter().map(|(key, since)| {
-            let (start, end) = self.window(dates, *since, self.hold_until(*since, now));
+            let (start, end) = self.window(*since, self.hold_until(*since, now));
             Pending {
                 key: key.clone(),
                 start,
@@ -518,33 +575,41 @@ impl Reconciler {
                 inputs: None,
             }
         }));
-        self.forget_old_retry_windows(now);
-        let steady = self.steady(now);
-        pending.extend(self.retry_windows.iter().map(|(key, sent, until)| {
-            let (start, end) = self.window(dates, *sent, *until);
+        // This run's lost retries that end before every window still
+        // open begins can no longer matter.
+        let horizon = pending.iter().map(|p| p.start).min();
+        let windows = &self.windows;
+        self.retry_windows.retain(|r| {
+            r.clock == Recorded::EarlierRun
+                || horizon.is_none_or(|h| windows.window(r.clock, r.sent, r.until).1 >= h)
+        });
+        let earlier_settled = self.windows.earlier_runs_settled();
+        pending.extend(self.retry_windows.iter().map(|r| {
+            let (start, end) = self.windows.window(r.clock, r.sent, r.until);
+            let settled = match r.clock {
+                Recorded::ThisRun => self.steady(started) > r.until,
+                Recorded::EarlierRun => {
+                    self.settled(r.clock, (end, earlier_settled), started, proof)
+                }
+            };
             Pending {
-                key: format!("retry of {key}"),
+                key: format!("retry of {}", r.key),
                 start,
                 end,
-                settled: steady > *until,
+                settled,
                 inputs: None,
             }
         }));
         pending
     }
 
-    /// Drops lost retries' windows that no pending create's window can
-    /// reach any more (they end before the earliest one starts).
-    fn forget_old_retry_windows(&mut self, now: Duration) {
-        let earliest = self.earliest_pending().unwrap_or_else(|| self.steady(now));
-        let margin = chrono::Duration::from_std(self.limits.skew_margin * 4).unwrap_or_default();
-        let horizon = shift(earliest, -margin);
-        self.retry_windows.retain(|(_, _, until)| *until >= horizon);
-    }
-
-    /// When the first ambiguous create settles (`None`: there is none).
-    fn earliest_settle(&self) -> Option<Duration> {
-        self.ambiguous.iter().map(|a| a.settle_at).min()
+    /// When the first ambiguous create is due for a listing (`None`: there
+    /// is none).
+    fn earliest_due(&self) -> Option<Duration> {
+        self.ambiguous
+            .iter()
+            .map(|a| a.settle_at.min(a.peek_at))
+            .min()
     }
 }
 

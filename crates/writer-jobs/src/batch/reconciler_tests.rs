@@ -1,9 +1,9 @@
 //! Unit tests of the reconciler's decisions (times are plain arguments).
 use super::*;
+use crate::batch::reconcile::SkewEstimate;
 use crate::model::Inputs;
 
 const HOLD: Duration = Duration::from_secs(300);
-const MARGIN: Duration = Duration::from_secs(30);
 
 fn t(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
@@ -16,16 +16,10 @@ fn s(secs: u64) -> Duration {
 /// A reconciler started at clock time 0 = wall time `t(0)`, knowing
 /// nothing of the server's clock.
 fn unmeasured() -> Reconciler {
-    let windows = Windows::new(
-        (t(0), Duration::ZERO),
-        HOLD,
-        MARGIN,
-        SkewEstimate::default(),
-    );
+    let windows = Windows::new((t(0), Duration::ZERO), HOLD, SkewEstimate::default());
     let limits = Limits {
         give_up_after: s(900),
         min_interval: s(1),
-        skew_margin: MARGIN,
         known_cap: 8,
     };
     Reconciler::new(windows, HashMap::new(), Vec::new(), limits)
@@ -57,22 +51,20 @@ fn listing(jobs: &[(&str, i64)], started: Duration) -> Listing {
         started,
         marks: Vec::new(),
         end: None,
+        first_page_stamp: None,
+        newest_stamp: None,
     }
-}
-
-fn dates() -> SkewEstimate {
-    SkewEstimate::default()
 }
 
 #[test]
 fn a_create_is_judged_only_after_the_servers_hold_has_passed() {
     let mut r = reconciler();
-    r.add(ambiguous("a", 10), s(10), &dates());
+    r.add(ambiguous("a", 10), s(10));
     assert!(!r.due(s(300)), "the hold runs to 310 s");
-    assert_eq!(r.step(s(305), &dates(), false), Step::Wait);
+    assert_eq!(r.step(s(305)), Step::Wait);
     let settle = r.next_wake().unwrap();
     assert!(settle >= s(310), "settles at {settle:?}");
-    match r.step(settle, &dates(), false) {
+    match r.step(settle) {
         Step::List { back_to, up_to } => {
             assert!(back_to <= t(10) && up_to >= t(310));
         }
@@ -85,20 +77,12 @@ fn a_create_is_judged_only_after_the_servers_hold_has_passed() {
 fn an_empty_window_resends_and_one_orphan_is_adopted_only_when_exclusive() {
     for exclusive in [false, true] {
         let mut r = reconciler();
-        r.add(ambiguous("empty", 10), s(10), &dates());
-        r.add(ambiguous("one", 1000), s(1000), &dates());
+        r.add(ambiguous("empty", 10), s(10));
+        r.add(ambiguous("one", 1000), s(1000));
         let started = s(2000);
-        let step = r.step(started, &dates(), false);
+        let step = r.step(started);
         assert!(matches!(step, Step::List { .. }), "{step:?}");
-        let decided = r
-            .listed(
-                &listing(&[("j1", 1001)], started),
-                started,
-                &dates(),
-                false,
-                exclusive,
-            )
-            .expect("the skew is measured");
+        let decided = r.listed(&listing(&[("j1", 1001)], started), started, exclusive);
         let verdict = |key: &str| {
             decided
                 .iter()
@@ -132,57 +116,27 @@ fn an_empty_window_resends_and_one_orphan_is_adopted_only_when_exclusive() {
 #[test]
 fn a_create_on_the_wire_keeps_an_orphan_in_its_window_from_being_judged() {
     let mut r = reconciler();
-    r.add(ambiguous("a", 10), s(10), &dates());
+    r.add(ambiguous("a", 10), s(10));
     r.sent("b", t(20));
     let started = s(400);
-    assert!(matches!(
-        r.step(started, &dates(), false),
-        Step::List { .. }
-    ));
-    let decided = r
-        .listed(
-            &listing(&[("j", 25)], started),
-            started,
-            &dates(),
-            false,
-            true,
-        )
-        .unwrap();
+    assert!(matches!(r.step(started), Step::List { .. }));
+    let decided = r.listed(&listing(&[("j", 25)], started), started, true);
     assert!(decided.is_empty(), "{decided:?}");
     assert_eq!(r.len(), 1);
     r.answered("b");
-    assert!(matches!(r.step(s(410), &dates(), false), Step::List { .. }));
-    let decided = r
-        .listed(
-            &listing(&[("j", 25)], s(410)),
-            s(410),
-            &dates(),
-            false,
-            true,
-        )
-        .unwrap();
+    assert!(matches!(r.step(s(410)), Step::List { .. }));
+    let decided = r.listed(&listing(&[("j", 25)], s(410)), s(410), true);
     assert_eq!(decided.len(), 1);
 }
 
 #[test]
 fn a_lost_retry_window_blocks_adoption() {
     let mut r = reconciler();
-    r.add(ambiguous("a", 10), s(10), &dates());
+    r.add(ambiguous("a", 10), s(10));
     r.lost_retry("b", t(12), s(12));
     let started = s(2000);
-    assert!(matches!(
-        r.step(started, &dates(), false),
-        Step::List { .. }
-    ));
-    let decided = r
-        .listed(
-            &listing(&[("j", 15)], started),
-            started,
-            &dates(),
-            false,
-            true,
-        )
-        .unwrap();
+    assert!(matches!(r.step(started), Step::List { .. }));
+    let decided = r.listed(&listing(&[("j", 15)], started), started, true);
     assert!(
         matches!(&decided[..], [(_, Verdict::Unresolved { .. })]),
         "{decided:?}"
@@ -192,49 +146,121 @@ fn a_lost_retry_window_blocks_adoption() {
 #[test]
 fn known_jobs_are_never_orphans() {
     let mut r = reconciler();
-    r.remember("ours".into(), t(15), s(15), &dates());
-    r.add(ambiguous("a", 10), s(10), &dates());
+    r.remember("ours".into(), t(15), s(15));
+    r.add(ambiguous("a", 10), s(10));
     let started = s(2000);
-    assert!(matches!(
-        r.step(started, &dates(), false),
-        Step::List { .. }
-    ));
-    let decided = r
-        .listed(
-            &listing(&[("ours", 15)], started),
-            started,
-            &dates(),
-            false,
-            true,
-        )
-        .unwrap();
+    assert!(matches!(r.step(started), Step::List { .. }));
+    let decided = r.listed(&listing(&[("ours", 15)], started), started, true);
     assert_eq!(decided[0].1, Verdict::NotLanded { key: "a".into() });
 }
 
 #[test]
-fn without_skew_evidence_it_probes_before_judging() {
-    let mut r = unmeasured();
-    r.add(ambiguous("a", 0), s(0), &dates());
-    let later = s(10_000);
-    assert_eq!(r.step(later, &dates(), false), Step::Probe);
+fn without_trusted_evidence_a_window_is_unbounded_and_waits_for_creates_on_the_wire() {
+    for (orphans, quiet) in [(&[][..], true), (&[("theirs", -5000)][..], false)] {
+        let mut r = unmeasured();
+        r.add(ambiguous("a", 0), s(0));
+        r.sent("b", t(5));
+        let later = s(400);
+        assert_eq!(r.step(later), Step::Wait, "b's answer may place the window");
+        assert_eq!(r.next_wake(), Some(later + s(1)));
+        r.answered("b");
+        let step = r.step(later);
+        assert_eq!(
+            step,
+            Step::List {
+                back_to: DateTime::<Utc>::MIN_UTC,
+                up_to: DateTime::<Utc>::MAX_UTC
+            },
+            "no guessed offset bounds it"
+        );
+        let decided = r.listed(&listing(orphans, later), later, false);
+        match &decided[..] {
+            [(_, Verdict::NotLanded { .. })] => assert!(quiet),
+            [(_, Verdict::Unresolved { candidates, .. })] => {
+                assert!(!quiet);
+                assert_eq!(
+                    candidates,
+                    &["theirs"],
+                    "a job from long ago may be its job"
+                );
+            }
+            other => panic!("unexpected verdicts {other:?}"),
+        }
+    }
+}
+
+/// A reconciler resuming a journal whose run measured the server's clock
+/// `ahead` seconds ahead of its own, started at clock time 0 = `t(0)`.
+fn resumed(ahead: Option<i64>) -> Reconciler {
+    let mut journal = SkewEstimate::default();
+    if let Some(ahead) = ahead {
+        journal.observe(t(-1000), t(-1000), t(-1000 + ahead));
+    }
+    let windows = Windows::new((t(0), Duration::ZERO), HOLD, journal);
+    let limits = Limits {
+        give_up_after: s(900),
+        min_interval: s(1),
+        known_cap: 8,
+    };
+    Reconciler::new(windows, HashMap::new(), Vec::new(), limits)
+}
+
+#[test]
+fn an_earlier_runs_window_is_judged_after_the_hold_from_this_runs_start_or_the_servers_proof() {
+    // Sent at -400 on the earlier run's clock; hold to -100.
+    let left = || ambiguous("a", -400).left_by_earlier_run();
+    // Without that run's evidence: unbounded, and judged only once this
+    // run's start plus the hold has passed.
+    let mut r = resumed(None);
+    r.add(left(), s(0));
+    assert_eq!(r.step(s(0)), Step::Wait);
+    assert_eq!(r.next_wake(), Some(HOLD));
+    // With it: peeked at now (it looks passed on our clock), judged only
+    // when a stamp on the listing's first page shows the server's clock
+    // past the window's end.
+    for (stamp, judged) in [(None, false), (Some(-200), false), (Some(0), true)] {
+        let mut r = resumed(Some(0));
+        r.add(left(), s(0));
+        assert!(matches!(r.step(s(0)), Step::List { .. }));
+        let mut seen = listing(&[], s(0));
+        seen.first_page_stamp = stamp.map(t);
+        let decided = r.listed(&seen, s(0), false);
+        assert_eq!(!decided.is_empty(), judged, "stamp {stamp:?}: {decided:?}");
+        if !judged {
+            assert_eq!(r.next_wake(), Some(s(30)), "peeked at again");
+        }
+    }
+}
+
+#[test]
+fn an_earlier_runs_window_is_placed_by_its_own_evidence_whatever_this_clock_says() {
+    // The earlier run's clock was 120 s ahead of the server's: its create
+    // sent at 1000 on that clock was made at 880 server time, which on
+    // this run's clock (right, or set back) is long before its start.
+    let mut r = resumed(Some(-120));
+    r.add(ambiguous("a", 1000).left_by_earlier_run(), s(0));
+    let started = HOLD;
+    assert!(matches!(r.step(started), Step::List { .. }));
+    let decided = r.listed(&listing(&[("j", 880)], started), started, true);
     assert_eq!(
-        r.step(later, &dates(), true),
-        Step::Wait,
-        "one probe at a time"
+        decided[0].1,
+        Verdict::Adopt {
+            key: "a".into(),
+            job_id: "j".into()
+        }
     );
-    assert_eq!(r.next_wake(), Some(later + s(1)));
 }
 
 #[test]
 fn a_list_endpoint_that_stays_down_backs_off_then_gives_up() {
     let mut r = reconciler();
-    r.add(ambiguous("a", 0), s(0), &dates());
+    r.add(ambiguous("a", 0), s(0));
     let settle = r.next_wake().unwrap();
     let mut now = settle;
     let mut pauses = Vec::new();
     let mut given_up = Vec::new();
     while given_up.is_empty() {
-        assert!(matches!(r.step(now, &dates(), false), Step::List { .. }));
+        assert!(matches!(r.step(now), Step::List { .. }));
         given_up = r.listing_failed(now, "503");
         let next = r.next_wake().unwrap_or(now + s(60));
         pauses.push((next - now).as_secs());
@@ -255,7 +281,7 @@ fn resumed_rows_block_creates_and_get_their_row_when_read() {
     let mut r = reconciler();
     let mut a = ambiguous("a", 0).left_by_earlier_run();
     a.row = None;
-    r.add(a, s(0), &dates());
+    r.add(a, s(0));
     assert!(r.blocks_creates());
     let row = Row::new("b", Inputs::new());
     assert!(r.attach_row(row, 3).is_some(), "no ambiguous create for b");
@@ -269,10 +295,10 @@ fn resumed_rows_block_creates_and_get_their_row_when_read() {
 fn known_ids_are_pruned_to_what_windows_can_reach() {
     let mut r = reconciler();
     for i in 0..20 {
-        r.remember(format!("old-{i}"), t(i), s(5000), &dates());
+        r.remember(format!("old-{i}"), t(i), s(5000));
     }
-    r.add(ambiguous("a", 4000), s(4000), &dates());
-    r.remember("new".into(), t(4100), s(5000), &dates());
+    r.add(ambiguous("a", 4000), s(4000));
+    r.remember("new".into(), t(4100), s(5000));
     assert!(r.is_known("new"));
     assert!(!r.is_known("old-0"), "created long before any window");
 }

@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use super::Row;
 use super::journal::{Binding, Decision};
 use super::reconcile::{SkewEstimate, shift};
-use super::reconciler::{Ambiguous, TORN_REASON};
+use super::reconciler::{Ambiguous, LostRetry, TORN_REASON};
+use super::windows::Recorded;
 
 /// What the journal knows about one row.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -141,32 +142,35 @@ impl ResumeCursor {
     }
 
     /// Every job an earlier run had (the ones retries replaced too): ours,
-    /// never an orphan to adopt.
+    /// never an orphan to adopt. Their creation times are not all recorded
+    /// (and the ones the journal has are on the earlier run's clock), so
+    /// they are kept for the whole run: never pruned as too old to matter.
     pub(super) fn known_jobs(&self) -> HashMap<String, DateTime<Utc>> {
-        let opened_at = self.opened_at;
+        let forever = DateTime::<Utc>::MAX_UTC;
         self.state
             .rows
             .values()
-            .filter_map(|r| Some((r.job_id.clone()?, r.intent_at.unwrap_or(opened_at))))
+            .filter_map(|r| Some((r.job_id.clone()?, forever)))
             .chain(
                 self.state
                     .replaced_jobs
                     .iter()
-                    .map(|id| (id.clone(), opened_at)),
+                    .map(|id| (id.clone(), forever)),
             )
             .collect()
     }
 
-    /// The earlier run's retries without a recorded answer, as windows
-    /// (key, sent, end of hold) placed on this run's clock: they block
-    /// adoption too.
-    pub(super) fn lost_retry_windows(&self) -> Vec<(String, DateTime<Utc>, DateTime<Utc>)> {
+    /// The earlier run's retries without a recorded answer, as windows on
+    /// that run's clock: they block adoption too.
+    pub(super) fn lost_retry_windows(&self) -> Vec<LostRetry> {
         self.state
             .lost_retries
             .iter()
-            .map(|(key, at)| {
-                let sent = (*at).min(self.opened_at);
-                (key.clone(), sent, shift(sent, self.hold))
+            .map(|(key, at)| LostRetry {
+                key: key.clone(),
+                sent: *at,
+                until: shift(*at, self.hold),
+                clock: Recorded::EarlierRun,
             })
             .collect()
     }
@@ -271,19 +275,14 @@ impl ResumeCursor {
     }
 
     /// The ambiguous create an earlier run left for a row with an intent
-    /// but no job, its window rebuilt from what the journal recorded.
+    /// but no job, its window rebuilt from what the journal recorded, on
+    /// the earlier run's clock (placed by that run's evidence, see
+    /// [`super::windows`]).
     fn ambiguous(&self, key: &str, r: &RowState, row: Option<Row>) -> Option<Ambiguous> {
-        // The earlier run sent nothing after this run opened the journal:
-        // a recorded time past that (a clock set back, a damaged file)
-        // counts as that moment, so no window waits for a far future.
-        let last = r.intent_at?.min(self.opened_at);
+        let last = r.intent_at?;
         let since = r.first_intent_at.unwrap_or(last).min(last);
-        let latest = shift(self.opened_at, self.hold);
         let until = shift(last, self.hold);
-        let until = r
-            .ambiguous_until
-            .map_or(until, |u| u.max(until))
-            .min(latest);
+        let until = r.ambiguous_until.map_or(until, |u| u.max(until));
         let reason = "an earlier run sent the create but recorded no answer";
         Some(Ambiguous::new(
             key.to_string(),
@@ -349,14 +348,17 @@ mod tests {
     }
 
     #[test]
-    fn a_recorded_time_past_the_reopening_counts_as_the_reopening() {
+    fn a_recorded_time_stays_on_the_earlier_runs_clock() {
+        // Past this run's opening on this run's clock: the earlier run's
+        // clock was ahead (or has been set back since). Its window is
+        // placed by its own evidence, never clamped to ours.
         let future = RowState {
             intent_at: Some(t(5000)),
             ..RowState::default()
         };
         let mut c = cursor(vec![("a", future)]);
         let a = &c.left_ambiguous()[0];
-        assert_eq!((a.since, a.until), (t(1000), t(1300)));
+        assert_eq!((a.since, a.until), (t(5000), t(5300)));
     }
 
     #[test]
@@ -449,7 +451,12 @@ mod tests {
         c.state.lost_retries = vec![("a".into(), t(2000))];
         assert_eq!(
             c.lost_retry_windows(),
-            vec![("a".to_string(), t(1000), t(1300))]
+            vec![LostRetry {
+                key: "a".into(),
+                sent: t(2000),
+                until: t(2300),
+                clock: Recorded::EarlierRun,
+            }]
         );
         c.state.replaced_jobs = vec!["old".into()];
         assert!(c.known_jobs().contains_key("old"));

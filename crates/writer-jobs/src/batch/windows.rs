@@ -7,15 +7,26 @@
 //! - **The steady clock.** Every time the engine records or compares for a
 //!   window is the wall clock at the run's start moved on by the monotonic
 //!   clock: a wall clock stepped mid-run (an NTP correction) moves nothing.
-//! - **The skew evidence.** This run's creates (`created_at` between send
-//!   and answer) come first; the answers' `Date` headers (the pacer's)
-//!   narrow them when they agree and stand in before any create is known;
-//!   one that contradicts them (a proxy's clock) is ignored. What an earlier
-//!   run recorded in the journal was measured against that run's clock: it
-//!   places only the windows that run left.
-//! - **Judging.** A window is judged only with the server's clock measured,
-//!   or once probes have answered without any `Date` header (the fallback
-//!   margin is then all there is).
+//! - **Trusted evidence only.** A window is placed in the server's time only
+//!   by evidence the server itself stamped and that was measured on the
+//!   clock the window was recorded on: this run's creates (`created_at`
+//!   between send and answer) for this run's windows, the earlier run's
+//!   (from the journal) for the windows it left. `Date` headers never place
+//!   a window: a proxy may send its own, from a clock of its own, and
+//!   nothing in the answer tells them apart. A client clock stepped between
+//!   a kill and a resume moves nothing either: no window is placed with
+//!   another run's evidence.
+//! - **Without it, causality.** A window with no trusted evidence for its
+//!   clock is unbounded in the server's time: any job the listing shows
+//!   that no row owns may be its job, so such a create is found where the
+//!   application is quiet (no orphan: it did not land) and reported where
+//!   it is not; never judged "did not land" by a guessed offset.
+//! - **When a window has passed.** The server may act on a request until
+//!   its last send plus the hold, in real time: on this run's steady clock
+//!   for this run's creates; for an earlier run's, whose sends all happened
+//!   before this run opened the journal, at this run's start plus the hold
+//!   (its recorded times are on a clock this run cannot read), unless a
+//!   time the server stamped shows it has passed.
 
 use std::time::Duration;
 
@@ -28,10 +39,6 @@ use super::reconcile::{SkewEstimate, shift};
 /// the times it was measured from).
 pub(super) const SKEW_SLACK: chrono::Duration = chrono::Duration::milliseconds(50);
 
-/// Probes answered without a `Date` header after which windows are judged
-/// with the fallback margin alone.
-const SKEW_PROBES: u32 = 3;
-
 /// The engine's clocks and what it knows of the server's.
 #[derive(Debug, Clone)]
 pub(super) struct Windows {
@@ -39,33 +46,34 @@ pub(super) struct Windows {
     anchor: (DateTime<Utc>, Duration),
     /// How long the server may hold a request.
     hold: chrono::Duration,
-    /// The offset assumed on either side without evidence.
-    fallback: chrono::Duration,
     /// This run's creates' evidence, on the steady clock.
     skew: SkewEstimate,
     /// An earlier run's evidence, on that run's clock.
     journal_skew: SkewEstimate,
-    /// Probes sent to learn the server's clock.
-    probes: u32,
+}
+
+/// Which clock a window's times were recorded on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recorded {
+    /// This run's steady clock.
+    ThisRun,
+    /// An earlier run's clock (read from the journal).
+    EarlierRun,
 }
 
 impl Windows {
     /// The windows of a run started at `anchor` (wall and clock time of the
-    /// same moment) with the server's `hold`, the `fallback` skew margin and
-    /// an earlier run's evidence.
+    /// same moment) with the server's `hold` and an earlier run's evidence.
     pub(super) fn new(
         anchor: (DateTime<Utc>, Duration),
         hold: Duration,
-        fallback: Duration,
         journal_skew: SkewEstimate,
     ) -> Self {
         Self {
             anchor,
             hold: chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::MAX),
-            fallback: chrono::Duration::from_std(fallback).unwrap_or_default(),
             skew: SkewEstimate::default(),
             journal_skew,
-            probes: 0,
         }
     }
 
@@ -85,6 +93,12 @@ impl Windows {
         shift(sent, self.hold).max(self.steady(now))
     }
 
+    /// Clock time after which the server can no longer act on anything an
+    /// earlier run sent (all of it before this run started).
+    pub(super) fn earlier_runs_settled(&self) -> Duration {
+        self.anchor.1 + self.hold.to_std().unwrap_or(Duration::MAX / 4)
+    }
+
     /// Learns from a successful create sent and answered at these steady
     /// times.
     pub(super) fn observe_create(
@@ -96,67 +110,47 @@ impl Windows {
         self.skew.observe(sent, received, created_at);
     }
 
-    /// This run's evidence, with the `Date` headers' (`dates`) where they
-    /// agree with it, or in its place before any create is known.
-    pub(super) fn current(&self, dates: &SkewEstimate) -> SkewEstimate {
-        if !self.skew.is_measured() {
-            return *dates;
-        }
-        let mut merged = self.skew;
-        merged.merge(dates);
-        if merged.is_consistent(SKEW_SLACK) {
-            merged
-        } else {
-            self.skew
+    /// The trusted evidence for windows recorded on `clock`.
+    pub(super) fn evidence(&self, clock: Recorded) -> &SkewEstimate {
+        match clock {
+            Recorded::ThisRun => &self.skew,
+            Recorded::EarlierRun => &self.journal_skew,
         }
     }
 
-    /// The evidence that places a window: an earlier run's for what it left
-    /// (when it recorded any), this run's for the rest.
-    pub(super) fn evidence_for(&self, from_journal: bool, dates: &SkewEstimate) -> SkewEstimate {
-        if from_journal && self.journal_skew.is_measured() {
-            self.journal_skew
-        } else {
-            self.current(dates)
-        }
+    /// Whether windows recorded on `clock` can be placed in the server's
+    /// time (else they are unbounded: see the module doc).
+    pub(super) fn placed(&self, clock: Recorded) -> bool {
+        self.evidence(clock).is_measured()
     }
 
-    /// The server-time window of a create first sent at `sent` whose job
-    /// the server can make until `until` (steady clock), placed by `skew`.
+    /// The server-time window of a request first sent at `sent` whose job
+    /// the server can make until `until`, both recorded on `clock`:
+    /// placed by that clock's trusted evidence, or unbounded without any.
     pub(super) fn window(
         &self,
-        skew: &SkewEstimate,
+        clock: Recorded,
         sent: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> (DateTime<Utc>, DateTime<Utc>) {
-        skew.window(sent, until, SKEW_SLACK, self.fallback)
-    }
-
-    /// How far the server's clock may be from ours beyond `skew`: the width
-    /// of its bound, or the fallback margin on either side.
-    pub(super) fn uncertainty(&self, skew: &SkewEstimate) -> Duration {
-        match skew.bounds(SKEW_SLACK) {
-            Some((lo, hi)) => (hi - lo + SKEW_SLACK + SKEW_SLACK)
-                .to_std()
-                .unwrap_or_default(),
-            None => (self.fallback + self.fallback).to_std().unwrap_or_default(),
+        let evidence = self.evidence(clock);
+        if evidence.is_measured() {
+            evidence.window(sent, until, SKEW_SLACK, chrono::Duration::zero())
+        } else {
+            (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
         }
     }
 
-    /// Whether windows may be judged, given the `Date` evidence and whether
-    /// a probe is still out.
-    pub(super) fn judgeable(&self, dates: &SkewEstimate, probe_running: bool) -> bool {
-        self.current(dates).is_measured() || (self.probes >= SKEW_PROBES && !probe_running)
-    }
-
-    /// Counts a probe sent to learn the server's clock.
-    pub(super) fn probe_sent(&mut self) {
-        self.probes += 1;
-    }
-
-    /// Probes sent so far to learn the server's clock.
-    pub(super) fn probes(&self) -> u32 {
-        self.probes
+    /// How long after a window of this run ends on our clock it has surely
+    /// ended in the server's time too: the width of the offset's bound
+    /// (zero for an unbounded window, which any later listing judges).
+    pub(super) fn uncertainty(&self) -> Duration {
+        match self.skew.bounds(SKEW_SLACK) {
+            Some((lo, hi)) => (hi - lo + SKEW_SLACK + SKEW_SLACK)
+                .to_std()
+                .unwrap_or_default(),
+            None => Duration::ZERO,
+        }
     }
 }
 
@@ -170,7 +164,7 @@ mod tests {
 
     fn windows(journal: SkewEstimate) -> Windows {
         let secs = Duration::from_secs;
-        Windows::new((t(0), secs(100)), secs(300), secs(30), journal)
+        Windows::new((t(0), secs(100)), secs(300), journal)
     }
 
     /// Evidence that the server runs `ahead` seconds ahead, measured at `at`.
@@ -189,44 +183,40 @@ mod tests {
         // Still being held: the window's end is now, not the past.
         assert_eq!(w.hold_until(t(-1000), Duration::from_secs(160)), t(60));
         assert_eq!(w.hold_until(t(10), Duration::from_secs(160)), t(310));
+        // An earlier run sent everything before this run started.
+        assert_eq!(w.earlier_runs_settled(), Duration::from_secs(400));
     }
 
     #[test]
-    fn an_earlier_runs_evidence_places_only_its_own_windows() {
+    fn each_runs_evidence_places_only_its_own_windows() {
         // The earlier run's clock was 30 s behind the server's; this run's
         // clock is right.
         let mut w = windows(evidence(-500, 30));
         w.observe_create(t(10), t(11), t(10) + chrono::Duration::milliseconds(500));
-        let dates = SkewEstimate::default();
-        let (old_start, _) = w.window(&w.evidence_for(true, &dates), t(-400), t(-100));
-        let (new_start, _) = w.window(&w.evidence_for(false, &dates), t(20), t(320));
+        let (old_start, _) = w.window(Recorded::EarlierRun, t(-400), t(-100));
+        let (new_start, _) = w.window(Recorded::ThisRun, t(20), t(320));
         assert!(old_start >= t(-372) && old_start <= t(-368), "{old_start}");
         assert!(new_start >= t(18) && new_start <= t(21), "{new_start}");
     }
 
     #[test]
-    fn date_headers_stand_in_before_any_create_and_never_contradict_one() {
+    fn without_trusted_evidence_a_window_is_unbounded() {
         let w = windows(SkewEstimate::default());
-        let dates = evidence(0, 49);
-        assert_eq!(w.current(&dates), dates);
-        let mut w = windows(SkewEstimate::default());
-        w.observe_create(t(10), t(11), t(10) + chrono::Duration::milliseconds(500));
-        // A proxy's Date 49 s off: ignored, the creates' bound stays.
-        let (lo, hi) = w.current(&dates).bounds(SKEW_SLACK).unwrap();
-        assert!(lo <= chrono::Duration::zero() && hi <= chrono::Duration::seconds(1));
-    }
-
-    #[test]
-    fn windows_wait_for_evidence_or_for_probes_that_bring_none() {
-        let mut w = windows(SkewEstimate::default());
-        let none = SkewEstimate::default();
-        assert!(!w.judgeable(&none, false));
-        assert!(w.judgeable(&evidence(0, 5), false));
-        for _ in 0..SKEW_PROBES {
-            w.probe_sent();
+        assert!(!w.placed(Recorded::ThisRun) && !w.placed(Recorded::EarlierRun));
+        for clock in [Recorded::ThisRun, Recorded::EarlierRun] {
+            assert_eq!(
+                w.window(clock, t(10), t(310)),
+                (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+            );
         }
-        assert!(!w.judgeable(&none, true), "the last probe is still out");
-        assert!(w.judgeable(&none, false));
-        assert_eq!(w.uncertainty(&none), Duration::from_secs(60));
+        assert_eq!(w.uncertainty(), Duration::ZERO);
+        // This run's evidence does not place an earlier run's windows.
+        let mut w = windows(SkewEstimate::default());
+        w.observe_create(t(10), t(11), t(10));
+        assert!(w.placed(Recorded::ThisRun) && !w.placed(Recorded::EarlierRun));
+        assert_eq!(
+            w.window(Recorded::EarlierRun, t(10), t(310)).0,
+            DateTime::<Utc>::MIN_UTC
+        );
     }
 }

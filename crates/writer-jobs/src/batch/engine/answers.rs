@@ -196,12 +196,9 @@ impl Engine {
                     from: job_id.clone(),
                 })?;
                 match self.tracker.retried(&job_id, &retried, now) {
-                    Ok(()) => self.reconciler.remember(
-                        retried.id,
-                        retried.created_at,
-                        now,
-                        &self.pacer.skew(),
-                    ),
+                    Ok(()) => self
+                        .reconciler
+                        .remember(retried.id, retried.created_at, now),
                     Err((job, other)) => self.collide(job, &other),
                 }
             }

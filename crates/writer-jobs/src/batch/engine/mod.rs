@@ -119,12 +119,7 @@ impl Engine {
         // the start, moved on by the monotonic clock, so a wall clock that
         // steps mid-run (an NTP correction) moves no window.
         let anchor = (clock.wall(), clock.now());
-        let pacer = Pacer::new(
-            clock.clone(),
-            settings.rate,
-            settings.breaker_threshold,
-            anchor,
-        );
+        let pacer = Pacer::new(clock.clone(), settings.rate, settings.breaker_threshold);
         let client = settings
             .client
             .with_throttle(Arc::new(pacer.clone()) as Arc<dyn Throttle>);
@@ -132,18 +127,12 @@ impl Engine {
             .poll
             .unwrap_or_else(|| *settings.client.poll_policy());
         let (journal, state) = open_journal(&settings, clock.wall())?;
-        let windows = Windows::new(
-            anchor,
-            settings.max_server_hold,
-            settings.skew_margin,
-            state.skew,
-        );
+        let windows = Windows::new(anchor, settings.max_server_hold, state.skew);
         let mut resume = ResumeCursor::new(state, anchor.0, windows.hold());
         let in_flight = InFlight::new(settings.max_in_flight, settings.create_concurrency);
         let limits = Limits {
             give_up_after: poll.deadline(),
             min_interval: settings.min_sweep_interval,
-            skew_margin: settings.skew_margin,
             known_cap: 4 * in_flight.ceiling() + 1024,
         };
         let reconciler = Reconciler::new(
@@ -435,12 +424,8 @@ impl Engine {
     }
 
     fn start_reconcile(&mut self, now: Duration) {
-        let step = self
-            .reconciler
-            .step(now, &self.pacer.skew(), self.probe_running);
-        match step {
+        match self.reconciler.step(now) {
             Step::Wait => {}
-            Step::Probe => self.start_probe(),
             Step::List { back_to, up_to } => {
                 let client = self.client.clone();
                 let app_id = self.settings.app_id.clone();

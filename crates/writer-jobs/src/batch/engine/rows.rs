@@ -122,9 +122,7 @@ impl Engine {
         let now = self.clock.now();
         let (job_id, created_at) = (job.job_id.clone(), job.created_at);
         match self.tracker.track(job, now) {
-            Ok(()) => self
-                .reconciler
-                .remember(job_id, created_at, now, &self.pacer.skew()),
+            Ok(()) => self.reconciler.remember(job_id, created_at, now),
             Err((job, other)) => self.collide(job, &other),
         }
     }
@@ -165,7 +163,7 @@ impl Engine {
             })?;
         }
         let now = self.clock.now();
-        self.reconciler.add(a, now, &self.pacer.skew());
+        self.reconciler.add(a, now);
         Ok(())
     }
 }

@@ -23,14 +23,10 @@ impl Engine {
         };
         self.sweeps
             .learn(&listing.order, &listing.marks, listing.end);
-        let decided = self.reconciler.listed(
-            &listing,
-            now,
-            &self.pacer.skew(),
-            self.probe_running,
-            self.settings.exclusive_application,
-        );
-        for (a, verdict) in decided.unwrap_or_default() {
+        let decided = self
+            .reconciler
+            .listed(&listing, now, self.settings.exclusive_application);
+        for (a, verdict) in decided {
             self.carry_out(a, verdict, &listing, now).await?;
         }
         Ok(())
@@ -65,8 +61,7 @@ impl Engine {
                     .map_or(a.since, |(_, at)| *at);
                 if a.row.is_none() && self.resume.adopt_unread(&key, &job_id) {
                     // Not read yet: it is tracked when the input reaches it.
-                    let skew = self.pacer.skew();
-                    self.reconciler.remember(job_id, created_at, now, &skew);
+                    self.reconciler.remember(job_id, created_at, now);
                 } else {
                     self.track(NewJob {
                         job_id,
