@@ -108,11 +108,32 @@ impl Drop for Sim {
     }
 }
 
-/// One request on a fresh connection (`Connection: close`); a refused
-/// connect (the simulator may be refusing on purpose) is tried again for a
-/// few seconds.
+/// One request on a fresh connection (`Connection: close`). The simulator
+/// may be refusing or dropping connections on purpose (a scenario's
+/// `refuse_every`): a refused connect, a dropped connection or no answer is
+/// tried again for a few seconds, so the judge never reads a refusal as an
+/// answer.
 fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
     let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        match exchange(addr, method, path, body, give_up) {
+            Err(e) if Instant::now() < give_up => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// One attempt of [`http`].
+fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    give_up: Instant,
+) -> Result<(u16, String), String> {
     let mut stream = loop {
         match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
             Ok(s) => break s,
