@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::invariants::{each_row_once, no_duplicate_jobs, right_outputs, tally};
+use common::invariants::{
+    each_row_once, no_duplicate_jobs, no_job_retried_twice, right_outputs, tally,
+};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -77,6 +79,7 @@ fn check(sim: &Simulator, outcomes: &[Outcome], rows: &[Row], scenario: &str) {
         each_row_once(outcomes, rows),
         right_outputs(APP, outcomes, rows),
         no_duplicate_jobs(sim, APP, rows),
+        no_job_retried_twice(sim, APP),
     ] {
         if let Err(e) = result {
             broken.push(e);
@@ -868,4 +871,75 @@ async fn no_date_header_and_a_clock_off_do_not_hide_a_landed_create() {
         sim.stats().faults_of(FaultKind::AcceptThenDrop)
     );
     check(&sim, &outcomes, &rows, scenario);
+}
+
+/// A row's job fails; its retry (the server answers retries with a new id)
+/// lands but its answer is lost. The retry is a create in disguise: the
+/// engine must find the job it made (adopt it where the application is
+/// exclusive, report it otherwise), not retry the failed job again, which
+/// makes a second job from the same failure (a duplicate, invariant (e)).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_retry_that_landed_is_not_sent_again() {
+    for exclusive in [false, true] {
+        let scenario = format!("a retry's answer lost, exclusive application {exclusive}");
+        let sim = start(
+            Simulator::builder()
+                .scale(200.0)
+                .seed(SEED_FIRST_JOB_FAILS)
+                .retry_new_id(true)
+                .duration(DurationDist::Uniform {
+                    min_secs: 5.0,
+                    max_secs: 10.0,
+                })
+                .failure_rate(0.5)
+                .faults(FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap()),
+        )
+        .await;
+        let rows = rows(1, "lostretry");
+        let run = Batch::new(client_on(&sim, common::OffsetClock::new(&sim, 0)), APP)
+            .exclusive_application(exclusive)
+            .job_retries(3)
+            .max_server_hold(Duration::from_secs(30))
+            .run(futures::stream::iter(rows.clone()))
+            .await
+            .expect("batch starts");
+        let (outcomes, ()) = tokio::join!(
+            collect_within(run, Duration::from_secs(30), &scenario),
+            clear_faults_after(&sim, FaultKind::AcceptThenDrop, 1)
+        );
+        println!(
+            "{scenario}: {:?}; retry jobs {}",
+            tally(&outcomes),
+            sim.stats().retry_jobs_created
+        );
+        assert!(
+            sim.stats().faults_of(FaultKind::AcceptThenDrop) >= 1,
+            "{scenario}: setup: a retry's answer was dropped"
+        );
+        check(&sim, &outcomes, &rows, &scenario);
+        let retry_job = sim
+            .job_ids(APP)
+            .into_iter()
+            .find(|id| sim.job(id).is_some_and(|j| j.retry_of.is_some()))
+            .expect("setup: the retry made a job");
+        if exclusive {
+            assert_eq!(
+                outcomes[0].job_id.as_deref(),
+                Some(retry_job.as_str()),
+                "{scenario}: the row follows the job its retry made"
+            );
+        } else {
+            match &outcomes[0].result {
+                writer_jobs::batch::OutcomeResult::Ambiguous { candidates, .. } => assert!(
+                    candidates.contains(&retry_job),
+                    "{scenario}: the retry's job is a candidate: {candidates:?}"
+                ),
+                other => panic!(
+                    "{scenario}: a shared application cannot tell the retry's job from \
+                     another client's: reported, not {}",
+                    other.name()
+                ),
+            }
+        }
+    }
 }

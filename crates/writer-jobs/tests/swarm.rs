@@ -287,6 +287,7 @@ async fn run_seed(s: &Scenario) -> Result<String, String> {
     invariants::each_row_once(&outcomes, &rows)?;
     invariants::right_outputs(APP, &outcomes, &rows)?;
     invariants::no_duplicate_jobs(&sim, APP, &rows)?;
+    invariants::no_job_retried_twice(&sim, APP)?;
     let stats = sim.stats();
     Ok(format!(
         "{:?}; {} requests, {} tenant jobs, {} retry jobs",

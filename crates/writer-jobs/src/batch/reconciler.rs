@@ -61,6 +61,18 @@ pub(super) struct Ambiguous {
     /// create, but its window is empty, because the intent is written
     /// before the send and the earlier run died writing it.
     never_sent: bool,
+    /// Not a create but a job-level retry whose answer was lost, of this
+    /// failed job: a retry answered with a new id is a create in disguise.
+    pub(super) retry_of: Option<RetryOf>,
+}
+
+/// The failed job a lost retry was sent for.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RetryOf {
+    pub(super) job_id: String,
+    pub(super) created_at: DateTime<Utc>,
+    /// Runs of the row's job so far, the lost retry counted.
+    pub(super) attempts: u32,
 }
 
 impl Ambiguous {
@@ -88,7 +100,28 @@ impl Ambiguous {
             reason: reason.into(),
             from_journal: false,
             never_sent: false,
+            retry_of: None,
         }
+    }
+
+    /// The ambiguous retry of `from` whose answer was lost, in `window`
+    /// (its send and the end of the server's hold, on `clock`): the row's
+    /// job is the failed one, or a new job the retry made.
+    pub(super) fn lost_retry(
+        key: String,
+        seq: u64,
+        creates: u32,
+        from: RetryOf,
+        window: &LostRetry,
+    ) -> Self {
+        let reason = format!(
+            "job {} failed and its retry's answer was lost: the retry may have made a new job",
+            from.job_id
+        );
+        let mut a = Self::new(key, None, seq, creates, (window.sent, window.until), reason);
+        a.retry_of = Some(from);
+        a.from_journal = window.clock == Recorded::EarlierRun;
+        a
     }
 
     /// Marks its intent as torn (see `never_sent`).
@@ -357,6 +390,18 @@ impl Reconciler {
             until,
             clock: Recorded::ThisRun,
         });
+    }
+
+    /// Whether a retry of `key` was sent and its answer lost.
+    pub(super) fn has_lost_retry(&self, key: &str) -> bool {
+        self.retry_windows.iter().any(|r| r.key == key)
+    }
+
+    /// Takes the latest lost retry of `key`, to be reconciled as the row's
+    /// ambiguous create (it no longer blocks the row's own adoption).
+    pub(super) fn take_lost_retry(&mut self, key: &str) -> Option<LostRetry> {
+        let index = self.retry_windows.iter().rposition(|r| r.key == key)?;
+        Some(self.retry_windows.remove(index))
     }
 
     // ----- known jobs ------------------------------------------------

@@ -9,7 +9,10 @@
 //!   simulator's output is a function of the inputs);
 //! - (c) every row is in the outcomes exactly once;
 //! - (d) a row reported ambiguous lists its candidates, or says why it has
-//!   none (the list could not be read).
+//!   none (the list could not be read);
+//! - (e) no job was retried into two new jobs (a retry answered with a new
+//!   id is a create in disguise: sent again after it landed, it is a
+//!   duplicate).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,6 +41,27 @@ pub fn creates_per_input_set(sim: &Simulator, app: &str) -> HashMap<String, u64>
         }
     }
     per_set
+}
+
+/// (e): no job is the origin of two jobs made by retries.
+pub fn no_job_retried_twice(sim: &Simulator, app: &str) -> Result<(), String> {
+    let mut made_from: HashMap<String, Vec<String>> = HashMap::new();
+    for id in sim.job_ids(app) {
+        let Some(job) = sim.job(&id) else { continue };
+        if let Some(from) = job.retry_of {
+            made_from.entry(from).or_default().push(id);
+        }
+    }
+    let twice: Vec<String> = made_from
+        .iter()
+        .filter(|(_, made)| made.len() > 1)
+        .map(|(from, made)| format!("job {from} was retried into {}", made.join(", ")))
+        .collect();
+    if twice.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("(e) {}", twice.join("; ")))
+    }
 }
 
 /// (a): no input set has more jobs made by creates than rows with it.

@@ -134,6 +134,24 @@ impl Engine {
     ) -> Result<(), BatchError> {
         match self.tracker.seen(&job, started, now) {
             Seen::Ignored | Seen::Running => Ok(()),
+            // Still failed after a retry whose answer was lost: that retry
+            // may have made a new job (a create in disguise). It is
+            // reconciled like an ambiguous create, never sent again blind.
+            Seen::Retry { key } if self.reconciler.has_lost_retry(&key) => {
+                let window = self.reconciler.take_lost_retry(&key).expect("checked");
+                let Some(t) = self.tracker.remove(&job.id) else {
+                    return Ok(());
+                };
+                tracing::warn!(%key, job_id = %job.id, "the job is still failed after a lost retry; reconciling the retry");
+                let from = RetryOf {
+                    job_id: job.id,
+                    created_at: t.created_at,
+                    attempts: t.attempts,
+                };
+                let a = Ambiguous::lost_retry(key, t.seq, t.creates, from, &window);
+                self.reconciler.add(a, now);
+                Ok(())
+            }
             Seen::Retry { key } => {
                 let sent_at = self.reconciler.steady(now);
                 let job_id = job.id;

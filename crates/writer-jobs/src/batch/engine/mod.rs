@@ -30,7 +30,7 @@ use super::listing::{Listing, SweepResult, list_back_to, sweep};
 use super::pacer::Pacer;
 use super::poller::{Pace, Spacing, SweepScheduler};
 use super::reconcile::Verdict;
-use super::reconciler::{Ambiguous, Early, Limits, Reconciler, Step};
+use super::reconciler::{Ambiguous, Early, Limits, Reconciler, RetryOf, Step};
 use super::resume::{Placed, ResumeCursor};
 use super::sink::{Sink, Snapshot};
 use super::tracking::{NewJob, Seen, Tracked, Tracker};

@@ -41,6 +41,9 @@ impl Engine {
         now: Duration,
     ) -> Result<(), BatchError> {
         let key = a.key.clone();
+        if let Some(from) = a.retry_of.clone() {
+            return self.carry_out_retry(a, from, verdict, listing).await;
+        }
         match verdict {
             Verdict::NotLanded { .. } => {
                 tracing::info!(%key, "ambiguous create did not land; sending it again");
@@ -84,6 +87,65 @@ impl Engine {
                     self.report_ambiguous(a, candidates).await
                 }
             },
+        }
+    }
+
+    /// Carries out the verdict on a lost retry of the failed job `from`:
+    /// it made no job (the failed job is followed again, and retried if
+    /// retries are left), its job is adopted (followed as the retry's
+    /// answer would have been), or the row is reported with the
+    /// candidates (with `--on-ambiguous resend`, retried again instead).
+    async fn carry_out_retry(
+        &mut self,
+        a: Ambiguous,
+        from: RetryOf,
+        verdict: Verdict,
+        listing: &Listing,
+    ) -> Result<(), BatchError> {
+        let (key, seq, creates) = (a.key.clone(), a.seq, a.creates);
+        let follow = |job_id: String, created_at| NewJob {
+            job_id,
+            key: key.clone(),
+            seq,
+            created_at,
+            attempts: from.attempts,
+            creates,
+        };
+        match verdict {
+            Verdict::Unresolved { candidates, .. }
+                if self.settings.on_ambiguous == AmbiguousPolicy::Report =>
+            {
+                tracing::warn!(%key, ?candidates, "lost retry unresolved; reporting it");
+                let result = OutcomeResult::Ambiguous {
+                    reason: a.reason,
+                    candidates,
+                };
+                let outcome = Outcome {
+                    creates,
+                    ..self.outcome(key.clone(), seq, None, result)
+                };
+                self.finish(outcome).await
+            }
+            Verdict::NotLanded { .. } | Verdict::Unresolved { .. } => {
+                tracing::info!(%key, job_id = %from.job_id, "lost retry made no job (or resend asked); following the failed job");
+                self.track(follow(from.job_id.clone(), from.created_at));
+                Ok(())
+            }
+            Verdict::Adopt { job_id, .. } => {
+                tracing::info!(%key, %job_id, "lost retry landed; following its job");
+                self.sink.append(Record::Retried {
+                    key: key.clone(),
+                    job_id: job_id.clone(),
+                    from: from.job_id.clone(),
+                })?;
+                let created_at = listing
+                    .jobs
+                    .iter()
+                    .find(|(id, _)| *id == job_id)
+                    .map_or(from.created_at, |(_, at)| *at);
+                self.track(follow(job_id, created_at));
+                Ok(())
+            }
         }
     }
 
