@@ -943,3 +943,40 @@ async fn a_lost_retry_that_landed_is_not_sent_again() {
         }
     }
 }
+
+/// The same lost retry, with the list endpoint down for good: the retry
+/// cannot be reconciled, so once its give-up time passes the row is
+/// reported, and written (found by the swarm: the row, read long before,
+/// waited for its input to come again, and was never written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_retry_that_cannot_be_reconciled_is_reported() {
+    let scenario = "a retry's answer lost, the list endpoint down";
+    let sim = start(
+        Simulator::builder()
+            .scale(1000.0)
+            .seed(SEED_FIRST_JOB_FAILS)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.5)
+            .faults(FaultConfig::parse_compact("retry:accept_then_drop=1.0,list:500=1.0").unwrap()),
+    )
+    .await;
+    let rows = rows(1, "unlisted");
+    let run = Batch::new(client_on(&sim, common::OffsetClock::new(&sim, 0)), APP)
+        .job_retries(3)
+        .max_server_hold(Duration::from_secs(30))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
+    println!("{scenario}: {:?}", tally(&outcomes));
+    assert!(
+        sim.stats().faults_of(FaultKind::AcceptThenDrop) >= 1,
+        "{scenario}: setup: a retry's answer was dropped"
+    );
+    check(&sim, &outcomes, &rows, scenario);
+    assert_eq!(outcomes[0].result.name(), "ambiguous", "{scenario}");
+}

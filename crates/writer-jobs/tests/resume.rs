@@ -50,7 +50,11 @@ fn batch(client: &Client, journal: &std::path::Path, creates: usize) -> Batch {
         .journal(journal)
         .max_in_flight(4)
         .create_concurrency(creates)
-        .max_server_hold(Duration::from_secs(5))
+        // The simulator acts on a request as soon as it reads it, but on a
+        // loaded machine reading it can take tens of milliseconds, which
+        // at 500x is many simulated seconds: the hold must cover that, or
+        // the server breaks the very promise the engine relies on.
+        .max_server_hold(Duration::from_secs(60))
         // Only this batch creates jobs on the simulator's application, so a
         // killed run's landed create may be adopted by its timing.
         .exclusive_application(true)

@@ -15,6 +15,12 @@ use super::poller::Candidate;
 use crate::model::{Job, JobStatus, RetriedJob};
 use crate::poll::PollPolicy;
 
+/// Consecutive 404 answers after which a tracked job is taken as gone.
+const NOT_FOUND_LIMIT: u32 = 3;
+
+/// The least time over which those answers are spread.
+const NOT_FOUND_SPAN: Duration = Duration::from_secs(30);
+
 /// A job the batch waits for.
 #[derive(Debug)]
 pub(super) struct Tracked {
@@ -33,6 +39,8 @@ pub(super) struct Tracked {
     retrying: bool,
     /// A listing that covered its creation time did not show it.
     missed: bool,
+    /// Consecutive fetches answered 404.
+    not_found: u32,
     /// Clock time after which the row ends as timed out, whatever it is
     /// doing (waiting, being retried): one bound on every loop over it.
     deadline: Duration,
@@ -149,6 +157,7 @@ impl Tracker {
             creates: job.creates,
             retrying: false,
             missed: false,
+            not_found: 0,
             deadline: now + self.row_deadline(),
         };
         self.jobs.insert(job.job_id, tracked);
@@ -201,6 +210,7 @@ impl Tracker {
             return Seen::Ignored;
         }
         t.missed = false;
+        t.not_found = 0;
         match job.status {
             JobStatus::Failed if t.attempts <= self.job_retries => {
                 t.retrying = true;
@@ -217,6 +227,23 @@ impl Tracker {
                 Seen::Running
             }
         }
+    }
+
+    /// A fetch of `job_id` was answered 404. A job the server just made may
+    /// not be visible everywhere yet, and a proxy or a deploy may answer a
+    /// stray 404: the job is fetched again, and only after
+    /// [`NOT_FOUND_LIMIT`] answers in a row, spread over at least
+    /// [`NOT_FOUND_SPAN`], is it taken as gone (handed back, no longer
+    /// tracked).
+    pub(super) fn not_found(&mut self, job_id: &str, now: Duration) -> Option<Tracked> {
+        let t = self.jobs.get_mut(job_id)?;
+        t.not_found += 1;
+        if t.not_found >= NOT_FOUND_LIMIT {
+            return self.jobs.remove(job_id);
+        }
+        t.missed = true;
+        t.next_check = now + NOT_FOUND_SPAN / (NOT_FOUND_LIMIT - 1);
+        None
     }
 
     /// Stops waiting for a job (it is gone, or its row ends).
@@ -333,6 +360,38 @@ mod tests {
 
     fn policy() -> PollPolicy {
         PollPolicy::default()
+    }
+
+    #[test]
+    fn a_job_is_gone_only_after_several_404s_spread_over_time() {
+        let mut tracker = Tracker::new(policy(), 0);
+        tracker.track(new_job("j", "a"), Duration::ZERO).unwrap();
+        let mut now = Duration::from_secs(5);
+        assert!(
+            tracker.not_found("j", now).is_none(),
+            "one 404 is not proof"
+        );
+        let due = tracker.next_due(now).unwrap();
+        assert!(
+            due >= now + Duration::from_secs(15),
+            "fetched again later: {due:?}"
+        );
+        // Seen again: the count starts over.
+        assert!(matches!(
+            tracker.seen(&job("j", JobStatus::InProgress), due, due),
+            Seen::Running
+        ));
+        for n in 0..NOT_FOUND_LIMIT {
+            now += NOT_FOUND_SPAN;
+            let gone = tracker.not_found("j", now);
+            assert_eq!(
+                gone.is_some(),
+                n + 1 == NOT_FOUND_LIMIT,
+                "404 number {}",
+                n + 1
+            );
+        }
+        assert!(tracker.is_empty());
     }
 
     #[test]

@@ -105,8 +105,8 @@ impl Engine {
             self.observe(job, started, now).await?;
         }
         for id in result.not_found {
-            if let Some(t) = self.tracker.remove(&id) {
-                let error = format!("job {id} no longer exists (404)");
+            if let Some(t) = self.tracker.not_found(&id, now) {
+                let error = format!("job {id} no longer exists (404, several times)");
                 let outcome = self.tracked_outcome(t, Some(id), OutcomeResult::Failed { error });
                 self.finish(outcome).await?;
             }

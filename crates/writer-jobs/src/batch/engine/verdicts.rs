@@ -156,7 +156,9 @@ impl Engine {
         a: Ambiguous,
         candidates: Vec<String>,
     ) -> Result<(), BatchError> {
-        if a.row.is_none() {
+        // A row known so far only from the journal waits for the input; a
+        // lost retry's row was read long ago (its job was tracked).
+        if a.row.is_none() && a.retry_of.is_none() {
             let early = Early::Report {
                 reason: a.reason,
                 candidates,
