@@ -311,6 +311,16 @@ async fn start_at(
         }))
 }
 
+/// A listing holds only the jobs made after `back_to`: it shows what was
+/// made before only as far as that. Claiming more would let a window that
+/// starts earlier (settled since the listing was asked for) be judged
+/// against jobs the listing left out: "no orphan, did not land", a
+/// duplicate.
+fn only_from(mut listing: Listing, back_to: DateTime<Utc>) -> Listing {
+    listing.covered_since = listing.covered_since.max(back_to);
+    listing
+}
+
 /// Lists the application's jobs, unfiltered, far enough to cover every job
 /// created from `back_to` to `up_to`. Writer documents no order, so the
 /// scan stops early only on a list whose order is known, from `prior`
@@ -402,7 +412,7 @@ pub(super) async fn list_back_to(
         if last {
             // The end of the list: everything from the start was covered.
             listing.end = Some(offset + n);
-            return Ok(listing);
+            return Ok(only_from(listing, back_to));
         }
         // Newest first: every job on later pages was made before the
         // page's oldest stamp plus its precision.
@@ -410,13 +420,13 @@ pub(super) async fn list_back_to(
             && let Some(since) = oldest.map(made_until).filter(|s| *s <= back_to)
         {
             listing.covered_since = since;
-            return Ok(listing);
+            return Ok(only_from(listing, back_to));
         }
         if known.oldest_first()
             && let Some(newest) = newest.filter(|n| *n > up_to)
         {
             listing.covered_until = newest;
-            return Ok(listing);
+            return Ok(only_from(listing, back_to));
         }
         offset += n;
         // Oldest first, learnt on this scan's first pages, and this page
@@ -434,5 +444,56 @@ pub(super) async fn list_back_to(
             checked = found.offset == offset;
             offset = found.offset;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Inputs;
+
+    /// A listing back to a time claims to show what was made before it
+    /// only as far as that time: a window that starts earlier is not
+    /// judged from it (it left those jobs out).
+    #[tokio::test]
+    async fn a_listing_covers_only_what_it_holds() {
+        let sim = writer_sim::Simulator::builder()
+            .scale(1000.0)
+            .start()
+            .await
+            .expect("simulator");
+        let client = Client::builder()
+            .simulator(
+                sim.base_url(),
+                sim.api_key(),
+                sim.clock().scale(),
+                sim.clock().anchor(),
+            )
+            .build()
+            .expect("client");
+        let app = "demo-product-descriptions";
+        let mut made = Vec::new();
+        for i in 0..3 {
+            let inputs = Inputs::new().text("Product name", format!("listed #{i}"));
+            made.push(client.create_job(app, &inputs).await.expect("create"));
+        }
+        let back_to = made.iter().map(|j| j.created_at).max().unwrap() + chrono::Duration::hours(1);
+        let range = (back_to, DateTime::<Utc>::MAX_UTC);
+        let listing = list_back_to(
+            &client,
+            app,
+            range,
+            100,
+            (OrderEvidence::default(), Start::ORIGIN),
+            Duration::ZERO,
+        )
+        .await
+        .expect("listing");
+        assert!(listing.jobs.is_empty(), "every job was made before back_to");
+        assert!(
+            listing.covered_since >= back_to,
+            "claims to cover from {} though it left out every job before {back_to}",
+            listing.covered_since
+        );
     }
 }
