@@ -52,6 +52,7 @@
 //! with a [`Resolution`] on the journal: adopt one of a row's candidate
 //! jobs, send the row again on the next resumed run, or give up on it.
 
+mod ambiguous;
 mod assign;
 mod breaker;
 mod budget;
