@@ -477,9 +477,6 @@ fn configure(
     if let Some(rate) = plan.rate {
         batch = batch.rate(rate);
     }
-    if let Some(fp) = &args.failpoint {
-        batch = batch.failpoint(parse_failpoint(fp)?);
-    }
     Ok(batch)
 }
 
@@ -525,11 +522,6 @@ where
                     run.stop_handle().stop();
                     write_error.get_or_insert(e);
                 }
-            }
-            Err(BatchError::Failpoint(_)) => {
-                // A crash test: die here, with nothing else written, as
-                // `kill -9` would.
-                std::process::abort();
             }
             Err(e) => {
                 fatal.get_or_insert(e);
@@ -582,25 +574,6 @@ fn finish(plan: &Plan, summary: &Summary, ran: Ran) -> Result<Code, CliError> {
     } else {
         Code::Ok
     })
-}
-
-/// Parses a crash-test failpoint, `INDEX:before|torn|after`.
-fn parse_failpoint(text: &str) -> Result<writer_jobs::batch::Failpoint, CliError> {
-    use writer_jobs::batch::{FailMode, Failpoint};
-    let bad = || {
-        CliError::usage(format!(
-            "bad failpoint `{text}`: use INDEX:before|torn|after"
-        ))
-    };
-    let (index, mode) = text.split_once(':').ok_or_else(bad)?;
-    let index = index.parse().map_err(|_| bad())?;
-    let mode = match mode {
-        "before" => FailMode::Before,
-        "torn" => FailMode::Torn,
-        "after" => FailMode::After,
-        _ => return Err(bad()),
-    };
-    Ok(Failpoint { index, mode })
 }
 
 /// First Ctrl-C/SIGTERM: stop creating, let in-flight jobs finish. Second:

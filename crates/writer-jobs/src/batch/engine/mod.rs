@@ -182,7 +182,7 @@ impl Engine {
             next_probe: Duration::ZERO,
             blocked_since: None,
             outage_limit: poll.deadline(),
-            sink: Sink::new(journal, settings.failpoint, out, progress_tx),
+            sink: Sink::new(journal, &settings, out, progress_tx),
             settings,
         };
         // Rows an earlier run sent a create for without recording the
