@@ -123,6 +123,7 @@ impl Row {
 
 /// The final outcome of one row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Outcome {
     /// The row's key.
     pub key: String,
@@ -150,6 +151,31 @@ pub struct Outcome {
     /// yielded again on resume (a consumer that already stored it skips it).
     #[serde(skip)]
     pub replayed: bool,
+}
+
+impl Outcome {
+    /// An outcome of row `key` (input index `seq`) learned at `observed_at`,
+    /// with no job, no attempts or creates and no server times (set the
+    /// public fields for more): for tests of code that handles outcomes.
+    pub fn new(
+        key: impl Into<String>,
+        seq: u64,
+        result: OutcomeResult,
+        observed_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            seq,
+            job_id: None,
+            result,
+            attempts: 0,
+            creates: 0,
+            created_at: None,
+            finished_at: None,
+            observed_at,
+            replayed: false,
+        }
+    }
 }
 
 /// What happened to a row.
@@ -314,6 +340,7 @@ impl Failpoint {
 
 /// A snapshot of the batch's progress, for progress bars and logs.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Rows read from the input so far.
     pub rows_read: u64,

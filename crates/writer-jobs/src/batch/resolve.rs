@@ -40,6 +40,7 @@ use crate::model::{Job, JobStatus, Output};
 
 /// An ambiguous row of a batch, as its journal holds it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AmbiguousRow {
     /// The row's key.
     pub key: String,
