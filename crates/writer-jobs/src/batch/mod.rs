@@ -53,6 +53,8 @@
 //! **Resolving.** Rows left ambiguous are decided by the user afterwards
 //! with a [`Resolution`] on the journal: adopt one of a row's candidate
 //! jobs, send the row again on the next resumed run, or give up on it.
+//! A tool that only needs to know what a journal holds (its endpoint, the
+//! jobs a stopped run left waiting) reads a [`JournalSummary`].
 
 mod assign;
 mod breaker;
@@ -71,6 +73,7 @@ mod records;
 mod resolve;
 mod resume;
 mod sink;
+mod summary;
 mod tracking;
 mod windows;
 
@@ -93,6 +96,7 @@ use tokio::sync::{mpsc, watch};
 pub use journal::{Decision, Durability, JournalError};
 pub use limiter::Rate;
 pub use resolve::{AmbiguousRow, Resolution, ResolveError};
+pub use summary::JournalSummary;
 
 use crate::Client;
 use crate::model::{Application, Inputs, Output};
