@@ -316,14 +316,8 @@ fn inputs_to_wire_is_a_spec_request_body() {
 fn output_and_completed_outcomes_carry_the_wire_shape_of_a_result() {
     let spec = Spec::load();
     for output in [
-        Output {
-            title: Some("Social post".into()),
-            suggestion: "# Hi".into(),
-        },
-        Output {
-            title: None,
-            suggestion: String::new(),
-        },
+        Output::new(Some("Social post".into()), "# Hi"),
+        Output::new(None, String::new()),
     ] {
         let value = serde_json::to_value(&output).unwrap();
         assert_eq!(
@@ -331,20 +325,17 @@ fn output_and_completed_outcomes_carry_the_wire_shape_of_a_result() {
             Vec::<String>::new(),
             "{value}"
         );
-        let outcome = Outcome {
-            key: "row-1".into(),
-            seq: 0,
-            job_id: Some("j".into()),
-            result: OutcomeResult::Completed {
+        let mut outcome = Outcome::new(
+            "row-1",
+            0,
+            OutcomeResult::Completed {
                 output: output.clone(),
             },
-            attempts: 1,
-            creates: 1,
-            created_at: None,
-            finished_at: None,
-            observed_at: chrono::DateTime::UNIX_EPOCH,
-            replayed: false,
-        };
+            chrono::DateTime::UNIX_EPOCH,
+        );
+        outcome.job_id = Some("j".into());
+        outcome.attempts = 1;
+        outcome.creates = 1;
         let line = serde_json::to_value(&outcome).unwrap();
         assert_eq!(line["status"], "completed");
         assert_eq!(

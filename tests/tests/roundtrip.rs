@@ -222,7 +222,8 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn output() -> impl Strategy<Value = Output> {
-    (prop::option::of(text()), text()).prop_map(|(title, suggestion)| Output { title, suggestion })
+    (prop::option::of(text()), text())
+        .prop_map(|(title, suggestion)| Output::new(title, suggestion))
 }
 
 fn job() -> impl Strategy<Value = Job> {
@@ -263,17 +264,17 @@ fn input_options() -> impl Strategy<Value = InputOptions> {
             max_word_count,
             upload_types,
         )| {
-            InputOptions {
-                list,
-                min_fields,
-                max_fields,
-                max_files,
-                file_types,
-                max_file_size_mb,
-                max_image_size_mb,
-                max_word_count,
-                upload_types,
-            }
+            let mut options = InputOptions::default();
+            options.list = list;
+            options.min_fields = min_fields;
+            options.max_fields = max_fields;
+            options.max_files = max_files;
+            options.file_types = file_types;
+            options.max_file_size_mb = max_file_size_mb;
+            options.max_image_size_mb = max_image_size_mb;
+            options.max_word_count = max_word_count;
+            options.upload_types = upload_types;
+            options
         },
     )
 }
@@ -286,15 +287,12 @@ fn application() -> impl Strategy<Value = Application> {
         prop::option::of(text()),
         input_options(),
     )
-        .prop_map(
-            |(name, input_type, required, description, options)| InputDef {
-                name,
-                input_type,
-                required,
-                description,
-                options,
-            },
-        );
+        .prop_map(|(name, input_type, required, description, options)| {
+            let mut def = InputDef::new(name, input_type, required);
+            def.description = description;
+            def.options = options;
+            def
+        });
     (
         text(),
         text(),
@@ -307,16 +305,12 @@ fn application() -> impl Strategy<Value = Application> {
     )
         .prop_map(
             |(id, name, app_type, status, inputs, created_at, updated_at, last_deployed_at)| {
-                Application {
-                    id,
-                    name,
-                    app_type,
-                    status,
-                    inputs,
-                    created_at,
-                    updated_at,
-                    last_deployed_at,
-                }
+                let mut app = Application::new(id, name, app_type, status);
+                app.inputs = inputs;
+                app.created_at = created_at;
+                app.updated_at = updated_at;
+                app.last_deployed_at = last_deployed_at;
+                app
             },
         )
 }
@@ -363,17 +357,14 @@ fn outcome() -> impl Strategy<Value = Outcome> {
             |(
                 (key, seq, job_id, result),
                 (attempts, creates, created_at, finished_at, observed_at),
-            )| Outcome {
-                key,
-                seq,
-                job_id,
-                result,
-                attempts,
-                creates,
-                created_at,
-                finished_at,
-                observed_at,
-                replayed: false,
+            )| {
+                let mut outcome = Outcome::new(key, seq, result, observed_at);
+                outcome.job_id = job_id;
+                outcome.attempts = attempts;
+                outcome.creates = creates;
+                outcome.created_at = created_at;
+                outcome.finished_at = finished_at;
+                outcome
             },
         )
 }

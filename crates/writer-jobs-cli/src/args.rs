@@ -472,15 +472,6 @@ pub struct BatchArgs {
     /// The journal (default: OUT + ".journal"; required with --out -).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
-    /// Crash tests: die abruptly (as `kill -9` would) at a journal record,
-    /// `INDEX:before|torn|after`.
-    #[arg(
-        long,
-        hide = true,
-        env = "WRITER_JOBS_FAILPOINT",
-        value_name = "INDEX:MODE"
-    )]
-    pub failpoint: Option<String>,
 }
 
 #[cfg(test)]

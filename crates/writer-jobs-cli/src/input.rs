@@ -537,51 +537,25 @@ mod tests {
     use writer_jobs::{InputDef, InputOptions};
 
     fn demo_app() -> Application {
-        let def = |name: &str, t: InputType, required: bool, options: InputOptions| InputDef {
-            name: name.into(),
-            input_type: t,
-            required,
-            description: None,
-            options,
+        let def = |name: &str, t: InputType, required: bool, options: InputOptions| {
+            let mut def = InputDef::new(name, t, required);
+            def.options = options;
+            def
         };
-        Application {
-            id: "demo".into(),
-            name: "Demo".into(),
-            app_type: "generation".into(),
-            status: "deployed".into(),
-            inputs: vec![
-                def(
-                    "Product name",
-                    InputType::Text,
-                    true,
-                    InputOptions {
-                        max_fields: Some(1),
-                        ..Default::default()
-                    },
-                ),
-                def(
-                    "Tone",
-                    InputType::Dropdown,
-                    false,
-                    InputOptions {
-                        list: vec!["casual".into(), "formal".into()],
-                        ..Default::default()
-                    },
-                ),
-                def(
-                    "Tags",
-                    InputType::Text,
-                    false,
-                    InputOptions {
-                        max_fields: Some(5),
-                        ..Default::default()
-                    },
-                ),
-            ],
-            created_at: None,
-            updated_at: None,
-            last_deployed_at: None,
-        }
+        let max_fields = |n| {
+            let mut options = InputOptions::default();
+            options.max_fields = Some(n);
+            options
+        };
+        let mut tones = InputOptions::default();
+        tones.list = vec!["casual".into(), "formal".into()];
+        let mut app = Application::new("demo", "Demo", "generation", "deployed");
+        app.inputs = vec![
+            def("Product name", InputType::Text, true, max_fields(1)),
+            def("Tone", InputType::Dropdown, false, tones),
+            def("Tags", InputType::Text, false, max_fields(5)),
+        ];
+        app
     }
 
     fn write(text: &str, ext: &str) -> (tempfile::TempDir, PathBuf) {

@@ -609,23 +609,21 @@ mod tests {
     use writer_jobs::Output;
 
     fn outcome(key: &str) -> Outcome {
-        Outcome {
-            key: key.into(),
-            seq: 0,
-            job_id: Some(format!("job-{key}")),
-            result: OutcomeResult::Completed {
-                output: Output {
-                    title: Some("T".into()),
-                    suggestion: format!("line one\nline two, \"quoted\" for {key}"),
-                },
+        let mut outcome = Outcome::new(
+            key,
+            0,
+            OutcomeResult::Completed {
+                output: Output::new(
+                    Some("T".into()),
+                    format!("line one\nline two, \"quoted\" for {key}"),
+                ),
             },
-            attempts: 1,
-            creates: 1,
-            created_at: None,
-            finished_at: None,
-            observed_at: Utc::now(),
-            replayed: false,
-        }
+            Utc::now(),
+        );
+        outcome.job_id = Some(format!("job-{key}"));
+        outcome.attempts = 1;
+        outcome.creates = 1;
+        outcome
     }
 
     fn round_trip(format: OutFormat, ext: &str) {

@@ -183,8 +183,7 @@ pub enum Error {
     },
     /// The job finished as `failed`.
     #[error("job {job_id} failed: {message}")]
-    // Not yet #[non_exhaustive] like its neighbours: the CLI's
-    // commands/jobs.rs matches it field by field without `..`.
+    #[non_exhaustive]
     JobFailed {
         /// The job's id.
         job_id: String,

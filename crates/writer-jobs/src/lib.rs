@@ -79,6 +79,7 @@
 //! of the API with fault injection) and point the client at it, on the
 //! simulator's clock; see `examples/testing_with_simulator.rs`.
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod app;
 pub mod batch;

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use writer_jobs::Application;
-use writer_jobs::batch::{AmbiguousPolicy, Batch, BatchError, Outcome, Progress, Rate, Row};
+use writer_jobs::batch::{
+    AmbiguousPolicy, Batch, BatchError, JournalSummary, Outcome, Progress, Rate, Row,
+};
 
 use crate::args::{AmbiguousArg, BatchArgs, Global, InFormatArg, OutFormatArg};
 use crate::embedded::{ConnectOptions, connect};
@@ -198,43 +200,15 @@ impl Input {
 /// The port of the base URL a journal is bound to (its header line), so a
 /// resumed run can start the built-in simulator at the same address.
 pub(super) fn journal_port(journal: &Path) -> Option<u16> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(journal).ok()?;
-    let mut line = String::new();
-    std::io::BufReader::new(file).read_line(&mut line).ok()?;
-    let header: serde_json::Value = serde_json::from_str(&line).ok()?;
-    let url = header.get("base_url")?.as_str()?;
-    let (_, port) = url.trim_end_matches('/').rsplit_once(':')?;
+    let summary = JournalSummary::read(journal).ok()?;
+    let (_, port) = summary.base_url.trim_end_matches('/').rsplit_once(':')?;
     port.parse().ok()
 }
 
 /// Rows of a journal with a job but no final outcome: jobs an interrupted
 /// run was still waiting for.
 fn unfinished_in_journal(journal: &Path) -> usize {
-    use std::io::BufRead;
-    let Ok(file) = std::fs::File::open(journal) else {
-        return 0;
-    };
-    let mut waiting = HashSet::new();
-    for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
-        let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        match record.get("type").and_then(|t| t.as_str()) {
-            Some("created") => {
-                if let Some(key) = record.get("key").and_then(|k| k.as_str()) {
-                    waiting.insert(key.to_string());
-                }
-            }
-            Some("done") => {
-                if let Some(key) = record.pointer("/outcome/key").and_then(|k| k.as_str()) {
-                    waiting.remove(key);
-                }
-            }
-            _ => {}
-        }
-    }
-    waiting.len()
+    JournalSummary::read(journal).map_or(0, |summary| summary.waiting)
 }
 
 /// Runs the `batch` command: check the inputs, open (or resume) the
@@ -477,9 +451,6 @@ fn configure(
     if let Some(rate) = plan.rate {
         batch = batch.rate(rate);
     }
-    if let Some(fp) = &args.failpoint {
-        batch = batch.failpoint(parse_failpoint(fp)?);
-    }
     Ok(batch)
 }
 
@@ -525,11 +496,6 @@ where
                     run.stop_handle().stop();
                     write_error.get_or_insert(e);
                 }
-            }
-            Err(BatchError::Failpoint(_)) => {
-                // A crash test: die here, with nothing else written, as
-                // `kill -9` would.
-                std::process::abort();
             }
             Err(e) => {
                 fatal.get_or_insert(e);
@@ -582,25 +548,6 @@ fn finish(plan: &Plan, summary: &Summary, ran: Ran) -> Result<Code, CliError> {
     } else {
         Code::Ok
     })
-}
-
-/// Parses a crash-test failpoint, `INDEX:before|torn|after`.
-fn parse_failpoint(text: &str) -> Result<writer_jobs::batch::Failpoint, CliError> {
-    use writer_jobs::batch::{FailMode, Failpoint};
-    let bad = || {
-        CliError::usage(format!(
-            "bad failpoint `{text}`: use INDEX:before|torn|after"
-        ))
-    };
-    let (index, mode) = text.split_once(':').ok_or_else(bad)?;
-    let index = index.parse().map_err(|_| bad())?;
-    let mode = match mode {
-        "before" => FailMode::Before,
-        "torn" => FailMode::Torn,
-        "after" => FailMode::After,
-        _ => return Err(bad()),
-    };
-    Ok(Failpoint { index, mode })
 }
 
 /// First Ctrl-C/SIGTERM: stop creating, let in-flight jobs finish. Second:

@@ -149,7 +149,9 @@ fn finish_wait(result: writer_jobs::Result<Job>, json: bool) -> Result<Code, Cli
             print_job(&job, json)?;
             Ok(Code::Ok)
         }
-        Err(Error::JobFailed { job_id, message }) if json => {
+        Err(Error::JobFailed {
+            job_id, message, ..
+        }) if json => {
             render::json(&serde_json::json!({
                 "id": job_id, "status": "failed", "error": message
             }))?;

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use writer_jobs::batch::journal::Binding;
 use writer_jobs::batch::{AmbiguousRow, Decision, JournalError, Outcome, Resolution, ResolveError};
 
 use crate::args::{Global, OutFormatArg, ResolveArgs};
@@ -60,12 +59,9 @@ pub async fn run(global: &Global, args: &ResolveArgs) -> Result<Code, CliError> 
     let mut resolution = Resolution::open(&journal).map_err(refusal)?;
     let preferred_port = super::batch::journal_port(&journal);
     let target = connect(global, ConnectOptions { preferred_port }).await?;
-    let run = Binding {
-        base_url: target.client.base_url().to_string(),
-        app_id: resolution.binding().app_id.clone(),
-        simulated: target.simulated,
-    };
-    resolution.check_binding(&run).map_err(refusal)?;
+    resolution
+        .check_endpoint(target.client.base_url(), target.simulated)
+        .map_err(refusal)?;
     for action in &actions {
         match action {
             Action::Adopt { key, job_id } => resolution.check_adopt(key, job_id),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// Whether the engine may send a request of a given kind now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     /// Send freely.
     Open,
     /// Creates wait; reads go on (they will tell us when the server is back).
@@ -27,7 +27,7 @@ pub enum Gate {
 
 /// The breaker's state machine (no I/O; the engine drives it).
 #[derive(Debug, Clone)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     threshold: u32,
     consecutive_failures: u32,
     creates_paused: bool,
@@ -47,7 +47,7 @@ const MAX_PROBE: Duration = Duration::from_secs(60);
 
 impl Breaker {
     /// A closed breaker that opens after `threshold` consecutive failures.
-    pub fn new(threshold: u32) -> Self {
+    pub(crate) fn new(threshold: u32) -> Self {
         Self {
             threshold: threshold.max(1),
             consecutive_failures: 0,
@@ -61,7 +61,7 @@ impl Breaker {
     }
 
     /// What may be sent at clock time `now`.
-    pub fn gate(&self) -> Gate {
+    pub(crate) fn gate(&self) -> Gate {
         if self.open {
             Gate::ProbeAt(self.next_probe)
         } else if self.creates_paused {
@@ -72,14 +72,14 @@ impl Breaker {
     }
 
     /// Whether a new create may start.
-    pub fn creates_allowed(&self) -> bool {
+    pub(crate) fn creates_allowed(&self) -> bool {
         self.gate() == Gate::Open
     }
 
     /// A request sent at clock time `sent_at` succeeded (any 2xx, or a 4xx
     /// that proves the server is up). An answer to a request sent before the
     /// latest failure is old news and changes nothing.
-    pub fn on_success(&mut self, sent_at: Duration) {
+    pub(crate) fn on_success(&mut self, sent_at: Duration) {
         if self.last_failure.is_some_and(|failed| sent_at < failed) {
             return;
         }
@@ -94,7 +94,7 @@ impl Breaker {
 
     /// A request failed in a way that suggests an outage (5xx, transport,
     /// timeout) at clock time `now`.
-    pub fn on_failure(&mut self, now: Duration) {
+    pub(crate) fn on_failure(&mut self, now: Duration) {
         self.last_failure = Some(now);
         self.consecutive_failures += 1;
         self.creates_paused = true;
@@ -116,17 +116,18 @@ impl Breaker {
 
     /// Marks the probe due at `now` as sent, so no other request goes out as
     /// a probe before the next probe time.
-    pub fn claim_probe(&mut self, now: Duration) {
+    pub(crate) fn claim_probe(&mut self, now: Duration) {
         self.next_probe = now + self.probe_interval;
     }
 
     /// How many times the circuit has opened.
-    pub fn times_opened(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn times_opened(&self) -> u32 {
         self.opened
     }
 
     /// Whether the circuit is open (outage mode).
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.open
     }
 }

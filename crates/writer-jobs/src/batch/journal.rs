@@ -36,8 +36,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::Outcome;
-pub use super::records::{Binding, Decision, Record};
-pub use super::resume::{ResumeState, RowState};
+pub use super::records::Decision;
+pub(crate) use super::records::{Binding, Record};
+pub(crate) use super::resume::{ResumeState, RowState};
 
 /// The journal format version this code writes. It reads this one and
 /// every earlier one: version 3 added the user's decisions on ambiguous
@@ -47,7 +48,7 @@ pub use super::resume::{ResumeState, RowState};
 /// version 2 added `received_at` to `created` records (skew evidence for a
 /// resumed run); version 1 journals resume with windows rebuilt from their
 /// intents alone.
-pub const FORMAT_VERSION: u32 = 3;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
 /// How hard each record is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,7 +123,7 @@ pub enum JournalError {
 
 /// An open, locked journal.
 #[derive(Debug)]
-pub struct Journal {
+pub(crate) struct Journal {
     path: PathBuf,
     file: File,
     durability: Durability,
@@ -133,7 +134,7 @@ impl Journal {
     /// Opens (creating if needed) and locks the journal at `path` for a run
     /// bound to `binding`, and reads what an earlier run left in it. A torn
     /// last line is cut off (and counted in [`ResumeState::torn_bytes`]).
-    pub fn open(
+    pub(crate) fn open(
         path: &Path,
         binding: &Binding,
         durability: Durability,
@@ -146,7 +147,7 @@ impl Journal {
     /// binding is in [`ResumeState::binding`]): for tools that work on a
     /// batch's journal between runs. A missing or headerless file is an
     /// error, never created.
-    pub fn open_existing(
+    pub(crate) fn open_existing(
         path: &Path,
         durability: Durability,
     ) -> Result<(Self, ResumeState), JournalError> {
@@ -387,7 +388,12 @@ impl Journal {
 
     /// Checks that a row about to run still has the inputs the journal
     /// recorded for it.
-    pub fn check_row(&self, row: &RowState, key: &str, fp: &str) -> Result<(), JournalError> {
+    pub(crate) fn check_row(
+        &self,
+        row: &RowState,
+        key: &str,
+        fp: &str,
+    ) -> Result<(), JournalError> {
         if !row.fp.is_empty() && row.fp != fp {
             return Err(JournalError::RowChanged {
                 path: self.path.clone(),
@@ -399,7 +405,7 @@ impl Journal {
 
     /// Appends one record: one `write_all` of one line, then `fsync` when
     /// durability asks for it.
-    pub fn append(&mut self, record: &Record) -> Result<(), JournalError> {
+    pub(crate) fn append(&mut self, record: &Record) -> Result<(), JournalError> {
         let mut line = serde_json::to_vec(record).expect("journal records always serialize");
         line.push(b'\n');
         let io = |source| JournalError::Io {
@@ -416,8 +422,8 @@ impl Journal {
 
     /// Writes only the first `bytes` (default: half) of a record's line, as
     /// a process killed mid-write would leave it (for crash tests).
-    #[doc(hidden)]
-    pub fn append_torn(
+    #[cfg(any(test, feature = "test-util"))]
+    pub(crate) fn append_torn(
         &mut self,
         record: &Record,
         bytes: Option<usize>,
@@ -436,7 +442,7 @@ impl Journal {
     }
 
     /// Reads the `done` outcome stored at `offset` (see [`RowState::done_at`]).
-    pub fn read_outcome(&self, offset: u64) -> Result<Outcome, JournalError> {
+    pub(crate) fn read_outcome(&self, offset: u64) -> Result<Outcome, JournalError> {
         let io = |source| JournalError::Io {
             path: self.path.clone(),
             source,
@@ -462,18 +468,14 @@ impl Journal {
     }
 
     /// The journal's path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The journal's length in bytes.
-    pub fn len(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u64 {
         self.len
-    }
-
-    /// Whether the journal holds no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 

@@ -96,7 +96,7 @@ struct State {
 
 /// A token-bucket limiter with AIMD adaptation to 429s.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     clock: SharedClock,
     configured: Option<Rate>,
     floor: f64,
@@ -105,7 +105,7 @@ pub struct RateLimiter {
 
 /// A snapshot of the limiter for progress reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LimiterStats {
+pub(crate) struct LimiterStats {
     /// The rate in force now, requests per second (`None`: unlimited).
     pub current_rate: Option<f64>,
     /// Requests granted so far.
@@ -117,7 +117,7 @@ pub struct LimiterStats {
 impl RateLimiter {
     /// A limiter keeping under `rate`; `None` means no client-side budget
     /// (the limiter still backs off after a 429).
-    pub fn new(clock: SharedClock, rate: Option<Rate>) -> Self {
+    pub(crate) fn new(clock: SharedClock, rate: Option<Rate>) -> Self {
         let initial = rate.map(|r| r.per_second).unwrap_or(f64::INFINITY);
         let floor = rate.map(|r| (r.per_second / 32.0).max(0.01)).unwrap_or(0.5);
         Self {
@@ -139,7 +139,7 @@ impl RateLimiter {
     }
 
     /// Reserves the next slot and returns how long to wait for it.
-    pub fn reserve(&self) -> Duration {
+    pub(crate) fn reserve(&self) -> Duration {
         let now = self.clock.now();
         let burst = self.configured.map(|r| r.burst).unwrap_or(1) as f64;
         let mut s = self.lock();
@@ -158,7 +158,7 @@ impl RateLimiter {
     }
 
     /// Waits for the next slot on the clock.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let wait = self.reserve();
         if !wait.is_zero() {
             self.clock.sleep(wait).await;
@@ -167,7 +167,7 @@ impl RateLimiter {
 
     /// Feeds back one answer: a 429 (with the server's wait, if any) lowers
     /// the rate; a success raises it a step.
-    pub fn observe(&self, status: Option<u16>, retry_after: Option<Duration>) {
+    pub(crate) fn observe(&self, status: Option<u16>, retry_after: Option<Duration>) {
         let now = self.clock.now();
         let mut s = self.lock();
         match status {
@@ -207,7 +207,7 @@ impl RateLimiter {
     }
 
     /// A snapshot for progress reports.
-    pub fn stats(&self) -> LimiterStats {
+    pub(crate) fn stats(&self) -> LimiterStats {
         let s = self.lock();
         LimiterStats {
             current_rate: s.rate.is_finite().then_some(s.rate),
@@ -217,7 +217,7 @@ impl RateLimiter {
     }
 
     /// Whether requests are waiting for slots (the quota binds).
-    pub fn is_saturated(&self) -> bool {
+    pub(crate) fn is_saturated(&self) -> bool {
         let now = self.clock.now();
         let s = self.lock();
         s.paused_until > now || s.next_free > now

@@ -25,24 +25,26 @@
 //!
 //! - **Creates** go one request per row. A create is never blindly resent:
 //!   a failure after the request left makes the row *ambiguous*, and the
-//!   engine reconciles it (see [`reconcile`]).
+//!   engine reconciles it by the jobs that appeared in the create's time
+//!   window.
 //! - **One shared poller** learns which outstanding jobs finished. Each
 //!   sweep lists the application's jobs newest first back to some point and
 //!   GETs the due jobs older than that point, choosing the split that costs
-//!   the fewest requests (see [`poller`]). Sweeps are spaced so that polling
-//!   costs about [`Batch::poll_overhead`] requests per job while jobs are
-//!   being created, and no more than the poll policy's maximum interval
-//!   apart, so a finished job is noticed within that interval.
-//! - **Every request** passes one [`pacer::Pacer`]: a token-bucket rate
-//!   limiter that backs off on 429 and a circuit breaker for outages.
+//!   the fewest requests. Sweeps are spaced so that polling costs about
+//!   [`Batch::poll_overhead`] requests per job while jobs are being
+//!   created, and no more than the poll policy's maximum interval apart, so
+//!   a finished job is noticed within that interval.
+//! - **Every request** passes one pacer: a token-bucket rate limiter that
+//!   backs off on 429 and a circuit breaker for outages.
 //!
 //! **Outage bound.** After any failure that suggests an outage (5xx,
 //! timeout, lost connection), new creates wait until some request succeeds.
 //! So the rows that can become ambiguous in an outage are the creates
 //! already sent when it began: at most [`Batch::create_concurrency`].
 //!
-//! **Resume.** With a [`journal`], each row's intent is recorded before its
-//! create is sent, its job id once known, and its outcome when final. A
+//! **Resume.** With a [journal](Batch::journal), each row's intent is
+//! recorded before its create is sent, its job id once known, and its
+//! outcome when final. A
 //! resumed run replays finished rows' outcomes (marked
 //! [`Outcome::replayed`]), re-attaches to created jobs without creating them
 //! again, creates rows never sent, and treats a row with an intent but no
@@ -51,6 +53,8 @@
 //! **Resolving.** Rows left ambiguous are decided by the user afterwards
 //! with a [`Resolution`] on the journal: adopt one of a row's candidate
 //! jobs, send the row again on the next resumed run, or give up on it.
+//! A tool that only needs to know what a journal holds (its endpoint, the
+//! jobs a stopped run left waiting) reads a [`JournalSummary`].
 
 mod ambiguous;
 mod assign;
@@ -58,20 +62,27 @@ mod breaker;
 mod budget;
 mod creates;
 mod engine;
-pub mod journal;
-pub mod limiter;
+mod journal;
+mod limiter;
 mod listing;
-pub mod pacer;
-pub mod poller;
+mod pacer;
+mod poller;
 mod positions;
-pub mod reconcile;
+mod reconcile;
 mod reconciler;
 mod records;
 mod resolve;
 mod resume;
 mod sink;
+mod summary;
 mod tracking;
 mod windows;
+
+#[cfg(test)]
+#[path = "../../tests/fuzz_gen/mod.rs"]
+mod fuzz_gen;
+#[cfg(test)]
+mod journal_fuzz_tests;
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -86,6 +97,7 @@ use tokio::sync::{mpsc, watch};
 pub use journal::{Decision, Durability, JournalError};
 pub use limiter::Rate;
 pub use resolve::{AmbiguousRow, Resolution, ResolveError};
+pub use summary::JournalSummary;
 
 use crate::Client;
 use crate::model::{Application, Inputs, Output};
@@ -116,6 +128,7 @@ impl Row {
 
 /// The final outcome of one row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Outcome {
     /// The row's key.
     pub key: String,
@@ -143,6 +156,31 @@ pub struct Outcome {
     /// yielded again on resume (a consumer that already stored it skips it).
     #[serde(skip)]
     pub replayed: bool,
+}
+
+impl Outcome {
+    /// An outcome of row `key` (input index `seq`) learned at `observed_at`,
+    /// with no job, no attempts or creates and no server times (set the
+    /// public fields for more): for tests of code that handles outcomes.
+    pub fn new(
+        key: impl Into<String>,
+        seq: u64,
+        result: OutcomeResult,
+        observed_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            seq,
+            job_id: None,
+            result,
+            attempts: 0,
+            creates: 0,
+            created_at: None,
+            finished_at: None,
+            observed_at,
+            replayed: false,
+        }
+    }
 }
 
 /// What happened to a row.
@@ -246,16 +284,22 @@ pub enum BatchError {
     /// The settings are inconsistent.
     #[error("invalid batch settings: {0}")]
     Config(String),
-    /// A crash test's failpoint stopped the engine.
-    #[doc(hidden)]
+    /// A crash test's failpoint stopped the engine (feature `test-util`).
+    #[cfg(feature = "test-util")]
     #[error("stopped at failpoint (journal record {0})")]
     Failpoint(u64),
 }
 
 /// Where a crash test stops the engine, as `kill -9` would: around the
 /// `index`-th journal record the engine writes in this run (0 is the first
-/// after the header).
-#[doc(hidden)]
+/// after the header). Only with the `test-util` feature, which no shipped
+/// build enables.
+///
+/// With the feature, a batch given no failpoint reads one from the
+/// `WRITER_JOBS_FAILPOINT` environment variable (`INDEX:before|torn|after`,
+/// see [`Failpoint::parse`]) and then *aborts the process* there, so a crash
+/// test can kill a program that runs a batch (the CLI) at an exact record.
+#[cfg(feature = "test-util")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failpoint {
     /// Which record (counting from 0, in this run).
@@ -264,8 +308,8 @@ pub struct Failpoint {
     pub mode: FailMode,
 }
 
-/// Where around a journal record a failpoint stops.
-#[doc(hidden)]
+/// Where around a journal record a failpoint stops (feature `test-util`).
+#[cfg(feature = "test-util")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailMode {
     /// Before the record is written.
@@ -278,8 +322,30 @@ pub enum FailMode {
     After,
 }
 
+#[cfg(feature = "test-util")]
+impl Failpoint {
+    /// The environment variable a batch reads a failpoint from when it was
+    /// given none (and then aborts the process at it).
+    pub const ENV: &'static str = "WRITER_JOBS_FAILPOINT";
+
+    /// Parses `INDEX:before|torn|after`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("bad failpoint `{text}`: use INDEX:before|torn|after");
+        let (index, mode) = text.split_once(':').ok_or_else(bad)?;
+        let index = index.parse().map_err(|_| bad())?;
+        let mode = match mode {
+            "before" => FailMode::Before,
+            "torn" => FailMode::Torn,
+            "after" => FailMode::After,
+            _ => return Err(bad()),
+        };
+        Ok(Self { index, mode })
+    }
+}
+
 /// A snapshot of the batch's progress, for progress bars and logs.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Rows read from the input so far.
     pub rows_read: u64,
@@ -343,7 +409,11 @@ pub struct Batch {
     breaker_threshold: u32,
     max_server_hold: Duration,
     exclusive_application: bool,
-    failpoint: Option<Failpoint>,
+    /// A crash test's failpoint, and whether reaching it aborts the
+    /// process (one read from the environment) rather than ending the run
+    /// with [`BatchError::Failpoint`].
+    #[cfg(feature = "test-util")]
+    failpoint: Option<(Failpoint, bool)>,
 }
 
 impl Batch {
@@ -368,6 +438,7 @@ impl Batch {
             breaker_threshold: 5,
             max_server_hold: DEFAULT_MAX_SERVER_HOLD,
             exclusive_application: false,
+            #[cfg(feature = "test-util")]
             failpoint: None,
         }
     }
@@ -491,11 +562,31 @@ impl Batch {
         self
     }
 
-    /// Stops the engine at a journal record, as a crash would (crash tests).
-    #[doc(hidden)]
+    /// Stops the engine at a journal record, as a crash would: the run
+    /// ends with [`BatchError::Failpoint`] (crash tests; feature
+    /// `test-util`).
+    #[cfg(feature = "test-util")]
     pub fn failpoint(mut self, failpoint: Failpoint) -> Self {
-        self.failpoint = Some(failpoint);
+        self.failpoint = Some((failpoint, false));
         self
+    }
+
+    /// With `test-util`, a batch given no failpoint takes the one in
+    /// [`Failpoint::ENV`], if set, and aborts the process there.
+    #[cfg(feature = "test-util")]
+    fn with_env_failpoint(mut self) -> Result<Self, BatchError> {
+        if self.failpoint.is_none()
+            && let Ok(text) = std::env::var(Failpoint::ENV)
+        {
+            let failpoint = Failpoint::parse(&text).map_err(BatchError::Config)?;
+            self.failpoint = Some((failpoint, true));
+        }
+        Ok(self)
+    }
+
+    #[cfg(not(feature = "test-util"))]
+    fn with_env_failpoint(self) -> Result<Self, BatchError> {
+        Ok(self)
     }
 
     fn validate(&self) -> Result<(), BatchError> {
@@ -526,10 +617,11 @@ impl Batch {
         S: Stream<Item = Row> + Send + 'static,
     {
         self.validate()?;
+        let settings = self.with_env_failpoint()?;
         let (tx, rx) = mpsc::channel(256);
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
         let (stop_tx, stop_rx) = watch::channel(false);
-        let engine = engine::Engine::start(self, Box::pin(rows), tx, progress_tx, stop_rx)?;
+        let engine = engine::Engine::start(settings, Box::pin(rows), tx, progress_tx, stop_rx)?;
         let task = tokio::spawn(engine.run());
         Ok(BatchRun {
             outcomes: rx,

@@ -27,7 +27,7 @@ use crate::throttle::{Observation, Operation, Throttle};
 
 /// Rate limiter + circuit breaker + request counters, shared by the batch.
 #[derive(Debug, Clone)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     inner: Arc<Inner>,
 }
 
@@ -44,7 +44,7 @@ struct Inner {
 impl Pacer {
     /// A pacer keeping under `rate` (none: unlimited) whose circuit opens
     /// after `breaker_threshold` consecutive failures.
-    pub fn new(clock: SharedClock, rate: Option<Rate>, breaker_threshold: u32) -> Self {
+    pub(crate) fn new(clock: SharedClock, rate: Option<Rate>, breaker_threshold: u32) -> Self {
         Self {
             inner: Arc::new(Inner {
                 limiter: RateLimiter::new(clock.clone(), rate),
@@ -62,52 +62,39 @@ impl Pacer {
     }
 
     /// Whether a new create may start now.
-    pub fn creates_allowed(&self) -> bool {
+    pub(crate) fn creates_allowed(&self) -> bool {
         self.breaker().creates_allowed()
     }
 
     /// Whether the circuit is open (an outage).
-    pub fn circuit_open(&self) -> bool {
+    pub(crate) fn circuit_open(&self) -> bool {
         self.breaker().is_open()
     }
 
-    /// How many times the circuit opened.
-    pub fn times_opened(&self) -> u32 {
-        self.breaker().times_opened()
-    }
-
     /// Requests sent so far (every attempt, retries included).
-    pub fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
-    /// Requests sent so far of one kind.
-    pub fn requests_of(&self, op: Operation) -> u64 {
-        lock(&self.inner.by_operation)
-            .get(&op)
-            .copied()
-            .unwrap_or(0)
-    }
-
     /// The limiter's state.
-    pub fn limiter_stats(&self) -> LimiterStats {
+    pub(crate) fn limiter_stats(&self) -> LimiterStats {
         self.inner.limiter.stats()
     }
 
     /// Whether requests queue for the rate limiter (the quota binds).
-    pub fn quota_binds(&self) -> bool {
+    pub(crate) fn quota_binds(&self) -> bool {
         self.inner.limiter.is_saturated()
     }
 
     /// Waits for a create's permit: the breaker's gate, then the rate
     /// limiter. The engine takes it before writing the create's intent, so
     /// the intent's time is the send time, not the time it was queued.
-    pub async fn create_permit(&self) {
+    pub(crate) async fn create_permit(&self) {
         self.acquire(Operation::Create).await;
     }
 
     /// Resolves when the breaker's state changes (or after `max`).
-    pub async fn changed_or(&self, max: Duration) {
+    pub(crate) async fn changed_or(&self, max: Duration) {
         let notified = self.inner.changed.notified();
         tokio::select! {
             _ = notified => {}
@@ -118,7 +105,7 @@ impl Pacer {
 
 /// Clock time `at` on the steady wall clock anchored at `anchor` (the wall
 /// and clock time of the same moment).
-pub fn steady_time(anchor: (DateTime<Utc>, Duration), at: Duration) -> DateTime<Utc> {
+pub(crate) fn steady_time(anchor: (DateTime<Utc>, Duration), at: Duration) -> DateTime<Utc> {
     let (wall, base) = anchor;
     let offset = if at >= base {
         chrono::Duration::from_std(at - base).unwrap_or(chrono::Duration::MAX)

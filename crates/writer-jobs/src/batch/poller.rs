@@ -26,7 +26,7 @@ use super::positions::{Positions, Start};
 
 /// One outstanding job, as the planner sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// The job id.
     pub id: String,
     /// When the server created it (approximately, for resumed jobs).
@@ -39,7 +39,7 @@ pub struct Candidate {
 
 /// What one sweep will do.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// List the application's jobs newest first until one older than this.
     pub list_back_to: Option<DateTime<Utc>>,
     /// Jobs to fetch one by one.
@@ -50,7 +50,7 @@ pub struct Plan {
 
 impl Plan {
     /// Whether the sweep does nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.list_back_to.is_none() && self.gets.is_empty()
     }
 }
@@ -58,7 +58,12 @@ impl Plan {
 /// Plans a sweep over `candidates` (any order). `density` is the estimated
 /// number of the application's jobs created per second (all clients);
 /// `page_size` the list page size. Returns an empty plan when nothing is due.
-pub fn plan(candidates: &[Candidate], now: DateTime<Utc>, density: f64, page_size: u64) -> Plan {
+pub(crate) fn plan(
+    candidates: &[Candidate],
+    now: DateTime<Utc>,
+    density: f64,
+    page_size: u64,
+) -> Plan {
     if !candidates.iter().any(|c| c.due) {
         return Plan::default();
     }
@@ -81,7 +86,7 @@ pub fn plan(candidates: &[Candidate], now: DateTime<Utc>, density: f64, page_siz
 
 /// A sweep of GETs only: every due job fetched by id. For a list known
 /// not to be newest first, where listing "back to" a time saves nothing.
-pub fn plan_gets(candidates: &[Candidate]) -> Plan {
+pub(crate) fn plan_gets(candidates: &[Candidate]) -> Plan {
     let gets: Vec<String> = candidates
         .iter()
         .filter(|c| c.due)
@@ -143,17 +148,17 @@ fn plan_listing(
 /// shift positions, so a pair split over two pages proves nothing. Equal
 /// times prove nothing either (second-only timestamps tie often).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OrderEvidence {
+pub(crate) struct OrderEvidence {
     newer_first: u64,
     older_first: u64,
 }
 
 impl OrderEvidence {
     /// Strictly ordered pairs needed before the order counts as known.
-    pub const NEEDED: u64 = 32;
+    pub(crate) const NEEDED: u64 = 32;
 
     /// Learns from the creation times of one page, in the page's order.
-    pub fn observe_page(&mut self, times: impl IntoIterator<Item = DateTime<Utc>>) {
+    pub(crate) fn observe_page(&mut self, times: impl IntoIterator<Item = DateTime<Utc>>) {
         let mut previous: Option<DateTime<Utc>> = None;
         for at in times {
             if let Some(p) = previous {
@@ -168,27 +173,27 @@ impl OrderEvidence {
     }
 
     /// Adds what another scan saw.
-    pub fn merge(&mut self, other: &OrderEvidence) {
+    pub(crate) fn merge(&mut self, other: &OrderEvidence) {
         self.newer_first += other.newer_first;
         self.older_first += other.older_first;
     }
 
     /// Whether the list is known to be newest first: enough pairs said so
     /// and none ever said otherwise.
-    pub fn newest_first(&self) -> bool {
+    pub(crate) fn newest_first(&self) -> bool {
         self.older_first == 0 && self.newer_first >= Self::NEEDED
     }
 
     /// Whether the list is known to be oldest first: enough pairs said so
     /// and none ever said otherwise.
-    pub fn oldest_first(&self) -> bool {
+    pub(crate) fn oldest_first(&self) -> bool {
         self.newer_first == 0 && self.older_first >= Self::NEEDED
     }
 
     /// Whether the list is known NOT to be newest first (some page showed
     /// an older job before a newer one): listing "back to" a time is then
     /// no cheaper than reading everything.
-    pub fn not_newest_first(&self) -> bool {
+    pub(crate) fn not_newest_first(&self) -> bool {
         self.older_first > 0
     }
 }

@@ -39,7 +39,7 @@ use super::assign;
 /// One create of ours whose job may appear in a listing without our
 /// knowing its id: an ambiguous create, or one still on the wire.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pending {
+pub(crate) struct Pending {
     /// The row's key.
     pub key: String,
     /// Earliest server time at which its job can have been created.
@@ -65,7 +65,7 @@ pub struct Pending {
 /// the intersection empty; the estimate then uses the hull of all evidence
 /// instead, which is wider, never narrower, than the truth needs.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct SkewEstimate {
+pub(crate) struct SkewEstimate {
     meet: Option<(Span, Span)>,
     hull: Option<(Span, Span)>,
 }
@@ -73,7 +73,7 @@ pub struct SkewEstimate {
 impl SkewEstimate {
     /// Learns from one successful create: `created_at` as the server sent
     /// it, to the precision it has (whole seconds widen the bound).
-    pub fn observe(
+    pub(crate) fn observe(
         &mut self,
         sent: DateTime<Utc>,
         received: DateTime<Utc>,
@@ -85,7 +85,7 @@ impl SkewEstimate {
 
     /// Learns from a server time known to lie in `[server_lo, server_hi]`,
     /// stamped between `sent` and `received` (our clock).
-    pub fn observe_range(
+    pub(crate) fn observe_range(
         &mut self,
         sent: DateTime<Utc>,
         received: DateTime<Utc>,
@@ -101,7 +101,7 @@ impl SkewEstimate {
 
     /// Merges another estimate's evidence into this one: the intersection
     /// of the bounds narrows, the hull widens.
-    pub fn merge(&mut self, other: &SkewEstimate) {
+    pub(crate) fn merge(&mut self, other: &SkewEstimate) {
         self.meet = combine(self.meet, other.meet, |(l, h), (lo, hi)| {
             (l.max(lo), h.min(hi))
         });
@@ -110,19 +110,14 @@ impl SkewEstimate {
         });
     }
 
-    /// Whether all the evidence agrees (within `margin`).
-    pub fn is_consistent(&self, margin: Span) -> bool {
-        matches!(self.meet, Some((lo, hi)) if lo <= hi + margin)
-    }
-
     /// Whether any evidence has been seen.
-    pub fn is_measured(&self) -> bool {
+    pub(crate) fn is_measured(&self) -> bool {
         self.hull.is_some()
     }
 
     /// The bound in force: the intersection when consistent (within
     /// `margin`), else the hull; `None` before any evidence.
-    pub fn bounds(&self, margin: Span) -> Option<(Span, Span)> {
+    pub(crate) fn bounds(&self, margin: Span) -> Option<(Span, Span)> {
         match (self.meet, self.hull) {
             (Some((lo, hi)), _) if lo <= hi + margin => Some((lo, hi)),
             (_, hull) => hull,
@@ -133,7 +128,7 @@ impl SkewEstimate {
     /// job can have been made no later than `until` (our clock), widened by
     /// `margin`. Without evidence the window is our own times widened by
     /// `fallback`.
-    pub fn window(
+    pub(crate) fn window(
         &self,
         sent: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -162,7 +157,7 @@ fn combine(
 
 /// How precise a server timestamp is: whole seconds when it has no
 /// fraction (a server may send second-only times), else a millisecond.
-pub fn precision(at: DateTime<Utc>) -> Span {
+pub(crate) fn precision(at: DateTime<Utc>) -> Span {
     use chrono::Timelike;
     if at.nanosecond() == 0 {
         Span::seconds(1)
@@ -173,7 +168,7 @@ pub fn precision(at: DateTime<Utc>) -> Span {
 
 /// `at + by`, saturating at the ends of time: a server (or a journal) may
 /// send any date chrono can parse, and window arithmetic must not panic.
-pub fn shift(at: DateTime<Utc>, by: Span) -> DateTime<Utc> {
+pub(crate) fn shift(at: DateTime<Utc>, by: Span) -> DateTime<Utc> {
     at.checked_add_signed(by).unwrap_or(if by < Span::zero() {
         DateTime::<Utc>::MIN_UTC
     } else {
@@ -183,7 +178,7 @@ pub fn shift(at: DateTime<Utc>, by: Span) -> DateTime<Utc> {
 
 /// The verdict on one ambiguous create.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// No job was created: send the row again.
     NotLanded {
         /// The row's key.
@@ -223,7 +218,7 @@ pub enum Verdict {
 ///   (on a shared application an orphan may be another client's job).
 ///
 /// Creates whose window the listing does not reach back to get no verdict.
-pub fn decide(
+pub(crate) fn decide(
     pending: &[Pending],
     listed: &[(String, DateTime<Utc>)],
     known: &dyn Fn(&str) -> bool,

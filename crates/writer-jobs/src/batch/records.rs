@@ -36,7 +36,7 @@ impl std::fmt::Display for Decision {
 
 /// What a journal belongs to; a resume must match it exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Binding {
+pub(crate) struct Binding {
     /// The API's base URL.
     pub base_url: String,
     /// The application id.
@@ -48,7 +48,7 @@ pub struct Binding {
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Record {
+pub(crate) enum Record {
     /// The first line: what the journal is bound to.
     Header {
         /// Journal format version.

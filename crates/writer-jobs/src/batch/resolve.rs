@@ -40,6 +40,7 @@ use crate::model::{Job, JobStatus, Output};
 
 /// An ambiguous row of a batch, as its journal holds it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AmbiguousRow {
     /// The row's key.
     pub key: String,
@@ -215,19 +216,21 @@ impl Resolution {
         })
     }
 
-    /// What the journal is bound to (base URL, application, mode).
-    pub fn binding(&self) -> &Binding {
-        &self.binding
+    /// The application the batch ran.
+    pub fn app_id(&self) -> &str {
+        &self.binding.app_id
     }
 
-    /// Checks that `run` (the endpoint a caller fetches jobs from) is the
-    /// one the journal was written for.
-    pub fn check_binding(&self, run: &Binding) -> Result<(), ResolveError> {
-        let journal = Binding {
-            app_id: run.app_id.clone(),
-            ..self.binding.clone()
+    /// Checks that the endpoint a caller fetches jobs from (its base URL,
+    /// and whether it is a simulator) is the one the journal was written
+    /// for.
+    pub fn check_endpoint(&self, base_url: &str, simulated: bool) -> Result<(), ResolveError> {
+        let run = Binding {
+            base_url: base_url.to_string(),
+            app_id: self.binding.app_id.clone(),
+            simulated,
         };
-        Ok(self.journal.check_binding(&journal, run)?)
+        Ok(self.journal.check_binding(&self.binding, &run)?)
     }
 
     /// The ambiguous rows, in input order: undecided, decided but not yet

@@ -23,7 +23,7 @@ use super::windows::Recorded;
 
 /// What the journal knows about one row.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RowState {
+pub(crate) struct RowState {
     /// The row's index in the input.
     pub seq: u64,
     /// The fingerprint of the row's inputs at intent time.
@@ -53,7 +53,7 @@ pub struct RowState {
 
 /// What [`Journal::open`](super::journal::Journal::open) found in an existing journal.
 #[derive(Debug, Default)]
-pub struct ResumeState {
+pub(crate) struct ResumeState {
     /// Per-row state, by key.
     pub rows: HashMap<String, RowState>,
     /// Bytes of a torn last line that were cut off (0 when none).
@@ -82,7 +82,7 @@ pub struct ResumeState {
 
 impl ResumeState {
     /// Rows with a final outcome.
-    pub fn done(&self) -> usize {
+    pub(crate) fn done(&self) -> usize {
         self.rows.values().filter(|r| r.done_at.is_some()).count()
     }
 }

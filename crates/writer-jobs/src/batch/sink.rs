@@ -6,7 +6,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::journal::{Journal, Record};
 use super::limiter::LimiterStats;
-use super::{BatchError, FailMode, Failpoint, Outcome, OutcomeResult, Progress};
+use super::{Batch, BatchError, Outcome, OutcomeResult, Progress};
+#[cfg(feature = "test-util")]
+use super::{FailMode, Failpoint};
 
 /// What the engine's owners say about the work under way, for the
 /// progress snapshot.
@@ -24,8 +26,11 @@ pub(super) struct Snapshot {
 #[derive(Debug)]
 pub(super) struct Sink {
     journal: Option<Journal>,
-    failpoint: Option<Failpoint>,
+    /// A crash test's failpoint, and whether it aborts the process.
+    #[cfg(feature = "test-util")]
+    failpoint: Option<(Failpoint, bool)>,
     /// Journal records written by this run (for failpoints).
+    #[cfg(feature = "test-util")]
     appended: u64,
     out: mpsc::Sender<Result<Outcome, BatchError>>,
     progress: Progress,
@@ -36,13 +41,15 @@ pub(super) struct Sink {
 impl Sink {
     pub(super) fn new(
         journal: Option<Journal>,
-        failpoint: Option<Failpoint>,
+        #[cfg_attr(not(feature = "test-util"), allow(unused_variables))] settings: &Batch,
         out: mpsc::Sender<Result<Outcome, BatchError>>,
         progress_tx: watch::Sender<Progress>,
     ) -> Self {
         Self {
             journal,
-            failpoint,
+            #[cfg(feature = "test-util")]
+            failpoint: settings.failpoint,
+            #[cfg(feature = "test-util")]
             appended: 0,
             out,
             progress: Progress::default(),
@@ -67,20 +74,27 @@ impl Sink {
         let Some(journal) = &mut self.journal else {
             return Ok(());
         };
-        let index = self.appended;
-        self.appended += 1;
-        match self.failpoint {
-            Some(fp) if fp.index == index => {
+        #[cfg(feature = "test-util")]
+        {
+            let index = self.appended;
+            self.appended += 1;
+            if let Some((fp, abort)) = self.failpoint
+                && fp.index == index
+            {
                 match fp.mode {
                     FailMode::Before => {}
                     FailMode::Torn => journal.append_torn(&record, None)?,
                     FailMode::TornAt(n) => journal.append_torn(&record, Some(n))?,
                     FailMode::After => journal.append(&record)?,
                 }
-                Err(BatchError::Failpoint(index))
+                if abort {
+                    // As `kill -9` would: nothing else is written.
+                    std::process::abort();
+                }
+                return Err(BatchError::Failpoint(index));
             }
-            _ => Ok(journal.append(&record)?),
         }
+        Ok(journal.append(&record)?)
     }
 
     /// Records the outcome in the journal, then hands it to the consumer

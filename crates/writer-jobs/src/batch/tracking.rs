@@ -28,7 +28,7 @@ pub(super) struct Tracked {
     pub(super) seq: u64,
     pub(super) created_at: DateTime<Utc>,
     /// Clock time the batch started waiting for this run of the job.
-    since: Duration,
+    waiting_from: Duration,
     next_check: Duration,
     checks: u32,
     /// Job runs so far (1 + job-level retries).
@@ -51,7 +51,7 @@ pub(super) struct Tracked {
 impl Tracked {
     /// How long this run of the job has lasted at `now`.
     pub(super) fn lasted(&self, now: Duration) -> Duration {
-        now.saturating_sub(self.since)
+        now.saturating_sub(self.waiting_from)
     }
 }
 
@@ -150,7 +150,7 @@ impl Tracker {
             key: job.key,
             seq: job.seq,
             created_at: job.created_at,
-            since: now,
+            waiting_from: now,
             next_check: now + self.poll.next_interval(0),
             checks: 0,
             attempts: job.attempts,
@@ -206,7 +206,7 @@ impl Tracker {
         let Some(t) = self.jobs.get_mut(&job.id) else {
             return Seen::Ignored;
         };
-        if t.since > started || t.retrying {
+        if t.waiting_from > started || t.retrying {
             return Seen::Ignored;
         }
         t.missed = false;
@@ -259,13 +259,13 @@ impl Tracker {
         let ids: Vec<String> = self
             .jobs
             .iter()
-            .filter(|(_, t)| now.saturating_sub(t.since) > deadline || now > t.deadline)
+            .filter(|(_, t)| now.saturating_sub(t.waiting_from) > deadline || now > t.deadline)
             .map(|(id, _)| id.clone())
             .collect();
         ids.into_iter()
             .filter_map(|id| {
                 let t = self.jobs.remove(&id)?;
-                let waited = now.saturating_sub(t.since);
+                let waited = now.saturating_sub(t.waiting_from);
                 Some((id, t, waited))
             })
             .collect()
@@ -301,7 +301,7 @@ impl Tracker {
         }
         t.retrying = false;
         t.checks = 0;
-        t.since = now;
+        t.waiting_from = now;
         t.next_check = now + self.poll.next_interval(0);
         self.jobs.insert(retried.id.clone(), t);
         Ok(())

@@ -8,6 +8,7 @@ use crate::error::InputProblem;
 
 /// A no-code application and the inputs a run takes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Application {
     /// The application's id.
     pub id: String,
@@ -26,10 +27,6 @@ pub struct Application {
     /// When it was last deployed.
     pub last_deployed_at: Option<DateTime<Utc>>,
 }
-
-// Application, InputDef and InputOptions are not yet #[non_exhaustive]:
-// the CLI's tests build them with struct literals (they can move to the
-// constructors below and `InputOptions::default()`).
 
 impl Application {
     /// An application with no inputs and no times (set the public fields
@@ -55,6 +52,7 @@ impl Application {
 
 /// The definition of one input of an application.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InputDef {
     /// The input's name (its `id` in a job request).
     pub name: String,
@@ -141,6 +139,7 @@ impl InputType {
 
 /// The constraints of an input; which fields are set depends on its type.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InputOptions {
     /// Dropdown: the values offered.
     pub list: Vec<String>,

@@ -179,10 +179,8 @@ impl StatusFilter {
 }
 
 /// What a completed job (or a synchronous run) generated.
-//
-// Not yet #[non_exhaustive]: the CLI's tests build it with a struct
-// literal (they can move to `Output::new`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Output {
     /// The name of the output field, if the application gives one.
     pub title: Option<String>,

@@ -150,13 +150,15 @@ impl Wait {
     /// Waits: the completed job, [`Error::JobFailed`], or
     /// [`Error::Deadline`] (after one last poll at the deadline).
     pub async fn run(self) -> Result<Job> {
-        Poller::new(self.client, self.job_id, self.opts).run().await
+        WaitLoop::new(self.client, self.job_id, self.opts)
+            .run()
+            .await
     }
 
     /// The job each time its status changes, ending with the completed job,
     /// or with an error when the wait fails.
     pub fn watch(self) -> impl Stream<Item = Result<Job>> + Send + 'static {
-        Poller::new(self.client, self.job_id, self.opts).into_stream()
+        WaitLoop::new(self.client, self.job_id, self.opts).into_stream()
     }
 }
 
@@ -189,7 +191,7 @@ impl CreateAndWait {
             .create_job(&self.jobs.app_id, &self.inputs)
             .await?;
         tracing::debug!(job_id = %created.id, "job created; waiting");
-        Poller::new(self.jobs.client, created.id, self.opts)
+        WaitLoop::new(self.jobs.client, created.id, self.opts)
             .run()
             .await
     }
@@ -204,7 +206,7 @@ impl IntoFuture for CreateAndWait {
     }
 }
 
-/// What one step of a poller came to.
+/// What one step of the wait loop came to.
 enum Step {
     /// Not finished yet (or a failed job that was just retried).
     Pending,
@@ -213,7 +215,7 @@ enum Step {
 }
 
 /// The poll loop, one step at a time, so that `run` and `watch` share it.
-struct Poller {
+struct WaitLoop {
     client: Client,
     job_id: String,
     opts: WaitOptions,
@@ -225,7 +227,7 @@ struct Poller {
     changes: VecDeque<Job>,
 }
 
-impl Poller {
+impl WaitLoop {
     fn new(client: Client, job_id: String, opts: WaitOptions) -> Self {
         Self {
             retries_left: opts.retry_failed,
@@ -351,18 +353,18 @@ impl Poller {
     fn into_stream(self) -> impl Stream<Item = Result<Job>> + Send + 'static {
         stream::unfold(
             (self, None::<Error>, false),
-            |(mut poller, mut error, mut done)| async move {
+            |(mut wait_loop, mut error, mut done)| async move {
                 loop {
-                    if let Some(job) = poller.changes.pop_front() {
-                        return Some((Ok(job), (poller, error, done)));
+                    if let Some(job) = wait_loop.changes.pop_front() {
+                        return Some((Ok(job), (wait_loop, error, done)));
                     }
                     if let Some(e) = error.take() {
-                        return Some((Err(e), (poller, None, true)));
+                        return Some((Err(e), (wait_loop, None, true)));
                     }
                     if done {
                         return None;
                     }
-                    match poller.step().await {
+                    match wait_loop.step().await {
                         Step::Pending => {}
                         Step::Done(Ok(_)) => done = true,
                         Step::Done(Err(e)) => {

@@ -98,9 +98,9 @@ pub(super) struct Engine {
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
     probe_running: bool,
     next_probe: Duration,
-    /// Since when (clock time) creates have been paused by the breaker
-    /// while rows wait: past the poll deadline, the batch stops.
-    blocked_since: Option<Duration>,
+    /// When (clock time) the breaker began holding creates back while rows
+    /// wait: past the poll deadline, the batch stops.
+    blocked_from: Option<Duration>,
     /// How long the server may stay unreachable (the poll deadline).
     outage_limit: Duration,
     sink: Sink,
@@ -169,9 +169,9 @@ impl Engine {
             tasks: FuturesUnordered::new(),
             probe_running: false,
             next_probe: Duration::ZERO,
-            blocked_since: None,
+            blocked_from: None,
             outage_limit: poll.deadline(),
-            sink: Sink::new(journal, settings.failpoint, out, progress_tx),
+            sink: Sink::new(journal, &settings, out, progress_tx),
             settings,
         };
         // Rows an earlier run sent a create for without recording the
@@ -263,11 +263,11 @@ impl Engine {
         let now = self.clock.now();
         let waiting = self.creates.waiting() || !self.reconciler.is_empty();
         if self.pacer.creates_allowed() || !waiting || self.stopping {
-            self.blocked_since = None;
+            self.blocked_from = None;
             return Ok(());
         }
-        let since = *self.blocked_since.get_or_insert(now);
-        let waited = now.saturating_sub(since);
+        let from = *self.blocked_from.get_or_insert(now);
+        let waited = now.saturating_sub(from);
         if waited <= self.outage_limit {
             return Ok(());
         }
