@@ -218,6 +218,9 @@ struct Stamps {
     /// The times in create answers (only) moved by this much: a server
     /// that stamps the answer at another moment than the job it stores.
     create_answers: Option<chrono::Duration>,
+    /// Sends every list request upstream with `offset=0` (a server that
+    /// ignores `offset`: every page is the first).
+    ignore_list_offset: bool,
 }
 
 /// An HTTP/1.1 proxy on 127.0.0.1 that rewrites the job times in answers
@@ -322,6 +325,12 @@ async fn stamp_one(
         .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
         .map(|l| format!("{l}\r\n"))
         .collect();
+    if stamps.lock().unwrap().ignore_list_offset
+        && request.starts_with("GET ")
+        && request.contains("/jobs?")
+    {
+        request = without_offset(&request);
+    }
     request.push_str("connection: close\r\n\r\n");
     let mut up = TcpStream::connect(upstream).await?;
     up.write_all(request.as_bytes()).await?;
@@ -380,6 +389,22 @@ async fn stamp_one(
     client.write_all(out.as_bytes()).await?;
     client.write_all(&body).await?;
     client.shutdown().await
+}
+
+/// A request head whose first line's `offset=N` query parameter reads
+/// `offset=0`.
+fn without_offset(request: &str) -> String {
+    let (first, rest) = request.split_once("\r\n").unwrap_or((request, ""));
+    let first = match first.find("offset=") {
+        Some(i) => {
+            let digits = first[i + 7..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(first.len() - i - 7);
+            format!("{}offset=0{}", &first[..i], &first[i + 7 + digits..])
+        }
+        None => first.to_string(),
+    };
+    format!("{first}\r\n{rest}")
 }
 
 /// Rewrites the times of every job object (one with `id` and `created_at`)
@@ -1446,4 +1471,121 @@ async fn lost_creates_are_found_on_a_resume_with_an_oldest_first_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_creates_are_found_on_a_resume_with_a_list_in_no_order() {
     lost_creates_found_on_a_resume_with_a_list_order(writer_sim::ListOrder::Unspecified, 719).await;
+}
+
+/// The twin of `breaks.rs`'s `a_list_that_ignores_offset_does_not_stall_the_run`
+/// on a busy application: the list ignores `offset` (every page is the
+/// first) and sends no `totalCount`, and other clients create 20 jobs a
+/// simulated second (one every 0.25 ms of real time at 200x, so every
+/// page read shows a new one). A listing stops reading at an empty page, at
+/// `totalCount`, at a job older than its point (newest first), or when a
+/// page shows nothing new (`nothing_new`, the fix for the quiet case). On
+/// a busy application every "first page" shows jobs made since the last
+/// one, so none of these ever comes. The first sweep already never ends:
+/// the pages look newest first, so `listing::sweep_listing` reads
+/// `Scan::NewestFirst` until a page older than its point, which never
+/// comes; no job is ever seen finished, no row is ever written (not even
+/// the ones whose creates were answered), and the run does not end (the
+/// reconciliation listing, `list_back_to`, would loop the same way). Fix:
+/// bound a listing (pages, or time: no more pages than the jobs that can
+/// have been made since its point, at the request rate seen) and fail it
+/// past the bound, or detect an ignored offset from the pages themselves:
+/// on a newest-first list, a page at a higher offset whose first job is
+/// newer than the previous page's first job means a whole page of jobs was
+/// made between two reads; a few in a row mean `offset` is not honoured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "break: a list ignoring offset on a busy app pages forever (the run never ends)"]
+async fn a_list_that_ignores_offset_on_a_busy_app_does_not_stall_the_run() {
+    busy_app_run(true).await;
+}
+
+/// The control of the break above: the same busy application with a list
+/// that honours `offset` (still no `totalCount`): the run ends, every lost
+/// create reported with candidates or found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_app_with_lost_creates_ends() {
+    busy_app_run(false).await;
+}
+
+/// One run of 10 rows on an application where other clients make 20 jobs a
+/// simulated second, through a proxy that may drop the list's `offset`.
+async fn busy_app_run(ignore_list_offset: bool) {
+    const SCALE: f64 = 200.0;
+    let scenario = format!(
+        "busy app, list ignores offset: {ignore_list_offset}, no totalCount, creates dropped \
+         after landing"
+    );
+    let scenario = scenario.as_str();
+    let busy = writer_sim::AppConfig::demo().tenants(writer_sim::TenantConfig {
+        prefill_jobs: 0,
+        jobs_per_minute: 1200.0,
+    });
+    let sim = start(
+        Simulator::builder()
+            .scale(SCALE)
+            .seed(720)
+            .apps(vec![busy])
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.0)
+            .total_count(writer_sim::TotalCount::Missing)
+            .faults(FaultConfig::parse_compact("create:accept_then_drop=0.3").unwrap()),
+    )
+    .await;
+    let proxy = StampProxy::start(
+        &sim.base_url(),
+        Stamps {
+            ignore_list_offset,
+            ..Stamps::default()
+        },
+    )
+    .await;
+    let rows = rows(10, "busypaged");
+    let run = Batch::new(client_at(&sim, &proxy.base_url, 0), APP)
+        .max_server_hold(Duration::from_secs(10))
+        .poll_policy(
+            writer_jobs::PollPolicy::builder()
+                .deadline(Duration::from_secs(300))
+                .build()
+                .unwrap(),
+        )
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    // 2,000 simulated seconds: over 6 times a row's deadline.
+    let bound = Duration::from_secs_f64(2_000.0 / SCALE);
+    let deadline = tokio::time::Instant::now() + bound;
+    let mut run = run;
+    let mut outcomes = Vec::new();
+    let ended = loop {
+        match tokio::time::timeout_at(deadline, run.next()).await {
+            Ok(Some(Ok(outcome))) => outcomes.push(outcome),
+            Ok(Some(Err(error))) => panic!("{scenario}: the batch stopped with an error: {error}"),
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    let stats = sim.stats();
+    println!(
+        "{scenario}: ended {ended}; {:?}; creates dropped after landing {}; list requests {}",
+        tally(&outcomes),
+        stats.faults_of(FaultKind::AcceptThenDrop),
+        stats.requests(writer_sim::Operation::List),
+    );
+    show(scenario, &outcomes);
+    assert!(
+        stats.faults_of(FaultKind::AcceptThenDrop) > 0,
+        "{scenario}: setup: some creates were dropped after landing"
+    );
+    assert!(
+        ended,
+        "{scenario}: the run did not end within {bound:?} ({} rows of {} written, {} list \
+         requests)",
+        outcomes.len(),
+        rows.len(),
+        stats.requests(writer_sim::Operation::List)
+    );
+    check(&sim, &outcomes, &rows, scenario);
 }
