@@ -510,7 +510,6 @@ fn rewrite(json: &mut serde_json::Value, rules: &Stamps) {
 /// for a create's answer to place the window); "exclusive" says nothing of
 /// the jobs made before the run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: on an exclusive app an unplaced window adopts a job left by an earlier run"]
 async fn an_exclusive_app_does_not_adopt_an_earlier_runs_job_for_an_unplaced_window() {
     let scenario = "exclusive app with yesterday's job, the only create answered 500";
     let sim = start(sim_builder(701)).await;
@@ -910,7 +909,6 @@ async fn job_times_cut_to_the_minute_do_not_hide_a_landed_create() {
 /// this run's measured server time, `steady(now) + hi`), or only from
 /// `created_at` of jobs of this run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: one tenant's job stamped in the future proves a held create's window passed"]
 async fn a_future_stamp_of_another_tenant_does_not_judge_a_held_create_early() {
     let scenario = "killed with a create held, resumed 120 s ahead, a tenant's future stamp";
     let sim = start(sim_builder(708)).await;
@@ -1019,7 +1017,6 @@ async fn a_held_create_of_a_killed_run_is_found_after_a_resume_ahead() {
 /// and `assign::decide_exclusive` adopts yesterday's job for it: the row
 /// is written `completed` with another job's output. Same fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: on a resume, an exclusive app's unplaced window adopts an earlier run's job"]
 async fn a_resume_on_an_exclusive_app_does_not_adopt_an_earlier_runs_job() {
     let scenario = "exclusive app with yesterday's job, killed after a 500, resumed";
     let sim = start(sim_builder(710)).await;

@@ -62,7 +62,7 @@ pub(super) struct Listing {
     pub(super) marks: Marks,
     /// The offset just past the list's end, when a page showed it.
     pub(super) end: Option<u64>,
-    /// The latest time the server stamped (a job's creation or update) on
+    /// The latest time the server stamped (a job's creation) on
     /// the first page whose jobs the listing holds: the server's clock had
     /// reached it before any of them was read.
     pub(super) first_page_stamp: Option<DateTime<Utc>>,
@@ -70,12 +70,13 @@ pub(super) struct Listing {
     pub(super) newest_stamp: Option<DateTime<Utc>>,
 }
 
-/// The latest time the server stamped on a job: its creation or update.
+/// The time the server stamped on a job that proves its clock had
+/// reached it: its creation, stamped by the server that answers creates.
+/// Not its update or completion times: those may come from workers with
+/// clocks of their own (a day ahead, say), and would "prove" a window
+/// passed long before it has.
 fn stamp(job: &Job) -> DateTime<Utc> {
-    job.updated_at
-        .into_iter()
-        .chain(job.completed_at)
-        .fold(job.created_at, DateTime::max)
+    job.created_at
 }
 
 /// One sweep: the plan's listing (read as `scan` says), then the plan's

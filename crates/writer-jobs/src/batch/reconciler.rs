@@ -406,6 +406,10 @@ impl Reconciler {
         let proof = self.server_seen.max(listing.first_page_stamp);
         self.server_seen = self.server_seen.max(listing.newest_stamp);
         let pending = self.pending(listing.started, now, proof);
+        // An unbounded window (no evidence placed it) could hold any job
+        // the application ever had, made before this run too: "exclusive"
+        // says nothing about those, so no job is matched to one.
+        let exclusive = exclusive && pending.iter().all(|p| p.start > DateTime::<Utc>::MIN_UTC);
         let verdicts = reconcile::decide(
             &pending,
             &listing.jobs,
