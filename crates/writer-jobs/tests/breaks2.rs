@@ -602,7 +602,6 @@ async fn a_shared_app_reports_an_earlier_runs_job_for_an_unplaced_window() {
 /// place each window only by its own run's evidence; or at least never
 /// intersect evidence of different runs (take the hull).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: a journal's evidence from runs on different clocks is intersected into one bound"]
 async fn a_third_run_places_the_second_runs_window_by_the_second_runs_clock() {
     let scenario = "run 1 clock right, run 2 and 3 clock 10 s ahead with held creates";
     let sim = start(sim_builder(703)).await;
@@ -1063,7 +1062,6 @@ async fn a_resume_on_an_exclusive_app_does_not_adopt_an_earlier_runs_job() {
 /// adopts row 5's job (written `completed` with row 5's output) and row 5
 /// "did not land" and is sent again (two jobs for row 5).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: the intersected journal evidence gives one row another row's job (exclusive)"]
 async fn a_third_run_on_an_exclusive_app_does_not_swap_the_second_runs_jobs() {
     let scenario = "exclusive, run 1 clock right, runs 2 and 3 10 s ahead, 2 lost creates";
     let sim = start(sim_builder(711)).await;
@@ -1281,7 +1279,6 @@ async fn an_unplaced_window_on_an_empty_app_resends_once() {
 /// (and lost retry, and a row's first/last intent pair) only with the
 /// evidence of the run that recorded it: unbounded when that run had none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: a second run's window is placed by the first run's evidence on the third run"]
 async fn a_third_run_does_not_place_the_second_runs_window_by_the_first_runs_evidence() {
     let scenario = "run 1 clock right, runs 2 and 3 clock 5 s ahead, run 2's only create lost";
     let sim = start(sim_builder(715)).await;
@@ -1669,7 +1666,6 @@ const SEED_FIRST_JOB_FAILS: u64 = 402;
 /// `ResumeCursor::lost_retry_windows` and `ResumeCursor::ambiguous` must
 /// place each window with the evidence of the run that recorded it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: a third run gives a row another row's lost retry job (exclusive, clock stepped)"]
 async fn a_third_run_does_not_give_a_row_another_rows_lost_retry_job() {
     three_runs_with_a_lost_retry(8_000).await;
 }

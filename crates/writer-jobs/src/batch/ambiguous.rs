@@ -43,6 +43,8 @@ pub(super) struct Ambiguous {
     /// Left by an earlier run: new creates wait until it is decided, so that
     /// none of ours lands in its window.
     pub(super) from_journal: bool,
+    /// The journal's run that recorded it (when `from_journal`).
+    pub(super) run: u32,
     /// Its intent was torn: it waits for reconciliation like any ambiguous
     /// create, but its window is empty, because the intent is written
     /// before the send and the earlier run died writing it.
@@ -85,6 +87,7 @@ impl Ambiguous {
             creates,
             reason: reason.into(),
             from_journal: false,
+            run: 0,
             never_sent: false,
             retry_of: None,
         }
@@ -106,7 +109,10 @@ impl Ambiguous {
         );
         let mut a = Self::new(key, None, seq, creates, (window.sent, window.until), reason);
         a.retry_of = Some(from);
-        a.from_journal = window.clock == Recorded::EarlierRun;
+        if let Recorded::EarlierRun(run) = window.clock {
+            a.from_journal = true;
+            a.run = run;
+        }
         a
     }
 
@@ -125,7 +131,7 @@ impl Ambiguous {
     /// The clock its times were recorded on.
     pub(super) fn clock(&self) -> Recorded {
         if self.from_journal {
-            Recorded::EarlierRun
+            Recorded::EarlierRun(self.run)
         } else {
             Recorded::ThisRun
         }

@@ -41,14 +41,17 @@ pub(crate) use super::records::{Binding, Record};
 pub(crate) use super::resume::{ResumeState, RowState};
 
 /// The journal format version this code writes. It reads this one and
-/// every earlier one: version 3 added the user's decisions on ambiguous
+/// every earlier one: version 4 starts every run with a header line (the
+/// runs are numbered by them, and each run's clock evidence places only
+/// that run's windows; in an older journal every record counts as one
+/// run's); version 3 added the user's decisions on ambiguous
 /// rows (`adopted`, `resend`, `gave_up`; a decision added to an older
 /// journal is preceded by a version 3 `header` line, so an older
 /// writer-jobs refuses the file by name instead of misreading it);
 /// version 2 added `received_at` to `created` records (skew evidence for a
 /// resumed run); version 1 journals resume with windows rebuilt from their
 /// intents alone.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+pub(crate) const FORMAT_VERSION: u32 = 4;
 
 /// How hard each record is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -240,6 +243,14 @@ impl Journal {
             (Some(found), Some(binding)) => {
                 journal.check_binding(&found, binding)?;
                 state.resumed = true;
+                // Each run starts with a header line of its own: the runs
+                // are numbered by them, and a window is placed only with
+                // evidence from the run (the clock) that recorded it.
+                journal.append(&Record::Header {
+                    version: FORMAT_VERSION,
+                    binding: binding.clone(),
+                    started_at: now,
+                })?;
             }
             (Some(found), None) => {
                 state.resumed = true;
@@ -286,12 +297,20 @@ impl Journal {
                     });
                 }
                 state.version = state.version.max(version);
+                state.runs += 1;
                 header.get_or_insert(binding);
             }
             Record::Intent { key, seq, fp, at } => {
                 let row = state.rows.entry(key).or_default();
                 row.seq = seq;
                 row.fp = fp;
+                if row.intent_run != state.runs {
+                    // The row's creates of an earlier run were judged
+                    // before this one sent again: its window is this run's.
+                    row.first_intent_at = None;
+                    row.ambiguous_until = None;
+                    row.intent_run = state.runs;
+                }
                 row.intent_at = Some(at);
                 row.first_intent_at.get_or_insert(at);
                 // A new create of the row carries out (and ends) a decision.
@@ -306,17 +325,19 @@ impl Journal {
                 let row = state.rows.entry(key).or_default();
                 if let (Some(sent), Some(received), Some(created)) =
                     (row.intent_at, received_at, created_at)
+                    && row.intent_run == state.runs
                 {
-                    state.skew.observe(sent, received, created);
+                    let run = state.skew.entry(state.runs).or_default();
+                    run.observe(sent, received, created);
                 }
                 row.job_id = Some(job_id);
                 row.attempts = row.attempts.max(1);
             }
             Record::RetryIntent { key, at, .. } => {
-                state.lost_retries.push((key, at));
+                state.lost_retries.push((key, at, state.runs));
             }
             Record::Retried { key, job_id, from } => {
-                if let Some(i) = state.lost_retries.iter().rposition(|(k, _)| *k == key) {
+                if let Some(i) = state.lost_retries.iter().rposition(|(k, ..)| *k == key) {
                     state.lost_retries.remove(i);
                 }
                 if from != job_id {

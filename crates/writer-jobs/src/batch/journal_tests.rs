@@ -127,12 +127,23 @@ fn a_torn_tail_is_cut_off_and_a_corrupt_middle_line_is_an_error() {
         )
         .unwrap();
     }
-    let before = std::fs::metadata(&path).unwrap().len();
+    let written = std::fs::read(&path).unwrap();
     let (j, state) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
     assert!(state.resumed);
     assert!(state.torn_bytes > 0);
     assert_eq!(state.torn_intent, Some(Some("b".into())));
-    assert_eq!(j.len(), before - state.torn_bytes);
+    // The torn tail is cut off, and the resumed run's header line follows.
+    let kept = written.len() - state.torn_bytes as usize;
+    let now_there = std::fs::read(&path).unwrap();
+    assert_eq!(j.len(), now_there.len() as u64);
+    assert_eq!(&now_there[..kept], &written[..kept]);
+    let added = std::str::from_utf8(&now_there[kept..]).unwrap();
+    assert!(
+        added.starts_with(r#"{"type":"header""#)
+            && added.ends_with('\n')
+            && added.lines().count() == 1,
+        "{added}"
+    );
     assert_eq!(state.rows["a"].intent_at, Some(now));
     drop(j);
     let mut text = std::fs::read_to_string(&path).unwrap();

@@ -71,6 +71,12 @@ pub(crate) struct SkewEstimate {
 }
 
 impl SkewEstimate {
+    /// No evidence yet.
+    pub(crate) const UNMEASURED: SkewEstimate = SkewEstimate {
+        meet: None,
+        hull: None,
+    };
+
     /// Learns from one successful create: `created_at` as the server sent
     /// it, to the precision it has (whole seconds widen the bound).
     pub(crate) fn observe(

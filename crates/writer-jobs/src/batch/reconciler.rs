@@ -164,7 +164,7 @@ impl Reconciler {
         proof: Option<DateTime<Utc>>,
     ) -> bool {
         started >= settle_at
-            || (clock == Recorded::EarlierRun
+            || (matches!(clock, Recorded::EarlierRun(_))
                 && self.windows.placed(clock)
                 && proof.is_some_and(|seen| seen > end))
     }
@@ -210,7 +210,7 @@ impl Reconciler {
             a.settle_at = now;
         } else if a.from_journal {
             a.settle_at = self.windows.earlier_runs_settled().max(now);
-            if self.windows.placed(Recorded::EarlierRun) {
+            if self.windows.placed(a.clock()) {
                 a.peek_at = (now + remaining).min(a.settle_at);
             }
         } else {
@@ -496,7 +496,7 @@ impl Reconciler {
         let horizon = pending.iter().map(|p| p.start).min();
         let windows = &self.windows;
         self.retry_windows.retain(|r| {
-            r.clock == Recorded::EarlierRun
+            matches!(r.clock, Recorded::EarlierRun(_))
                 || horizon.is_none_or(|h| windows.window(r.clock, r.sent, r.until).1 >= h)
         });
         let earlier_settled = self.windows.earlier_runs_settled();
@@ -504,7 +504,7 @@ impl Reconciler {
             let (start, end) = self.windows.window(r.clock, r.sent, r.until);
             let settled = match r.clock {
                 Recorded::ThisRun => self.steady(started) > r.until,
-                Recorded::EarlierRun => {
+                Recorded::EarlierRun(_) => {
                     self.settled(r.clock, (end, earlier_settled), started, proof)
                 }
             };

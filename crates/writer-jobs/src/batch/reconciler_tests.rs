@@ -16,7 +16,7 @@ fn s(secs: u64) -> Duration {
 /// A reconciler started at clock time 0 = wall time `t(0)`, knowing
 /// nothing of the server's clock.
 fn unmeasured() -> Reconciler {
-    let windows = Windows::new((t(0), Duration::ZERO), HOLD, SkewEstimate::default());
+    let windows = Windows::new((t(0), Duration::ZERO), HOLD, HashMap::new());
     let limits = Limits {
         give_up_after: s(900),
         min_interval: s(1),
@@ -196,7 +196,8 @@ fn resumed(ahead: Option<i64>) -> Reconciler {
     if let Some(ahead) = ahead {
         journal.observe(t(-1000), t(-1000), t(-1000 + ahead));
     }
-    let windows = Windows::new((t(0), Duration::ZERO), HOLD, journal);
+    // The journal's one run (legacy journals count as run 0 too).
+    let windows = Windows::new((t(0), Duration::ZERO), HOLD, HashMap::from([(0, journal)]));
     let limits = Limits {
         give_up_after: s(900),
         min_interval: s(1),

@@ -31,8 +31,12 @@ pub(crate) struct RowState {
     /// When the latest create was sent (its intent is written right
     /// before the send).
     pub intent_at: Option<DateTime<Utc>>,
-    /// When the first create of the row was sent.
+    /// When the first create of the row was sent, in the run of the
+    /// latest (an earlier run's creates of the row were judged before
+    /// this run sent again).
     pub first_intent_at: Option<DateTime<Utc>>,
+    /// The journal run (header line number) of the latest create.
+    pub intent_run: u32,
     /// The latest end of an ambiguity window recorded for the row.
     pub ambiguous_until: Option<DateTime<Utc>>,
     /// The job to follow, once known.
@@ -65,14 +69,17 @@ pub(crate) struct ResumeState {
     /// Whether the journal existed with records (a resume).
     pub resumed: bool,
     /// Clock-offset evidence from the recorded creates (intent, answer
-    /// and `created_at` of each).
-    pub skew: SkewEstimate,
+    /// and `created_at` of each), by the run that recorded it.
+    pub skew: HashMap<u32, SkewEstimate>,
+    /// Runs recorded so far (each writes a header line first).
+    pub runs: u32,
     /// Jobs a job-level retry replaced (answered with a new id): still the
     /// batch's own, never orphans for another row to adopt.
     pub replaced_jobs: Vec<String>,
-    /// Retries sent without a recorded answer (row key, when sent): each
-    /// may have made a job of the batch's whose id is lost.
-    pub lost_retries: Vec<(String, DateTime<Utc>)>,
+    /// Retries sent without a recorded answer (row key, when sent, the run
+    /// that sent it): each may have made a job of the batch's whose id is
+    /// lost.
+    pub lost_retries: Vec<(String, DateTime<Utc>, u32)>,
     /// The highest format version among the journal's header lines.
     pub version: u32,
     /// What the journal is bound to, when it was opened without a binding
@@ -166,11 +173,11 @@ impl ResumeCursor {
         self.state
             .lost_retries
             .iter()
-            .map(|(key, at)| LostRetry {
+            .map(|(key, at, run)| LostRetry {
                 key: key.clone(),
                 sent: *at,
                 until: shift(*at, self.hold),
-                clock: Recorded::EarlierRun,
+                clock: Recorded::EarlierRun(*run),
             })
             .collect()
     }
@@ -284,14 +291,9 @@ impl ResumeCursor {
         let until = shift(last, self.hold);
         let until = r.ambiguous_until.map_or(until, |u| u.max(until));
         let reason = "an earlier run sent the create but recorded no answer";
-        Some(Ambiguous::new(
-            key.to_string(),
-            row,
-            r.seq,
-            1,
-            (since, until),
-            reason,
-        ))
+        let mut a = Ambiguous::new(key.to_string(), row, r.seq, 1, (since, until), reason);
+        a.run = r.intent_run;
+        Some(a)
     }
 
     /// The ambiguous create of a torn intent: an empty window.
@@ -448,14 +450,14 @@ mod tests {
     #[test]
     fn lost_retries_block_adoption_for_the_servers_hold() {
         let mut c = cursor(vec![]);
-        c.state.lost_retries = vec![("a".into(), t(2000))];
+        c.state.lost_retries = vec![("a".into(), t(2000), 2)];
         assert_eq!(
             c.lost_retry_windows(),
             vec![LostRetry {
                 key: "a".into(),
                 sent: t(2000),
                 until: t(2300),
-                clock: Recorded::EarlierRun,
+                clock: Recorded::EarlierRun(2),
             }]
         );
         c.state.replaced_jobs = vec!["old".into()];

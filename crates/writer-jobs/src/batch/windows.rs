@@ -10,8 +10,10 @@
 //! - **Trusted evidence only.** A window is placed in the server's time only
 //!   by evidence the server itself stamped and that was measured on the
 //!   clock the window was recorded on: this run's creates (`created_at`
-//!   between send and answer) for this run's windows, the earlier run's
-//!   (from the journal) for the windows it left. `Date` headers never place
+//!   between send and answer) for this run's windows, each earlier run's
+//!   (from the journal, whose header lines number the runs) for the
+//!   windows that run left. Evidence of different runs is never merged:
+//!   a clock stepped between two kills would make it lie. `Date` headers never place
 //!   a window: a proxy may send its own, from a clock of its own, and
 //!   nothing in the answer tells them apart. A client clock stepped between
 //!   a kill and a resume moves nothing either: no window is placed with
@@ -28,6 +30,7 @@
 //!   (its recorded times are on a clock this run cannot read), unless a
 //!   time the server stamped shows it has passed.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -39,6 +42,9 @@ use super::reconcile::{SkewEstimate, shift};
 /// the times it was measured from).
 pub(super) const SKEW_SLACK: chrono::Duration = chrono::Duration::milliseconds(50);
 
+/// No evidence at all.
+const UNMEASURED: SkewEstimate = SkewEstimate::UNMEASURED;
+
 /// The engine's clocks and what it knows of the server's.
 #[derive(Debug, Clone)]
 pub(super) struct Windows {
@@ -48,8 +54,9 @@ pub(super) struct Windows {
     hold: chrono::Duration,
     /// This run's creates' evidence, on the steady clock.
     skew: SkewEstimate,
-    /// An earlier run's evidence, on that run's clock.
-    journal_skew: SkewEstimate,
+    /// Each earlier run's evidence, on that run's clock, by run (the
+    /// journal's header lines number the runs).
+    journal_skew: HashMap<u32, SkewEstimate>,
 }
 
 /// Which clock a window's times were recorded on.
@@ -57,8 +64,8 @@ pub(super) struct Windows {
 pub(super) enum Recorded {
     /// This run's steady clock.
     ThisRun,
-    /// An earlier run's clock (read from the journal).
-    EarlierRun,
+    /// The clock of the journal's run with this number.
+    EarlierRun(u32),
 }
 
 impl Windows {
@@ -67,7 +74,7 @@ impl Windows {
     pub(super) fn new(
         anchor: (DateTime<Utc>, Duration),
         hold: Duration,
-        journal_skew: SkewEstimate,
+        journal_skew: HashMap<u32, SkewEstimate>,
     ) -> Self {
         Self {
             anchor,
@@ -114,7 +121,7 @@ impl Windows {
     pub(super) fn evidence(&self, clock: Recorded) -> &SkewEstimate {
         match clock {
             Recorded::ThisRun => &self.skew,
-            Recorded::EarlierRun => &self.journal_skew,
+            Recorded::EarlierRun(run) => self.journal_skew.get(&run).unwrap_or(&UNMEASURED),
         }
     }
 
@@ -164,7 +171,12 @@ mod tests {
 
     fn windows(journal: SkewEstimate) -> Windows {
         let secs = Duration::from_secs;
-        Windows::new((t(0), secs(100)), secs(300), journal)
+        let runs = if journal.is_measured() {
+            HashMap::from([(1, journal)])
+        } else {
+            HashMap::new()
+        };
+        Windows::new((t(0), secs(100)), secs(300), runs)
     }
 
     /// Evidence that the server runs `ahead` seconds ahead, measured at `at`.
@@ -193,7 +205,7 @@ mod tests {
         // clock is right.
         let mut w = windows(evidence(-500, 30));
         w.observe_create(t(10), t(11), t(10) + chrono::Duration::milliseconds(500));
-        let (old_start, _) = w.window(Recorded::EarlierRun, t(-400), t(-100));
+        let (old_start, _) = w.window(Recorded::EarlierRun(1), t(-400), t(-100));
         let (new_start, _) = w.window(Recorded::ThisRun, t(20), t(320));
         assert!(old_start >= t(-372) && old_start <= t(-368), "{old_start}");
         assert!(new_start >= t(18) && new_start <= t(21), "{new_start}");
@@ -202,8 +214,8 @@ mod tests {
     #[test]
     fn without_trusted_evidence_a_window_is_unbounded() {
         let w = windows(SkewEstimate::default());
-        assert!(!w.placed(Recorded::ThisRun) && !w.placed(Recorded::EarlierRun));
-        for clock in [Recorded::ThisRun, Recorded::EarlierRun] {
+        assert!(!w.placed(Recorded::ThisRun) && !w.placed(Recorded::EarlierRun(1)));
+        for clock in [Recorded::ThisRun, Recorded::EarlierRun(1)] {
             assert_eq!(
                 w.window(clock, t(10), t(310)),
                 (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
@@ -213,9 +225,9 @@ mod tests {
         // This run's evidence does not place an earlier run's windows.
         let mut w = windows(SkewEstimate::default());
         w.observe_create(t(10), t(11), t(10));
-        assert!(w.placed(Recorded::ThisRun) && !w.placed(Recorded::EarlierRun));
+        assert!(w.placed(Recorded::ThisRun) && !w.placed(Recorded::EarlierRun(1)));
         assert_eq!(
-            w.window(Recorded::EarlierRun, t(10), t(310)).0,
+            w.window(Recorded::EarlierRun(1), t(10), t(310)).0,
             DateTime::<Utc>::MIN_UTC
         );
     }

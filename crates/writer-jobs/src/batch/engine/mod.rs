@@ -127,7 +127,12 @@ impl Engine {
             .poll
             .unwrap_or_else(|| *settings.client.poll_policy());
         let (journal, state) = open_journal(&settings, clock.wall())?;
-        let windows = Windows::new(anchor, settings.max_server_hold, state.skew);
+        let mut state = state;
+        let windows = Windows::new(
+            anchor,
+            settings.max_server_hold,
+            std::mem::take(&mut state.skew),
+        );
         let mut resume = ResumeCursor::new(state, anchor.0, windows.hold());
         let in_flight = InFlight::new(settings.max_in_flight, settings.create_concurrency);
         let limits = Limits {
