@@ -1520,7 +1520,6 @@ async fn lost_creates_are_found_on_a_resume_with_a_list_in_no_order() {
 /// newer than the previous page's first job means a whole page of jobs was
 /// made between two reads; a few in a row mean `offset` is not honoured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: a list ignoring offset on a busy app pages forever (the run never ends)"]
 async fn a_list_that_ignores_offset_on_a_busy_app_does_not_stall_the_run() {
     busy_app_run(true, 1200.0, None).await;
 }
@@ -1552,7 +1551,6 @@ async fn a_busy_app_with_lost_creates_ends() {
 /// the last job read (advance the offset by the jobs made since, counted on
 /// a re-read first page).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: on a busy app with a slow list, a newest-first sweep never ends"]
 async fn a_slow_list_on_a_busy_app_does_not_stall_the_run() {
     busy_app_run(false, 1200.0, Some(Duration::from_millis(50))).await;
 }

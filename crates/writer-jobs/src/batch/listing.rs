@@ -157,11 +157,16 @@ async fn sweep_listing(
         _ => 0,
     };
     let mut seen = HashSet::new();
+    let mut progress = Progress::default();
     loop {
         let page = read_page(client, app_id, offset, page_size, &mut result.marks).await?;
         if nothing_new(&page, &mut seen) {
             return Err(repeating(offset));
         }
+        progress.page(
+            page.jobs.iter().map(|j| j.created_at).min(),
+            scan == Scan::NewestFirst,
+        )?;
         let n = page.jobs.len() as u64;
         result
             .order
@@ -196,15 +201,61 @@ async fn sweep_listing(
 /// ignores `offset` (or pages shifted under a burst of deletions), so
 /// reading on would never end.
 fn repeating(offset: u64) -> crate::Error {
+    stalled(format!(
+        "the list answered only jobs it had already shown when asked for offset {offset}: \
+         the server seems to ignore `offset`"
+    ))
+}
+
+/// Pages one listing reads at most: a list that keeps answering (a server
+/// ignoring `offset` while jobs keep coming, an application growing faster
+/// than pages are read) fails the listing instead of paging forever. Far
+/// above what any application's history needs (100,000 jobs at 100 a page).
+pub(super) const MAX_PAGES: u32 = 1_000;
+
+/// Why a listing stops early: the list does not lead anywhere.
+fn stalled(message: String) -> crate::Error {
     crate::Error::Decode {
-        message: format!(
-            "the list answered only jobs it had already shown when asked for offset {offset}: \
-             the server seems to ignore `offset`"
-        ),
+        message,
         body_snippet: String::new(),
         status: 200,
         request_id: None,
         source: None,
+    }
+}
+
+/// Keeps a scan moving: fails it past [`MAX_PAGES`], and, on a list known
+/// newest first, when a page reaches no further back in time than the one
+/// before (the server ignores `offset` while jobs keep coming, or jobs
+/// arrive faster than pages are read): such a scan would never reach its
+/// point.
+#[derive(Debug, Default)]
+struct Progress {
+    pages: u32,
+    oldest: Option<DateTime<Utc>>,
+}
+
+impl Progress {
+    fn page(&mut self, oldest: Option<DateTime<Utc>>, newest_first: bool) -> crate::Result<()> {
+        self.pages += 1;
+        if self.pages > MAX_PAGES {
+            return Err(stalled(format!(
+                "the list was still answering after {MAX_PAGES} pages: the application grows \
+                 faster than its pages can be read, or the server ignores `offset`"
+            )));
+        }
+        if newest_first
+            && let (Some(before), Some(now)) = (self.oldest, oldest)
+            && now > before
+        {
+            return Err(stalled(
+                "a newest-first list page showed only jobs newer than the page before: the \
+                 server ignores `offset`, or jobs arrive faster than pages are read"
+                    .into(),
+            ));
+        }
+        self.oldest = self.oldest.min(oldest).or(oldest);
+        Ok(())
     }
 }
 
@@ -368,6 +419,7 @@ pub(super) async fn list_back_to(
     }
     let mut checked = offset == 0;
     let mut seen = HashSet::new();
+    let mut progress = Progress::default();
     loop {
         let page = read_page(client, app_id, offset, page_size, &mut listing.marks).await?;
         if nothing_new(&page, &mut seen) {
@@ -390,6 +442,14 @@ pub(super) async fn list_back_to(
         }
         let n = page.jobs.len() as u64;
         tracing::trace!(offset, n, total = ?page.total_count, "reconciliation page");
+        {
+            let mut known = prior;
+            known.merge(&listing.order);
+            progress.page(
+                page.jobs.iter().map(|j| j.created_at).min(),
+                known.newest_first(),
+            )?;
+        }
         listing
             .order
             .observe_page(page.jobs.iter().map(|j| j.created_at));
@@ -452,6 +512,25 @@ pub(super) async fn list_back_to(
 mod tests {
     use super::*;
     use crate::Inputs;
+
+    #[test]
+    fn a_scan_that_does_not_move_back_or_never_ends_fails() {
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0);
+        let mut p = Progress::default();
+        p.page(t(100), true).unwrap();
+        p.page(t(100), true)
+            .expect("ties are not stalls (second-only times)");
+        p.page(t(90), true).unwrap();
+        assert!(p.page(t(95), true).is_err(), "newer than the page before");
+        let mut p = Progress::default();
+        p.page(t(100), false).unwrap();
+        p.page(t(200), false)
+            .expect("no order known: nothing to compare");
+        for _ in 2..MAX_PAGES {
+            p.page(None, false).unwrap();
+        }
+        assert!(p.page(None, false).is_err(), "past the page bound");
+    }
 
     /// A listing back to a time claims to show what was made before it
     /// only as far as that time: a window that starts earlier is not
