@@ -161,14 +161,17 @@ fn combine(
     }
 }
 
-/// How precise a server timestamp is: whole seconds when it has no
-/// fraction (a server may send second-only times), else a millisecond.
+/// How precise a server timestamp is: a whole minute when it falls on one
+/// (a server may cut its times to the minute), whole seconds when it has
+/// no fraction (a server may send second-only times), else a millisecond.
 pub(crate) fn precision(at: DateTime<Utc>) -> Span {
     use chrono::Timelike;
-    if at.nanosecond() == 0 {
-        Span::seconds(1)
-    } else {
-        Span::milliseconds(1)
+    match (at.nanosecond(), at.second()) {
+        // A time on the minute may be cut to the minute (a server or proxy
+        // that drops seconds): it may have been anywhere in that minute.
+        (0, 0) => Span::minutes(1),
+        (0, _) => Span::seconds(1),
+        _ => Span::milliseconds(1),
     }
 }
 
