@@ -420,3 +420,41 @@ fn resolve_without_a_journal_is_refused() {
         .unwrap();
     expect(&out, 2, &["the journal r.jsonl.journal does not exist"]);
 }
+
+#[test]
+fn a_resume_brings_a_results_file_that_missed_the_decisions_into_agreement() {
+    // Decisions recorded in the journal while the results file kept its
+    // old lines: a `resolve` stopped between its two writes, or decisions
+    // made through the library's `Resolution`, which writes only the
+    // journal. The next resume must carry them out all the same.
+    let bed = Bed::new();
+    let stale = std::fs::read(bed.path("results.jsonl")).unwrap();
+    let before = bed.sim.sim.stats().jobs_created;
+    let job = bed.candidates("row-a")[0].clone();
+    let out = bed.resolve(&[
+        "--adopt",
+        &format!("row-a={job}"),
+        "--resend",
+        "row-b",
+        "--give-up",
+        "row-c",
+    ]);
+    expect(&out, 0, &["row-a: adopted job", "row-b: will be", "row-c: given up"]);
+    std::fs::write(bed.path("results.jsonl"), &stale).unwrap();
+
+    let out = bed.resume();
+    expect(&out, 7, &["2 completed", "1 ambiguous"]);
+    let a = bed.result("row-a").unwrap();
+    assert_eq!(a["status"], "completed", "{a}");
+    assert_eq!(a["job_id"], job.as_str());
+    let b = bed.result("row-b").unwrap();
+    assert_eq!(b["status"], "completed", "the resend was carried out: {b}");
+    assert_eq!(bed.sim.sim.stats().jobs_created, before + 1, "one new job");
+    assert_eq!(bed.creates_of("row-b"), 2);
+    assert_eq!(bed.result("row-c").unwrap()["status"], "ambiguous");
+    assert_eq!(bed.results().len(), 3, "one line per row");
+    // Nothing left for resolve to repair.
+    let agreed = std::fs::read(bed.path("results.jsonl")).unwrap();
+    expect(&bed.resolve(&[]), 0, &["1 ambiguous row(s)", "0 undecided"]);
+    assert_eq!(std::fs::read(bed.path("results.jsonl")).unwrap(), agreed);
+}
