@@ -439,7 +439,11 @@ fn a_resume_brings_a_results_file_that_missed_the_decisions_into_agreement() {
         "--give-up",
         "row-c",
     ]);
-    expect(&out, 0, &["row-a: adopted job", "row-b: will be", "row-c: given up"]);
+    expect(
+        &out,
+        0,
+        &["row-a: adopted job", "row-b: will be", "row-c: given up"],
+    );
     std::fs::write(bed.path("results.jsonl"), &stale).unwrap();
 
     let out = bed.resume();

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use writer_jobs::Application;
-use writer_jobs::batch::{AmbiguousPolicy, Batch, BatchError, Outcome, Progress, Rate, Row};
+use writer_jobs::batch::{
+    AmbiguousPolicy, Batch, BatchError, Outcome, Progress, Rate, Resolution, ResolveError, Row,
+};
 
 use crate::args::{AmbiguousArg, BatchArgs, Global, InFormatArg, OutFormatArg};
 use crate::embedded::{ConnectOptions, connect};
@@ -380,6 +382,7 @@ fn open_results(
             Default::default(),
         )
     } else if args.resume {
+        agree_with_decisions(plan, simulated)?;
         ResultsWriter::resume(&plan.out, plan.out_format, simulated)?
     } else {
         (
@@ -417,6 +420,32 @@ fn open_results(
         already,
         written: 0,
     })
+}
+
+/// On a resume, before the results file is read back: brings it into
+/// agreement with the decisions `resolve` recorded in the journal, so a
+/// row to resend (or whose adopted job still runs) is run, and a finished
+/// adopted job's result replaces the ambiguous one, even when the file
+/// missed the decisions. The journal's lock is held only meanwhile.
+fn agree_with_decisions(plan: &Plan, simulated: bool) -> Result<(), CliError> {
+    if !plan.out.is_file() {
+        return Ok(());
+    }
+    let resolution = match Resolution::open(&plan.journal) {
+        Ok(r) => r,
+        Err(ResolveError::Journal(e)) => return Err(BatchError::Journal(e).into()),
+        Err(e) => return Err(CliError::new(Code::Internal, e.to_string())),
+    };
+    let changed = super::resolve::agree(&plan.out, plan.out_format, simulated, &resolution)?;
+    drop(resolution);
+    if changed > 0 {
+        note!(
+            "{}: {changed} result(s) brought into agreement with the decisions in {}",
+            plan.out.display(),
+            plan.journal.display()
+        );
+    }
+    Ok(())
 }
 
 /// Pass 2: streams the valid rows without a result to the engine, read

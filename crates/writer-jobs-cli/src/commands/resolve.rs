@@ -89,9 +89,34 @@ pub async fn run(global: &Global, args: &ResolveArgs) -> Result<Code, CliError> 
             }
         }
     }
-    // The results file agrees with the journal: a finished adopted job's
-    // result in place of the row's, rows a resume will run taken out (also
-    // repairing an earlier resolve stopped between the two writes).
+    // The results file agrees with the journal (also repairing an earlier
+    // resolve stopped between the two writes).
+    let changed = agree(&args.results, format, target.simulated, &resolution)?;
+    if let Some(e) = failed {
+        report(global.json, &applied, &args.results, changed)?;
+        return Err(e);
+    }
+    if !actions.is_empty() {
+        report(global.json, &applied, &args.results, changed)?;
+        return Ok(Code::Ok);
+    }
+    show(global.json, &target, &resolution, &args.results).await?;
+    Ok(Code::Ok)
+}
+
+/// Rewrites the results file at `results` to agree with the journal's
+/// decisions: a finished adopted job's result in place of the row's, rows
+/// a resume will run (a resend, an adopted job still running) taken out.
+/// Returns how many results changed. `resolve` calls it after deciding, and
+/// `batch --resume` before reading the file back, so decisions the file
+/// missed (a `resolve` stopped between its two writes, or decisions made
+/// through the library's `Resolution`) are carried out all the same.
+pub(super) fn agree(
+    results: &Path,
+    format: OutFormat,
+    simulated: bool,
+    resolution: &Resolution,
+) -> Result<usize, CliError> {
     let mut changes: BTreeMap<String, Option<Outcome>> = BTreeMap::new();
     for outcome in resolution.settled() {
         changes.insert(outcome.key.clone(), Some(outcome.clone()));
@@ -104,17 +129,10 @@ pub async fn run(global: &Global, args: &ResolveArgs) -> Result<Code, CliError> 
             changes.insert(row.key.clone(), None);
         }
     }
-    let changed = rewrite(&args.results, format, target.simulated, &changes)?;
-    if let Some(e) = failed {
-        report(global.json, &applied, &args.results, changed)?;
-        return Err(e);
+    if changes.is_empty() {
+        return Ok(0);
     }
-    if !actions.is_empty() {
-        report(global.json, &applied, &args.results, changed)?;
-        return Ok(Code::Ok);
-    }
-    show(global.json, &target, &resolution, &args.results).await?;
-    Ok(Code::Ok)
+    rewrite(results, format, simulated, &changes)
 }
 
 /// The decisions, each key at most once.
