@@ -35,7 +35,8 @@ Exit codes:
   4    not found: no such application or job (404)
   5    rate limited, server unavailable, or gave up waiting
   6    some rows (or the job) failed, were rejected or timed out
-  7    some rows are ambiguous (a job may or may not exist); takes precedence over 6
+  7    some rows are ambiguous (a job may or may not exist); takes precedence over 6;
+       resolve: some ambiguous rows are still undecided
   130  interrupted (Ctrl-C or SIGTERM); a batch can be resumed with --resume
 
 With --simulator, writer-jobs runs against a built-in local simulator and says
@@ -383,6 +384,10 @@ Decisions are records in the batch's journal, written under its lock: resolve
 refuses to run while a batch runs on the same journal. It refuses (exit 2) a key
 that is unknown, not ambiguous or already decided, a job that is not among the
 row's candidates, and a job another row owns.
+
+Exit status: 0 when no ambiguous row is left undecided, 7 while some is (as a
+batch that leaves rows ambiguous), 2 for a refusal; nothing is decided by the
+exit status itself, so a script can run resolve until it exits 0.
 
 Examples:
   writer-jobs resolve results.jsonl

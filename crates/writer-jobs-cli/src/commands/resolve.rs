@@ -92,16 +92,38 @@ pub async fn run(global: &Global, args: &ResolveArgs) -> Result<Code, CliError> 
     // The results file agrees with the journal (also repairing an earlier
     // resolve stopped between the two writes).
     let changed = agree(&args.results, format, target.simulated, &resolution)?;
+    let undecided = undecided(&resolution);
     if let Some(e) = failed {
-        report(global.json, &applied, &args.results, changed)?;
+        report(global.json, &applied, &args.results, changed, undecided)?;
         return Err(e);
     }
     if !actions.is_empty() {
-        report(global.json, &applied, &args.results, changed)?;
-        return Ok(Code::Ok);
+        report(global.json, &applied, &args.results, changed, undecided)?;
+    } else {
+        show(global.json, &target, &resolution, &args.results).await?;
     }
-    show(global.json, &target, &resolution, &args.results).await?;
-    Ok(Code::Ok)
+    Ok(exit_code(undecided))
+}
+
+/// How many ambiguous rows have no decision yet.
+fn undecided(resolution: &Resolution) -> usize {
+    resolution
+        .rows()
+        .iter()
+        .filter(|r| r.decision.is_none())
+        .count()
+}
+
+/// The exit code of a `resolve` that ran: 7 (as a batch that leaves rows
+/// ambiguous) while some ambiguous row is undecided, so a script can loop
+/// until there is nothing left to decide; 0 once every one is decided
+/// (given up, or to be carried out by the next resume).
+fn exit_code(undecided: usize) -> Code {
+    if undecided > 0 {
+        Code::Ambiguous
+    } else {
+        Code::Ok
+    }
 }
 
 /// Rewrites the results file at `results` to agree with the journal's
@@ -226,7 +248,13 @@ async fn apply(
     })
 }
 
-fn report(json: bool, applied: &[Applied], results: &Path, changed: usize) -> Result<(), CliError> {
+fn report(
+    json: bool,
+    applied: &[Applied],
+    results: &Path,
+    changed: usize,
+    undecided: usize,
+) -> Result<(), CliError> {
     if json {
         let list: Vec<_> = applied
             .iter()
@@ -242,6 +270,7 @@ fn report(json: bool, applied: &[Applied], results: &Path, changed: usize) -> Re
         return crate::render::json(&serde_json::json!({
             "applied": list,
             "results_changed": changed,
+            "undecided": undecided,
         }));
     }
     for a in applied {
@@ -264,6 +293,12 @@ fn report(json: bool, applied: &[Applied], results: &Path, changed: usize) -> Re
             _ => format!("{}: given up; it stays ambiguous", a.key),
         };
         println!("{line}");
+    }
+    if undecided > 0 {
+        println!(
+            "{undecided} ambiguous row(s) still undecided: `writer-jobs resolve {}` lists them",
+            results.display()
+        );
     }
     Ok(())
 }
