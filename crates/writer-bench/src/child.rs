@@ -110,10 +110,6 @@ pub struct ClientArgs {
     /// library's).
     #[arg(long)]
     pub max_server_hold_secs: Option<f64>,
-    /// The batch's cool-down after an ambiguous create, simulated seconds
-    /// (`cautious_after_ambiguous`; default: off).
-    #[arg(long)]
-    pub cautious_secs: Option<f64>,
 }
 
 /// The inputs of row `i`: distinct for every row, so that the simulator's
@@ -321,9 +317,6 @@ async fn run_batch(
     if let Some(secs) = args.max_server_hold_secs {
         batch = batch.max_server_hold(Duration::from_secs_f64(secs));
     }
-    if let Some(secs) = args.cautious_secs {
-        batch = batch.cautious_after_ambiguous(Duration::from_secs_f64(secs));
-    }
     let mut run = batch
         .run(futures::stream::iter(rows))
         .await
@@ -435,8 +428,6 @@ pub struct Job {
     /// The batch's `max_server_hold`, simulated seconds, if not the
     /// library's.
     pub max_server_hold_secs: Option<f64>,
-    /// The batch's cool-down after an ambiguous create, if any.
-    pub cautious_secs: Option<f64>,
 }
 
 /// The simulator's coordinates, for a child to reach it on the same clock.
@@ -498,9 +489,6 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
     }
     if let Some(secs) = job.max_server_hold_secs {
         command.args(["--max-server-hold-secs", &secs.to_string()]);
-    }
-    if let Some(secs) = job.cautious_secs {
-        command.args(["--cautious-secs", &secs.to_string()]);
     }
     let mut child = command
         .stdin(Stdio::null())

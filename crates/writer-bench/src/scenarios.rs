@@ -308,8 +308,6 @@ pub struct Measured {
     pub exclusive: bool,
     /// The batch's `max_server_hold` (`None`: the library's default).
     pub max_server_hold_secs: Option<f64>,
-    /// The batch's cool-down after an ambiguous create (`None`: off).
-    pub cautious_secs: Option<f64>,
     /// Completed or failed rows whose job ran other inputs than the row's
     /// (by the simulator's records): another row's output.
     pub wrong_outputs: u64,
@@ -610,7 +608,6 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         ambiguous_landed,
         exclusive: job.exclusive,
         max_server_hold_secs: job.max_server_hold_secs,
-        cautious_secs: job.cautious_secs,
         wrong_outputs,
         ambiguous_no_candidate: no_candidate.len() as u64,
         no_candidate_reasons,
@@ -719,7 +716,6 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                     poll_overhead: plan.poll_overhead,
                     exclusive: false,
                     max_server_hold_secs: None,
-                    cautious_secs: None,
                 };
                 runs.push(measure(plan, &spec, job).await?);
             }
@@ -756,7 +752,6 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive: false,
             max_server_hold_secs: None,
-            cautious_secs: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -787,7 +782,6 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive: false,
             max_server_hold_secs: None,
-            cautious_secs: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -821,7 +815,6 @@ pub async fn faults(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive,
             max_server_hold_secs: None,
-            cautious_secs: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -857,7 +850,6 @@ pub async fn list_order(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive: false,
             max_server_hold_secs: None,
-            cautious_secs: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -896,38 +888,37 @@ pub async fn busy_quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive: false,
             max_server_hold_secs: None,
-            cautious_secs: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
     Ok(runs)
 }
 
-/// The variants of the ambiguity scenario: (exclusive, max server hold,
-/// cool-down after an ambiguous create), all simulated seconds.
-pub const AMBIGUITY_VARIANTS: [(bool, Option<f64>, Option<f64>); 6] = [
-    (true, None, None),
-    (true, None, Some(300.0)),
-    (true, Some(5.0), None),
-    (true, Some(5.0), Some(5.0)),
-    (false, None, None),
-    (false, Some(5.0), None),
+/// The variants of the ambiguity scenario: whether the application is
+/// declared exclusive, and the batch's max server hold (`None`: the
+/// library's 300 s), simulated seconds.
+pub const AMBIGUITY_VARIANTS: [(bool, Option<f64>); 6] = [
+    (true, None),
+    (true, Some(5.0)),
+    (true, Some(1.0)),
+    (false, None),
+    (false, Some(5.0)),
+    (false, Some(1.0)),
 ];
 
 /// The ambiguity scenario (issue 19): [`AMBIGUITY_MIX`] on an empty
-/// application, the batch with the library's default hold (300 s) and with
-/// a 5 s one (the simulator never holds a create), each with and without a
-/// cool-down after an ambiguous create, on an application declared
-/// exclusive and on one it shares.
+/// application, on an application declared exclusive and on one the batch
+/// shares, with the library's default max server hold (300 s) and shorter
+/// ones (the simulator never holds a create): the hold sets how long each
+/// ambiguous create's window is, and so how many others share it.
 pub async fn ambiguity(plan: &Plan) -> Result<Vec<Measured>, String> {
     let mut runs = Vec::new();
-    for (exclusive, hold, cautious) in AMBIGUITY_VARIANTS {
+    for (exclusive, hold) in AMBIGUITY_VARIANTS {
         progress(&format!(
-            "ambiguity: batch x {} rows ({} application, hold {}, cool-down {})",
+            "ambiguity: batch x {} rows ({} application, hold {})",
             plan.ambiguity_rows,
             if exclusive { "exclusive" } else { "shared" },
             hold.map_or("default".to_string(), |h| format!("{h} s")),
-            cautious.map_or("off".to_string(), |c| format!("{c} s")),
         ));
         let spec = SimSpec {
             faults: FaultConfig::parse_compact(AMBIGUITY_MIX).map_err(|e| e.to_string())?,
@@ -945,7 +936,6 @@ pub async fn ambiguity(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive,
             max_server_hold_secs: hold,
-            cautious_secs: cautious,
         };
         runs.push(measure(plan, &spec, job).await?);
     }

@@ -343,7 +343,6 @@ pub struct Batch {
     max_server_hold: Duration,
     exclusive_application: bool,
     skew_margin: Duration,
-    ambiguous_cooldown: Option<Duration>,
     failpoint: Option<Failpoint>,
 }
 
@@ -370,7 +369,6 @@ impl Batch {
             max_server_hold: DEFAULT_MAX_SERVER_HOLD,
             exclusive_application: false,
             skew_margin: Duration::from_secs(30),
-            ambiguous_cooldown: None,
             failpoint: None,
         }
     }
@@ -389,15 +387,6 @@ impl Batch {
     /// also the bound on rows made ambiguous by an outage.
     pub fn create_concurrency(mut self, n: usize) -> Self {
         self.create_concurrency = n;
-        self
-    }
-
-    /// After a create ends ambiguous, creates go one at a time for
-    /// `cooldown`, then back to [`Batch::create_concurrency`] by one per
-    /// answered create (default: off): fewer creates on the wire beside an
-    /// ambiguous one, so fewer windows its orphan may fall in.
-    pub fn cautious_after_ambiguous(mut self, cooldown: Duration) -> Self {
-        self.ambiguous_cooldown = Some(cooldown);
         self
     }
 

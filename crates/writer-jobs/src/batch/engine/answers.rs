@@ -15,7 +15,6 @@ impl Engine {
         let now = self.clock.now();
         let error = match result {
             Ok(created) => {
-                self.creates.answered(now);
                 let received = self.reconciler.steady(now);
                 self.reconciler
                     .observe_create(since, received, created.created_at);
@@ -57,7 +56,6 @@ impl Engine {
             }
             AfterFailure::Reconcile => {
                 tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
-                self.creates.ambiguous(now);
                 // The server may act on it until it has held it for as long
                 // as it can, counted from when it went on the wire.
                 let window = (since, self.reconciler.hold_until(since, now));

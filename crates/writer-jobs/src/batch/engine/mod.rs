@@ -170,7 +170,7 @@ impl Engine {
             stop,
             next_seq: 0,
             keys: HashMap::new(),
-            creates: Creates::new(settings.create_concurrency, settings.ambiguous_cooldown),
+            creates: Creates::new(settings.create_concurrency),
             in_flight,
             tracker: Tracker::new(poll, settings.job_retries),
             sweeps,
@@ -359,8 +359,7 @@ impl Engine {
         if self.reconciler.blocks_creates() {
             return;
         }
-        let now = self.clock.now();
-        while let Some(queued) = self.creates.next(self.pacer.creates_allowed(), now) {
+        while let Some(queued) = self.creates.next(self.pacer.creates_allowed()) {
             let pacer = self.pacer.clone();
             self.tasks.push(Box::pin(async move {
                 pacer.create_permit().await;
