@@ -110,6 +110,12 @@ pub struct ClientArgs {
     /// library's).
     #[arg(long)]
     pub max_server_hold_secs: Option<f64>,
+    /// The batch's `less_overlap` after ambiguous creates.
+    #[arg(long)]
+    pub less_overlap: bool,
+    /// The batch's create concurrency (default: the library's).
+    #[arg(long)]
+    pub create_concurrency: Option<usize>,
 }
 
 /// The inputs of row `i`: distinct for every row, so that the simulator's
@@ -317,6 +323,10 @@ async fn run_batch(
     if let Some(secs) = args.max_server_hold_secs {
         batch = batch.max_server_hold(Duration::from_secs_f64(secs));
     }
+    if let Some(n) = args.create_concurrency {
+        batch = batch.create_concurrency(n);
+    }
+    batch = batch.less_overlap(args.less_overlap);
     let mut run = batch
         .run(futures::stream::iter(rows))
         .await
@@ -428,6 +438,11 @@ pub struct Job {
     /// The batch's `max_server_hold`, simulated seconds, if not the
     /// library's.
     pub max_server_hold_secs: Option<f64>,
+    /// Whether the batch keeps creates from overlapping an ambiguous one's
+    /// window.
+    pub less_overlap: bool,
+    /// The batch's create concurrency, if not the library's.
+    pub create_concurrency: Option<usize>,
 }
 
 /// The simulator's coordinates, for a child to reach it on the same clock.
@@ -489,6 +504,12 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
     }
     if let Some(secs) = job.max_server_hold_secs {
         command.args(["--max-server-hold-secs", &secs.to_string()]);
+    }
+    if job.less_overlap {
+        command.arg("--less-overlap");
+    }
+    if let Some(n) = job.create_concurrency {
+        command.args(["--create-concurrency", &n.to_string()]);
     }
     let mut child = command
         .stdin(Stdio::null())

@@ -308,6 +308,10 @@ pub struct Measured {
     pub exclusive: bool,
     /// The batch's `max_server_hold` (`None`: the library's default).
     pub max_server_hold_secs: Option<f64>,
+    /// Whether the batch kept creates from overlapping ambiguous ones.
+    pub less_overlap: bool,
+    /// The batch's create concurrency (`None`: the library's, 8).
+    pub create_concurrency: Option<usize>,
     /// Completed or failed rows whose job ran other inputs than the row's
     /// (by the simulator's records): another row's output.
     pub wrong_outputs: u64,
@@ -608,6 +612,8 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         ambiguous_landed,
         exclusive: job.exclusive,
         max_server_hold_secs: job.max_server_hold_secs,
+        less_overlap: job.less_overlap,
+        create_concurrency: job.create_concurrency,
         wrong_outputs,
         ambiguous_no_candidate: no_candidate.len() as u64,
         no_candidate_reasons,
@@ -716,6 +722,8 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                     poll_overhead: plan.poll_overhead,
                     exclusive: false,
                     max_server_hold_secs: None,
+                    less_overlap: false,
+                    create_concurrency: None,
                 };
                 runs.push(measure(plan, &spec, job).await?);
             }
@@ -752,6 +760,8 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive: false,
             max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -782,6 +792,8 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive: false,
             max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -815,6 +827,8 @@ pub async fn faults(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive,
             max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -850,6 +864,8 @@ pub async fn list_order(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive: false,
             max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -888,37 +904,73 @@ pub async fn busy_quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             poll_overhead: plan.poll_overhead,
             exclusive: false,
             max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
     Ok(runs)
 }
 
-/// The variants of the ambiguity scenario: whether the application is
-/// declared exclusive, and the batch's max server hold (`None`: the
-/// library's 300 s), simulated seconds.
-pub const AMBIGUITY_VARIANTS: [(bool, Option<f64>); 6] = [
-    (true, None),
-    (true, Some(5.0)),
-    (true, Some(1.0)),
-    (false, None),
-    (false, Some(5.0)),
-    (false, Some(1.0)),
+/// One run of the ambiguity scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct AmbiguityVariant {
+    /// The application is declared exclusive to the batch.
+    pub exclusive: bool,
+    /// The batch's max server hold, simulated seconds (`None`: 300 s).
+    pub hold: Option<f64>,
+    /// `Batch::less_overlap`.
+    pub less_overlap: bool,
+    /// The batch's create concurrency (`None`: 8).
+    pub create_concurrency: Option<usize>,
+}
+
+const fn variant(
+    exclusive: bool,
+    hold: Option<f64>,
+    less_overlap: bool,
+    create_concurrency: Option<usize>,
+) -> AmbiguityVariant {
+    AmbiguityVariant {
+        exclusive,
+        hold,
+        less_overlap,
+        create_concurrency,
+    }
+}
+
+/// The runs of the ambiguity scenario: the library's defaults first, then
+/// shorter holds (the simulator never holds a create), with and without
+/// less overlap, and creates one at a time.
+pub const AMBIGUITY_VARIANTS: [AmbiguityVariant; 9] = [
+    variant(true, None, false, None),
+    variant(true, Some(5.0), false, None),
+    variant(true, Some(5.0), true, None),
+    variant(true, Some(1.0), false, None),
+    variant(true, Some(1.0), true, None),
+    variant(true, Some(1.0), true, Some(1)),
+    variant(false, None, false, None),
+    variant(false, Some(1.0), false, None),
+    variant(false, Some(1.0), true, None),
 ];
 
 /// The ambiguity scenario (issue 19): [`AMBIGUITY_MIX`] on an empty
 /// application, on an application declared exclusive and on one the batch
 /// shares, with the library's default max server hold (300 s) and shorter
-/// ones (the simulator never holds a create): the hold sets how long each
-/// ambiguous create's window is, and so how many others share it.
+/// ones: the hold sets how long each ambiguous create's window is, and so
+/// how many other creates share it; less overlap keeps new creates out of
+/// an open window.
 pub async fn ambiguity(plan: &Plan) -> Result<Vec<Measured>, String> {
     let mut runs = Vec::new();
-    for (exclusive, hold) in AMBIGUITY_VARIANTS {
+    for v in AMBIGUITY_VARIANTS {
         progress(&format!(
-            "ambiguity: batch x {} rows ({} application, hold {})",
+            "ambiguity: batch x {} rows ({} application, hold {}, less overlap {}, create concurrency {})",
             plan.ambiguity_rows,
-            if exclusive { "exclusive" } else { "shared" },
-            hold.map_or("default".to_string(), |h| format!("{h} s")),
+            if v.exclusive { "exclusive" } else { "shared" },
+            v.hold.map_or("default".to_string(), |h| format!("{h} s")),
+            if v.less_overlap { "on" } else { "off" },
+            v.create_concurrency
+                .map_or("default".to_string(), |n| n.to_string()),
         ));
         let spec = SimSpec {
             faults: FaultConfig::parse_compact(AMBIGUITY_MIX).map_err(|e| e.to_string())?,
@@ -934,8 +986,10 @@ pub async fn ambiguity(plan: &Plan) -> Result<Vec<Measured>, String> {
             outcomes: true,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
-            exclusive,
-            max_server_hold_secs: hold,
+            exclusive: v.exclusive,
+            max_server_hold_secs: v.hold,
+            less_overlap: v.less_overlap,
+            create_concurrency: v.create_concurrency,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
