@@ -462,6 +462,12 @@ pub struct BatchArgs {
     /// is then adopted as that row's (otherwise it is reported as a candidate).
     #[arg(long)]
     pub exclusive_app: bool,
+    /// After a create ends ambiguous, send no create until its window
+    /// (--max-server-hold) has passed, then one at a time: fewer rows stay
+    /// ambiguous where the hold is short (with --create-concurrency 1, none
+    /// in the bench); with the 300 s default it stalls creation.
+    #[arg(long)]
+    pub less_overlap: bool,
     /// Retry a failed job up to N times.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub job_retries: u32,

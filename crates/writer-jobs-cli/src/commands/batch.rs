@@ -498,6 +498,7 @@ fn configure(
         .journal(&plan.journal)
         .max_server_hold(Duration::from_secs(args.max_server_hold))
         .exclusive_application(args.exclusive_app)
+        .less_overlap(args.less_overlap)
         .simulated(target.simulated)
         .validate_against(app);
     if let Some(n) = args.concurrency {
