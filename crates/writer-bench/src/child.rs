@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use writer_jobs::batch::{Batch, Rate, Row};
+use writer_jobs::batch::{Batch, OutcomeResult, Rate, Row};
 use writer_jobs::{Client, Inputs, ScaledClock};
 
 use crate::naive;
@@ -106,6 +106,16 @@ pub struct ClientArgs {
     /// Declare the application exclusive to the batch (adoption by timing).
     #[arg(long)]
     pub exclusive_app: bool,
+    /// The batch's `max_server_hold`, simulated seconds (default: the
+    /// library's).
+    #[arg(long)]
+    pub max_server_hold_secs: Option<f64>,
+    /// The batch's `less_overlap` after ambiguous creates.
+    #[arg(long)]
+    pub less_overlap: bool,
+    /// The batch's create concurrency (default: the library's).
+    #[arg(long)]
+    pub create_concurrency: Option<usize>,
 }
 
 /// The inputs of row `i`: distinct for every row, so that the simulator's
@@ -167,6 +177,12 @@ pub struct OutcomeLine {
     /// Simulated wall time when the outcome was yielded, microseconds
     /// since the Unix epoch.
     pub observed_us: i64,
+    /// An ambiguous row's candidate jobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
+    /// Why an ambiguous row is ambiguous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The child's final report.
@@ -230,7 +246,7 @@ async fn run(args: &ClientArgs) -> Summary {
         started_us: time.now_us(),
         ..Summary::default()
     };
-    let mut record = |seq: u64, job: Option<String>, kind: &str| {
+    let mut record = |seq: u64, job: Option<String>, kind: &str, why: Option<Why>| {
         let observed_us = time.now_us();
         *summary.outcomes.entry(kind.to_string()).or_default() += 1;
         summary.finished_us = observed_us;
@@ -240,6 +256,8 @@ async fn run(args: &ClientArgs) -> Summary {
                 job,
                 kind: kind.to_string(),
                 observed_us,
+                candidates: why.as_ref().map(|w| w.1.clone()).unwrap_or_default(),
+                reason: why.map(|w| w.0),
             }));
         }
     };
@@ -256,7 +274,7 @@ async fn run(args: &ClientArgs) -> Summary {
                 rows,
                 every,
                 args.max_in_flight.unwrap_or(100),
-                |o| record(o.seq, o.job, o.kind),
+                |o| record(o.seq, o.job, o.kind, None),
             )
             .await
             .err()
@@ -266,10 +284,13 @@ async fn run(args: &ClientArgs) -> Summary {
     summary
 }
 
+/// An ambiguous outcome's reason and candidates.
+type Why = (String, Vec<String>);
+
 async fn run_batch(
     args: &ClientArgs,
     anchor: SystemTime,
-    record: &mut impl FnMut(u64, Option<String>, &str),
+    record: &mut impl FnMut(u64, Option<String>, &str, Option<Why>),
 ) -> Result<(), String> {
     let mut builder = Client::builder()
         .api_key(&args.key)
@@ -299,13 +320,26 @@ async fn run_batch(
         batch = batch.poll_overhead(overhead);
     }
     batch = batch.exclusive_application(args.exclusive_app);
+    if let Some(secs) = args.max_server_hold_secs {
+        batch = batch.max_server_hold(Duration::from_secs_f64(secs));
+    }
+    if let Some(n) = args.create_concurrency {
+        batch = batch.create_concurrency(n);
+    }
+    batch = batch.less_overlap(args.less_overlap);
     let mut run = batch
         .run(futures::stream::iter(rows))
         .await
         .map_err(|e| e.to_string())?;
     while let Some(outcome) = run.next().await {
         let outcome = outcome.map_err(|e| e.to_string())?;
-        record(outcome.seq, outcome.job_id, outcome.result.name());
+        let why = match &outcome.result {
+            OutcomeResult::Ambiguous { reason, candidates } => {
+                Some((reason.clone(), candidates.clone()))
+            }
+            _ => None,
+        };
+        record(outcome.seq, outcome.job_id, outcome.result.name(), why);
     }
     Ok(())
 }
@@ -401,6 +435,14 @@ pub struct Job {
     pub poll_overhead: Option<f64>,
     /// Whether the batch declares the application exclusive.
     pub exclusive: bool,
+    /// The batch's `max_server_hold`, simulated seconds, if not the
+    /// library's.
+    pub max_server_hold_secs: Option<f64>,
+    /// Whether the batch keeps creates from overlapping an ambiguous one's
+    /// window.
+    pub less_overlap: bool,
+    /// The batch's create concurrency, if not the library's.
+    pub create_concurrency: Option<usize>,
 }
 
 /// The simulator's coordinates, for a child to reach it on the same clock.
@@ -459,6 +501,15 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
     }
     if job.exclusive {
         command.arg("--exclusive-app");
+    }
+    if let Some(secs) = job.max_server_hold_secs {
+        command.args(["--max-server-hold-secs", &secs.to_string()]);
+    }
+    if job.less_overlap {
+        command.arg("--less-overlap");
+    }
+    if let Some(n) = job.create_concurrency {
+        command.args(["--create-concurrency", &n.to_string()]);
     }
     let mut child = command
         .stdin(Stdio::null())

@@ -7,6 +7,7 @@
 //! subcommand, see [`child`]) so that its CPU time and peak RSS are its own.
 //! Request counts come from the simulator, never from the client.
 
+mod ambiguity;
 mod child;
 mod naive;
 mod report;
@@ -88,6 +89,9 @@ enum Scenario {
     /// The batch with default settings on a busy application under the
     /// quota (issue 18).
     BusyQuota,
+    /// 2,000 rows under create faults that leave outcomes unknown, on an
+    /// exclusive and a shared application (issue 19).
+    Ambiguity,
 }
 
 fn main() -> ExitCode {
@@ -200,6 +204,12 @@ async fn bench(cli: &Cli) -> Result<(), String> {
             &runs,
             report::busy_quota_label,
         );
+        show(&table);
+        tables.push(table);
+    }
+    if wanted(Scenario::Ambiguity) {
+        results.ambiguity = scenarios::ambiguity(&plan).await?;
+        let table = ambiguity::table(&results.ambiguity);
         show(&table);
         tables.push(table);
     }

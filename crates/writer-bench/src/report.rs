@@ -24,7 +24,7 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(title: &str, headers: &[&str]) -> Self {
+    pub(crate) fn new(title: &str, headers: &[&str]) -> Self {
         Self {
             title: title.to_string(),
             headers: headers.iter().map(|h| h.to_string()).collect(),
@@ -611,6 +611,8 @@ pub struct Results {
     pub list_order: Vec<Measured>,
     /// The busy-quota runs.
     pub busy_quota: Vec<Measured>,
+    /// The ambiguity runs.
+    pub ambiguity: Vec<Measured>,
 }
 
 /// One line per target: met, not met, or not measured in this run.
@@ -749,10 +751,11 @@ pub fn verdicts(results: &Results) -> Vec<String> {
 
     list_order_verdicts(&results.list_order, &mut out);
     busy_quota_verdict(&results.busy_quota, &mut out);
+    crate::ambiguity::verdicts(&results.ambiguity, &mut out);
     out
 }
 
-fn mark(ok: bool) -> &'static str {
+pub(crate) fn mark(ok: bool) -> &'static str {
     if ok { "MET" } else { "NOT MET" }
 }
 

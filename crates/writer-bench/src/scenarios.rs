@@ -25,6 +25,12 @@ pub const APP: &str = "demo-product-descriptions";
 /// The fault mix of the fault scenario (names from `writer_sim::FaultKind`).
 pub const FAULT_MIX: &str = "create:accept_then_drop=0.01,create:500=0.01,*:503=0.01,*:reset=0.005,get:malformed=0.01,list:malformed=0.01,*:429_burst=0.002,*:slow=0.005";
 
+/// The fault mix of the ambiguity scenario (issue 19): every create fault
+/// that can leave a create's outcome unknown at 1.5% each (a lost answer
+/// after the job was made, 500, 504, a reset before any answer), and the
+/// other kinds on reads.
+pub const AMBIGUITY_MIX: &str = "create:accept_then_drop=0.015,create:500=0.015,create:504=0.015,create:reset=0.015,get:503=0.01,list:503=0.01,get:reset=0.005,list:reset=0.005,get:malformed=0.01,list:malformed=0.01,get:truncated=0.005,list:truncated=0.005,get:slow=0.005,list:slow=0.005,*:429_burst=0.002";
+
 /// The request quota the "at 400/min" columns and the quota run assume
 /// (Writer's current per-key limit).
 pub const QUOTA_PER_MINUTE: f64 = 400.0;
@@ -104,6 +110,8 @@ pub struct Plan {
     pub list_order_rows: u64,
     /// Rows of the busy-quota runs.
     pub busy_quota_rows: u64,
+    /// Rows of each ambiguity run.
+    pub ambiguity_rows: u64,
     /// Run the clients on tokio's single-threaded runtime.
     pub current_thread: bool,
     /// The batch's poll overhead (`None`: the library's default).
@@ -127,6 +135,7 @@ impl Plan {
             fault_rows: 1_000,
             list_order_rows: 1_000,
             busy_quota_rows: 1_000,
+            ambiguity_rows: 2_000,
             current_thread: false,
             poll_overhead: None,
         }
@@ -143,6 +152,7 @@ impl Plan {
             fault_rows: 200,
             list_order_rows: 100,
             busy_quota_rows: 200,
+            ambiguity_rows: 500,
             ..Self::full(exe)
         }
     }
@@ -160,6 +170,7 @@ impl Plan {
             fault_rows: 20,
             list_order_rows: 20,
             busy_quota_rows: 20,
+            ambiguity_rows: 20,
             ..Self::full(exe)
         }
     }
@@ -293,6 +304,21 @@ pub struct Measured {
     pub breakdown: Breakdown,
     /// Rows reported ambiguous whose create did make a job on the server.
     pub ambiguous_landed: u64,
+    /// Whether the batch declared the application exclusive.
+    pub exclusive: bool,
+    /// The batch's `max_server_hold` (`None`: the library's default).
+    pub max_server_hold_secs: Option<f64>,
+    /// Whether the batch kept creates from overlapping ambiguous ones.
+    pub less_overlap: bool,
+    /// The batch's create concurrency (`None`: the library's, 8).
+    pub create_concurrency: Option<usize>,
+    /// Completed or failed rows whose job ran other inputs than the row's
+    /// (by the simulator's records): another row's output.
+    pub wrong_outputs: u64,
+    /// Ambiguous rows reported without any candidate job.
+    pub ambiguous_no_candidate: u64,
+    /// The reasons given for those, distinct.
+    pub no_candidate_reasons: Vec<String>,
     /// Rows with no outcome at all.
     pub lost: u64,
     /// Delays from a job's finish (simulator) to its outcome being
@@ -533,6 +559,29 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
             stats.created_for(APP, &inputs) > 0
         })
         .count() as u64;
+    let wrong_outputs = result
+        .outcomes
+        .iter()
+        .filter(|o| matches!(o.kind.as_str(), "completed" | "failed"))
+        .filter(|o| {
+            let Some(state) = o.job.as_deref().and_then(|id| sim.job(id)) else {
+                return false;
+            };
+            let ran = sorted_inputs(&state.inputs);
+            ran != sorted_inputs(&naive::inputs(child::row_inputs(o.seq)))
+        })
+        .count() as u64;
+    let no_candidate: Vec<&child::OutcomeLine> = result
+        .outcomes
+        .iter()
+        .filter(|o| o.kind == "ambiguous" && o.candidates.is_empty())
+        .collect();
+    let mut no_candidate_reasons: Vec<String> = no_candidate
+        .iter()
+        .map(|o| o.reason.clone().unwrap_or_default())
+        .collect();
+    no_candidate_reasons.sort();
+    no_candidate_reasons.dedup();
     let reported: u64 = summary.outcomes.values().sum();
     let schedule = creation_schedule(&sim, summary.started_us);
     let breakdown = Breakdown::of(
@@ -561,6 +610,13 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         poll_pace: PollPace::of(&schedule.durations),
         breakdown,
         ambiguous_landed,
+        exclusive: job.exclusive,
+        max_server_hold_secs: job.max_server_hold_secs,
+        less_overlap: job.less_overlap,
+        create_concurrency: job.create_concurrency,
+        wrong_outputs,
+        ambiguous_no_candidate: no_candidate.len() as u64,
+        no_candidate_reasons,
         lost: job.rows.saturating_sub(reported),
         delays,
         outcomes: summary.outcomes,
@@ -569,6 +625,16 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         peak_rss_kib: summary.peak_rss_kib,
         real_secs,
     })
+}
+
+/// A job's inputs as comparable values, in name order.
+fn sorted_inputs(inputs: &[writer_api::types::JobInput]) -> Vec<(String, Vec<String>)> {
+    let mut v: Vec<_> = inputs
+        .iter()
+        .map(|i| (i.id.clone(), i.value.clone()))
+        .collect();
+    v.sort();
+    v
 }
 
 /// A logged request as [`Breakdown::of`] takes it.
@@ -655,6 +721,9 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                     current_thread: plan.current_thread,
                     poll_overhead: plan.poll_overhead,
                     exclusive: false,
+                    max_server_hold_secs: None,
+                    less_overlap: false,
+                    create_concurrency: None,
                 };
                 runs.push(measure(plan, &spec, job).await?);
             }
@@ -690,6 +759,9 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
             exclusive: false,
+            max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -719,6 +791,9 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
             exclusive: false,
+            max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -751,6 +826,9 @@ pub async fn faults(plan: &Plan) -> Result<Vec<Measured>, String> {
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
             exclusive,
+            max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -785,6 +863,9 @@ pub async fn list_order(plan: &Plan) -> Result<Vec<Measured>, String> {
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
             exclusive: false,
+            max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -822,6 +903,93 @@ pub async fn busy_quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
             exclusive: false,
+            max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
+        };
+        runs.push(measure(plan, &spec, job).await?);
+    }
+    Ok(runs)
+}
+
+/// One run of the ambiguity scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct AmbiguityVariant {
+    /// The application is declared exclusive to the batch.
+    pub exclusive: bool,
+    /// The batch's max server hold, simulated seconds (`None`: 300 s).
+    pub hold: Option<f64>,
+    /// `Batch::less_overlap`.
+    pub less_overlap: bool,
+    /// The batch's create concurrency (`None`: 8).
+    pub create_concurrency: Option<usize>,
+}
+
+const fn variant(
+    exclusive: bool,
+    hold: Option<f64>,
+    less_overlap: bool,
+    create_concurrency: Option<usize>,
+) -> AmbiguityVariant {
+    AmbiguityVariant {
+        exclusive,
+        hold,
+        less_overlap,
+        create_concurrency,
+    }
+}
+
+/// The runs of the ambiguity scenario: the library's defaults first, then
+/// shorter holds (the simulator never holds a create), with and without
+/// less overlap, and creates one at a time.
+pub const AMBIGUITY_VARIANTS: [AmbiguityVariant; 9] = [
+    variant(true, None, false, None),
+    variant(true, Some(5.0), false, None),
+    variant(true, Some(5.0), true, None),
+    variant(true, Some(1.0), false, None),
+    variant(true, Some(1.0), true, None),
+    variant(true, Some(1.0), true, Some(1)),
+    variant(false, None, false, None),
+    variant(false, Some(1.0), false, None),
+    variant(false, Some(1.0), true, None),
+];
+
+/// The ambiguity scenario (issue 19): [`AMBIGUITY_MIX`] on an empty
+/// application, on an application declared exclusive and on one the batch
+/// shares, with the library's default max server hold (300 s) and shorter
+/// ones: the hold sets how long each ambiguous create's window is, and so
+/// how many other creates share it; less overlap keeps new creates out of
+/// an open window.
+pub async fn ambiguity(plan: &Plan) -> Result<Vec<Measured>, String> {
+    let mut runs = Vec::new();
+    for v in AMBIGUITY_VARIANTS {
+        progress(&format!(
+            "ambiguity: batch x {} rows ({} application, hold {}, less overlap {}, create concurrency {})",
+            plan.ambiguity_rows,
+            if v.exclusive { "exclusive" } else { "shared" },
+            v.hold.map_or("default".to_string(), |h| format!("{h} s")),
+            if v.less_overlap { "on" } else { "off" },
+            v.create_concurrency
+                .map_or("default".to_string(), |n| n.to_string()),
+        ));
+        let spec = SimSpec {
+            faults: FaultConfig::parse_compact(AMBIGUITY_MIX).map_err(|e| e.to_string())?,
+            ..SimSpec::standard(plan.scale, plan.seed, Load::Empty)
+        };
+        let job = child::Job {
+            kind: Kind::Batch,
+            rows: plan.ambiguity_rows,
+            max_in_flight: Some(100),
+            page_size: Some(100),
+            rate_per_minute: None,
+            request_timeout_secs: None,
+            outcomes: true,
+            current_thread: plan.current_thread,
+            poll_overhead: plan.poll_overhead,
+            exclusive: v.exclusive,
+            max_server_hold_secs: v.hold,
+            less_overlap: v.less_overlap,
+            create_concurrency: v.create_concurrency,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -872,5 +1040,6 @@ mod tests {
     #[test]
     fn the_fault_mix_parses() {
         FaultConfig::parse_compact(FAULT_MIX).unwrap();
+        FaultConfig::parse_compact(AMBIGUITY_MIX).unwrap();
     }
 }

@@ -26,6 +26,7 @@ fn every_scenario_runs_at_tiny_sizes() {
         "Where requests go: the batch rows of the comparison",
         "Where requests go: list order",
         "Where requests go: busy application under the quota",
+        "Ambiguous rows:",
         "### Verdicts",
     ] {
         assert!(stdout.contains(heading), "no `{heading}` in:\n{stdout}");

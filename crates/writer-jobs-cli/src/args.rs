@@ -35,7 +35,8 @@ Exit codes:
   4    not found: no such application or job (404)
   5    rate limited, server unavailable, or gave up waiting
   6    some rows (or the job) failed, were rejected or timed out
-  7    some rows are ambiguous (a job may or may not exist); takes precedence over 6
+  7    some rows are ambiguous (a job may or may not exist); takes precedence over 6;
+       resolve: some ambiguous rows are still undecided
   130  interrupted (Ctrl-C or SIGTERM); a batch can be resumed with --resume
 
 With --simulator, writer-jobs runs against a built-in local simulator and says
@@ -384,6 +385,10 @@ refuses to run while a batch runs on the same journal. It refuses (exit 2) a key
 that is unknown, not ambiguous or already decided, a job that is not among the
 row's candidates, and a job another row owns.
 
+Exit status: 0 when no ambiguous row is left undecided, 7 while some is (as a
+batch that leaves rows ambiguous), 2 for a refusal; nothing is decided by the
+exit status itself, so a script can run resolve until it exits 0.
+
 Examples:
   writer-jobs resolve results.jsonl
   writer-jobs resolve results.jsonl --adopt sku-7=0000002a-0001-4abc-8def-0123456789ab
@@ -457,6 +462,12 @@ pub struct BatchArgs {
     /// is then adopted as that row's (otherwise it is reported as a candidate).
     #[arg(long)]
     pub exclusive_app: bool,
+    /// After a create ends ambiguous, send no create until its window
+    /// (--max-server-hold) has passed, then one at a time: fewer rows stay
+    /// ambiguous where the hold is short (with --create-concurrency 1, none
+    /// in the bench); with the 300 s default it stalls creation.
+    #[arg(long)]
+    pub less_overlap: bool,
     /// Retry a failed job up to N times.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub job_retries: u32,

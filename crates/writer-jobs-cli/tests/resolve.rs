@@ -164,7 +164,7 @@ fn resolve_lists_each_ambiguous_row_with_its_candidates() {
     let out = bed.resolve(&[]);
     expect(
         &out,
-        0,
+        7,
         &[
             "3 ambiguous row(s)",
             "3 undecided",
@@ -176,7 +176,7 @@ fn resolve_lists_each_ambiguous_row_with_its_candidates() {
         ],
     );
     let out = bed.resolve(&["--json"]);
-    expect(&out, 0, &[]);
+    expect(&out, 7, &[]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
@@ -200,7 +200,15 @@ fn adopting_a_finished_candidate_applies_at_once_and_a_resume_creates_nothing() 
     let bed = Bed::new();
     let job = bed.candidates("row-a")[0].clone();
     let out = bed.resolve(&["--adopt", &format!("row-a={job}")]);
-    expect(&out, 0, &["row-a: adopted job", "(completed)"]);
+    expect(
+        &out,
+        7,
+        &[
+            "row-a: adopted job",
+            "(completed)",
+            "2 ambiguous row(s) still undecided",
+        ],
+    );
     let a = bed.result("row-a").unwrap();
     assert_eq!(a["status"], "completed");
     assert_eq!(a["job_id"], job.as_str());
@@ -218,7 +226,7 @@ fn adopting_a_finished_candidate_applies_at_once_and_a_resume_creates_nothing() 
     assert!(journal.contains("\"type\":\"adopted\""), "{journal}");
     assert!(journal.contains("\"version\":3"), "{journal}");
     // The row is no longer ambiguous; the others still are.
-    expect(&bed.resolve(&[]), 0, &["2 ambiguous row(s)"]);
+    expect(&bed.resolve(&[]), 7, &["2 ambiguous row(s)"]);
     // A resume finds every row with a result: nothing is sent.
     let out = bed.resume();
     expect(&out, 7, &["1 completed", "2 ambiguous"]);
@@ -233,7 +241,7 @@ fn adopting_a_running_candidate_makes_the_next_resume_wait_for_it() {
     let bed = Bed::with_jobs_of(Duration::from_secs(400));
     let job = bed.candidates("row-c")[0].clone();
     let out = bed.resolve(&["--adopt", &format!("row-c={job}")]);
-    expect(&out, 0, &["row-c: adopted job", "still running"]);
+    expect(&out, 7, &["row-c: adopted job", "still running"]);
     assert!(bed.result("row-c").is_none(), "taken out until it finishes");
     let out = bed.resolve(&["--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -253,7 +261,7 @@ fn adopting_a_running_candidate_makes_the_next_resume_wait_for_it() {
     assert_eq!(bed.sim.sim.stats().jobs_created, 3, "nothing created");
     // The journal and the results file agree: nothing left to change.
     let before = std::fs::read(bed.path("results.jsonl")).unwrap();
-    expect(&bed.resolve(&[]), 0, &["2 ambiguous row(s)"]);
+    expect(&bed.resolve(&[]), 7, &["2 ambiguous row(s)"]);
     assert_eq!(std::fs::read(bed.path("results.jsonl")).unwrap(), before);
 }
 
@@ -261,7 +269,7 @@ fn adopting_a_running_candidate_makes_the_next_resume_wait_for_it() {
 fn giving_up_keeps_the_row_ambiguous_and_decided_and_a_resume_leaves_it() {
     let bed = Bed::new();
     let out = bed.resolve(&["--give-up", "row-b"]);
-    expect(&out, 0, &["row-b: given up"]);
+    expect(&out, 7, &["row-b: given up"]);
     assert_eq!(bed.result("row-b").unwrap()["status"], "ambiguous");
     assert!(bed.journal().contains("\"type\":\"gave_up\""));
     let out = bed.resolve(&["--json"]);
@@ -289,7 +297,7 @@ fn a_resend_decision_makes_the_next_resume_create_exactly_one_new_job_for_that_r
     let bed = Bed::new();
     let before = bed.sim.sim.stats().jobs_created;
     let out = bed.resolve(&["--resend", "row-b"]);
-    expect(&out, 0, &["row-b: will be created again"]);
+    expect(&out, 7, &["row-b: will be created again"]);
     assert!(bed.result("row-b").is_none(), "taken out until the resume");
     assert!(bed.journal().contains("\"type\":\"resend\""));
     assert_eq!(
@@ -384,7 +392,7 @@ fn refusals_name_the_fix_and_change_nothing() {
     let (x, y, job) = shared.expect("two rows share a candidate");
     expect(
         &bed.resolve(&["--adopt", &format!("{x}={job}")]),
-        0,
+        7,
         &["adopted"],
     );
     expect(
@@ -419,4 +427,106 @@ fn resolve_without_a_journal_is_refused() {
         .output()
         .unwrap();
     expect(&out, 2, &["the journal r.jsonl.journal does not exist"]);
+}
+
+#[test]
+fn a_resume_brings_a_results_file_that_missed_the_decisions_into_agreement() {
+    // Decisions recorded in the journal while the results file kept its
+    // old lines: a `resolve` stopped between its two writes, or decisions
+    // made through the library's `Resolution`, which writes only the
+    // journal. The next resume must carry them out all the same.
+    let bed = Bed::new();
+    let stale = std::fs::read(bed.path("results.jsonl")).unwrap();
+    let before = bed.sim.sim.stats().jobs_created;
+    let job = bed.candidates("row-a")[0].clone();
+    let out = bed.resolve(&[
+        "--adopt",
+        &format!("row-a={job}"),
+        "--resend",
+        "row-b",
+        "--give-up",
+        "row-c",
+    ]);
+    expect(
+        &out,
+        0,
+        &["row-a: adopted job", "row-b: will be", "row-c: given up"],
+    );
+    std::fs::write(bed.path("results.jsonl"), &stale).unwrap();
+
+    let out = bed.resume();
+    expect(&out, 7, &["2 completed", "1 ambiguous"]);
+    let a = bed.result("row-a").unwrap();
+    assert_eq!(a["status"], "completed", "{a}");
+    assert_eq!(a["job_id"], job.as_str());
+    let b = bed.result("row-b").unwrap();
+    assert_eq!(b["status"], "completed", "the resend was carried out: {b}");
+    assert_eq!(bed.sim.sim.stats().jobs_created, before + 1, "one new job");
+    assert_eq!(bed.creates_of("row-b"), 2);
+    assert_eq!(bed.result("row-c").unwrap()["status"], "ambiguous");
+    assert_eq!(bed.results().len(), 3, "one line per row");
+    // Nothing left for resolve to repair.
+    let agreed = std::fs::read(bed.path("results.jsonl")).unwrap();
+    expect(&bed.resolve(&[]), 0, &["1 ambiguous row(s)", "0 undecided"]);
+    assert_eq!(std::fs::read(bed.path("results.jsonl")).unwrap(), agreed);
+}
+
+#[test]
+fn resolve_is_refused_while_a_resumed_batch_runs_on_the_journal() {
+    // Jobs run 1,000 simulated seconds (10 real ones): the resume waits for
+    // the adopted running job, holding the journal all the while.
+    let bed = Bed::with_jobs_of(Duration::from_secs(1000));
+    let job = bed.candidates("row-c")[0].clone();
+    expect(
+        &bed.resolve(&["--adopt", &format!("row-c={job}")]),
+        7,
+        &["still running"],
+    );
+    let mut run = bed
+        .sim
+        .cli_std(bed.dir.path())
+        .args(batch_args())
+        .arg("--resume")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the run holds the journal's lock.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let file = std::fs::File::open(bed.path("results.jsonl.journal")).unwrap();
+        if file.try_lock().is_err() {
+            break;
+        }
+        drop(file);
+        assert!(run.try_wait().unwrap().is_none(), "the resume ended early");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resume never locked"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let journal_before = bed.journal();
+    expect(
+        &bed.resolve(&["--give-up", "row-a"]),
+        2,
+        &["in use by another writer-jobs run", "a batch is running"],
+    );
+    assert_eq!(bed.journal(), journal_before, "nothing recorded");
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(bed.result("row-c").unwrap()["job_id"], job.as_str());
+    // Once the run has ended, the same decision goes through; the exit
+    // status says whether any row is left undecided.
+    expect(
+        &bed.resolve(&["--give-up", "row-a"]),
+        7,
+        &["row-a: given up"],
+    );
+    expect(
+        &bed.resolve(&["--give-up", "row-b"]),
+        0,
+        &["row-b: given up"],
+    );
+    expect(&bed.resolve(&[]), 0, &["2 ambiguous row(s)", "0 undecided"]);
 }

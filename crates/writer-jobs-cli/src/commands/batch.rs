@@ -15,7 +15,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use writer_jobs::Application;
 use writer_jobs::batch::{
-    AmbiguousPolicy, Batch, BatchError, JournalSummary, Outcome, Progress, Rate, Row,
+    AmbiguousPolicy, Batch, BatchError, JournalSummary, Outcome, Progress, Rate, Resolution,
+    ResolveError, Row,
 };
 
 use crate::args::{AmbiguousArg, BatchArgs, Global, InFormatArg, OutFormatArg};
@@ -354,6 +355,7 @@ fn open_results(
             Default::default(),
         )
     } else if args.resume {
+        agree_with_decisions(plan, simulated)?;
         ResultsWriter::resume(&plan.out, plan.out_format, simulated)?
     } else {
         (
@@ -391,6 +393,32 @@ fn open_results(
         already,
         written: 0,
     })
+}
+
+/// On a resume, before the results file is read back: brings it into
+/// agreement with the decisions `resolve` recorded in the journal, so a
+/// row to resend (or whose adopted job still runs) is run, and a finished
+/// adopted job's result replaces the ambiguous one, even when the file
+/// missed the decisions. The journal's lock is held only meanwhile.
+fn agree_with_decisions(plan: &Plan, simulated: bool) -> Result<(), CliError> {
+    if !plan.out.is_file() {
+        return Ok(());
+    }
+    let resolution = match Resolution::open(&plan.journal) {
+        Ok(r) => r,
+        Err(ResolveError::Journal(e)) => return Err(BatchError::Journal(e).into()),
+        Err(e) => return Err(CliError::new(Code::Internal, e.to_string())),
+    };
+    let changed = super::resolve::agree(&plan.out, plan.out_format, simulated, &resolution)?;
+    drop(resolution);
+    if changed > 0 {
+        note!(
+            "{}: {changed} result(s) brought into agreement with the decisions in {}",
+            plan.out.display(),
+            plan.journal.display()
+        );
+    }
+    Ok(())
 }
 
 /// Pass 2: streams the valid rows without a result to the engine, read
@@ -443,6 +471,7 @@ fn configure(
         .journal(&plan.journal)
         .max_server_hold(Duration::from_secs(args.max_server_hold))
         .exclusive_application(args.exclusive_app)
+        .less_overlap(args.less_overlap)
         .simulated(target.simulated)
         .validate_against(app);
     if let Some(n) = args.concurrency {

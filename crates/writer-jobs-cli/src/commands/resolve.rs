@@ -85,9 +85,56 @@ pub async fn run(global: &Global, args: &ResolveArgs) -> Result<Code, CliError> 
             }
         }
     }
-    // The results file agrees with the journal: a finished adopted job's
-    // result in place of the row's, rows a resume will run taken out (also
-    // repairing an earlier resolve stopped between the two writes).
+    // The results file agrees with the journal (also repairing an earlier
+    // resolve stopped between the two writes).
+    let changed = agree(&args.results, format, target.simulated, &resolution)?;
+    let undecided = undecided(&resolution);
+    if let Some(e) = failed {
+        report(global.json, &applied, &args.results, changed, undecided)?;
+        return Err(e);
+    }
+    if !actions.is_empty() {
+        report(global.json, &applied, &args.results, changed, undecided)?;
+    } else {
+        show(global.json, &target, &resolution, &args.results).await?;
+    }
+    Ok(exit_code(undecided))
+}
+
+/// How many ambiguous rows have no decision yet.
+fn undecided(resolution: &Resolution) -> usize {
+    resolution
+        .rows()
+        .iter()
+        .filter(|r| r.decision.is_none())
+        .count()
+}
+
+/// The exit code of a `resolve` that ran: 7 (as a batch that leaves rows
+/// ambiguous) while some ambiguous row is undecided, so a script can loop
+/// until there is nothing left to decide; 0 once every one is decided
+/// (given up, or to be carried out by the next resume).
+fn exit_code(undecided: usize) -> Code {
+    if undecided > 0 {
+        Code::Ambiguous
+    } else {
+        Code::Ok
+    }
+}
+
+/// Rewrites the results file at `results` to agree with the journal's
+/// decisions: a finished adopted job's result in place of the row's, rows
+/// a resume will run (a resend, an adopted job still running) taken out.
+/// Returns how many results changed. `resolve` calls it after deciding, and
+/// `batch --resume` before reading the file back, so decisions the file
+/// missed (a `resolve` stopped between its two writes, or decisions made
+/// through the library's `Resolution`) are carried out all the same.
+pub(super) fn agree(
+    results: &Path,
+    format: OutFormat,
+    simulated: bool,
+    resolution: &Resolution,
+) -> Result<usize, CliError> {
     let mut changes: BTreeMap<String, Option<Outcome>> = BTreeMap::new();
     for outcome in resolution.settled() {
         changes.insert(outcome.key.clone(), Some(outcome.clone()));
@@ -100,17 +147,10 @@ pub async fn run(global: &Global, args: &ResolveArgs) -> Result<Code, CliError> 
             changes.insert(row.key.clone(), None);
         }
     }
-    let changed = rewrite(&args.results, format, target.simulated, &changes)?;
-    if let Some(e) = failed {
-        report(global.json, &applied, &args.results, changed)?;
-        return Err(e);
+    if changes.is_empty() {
+        return Ok(0);
     }
-    if !actions.is_empty() {
-        report(global.json, &applied, &args.results, changed)?;
-        return Ok(Code::Ok);
-    }
-    show(global.json, &target, &resolution, &args.results).await?;
-    Ok(Code::Ok)
+    rewrite(results, format, simulated, &changes)
 }
 
 /// The decisions, each key at most once.
@@ -204,7 +244,13 @@ async fn apply(
     })
 }
 
-fn report(json: bool, applied: &[Applied], results: &Path, changed: usize) -> Result<(), CliError> {
+fn report(
+    json: bool,
+    applied: &[Applied],
+    results: &Path,
+    changed: usize,
+    undecided: usize,
+) -> Result<(), CliError> {
     if json {
         let list: Vec<_> = applied
             .iter()
@@ -220,6 +266,7 @@ fn report(json: bool, applied: &[Applied], results: &Path, changed: usize) -> Re
         return crate::render::json(&serde_json::json!({
             "applied": list,
             "results_changed": changed,
+            "undecided": undecided,
         }));
     }
     for a in applied {
@@ -242,6 +289,12 @@ fn report(json: bool, applied: &[Applied], results: &Path, changed: usize) -> Re
             _ => format!("{}: given up; it stays ambiguous", a.key),
         };
         println!("{line}");
+    }
+    if undecided > 0 {
+        println!(
+            "{undecided} ambiguous row(s) still undecided: `writer-jobs resolve {}` lists them",
+            results.display()
+        );
     }
     Ok(())
 }

@@ -124,6 +124,12 @@ impl Reconciler {
         self.windows.hold_until(sent, now)
     }
 
+    /// Whether a create of this run has measured the server's clock (this
+    /// run's windows can be placed).
+    pub(super) fn placed(&self) -> bool {
+        self.windows.placed(Recorded::ThisRun)
+    }
+
     /// A create of this run answered: evidence of the server's clock.
     pub(super) fn observe_create(
         &mut self,

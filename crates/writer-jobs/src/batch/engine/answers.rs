@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// Beyond an ambiguous create's window, how long less overlap keeps
+/// creates back: the server's clock is known to within a create's round
+/// trip (the skew bound's width), which this covers.
+const OVERLAP_MARGIN: Duration = Duration::from_secs(1);
+
 impl Engine {
     pub(super) async fn on_created(
         &mut self,
@@ -15,6 +20,7 @@ impl Engine {
         let now = self.clock.now();
         let error = match result {
             Ok(created) => {
+                self.creates.answered(now);
                 let received = self.reconciler.steady(now);
                 self.reconciler
                     .observe_create(since, received, created.created_at);
@@ -59,6 +65,14 @@ impl Engine {
                 // The server may act on it until it has held it for as long
                 // as it can, counted from when it went on the wire.
                 let window = (since, self.reconciler.hold_until(since, now));
+                let open_for = (window.1 - self.reconciler.steady(now)).to_std();
+                let until = now + open_for.unwrap_or_default() + OVERLAP_MARGIN;
+                // Before any create of this run succeeded its window is
+                // unbounded, and only the next create's answer can place it:
+                // creates go on.
+                if self.reconciler.placed() {
+                    self.creates.ambiguous(until);
+                }
                 let Queued { row, seq, creates } = queued;
                 let key = row.key.clone();
                 let a = Ambiguous::new(key, Some(row), seq, creates, window, error.to_string());

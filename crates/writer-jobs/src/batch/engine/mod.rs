@@ -164,7 +164,7 @@ impl Engine {
             stop,
             next_seq: 0,
             keys: HashMap::new(),
-            creates: Creates::new(settings.create_concurrency),
+            creates: Creates::new(settings.create_concurrency, settings.less_overlap),
             in_flight,
             tracker: Tracker::new(poll, settings.job_retries),
             sweeps,
@@ -308,6 +308,7 @@ impl Engine {
                 .waiting()
                 .then(|| now + Duration::from_millis(250)),
             self.needs_probe().then_some(self.next_probe),
+            self.creates.resume_at(now),
         ];
         for at in timers.into_iter().flatten() {
             due = due.min(at);
@@ -353,7 +354,8 @@ impl Engine {
         if self.reconciler.blocks_creates() {
             return;
         }
-        while let Some(queued) = self.creates.next(self.pacer.creates_allowed()) {
+        let now = self.clock.now();
+        while let Some(queued) = self.creates.next(self.pacer.creates_allowed(), now) {
             let pacer = self.pacer.clone();
             self.tasks.push(Box::pin(async move {
                 pacer.create_permit().await;

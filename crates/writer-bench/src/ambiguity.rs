@@ -1,0 +1,182 @@
+//! The ambiguity scenario's table and verdicts (issue 19): how many rows a
+//! fault mix on creates leaves ambiguous, on an application declared
+//! exclusive and on a shared one, judged from the simulator's records.
+
+use crate::report::{Table, duration, thousands};
+use crate::scenarios::{AMBIGUITY_MIX, Measured};
+
+/// Jobs made by creates whose answer was lost (`accept_then_drop`): the only
+/// creates in the mix that make a job and leave the client without its id.
+fn dropped(m: &Measured) -> u64 {
+    m.stats.faults.get("accept_then_drop").copied().unwrap_or(0)
+}
+
+/// Ambiguous rows.
+fn ambiguous(m: &Measured) -> u64 {
+    m.outcomes.get("ambiguous").copied().unwrap_or(0)
+}
+
+/// Rows whose job was made by a create whose answer was lost and that the
+/// batch attributed anyway (adopted): every such job's row ends ambiguous,
+/// adopts it, or was created again (a duplicate).
+fn adopted(m: &Measured) -> u64 {
+    dropped(m)
+        .saturating_sub(m.ambiguous_landed)
+        .saturating_sub(m.stats.duplicate_creates())
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    100.0 * part as f64 / whole.max(1) as f64
+}
+
+fn hold(m: &Measured) -> String {
+    m.max_server_hold_secs
+        .map_or("300 s (default)".to_string(), |h| format!("{h} s"))
+}
+
+fn overlap(m: &Measured) -> String {
+    let concurrency = m
+        .create_concurrency
+        .map_or(String::new(), |n| format!(", {n} at a time"));
+    format!("{}{concurrency}", if m.less_overlap { "on" } else { "off" })
+}
+
+fn application(m: &Measured) -> &'static str {
+    if m.exclusive { "exclusive" } else { "shared" }
+}
+
+/// The table: one row per variant.
+pub fn table(runs: &[Measured]) -> Table {
+    let mut table = Table::new(
+        "Ambiguous rows: the batch under create faults that leave a create's outcome unknown (job time log-normal, mean 30 s; 100 in flight)",
+        &[
+            "Application",
+            "Max server hold",
+            "Less overlap",
+            "Rows",
+            "Ambiguous",
+            "Ambiguous %",
+            "Of which with a job",
+            "No candidate",
+            "Adopted (answer lost)",
+            "Duplicates",
+            "Wrong outputs",
+            "Last create",
+            "Sim wall time",
+            "Req/job",
+            "Lost answers / 500 / 504 / resets",
+        ],
+    );
+    for m in runs {
+        let injected = |k: &str| thousands(m.stats.faults.get(k).copied().unwrap_or(0));
+        table.rows.push(vec![
+            application(m).to_string(),
+            hold(m),
+            overlap(m),
+            thousands(m.rows),
+            thousands(ambiguous(m)),
+            format!("{:.2}%", percent(ambiguous(m), m.rows)),
+            thousands(m.ambiguous_landed),
+            thousands(m.ambiguous_no_candidate),
+            format!("{} of {}", thousands(adopted(m)), thousands(dropped(m))),
+            thousands(m.stats.duplicate_creates()),
+            thousands(m.wrong_outputs),
+            duration(m.last_create_secs),
+            duration(m.wall_secs),
+            format!("{:.2}", m.requests_per_job()),
+            format!(
+                "{} / {} / {} / {}",
+                injected("accept_then_drop"),
+                injected("500"),
+                injected("504"),
+                injected("reset")
+            ),
+        ]);
+    }
+    let mut reasons: Vec<String> = runs
+        .iter()
+        .flat_map(|m| m.no_candidate_reasons.iter().cloned())
+        .collect();
+    reasons.sort();
+    reasons.dedup();
+    table.notes = vec![
+        format!("Fault mix: `{AMBIGUITY_MIX}`."),
+        "Lost answers / 500 / 504 / resets = faults injected (the first three on creates only; resets \
+         on creates, gets and lists: the simulator does not split them). Of the create faults, only a \
+         lost answer makes a job. Max server hold = `Batch::max_server_hold` (`--max-server-hold`): an \
+         ambiguous create's window runs from its send to the send plus the hold, so the hold sets how \
+         many other creates share its window. Less overlap = `Batch::less_overlap`: after a create ends \
+         ambiguous, no create until its window has passed (plus 1 s), then one at a time, back to the \
+         create concurrency (8) by one per answer; \"1 at a time\" = `create_concurrency(1)`. Of which with a job = ambiguous rows whose create did make a job. Adopted (answer lost) = jobs \
+         made by a create whose answer was lost that their row took as its own (lost answers - ambiguous \
+         with a job - duplicates): on an exclusive application by the assignment of orphans to creates, \
+         on a shared one it must be 0 (no adoption by timing alone). Wrong outputs = completed or failed \
+         rows whose job ran other inputs than the row's, by the simulator's records. Every row has \
+         distinct inputs, so duplicates are jobs beyond the first per input set."
+            .to_string(),
+    ];
+    if !reasons.is_empty() {
+        table.notes.push(format!(
+            "Reasons given for ambiguous rows without a candidate: {}.",
+            reasons.join("; ")
+        ));
+    }
+    table
+}
+
+/// Issue 19's targets.
+pub fn verdicts(runs: &[Measured], out: &mut Vec<String>) {
+    let Some(exclusive) = runs
+        .iter()
+        .find(|m| m.exclusive && m.max_server_hold_secs.is_none() && !m.less_overlap)
+    else {
+        out.push("ambiguous rows (issue 19): not measured in this run".into());
+        return;
+    };
+    let share = percent(ambiguous(exclusive), exclusive.rows);
+    let clean = |m: &Measured| m.stats.duplicate_creates() == 0 && m.wrong_outputs == 0;
+    out.push(format!(
+        "{}: exclusive application, default settings, <= 0.25% of rows ambiguous ({} of {} = {share:.2}%; \
+         {} duplicates, {} wrong outputs)",
+        crate::report::mark(share <= 0.25),
+        ambiguous(exclusive),
+        thousands(exclusive.rows),
+        exclusive.stats.duplicate_creates(),
+        exclusive.wrong_outputs,
+    ));
+    let best = runs
+        .iter()
+        .filter(|m| m.exclusive)
+        .min_by_key(|m| (ambiguous(m), (m.wall_secs * 1000.0) as u64));
+    if let Some(best) = best {
+        let share = percent(ambiguous(best), best.rows);
+        out.push(format!(
+            "{}: exclusive application, best settings measured (max server hold {}, less overlap {}), \
+             <= 0.25% of rows ambiguous ({share:.2}%; wall time {} vs {} with default settings)",
+            crate::report::mark(share <= 0.25),
+            hold(best),
+            overlap(best),
+            duration(best.wall_secs),
+            duration(exclusive.wall_secs),
+        ));
+    }
+    out.push(format!(
+        "{}: 0 duplicates and 0 wrong outputs in every ambiguity run ({} runs)",
+        crate::report::mark(runs.iter().all(clean)),
+        runs.len()
+    ));
+    let shared: Vec<&Measured> = runs.iter().filter(|m| !m.exclusive).collect();
+    let listed = shared.iter().all(|m| m.ambiguous_no_candidate == 0);
+    let unexplained = shared
+        .iter()
+        .flat_map(|m| &m.no_candidate_reasons)
+        .any(|r| r.trim().is_empty());
+    let timing = shared.iter().map(|m| adopted(m)).sum::<u64>();
+    out.push(format!(
+        "{}: shared application, every ambiguous row lists a candidate or says why it has none \
+         ({} without a candidate, each with a reason: {}), none adopted on timing alone ({timing})",
+        crate::report::mark((listed || !unexplained) && timing == 0),
+        shared.iter().map(|m| m.ambiguous_no_candidate).sum::<u64>(),
+        if unexplained { "no" } else { "yes" },
+    ));
+}
