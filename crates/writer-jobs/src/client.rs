@@ -62,6 +62,9 @@ pub struct Client {
     /// attempt: the batch engine's creates, each recorded in its journal
     /// before it is sent (see [`Client::single_attempt`]).
     single_attempt: bool,
+    /// The timeout of reads (get, list, application details) when shorter
+    /// than the request timeout (see [`Client::with_read_timeout`]).
+    read_timeout: Option<Duration>,
 }
 
 struct Inner {
@@ -343,6 +346,7 @@ impl ClientBuilder {
             }),
             throttle: None,
             single_attempt: false,
+            read_timeout: None,
         })
     }
 }
@@ -437,6 +441,21 @@ impl Client {
             inner: self.inner.clone(),
             throttle: Some(throttle),
             single_attempt: self.single_attempt,
+            read_timeout: self.read_timeout,
+        }
+    }
+
+    /// A clone whose reads (get, list, the application's details: calls
+    /// that are safe to resend) each time out after `timeout` when that is
+    /// shorter than the request timeout, and are retried by the retry
+    /// policy as any timeout of an idempotent call is. Creates, retries of
+    /// jobs and synchronous runs keep their own timeouts. The batch engine
+    /// sends its sweeps through one, so a slow list page costs a sweep
+    /// seconds, not the whole request timeout.
+    pub(crate) fn with_read_timeout(&self, timeout: Duration) -> Client {
+        Client {
+            read_timeout: Some(timeout.min(self.inner.request_timeout)),
+            ..self.clone()
         }
     }
 
@@ -650,8 +669,9 @@ impl Client {
 
     /// One exchange, racing the clock's timeout.
     async fn timed_exchange(&self, op: Operation, call: &Call<'_>) -> Exchange {
-        let timeout = match op {
-            Operation::Run => self.inner.run_timeout,
+        let timeout = match (op, self.read_timeout) {
+            (Operation::Run, _) => self.inner.run_timeout,
+            (Operation::Get | Operation::List | Operation::Application, Some(read)) => read,
             _ => self.inner.request_timeout,
         };
         let sleep = self.inner.clock.sleep(timeout);
@@ -741,6 +761,7 @@ impl Client {
                 )),
                 Observation {
                     transport_error: true,
+                    timed_out: true,
                     ..Observation::default()
                 },
             ),

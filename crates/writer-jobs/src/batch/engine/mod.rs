@@ -125,9 +125,12 @@ impl Engine {
             settings.breaker_threshold,
             anchor,
         );
+        // Reads get the batch's shorter timeout; creates (and job
+        // retries) keep the client's request timeout.
         let client = settings
             .client
-            .with_throttle(Arc::new(pacer.clone()) as Arc<dyn Throttle>);
+            .with_throttle(Arc::new(pacer.clone()) as Arc<dyn Throttle>)
+            .with_read_timeout(settings.read_timeout);
         let poll = settings
             .poll
             .unwrap_or_else(|| *settings.client.poll_policy());
