@@ -33,7 +33,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.writer.com";
 /// The default user agent: `writer-jobs/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("writer-jobs/", env!("CARGO_PKG_VERSION"));
 
+mod brief;
 mod stream;
+
+pub(crate) use brief::BriefPage;
 
 pub use stream::RunStream;
 
@@ -518,7 +521,11 @@ impl Client {
         }
         self.execute(
             Operation::List,
-            Call::List { app: app_id, query },
+            Call::List {
+                app: app_id,
+                query,
+                raw_only: false,
+            },
             |bytes, typed| {
                 wire_value::<wire::JobList>(bytes, typed).map(|w| convert::page(w, query))
             },
@@ -700,7 +707,11 @@ impl Client {
             Call::Get { job } => {
                 generated(secret, Typed::Job, api.get_job().job_id(job).send()).await
             }
-            Call::List { app, query } => {
+            Call::List {
+                app,
+                query,
+                raw_only,
+            } => {
                 let mut b = api.list_jobs().application_id(app).offset(query.offset);
                 if let Some(limit) = query.limit {
                     // The API types `limit` as int32: a larger page
@@ -710,7 +721,11 @@ impl Client {
                 if let Some(status) = query.status {
                     b = b.status(convert::status_filter(status));
                 }
-                generated(secret, Typed::List, b.send()).await
+                if raw_only {
+                    raw_only_exchange(secret, b.send()).await
+                } else {
+                    generated(secret, Typed::List, b.send()).await
+                }
             }
             Call::Retry { job } => {
                 generated(secret, Typed::Retried, api.retry_job().job_id(job).send()).await
@@ -1024,6 +1039,8 @@ enum Call<'a> {
     List {
         app: &'a str,
         query: &'a ListQuery,
+        /// The caller decodes the raw body itself (see `client/brief.rs`).
+        raw_only: bool,
     },
     Retry {
         job: &'a str,
@@ -1094,6 +1111,32 @@ async fn generated<T, E>(
             raw,
             complete: true,
             typed: Some(Box::new(typed(value.into_inner()))),
+        },
+        (_, Some(raw)) => Exchange::Response {
+            raw,
+            complete: true,
+            typed: None,
+        },
+        (Err(writer_api::Error::CommunicationError(e)), None) => Exchange::NoResponse(Some(e)),
+        (_, None) => Exchange::NoResponse(None),
+    }
+}
+
+/// Runs a generated `send()` inside a raw capture that hands the generated
+/// code an empty body ([`raw::capture_raw_only`]): the caller decodes the
+/// raw bytes itself, so whatever the generated code made of the answer is
+/// dropped, and a complete response is classified by its raw status,
+/// headers and body alone.
+async fn raw_only_exchange<T, E>(
+    secret: Arc<str>,
+    send: impl Future<Output = std::result::Result<writer_api::ResponseValue<T>, writer_api::Error<E>>>,
+) -> Exchange {
+    match raw::capture_raw_only(secret, send).await {
+        (Err(writer_api::Error::InvalidRequest(message)), _) => Exchange::Invalid(message),
+        (Err(writer_api::Error::CommunicationError(_)), Some(raw)) => Exchange::Response {
+            raw,
+            complete: false,
+            typed: None,
         },
         (_, Some(raw)) => Exchange::Response {
             raw,
