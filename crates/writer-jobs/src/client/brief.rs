@@ -153,7 +153,13 @@ fn decode(
     query: &ListQuery,
     wanted: &impl Fn(&str) -> bool,
 ) -> std::result::Result<BriefPage, Undecodable> {
-    let page: WirePage<'_> = serde_json::from_slice(body).map_err(Undecodable::Json)?;
+    // The body checked to be UTF-8 once, in one pass (fast on ASCII),
+    // rather than string by string as serde_json's reader of bytes does.
+    let page: WirePage<'_> = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(Undecodable::Json)?;
     let (total_count, _, limit) = convert::page_position(page.total_count, page.pagination, query);
     let mut jobs = Vec::with_capacity(page.result.len());
     for w in page.result {
@@ -302,5 +308,63 @@ mod tests {
         page["result"][0]["data"] = serde_json::json!({"title": 5});
         let body = serde_json::to_vec(&page).unwrap();
         assert!(decode(&body, &ListQuery::default(), &|id: &str| id == "ours").is_err());
+    }
+}
+
+/// What decoding a sweep page costs, brief and in full (run with
+/// `cargo test --release -p writer-jobs --lib decode_cost -- --ignored
+/// --nocapture`; the figures are in issue 18's note).
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn decode_cost() {
+        let suggestion = "A durable, lightweight jacket for every season. ".repeat(8);
+        let jobs: Vec<serde_json::Value> = (0..100)
+            .map(|i| {
+                serde_json::json!({
+                    "id": format!("0000{i:04}-0001-4abc-8def-0123456789ab"),
+                    "application_id": "demo-product-descriptions",
+                    "status": "completed",
+                    "created_at": format!("2025-02-10T18:{:02}:{:02}.501223Z", i / 60, i % 60),
+                    "updated_at": "2025-02-10T18:20:39.100000Z",
+                    "completed_at": "2025-02-10T18:20:39.100000Z",
+                    "data": {"title": format!("Product #{i}"), "suggestion": suggestion},
+                })
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "result": jobs, "totalCount": 20000, "pagination": {"offset": 0, "limit": 100}
+        }))
+        .unwrap();
+        let query = ListQuery::default();
+        let rounds = 2000;
+        let time = |f: &dyn Fn()| {
+            f();
+            let start = Instant::now();
+            for _ in 0..rounds {
+                f();
+            }
+            start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+        };
+        let full = time(&|| {
+            let w: wire::JobList = serde_json::from_slice(&body).unwrap();
+            std::hint::black_box(convert::page(w, &query));
+        });
+        let none = time(&|| {
+            std::hint::black_box(decode(&body, &query, &|_: &str| false).ok());
+        });
+        let five = time(&|| {
+            let ours = |id: &str| id.as_bytes()[6] == b'0' && id.as_bytes()[7] < b'5';
+            std::hint::black_box(decode(&body, &query, &ours).ok());
+        });
+        println!(
+            "a page of 100 jobs ({} bytes): generated JobList + convert {full:.1} µs; \
+             brief, none ours {none:.1} µs; brief, 5 ours {five:.1} µs",
+            body.len()
+        );
     }
 }
