@@ -38,9 +38,9 @@ fn main() -> ExitCode {
     // connections (plus, with --simulator, the simulator's), all I/O
     // bound. On the multi-threaded runtime every answer woke another
     // thread to run the task it completed; on one thread it does not,
-    // and the client spent about 10% less CPU per job (writer-bench,
-    // 10,000 rows: 112-127 µs/job on one thread, 122-141 µs/job on the
-    // multi-threaded runtime; issue 18).
+    // and the client spent 15-20% less CPU per job (writer-bench, 10,000
+    // rows, quiet machine: 104-109 µs/job on one thread, 131-136 µs/job
+    // on the multi-threaded runtime; issue 18).
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
