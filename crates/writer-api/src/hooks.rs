@@ -75,7 +75,14 @@ async fn execute(
     if raw.truncated {
         tracing::warn!(limit, "response body exceeds the limit; it was cut");
     }
-    let (status, headers, body) = (raw.status, raw.headers.clone(), raw.body.clone());
+    // A caller that decodes the raw body itself gets it from the capture;
+    // the generated code then decodes nothing.
+    let body = if raw::current_raw_only() {
+        bytes::Bytes::new()
+    } else {
+        raw.body.clone()
+    };
+    let (status, headers) = (raw.status, raw.headers.clone());
     raw::record(raw);
     read?;
     let mut rebuilt = http::Response::new(reqwest::Body::from(body));

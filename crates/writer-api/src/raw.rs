@@ -91,6 +91,9 @@ pub(crate) struct Slot {
     pub(crate) limit: usize,
     /// Text that must never reach a log (the API key), if the caller gave it.
     pub(crate) secret: Option<Arc<str>>,
+    /// The caller decodes the raw body itself: the generated code is
+    /// handed an empty body (see [`capture_raw_only`]).
+    pub(crate) raw_only: bool,
     pub(crate) response: Mutex<Option<RawResponse>>,
 }
 
@@ -122,14 +125,37 @@ pub async fn capture_redacting<F: Future>(
     capture_scoped(DEFAULT_BODY_LIMIT, Some(secret), future).await
 }
 
+/// Like [`capture_redacting`], for a caller that decodes the raw body
+/// itself (into a type of its own, e.g. only the fields it needs): the
+/// generated code is handed an empty body instead of the response's, so
+/// the body is not decoded twice. The generated method then returns an
+/// error (for a success, `InvalidResponsePayload` of an empty body): the
+/// raw response is the answer.
+pub async fn capture_raw_only<F: Future>(
+    secret: Arc<str>,
+    future: F,
+) -> (F::Output, Option<RawResponse>) {
+    capture_with(DEFAULT_BODY_LIMIT, Some(secret), true, future).await
+}
+
 async fn capture_scoped<F: Future>(
     limit: usize,
     secret: Option<Arc<str>>,
     future: F,
 ) -> (F::Output, Option<RawResponse>) {
+    capture_with(limit, secret, false, future).await
+}
+
+async fn capture_with<F: Future>(
+    limit: usize,
+    secret: Option<Arc<str>>,
+    raw_only: bool,
+    future: F,
+) -> (F::Output, Option<RawResponse>) {
     let slot = Arc::new(Slot {
         limit,
         secret,
+        raw_only,
         response: Mutex::new(None),
     });
     let output = CAPTURE.scope(slot.clone(), future).await;
@@ -146,6 +172,12 @@ pub(crate) fn current_limit() -> usize {
     CAPTURE
         .try_with(|slot| slot.limit)
         .unwrap_or(DEFAULT_BODY_LIMIT)
+}
+
+/// Whether the current capture scope decodes the raw body itself (see
+/// [`capture_raw_only`]).
+pub(crate) fn current_raw_only() -> bool {
+    CAPTURE.try_with(|slot| slot.raw_only).unwrap_or(false)
 }
 
 /// The longest request id worth logging.

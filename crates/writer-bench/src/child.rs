@@ -307,6 +307,11 @@ async fn run_batch(
         Row::new(format!("row-{i}"), inputs)
     });
     let mut batch = Batch::new(client, &args.app);
+    if let Some(secs) = args.request_timeout_secs {
+        // A run that raises the request timeout (so CPU contention on a
+        // fast clock cannot turn into timeouts) raises the reads' too.
+        batch = batch.read_timeout(Duration::from_secs_f64(secs));
+    }
     if let Some(n) = args.max_in_flight {
         batch = batch.max_in_flight(n);
     }

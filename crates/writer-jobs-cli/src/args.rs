@@ -457,6 +457,11 @@ pub struct BatchArgs {
     /// since its last send (Writer's server gives up after about 300 s).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub max_server_hold: u64,
+    /// How long one read of a sweep (a list page, a job's GET) may take, in
+    /// seconds, before it is sent again; creates keep the 60 s request
+    /// timeout. A read that times out does not pause creates.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub read_timeout: u64,
     /// Declare that no other client creates jobs on the application while
     /// this run does: a lone unclaimed job in an ambiguous create's window
     /// is then adopted as that row's (otherwise it is reported as a candidate).

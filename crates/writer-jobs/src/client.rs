@@ -33,7 +33,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.writer.com";
 /// The default user agent: `writer-jobs/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("writer-jobs/", env!("CARGO_PKG_VERSION"));
 
+mod brief;
 mod stream;
+
+pub(crate) use brief::BriefPage;
 
 pub use stream::RunStream;
 
@@ -62,6 +65,9 @@ pub struct Client {
     /// attempt: the batch engine's creates, each recorded in its journal
     /// before it is sent (see [`Client::single_attempt`]).
     single_attempt: bool,
+    /// The timeout of reads (get, list, application details) when shorter
+    /// than the request timeout (see [`Client::with_read_timeout`]).
+    read_timeout: Option<Duration>,
 }
 
 struct Inner {
@@ -343,6 +349,7 @@ impl ClientBuilder {
             }),
             throttle: None,
             single_attempt: false,
+            read_timeout: None,
         })
     }
 }
@@ -437,6 +444,21 @@ impl Client {
             inner: self.inner.clone(),
             throttle: Some(throttle),
             single_attempt: self.single_attempt,
+            read_timeout: self.read_timeout,
+        }
+    }
+
+    /// A clone whose reads (get, list, the application's details: calls
+    /// that are safe to resend) each time out after `timeout` when that is
+    /// shorter than the request timeout, and are retried by the retry
+    /// policy as any timeout of an idempotent call is. Creates, retries of
+    /// jobs and synchronous runs keep their own timeouts. The batch engine
+    /// sends its sweeps through one, so a slow list page costs a sweep
+    /// seconds, not the whole request timeout.
+    pub(crate) fn with_read_timeout(&self, timeout: Duration) -> Client {
+        Client {
+            read_timeout: Some(timeout.min(self.inner.request_timeout)),
+            ..self.clone()
         }
     }
 
@@ -499,7 +521,11 @@ impl Client {
         }
         self.execute(
             Operation::List,
-            Call::List { app: app_id, query },
+            Call::List {
+                app: app_id,
+                query,
+                raw_only: false,
+            },
             |bytes, typed| {
                 wire_value::<wire::JobList>(bytes, typed).map(|w| convert::page(w, query))
             },
@@ -650,8 +676,9 @@ impl Client {
 
     /// One exchange, racing the clock's timeout.
     async fn timed_exchange(&self, op: Operation, call: &Call<'_>) -> Exchange {
-        let timeout = match op {
-            Operation::Run => self.inner.run_timeout,
+        let timeout = match (op, self.read_timeout) {
+            (Operation::Run, _) => self.inner.run_timeout,
+            (Operation::Get | Operation::List | Operation::Application, Some(read)) => read,
             _ => self.inner.request_timeout,
         };
         let sleep = self.inner.clock.sleep(timeout);
@@ -680,7 +707,11 @@ impl Client {
             Call::Get { job } => {
                 generated(secret, Typed::Job, api.get_job().job_id(job).send()).await
             }
-            Call::List { app, query } => {
+            Call::List {
+                app,
+                query,
+                raw_only,
+            } => {
                 let mut b = api.list_jobs().application_id(app).offset(query.offset);
                 if let Some(limit) = query.limit {
                     // The API types `limit` as int32: a larger page
@@ -690,7 +721,11 @@ impl Client {
                 if let Some(status) = query.status {
                     b = b.status(convert::status_filter(status));
                 }
-                generated(secret, Typed::List, b.send()).await
+                if raw_only {
+                    raw_only_exchange(secret, b.send()).await
+                } else {
+                    generated(secret, Typed::List, b.send()).await
+                }
             }
             Call::Retry { job } => {
                 generated(secret, Typed::Retried, api.retry_job().job_id(job).send()).await
@@ -741,6 +776,7 @@ impl Client {
                 )),
                 Observation {
                     transport_error: true,
+                    timed_out: true,
                     ..Observation::default()
                 },
             ),
@@ -1003,6 +1039,8 @@ enum Call<'a> {
     List {
         app: &'a str,
         query: &'a ListQuery,
+        /// The caller decodes the raw body itself (see `client/brief.rs`).
+        raw_only: bool,
     },
     Retry {
         job: &'a str,
@@ -1073,6 +1111,32 @@ async fn generated<T, E>(
             raw,
             complete: true,
             typed: Some(Box::new(typed(value.into_inner()))),
+        },
+        (_, Some(raw)) => Exchange::Response {
+            raw,
+            complete: true,
+            typed: None,
+        },
+        (Err(writer_api::Error::CommunicationError(e)), None) => Exchange::NoResponse(Some(e)),
+        (_, None) => Exchange::NoResponse(None),
+    }
+}
+
+/// Runs a generated `send()` inside a raw capture that hands the generated
+/// code an empty body ([`raw::capture_raw_only`]): the caller decodes the
+/// raw bytes itself, so whatever the generated code made of the answer is
+/// dropped, and a complete response is classified by its raw status,
+/// headers and body alone.
+async fn raw_only_exchange<T, E>(
+    secret: Arc<str>,
+    send: impl Future<Output = std::result::Result<writer_api::ResponseValue<T>, writer_api::Error<E>>>,
+) -> Exchange {
+    match raw::capture_raw_only(secret, send).await {
+        (Err(writer_api::Error::InvalidRequest(message)), _) => Exchange::Invalid(message),
+        (Err(writer_api::Error::CommunicationError(_)), Some(raw)) => Exchange::Response {
+            raw,
+            complete: false,
+            typed: None,
         },
         (_, Some(raw)) => Exchange::Response {
             raw,

@@ -68,6 +68,9 @@ pub struct Observation {
     pub retry_after: Option<Duration>,
     /// `true` when no response arrived (connect error, reset, timeout).
     pub transport_error: bool,
+    /// `true` when the attempt ran out of time with no answer (then
+    /// `transport_error` is `true` too): a slow server, not a dead one.
+    pub timed_out: bool,
     /// When the attempt was sent, on the client's clock ([`Clock::now`]):
     /// an answer to a request sent before some failure says nothing about
     /// whether the server has recovered since.

@@ -280,3 +280,99 @@ async fn with_a_budget_and_no_cap_creation_runs_at_the_budget() {
         "creating 600 rows took {sized_span} simulated seconds: the in-flight limit held creation back"
     );
 }
+
+/// Issue 18, "sweeps don't stall": mid-run, the next read (a list page or
+/// a GET) is answered only after 120 s (the simulator's `slow` fault),
+/// longer than the client's 60 s request timeout. Reads in sweeps
+/// have their own shorter timeout (10 s by default) and are retried, so
+/// the slow answers cost a sweep seconds, not a minute; and a read that
+/// timed out is no sign of a dead server, so it does not pause creates
+/// (`batch/pacer.rs` has the breaker's side of it).
+///
+/// Checked from the simulator's records on its clock: each result reaches
+/// the caller soon after its job finished on the simulator, and creates
+/// (50 rows in flight, so a stalled sweep would hold them back) go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_reads_neither_stall_sweeps_nor_pause_creates() {
+    let sim = Simulator::builder()
+        .scale(20.0)
+        .seed(1818)
+        .duration(DurationDist::Uniform {
+            min_secs: 10.0,
+            max_secs: 20.0,
+        })
+        .failure_rate(0.0)
+        .request_log(true)
+        .start()
+        .await
+        .unwrap();
+    // The library's default request timeout (60 s): shorter than a slow
+    // answer's 120 s.
+    let client = common::sim_client(&sim).build().unwrap();
+    let rows = rows(200);
+    let run = Batch::new(client, APP)
+        .max_in_flight(50)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .unwrap();
+    let mut progress = run.progress();
+    let collector = tokio::spawn(collect(run));
+    progress.wait_for(|p| p.created >= 60).await.unwrap();
+    let slow = FaultConfig::parse_compact("list:slow=1.0,get:slow=1.0,slow_secs=120").unwrap();
+    sim.set_faults(slow).unwrap();
+    while sim.stats().faults_of(writer_sim::FaultKind::Slow) == 0 {
+        sim.clock().sleep(Duration::from_millis(100)).await;
+    }
+    sim.set_faults(FaultConfig::none()).unwrap();
+    let outcomes = collector.await.unwrap();
+    assert_eq!(outcomes.len(), rows.len());
+    assert!(
+        outcomes.iter().all(|o| o.result.name() == "completed"),
+        "every row completes"
+    );
+    let stats = sim.stats();
+    let slowed = stats.faults_of(writer_sim::FaultKind::Slow);
+
+    // Creates: the longest gap between two.
+    let creates: Vec<_> = sim
+        .request_log()
+        .into_iter()
+        .filter(|r| r.op == writer_sim::Operation::Create)
+        .map(|r| r.at)
+        .collect();
+    let secs = |d: chrono::TimeDelta| d.num_milliseconds() as f64 / 1000.0;
+    let longest_gap = creates
+        .windows(2)
+        .map(|w| secs(w[1] - w[0]))
+        .fold(0.0, f64::max);
+    // Result delay: from the job's finish on the simulator to the outcome.
+    let mut delays: Vec<f64> = outcomes
+        .iter()
+        .map(|o| {
+            let job = sim.job(o.job_id.as_deref().unwrap()).unwrap();
+            secs(o.observed_at - job.finish_at)
+        })
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    let p95 = delays[delays.len() * 95 / 100];
+    let max = delays[delays.len() - 1];
+    println!(
+        "slow reads: {slowed} slowed; {} requests {:?}; longest gap between creates \
+         {longest_gap:.1} s; result delay p95 {p95:.1} s, max {max:.1} s",
+        stats.total_requests, stats.by_operation
+    );
+    assert!(slowed >= 1, "the setup slowed no read");
+    // The slow read costs its sweep the read timeout (10 s) and a retry;
+    // with the request timeout (60 s) every job finishing meanwhile would
+    // wait a minute, and so would the creates behind the full in-flight
+    // cap.
+    assert!(
+        max < 30.0,
+        "a result waited {max:.1} s: a slow read stalled the sweeps"
+    );
+    assert!(p95 < 25.0, "p95 result delay {p95:.1} s");
+    assert!(
+        longest_gap < 25.0,
+        "no create for {longest_gap:.1} s while reads were slow"
+    );
+}

@@ -470,6 +470,7 @@ fn configure(
         })
         .journal(&plan.journal)
         .max_server_hold(Duration::from_secs(args.max_server_hold))
+        .read_timeout(Duration::from_secs(args.read_timeout.max(1)))
         .exclusive_application(args.exclusive_app)
         .less_overlap(args.less_overlap)
         .simulated(target.simulated)

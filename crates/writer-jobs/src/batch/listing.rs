@@ -13,8 +13,9 @@ use futures::StreamExt;
 use super::poller::{OrderEvidence, Plan};
 use super::positions::{Start, gallop_probe, made_until};
 use crate::Client;
+use crate::client::BriefPage;
 use crate::error::Error;
-use crate::model::{Job, JobPage, ListQuery};
+use crate::model::{Job, ListQuery};
 
 /// Marks recorded by a scan: offsets of pages' first and last jobs and
 /// their creation times (see [`super::positions`]).
@@ -68,15 +69,6 @@ pub(super) struct Listing {
     pub(super) first_page_stamp: Option<DateTime<Utc>>,
     /// The latest time the server stamped on any page read.
     pub(super) newest_stamp: Option<DateTime<Utc>>,
-}
-
-/// The time the server stamped on a job that proves its clock had
-/// reached it: its creation, stamped by the server that answers creates.
-/// Not its update or completion times: those may come from workers with
-/// clocks of their own (a day ahead, say), and would "prove" a window
-/// passed long before it has.
-fn stamp(job: &Job) -> DateTime<Utc> {
-    job.created_at
 }
 
 /// One sweep: the plan's listing (read as `scan` says), then the plan's
@@ -159,7 +151,8 @@ async fn sweep_listing(
     let mut seen = HashSet::new();
     let mut progress = Progress::default();
     loop {
-        let page = read_page(client, app_id, offset, page_size, &mut result.marks).await?;
+        let marks = &mut result.marks;
+        let page = read_page(client, app_id, offset, page_size, marks, Some(wanted)).await?;
         if nothing_new(&page, &mut seen) {
             return Err(repeating(offset));
         }
@@ -178,9 +171,10 @@ async fn sweep_listing(
             result.oldest = Some(result.oldest.map_or(o, |r| r.min(o)));
         }
         result.listed += n;
+        // Only our jobs were decoded whole.
         result
             .observed
-            .extend(page.jobs.into_iter().filter(|job| wanted.contains(&job.id)));
+            .extend(page.jobs.into_iter().filter_map(|brief| brief.job));
         let past = page_oldest.is_none_or(|o| o < back_to);
         let done = match scan {
             Scan::NewestFirst => past,
@@ -261,7 +255,7 @@ impl Progress {
 
 /// Whether a page shows no job not seen before in this scan (and records
 /// the ones it shows).
-fn nothing_new(page: &JobPage, seen: &mut HashSet<String>) -> bool {
+fn nothing_new(page: &BriefPage, seen: &mut HashSet<String>) -> bool {
     let mut new = false;
     for job in &page.jobs {
         new |= seen.insert(job.id.clone());
@@ -269,20 +263,24 @@ fn nothing_new(page: &JobPage, seen: &mut HashSet<String>) -> bool {
     !page.jobs.is_empty() && !new
 }
 
-/// Reads the page at `offset`, recording its mark.
+/// Reads the page at `offset`, recording its mark: every job's id and
+/// creation time, and the whole job only for the ids in `wanted` (the
+/// jobs a sweep waits for; see `client/brief.rs` for why).
 async fn read_page(
     client: &Client,
     app_id: &str,
     offset: u64,
     limit: u64,
     marks: &mut Marks,
-) -> crate::Result<JobPage> {
+    wanted: Option<&HashSet<String>>,
+) -> crate::Result<BriefPage> {
     let query = ListQuery {
         status: None,
         offset,
         limit: Some(limit),
     };
-    let page = client.list_jobs_page(app_id, &query).await?;
+    let wanted = |id: &str| wanted.is_some_and(|w| w.contains(id));
+    let page = client.list_jobs_brief(app_id, &query, wanted).await?;
     // The first job and the last: a later scan can start right at the
     // last job made before its point, not a page earlier.
     if let Some(first) = page.jobs.first() {
@@ -350,7 +348,7 @@ async fn start_at(
     back_to: DateTime<Utc>,
     marks: &mut Marks,
 ) -> crate::Result<Option<Start>> {
-    let page = read_page(client, app_id, offset, 1, marks).await?;
+    let page = read_page(client, app_id, offset, 1, marks, None).await?;
     Ok(page
         .jobs
         .first()
@@ -421,7 +419,7 @@ pub(super) async fn list_back_to(
     let mut seen = HashSet::new();
     let mut progress = Progress::default();
     loop {
-        let page = read_page(client, app_id, offset, page_size, &mut listing.marks).await?;
+        let page = read_page(client, app_id, offset, page_size, &mut listing.marks, None).await?;
         if nothing_new(&page, &mut seen) {
             return Err(repeating(offset));
         }
@@ -458,7 +456,8 @@ pub(super) async fn list_back_to(
         let last = n == 0 || page.is_last(offset);
         let oldest = page.jobs.iter().map(|j| j.created_at).min();
         let newest = page.jobs.iter().map(|j| j.created_at).max();
-        let stamped = page.jobs.iter().map(stamp).max();
+        // Creation times only: update times may come from other clocks.
+        let stamped = page.jobs.iter().map(|j| j.created_at).max();
         if listing.first_page_stamp.is_none() {
             listing.first_page_stamp = stamped;
         }

@@ -106,6 +106,11 @@ use crate::poll::PollPolicy;
 /// The default of [`Batch::max_server_hold`].
 pub const DEFAULT_MAX_SERVER_HOLD: Duration = Duration::from_secs(300);
 
+/// The default of [`Batch::read_timeout`]: a page of 100 jobs comes back
+/// in well under a second; a read still unanswered after 10 s is sent
+/// again rather than waited for until the request timeout.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One input row: its identity is its key, not its inputs (two rows may
 /// carry the same inputs and get a job each).
 #[derive(Debug, Clone, PartialEq)]
@@ -407,6 +412,7 @@ pub struct Batch {
     simulated: bool,
     application: Option<Application>,
     breaker_threshold: u32,
+    read_timeout: Duration,
     max_server_hold: Duration,
     exclusive_application: bool,
     less_overlap: bool,
@@ -437,6 +443,7 @@ impl Batch {
             simulated: false,
             application: None,
             breaker_threshold: 5,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             max_server_hold: DEFAULT_MAX_SERVER_HOLD,
             exclusive_application: false,
             less_overlap: false,
@@ -549,6 +556,20 @@ impl Batch {
         self
     }
 
+    /// How long one read of a sweep or a reconciliation (a list page, a
+    /// job's GET, the application probe) may take before it is given up
+    /// and sent again (default [`DEFAULT_READ_TIMEOUT`], 10 s; never longer
+    /// than the client's request timeout). Creates and job retries keep
+    /// the client's request timeout (60 s by default): giving up on those
+    /// makes a row ambiguous, giving up on a read costs one more request.
+    /// A read that times out is not counted as a failure of the server
+    /// (the circuit breaker counts refused or reset connections and 5xx),
+    /// so slow pages do not pause creates.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
     /// How long the server may hold a request before acting on it
     /// (default 300 s: Writer's own server-side timeout is about five
     /// minutes). Nothing but this bounds when a create the client gave up
@@ -609,6 +630,9 @@ impl Batch {
         }
         if self.create_concurrency == 0 {
             return bad("create_concurrency must be at least 1");
+        }
+        if self.read_timeout.is_zero() {
+            return bad("read_timeout must be above zero");
         }
         if self.page_size == 0 {
             return bad("page_size must be at least 1");

@@ -9,7 +9,9 @@
 //! - While creates are paused (a failure was seen and no success since),
 //!   creates wait and reads go on.
 //! - 429s lower the limiter's rate but are not failures: they never open the
-//!   circuit.
+//!   circuit. Nor are reads that time out (the batch gives them a shorter
+//!   timeout than creates, see [`Batch::read_timeout`](super::Batch::read_timeout)):
+//!   a slow page is not a dead server.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -158,12 +160,19 @@ impl Throttle for Pacer {
         })
     }
 
-    fn observe(&self, _op: Operation, outcome: &Observation) {
+    fn observe(&self, op: Operation, outcome: &Observation) {
         self.inner
             .limiter
             .observe(outcome.status, outcome.retry_after);
-        let failed =
-            outcome.transport_error || matches!(outcome.status, Some(s) if s >= 500 || s == 408);
+        // A read that ran out of its (short) time is a slow answer, not a
+        // dead server: it is retried, and neither pauses creates nor counts
+        // towards opening the circuit, else one slow list page would hold
+        // every create back. A dead server refuses or resets connections
+        // or answers 5xx (failures still), and a create that times out
+        // counts as ever.
+        let slow_read = outcome.timed_out && op.is_idempotent();
+        let failed = (outcome.transport_error && !slow_read)
+            || matches!(outcome.status, Some(s) if s >= 500 || s == 408);
         let answered = matches!(outcome.status, Some(s) if s < 500 && s != 408);
         let mut breaker = self.breaker();
         let before = breaker.gate();
@@ -176,5 +185,59 @@ impl Throttle for Pacer {
             drop(breaker);
             self.inner.changed.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn pacer() -> Pacer {
+        let clock: SharedClock = Arc::new(SystemClock::new());
+        Pacer::new(clock, None, 2)
+    }
+
+    fn timed_out() -> Observation {
+        Observation {
+            transport_error: true,
+            timed_out: true,
+            ..Observation::default()
+        }
+    }
+
+    #[test]
+    fn a_read_that_times_out_pauses_nothing() {
+        let p = pacer();
+        for op in [Operation::List, Operation::Get, Operation::Application] {
+            for _ in 0..5 {
+                p.observe(op, &timed_out());
+            }
+        }
+        assert!(p.creates_allowed(), "slow reads are not a dead server");
+        assert!(!p.circuit_open());
+        // A create that times out still pauses creates.
+        p.observe(Operation::Create, &timed_out());
+        assert!(!p.creates_allowed());
+    }
+
+    #[test]
+    fn a_read_refused_or_reset_is_a_failure() {
+        let p = pacer();
+        let reset = Observation {
+            transport_error: true,
+            ..Observation::default()
+        };
+        p.observe(Operation::List, &reset);
+        assert!(!p.creates_allowed(), "a reset read pauses creates");
+        p.observe(Operation::Get, &reset);
+        assert!(p.circuit_open(), "two failures open a threshold-2 circuit");
+        let answered = Observation {
+            status: Some(200),
+            sent_at: p.inner.clock.now(),
+            ..Observation::default()
+        };
+        p.observe(Operation::Get, &answered);
+        assert!(p.creates_allowed() && !p.circuit_open());
     }
 }

@@ -81,18 +81,33 @@ fn non_negative(n: impl Into<i64>) -> u64 {
 }
 
 pub(crate) fn page(w: wire::JobList, asked: &ListQuery) -> JobPage {
-    let pagination = w.pagination.unwrap_or_default();
+    let (total_count, offset, limit) = page_position(w.total_count, w.pagination, asked);
     JobPage {
         jobs: w.result.into_iter().map(job).collect(),
-        total_count: w.total_count.map(non_negative),
-        offset: pagination.offset.map(non_negative).unwrap_or(asked.offset),
-        limit: pagination
+        total_count,
+        offset,
+        limit,
+    }
+}
+
+/// A page's `totalCount`, offset and page size, from the wire's fields and
+/// the query asked.
+pub(crate) fn page_position(
+    total_count: Option<i64>,
+    pagination: Option<wire::Pagination>,
+    asked: &ListQuery,
+) -> (Option<u64>, u64, u64) {
+    let pagination = pagination.unwrap_or_default();
+    (
+        total_count.map(non_negative),
+        pagination.offset.map(non_negative).unwrap_or(asked.offset),
+        pagination
             .limit
             .map(non_negative)
             .filter(|l| *l > 0)
             .or(asked.limit)
             .unwrap_or(DEFAULT_PAGE_SIZE),
-    }
+    )
 }
 
 pub(crate) fn status_filter(s: StatusFilter) -> wire::JobStatusFilter {

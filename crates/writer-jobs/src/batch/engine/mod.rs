@@ -120,9 +120,12 @@ impl Engine {
         // steps mid-run (an NTP correction) moves no window.
         let anchor = (clock.wall(), clock.now());
         let pacer = Pacer::new(clock.clone(), settings.rate, settings.breaker_threshold);
+        // Reads get the batch's shorter timeout; creates (and job
+        // retries) keep the client's request timeout.
         let client = settings
             .client
-            .with_throttle(Arc::new(pacer.clone()) as Arc<dyn Throttle>);
+            .with_throttle(Arc::new(pacer.clone()) as Arc<dyn Throttle>)
+            .with_read_timeout(settings.read_timeout);
         let poll = settings
             .poll
             .unwrap_or_else(|| *settings.client.poll_policy());

@@ -1,0 +1,370 @@
+//! A list page decoded for a sweep: every job's id and creation time, and
+//! the whole job only for the jobs the caller asks about.
+//!
+//! Why not the generated `JobList`: a sweep reads pages of up to 100 jobs,
+//! most of them other clients' or long finished, and needs of each only
+//! its id and creation time (for the list's order, its density, where
+//! pages sit); the generated type decodes every job in full, each output
+//! included (hundreds of bytes, allocated and dropped), and that was most
+//! of the batch's decoding work. Here serde borrows the id from the body,
+//! parses one time per job, and leaves every other field an undecoded
+//! slice of the body ([`RawValue`]: checked to be JSON, nothing
+//! allocated); those are decoded, into the generated wire types, only for
+//! the jobs the caller wants (its own jobs, whose status it waits for).
+//!
+//! The request is the generated client's (`list_jobs`, with its path,
+//! query and headers); only the answer's body is read here, from the raw
+//! bytes the client captures of every answer (the generated code is
+//! handed an empty body, so it does not decode it too: see
+//! [`writer_api::raw::capture_raw_only`]). The fields below are the wire
+//! `Job`'s; a spec change that renames one fails to compile in
+//! [`wanted_job`], which builds the generated type.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use writer_api::types as wire;
+
+use super::{Call, Client, Undecodable, nonempty};
+use crate::error::{Error, Result};
+use crate::model::{Job, ListQuery, convert};
+use crate::throttle::Operation;
+
+/// One job of a [`BriefPage`].
+#[derive(Debug, Clone)]
+pub(crate) struct Brief {
+    /// The job's id.
+    pub(crate) id: String,
+    /// When it was created.
+    pub(crate) created_at: DateTime<Utc>,
+    /// The whole job, when the caller wanted it.
+    pub(crate) job: Option<Job>,
+}
+
+/// One page of an application's jobs, decoded brief.
+#[derive(Debug, Clone)]
+pub(crate) struct BriefPage {
+    /// The jobs, in the page's order.
+    pub(crate) jobs: Vec<Brief>,
+    /// The server's `totalCount`.
+    pub(crate) total_count: Option<u64>,
+    /// The page size the server used (as it said, else as asked).
+    pub(crate) limit: u64,
+}
+
+impl BriefPage {
+    /// Whether the page surely is the last (as
+    /// [`JobPage::is_last`](crate::model::JobPage::is_last)).
+    pub(crate) fn is_last(&self, offset: u64) -> bool {
+        let n = self.jobs.len() as u64;
+        n == 0 || matches!(self.total_count, Some(total) if total > 0 && offset + n >= total)
+    }
+}
+
+/// The wire `JobList`, its jobs brief.
+#[derive(Deserialize)]
+struct WirePage<'a> {
+    #[serde(borrow)]
+    result: Vec<WireJob<'a>>,
+    #[serde(rename = "totalCount", default)]
+    total_count: Option<i64>,
+    #[serde(default)]
+    pagination: Option<wire::Pagination>,
+}
+
+/// The wire `Job`: the id borrowed, the creation time parsed, the rest
+/// left undecoded (required fields stay required).
+#[derive(Deserialize)]
+struct WireJob<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(deserialize_with = "rfc3339")]
+    created_at: DateTime<Utc>,
+    #[serde(borrow)]
+    status: &'a RawValue,
+    #[serde(borrow)]
+    application_id: &'a RawValue,
+    #[serde(borrow, default)]
+    updated_at: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    completed_at: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+/// A creation time, parsed by chrono's hand-written RFC 3339 parser
+/// (several times faster than the generic one behind chrono's serde
+/// impl, and a sweep parses one per job listed); a text it refuses gets
+/// the serde impl's parse, so the same texts are accepted as by the
+/// generated type.
+fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<DateTime<Utc>, D::Error> {
+    struct Time;
+    impl Visitor<'_> for Time {
+        type Value = DateTime<Utc>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an RFC 3339 date and time")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> std::result::Result<Self::Value, E> {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .or_else(|_| text.parse::<DateTime<Utc>>())
+                .map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Time)
+}
+
+/// Decodes a field left raw.
+fn field<T: DeserializeOwned>(raw: &RawValue) -> serde_json::Result<T> {
+    serde_json::from_str(raw.get())
+}
+
+/// Decodes an optional field left raw.
+fn optional<T: DeserializeOwned>(raw: Option<&RawValue>) -> serde_json::Result<Option<T>> {
+    raw.map(field).transpose()
+}
+
+/// The whole job, through the generated wire type.
+fn wanted_job(w: WireJob<'_>) -> serde_json::Result<Job> {
+    let job = wire::Job {
+        id: w.id.into_owned(),
+        status: field(w.status)?,
+        application_id: field(w.application_id)?,
+        created_at: w.created_at,
+        updated_at: optional(w.updated_at)?,
+        completed_at: optional(w.completed_at)?,
+        data: optional(w.data)?,
+        error: optional(w.error)?,
+    };
+    Ok(convert::job(job))
+}
+
+/// Decodes a page's body: every job brief, the whole job where `wanted`.
+fn decode(
+    body: &[u8],
+    query: &ListQuery,
+    wanted: &impl Fn(&str) -> bool,
+) -> std::result::Result<BriefPage, Undecodable> {
+    // The body checked to be UTF-8 once, in one pass (fast on ASCII),
+    // rather than string by string as serde_json's reader of bytes does.
+    let page: WirePage<'_> = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(Undecodable::Json)?;
+    let (total_count, _, limit) = convert::page_position(page.total_count, page.pagination, query);
+    let mut jobs = Vec::with_capacity(page.result.len());
+    for w in page.result {
+        let created_at = w.created_at;
+        let brief = if wanted(&w.id) {
+            let job = wanted_job(w).map_err(Undecodable::Json)?;
+            Brief {
+                id: job.id.clone(),
+                created_at,
+                job: Some(job),
+            }
+        } else {
+            Brief {
+                id: w.id.into_owned(),
+                created_at,
+                job: None,
+            }
+        };
+        jobs.push(brief);
+    }
+    Ok(BriefPage {
+        jobs,
+        total_count,
+        limit,
+    })
+}
+
+impl Client {
+    /// Fetches one page of an application's jobs, decoded brief (see the
+    /// module docs): every job's id and creation time, and the whole job
+    /// for each id `wanted` accepts. Sent, retried and classified as
+    /// [`Client::list_jobs_page`] is.
+    pub(crate) async fn list_jobs_brief(
+        &self,
+        app_id: &str,
+        query: &ListQuery,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<BriefPage> {
+        nonempty("application id", app_id)?;
+        if query.limit == Some(0) {
+            return Err(Error::InvalidRequest(
+                "a page size must be at least 1".into(),
+            ));
+        }
+        let call = Call::List {
+            app: app_id,
+            query,
+            raw_only: true,
+        };
+        self.execute(Operation::List, call, |bytes, _| {
+            decode(bytes, query, &wanted)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::JobStatus;
+
+    fn page_json() -> serde_json::Value {
+        serde_json::json!({
+            "result": [
+                {
+                    "id": "ours",
+                    "application_id": "app",
+                    "status": "completed",
+                    "created_at": "2025-02-10T18:18:09.501223Z",
+                    "updated_at": "2025-02-10T18:18:39Z",
+                    "completed_at": "2025-02-10T18:18:39Z",
+                    "data": {"title": "T", "suggestion": "S"},
+                    "extra": {"nested": [1, 2, 3]}
+                },
+                {
+                    "id": "theirs",
+                    "application_id": "app",
+                    "status": "failed",
+                    "created_at": "2025-02-10T18:18:08Z",
+                    "error": "boom",
+                    "data": null
+                },
+                {
+                    "id": "quote\"d",
+                    "application_id": "app",
+                    "status": "in_progress",
+                    "created_at": "2025-02-10T18:18:07+01:00"
+                }
+            ],
+            "totalCount": 3,
+            "pagination": {"offset": 0, "limit": 100}
+        })
+    }
+
+    #[test]
+    fn a_brief_page_decodes_only_the_wanted_jobs_whole() {
+        let body = serde_json::to_vec(&page_json()).unwrap();
+        let query = ListQuery::default();
+        let page = match decode(&body, &query, &|id: &str| id == "ours") {
+            Ok(page) => page,
+            Err(_) => panic!("the page decodes"),
+        };
+        assert_eq!(page.total_count, Some(3));
+        assert_eq!(page.limit, 100);
+        assert!(page.is_last(0));
+        let ids: Vec<&str> = page.jobs.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(ids, ["ours", "theirs", "quote\"d"]);
+        let ours = page.jobs[0].job.as_ref().expect("ours is whole");
+        assert_eq!(ours.status, JobStatus::Completed);
+        assert_eq!(ours.output.as_ref().unwrap().suggestion, "S");
+        assert!(ours.completed_at.is_some());
+        assert!(page.jobs[1].job.is_none() && page.jobs[2].job.is_none());
+        let times: Vec<String> = page
+            .jobs
+            .iter()
+            .map(|b| b.created_at.to_rfc3339())
+            .collect();
+        assert_eq!(
+            times,
+            [
+                "2025-02-10T18:18:09.501223+00:00",
+                "2025-02-10T18:18:08+00:00",
+                "2025-02-10T17:18:07+00:00"
+            ]
+        );
+        // The same as the generated type's decoding, for the wanted job.
+        let full: wire::JobList = serde_json::from_slice(&body).unwrap();
+        let whole = convert::job(full.result.into_iter().next().unwrap());
+        assert_eq!(ours, &whole);
+    }
+
+    #[test]
+    fn a_brief_page_keeps_the_wire_types_required_fields() {
+        let mut page = page_json();
+        page["result"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("application_id");
+        let body = serde_json::to_vec(&page).unwrap();
+        assert!(decode(&body, &ListQuery::default(), &|_: &str| false).is_err());
+        let body = br#"{"result": [{"id": "x", "status": "completed", "application_id": "a"}]}"#;
+        assert!(decode(body, &ListQuery::default(), &|_: &str| false).is_err());
+        // A wanted job whose output is not the wire type's fails the page,
+        // as the generated decoding would.
+        let mut page = page_json();
+        page["result"][0]["data"] = serde_json::json!({"title": 5});
+        let body = serde_json::to_vec(&page).unwrap();
+        assert!(decode(&body, &ListQuery::default(), &|id: &str| id == "ours").is_err());
+    }
+}
+
+/// What decoding a sweep page costs, brief and in full (run with
+/// `cargo test --release -p writer-jobs --lib decode_cost -- --ignored
+/// --nocapture`; the figures are in issue 18's note).
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn decode_cost() {
+        let suggestion = "A durable, lightweight jacket for every season. ".repeat(8);
+        let jobs: Vec<serde_json::Value> = (0..100)
+            .map(|i| {
+                serde_json::json!({
+                    "id": format!("0000{i:04}-0001-4abc-8def-0123456789ab"),
+                    "application_id": "demo-product-descriptions",
+                    "status": "completed",
+                    "created_at": format!("2025-02-10T18:{:02}:{:02}.501223Z", i / 60, i % 60),
+                    "updated_at": "2025-02-10T18:20:39.100000Z",
+                    "completed_at": "2025-02-10T18:20:39.100000Z",
+                    "data": {"title": format!("Product #{i}"), "suggestion": suggestion},
+                })
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "result": jobs, "totalCount": 20000, "pagination": {"offset": 0, "limit": 100}
+        }))
+        .unwrap();
+        let query = ListQuery::default();
+        let rounds = 2000;
+        let time = |f: &dyn Fn()| {
+            f();
+            let start = Instant::now();
+            for _ in 0..rounds {
+                f();
+            }
+            start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+        };
+        let full = time(&|| {
+            let w: wire::JobList = serde_json::from_slice(&body).unwrap();
+            std::hint::black_box(convert::page(w, &query));
+        });
+        let none = time(&|| {
+            std::hint::black_box(decode(&body, &query, &|_: &str| false).ok());
+        });
+        let five = time(&|| {
+            let ours = |id: &str| id.as_bytes()[6] == b'0' && id.as_bytes()[7] < b'5';
+            std::hint::black_box(decode(&body, &query, &ours).ok());
+        });
+        println!(
+            "a page of 100 jobs ({} bytes): generated JobList + convert {full:.1} µs; \
+             brief, none ours {none:.1} µs; brief, 5 ours {five:.1} µs",
+            body.len()
+        );
+    }
+}
