@@ -156,17 +156,14 @@ async fn sweep_listing(
         if nothing_new(&page, &mut seen) {
             return Err(repeating(offset));
         }
-        progress.page(
-            page.jobs.iter().map(|j| j.created_at).min(),
-            scan == Scan::NewestFirst,
-        )?;
+        let page_oldest = page.jobs.iter().map(|j| j.created_at).min();
+        progress.page(page_oldest, scan == Scan::NewestFirst)?;
         let n = page.jobs.len() as u64;
         result
             .order
             .observe_page(page.jobs.iter().map(|j| j.created_at));
         let last = page.is_last(offset);
         let short = n < page.limit.min(page_size);
-        let page_oldest = page.jobs.iter().map(|j| j.created_at).min();
         if let Some(o) = page_oldest {
             result.oldest = Some(result.oldest.map_or(o, |r| r.min(o)));
         }
@@ -440,28 +437,25 @@ pub(super) async fn list_back_to(
         }
         let n = page.jobs.len() as u64;
         tracing::trace!(offset, n, total = ?page.total_count, "reconciliation page");
-        {
-            let mut known = prior;
-            known.merge(&listing.order);
-            progress.page(
-                page.jobs.iter().map(|j| j.created_at).min(),
-                known.newest_first(),
-            )?;
-        }
+        let oldest = page.jobs.iter().map(|j| j.created_at).min();
+        let newest = page.jobs.iter().map(|j| j.created_at).max();
+        // Judged on what the pages before this one showed of the order.
+        let mut known = prior;
+        known.merge(&listing.order);
+        progress.page(oldest, known.newest_first())?;
         listing
             .order
             .observe_page(page.jobs.iter().map(|j| j.created_at));
+        // Evidence adds up: start again from the prior, with this page.
         let mut known = prior;
         known.merge(&listing.order);
         let last = n == 0 || page.is_last(offset);
-        let oldest = page.jobs.iter().map(|j| j.created_at).min();
-        let newest = page.jobs.iter().map(|j| j.created_at).max();
-        // Creation times only: update times may come from other clocks.
-        let stamped = page.jobs.iter().map(|j| j.created_at).max();
+        // Stamps are creation times only: update times may come from
+        // other clocks.
         if listing.first_page_stamp.is_none() {
-            listing.first_page_stamp = stamped;
+            listing.first_page_stamp = newest;
         }
-        listing.newest_stamp = listing.newest_stamp.max(stamped);
+        listing.newest_stamp = listing.newest_stamp.max(newest);
         // A listed time is cut to its precision: a job stamped before
         // `back_to` may still have been made after it.
         for job in page.jobs {
