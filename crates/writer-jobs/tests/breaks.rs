@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::{collect_within, start, wait_until};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use writer_jobs::batch::{Batch, BatchRun, Outcome, Row};
 use writer_jobs::{Client, Inputs};
-use writer_sim::{DurationDist, FaultConfig, FaultKind, Simulator, SimulatorBuilder};
+use writer_sim::{DurationDist, FaultConfig, FaultKind, Simulator};
 
 const APP: &str = "demo-product-descriptions";
 
@@ -39,37 +40,6 @@ fn rows(n: usize, tag: &str) -> Vec<Row> {
             )
         })
         .collect()
-}
-
-/// Starts a simulator; with `RUST_LOG` set, the engine's decisions are
-/// logged to the test output.
-async fn start(builder: SimulatorBuilder) -> Simulator {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
-    builder.start().await.expect("simulator starts")
-}
-
-/// Collects a run's outcomes, failing if it does not end within `bound`
-/// of real time (promise: the run ends).
-async fn collect_within(mut run: BatchRun, bound: Duration, scenario: &str) -> Vec<Outcome> {
-    let deadline = tokio::time::Instant::now() + bound;
-    let mut outcomes = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline, run.next()).await {
-            Ok(Some(Ok(outcome))) => outcomes.push(outcome),
-            Ok(Some(Err(error))) => panic!("{scenario}: the batch stopped with an error: {error}"),
-            Ok(None) => return outcomes,
-            Err(_) => panic!(
-                "{scenario}: the run did not end within {bound:?}: {} outcomes {:?}",
-                outcomes.len(),
-                tally(&outcomes)
-            ),
-        }
-    }
 }
 
 /// Checks the promises on a finished run.
@@ -361,18 +331,6 @@ async fn run_resuming(batch: &Batch, rows: &[Row]) -> BatchRun {
             }
             Err(e) => panic!("the batch does not start: {e}"),
         }
-    }
-}
-
-/// Waits (at most 10 s of real time) until `done` holds.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "setup: {what} did not happen in time"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

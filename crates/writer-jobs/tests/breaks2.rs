@@ -39,6 +39,7 @@
 
 mod common;
 
+use common::{collect_within, start, wait_until};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,37 +79,6 @@ fn sim_builder(seed: u64) -> SimulatorBuilder {
             max_secs: 10.0,
         })
         .failure_rate(0.0)
-}
-
-/// Starts a simulator; with `RUST_LOG` set, the engine's decisions are
-/// logged to the test output.
-async fn start(builder: SimulatorBuilder) -> Simulator {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
-    builder.start().await.expect("simulator starts")
-}
-
-/// Collects a run's outcomes, failing if it does not end within `bound`
-/// of real time (promise: the run ends).
-async fn collect_within(mut run: BatchRun, bound: Duration, scenario: &str) -> Vec<Outcome> {
-    let deadline = tokio::time::Instant::now() + bound;
-    let mut outcomes = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline, run.next()).await {
-            Ok(Some(Ok(outcome))) => outcomes.push(outcome),
-            Ok(Some(Err(error))) => panic!("{scenario}: the batch stopped with an error: {error}"),
-            Ok(None) => return outcomes,
-            Err(_) => panic!(
-                "{scenario}: the run did not end within {bound:?}: {} outcomes {:?}",
-                outcomes.len(),
-                tally(&outcomes)
-            ),
-        }
-    }
 }
 
 /// Prints each outcome (for the test's output on failure).
@@ -182,18 +152,6 @@ async fn run_fed(batch: &Batch) -> (BatchRun, futures::channel::mpsc::UnboundedS
     .await;
     let tx = slot.lock().unwrap().take().expect("a sender");
     (run, tx)
-}
-
-/// Waits (at most 10 s of real time) until `done` holds.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "setup: {what} did not happen in time"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
 }
 
 /// A client of `base_url` on a clock `offset_ms` off the simulator's.

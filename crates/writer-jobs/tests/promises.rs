@@ -20,6 +20,7 @@
 
 mod common;
 
+use common::start;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
@@ -31,9 +32,7 @@ use common::proxy::{Hold, Proxy, ProxyConfig, Refuse};
 use futures::StreamExt;
 use writer_jobs::batch::{Batch, BatchError, BatchRun, Outcome, OutcomeResult, Rate, Row};
 use writer_jobs::{Client, Clock, Inputs, PollPolicy};
-use writer_sim::{
-    AppConfig, DurationDist, FaultConfig, JobOrigin, Simulator, SimulatorBuilder, TenantConfig,
-};
+use writer_sim::{AppConfig, DurationDist, FaultConfig, JobOrigin, Simulator, TenantConfig};
 
 const APP: &str = "demo-product-descriptions";
 
@@ -60,18 +59,6 @@ fn key_of(row: &Row) -> String {
 
 fn expected(row: &Row) -> String {
     writer_sim::expected_output(APP, &row.inputs.to_wire().inputs).suggestion
-}
-
-/// Starts a simulator; with `RUST_LOG` set, the engine's decisions are
-/// logged to the test output (e.g. `RUST_LOG=writer_jobs=info`).
-async fn start(builder: SimulatorBuilder) -> Simulator {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
-    builder.start().await.expect("simulator starts")
 }
 
 /// Promise (a): at most one job made by a create per row.

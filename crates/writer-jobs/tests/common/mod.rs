@@ -171,3 +171,51 @@ impl Clock for OffsetClock {
         self.inner.sleep(duration)
     }
 }
+
+/// Starts a simulator; with `RUST_LOG` set, the engine's decisions are
+/// logged to the test output.
+pub async fn start(builder: writer_sim::SimulatorBuilder) -> writer_sim::Simulator {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+    builder.start().await.expect("simulator starts")
+}
+
+/// Collects a run's outcomes, failing if it does not end within `bound`
+/// of real time (promise: the run ends).
+pub async fn collect_within(
+    mut run: writer_jobs::batch::BatchRun,
+    bound: std::time::Duration,
+    scenario: &str,
+) -> Vec<writer_jobs::batch::Outcome> {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + bound;
+    let mut outcomes = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, run.next()).await {
+            Ok(Some(Ok(outcome))) => outcomes.push(outcome),
+            Ok(Some(Err(error))) => panic!("{scenario}: the batch stopped with an error: {error}"),
+            Ok(None) => return outcomes,
+            Err(_) => panic!(
+                "{scenario}: the run did not end within {bound:?}: {} outcomes {:?}",
+                outcomes.len(),
+                invariants::tally(&outcomes)
+            ),
+        }
+    }
+}
+
+/// Waits (at most 10 s of real time) until `done` holds.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "setup: {what} did not happen in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
