@@ -413,3 +413,51 @@ fn run_sync_stream_prints_chunks_as_they_arrive() {
         "first text at {first:?}, end at {ended_at:?}"
     );
 }
+
+/// A 400 in Writer's documented error shape (`tpe`, `errors[].key`,
+/// `errors[].description`, `extras`) for an input the pre-flight check
+/// could not judge (a rule only the server knows): the CLI prints the
+/// server's description next to the input it names, exits 2, and never
+/// prints the key.
+#[test]
+fn a_server_400_in_writers_shape_names_the_input_and_its_description() {
+    use httpmock::prelude::*;
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/v1/applications/app-1");
+        then.status(200).json_body(serde_json::json!({
+            "id": "app-1", "name": "Pages", "type": "generation", "status": "deployed",
+            "created_at": "2025-02-10T18:18:09Z", "updated_at": "2025-02-10T18:18:09Z",
+            "inputs": [{"name": "Product name", "input_type": "text", "required": true}]
+        }));
+    });
+    let create = server.mock(|when, then| {
+        when.method(POST).path("/v1/applications/app-1/jobs");
+        then.status(400).json_body(serde_json::json!({
+            "tpe": "invalid_inputs",
+            "errors": [{
+                "description": "must name a product in the catalogue",
+                "key": "Product name",
+                "extras": {"max_length": 40}
+            }],
+            "extras": null
+        }));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = expect(
+        common::cli_bare(dir.path())
+            .env("WRITER_API_KEY", SECRET)
+            .env("WRITER_BASE_URL", server.base_url())
+            .args(["submit", "--app", "app-1", "--input", "Product name=Gizmo"]),
+        2,
+        &[
+            ("err", "HTTP 400"),
+            ("err", "Product name: must name a product in the catalogue"),
+        ],
+    );
+    create.assert();
+    assert!(
+        !stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET),
+        "the key was printed"
+    );
+}
