@@ -24,6 +24,7 @@ use writer_api::types::{
 use crate::config::{ErrorShape, OverMax, UnknownInputs};
 use crate::output::input_key;
 use crate::sim::Shared;
+use crate::stats::LogSlot;
 use crate::store::{JobStatus, NotFailed, Requester};
 
 /// The request header a test may set to tag which of its clients made a
@@ -276,6 +277,7 @@ fn success_status(shared: &Shared) -> StatusCode {
 async fn create_job(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
+    slot: Option<Extension<LogSlot>>,
     Path(app): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -297,6 +299,9 @@ async fn create_job(
         )
     };
     shared.stats.created(key);
+    if let Some(Extension(slot)) = slot {
+        shared.stats.made_job(slot, created_at);
+    }
     tracing::debug!(job_id = %id, "job created");
     Ok((
         success_status(&shared),

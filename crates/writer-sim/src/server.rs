@@ -233,7 +233,9 @@ async fn handle(
     let op = classify(req.method(), &path);
     let request_id = format!("sim-req-{}", seq.fetch_add(1, Ordering::Relaxed) + 1);
     let slot = shared.stats.request(op, shared.clock.now());
-    let result = handle_api(&shared, router, op, req.map(Body::new)).await;
+    let mut req = req.map(Body::new);
+    req.extensions_mut().insert(slot);
+    let result = handle_api(&shared, router, op, req).await;
     match result {
         Ok(mut resp) => {
             tracing::debug!(%op, %path, status = resp.status().as_u16(), %request_id, "answered");

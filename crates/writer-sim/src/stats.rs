@@ -120,6 +120,10 @@ pub struct RequestRecord {
     /// The status answered; `None` while unanswered, or when the
     /// connection was closed without a response.
     pub status: Option<u16>,
+    /// For a create that made a job: that job's `created_at`, even when
+    /// its answer never reached the client (what lets a benchmark tell a
+    /// lost answer from a create that made nothing).
+    pub made_job_at: Option<DateTime<Utc>>,
 }
 
 /// The live counters behind [`Stats`], and the request log when it is kept.
@@ -131,7 +135,9 @@ pub(crate) struct StatsCollector {
     log: Option<Mutex<Vec<RequestRecord>>>,
 }
 
-/// Where a request's record is in the log, to fill in its answer.
+/// Where a request's record is in the log, to fill in its answer (and, for
+/// a create, the job it made: the handler finds it in the request's
+/// extensions).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LogSlot(Option<usize>);
 
@@ -165,6 +171,7 @@ impl StatsCollector {
                 at,
                 op,
                 status: None,
+                made_job_at: None,
             });
             log.len() - 1
         }))
@@ -186,6 +193,17 @@ impl StatsCollector {
                 .entry(status)
                 .or_default() += 1;
         });
+    }
+
+    /// The request in `slot` made a job created at `at`.
+    pub(crate) fn made_job(&self, slot: LogSlot, at: DateTime<Utc>) {
+        if let LogSlot(Some(i)) = slot {
+            self.with_log(|log| {
+                if let Some(record) = log.get_mut(i) {
+                    record.made_job_at = Some(at);
+                }
+            });
+        }
     }
 
     pub(crate) fn dropped(&self) {

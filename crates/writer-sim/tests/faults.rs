@@ -494,3 +494,46 @@ async fn hold_handles_the_request_after_the_client_gave_up() {
     );
     assert_eq!(sim.stats().faults_of(FaultKind::Hold), 2);
 }
+
+/// The request log tells a create whose answer was lost (it made a job:
+/// `made_job_at` is that job's `created_at`) from one reset before it was
+/// handled (no job), and records the job of an answered create too.
+#[tokio::test]
+async fn the_request_log_tells_a_lost_answer_from_a_create_that_made_nothing() {
+    let sim = manual()
+        .request_log(true)
+        .faults("create:accept_then_drop=1".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let client = Client::new(&sim);
+    let path = format!("/v1/applications/{DEMO}/jobs");
+    let body =
+        |name: &str| serde_json::to_vec(&serde_json::json!({ "inputs": product(name) })).unwrap();
+    let send = |name: &'static str| client.try_send(reqwest::Method::POST, &path, Some(body(name)));
+    assert!(send("lost answer").await.is_err());
+    sim.set_faults("create:reset=1".parse().unwrap()).unwrap();
+    assert!(send("reset").await.is_err());
+    sim.set_faults(FaultConfig::none()).unwrap();
+    let answered = client.create_id(DEMO, &product("answered")).await;
+
+    let log = sim.request_log();
+    let creates: Vec<_> = log.iter().filter(|r| r.op == Operation::Create).collect();
+    assert_eq!(creates.len(), 3, "{log:?}");
+    let ids = sim.job_ids(DEMO);
+    let lost = ids
+        .iter()
+        .find(|id| **id != answered)
+        .expect("the lost answer's job");
+    assert_eq!(creates[0].status, None);
+    assert_eq!(
+        creates[0].made_job_at,
+        Some(sim.job(lost).unwrap().created_at)
+    );
+    assert_eq!((creates[1].status, creates[1].made_job_at), (None, None));
+    assert_eq!(creates[2].status, Some(202));
+    assert_eq!(
+        creates[2].made_job_at,
+        Some(sim.job(&answered).unwrap().created_at)
+    );
+}
