@@ -2,6 +2,7 @@
 //! fault mix on creates leaves ambiguous, on an application declared
 //! exclusive and on a shared one, judged from the simulator's records.
 
+use crate::oracle;
 use crate::report::{Table, duration, thousands};
 use crate::scenarios::{AMBIGUITY_MIX, Measured};
 
@@ -23,6 +24,45 @@ fn adopted(m: &Measured) -> u64 {
     dropped(m)
         .saturating_sub(m.ambiguous_landed)
         .saturating_sub(m.stats.duplicate_creates())
+}
+
+/// The run's hold in seconds.
+fn hold_secs(m: &Measured) -> f64 {
+    m.max_server_hold_secs
+        .unwrap_or(writer_jobs::batch::DEFAULT_MAX_SERVER_HOLD.as_secs_f64())
+}
+
+/// The mix as the oracle's formula takes it: creates a second (over the
+/// creation span), and the shares of creates that made a job without
+/// answering and that made none without answering.
+fn mix(m: &Measured) -> (f64, f64, f64) {
+    let creates = m
+        .stats
+        .by_operation
+        .get("create")
+        .copied()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let landed = dropped(m) as f64 / creates;
+    let lost = m.unknown_creates.saturating_sub(dropped(m)) as f64 / creates;
+    (creates / m.last_create_secs.max(1.0), landed, lost)
+}
+
+/// The longest hold at which the formula expects at most `share` of
+/// creates undecidable for this run's mix (bisection: the share grows
+/// with the hold).
+fn hold_for(m: &Measured, share: f64) -> f64 {
+    let (rate, landed, lost) = mix(m);
+    let (mut lo, mut hi) = (0.0_f64, 3600.0_f64);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if oracle::expected_share(rate, landed, lost, mid) <= share {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 fn percent(part: u64, whole: u64) -> f64 {
@@ -56,6 +96,7 @@ pub fn table(runs: &[Measured]) -> Table {
             "Rows",
             "Ambiguous",
             "Ambiguous %",
+            "Floor (any client)",
             "Of which with a job",
             "No candidate",
             "Adopted (answer lost)",
@@ -76,6 +117,11 @@ pub fn table(runs: &[Measured]) -> Table {
             thousands(m.rows),
             thousands(ambiguous(m)),
             format!("{:.2}%", percent(ambiguous(m), m.rows)),
+            format!(
+                "{} ({:.2}%)",
+                thousands(m.undecidable),
+                percent(m.undecidable, m.rows)
+            ),
             thousands(m.ambiguous_landed),
             thousands(m.ambiguous_no_candidate),
             format!("{} of {}", thousands(adopted(m)), thousands(dropped(m))),
@@ -114,6 +160,17 @@ pub fn table(runs: &[Measured]) -> Table {
          rows whose job ran other inputs than the row's, by the simulator's records. Every row has \
          distinct inputs, so duplicates are jobs beyond the first per input set."
             .to_string(),
+        "Floor (any client) = creates of this run that no client could decide even on an exclusive \
+         application, knowing when each create reached the server and every job on it (computed from \
+         the simulator's log by `crates/writer-bench/src/oracle.rs`): an unanswered create may own \
+         any job created from its arrival to its arrival plus the hold, every such orphan must be some \
+         create's, and a create is undecidable when two such explanations give it different fates. \
+         It counts creates, not rows (a row sent again after a create judged to have made nothing can \
+         count twice), and bounds every setting of the same hold, shared or exclusive. Expected from the \
+         mix: with unanswered creates arriving at rate r, a share l of creates making a job and u making \
+         none, the undecidable share is u(1 - e^(-r l H)) + l(1 - e^(-r (l + u) H)) for a hold H; it \
+         tends to l + u as the hold grows."
+            .to_string(),
     ];
     if !reasons.is_empty() {
         table.notes.push(format!(
@@ -135,14 +192,26 @@ pub fn verdicts(runs: &[Measured], out: &mut Vec<String>) {
     };
     let share = percent(ambiguous(exclusive), exclusive.rows);
     let clean = |m: &Measured| m.stats.duplicate_creates() == 0 && m.wrong_outputs == 0;
+    let (rate, landed, lost) = mix(exclusive);
     out.push(format!(
         "{}: exclusive application, default settings, <= 0.25% of rows ambiguous ({} of {} = {share:.2}%; \
-         {} duplicates, {} wrong outputs)",
+         {} duplicates, {} wrong outputs). Floor for this run's creates, any client: {} undecidable \
+         = {:.2}% of rows; expected from the mix ({:.2} creates/s, {:.2}% making a job unanswered, \
+         {:.2}% making none unanswered) at the {:.0} s hold: {:.2}%. What bounds it is the hold: \
+         the formula reaches 0.25% only at a hold of {:.1} s or less",
         crate::report::mark(share <= 0.25),
         ambiguous(exclusive),
         thousands(exclusive.rows),
         exclusive.stats.duplicate_creates(),
         exclusive.wrong_outputs,
+        exclusive.undecidable,
+        percent(exclusive.undecidable, exclusive.rows),
+        rate,
+        100.0 * landed,
+        100.0 * lost,
+        hold_secs(exclusive),
+        100.0 * oracle::expected_share(rate, landed, lost, hold_secs(exclusive)),
+        hold_for(exclusive, 0.0025),
     ));
     let best = runs
         .iter()

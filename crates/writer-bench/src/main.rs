@@ -10,6 +10,7 @@
 mod ambiguity;
 mod child;
 mod naive;
+mod oracle;
 mod report;
 mod scenarios;
 

@@ -18,6 +18,7 @@ use writer_sim::{
 
 use crate::child::{self, Kind, Target};
 use crate::naive;
+use crate::oracle;
 
 /// The application every scenario runs its rows through.
 pub const APP: &str = "demo-product-descriptions";
@@ -304,6 +305,12 @@ pub struct Measured {
     pub breakdown: Breakdown,
     /// Rows reported ambiguous whose create did make a job on the server.
     pub ambiguous_landed: u64,
+    /// Creates whose answer left their outcome unknown (no answer, 408,
+    /// 5xx), by the simulator's log.
+    pub unknown_creates: u64,
+    /// Of those, the ones no client could decide on an exclusive
+    /// application with this run's hold (see [`crate::oracle`]).
+    pub undecidable: u64,
     /// Whether the batch declared the application exclusive.
     pub exclusive: bool,
     /// The batch's `max_server_hold` (`None`: the library's default).
@@ -584,8 +591,14 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
     no_candidate_reasons.dedup();
     let reported: u64 = summary.outcomes.values().sum();
     let schedule = creation_schedule(&sim, summary.started_us);
+    let log = sim.request_log();
+    let unknown = oracle::unknown_creates(&log);
+    let hold = job
+        .max_server_hold_secs
+        .unwrap_or(writer_jobs::batch::DEFAULT_MAX_SERVER_HOLD.as_secs_f64());
+    let undecidable = oracle::undecidable(&unknown, hold) as u64;
     let breakdown = Breakdown::of(
-        sim.request_log().iter().map(log_entry),
+        log.iter().map(log_entry),
         summary.started_us,
         schedule.first_finish_us,
         schedule.last_create_us,
@@ -610,6 +623,8 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         poll_pace: PollPace::of(&schedule.durations),
         breakdown,
         ambiguous_landed,
+        unknown_creates: unknown.len() as u64,
+        undecidable,
         exclusive: job.exclusive,
         max_server_hold_secs: job.max_server_hold_secs,
         less_overlap: job.less_overlap,

@@ -1,0 +1,210 @@
+//! The ambiguity floor of a run (issue 19): how many of its creates no
+//! client could decide, not even one that knew when each create reached
+//! the server and every job the application holds.
+//!
+//! On an application only we use, every job whose create went unanswered
+//! (an "orphan") belongs to one of the creates whose answer did not tell
+//! their outcome (no answer, 408 or 5xx). The server may act on such a
+//! create from the moment it arrives until the hold has passed
+//! (`Batch::max_server_hold`), so an orphan created at `t` may be the job
+//! of any unknown create that arrived in `[t - hold, t]`. The orphans must
+//! all be somebody's: the consistent explanations are the matchings that
+//! give every orphan a create of its own. A create is decided when all
+//! of them agree on its fate (no job, or one job in particular);
+//! otherwise its row can only be reported, never adopted or sent again.
+//!
+//! The simulator's request log gives each create's arrival time and, for
+//! one that made a job, that job's `created_at`: the oracle sees the
+//! truth the client must infer, with windows that start at arrival rather
+//! than at send and need no clock evidence. What it cannot decide, no
+//! client can.
+
+use writer_sim::{Operation, RequestRecord};
+
+/// A create whose answer did not tell its outcome: when it reached the
+/// server, and when the job it made was created (if it made one), in
+/// seconds of simulated time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Unknown {
+    /// Arrival on the server.
+    pub at: f64,
+    /// The `created_at` of the job it made.
+    pub made: Option<f64>,
+}
+
+/// The creates of a request log whose answer left their outcome unknown to
+/// the client: no answer, 408, or a 5xx (what `writer-jobs` treats as
+/// ambiguous).
+pub fn unknown_creates(log: &[RequestRecord]) -> Vec<Unknown> {
+    let secs = |micros: i64| micros as f64 / 1e6;
+    log.iter()
+        .filter(|r| r.op == Operation::Create)
+        .filter(|r| matches!(r.status, None | Some(408) | Some(500..=599)))
+        .map(|r| Unknown {
+            at: secs(r.at.timestamp_micros()),
+            made: r.made_job_at.map(|t| secs(t.timestamp_micros())),
+        })
+        .collect()
+}
+
+/// How many of `creates` no client could decide with windows of `hold`
+/// seconds: those whose fate differs between two explanations of the
+/// orphans (see the module's notes).
+pub fn undecidable(creates: &[Unknown], hold: f64) -> usize {
+    let orphans: Vec<f64> = creates.iter().filter_map(|c| c.made).collect();
+    // Each orphan's possible creates. The tolerance absorbs the rounding
+    // of times to microseconds (a job is never created before its create
+    // arrived).
+    let adj: Vec<Vec<usize>> = orphans
+        .iter()
+        .map(|&t| {
+            (0..creates.len())
+                .filter(|&c| creates[c].at - 1e-3 <= t && t <= creates[c].at + hold)
+                .collect()
+        })
+        .collect();
+    let graph = Graph {
+        adj: &adj,
+        rights: creates.len(),
+    };
+    let best = graph.matching(None, None);
+    (0..creates.len())
+        .filter(|&c| {
+            let mut fates = 0;
+            if graph.matching(None, Some(c)) == best {
+                fates += 1;
+            }
+            for (o, options) in adj.iter().enumerate() {
+                if fates >= 2 {
+                    break;
+                }
+                if options.contains(&c) && graph.matching(Some(o), Some(c)) + 1 == best {
+                    fates += 1;
+                }
+            }
+            fates >= 2
+        })
+        .count()
+}
+
+/// Orphans (left) and the creates (right) each may belong to.
+struct Graph<'a> {
+    adj: &'a [Vec<usize>],
+    rights: usize,
+}
+
+impl Graph<'_> {
+    /// The size of a maximum matching without the orphan `skip_left` and
+    /// the create `skip_right` (Kuhn's augmenting paths: the graphs have a
+    /// few hundred nodes).
+    fn matching(&self, skip_left: Option<usize>, skip_right: Option<usize>) -> usize {
+        let mut owner: Vec<Option<usize>> = vec![None; self.rights];
+        let mut size = 0;
+        for left in 0..self.adj.len() {
+            if Some(left) == skip_left {
+                continue;
+            }
+            let mut seen = vec![false; self.rights];
+            if self.augment(left, skip_right, &mut seen, &mut owner) {
+                size += 1;
+            }
+        }
+        size
+    }
+
+    fn augment(
+        &self,
+        left: usize,
+        skip_right: Option<usize>,
+        seen: &mut [bool],
+        owner: &mut [Option<usize>],
+    ) -> bool {
+        for &right in &self.adj[left] {
+            if Some(right) == skip_right || seen[right] {
+                continue;
+            }
+            seen[right] = true;
+            let free = match owner[right] {
+                None => true,
+                Some(other) => self.augment(other, skip_right, seen, owner),
+            };
+            if free {
+                owner[right] = Some(left);
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The expected share of creates no client can decide, for a mix where a
+/// share `landed` of creates makes a job without answering and a share
+/// `lost` makes none without answering either, at `rate` creates a
+/// second arriving as a Poisson process, with windows of `hold` seconds:
+/// a create that made nothing is undecidable when an orphan falls in its
+/// window, one that made a job when another unknown create's window
+/// covers that job.
+pub fn expected_share(rate: f64, landed: f64, lost: f64, hold: f64) -> f64 {
+    lost * (1.0 - (-rate * landed * hold).exp())
+        + landed * (1.0 - (-rate * (landed + lost) * hold).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unknown(at: f64, made: Option<f64>) -> Unknown {
+        Unknown { at, made }
+    }
+
+    #[test]
+    fn far_apart_creates_are_all_decided() {
+        let creates = [
+            unknown(0.0, Some(0.1)),
+            unknown(100.0, None),
+            unknown(200.0, Some(200.2)),
+        ];
+        assert_eq!(undecidable(&creates, 10.0), 0);
+    }
+
+    #[test]
+    fn an_orphan_two_creates_could_own_leaves_both_undecided() {
+        // The orphan at 5.1 may be the job of the create at 0 or at 5;
+        // the one at 50 is alone in its window.
+        let creates = [
+            unknown(0.0, None),
+            unknown(5.0, Some(5.1)),
+            unknown(50.0, Some(50.1)),
+        ];
+        assert_eq!(undecidable(&creates, 10.0), 2);
+        // With a hold shorter than the gap, each is decided.
+        assert_eq!(undecidable(&creates, 4.0), 0);
+    }
+
+    #[test]
+    fn two_orphans_both_creates_could_own_are_known_landed_but_not_whose() {
+        // Both creates arrived before both jobs: each landed, but which
+        // job is whose is unknown.
+        let both = [unknown(0.0, Some(0.1)), unknown(0.05, Some(0.12))];
+        assert_eq!(undecidable(&both, 10.0), 2);
+        // The first job predates the second create, so it is the first
+        // create's, and the second job the second's.
+        let ordered = [unknown(0.0, Some(0.01)), unknown(0.05, Some(0.12))];
+        assert_eq!(undecidable(&ordered, 10.0), 0);
+    }
+
+    #[test]
+    fn a_create_with_no_orphan_in_reach_is_decided_as_made_nothing() {
+        // Jobs before a create arrived cannot be its own.
+        let creates = [unknown(0.0, Some(0.1)), unknown(3.0, None)];
+        assert_eq!(undecidable(&creates, 10.0), 0);
+    }
+
+    #[test]
+    fn the_expected_share_grows_with_the_hold_to_the_unknown_share() {
+        let at = |hold| expected_share(1.3, 0.015, 0.045, hold);
+        assert!(at(1.0) < 0.003, "{}", at(1.0));
+        assert!(at(5.0) > at(1.0));
+        assert!((at(300.0) - 0.06).abs() < 0.001, "{}", at(300.0));
+    }
+}
