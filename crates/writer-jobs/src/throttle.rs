@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::clock::Sleep;
+use crate::clock::{ClockInstant, Sleep};
 
 /// The kind of request about to be sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,12 +71,13 @@ pub struct Observation {
     /// `true` when the attempt ran out of time with no answer (then
     /// `transport_error` is `true` too): a slow server, not a dead one.
     pub timed_out: bool,
-    /// When the attempt was sent, on the client's clock ([`Clock::now`]):
-    /// an answer to a request sent before some failure says nothing about
-    /// whether the server has recovered since.
+    /// When the attempt was sent, on the client's clock
+    /// ([`Clock::instant`]; not a wall-clock time): an answer to a request
+    /// sent before some failure says nothing about whether the server has
+    /// recovered since.
     ///
-    /// [`Clock::now`]: crate::clock::Clock::now
-    pub sent_at: Duration,
+    /// [`Clock::instant`]: crate::clock::Clock::instant
+    pub sent_at: ClockInstant,
     /// The server's `Date` header, when it sent one: with the time the
     /// attempt was sent and the time this is observed, it bounds the offset
     /// between the server's clock and ours.

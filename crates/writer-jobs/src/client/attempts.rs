@@ -50,7 +50,7 @@ impl Client {
             {
                 throttle.acquire(op).await;
             }
-            let sent_at = clock.now();
+            let sent_at = clock.instant();
             let (outcome, mut observation) = attempt_once().await;
             observation.sent_at = sent_at;
             if let Some(throttle) = &self.throttle {
