@@ -15,6 +15,7 @@ use crate::clock::{ClockInstant, Sleep};
 
 /// The kind of request about to be sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Operation {
     /// `POST /v1/applications/{id}/jobs` (not idempotent).
     Create,

@@ -12,6 +12,7 @@ pub enum BatchError {
     Journal(#[from] JournalError),
     /// Two rows share a key.
     #[error("row key `{key}` appears twice (input rows {first} and {second}); keys must be unique")]
+    #[non_exhaustive]
     DuplicateKey {
         /// The key.
         key: String,
@@ -34,6 +35,7 @@ pub enum BatchError {
          stopped with rows still to create or reconcile: run it again (resume) once the \
          server is back"
     )]
+    #[non_exhaustive]
     Unavailable {
         /// How long requests had been failing.
         waited_secs: u64,

@@ -14,6 +14,7 @@
 /// test can kill a program that runs a batch (the CLI) at an exact record.
 #[cfg(feature = "test-util")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Failpoint {
     /// Which record (counting from 0, in this run).
     pub index: u64,
@@ -24,6 +25,7 @@ pub struct Failpoint {
 /// Where around a journal record a failpoint stops (feature `test-util`).
 #[cfg(feature = "test-util")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailMode {
     /// Before the record is written.
     Before,
@@ -40,6 +42,11 @@ impl Failpoint {
     /// The environment variable a batch reads a failpoint from when it was
     /// given none (and then aborts the process at it).
     pub const ENV: &'static str = "WRITER_JOBS_FAILPOINT";
+
+    /// A failpoint at the `index`-th record (counting from 0, in this run).
+    pub fn new(index: u64, mode: FailMode) -> Self {
+        Self { index, mode }
+    }
 
     /// Parses `INDEX:before|torn|after`.
     pub fn parse(text: &str) -> Result<Self, String> {

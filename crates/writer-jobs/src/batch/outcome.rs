@@ -7,13 +7,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[cfg(doc)]
-use super::AmbiguousPolicy;
 use crate::model::{Inputs, Output};
 
 /// One input row: its identity is its key, not its inputs (two rows may
 /// carry the same inputs and get a job each).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Row {
     /// The row's unique key.
     pub key: String,
@@ -91,19 +90,23 @@ impl Outcome {
 /// What happened to a row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum OutcomeResult {
     /// The job completed with this output.
+    #[non_exhaustive]
     Completed {
         /// The generated output.
         output: Output,
     },
     /// The job failed (after any job-level retries).
+    #[non_exhaustive]
     Failed {
         /// The server's error message.
         error: String,
     },
     /// The create's outcome is unknown: a job may or may not exist. Never
-    /// resent unless the batch was told to ([`AmbiguousPolicy::Resend`]).
+    /// resent unless the batch was told to ([`AmbiguousPolicy::Resend`](super::AmbiguousPolicy::Resend)).
+    #[non_exhaustive]
     Ambiguous {
         /// What went wrong.
         reason: String,
@@ -113,6 +116,7 @@ pub enum OutcomeResult {
     },
     /// The server refused to create the job (e.g. invalid inputs), or the
     /// row did not pass validation; nothing was created.
+    #[non_exhaustive]
     Rejected {
         /// Why.
         error: String,
@@ -121,6 +125,7 @@ pub enum OutcomeResult {
     },
     /// The job did not finish within the poll policy's deadline; it may
     /// still finish (`writer-jobs wait JOB_ID`).
+    #[non_exhaustive]
     TimedOut {
         /// How long the batch waited, in seconds.
         waited_secs: u64,
@@ -128,6 +133,40 @@ pub enum OutcomeResult {
 }
 
 impl OutcomeResult {
+    /// [`OutcomeResult::Completed`] with this output.
+    pub fn completed(output: Output) -> Self {
+        Self::Completed { output }
+    }
+
+    /// [`OutcomeResult::Failed`] with the server's error message.
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self::Failed {
+            error: error.into(),
+        }
+    }
+
+    /// [`OutcomeResult::Ambiguous`]: why, and the candidate job ids.
+    pub fn ambiguous(reason: impl Into<String>, candidates: Vec<String>) -> Self {
+        Self::Ambiguous {
+            reason: reason.into(),
+            candidates,
+        }
+    }
+
+    /// [`OutcomeResult::Rejected`]: why, and the HTTP status when the
+    /// server answered.
+    pub fn rejected(error: impl Into<String>, http_status: Option<u16>) -> Self {
+        Self::Rejected {
+            error: error.into(),
+            http_status,
+        }
+    }
+
+    /// [`OutcomeResult::TimedOut`] after waiting `waited_secs` seconds.
+    pub fn timed_out(waited_secs: u64) -> Self {
+        Self::TimedOut { waited_secs }
+    }
+
     /// A short name: `completed`, `failed`, `ambiguous`, `rejected`, `timed_out`.
     pub fn name(&self) -> &'static str {
         match self {

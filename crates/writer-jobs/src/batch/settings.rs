@@ -8,8 +8,6 @@ use std::time::Duration;
 
 #[cfg(feature = "test-util")]
 use super::Failpoint;
-#[cfg(doc)]
-use super::OutcomeResult;
 use super::{BatchError, Durability, Rate};
 use crate::Client;
 use crate::model::Application;
@@ -26,8 +24,11 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// What to do with a create whose outcome is unknown and that
 /// reconciliation could not settle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum AmbiguousPolicy {
-    /// Report the row as [`OutcomeResult::Ambiguous`] (at most once per row).
+    /// Report the row as
+    /// [`OutcomeResult::Ambiguous`](super::OutcomeResult::Ambiguous) (at
+    /// most once per row).
     #[default]
     Report,
     /// Create it again (at least once: the row may end up with two jobs).
@@ -185,7 +186,9 @@ impl Batch {
     }
 
     /// Check every row against the application's inputs before creating it;
-    /// invalid rows become [`OutcomeResult::Rejected`] without a request.
+    /// invalid rows become
+    /// [`OutcomeResult::Rejected`](super::OutcomeResult::Rejected) without
+    /// a request.
     pub fn validate_against(mut self, application: Application) -> Self {
         self.application = Some(application);
         self
@@ -231,7 +234,8 @@ impl Batch {
     /// create's window and that no row owns can only be that create's, and
     /// is adopted. On a shared application timing cannot tell our job from
     /// another client's, so such a row is reported
-    /// [`OutcomeResult::Ambiguous`] with its candidate job ids instead.
+    /// [`OutcomeResult::Ambiguous`](super::OutcomeResult::Ambiguous) with
+    /// its candidate job ids instead.
     pub fn exclusive_application(mut self, exclusive: bool) -> Self {
         self.exclusive_application = exclusive;
         self
