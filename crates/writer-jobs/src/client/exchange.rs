@@ -119,7 +119,7 @@ from_typed! {
 
 /// The wire value of a successful answer: the generated client's decoded
 /// value when there is one, else decoded from the raw bytes (a 2xx the
-/// spec does not list, or the hand-built streamed run's whole answer).
+/// spec does not list, or the streamed run's whole answer).
 pub(super) fn wire_value<W: FromTyped>(
     bytes: &[u8],
     typed: Option<Typed>,
