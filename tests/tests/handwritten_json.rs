@@ -328,9 +328,7 @@ fn output_and_completed_outcomes_carry_the_wire_shape_of_a_result() {
         let mut outcome = Outcome::new(
             "row-1",
             0,
-            OutcomeResult::Completed {
-                output: output.clone(),
-            },
+            OutcomeResult::completed(output.clone()),
             chrono::DateTime::UNIX_EPOCH,
         );
         outcome.job_id = Some("j".into());

@@ -327,13 +327,13 @@ fn inputs() -> impl Strategy<Value = Inputs> {
 
 fn outcome_result() -> impl Strategy<Value = OutcomeResult> {
     prop_oneof![
-        output().prop_map(|output| OutcomeResult::Completed { output }),
-        text().prop_map(|error| OutcomeResult::Failed { error }),
+        output().prop_map(OutcomeResult::completed),
+        text().prop_map(OutcomeResult::failed),
         (text(), prop::collection::vec(text(), 0..3))
-            .prop_map(|(reason, candidates)| OutcomeResult::Ambiguous { reason, candidates }),
+            .prop_map(|(reason, candidates)| OutcomeResult::ambiguous(reason, candidates)),
         (text(), prop::option::of(any::<u16>()))
-            .prop_map(|(error, http_status)| OutcomeResult::Rejected { error, http_status }),
-        any::<u64>().prop_map(|waited_secs| OutcomeResult::TimedOut { waited_secs }),
+            .prop_map(|(error, http_status)| OutcomeResult::rejected(error, http_status)),
+        any::<u64>().prop_map(OutcomeResult::timed_out),
     ]
 }
 

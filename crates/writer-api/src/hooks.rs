@@ -26,6 +26,10 @@ impl ClientHooks<Credentials> for Client {
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
+        // Inside `raw::prepare` nothing is sent (and nothing traced).
+        if raw::preparing() {
+            return Ok(raw::keep(request));
+        }
         let span = tracing::debug_span!(
             "writer_api.request",
             operation = info.operation_id,

@@ -68,6 +68,44 @@ mod tests {
     use super::*;
     use progenitor_client::ClientInfo;
 
+    /// A prepared request is the generated one, credentials included, and
+    /// is not sent: nothing listens on the base URL's port, so a send
+    /// would end in a connection error, not in the empty 204.
+    #[tokio::test]
+    async fn prepare_keeps_the_generated_request_unsent() {
+        let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", unused.local_addr().unwrap());
+        drop(unused);
+        let credentials = auth::Credentials::bearer("sk-prepared").unwrap();
+        let client = Client::new(&base, credentials);
+        let body = types::RunApplicationRequest {
+            inputs: Vec::new(),
+            stream: Some(true),
+        };
+        let send = client
+            .run_application()
+            .application_id("app 1")
+            .body(body)
+            .send();
+        let (output, request) = raw::prepare(send).await;
+        assert!(
+            matches!(&output, Err(Error::UnexpectedResponse(r)) if r.status() == 204),
+            "{output:?}"
+        );
+        let request = request.expect("the request is kept");
+        assert_eq!(request.method(), reqwest::Method::POST);
+        assert_eq!(request.url().path(), "/v1/applications/app%201");
+        let header = |name: &str| request.headers()[name].to_str().unwrap().to_string();
+        assert_eq!(header("authorization"), "Bearer sk-prepared");
+        assert_eq!(header("api-version"), API_VERSION);
+        let sent: serde_json::Value =
+            serde_json::from_slice(request.body().unwrap().as_bytes().unwrap()).unwrap();
+        assert_eq!(sent["stream"], true);
+        // Outside `prepare`, the same call is sent (and fails to connect).
+        let send = client.get_job().job_id("j").send();
+        assert!(matches!(send.await, Err(Error::CommunicationError(_))));
+    }
+
     #[test]
     fn api_version_matches_the_spec() {
         assert_eq!(

@@ -167,6 +167,47 @@ async fn capture_with<F: Future>(
     (output, raw)
 }
 
+tokio::task_local! {
+    static PREPARE: Arc<Mutex<Option<reqwest::Request>>>;
+}
+
+/// Runs `future` (a generated `send()`) without sending anything: the
+/// request the generated code built (its route, query, headers and body,
+/// with the credentials the `pre` hook put on it) is kept and returned,
+/// and the generated code gets an empty `204` instead of an answer (so its
+/// output is an error, `UnexpectedResponse`, unless the request could not
+/// be built: then `InvalidRequest` and no request).
+///
+/// For a caller that must send a request itself but should not build it
+/// by hand: the streamed synchronous run, whose answer is an event stream
+/// that the generated code cannot read as it arrives.
+pub async fn prepare<F: Future>(future: F) -> (F::Output, Option<reqwest::Request>) {
+    let slot = Arc::new(Mutex::new(None));
+    let output = PREPARE.scope(slot.clone(), future).await;
+    let request = slot
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    (output, request)
+}
+
+/// Whether the current task runs inside [`prepare`].
+pub(crate) fn preparing() -> bool {
+    PREPARE.try_with(|_| ()).is_ok()
+}
+
+/// Inside [`prepare`]: keeps `request` and gives the empty answer to hand
+/// the generated code instead of sending it.
+pub(crate) fn keep(request: reqwest::Request) -> reqwest::Response {
+    // Outside a scope there is nowhere to keep it: it is dropped, unsent.
+    let _ = PREPARE.try_with(|slot| {
+        *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(request);
+    });
+    let mut empty = http::Response::new(reqwest::Body::from(Bytes::new()));
+    *empty.status_mut() = StatusCode::NO_CONTENT;
+    reqwest::Response::from(empty)
+}
+
 /// The body limit of the current capture scope (the default outside one).
 pub(crate) fn current_limit() -> usize {
     CAPTURE

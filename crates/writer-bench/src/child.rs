@@ -339,9 +339,9 @@ async fn run_batch(
     while let Some(outcome) = run.next().await {
         let outcome = outcome.map_err(|e| e.to_string())?;
         let why = match &outcome.result {
-            OutcomeResult::Ambiguous { reason, candidates } => {
-                Some((reason.clone(), candidates.clone()))
-            }
+            OutcomeResult::Ambiguous {
+                reason, candidates, ..
+            } => Some((reason.clone(), candidates.clone())),
             _ => None,
         };
         record(outcome.seq, outcome.job_id, outcome.result.name(), why);

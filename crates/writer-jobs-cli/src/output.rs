@@ -84,24 +84,26 @@ impl ResultRecord {
     /// The record for an outcome.
     pub fn from_outcome(outcome: &Outcome, simulated: bool) -> Self {
         let (title, suggestion, error, candidates) = match &outcome.result {
-            OutcomeResult::Completed { output } => (
+            OutcomeResult::Completed { output, .. } => (
                 output.title.clone(),
                 Some(output.suggestion.clone()),
                 None,
                 Vec::new(),
             ),
-            OutcomeResult::Failed { error } => (None, None, Some(error.clone()), Vec::new()),
-            OutcomeResult::Ambiguous { reason, candidates } => {
-                (None, None, Some(reason.clone()), candidates.clone())
-            }
-            OutcomeResult::Rejected { error, http_status } => {
+            OutcomeResult::Failed { error, .. } => (None, None, Some(error.clone()), Vec::new()),
+            OutcomeResult::Ambiguous {
+                reason, candidates, ..
+            } => (None, None, Some(reason.clone()), candidates.clone()),
+            OutcomeResult::Rejected {
+                error, http_status, ..
+            } => {
                 let error = match http_status {
                     Some(status) => format!("{error} (HTTP {status})"),
                     None => error.clone(),
                 };
                 (None, None, Some(error), Vec::new())
             }
-            OutcomeResult::TimedOut { waited_secs } => (
+            OutcomeResult::TimedOut { waited_secs, .. } => (
                 None,
                 None,
                 Some(format!(
@@ -110,6 +112,8 @@ impl ResultRecord {
                 )),
                 Vec::new(),
             ),
+            // A kind of outcome newer than this CLI: its name is the status.
+            _ => (None, None, None, Vec::new()),
         };
         Self {
             key: outcome.key.clone(),
@@ -612,12 +616,10 @@ mod tests {
         let mut outcome = Outcome::new(
             key,
             0,
-            OutcomeResult::Completed {
-                output: Output::new(
-                    Some("T".into()),
-                    format!("line one\nline two, \"quoted\" for {key}"),
-                ),
-            },
+            OutcomeResult::completed(Output::new(
+                Some("T".into()),
+                format!("line one\nline two, \"quoted\" for {key}"),
+            )),
             Utc::now(),
         );
         outcome.job_id = Some(format!("job-{key}"));
@@ -678,9 +680,7 @@ mod tests {
         assert_eq!(rewrite(&path, format, true, &changes).unwrap(), 0, "same");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
         let mut failed = outcome("a");
-        failed.result = OutcomeResult::Failed {
-            error: "boom".into(),
-        };
+        failed.result = OutcomeResult::failed("boom");
         changes.insert("a".to_string(), Some(failed));
         changes.insert("b".to_string(), None);
         changes.insert("d".to_string(), Some(outcome("d")));

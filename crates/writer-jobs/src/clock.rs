@@ -30,6 +30,42 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn wall(&self) -> DateTime<Utc>;
     /// A future that completes after `duration` of the clock's time.
     fn sleep(&self, duration: Duration) -> Sleep;
+
+    /// [`now`](Clock::now) as a [`ClockInstant`], a type of its own so
+    /// that it cannot be taken for a duration or a wall-clock time.
+    fn instant(&self) -> ClockInstant {
+        ClockInstant::from_start(self.now())
+    }
+}
+
+/// A moment on a [`Clock`]'s monotonic timeline: how long after the clock
+/// started it is ([`Clock::now`]), in the clock's frame.
+///
+/// Times in this crate come in two kinds, each with a type of its own:
+/// a moment of the client's own clock is a `ClockInstant` (it only
+/// compares with moments of the same clock, and never goes backwards),
+/// and a wall-clock time, comparable with the server's timestamps (a
+/// job's `created_at`, a `Date` header), is a `DateTime<Utc>` (see
+/// [`Clock::wall`]). A plain `Duration` is a length of time, never a
+/// moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClockInstant(Duration);
+
+impl ClockInstant {
+    /// The moment `since_start` after the clock started.
+    pub const fn from_start(since_start: Duration) -> Self {
+        Self(since_start)
+    }
+
+    /// How long after the clock started this moment is.
+    pub const fn since_start(self) -> Duration {
+        self.0
+    }
+
+    /// How long after `earlier` this moment is (zero when it is not later).
+    pub fn saturating_duration_since(self, earlier: ClockInstant) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
 }
 
 /// A shared clock handle, cheap to clone.
@@ -158,6 +194,21 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         let elapsed = clock.wall() - DateTime::<Utc>::from(anchor);
         assert!(elapsed.num_seconds() >= 59, "{elapsed}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn instants_follow_the_clock_and_subtract_to_durations() {
+        let clock = ScaledClock::new(10.0);
+        let first = clock.instant();
+        clock.sleep(Duration::from_secs(5)).await;
+        let second = clock.instant();
+        assert!(second > first);
+        assert_eq!(second.since_start(), clock.now());
+        assert_eq!(
+            second.saturating_duration_since(first),
+            Duration::from_secs(5)
+        );
+        assert_eq!(first.saturating_duration_since(second), Duration::ZERO);
     }
 
     #[test]

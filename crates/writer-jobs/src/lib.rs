@@ -96,7 +96,7 @@ pub mod throttle;
 
 pub use app::App;
 pub use client::{Client, ClientBuilder, RunStream};
-pub use clock::{Clock, ScaledClock, SharedClock, SystemClock};
+pub use clock::{Clock, ClockInstant, ScaledClock, SharedClock, SystemClock};
 pub use config::EnvSource;
 pub use error::{Error, ErrorBody, ErrorProblem, InputProblem, Result};
 pub use model::{

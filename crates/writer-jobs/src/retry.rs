@@ -95,6 +95,7 @@ pub(crate) fn verdict(op: Operation, failed: Failed, should_retry: Option<bool>)
 
 /// How much random spread a wait gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Jitter {
     /// A uniformly random wait between zero and the curve's value (AWS's
     /// "full jitter"): spreads out clients that failed together.

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::clock::Sleep;
+use crate::clock::{ClockInstant, Sleep};
 
 /// The kind of request about to be sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Operation {
     /// `POST /v1/applications/{id}/jobs` (not idempotent).
     Create,
@@ -71,12 +72,13 @@ pub struct Observation {
     /// `true` when the attempt ran out of time with no answer (then
     /// `transport_error` is `true` too): a slow server, not a dead one.
     pub timed_out: bool,
-    /// When the attempt was sent, on the client's clock ([`Clock::now`]):
-    /// an answer to a request sent before some failure says nothing about
-    /// whether the server has recovered since.
+    /// When the attempt was sent, on the client's clock
+    /// ([`Clock::instant`]; not a wall-clock time): an answer to a request
+    /// sent before some failure says nothing about whether the server has
+    /// recovered since.
     ///
-    /// [`Clock::now`]: crate::clock::Clock::now
-    pub sent_at: Duration,
+    /// [`Clock::instant`]: crate::clock::Clock::instant
+    pub sent_at: ClockInstant,
     /// The server's `Date` header, when it sent one: with the time the
     /// attempt was sent and the time this is observed, it bounds the offset
     /// between the server's clock and ours.

@@ -70,7 +70,7 @@ async fn a_thousand_rows_each_created_once_with_its_own_result() {
     assert_eq!(by_key.len(), rows.len(), "no row twice");
     for row in &rows {
         let outcome = by_key[row.key.as_str()];
-        let OutcomeResult::Completed { output } = &outcome.result else {
+        let OutcomeResult::Completed { output, .. } = &outcome.result else {
             panic!("{}: {:?}", row.key, outcome.result);
         };
         let want = expected(row);
@@ -176,7 +176,7 @@ async fn faults_lose_no_row_and_create_none_twice() {
     for row in &rows {
         let o = outcomes.iter().find(|o| o.key == row.key).unwrap();
         match &o.result {
-            OutcomeResult::Completed { output } => {
+            OutcomeResult::Completed { output, .. } => {
                 assert_eq!(output.suggestion, expected(row).suggestion)
             }
             OutcomeResult::Ambiguous { .. } => {}
@@ -214,7 +214,7 @@ async fn a_busy_application_with_other_clients() {
     for row in &rows {
         let o = outcomes.iter().find(|o| o.key == row.key).unwrap();
         match &o.result {
-            OutcomeResult::Completed { output } => {
+            OutcomeResult::Completed { output, .. } => {
                 assert_eq!(output.suggestion, expected(row).suggestion, "{}", row.key)
             }
             OutcomeResult::Ambiguous { .. } => {}

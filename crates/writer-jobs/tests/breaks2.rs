@@ -86,7 +86,9 @@ fn show(scenario: &str, outcomes: &[Outcome]) {
     println!("{scenario}: {:?}", tally(outcomes));
     for o in outcomes {
         let detail = match &o.result {
-            OutcomeResult::Ambiguous { reason, candidates } => {
+            OutcomeResult::Ambiguous {
+                reason, candidates, ..
+            } => {
                 format!(" candidates {candidates:?}: {reason}")
             }
             _ => String::new(),

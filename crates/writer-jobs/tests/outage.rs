@@ -239,7 +239,7 @@ fn check(report: &Report, length: Duration, label: &str) {
     for row in &report.rows {
         let o = by_key[row.key.as_str()];
         match &o.result {
-            OutcomeResult::Completed { output } => {
+            OutcomeResult::Completed { output, .. } => {
                 let want = writer_sim::expected_output(APP, &row.inputs.to_wire().inputs);
                 assert_eq!(output.suggestion, want.suggestion, "{}", row.key);
             }

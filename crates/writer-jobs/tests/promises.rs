@@ -124,7 +124,7 @@ fn assert_right_outputs(outcomes: &[Outcome], rows: &[Row], scenario: &str) {
             continue;
         };
         match &o.result {
-            OutcomeResult::Completed { output } if output.suggestion != expected(row) => {
+            OutcomeResult::Completed { output, .. } if output.suggestion != expected(row) => {
                 let whose = by_output
                     .get(&output.suggestion)
                     .map(|k| format!("row {k}'s"))

@@ -135,7 +135,7 @@ async fn every_crash_point_resumes_exactly() {
             FailMode::After,
         ];
         for mode in modes {
-            let fp = Failpoint { index, mode };
+            let fp = Failpoint::new(index, mode);
             let (first, second, sim) = crash_and_resume(ROWS, 1, fp).await;
             // The resumed run yields every row once: finished ones replayed.
             let mut by_key: HashMap<&str, &Outcome> = HashMap::new();
@@ -160,7 +160,7 @@ async fn every_crash_point_resumes_exactly() {
                 let o = by_key[row.key.as_str()];
                 assert_eq!(o.seq, i as u64);
                 match &o.result {
-                    OutcomeResult::Completed { output } => {
+                    OutcomeResult::Completed { output, .. } => {
                         let want = writer_sim::expected_output(APP, &row.inputs.to_wire().inputs);
                         assert_eq!(output.suggestion, want.suggestion, "{fp:?}");
                     }
@@ -204,7 +204,7 @@ async fn concurrent_creates_lost_in_a_crash_are_reported_not_duplicated() {
     const ROWS: usize = 8;
     for index in 0..3 * ROWS as u64 {
         for mode in [FailMode::Before, FailMode::Torn, FailMode::After] {
-            let fp = Failpoint { index, mode };
+            let fp = Failpoint::new(index, mode);
             let (_first, second, sim) = crash_and_resume(ROWS, 3, fp).await;
             let mut keys: Vec<&str> = second.iter().map(|o| o.key.as_str()).collect();
             keys.sort_unstable();
@@ -311,7 +311,7 @@ async fn a_journaled_job_that_vanished_fails_fast() {
         .await;
     assert_eq!(outcomes.len(), 1);
     match &outcomes[0].result {
-        OutcomeResult::Failed { error } => assert!(error.contains("404"), "{error}"),
+        OutcomeResult::Failed { error, .. } => assert!(error.contains("404"), "{error}"),
         other => panic!("{other:?}"),
     }
     // Without the GET it would end as `timed_out` after the poll deadline.

@@ -167,7 +167,7 @@ impl Soak {
     fn check_results(&self, by_key: &HashMap<&str, &Outcome>) {
         for row in &self.rows {
             let o = by_key[row.key.as_str()];
-            if let OutcomeResult::Completed { output } = &o.result {
+            if let OutcomeResult::Completed { output, .. } = &o.result {
                 let want = writer_sim::expected_output(APP, &row.inputs.to_wire().inputs);
                 assert_eq!(
                     output.suggestion, want.suggestion,
@@ -219,7 +219,10 @@ impl Soak {
         );
         let mut why: BTreeMap<String, usize> = BTreeMap::new();
         for o in &self.outcomes {
-            if let OutcomeResult::Ambiguous { reason, candidates } = &o.result {
+            if let OutcomeResult::Ambiguous {
+                reason, candidates, ..
+            } = &o.result
+            {
                 let cause = if reason.contains("no answer within") {
                     "timeout"
                 } else if reason.contains("connection") {

@@ -99,7 +99,7 @@ async fn a_job_failed_for_an_unknown_input_is_reported_with_the_servers_message(
             assert_eq!(outcome.result.name(), "completed", "{outcome:?}");
             continue;
         }
-        let OutcomeResult::Failed { error } = &outcome.result else {
+        let OutcomeResult::Failed { error, .. } = &outcome.result else {
             panic!("{}: {:?}", row.key, outcome.result);
         };
         let job_id = outcome.job_id.as_deref().expect("a failed job has an id");
@@ -137,7 +137,9 @@ async fn pre_flight_validation_keeps_rows_with_unknown_inputs_from_being_sent() 
             continue;
         }
         match &outcome.result {
-            OutcomeResult::Rejected { error, http_status } => {
+            OutcomeResult::Rejected {
+                error, http_status, ..
+            } => {
                 assert!(error.contains("Colour"), "{error}");
                 assert_eq!(*http_status, None, "refused before any request");
             }

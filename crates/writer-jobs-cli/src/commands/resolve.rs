@@ -421,6 +421,7 @@ fn decision_name(decision: &Decision) -> &'static str {
         Decision::Adopted { .. } => "adopt",
         Decision::Resend => "resend",
         Decision::GaveUp => "give_up",
+        _ => "other",
     }
 }
 

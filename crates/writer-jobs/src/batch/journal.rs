@@ -55,6 +55,7 @@ pub(crate) const FORMAT_VERSION: u32 = 4;
 
 /// How hard each record is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Durability {
     /// Each record reaches the OS before the next step: safe against the
     /// process being killed, not against a power loss. The default.
@@ -66,9 +67,11 @@ pub enum Durability {
 
 /// Why a journal cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JournalError {
     /// The file could not be read or written.
     #[error("journal {path}: {source}")]
+    #[non_exhaustive]
     Io {
         /// The journal.
         path: PathBuf,
@@ -80,6 +83,7 @@ pub enum JournalError {
         "journal {path} is in use by another writer-jobs run; wait for it to finish \
          (or stop it) before resuming"
     )]
+    #[non_exhaustive]
     Locked {
         /// The journal.
         path: PathBuf,
@@ -89,6 +93,7 @@ pub enum JournalError {
         "journal {path} was written for {field} `{journal}`, but this run uses `{run}`; \
          resume with the same settings or start a new journal"
     )]
+    #[non_exhaustive]
     Mismatch {
         /// The journal.
         path: PathBuf,
@@ -104,6 +109,7 @@ pub enum JournalError {
         "row `{key}` changed since journal {path} recorded it (its inputs differ); \
          restore the row, or start a new journal to run it as a new job"
     )]
+    #[non_exhaustive]
     RowChanged {
         /// The journal.
         path: PathBuf,
@@ -114,6 +120,7 @@ pub enum JournalError {
     #[error(
         "journal {path}, line {line}: not a journal record ({message}); the file was edited or damaged"
     )]
+    #[non_exhaustive]
     Corrupt {
         /// The journal.
         path: PathBuf,

@@ -179,7 +179,7 @@ impl Throttle for Pacer {
         if failed {
             breaker.on_failure(self.inner.clock.now());
         } else if answered && outcome.status != Some(429) {
-            breaker.on_success(outcome.sent_at);
+            breaker.on_success(outcome.sent_at.since_start());
         }
         if breaker.gate() != before {
             drop(breaker);
@@ -234,7 +234,7 @@ mod tests {
         assert!(p.circuit_open(), "two failures open a threshold-2 circuit");
         let answered = Observation {
             status: Some(200),
-            sent_at: p.inner.clock.now(),
+            sent_at: p.inner.clock.instant(),
             ..Observation::default()
         };
         p.observe(Operation::Get, &answered);

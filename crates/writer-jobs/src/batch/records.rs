@@ -8,9 +8,11 @@ use super::Outcome;
 
 /// A user's decision on an ambiguous row (format 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Decision {
     /// The row's job is this one: the row follows it (and its outcome is
     /// the job's once it has finished).
+    #[non_exhaustive]
     Adopted {
         /// The adopted job.
         job_id: String,

@@ -67,12 +67,14 @@ pub enum ResolveError {
     Journal(#[from] JournalError),
     /// The journal has no row with this key.
     #[error("no row `{key}` in the journal: the batch never sent it")]
+    #[non_exhaustive]
     UnknownKey {
         /// The key.
         key: String,
     },
     /// The row's outcome is not ambiguous.
     #[error("row `{key}` is not ambiguous (it is {status}); only ambiguous rows are resolved")]
+    #[non_exhaustive]
     NotAmbiguous {
         /// The key.
         key: String,
@@ -81,6 +83,7 @@ pub enum ResolveError {
     },
     /// The row was decided already.
     #[error("row `{key}` was decided already ({decision})")]
+    #[non_exhaustive]
     Decided {
         /// The key.
         key: String,
@@ -92,6 +95,7 @@ pub enum ResolveError {
         "job {job_id} is not a candidate of row `{key}` (its candidates: {})",
         if candidates.is_empty() { "none".to_string() } else { candidates.join(", ") }
     )]
+    #[non_exhaustive]
     NotACandidate {
         /// The key.
         key: String,
@@ -102,6 +106,7 @@ pub enum ResolveError {
     },
     /// Another row of the batch owns the job.
     #[error("job {job_id} belongs to row `{owner}`, so it cannot be row `{key}`'s")]
+    #[non_exhaustive]
     Owned {
         /// The key.
         key: String,
@@ -112,6 +117,7 @@ pub enum ResolveError {
     },
     /// The job could not be fetched.
     #[error("cannot fetch job {job_id}")]
+    #[non_exhaustive]
     Fetch {
         /// The job.
         job_id: String,

@@ -1,18 +1,19 @@
 //! The streamed synchronous run: `POST /v1/applications/{id}` with
 //! `"stream": true`, answered with `text/event-stream`.
 //!
-//! This is the one request that does not go through the generated
-//! `writer-api` client. progenitor picks the `application/json` content of
+//! This is the one request the generated `writer-api` client builds but
+//! does not send. progenitor picks the `application/json` content of
 //! a response (and asks for it with `Accept`), and the exec hook that
 //! records raw responses reads every body whole before the generated code
 //! sees it: a stream read that way would arrive all at once when the run
-//! ends. So the request is built here by hand ([`Client::stream_request`]),
-//! on the generated client's own `reqwest::Client` (the caller's, when one
-//! was given), base URL and credentials (key and user agent, put on it by
-//! the same [`Credentials::apply`](writer_api::auth::Credentials::apply) as
-//! the generated `pre` hook) and API version, through the same retry loop,
-//! throttle and timeouts, and the same error mapping ([`Client::classify`])
-//! as every other call, in a tracing span like the hook's.
+//! ends. So the generated client builds the request (its route, body, API
+//! version, and the key and user agent its `pre` hook puts on), without
+//! sending it ([`raw::prepare`]), and it is sent here
+//! ([`Client::stream_request`]) on the generated client's own
+//! `reqwest::Client` (the caller's, when one was given), asking for an
+//! event stream, through the same retry loop, throttle and timeouts, and
+//! the same error mapping ([`Client::classify`]) as every other call, in a
+//! tracing span like the hook's.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use futures::stream::BoxStream;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use tracing::Instrument;
 use writer_api::ClientInfo;
 use writer_api::raw;
@@ -149,7 +150,7 @@ impl Client {
     async fn open_stream(&self, app: &str, body: &wire::RunApplicationRequest) -> Result<Opened> {
         let op = Operation::Run;
         self.attempts(op, move || async move {
-            let request = match self.stream_request(app, body) {
+            let request = match self.stream_request(app, body).await {
                 Ok(request) => request,
                 Err(message) => {
                     return self.classify(op, Exchange::Invalid(message), &never_decoded);
@@ -172,30 +173,31 @@ impl Client {
         .await
     }
 
-    /// `POST {base}/v1/applications/{app}` asking for an event stream, with
-    /// the headers every generated request carries: the credentials (as the
-    /// generated `pre` hook puts them) and the API version.
-    fn stream_request(
+    /// The generated client's `run_application` request (its route, body,
+    /// API version and credentials; built, not sent: see
+    /// [`raw::prepare`]), asking for an event stream instead of JSON.
+    async fn stream_request(
         &self,
         app: &str,
         body: &wire::RunApplicationRequest,
     ) -> std::result::Result<reqwest::Request, String> {
-        let api = &self.inner.api;
-        let mut url = url::Url::parse(api.baseurl()).map_err(|e| e.to_string())?;
-        url.path_segments_mut()
-            .map_err(|()| "the base URL cannot hold a path".to_string())?
-            .pop_if_empty()
-            .extend(["v1", "applications", app]);
-        let mut request = api
-            .client()
-            .post(url)
-            .header(ACCEPT, "text/event-stream")
-            .header("api-version", writer_api::API_VERSION)
-            .json(body)
-            .build()
-            .map_err(|e| e.to_string())?;
-        api.inner().apply(request.headers_mut());
-        Ok(request)
+        let send = self
+            .inner
+            .api
+            .run_application()
+            .application_id(app)
+            .body(body.clone())
+            .send();
+        match raw::prepare(send).await {
+            (_, Some(mut request)) => {
+                request
+                    .headers_mut()
+                    .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+                Ok(request)
+            }
+            (Err(writer_api::Error::InvalidRequest(message)), None) => Err(message),
+            (_, None) => Err("the request could not be built".to_string()),
+        }
     }
 
     /// One attempt: send, and sort the answer into an open stream, a whole

@@ -158,6 +158,7 @@ impl<'de> Deserialize<'de> for JobStatus {
 /// The status filter of a job listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StatusFilter {
     /// Only jobs still running.
     InProgress,

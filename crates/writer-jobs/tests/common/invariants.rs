@@ -126,12 +126,12 @@ pub fn right_outputs(app: &str, outcomes: &[Outcome], rows: &[Row]) -> Result<()
             continue;
         };
         match &o.result {
-            OutcomeResult::Completed { output } if output.suggestion != expected(app, row) => {
+            OutcomeResult::Completed { output, .. } if output.suggestion != expected(app, row) => {
                 wrong.push(format!("{} (job {:?})", o.key, o.job_id));
             }
-            OutcomeResult::Ambiguous { candidates, reason }
-                if candidates.is_empty() && !reason.contains("could not be listed") =>
-            {
+            OutcomeResult::Ambiguous {
+                candidates, reason, ..
+            } if candidates.is_empty() && !reason.contains("could not be listed") => {
                 no_candidates.push(format!("{}: {reason}", o.key));
             }
             _ => {}

@@ -1,0 +1,293 @@
+//! [`Batch`]: the settings of a batch, set with builder methods and
+//! checked before it starts. The engine reads them (hence the fields
+//! visible to the rest of the batch module); starting a batch is in
+//! `run.rs`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[cfg(feature = "test-util")]
+use super::Failpoint;
+use super::{BatchError, Durability, Rate};
+use crate::Client;
+use crate::model::Application;
+use crate::poll::PollPolicy;
+
+/// The default of [`Batch::max_server_hold`].
+pub const DEFAULT_MAX_SERVER_HOLD: Duration = Duration::from_secs(300);
+
+/// The default of [`Batch::read_timeout`]: a page of 100 jobs comes back
+/// in well under a second; a read still unanswered after 10 s is sent
+/// again rather than waited for until the request timeout.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to do with a create whose outcome is unknown and that
+/// reconciliation could not settle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AmbiguousPolicy {
+    /// Report the row as
+    /// [`OutcomeResult::Ambiguous`](super::OutcomeResult::Ambiguous) (at
+    /// most once per row).
+    #[default]
+    Report,
+    /// Create it again (at least once: the row may end up with two jobs).
+    Resend,
+}
+
+/// The settings of a batch.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub(super) client: Client,
+    pub(super) app_id: String,
+    pub(super) max_in_flight: Option<usize>,
+    pub(super) create_concurrency: usize,
+    pub(super) rate: Option<Rate>,
+    pub(super) poll: Option<PollPolicy>,
+    pub(super) poll_overhead: f64,
+    pub(super) min_sweep_interval: Duration,
+    pub(super) page_size: u64,
+    pub(super) job_retries: u32,
+    pub(super) on_ambiguous: AmbiguousPolicy,
+    pub(super) journal: Option<PathBuf>,
+    pub(super) durability: Durability,
+    pub(super) simulated: bool,
+    pub(super) application: Option<Application>,
+    pub(super) breaker_threshold: u32,
+    pub(super) read_timeout: Duration,
+    pub(super) max_server_hold: Duration,
+    pub(super) exclusive_application: bool,
+    pub(super) less_overlap: bool,
+    /// A crash test's failpoint, and whether reaching it aborts the
+    /// process (one read from the environment) rather than ending the run
+    /// with [`BatchError::Failpoint`].
+    #[cfg(feature = "test-util")]
+    pub(super) failpoint: Option<(Failpoint, bool)>,
+}
+
+impl Batch {
+    /// A batch that runs rows through application `app_id` with `client`.
+    pub fn new(client: Client, app_id: impl Into<String>) -> Self {
+        Self {
+            client,
+            app_id: app_id.into(),
+            max_in_flight: None,
+            create_concurrency: 8,
+            rate: None,
+            poll: None,
+            poll_overhead: 0.15,
+            min_sweep_interval: Duration::from_secs(2),
+            page_size: 100,
+            job_retries: 0,
+            on_ambiguous: AmbiguousPolicy::Report,
+            journal: None,
+            durability: Durability::Os,
+            simulated: false,
+            application: None,
+            breaker_threshold: 5,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            max_server_hold: DEFAULT_MAX_SERVER_HOLD,
+            exclusive_application: false,
+            less_overlap: false,
+            #[cfg(feature = "test-util")]
+            failpoint: None,
+        }
+    }
+
+    /// The most rows in flight at once (queued, being created, running,
+    /// being reconciled): a fixed cap. Without one, the batch keeps as
+    /// many in flight as its request budget can create and poll (Little's
+    /// law over the job durations it observes) when a [`Batch::rate`] is
+    /// set or a limit is learned from 429s, up to 10,000; else 100.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = Some(n);
+        self
+    }
+
+    /// The most create requests on the wire at once (default 8). This is
+    /// also the bound on rows made ambiguous by an outage.
+    pub fn create_concurrency(mut self, n: usize) -> Self {
+        self.create_concurrency = n;
+        self
+    }
+
+    /// Less overlap (default off): after a create ends ambiguous, no create
+    /// is sent until its window (see [`Batch::max_server_hold`]) has passed,
+    /// then one at a time, back to [`Batch::create_concurrency`] by one per
+    /// answer. Pays only with a short hold; with `create_concurrency(1)` no
+    /// window holds another create's job (bench, exclusive application,
+    /// 1 s hold: 0 of 2,000 rows ambiguous, was 1.65-1.9%; wall +14-29%).
+    pub fn less_overlap(mut self, on: bool) -> Self {
+        self.less_overlap = on;
+        self
+    }
+
+    /// The request budget (default: none; the limiter still backs off on 429).
+    pub fn rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+
+    /// The poll policy: its maximum interval caps the time between sweeps,
+    /// its deadline ends the wait for one job (default: the client's).
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = Some(policy);
+        self
+    }
+
+    /// Polling requests per created job to aim for while creating
+    /// (default 0.15): lower saves quota, higher notices results sooner.
+    pub fn poll_overhead(mut self, requests_per_job: f64) -> Self {
+        self.poll_overhead = requests_per_job;
+        self
+    }
+
+    /// The shortest time between sweeps (default 2 s).
+    pub fn min_sweep_interval(mut self, interval: Duration) -> Self {
+        self.min_sweep_interval = interval;
+        self
+    }
+
+    /// The list page size to ask for (default 100, the API's maximum).
+    pub fn page_size(mut self, n: u64) -> Self {
+        self.page_size = n;
+        self
+    }
+
+    /// How many times to retry a failed job with the retry endpoint (default 0).
+    pub fn job_retries(mut self, n: u32) -> Self {
+        self.job_retries = n;
+        self
+    }
+
+    /// What to do with ambiguous creates reconciliation cannot settle.
+    pub fn on_ambiguous(mut self, policy: AmbiguousPolicy) -> Self {
+        self.on_ambiguous = policy;
+        self
+    }
+
+    /// Record progress in a journal at `path`, and resume from it if it exists.
+    pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal = Some(path.into());
+        self
+    }
+
+    /// How hard journal records are pushed to disk (default [`Durability::Os`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Marks the run as talking to a simulator: its journal cannot be
+    /// resumed against the real API (and the other way round).
+    pub fn simulated(mut self, simulated: bool) -> Self {
+        self.simulated = simulated;
+        self
+    }
+
+    /// Check every row against the application's inputs before creating it;
+    /// invalid rows become
+    /// [`OutcomeResult::Rejected`](super::OutcomeResult::Rejected) without
+    /// a request.
+    pub fn validate_against(mut self, application: Application) -> Self {
+        self.application = Some(application);
+        self
+    }
+
+    /// Consecutive failures that open the circuit (default 5).
+    pub fn breaker_threshold(mut self, n: u32) -> Self {
+        self.breaker_threshold = n;
+        self
+    }
+
+    /// How long one read of a sweep or a reconciliation (a list page, a
+    /// job's GET, the application probe) may take before it is given up
+    /// and sent again (default [`DEFAULT_READ_TIMEOUT`], 10 s; never longer
+    /// than the client's request timeout). Creates and job retries keep
+    /// the client's request timeout (60 s by default): giving up on those
+    /// makes a row ambiguous, giving up on a read costs one more request.
+    /// A read that times out is not counted as a failure of the server
+    /// (the circuit breaker counts refused or reset connections and 5xx),
+    /// so slow pages do not pause creates.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// How long the server may hold a request before acting on it
+    /// (default 300 s: Writer's own server-side timeout is about five
+    /// minutes). Nothing but this bounds when a create the client gave up
+    /// on can still make its job, so an ambiguous create's window runs from
+    /// its first send to its last send plus this (placed in the server's
+    /// time by what successful creates showed of its clock), and the create
+    /// is judged only once that window has passed. A window a killed run
+    /// left is judged after the resumed run's start plus this, unless a
+    /// time the server stamped shows it has passed sooner.
+    /// A shorter value judges sooner but trusts the server to act sooner.
+    pub fn max_server_hold(mut self, hold: Duration) -> Self {
+        self.max_server_hold = hold;
+        self
+    }
+
+    /// Declares that only this run creates jobs on the application while
+    /// it runs (default `false`). Then a job that appears in an ambiguous
+    /// create's window and that no row owns can only be that create's, and
+    /// is adopted. On a shared application timing cannot tell our job from
+    /// another client's, so such a row is reported
+    /// [`OutcomeResult::Ambiguous`](super::OutcomeResult::Ambiguous) with
+    /// its candidate job ids instead.
+    pub fn exclusive_application(mut self, exclusive: bool) -> Self {
+        self.exclusive_application = exclusive;
+        self
+    }
+
+    /// Stops the engine at a journal record, as a crash would: the run
+    /// ends with [`BatchError::Failpoint`] (crash tests; feature
+    /// `test-util`).
+    #[cfg(feature = "test-util")]
+    pub fn failpoint(mut self, failpoint: Failpoint) -> Self {
+        self.failpoint = Some((failpoint, false));
+        self
+    }
+
+    /// With `test-util`, a batch given no failpoint takes the one in
+    /// [`Failpoint::ENV`], if set, and aborts the process there.
+    #[cfg(feature = "test-util")]
+    pub(super) fn with_env_failpoint(mut self) -> Result<Self, BatchError> {
+        if self.failpoint.is_none()
+            && let Ok(text) = std::env::var(Failpoint::ENV)
+        {
+            let failpoint = Failpoint::parse(&text).map_err(BatchError::Config)?;
+            self.failpoint = Some((failpoint, true));
+        }
+        Ok(self)
+    }
+
+    #[cfg(not(feature = "test-util"))]
+    pub(super) fn with_env_failpoint(self) -> Result<Self, BatchError> {
+        Ok(self)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), BatchError> {
+        let bad = |m: &str| Err(BatchError::Config(m.to_string()));
+        if self.max_in_flight == Some(0) {
+            return bad("max_in_flight must be at least 1");
+        }
+        if self.create_concurrency == 0 {
+            return bad("create_concurrency must be at least 1");
+        }
+        if self.read_timeout.is_zero() {
+            return bad("read_timeout must be above zero");
+        }
+        if self.page_size == 0 {
+            return bad("page_size must be at least 1");
+        }
+        if !(self.poll_overhead.is_finite() && self.poll_overhead > 0.0) {
+            return bad("poll_overhead must be a positive number of requests per job");
+        }
+        if self.app_id.is_empty() {
+            return bad("the application id is empty");
+        }
+        Ok(())
+    }
+}
