@@ -51,40 +51,86 @@ pub fn unknown_creates(log: &[RequestRecord]) -> Vec<Unknown> {
 /// seconds: those whose fate differs between two explanations of the
 /// orphans (see the module's notes).
 pub fn undecidable(creates: &[Unknown], hold: f64) -> usize {
-    let orphans: Vec<f64> = creates.iter().filter_map(|c| c.made).collect();
-    // Each orphan's possible creates. The tolerance absorbs the rounding
-    // of times to microseconds (a job is never created before its create
-    // arrived).
-    let adj: Vec<Vec<usize>> = orphans
-        .iter()
-        .map(|&t| {
-            (0..creates.len())
-                .filter(|&c| creates[c].at - 1e-3 <= t && t <= creates[c].at + hold)
-                .collect()
-        })
-        .collect();
-    let graph = Graph {
-        adj: &adj,
-        rights: creates.len(),
-    };
-    let best = graph.matching(None, None);
+    let oracle = Oracle::new(creates, hold);
     (0..creates.len())
-        .filter(|&c| {
-            let mut fates = 0;
-            if graph.matching(None, Some(c)) == best {
-                fates += 1;
-            }
-            for (o, options) in adj.iter().enumerate() {
-                if fates >= 2 {
-                    break;
-                }
-                if options.contains(&c) && graph.matching(Some(o), Some(c)) + 1 == best {
-                    fates += 1;
-                }
-            }
-            fates >= 2
+        .filter(|&c| oracle.fates(c, 2).len() >= 2)
+        .count()
+}
+
+/// Of the jobs created at `adopted` (seconds; each the job of an unanswered
+/// create that a row took as its own), how many a client had no right to
+/// take: the create that made it could, in another explanation of the
+/// orphans, have made another job or none. Each is a lucky guess.
+pub fn unjustified(creates: &[Unknown], hold: f64, adopted: &[f64]) -> usize {
+    let oracle = Oracle::new(creates, hold);
+    adopted
+        .iter()
+        .filter(|&&t| {
+            let Some(owner) = creates.iter().position(|c| c.made == Some(t)) else {
+                return false;
+            };
+            let orphan = oracle.orphans.iter().position(|&o| o == t);
+            oracle.fates(owner, 2) != [orphan]
         })
         .count()
+}
+
+/// The orphans of a run and the creates each may belong to.
+struct Oracle {
+    orphans: Vec<f64>,
+    adj: Vec<Vec<usize>>,
+    rights: usize,
+    best: usize,
+}
+
+impl Oracle {
+    fn new(creates: &[Unknown], hold: f64) -> Self {
+        let orphans: Vec<f64> = creates.iter().filter_map(|c| c.made).collect();
+        // Each orphan's possible creates. The tolerance absorbs the
+        // rounding of times to microseconds (a job is never created
+        // before its create arrived).
+        let adj: Vec<Vec<usize>> = orphans
+            .iter()
+            .map(|&t| {
+                (0..creates.len())
+                    .filter(|&c| creates[c].at - 1e-3 <= t && t <= creates[c].at + hold)
+                    .collect()
+            })
+            .collect();
+        let best = Graph {
+            adj: &adj,
+            rights: creates.len(),
+        }
+        .matching(None, None);
+        Self {
+            orphans,
+            adj,
+            rights: creates.len(),
+            best,
+        }
+    }
+
+    /// Up to `limit` fates of the create `c` that some explanation gives
+    /// it: `None` (it made nothing) or `Some(orphan)`.
+    fn fates(&self, c: usize, limit: usize) -> Vec<Option<usize>> {
+        let graph = Graph {
+            adj: &self.adj,
+            rights: self.rights,
+        };
+        let mut fates = Vec::new();
+        if graph.matching(None, Some(c)) == self.best {
+            fates.push(None);
+        }
+        for (o, options) in self.adj.iter().enumerate() {
+            if fates.len() >= limit {
+                break;
+            }
+            if options.contains(&c) && graph.matching(Some(o), Some(c)) + 1 == self.best {
+                fates.push(Some(o));
+            }
+        }
+        fates
+    }
 }
 
 /// Orphans (left) and the creates (right) each may belong to.
@@ -198,6 +244,19 @@ mod tests {
         // Jobs before a create arrived cannot be its own.
         let creates = [unknown(0.0, Some(0.1)), unknown(3.0, None)];
         assert_eq!(undecidable(&creates, 10.0), 0);
+    }
+
+    #[test]
+    fn an_adoption_is_justified_only_when_every_explanation_agrees() {
+        let creates = [
+            unknown(0.0, None),
+            unknown(5.0, Some(5.1)),
+            unknown(50.0, Some(50.1)),
+        ];
+        // The job at 5.1 could be the first create's: taking it is a guess.
+        assert_eq!(unjustified(&creates, 10.0, &[5.1]), 1);
+        // The job at 50.1 can only be the third create's.
+        assert_eq!(unjustified(&creates, 10.0, &[50.1]), 0);
     }
 
     #[test]

@@ -311,6 +311,10 @@ pub struct Measured {
     /// Of those, the ones no client could decide on an exclusive
     /// application with this run's hold (see [`crate::oracle`]).
     pub undecidable: u64,
+    /// Rows that took the job of an unanswered create although another
+    /// explanation of the orphans gives that create another fate: lucky
+    /// guesses, which the batch must never make (see [`crate::oracle`]).
+    pub unjustified: u64,
     /// Whether the batch declared the application exclusive.
     pub exclusive: bool,
     /// The batch's `max_server_hold` (`None`: the library's default).
@@ -597,6 +601,21 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         .max_server_hold_secs
         .unwrap_or(writer_jobs::batch::DEFAULT_MAX_SERVER_HOLD.as_secs_f64());
     let undecidable = oracle::undecidable(&unknown, hold) as u64;
+    let made: std::collections::HashSet<i64> = unknown
+        .iter()
+        .filter_map(|c| c.made)
+        .map(|t| (t * 1e6).round() as i64)
+        .collect();
+    let adopted: Vec<f64> = result
+        .outcomes
+        .iter()
+        .filter(|o| matches!(o.kind.as_str(), "completed" | "failed"))
+        .filter_map(|o| sim.job(o.job.as_deref()?))
+        .map(|state| state.created_at.timestamp_micros())
+        .filter(|us| made.contains(us))
+        .map(|us| us as f64 / 1e6)
+        .collect();
+    let unjustified = oracle::unjustified(&unknown, hold, &adopted) as u64;
     let breakdown = Breakdown::of(
         log.iter().map(log_entry),
         summary.started_us,
@@ -625,6 +644,7 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         ambiguous_landed,
         unknown_creates: unknown.len() as u64,
         undecidable,
+        unjustified,
         exclusive: job.exclusive,
         max_server_hold_secs: job.max_server_hold_secs,
         less_overlap: job.less_overlap,
