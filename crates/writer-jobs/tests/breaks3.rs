@@ -134,11 +134,29 @@ fn time_of(job: &serde_json::Value, field: &str) -> DateTime<Utc> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "break: a list that shows new jobs late hides a create that landed at the end of the hold"]
 async fn a_list_that_shows_new_jobs_late_does_not_hide_a_create_landed_late_in_the_hold() {
-    let scenario = "list lagging 30 s, a create landing 58 s into a 60 s hold";
+    lagging_list_run(
+        30,
+        "list lagging 30 s, a create landing 58 s into a 60 s hold",
+    )
+    .await;
+}
+
+/// The control of the break above: the same held create, on a list that
+/// shows every job at once: found, adopted, no second create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_landed_late_in_the_hold_is_found_on_a_list_without_lag() {
+    lagging_list_run(
+        0,
+        "list without lag, a create landing 58 s into a 60 s hold",
+    )
+    .await;
+}
+
+async fn lagging_list_run(lag_secs: i64, scenario: &str) {
     const SCALE: f64 = 200.0;
     let sim = start(sim_builder(3001, SCALE, 8.0)).await;
     let clock = sim.clock().clone();
-    let lag = chrono::Duration::seconds(30);
+    let lag = chrono::Duration::seconds(lag_secs);
     let view = ListView(Arc::new(move |all: Vec<serde_json::Value>| {
         let now = clock.now();
         all.into_iter()
@@ -213,14 +231,30 @@ async fn a_list_that_shows_new_jobs_late_does_not_hide_a_create_landed_late_in_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "break: a list ordered by updated_at looks newest first, and reconciliation stops before the landed job"]
 async fn a_list_ordered_by_update_time_does_not_hide_a_landed_create() {
-    let scenario = "list ordered by updated_at, a landed create still running";
+    update_order_run(
+        true,
+        "list ordered by updated_at, a landed create still running",
+    )
+    .await;
+}
+
+/// The control of the break above: the same jobs and held create on the
+/// list newest first by creation: the landed job is on page 1, adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_landed_create_still_running_is_found_on_a_list_newest_first() {
+    update_order_run(false, "list newest first, a landed create still running").await;
+}
+
+async fn update_order_run(by_update: bool, scenario: &str) {
     const SCALE: f64 = 100.0;
     const PAGE: u64 = 20;
     let sim = start(sim_builder(3002, SCALE, 200.0)).await;
-    let view = ListView(Arc::new(|mut all: Vec<serde_json::Value>| {
-        all.sort_by_key(|job| {
-            std::cmp::Reverse((time_of(job, "updated_at"), time_of(job, "created_at")))
-        });
+    let view = ListView(Arc::new(move |mut all: Vec<serde_json::Value>| {
+        if by_update {
+            all.sort_by_key(|job| {
+                std::cmp::Reverse((time_of(job, "updated_at"), time_of(job, "created_at")))
+            });
+        }
         all
     }));
     let proxy = Proxy::start(
@@ -307,8 +341,26 @@ async fn a_list_ordered_by_update_time_does_not_hide_a_landed_create() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "break: --exclusive-app on a resume adopts a tenant's job made in a window of the shared run before it"]
 async fn exclusivity_declared_on_a_resume_does_not_adopt_a_job_of_the_shared_run_before() {
+    toggled_exclusive_run(
+        true,
+        "run 1 shared (a tenant's job in row 1's window), resumed --exclusive-app",
+    )
+    .await;
+}
+
+/// The control of the break above: resumed without `--exclusive-app`,
+/// the tenant's job is reported as row 1's candidate, never adopted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_resume_reports_a_job_of_the_shared_run_before_as_a_candidate() {
+    toggled_exclusive_run(
+        false,
+        "run 1 shared (a tenant's job in row 1's window), resumed shared",
+    )
+    .await;
+}
+
+async fn toggled_exclusive_run(exclusive_on_resume: bool, scenario: &str) {
     use writer_sim::{FaultConfig, FaultKind};
-    let scenario = "run 1 shared (a tenant's job in row 1's window), resumed --exclusive-app";
     let sim = start(sim_builder(3003, 200.0, 8.0)).await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("toggle.journal");
@@ -339,7 +391,10 @@ async fn exclusivity_declared_on_a_resume_does_not_adopt_a_job_of_the_shared_run
     sim.set_faults(FaultConfig::none()).unwrap();
     // The tenant's job, inside row 1's window (run 1 is shared).
     let tenant = client_via(&sim, &sim.base_url(), Duration::from_secs(60))
-        .create_job(APP, &Inputs::new().text("Product name", "the tenant's product"))
+        .create_job(
+            APP,
+            &Inputs::new().text("Product name", "the tenant's product"),
+        )
         .await
         .expect("the tenant's job is created")
         .id;
@@ -348,11 +403,16 @@ async fn exclusivity_declared_on_a_resume_does_not_adopt_a_job_of_the_shared_run
     drop(tx);
 
     let all = rows.clone();
-    let run = common::run_resuming(&batch(true), || futures::stream::iter(all.clone())).await;
+    let run = common::run_resuming(&batch(exclusive_on_resume), || {
+        futures::stream::iter(all.clone())
+    })
+    .await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
     show(scenario, &outcomes);
     assert!(
-        outcomes.iter().all(|o| o.job_id.as_deref() != Some(&tenant)),
+        outcomes
+            .iter()
+            .all(|o| o.job_id.as_deref() != Some(&tenant)),
         "{scenario}: a row was given the tenant's job {tenant}"
     );
     check(&sim, &outcomes, &rows, scenario);

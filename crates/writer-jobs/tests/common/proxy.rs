@@ -76,7 +76,9 @@ pub struct ProxyConfig {
 /// A function of the whole list (the server's jobs as JSON, newest first,
 /// after `oldest_first` reversed them) to the list pages are cut from.
 #[derive(Clone)]
-pub struct ListView(pub Arc<dyn Fn(Vec<serde_json::Value>) -> Vec<serde_json::Value> + Send + Sync>);
+pub struct ListView(
+    pub Arc<dyn Fn(Vec<serde_json::Value>) -> Vec<serde_json::Value> + Send + Sync>,
+);
 
 impl std::fmt::Debug for ListView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
