@@ -619,3 +619,66 @@ async fn a_row_reported_ambiguous_does_not_leave_its_job_to_another_row() {
     own_jobs(&sim, &outcomes, &rows, scenario);
     check(&sim, &outcomes, &rows, scenario);
 }
+
+// ----- a list that leaves the results out --------------------------------------
+
+/// Scenario: the list endpoint sends each job without its `data` (a
+/// summary listing keeps pages small; the spec makes `data` nullable and
+/// says nothing of what the list includes), while `GET /jobs/{id}` sends
+/// the whole job. The batch's sweeps learn from the list that a job is
+/// `completed` and take its output from the list entry: there is none, so
+/// the row is written `completed` with an empty suggestion (a warning in
+/// the log is all), and the result the server holds is never fetched.
+///
+/// Broken: promise 3 (nothing done is lost) and, as the invariants see it,
+/// promise 2 (a completed row carries output that is not its inputs'):
+/// the simulator's records hold each row's output, the results have an
+/// empty suggestion (`right_outputs`). Fix idea: a job seen `completed`
+/// without `data` is fetched by id before its row is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "break: a list without `data` makes every completed row's result empty"]
+async fn a_list_without_results_does_not_empty_the_rows_results() {
+    let scenario = "list entries without data, GET with data";
+    let sim = start(sim_builder(3006, 200.0, 8.0)).await;
+    let view = ListView(Arc::new(|all: Vec<serde_json::Value>| {
+        all.into_iter()
+            .map(|mut job| {
+                if let Some(map) = job.as_object_mut() {
+                    map.remove("data");
+                }
+                job
+            })
+            .collect()
+    }));
+    let proxy = Proxy::start(
+        &sim.base_url(),
+        ProxyConfig {
+            list_view: Some(view),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let rows = rows(20, "summary");
+    let run = Batch::new(
+        client_via(&sim, &proxy.base_url, Duration::from_secs(60)),
+        APP,
+    )
+    .run(futures::stream::iter(rows.clone()))
+    .await
+    .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
+    show(scenario, &outcomes);
+    let empty: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| {
+            matches!(&o.result, OutcomeResult::Completed { output } if output.suggestion.is_empty())
+        })
+        .map(|o| o.key.as_str())
+        .collect();
+    assert!(
+        empty.is_empty(),
+        "{scenario}: {} rows written completed with an empty result: {empty:?}",
+        empty.len()
+    );
+    check(&sim, &outcomes, &rows, scenario);
+}
