@@ -15,8 +15,8 @@
 //! - **close after answer**: every client connection is closed after one
 //!   answer, so each request connects anew (and can meet a refusal);
 //! - **list view**: list pages are cut from the whole list as a function
-//!   of the test's makes it (another order, jobs left out), read upstream
-//!   as for oldest first.
+//!   the test gives rewrites it (another order, jobs left out, fields
+//!   dropped), the list read upstream as for oldest first.
 //!
 //! Each request goes upstream on a fresh connection with `connection:
 //! close`; an upstream that closes without an answer (the simulator's
