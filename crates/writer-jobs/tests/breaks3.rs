@@ -25,7 +25,7 @@
 //!   (`a_retry_still_on_the_wire_does_not_give_its_new_job_to_another_row`)
 //!   and a create already reported ambiguous
 //!   (`a_row_reported_ambiguous_does_not_leave_its_job_to_another_row`,
-//!   found by the swarm, seed 6129) are not among them, so their jobs are
+//!   found by the swarm, seeds 6129 and 7026) are not among them, so their jobs are
 //!   adopted by other rows;
 //! - a job seen `completed` on a list page without its `data` is written
 //!   with an empty result (`a_list_without_results_does_not_empty_the_rows_results`).
@@ -536,9 +536,12 @@ async fn a_retry_still_on_the_wire_does_not_give_its_new_job_to_another_row() {
 // ----- a row reported ambiguous stops explaining its job ----------------------
 
 /// Found by the swarm (seed 6129, about one run in six: exclusive, oldest
-/// first, 1 kill): rows completed with another row's output after that
-/// row was reported ambiguous with the job among its candidates. Made
-/// deterministic here through the listing give-up path.
+/// first, 1 kill; seed 7026, about one in five: exclusive, newest first,
+/// 3 kills): rows completed with another row's output after that row was
+/// reported ambiguous with the job among its candidates (logged: `swarm-016`
+/// reported with candidates `[.., 28d8.., ebb1..]`, then `swarm-037` and
+/// `swarm-025` adopted those two). Made deterministic here through the
+/// listing give-up path.
 ///
 /// Scenario: an application declared exclusive. Row 1's create is held by
 /// the server 50 s (the client gives up after 40 s; its job lands at
