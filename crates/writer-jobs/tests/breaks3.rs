@@ -28,7 +28,10 @@
 //!   found by the swarm, seeds 6129 and 7026) are not among them, so their jobs are
 //!   adopted by other rows;
 //! - a job seen `completed` on a list page without its `data` is written
-//!   with an empty result (`a_list_without_results_does_not_empty_the_rows_results`).
+//!   with an empty result (`a_list_without_results_does_not_empty_the_rows_results`);
+//! - jobs whose second-precision times tie have no fixed place in the
+//!   list, so a listing read page by page can miss one
+//!   (`jobs_tied_to_the_second_in_no_fixed_order_do_not_hide_a_landed_create`).
 
 mod common;
 
@@ -178,7 +181,7 @@ async fn lagging_list_run(lag_secs: i64, scenario: &str) {
     let sim = start(sim_builder(3001, SCALE, 8.0)).await;
     let clock = sim.clock().clone();
     let lag = chrono::Duration::seconds(lag_secs);
-    let view = ListView(Arc::new(move |all: Vec<serde_json::Value>| {
+    let view = ListView(Arc::new(move |all: Vec<serde_json::Value>, _, _| {
         let now = clock.now();
         all.into_iter()
             .filter(|job| time_of(job, "created_at") <= now - lag)
@@ -270,7 +273,7 @@ async fn update_order_run(by_update: bool, scenario: &str) {
     const SCALE: f64 = 100.0;
     const PAGE: u64 = 20;
     let sim = start(sim_builder(3002, SCALE, 200.0)).await;
-    let view = ListView(Arc::new(move |mut all: Vec<serde_json::Value>| {
+    let view = ListView(Arc::new(move |mut all: Vec<serde_json::Value>, _, _| {
         if by_update {
             all.sort_by_key(|job| {
                 std::cmp::Reverse((time_of(job, "updated_at"), time_of(job, "created_at")))
@@ -664,7 +667,7 @@ async fn a_row_reported_ambiguous_does_not_leave_its_job_to_another_row() {
 async fn a_list_without_results_does_not_empty_the_rows_results() {
     let scenario = "list entries without data, GET with data";
     let sim = start(sim_builder(3006, 200.0, 8.0)).await;
-    let view = ListView(Arc::new(|all: Vec<serde_json::Value>| {
+    let view = ListView(Arc::new(|all: Vec<serde_json::Value>, _, _| {
         all.into_iter()
             .map(|mut job| {
                 if let Some(map) = job.as_object_mut() {
@@ -703,6 +706,149 @@ async fn a_list_without_results_does_not_empty_the_rows_results() {
         empty.is_empty(),
         "{scenario}: {} rows written completed with an empty result: {empty:?}",
         empty.len()
+    );
+    check(&sim, &outcomes, &rows, scenario);
+}
+
+// ----- jobs made in the same second, in no fixed order -------------------------
+
+/// Scenario: the server keeps job times in whole seconds (an alternative
+/// the README lists: `[api] timestamps = "seconds"`) and lists its jobs
+/// `ORDER BY created_at DESC` with no tie-breaker, so jobs made in the
+/// same second come back in whatever order each query finds them (what a
+/// database does with `LIMIT`/`OFFSET` over a non-unique key). Eight rows
+/// are created at once, within one second; one create is held 300 ms by
+/// the server and its answer lost (the client gave up after 150 ms), so
+/// it is ambiguous and its job lands in the same second as the others.
+///
+/// The reconciliation listing reads the application page by page (2 a
+/// page; no order is known, since equal times prove none, so it reads to
+/// the end). Each page is a correct answer to the query, but the tied jobs
+/// come in another order each time, and the landed job happens to sit
+/// outside every page read (the test makes the worst case happen: the tie
+/// order of each answer puts it elsewhere). The listing shows the seven
+/// other jobs, no orphan: "did not land", and the row is sent again.
+///
+/// The README's "an unfiltered, newest-first listing cannot miss a job:
+/// jobs are only ever added, at the front" does not hold for jobs whose
+/// times tie. Broken: promise 1 (no job is created twice for one row).
+/// Evidence: two jobs made by creates with the row's inputs
+/// (`no_duplicate_jobs`). Fix idea: on second-precision stamps, read the
+/// pages around a tie group again (or twice) before "did not land", or
+/// judge a window whose times tie with a page boundary as unresolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "break: jobs tied to the second, listed in no fixed order, hide a landed create"]
+async fn jobs_tied_to_the_second_in_no_fixed_order_do_not_hide_a_landed_create() {
+    tied_jobs_run(true, "second-only times, ties in a new order each answer").await;
+}
+
+/// The control of the break above: the same ties in one fixed order: the
+/// landed job is listed (a candidate on this shared application).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_tied_to_the_second_in_a_fixed_order_show_a_landed_create() {
+    tied_jobs_run(false, "second-only times, ties in a fixed order").await;
+}
+
+async fn tied_jobs_run(reorder_ties: bool, scenario: &str) {
+    let sim = start(
+        Simulator::builder()
+            .scale(1.0)
+            .seed(3007)
+            .duration(DurationDist::Fixed { secs: 0.5 })
+            .failure_rate(0.0)
+            .timestamps(writer_sim::Timestamps::Seconds),
+    )
+    .await;
+    let hidden: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let seen = hidden.clone();
+    let view = ListView(Arc::new(
+        move |mut all: Vec<serde_json::Value>, offset: usize, limit: usize| {
+            let Some(id) = seen.lock().unwrap().clone() else {
+                return all;
+            };
+            let Some(at) = all.iter().position(|j| j["id"] == id.as_str()) else {
+                return all;
+            };
+            if !reorder_ties {
+                return all;
+            }
+            // Its tie group (the list is sorted by time: the group is a
+            // run of positions), and a place in it off the page asked for.
+            let stamp = all[at]["created_at"].clone();
+            let group: Vec<usize> = (0..all.len())
+                .filter(|&i| all[i]["created_at"] == stamp)
+                .collect();
+            if let Some(&to) = group.iter().find(|&&i| i < offset || i >= offset + limit) {
+                let job = all.remove(at);
+                all.insert(to, job);
+            }
+            all
+        },
+    ));
+    let proxy = Proxy::start(
+        &sim.base_url(),
+        ProxyConfig {
+            hold: Some(Hold {
+                skip: 3,
+                count: 1,
+                delay: Duration::from_millis(300),
+                scale: 1.0,
+            }),
+            list_view: Some(view),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let rows = rows(8, "tied");
+    // Start just after a second begins, so the burst stays in one second.
+    common::wait_until("a second begins", || {
+        sim.clock().now().timestamp_subsec_millis() < 100
+    })
+    .await;
+    let run = Batch::new(
+        client_via(&sim, &proxy.base_url, Duration::from_millis(150)),
+        APP,
+    )
+    .create_concurrency(8)
+    .page_size(2)
+    .max_server_hold(Duration::from_secs(2))
+    .run(futures::stream::iter(rows.clone()))
+    .await
+    .expect("batch starts");
+    let find = async {
+        common::wait_until("the held create landed", || {
+            proxy
+                .counters()
+                .held_forwarded
+                .load(std::sync::atomic::Ordering::SeqCst)
+                >= 1
+        })
+        .await;
+        let newest = sim
+            .job_ids(APP)
+            .into_iter()
+            .filter_map(|id| sim.job(&id))
+            .max_by_key(|j| j.created_at)
+            .expect("jobs were made");
+        let burst: Vec<DateTime<Utc>> = sim
+            .job_ids(APP)
+            .into_iter()
+            .filter_map(|id| sim.job(&id))
+            .map(|j| j.created_at)
+            .collect();
+        *hidden.lock().unwrap() = Some(newest.id.clone());
+        burst
+    };
+    let (outcomes, burst) = tokio::join!(
+        collect_within(run, Duration::from_secs(120), scenario),
+        find
+    );
+    show(scenario, &outcomes);
+    let seconds: std::collections::BTreeSet<i64> = burst.iter().map(|t| t.timestamp()).collect();
+    assert_eq!(
+        seconds.len(),
+        1,
+        "setup: the burst spread over several seconds: {burst:?}"
     );
     check(&sim, &outcomes, &rows, scenario);
 }

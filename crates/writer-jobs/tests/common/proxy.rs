@@ -74,10 +74,12 @@ pub struct ProxyConfig {
 }
 
 /// A function of the whole list (the server's jobs as JSON, newest first,
-/// after `oldest_first` reversed them) to the list pages are cut from.
+/// after `oldest_first` reversed them) and the page asked for (offset,
+/// limit) to the list that page is cut from.
 #[derive(Clone)]
+#[allow(clippy::type_complexity)]
 pub struct ListView(
-    pub Arc<dyn Fn(Vec<serde_json::Value>) -> Vec<serde_json::Value> + Send + Sync>,
+    pub Arc<dyn Fn(Vec<serde_json::Value>, usize, usize) -> Vec<serde_json::Value> + Send + Sync>,
 );
 
 impl std::fmt::Debug for ListView {
@@ -553,7 +555,7 @@ async fn oldest_first(shared: &Shared, request: &Request) -> Option<Response> {
         all.reverse();
     }
     if let Some(view) = &shared.config.list_view {
-        all = (view.0)(all);
+        all = (view.0)(all, offset, limit);
         // The list it serves counts its own jobs.
         if json.get("totalCount").is_some_and(|t| t.is_number()) {
             json["totalCount"] = serde_json::json!(all.len());
