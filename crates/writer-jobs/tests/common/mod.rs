@@ -219,3 +219,44 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
+
+/// Starts a batch on `rows`, waiting for a killed run's journal lock to go
+/// (an aborted engine lets go of it when its task is dropped).
+pub async fn run_resuming<S>(
+    batch: &writer_jobs::batch::Batch,
+    rows: impl Fn() -> S,
+) -> writer_jobs::batch::BatchRun
+where
+    S: futures::Stream<Item = writer_jobs::batch::Row> + Send + 'static,
+{
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match batch.clone().run(rows()).await {
+            Ok(run) => return run,
+            Err(writer_jobs::batch::BatchError::Journal(e))
+                if e.to_string().contains("in use") && tokio::time::Instant::now() < give_up =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            Err(e) => panic!("the batch does not start: {e}"),
+        }
+    }
+}
+
+/// Starts a batch fed by a channel (resuming: see [`run_resuming`]).
+pub async fn run_fed(
+    batch: &writer_jobs::batch::Batch,
+) -> (
+    writer_jobs::batch::BatchRun,
+    futures::channel::mpsc::UnboundedSender<writer_jobs::batch::Row>,
+) {
+    let slot = Mutex::new(None);
+    let run = run_resuming(batch, || {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        *slot.lock().unwrap() = Some(tx);
+        rx
+    })
+    .await;
+    let tx = slot.lock().unwrap().take().expect("a sender");
+    (run, tx)
+}

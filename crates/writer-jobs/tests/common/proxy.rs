@@ -13,7 +13,10 @@
 //!   reads the whole newest-first list upstream, reverses it and cuts the
 //!   page the client asked for);
 //! - **close after answer**: every client connection is closed after one
-//!   answer, so each request connects anew (and can meet a refusal).
+//!   answer, so each request connects anew (and can meet a refusal);
+//! - **list view**: list pages are cut from the whole list as a function
+//!   the test gives rewrites it (another order, jobs left out, fields
+//!   dropped), the list read upstream as for oldest first.
 //!
 //! Each request goes upstream on a fresh connection with `connection:
 //! close`; an upstream that closes without an answer (the simulator's
@@ -65,6 +68,24 @@ pub struct ProxyConfig {
     pub oldest_first: bool,
     /// Close each client connection after one answer (default: keep-alive).
     pub close_after_answer: bool,
+    /// Rewrite the whole list before a page is cut from it (default: as
+    /// the server has it).
+    pub list_view: Option<ListView>,
+}
+
+/// A function of the whole list (the server's jobs as JSON, newest first,
+/// after `oldest_first` reversed them) and the page asked for (offset,
+/// limit) to the list that page is cut from.
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct ListView(
+    pub Arc<dyn Fn(Vec<serde_json::Value>, usize, usize) -> Vec<serde_json::Value> + Send + Sync>,
+);
+
+impl std::fmt::Debug for ListView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ListView(..)")
+    }
 }
 
 /// What the proxy saw and did.
@@ -432,7 +453,9 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
                 answer = rx => answer.ok().flatten(),
                 _ = stream.read(&mut probe) => return,
             }
-        } else if request.is_list() && shared.config.oldest_first {
+        } else if request.is_list()
+            && (shared.config.oldest_first || shared.config.list_view.is_some())
+        {
             oldest_first(&shared, &request).await
         } else {
             forward(shared.upstream, &request).await
@@ -528,7 +551,16 @@ async fn oldest_first(shared: &Shared, request: &Request) -> Option<Response> {
         upstream_offset += n;
     }
     let (page, mut json) = first?;
-    all.reverse();
+    if shared.config.oldest_first {
+        all.reverse();
+    }
+    if let Some(view) = &shared.config.list_view {
+        all = (view.0)(all, offset, limit);
+        // The list it serves counts its own jobs.
+        if json.get("totalCount").is_some_and(|t| t.is_number()) {
+            json["totalCount"] = serde_json::json!(all.len());
+        }
+    }
     let cut: Vec<serde_json::Value> = all.into_iter().skip(offset).take(limit).collect();
     json["result"] = serde_json::Value::Array(cut);
     json["pagination"] = serde_json::json!({"offset": offset, "limit": limit});
