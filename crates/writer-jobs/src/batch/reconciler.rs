@@ -74,6 +74,11 @@ pub(super) struct Reconciler {
     /// of ours whose id we never learn, so no ambiguous create may adopt a
     /// job in such a window.
     retry_windows: Vec<LostRetry>,
+    /// Creates (and lost retries) reported ambiguous, or resent on the
+    /// user's word: each may still have made one of the orphans, so each
+    /// stays among the explanations of every later listing (never judged
+    /// again), or another row could adopt its job.
+    reported: Vec<LostRetry>,
     /// The latest time the server stamped on anything listed (a job's
     /// creation or update): the server's clock has reached it.
     server_seen: Option<DateTime<Utc>>,
@@ -102,6 +107,7 @@ impl Reconciler {
             on_wire: HashMap::new(),
             windows,
             retry_windows,
+            reported: Vec::new(),
             server_seen: None,
             known,
             running: false,
@@ -306,6 +312,7 @@ impl Reconciler {
             .chain(
                 self.retry_windows
                     .iter()
+                    .chain(&self.reported)
                     .map(|r| self.windows.window(r.clock, r.sent, r.until).0),
             )
             .chain(std::iter::once(self.window(now, now).0))
@@ -388,6 +395,9 @@ impl Reconciler {
             .into_iter()
             .partition(|a| now >= a.give_up_at);
         self.ambiguous = waiting;
+        for a in &expired {
+            self.keep_reported(a);
+        }
         expired
             .into_iter()
             .map(|mut a| {
@@ -432,13 +442,18 @@ impl Reconciler {
             verdicts = verdicts.len(),
             "reconciled"
         );
-        let decided = verdicts
+        let decided: Vec<(Ambiguous, Verdict)> = verdicts
             .into_iter()
             .filter_map(|verdict| {
                 let index = self.ambiguous.iter().position(|a| a.key == verdict.key())?;
                 Some((self.ambiguous.swap_remove(index), verdict))
             })
             .collect();
+        for (a, verdict) in &decided {
+            if matches!(verdict, Verdict::Unresolved { .. }) {
+                self.keep_reported(a);
+            }
+        }
         // Whatever is left waits for something to change: the next create
         // to settle (a settled one still undecided waits for the unsettled
         // windows it shares orphans with), else a few seconds (a create on
@@ -460,6 +475,17 @@ impl Reconciler {
             .unwrap_or(now + Duration::from_secs(5))
             .max(now + Duration::from_secs(1));
         decided
+    }
+
+    /// Keeps the window of a create leaving undecided (reported, or resent
+    /// on the user's word) among the explanations of later listings.
+    fn keep_reported(&mut self, a: &Ambiguous) {
+        self.reported.push(LostRetry {
+            key: a.key.clone(),
+            sent: a.since,
+            until: a.until,
+            clock: a.clock(),
+        });
     }
 
     /// Every window a listing started at `started` is judged against: the
@@ -497,16 +523,18 @@ impl Reconciler {
                 inputs: None,
             }
         }));
-        // This run's lost retries that end before every window still
-        // open begins can no longer matter.
+        // This run's lost retries and reported creates that end before
+        // every window still open begins can no longer matter.
         let horizon = pending.iter().map(|p| p.start).min();
         let windows = &self.windows;
-        self.retry_windows.retain(|r| {
+        let matters = |r: &LostRetry| {
             matches!(r.clock, Recorded::EarlierRun(_))
                 || horizon.is_none_or(|h| windows.window(r.clock, r.sent, r.until).1 >= h)
-        });
+        };
+        self.retry_windows.retain(matters);
+        self.reported.retain(matters);
         let earlier_settled = self.windows.earlier_runs_settled();
-        pending.extend(self.retry_windows.iter().map(|r| {
+        let ghost = |label: &str, r: &LostRetry| {
             let (start, end) = self.windows.window(r.clock, r.sent, r.until);
             let settled = match r.clock {
                 Recorded::ThisRun => self.steady(started) > r.until,
@@ -514,14 +542,23 @@ impl Reconciler {
                     self.settled(r.clock, (end, earlier_settled), started, proof)
                 }
             };
+            // Never one of the ambiguous creates' keys, so its own verdict
+            // is dropped; no inputs, so no row takes its place in a cluster.
             Pending {
-                key: format!("retry of {}", r.key),
+                key: format!("{label} {}", r.key),
                 start,
                 end,
                 settled,
                 inputs: None,
             }
-        }));
+        };
+        let ghosts: Vec<Pending> = self
+            .retry_windows
+            .iter()
+            .map(|r| ghost("retry of", r))
+            .chain(self.reported.iter().map(|r| ghost("reported", r)))
+            .collect();
+        pending.extend(ghosts);
         pending
     }
 

@@ -174,6 +174,10 @@ impl Engine {
                     from: job_id.clone(),
                     at: sent_at,
                 })?;
+                // Answered with a new id, a retry is a create: until its
+                // answer comes, its job may be an orphan no other row may
+                // take.
+                self.reconciler.sent(&retry_on_wire(&job_id), sent_at);
                 let client = self.client.clone();
                 self.tasks.push(Box::pin(async move {
                     let result = client.retry_job(&job_id).await;
@@ -217,6 +221,7 @@ impl Engine {
         result: crate::Result<RetriedJob>,
     ) -> Result<(), BatchError> {
         let now = self.clock.now();
+        self.reconciler.answered(&retry_on_wire(&job_id));
         let Some(key) = self.tracker.key_of(&job_id) else {
             return Ok(());
         };
@@ -279,4 +284,10 @@ impl Engine {
         };
         self.finish(outcome).await
     }
+}
+
+/// The reconciler's name for a job-level retry of `job_id` on the wire
+/// (never a row's key, so no verdict is ever carried out on it).
+fn retry_on_wire(job_id: &str) -> String {
+    format!("retry of job {job_id} on the wire")
 }
