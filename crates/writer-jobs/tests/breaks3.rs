@@ -573,8 +573,25 @@ async fn a_retry_still_on_the_wire_does_not_give_its_new_job_to_another_row() {
 /// another row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_reported_ambiguous_does_not_leave_its_job_to_another_row() {
+    reported_then_judged(false).await;
+}
+
+/// The same across a kill: run 1 reports row 1 ambiguous and is killed
+/// while row 2 is still undecided; the resumed run judges row 2's window
+/// (left by run 1) with row 1's window still among the explanations, read
+/// back from the journal, so row 1's job is not adopted by row 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_reported_ambiguous_before_a_kill_does_not_leave_its_job_to_another_row() {
+    reported_then_judged(true).await;
+}
+
+async fn reported_then_judged(kill: bool) {
     use writer_sim::FaultConfig;
-    let scenario = "exclusive, row 1 reported (list down), row 2's window then holds row 1's job";
+    let scenario = if kill {
+        "exclusive, row 1 reported (list down), killed, row 2's window judged on resume"
+    } else {
+        "exclusive, row 1 reported (list down), row 2's window then holds row 1's job"
+    };
     const SCALE: f64 = 200.0;
     let sim = start(sim_builder(3005, SCALE, 8.0)).await;
     let proxy = Proxy::start(
@@ -590,8 +607,10 @@ async fn a_row_reported_ambiguous_does_not_leave_its_job_to_another_row() {
         },
     )
     .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("reported.journal");
     let rows = rows(3, "reported");
-    let batch = Batch::new(
+    let mut batch = Batch::new(
         client_via(&sim, &proxy.base_url, Duration::from_secs(40)),
         APP,
     )
@@ -600,6 +619,9 @@ async fn a_row_reported_ambiguous_does_not_leave_its_job_to_another_row() {
     .breaker_threshold(10_000)
     .poll_policy(writer_jobs::PollPolicy::default().with_deadline(Duration::from_secs(20)))
     .max_server_hold(Duration::from_secs(60));
+    if kill {
+        batch = batch.journal(&journal);
+    }
     let (run, tx) = common::run_fed(&batch).await;
     tx.unbounded_send(rows[0].clone()).unwrap();
     common::wait_until("row 0's create answered", || {
@@ -631,17 +653,30 @@ async fn a_row_reported_ambiguous_does_not_leave_its_job_to_another_row() {
         .unwrap();
     drop(tx);
     let progress = run.progress();
-    let recover = async {
+    let outcomes = if kill {
         common::wait_until("row 1 reported ambiguous", || {
             progress.borrow().ambiguous >= 1
         })
         .await;
+        drop(run);
         sim.set_faults(FaultConfig::none()).unwrap();
+        let all = rows.clone();
+        let run = common::run_resuming(&batch, || futures::stream::iter(all.clone())).await;
+        collect_within(run, Duration::from_secs(30), scenario).await
+    } else {
+        let recover = async {
+            common::wait_until("row 1 reported ambiguous", || {
+                progress.borrow().ambiguous >= 1
+            })
+            .await;
+            sim.set_faults(FaultConfig::none()).unwrap();
+        };
+        let (outcomes, ()) = tokio::join!(
+            collect_within(run, Duration::from_secs(30), scenario),
+            recover
+        );
+        outcomes
     };
-    let (outcomes, ()) = tokio::join!(
-        collect_within(run, Duration::from_secs(30), scenario),
-        recover
-    );
     show(scenario, &outcomes);
     own_jobs(&sim, &outcomes, &rows, scenario);
     check(&sim, &outcomes, &rows, scenario);

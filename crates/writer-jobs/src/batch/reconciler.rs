@@ -477,6 +477,12 @@ impl Reconciler {
         decided
     }
 
+    /// Keeps the windows of rows an earlier run reported among the
+    /// explanations (see [`Self::keep_reported`]).
+    pub(super) fn keep_reported_windows(&mut self, windows: Vec<LostRetry>) {
+        self.reported.extend(windows);
+    }
+
     /// Keeps the window of a create leaving undecided (reported, or resent
     /// on the user's word) among the explanations of later listings.
     fn keep_reported(&mut self, a: &Ambiguous) {

@@ -182,6 +182,25 @@ impl ResumeCursor {
             .collect()
     }
 
+    /// The windows of rows an earlier run finished without a job after
+    /// sending a create (reported ambiguous, or given up on): that create
+    /// may have made one of the orphans, so its window stays among the
+    /// explanations of this run's listings, on its run's clock.
+    pub(super) fn reported_windows(&self) -> Vec<LostRetry> {
+        self.state
+            .rows
+            .iter()
+            .filter(|(_, r)| r.job_id.is_none() && r.done_at.is_some())
+            .filter_map(|(key, r)| self.ambiguous(key, r, None))
+            .map(|a| LostRetry {
+                key: a.key.clone(),
+                sent: a.since,
+                until: a.until,
+                clock: Recorded::EarlierRun(a.run),
+            })
+            .collect()
+    }
+
     /// The creates the earlier run left undecided (and a torn intent
     /// naming its row), in input order, marked as left by it: reconciled
     /// before this run sends any create, so no job of this run can land in

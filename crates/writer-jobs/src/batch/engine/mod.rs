@@ -143,12 +143,13 @@ impl Engine {
             min_interval: settings.min_sweep_interval,
             known_cap: 4 * in_flight.ceiling() + 1024,
         };
-        let reconciler = Reconciler::new(
+        let mut reconciler = Reconciler::new(
             windows,
             resume.known_jobs(),
             resume.lost_retry_windows(),
             limits,
         );
+        reconciler.keep_reported_windows(resume.reported_windows());
         let sweeps = SweepScheduler::new(Spacing {
             min_interval: settings.min_sweep_interval,
             max_interval: poll.max_interval(),
