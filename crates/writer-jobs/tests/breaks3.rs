@@ -772,7 +772,6 @@ async fn a_list_without_results_does_not_empty_the_rows_results() {
 /// pages around a tie group again (or twice) before "did not land", or
 /// judge a window whose times tie with a page boundary as unresolved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: jobs tied to the second, listed in no fixed order, hide a landed create"]
 async fn jobs_tied_to_the_second_in_no_fixed_order_do_not_hide_a_landed_create() {
     tied_jobs_run(true, "second-only times, ties in a new order each answer").await;
 }

@@ -94,14 +94,15 @@ impl Graph {
 }
 
 /// Decides the settled, covered creates of `pending` on an exclusive
-/// application from the `orphans` a listing covering `covered` showed
-/// (creates with the same known input set are interchangeable). `None` when no explanation exists (a job no pending
+/// application from the `orphans` a listing showed (`covered`: whether the
+/// listing showed every job a create's window can hold; creates with the
+/// same known input set are interchangeable). `None` when no explanation exists (a job no pending
 /// create can have made: the application is not exclusive after all) or
 /// the problem is too large: the caller then judges window by window.
 pub(super) fn decide_exclusive(
     pending: &[Pending],
     orphans: &[(&str, DateTime<Utc>)],
-    covered: (DateTime<Utc>, DateTime<Utc>),
+    covered: &dyn Fn(&Pending) -> bool,
 ) -> Option<Vec<Verdict>> {
     // Orphans no pending create can have made play no part.
     let relevant: Vec<(&str, DateTime<Utc>)> = orphans
@@ -126,7 +127,7 @@ pub(super) fn decide_exclusive(
     let one = graph.cover(&|_, _| false)?;
     let decidable = |c: usize| {
         let p = &pending[c];
-        p.settled && p.start >= covered.0 && p.end <= covered.1
+        p.settled && covered(p)
     };
     // Clusters of decidable creates: by input set when known, else alone.
     let mut clusters: BTreeMap<(Option<&str>, usize), Vec<usize>> = BTreeMap::new();
@@ -232,13 +233,10 @@ mod tests {
         p
     }
 
-    const ALL: (DateTime<Utc>, DateTime<Utc>) =
-        (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
-
     fn decide(pending: &[Pending], orphans: &[(&str, i64)]) -> Option<Vec<Verdict>> {
         let orphans: Vec<(&str, DateTime<Utc>)> =
             orphans.iter().map(|(id, at)| (*id, t(*at))).collect();
-        let mut v = decide_exclusive(pending, &orphans, ALL)?;
+        let mut v = decide_exclusive(pending, &orphans, &|_| true)?;
         v.sort_by(|a, b| a.key().cmp(b.key()));
         Some(v)
     }

@@ -69,6 +69,11 @@ pub(super) struct Listing {
     pub(super) first_page_stamp: Option<DateTime<Utc>>,
     /// The latest time the server stamped on any page read.
     pub(super) newest_stamp: Option<DateTime<Utc>>,
+    /// Stamps whose jobs were split between two pages and could not be
+    /// read again in one answer: the pages were two answers, which may
+    /// order jobs of equal stamps differently, so a job made then may be
+    /// on neither (see [`regroup`]).
+    pub(super) ties: Vec<DateTime<Utc>>,
 }
 
 /// One sweep: the plan's listing (read as `scan` says), then the plan's
@@ -396,9 +401,13 @@ pub(super) async fn list_back_to(
         end: None,
         first_page_stamp: None,
         newest_stamp: None,
+        ties: Vec::new(),
     };
     let mut offset = 0;
     let mut located = false;
+    // The previous page's last stamp and how many jobs ended it with that
+    // stamp (`None` when the next page does not continue it).
+    let mut tail: Option<(DateTime<Utc>, u64)> = None;
     if prior.oldest_first() && start != Start::ORIGIN {
         let start = locate(
             client,
@@ -431,12 +440,38 @@ pub(super) async fn list_back_to(
                     tracing::debug!(offset, "the start's job is not old enough; listing from 0");
                     offset = 0;
                     seen.clear();
+                    tail = None;
                     continue;
                 }
             }
         }
         let n = page.jobs.len() as u64;
         tracing::trace!(offset, n, total = ?page.total_count, "reconciliation page");
+        if let (Some((stamp, count)), Some(first)) = (tail, page.jobs.first())
+            && first.created_at == stamp
+            && !regroup(
+                client,
+                app_id,
+                (offset, count, stamp),
+                page_size,
+                back_to,
+                &mut listing,
+            )
+            .await?
+        {
+            tracing::debug!(%stamp, offset, "jobs of one stamp split between pages; a job made then may be missing");
+            listing.ties.push(stamp);
+        }
+        // A page wholly of one stamp continues the previous page's run.
+        tail = page.jobs.last().map(|last| {
+            let stamp = last.created_at;
+            let same = page.jobs.iter().rev().take_while(|j| j.created_at == stamp);
+            let same = same.count() as u64;
+            match tail {
+                Some((before, count)) if before == stamp && same == n => (stamp, count + n),
+                _ => (stamp, same),
+            }
+        });
         let oldest = page.jobs.iter().map(|j| j.created_at).min();
         let newest = page.jobs.iter().map(|j| j.created_at).max();
         // Judged on what the pages before this one showed of the order.
@@ -496,9 +531,56 @@ pub(super) async fn list_back_to(
             let found =
                 locate(client, app_id, back_to, from, page_size, &mut listing.marks).await?;
             checked = found.offset == offset;
+            if found.offset != offset {
+                tail = None;
+            }
             offset = found.offset;
         }
     }
+}
+
+/// The page size a split group is read again with, at least.
+const REGROUP_LIMIT: u64 = 100;
+
+/// Jobs stamped `stamp` were split between the page ending just before
+/// `offset` (its last `count` jobs) and the page starting there. The two
+/// pages were two answers, and a server that orders by creation time alone
+/// may order jobs of equal stamps differently in each, so a job of the
+/// group may be on neither. Reads the group again in one answer, from the
+/// job before it, adding its jobs to the listing; `true` when that answer
+/// holds the whole group (a job of another stamp on each side of it, or
+/// the list's start or end).
+async fn regroup(
+    client: &Client,
+    app_id: &str,
+    (offset, count, stamp): (u64, u64, DateTime<Utc>),
+    page_size: u64,
+    back_to: DateTime<Utc>,
+    listing: &mut Listing,
+) -> crate::Result<bool> {
+    let from = offset.saturating_sub(count + 1);
+    // A page as large as the list allows (100 on Writer's list), however
+    // small the batch's pages: a group of one second's jobs fits whole.
+    let limit = page_size.max(REGROUP_LIMIT);
+    let page = read_page(client, app_id, from, limit, &mut listing.marks, None).await?;
+    let stamps: Vec<DateTime<Utc>> = page.jobs.iter().map(|j| j.created_at).collect();
+    let (Some(first), Some(last)) = (
+        stamps.iter().position(|t| *t == stamp),
+        stamps.iter().rposition(|t| *t == stamp),
+    ) else {
+        return Ok(false);
+    };
+    let bracketed = (first > 0 || from == 0)
+        && (last + 1 < stamps.len() || page.is_last(from))
+        && stamps[first..=last].iter().all(|t| *t == stamp);
+    if bracketed {
+        for job in &page.jobs[first..=last] {
+            if made_until(job.created_at) > back_to {
+                listing.jobs.push((job.id.clone(), job.created_at));
+            }
+        }
+    }
+    Ok(bracketed)
 }
 
 #[cfg(test)]

@@ -227,6 +227,7 @@ pub(crate) enum Verdict {
 ///   (on a shared application an orphan may be another client's job).
 ///
 /// Creates whose window the listing does not reach back to get no verdict.
+#[cfg(test)]
 pub(crate) fn decide(
     pending: &[Pending],
     listed: &[(String, DateTime<Utc>)],
@@ -235,6 +236,34 @@ pub(crate) fn decide(
     covered_until: DateTime<Utc>,
     exclusive: bool,
 ) -> Vec<Verdict> {
+    decide_around(
+        pending,
+        listed,
+        known,
+        (covered_since, covered_until),
+        &[],
+        exclusive,
+    )
+}
+
+/// [`decide`], for a listing that may have missed jobs made at the `holes`
+/// (stamps whose jobs were split between pages): a window holding one is
+/// not covered, so it gets no verdict (it still takes part in every
+/// explanation). A missing orphan can only widen the other creates' fates,
+/// never force a wrong one.
+pub(crate) fn decide_around(
+    pending: &[Pending],
+    listed: &[(String, DateTime<Utc>)],
+    known: &dyn Fn(&str) -> bool,
+    (covered_since, covered_until): (DateTime<Utc>, DateTime<Utc>),
+    holes: &[DateTime<Utc>],
+    exclusive: bool,
+) -> Vec<Verdict> {
+    let covered = |p: &Pending| {
+        p.start >= covered_since
+            && p.end <= covered_until
+            && !holes.iter().any(|h| assign::within(p, *h))
+    };
     let orphans: Vec<(&str, DateTime<Utc>)> = {
         let mut seen = HashSet::new();
         listed
@@ -243,15 +272,12 @@ pub(crate) fn decide(
             .map(|(id, at)| (id.as_str(), *at))
             .collect()
     };
-    if exclusive
-        && let Some(verdicts) =
-            assign::decide_exclusive(pending, &orphans, (covered_since, covered_until))
-    {
+    if exclusive && let Some(verdicts) = assign::decide_exclusive(pending, &orphans, &covered) {
         return verdicts;
     }
     let mut verdicts = Vec::new();
     for p in pending.iter().filter(|p| p.settled) {
-        if p.start < covered_since || p.end > covered_until {
+        if !covered(p) {
             continue;
         }
         let mut mine: Vec<(&str, DateTime<Utc>)> = orphans

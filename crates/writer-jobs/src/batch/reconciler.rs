@@ -18,6 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Row;
+use super::assign;
 use super::listing::Listing;
 use super::reconcile::{self, Pending, Verdict, shift};
 use super::windows::{Recorded, Windows};
@@ -426,14 +427,15 @@ impl Reconciler {
         // the application ever had, made before this run too: "exclusive"
         // says nothing about those, so no job is matched to one.
         let exclusive = exclusive && pending.iter().all(|p| p.start > DateTime::<Utc>::MIN_UTC);
-        let verdicts = reconcile::decide(
+        let mut verdicts = reconcile::decide_around(
             &pending,
             &listing.jobs,
             &|id| self.is_known(id),
-            listing.covered_since,
-            listing.covered_until,
+            (listing.covered_since, listing.covered_until),
+            &listing.ties,
             exclusive,
         );
+        verdicts.extend(self.split_too_long(&pending, listing, now, &verdicts));
         tracing::debug!(
             pending = pending.len(),
             settled = pending.iter().filter(|p| p.settled).count(),
@@ -475,6 +477,41 @@ impl Reconciler {
             .unwrap_or(now + Duration::from_secs(5))
             .max(now + Duration::from_secs(1));
         decided
+    }
+
+    /// The creates past their give-up time that a listing could not judge
+    /// because jobs of a stamp in their window were split between pages
+    /// (and could not be read again in one answer): reported with the
+    /// orphans in their window, so a list that keeps splitting them (a
+    /// quiet application, the same page boundary) cannot stall the run.
+    fn split_too_long(
+        &self,
+        pending: &[Pending],
+        listing: &Listing,
+        now: Duration,
+        decided: &[Verdict],
+    ) -> Vec<Verdict> {
+        self.ambiguous
+            .iter()
+            .filter(|a| now >= a.give_up_at && !decided.iter().any(|v| v.key() == a.key))
+            .filter_map(|a| pending.iter().find(|p| p.key == a.key && p.settled))
+            .filter(|p| listing.ties.iter().any(|t| assign::within(p, *t)))
+            .map(|p| {
+                let mut candidates: Vec<String> = listing
+                    .jobs
+                    .iter()
+                    .filter(|(id, at)| !self.is_known(id) && assign::within(p, *at))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                candidates.sort_unstable();
+                candidates.dedup();
+                tracing::warn!(key = %p.key, "jobs of one second keep splitting between pages; reporting the create");
+                Verdict::Unresolved {
+                    key: p.key.clone(),
+                    candidates,
+                }
+            })
+            .collect()
     }
 
     /// Keeps the windows of rows an earlier run reported among the

@@ -52,6 +52,7 @@ fn listing(jobs: &[(&str, i64)], started: Duration) -> Listing {
         marks: Vec::new(),
         end: None,
         first_page_stamp: None,
+        ties: Vec::new(),
         newest_stamp: None,
     }
 }
