@@ -88,7 +88,7 @@ fn show(scenario: &str, outcomes: &[Outcome]) {
     println!("{scenario}: {:?}", tally(outcomes));
     for o in outcomes {
         let detail = match &o.result {
-            OutcomeResult::Ambiguous { reason, candidates } => {
+            OutcomeResult::Ambiguous { reason, candidates, .. } => {
                 format!(" candidates {candidates:?}: {reason}")
             }
             _ => String::new(),
@@ -698,7 +698,7 @@ async fn a_list_without_results_does_not_empty_the_rows_results() {
     let empty: Vec<&str> = outcomes
         .iter()
         .filter(|o| {
-            matches!(&o.result, OutcomeResult::Completed { output } if output.suggestion.is_empty())
+            matches!(&o.result, OutcomeResult::Completed { output, .. } if output.suggestion.is_empty())
         })
         .map(|o| o.key.as_str())
         .collect();
