@@ -72,8 +72,9 @@ pub(super) struct Listing {
 }
 
 /// One sweep: the plan's listing (read as `scan` says), then the plan's
-/// GETs, and a GET of each job listed `completed` without its results. Jobs the listing was meant to show but did not are fetched by id
-/// next time; a failed page ends the listing the same way.
+/// GETs, and a GET of each job listed `completed` without its results.
+/// Jobs the listing was meant to show but did not are fetched by id next
+/// time; a failed page ends the listing the same way.
 pub(super) async fn sweep(
     client: Client,
     app_id: String,
@@ -109,8 +110,8 @@ pub(super) async fn sweep(
     // the spec does not say what a listing includes): a job listed
     // `completed` without them is fetched by id before its row is written,
     // so the row gets the output the server holds. Only those cost a GET;
-    // if the GET fails, the job is missing from what the listing showed
-    // and is fetched by id on the next sweep.
+    // if the GET fails, the job was not seen: it stays outstanding, and a
+    // later sweep looks at it again.
     let mut gets = plan.gets;
     let (complete, summaries): (Vec<Job>, Vec<Job>) = std::mem::take(&mut result.observed)
         .into_iter()
