@@ -670,12 +670,34 @@ async fn a_row_reported_ambiguous_does_not_leave_its_job_to_another_row() {
 /// engine (`listing::sweep`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_without_results_does_not_empty_the_rows_results() {
-    let scenario = "list entries without data, GET with data";
+    let gets = list_view_run(true, "list entries without data, GET with data").await;
+    // One GET per completed job at most, on top of what the sweeps plan.
+    assert!(gets <= 2 * 20, "{gets} GETs for 20 rows");
+}
+
+/// The control of the fix above: a list that carries the results costs no
+/// GET for a job it shows completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_with_results_costs_no_get_for_a_completed_job() {
+    let gets = list_view_run(false, "list entries with data").await;
+    // The sweeps' listings show every job (none is missed on this quiet
+    // application): a GET here and there at most, never one per job.
+    assert!(
+        gets < 10,
+        "{gets} GETs for 20 rows whose list carries results"
+    );
+}
+
+/// 20 rows through a proxy whose list entries keep or drop `data`; checks
+/// every completed row has its output and returns the run's GETs by id.
+async fn list_view_run(drop_data: bool, scenario: &str) -> u64 {
     let sim = start(sim_builder(3006, 200.0, 8.0)).await;
-    let view = ListView(Arc::new(|all: Vec<serde_json::Value>, _, _| {
+    let view = ListView(Arc::new(move |all: Vec<serde_json::Value>, _, _| {
         all.into_iter()
             .map(|mut job| {
-                if let Some(map) = job.as_object_mut() {
+                if let Some(map) = job.as_object_mut()
+                    && drop_data
+                {
                     map.remove("data");
                 }
                 job
@@ -713,6 +735,9 @@ async fn a_list_without_results_does_not_empty_the_rows_results() {
         empty.len()
     );
     check(&sim, &outcomes, &rows, scenario);
+    let stats = sim.stats();
+    println!("{scenario}: requests {:?}", stats.by_operation);
+    stats.requests(writer_sim::Operation::Get)
 }
 
 // ----- jobs made in the same second, in no fixed order -------------------------
