@@ -465,6 +465,8 @@ pub struct BatchArgs {
     /// Declare that no other client creates jobs on the application while
     /// this run does: a lone unclaimed job in an ambiguous create's window
     /// is then adopted as that row's (otherwise it is reported as a candidate).
+    /// On --resume it holds only if every earlier run that left creates to
+    /// reconcile was declared exclusive too.
     #[arg(long)]
     pub exclusive_app: bool,
     /// After a create ends ambiguous, send no create until its window

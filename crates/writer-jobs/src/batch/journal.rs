@@ -8,7 +8,8 @@
 //! adds no dependency. Records, in the order the engine writes them:
 //!
 //! - `header`: what the journal is bound to (base URL, application,
-//!   simulated or real), written once;
+//!   simulated or real), written by each run as it opens the journal, with
+//!   whether that run was declared exclusive;
 //! - `intent`: a row's key, input index and input fingerprint, written
 //!   **before** its create is sent;
 //! - `created`: the job id, once the server answered the create;
@@ -41,7 +42,11 @@ pub(crate) use super::records::{Binding, Record};
 pub(crate) use super::resume::{ResumeState, RowState};
 
 /// The journal format version this code writes. It reads this one and
-/// every earlier one: version 4 starts every run with a header line (the
+/// every earlier one: version 5 records in each run's header whether the
+/// run was declared exclusive (`exclusive`: only it created jobs on the
+/// application while it ran); a run of an older journal counts as not
+/// exclusive, the safe reading (its windows are never matched as if only
+/// the batch created jobs then); version 4 starts every run with a header line (the
 /// runs are numbered by them, and each run's clock evidence places only
 /// that run's windows; in an older journal every record counts as one
 /// run's); version 3 added the user's decisions on ambiguous
@@ -51,7 +56,7 @@ pub(crate) use super::resume::{ResumeState, RowState};
 /// version 2 added `received_at` to `created` records (skew evidence for a
 /// resumed run); version 1 journals resume with windows rebuilt from their
 /// intents alone.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+pub(crate) const FORMAT_VERSION: u32 = 5;
 
 /// How hard each record is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,13 +149,15 @@ impl Journal {
     /// Opens (creating if needed) and locks the journal at `path` for a run
     /// bound to `binding`, and reads what an earlier run left in it. A torn
     /// last line is cut off (and counted in [`ResumeState::torn_bytes`]).
+    /// The run's header records whether it is declared `exclusive`.
     pub(crate) fn open(
         path: &Path,
         binding: &Binding,
+        exclusive: bool,
         durability: Durability,
         now: DateTime<Utc>,
     ) -> Result<(Self, ResumeState), JournalError> {
-        Self::open_with(path, Some(binding), durability, now)
+        Self::open_with(path, Some((binding, exclusive)), durability, now)
     }
 
     /// Opens and locks an existing journal, whatever it is bound to (the
@@ -172,7 +179,7 @@ impl Journal {
 
     fn open_with(
         path: &Path,
-        binding: Option<&Binding>,
+        run: Option<(&Binding, bool)>,
         durability: Durability,
         now: DateTime<Utc>,
     ) -> Result<(Self, ResumeState), JournalError> {
@@ -180,6 +187,8 @@ impl Journal {
             path: path.to_path_buf(),
             source,
         };
+        let binding = run.map(|(binding, _)| binding);
+        let exclusive = run.is_some_and(|(_, exclusive)| exclusive);
         let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
@@ -257,6 +266,7 @@ impl Journal {
                     version: FORMAT_VERSION,
                     binding: binding.clone(),
                     started_at: now,
+                    exclusive: Some(exclusive),
                 })?;
             }
             (Some(found), None) => {
@@ -276,6 +286,7 @@ impl Journal {
                     version: FORMAT_VERSION,
                     binding: binding.clone(),
                     started_at: now,
+                    exclusive: Some(exclusive),
                 })?;
             }
         }
@@ -291,7 +302,10 @@ impl Journal {
     ) -> Result<(), JournalError> {
         match record {
             Record::Header {
-                binding, version, ..
+                binding,
+                version,
+                exclusive,
+                ..
             } => {
                 if version > FORMAT_VERSION {
                     return Err(JournalError::Corrupt {
@@ -305,6 +319,11 @@ impl Journal {
                 }
                 state.version = state.version.max(version);
                 state.runs += 1;
+                // A run of an older format, or a header no run wrote,
+                // declared nothing: not exclusive.
+                if exclusive == Some(true) && version >= 5 {
+                    state.exclusive_runs.insert(state.runs);
+                }
                 header.get_or_insert(binding);
             }
             Record::Intent { key, seq, fp, at } => {

@@ -63,7 +63,7 @@ fn fuzz_journal_files_opened_directly() {
             n.set(n.get() + 1);
             let path = dir.path().join(format!("j{}", n.get()));
             std::fs::write(&path, &bytes).unwrap();
-            let result = Journal::open(&path, &binding, Durability::Os, Utc::now());
+            let result = Journal::open(&path, &binding, false, Durability::Os, Utc::now());
             let kind = match &result {
                 Ok((_, state)) => {
                     if state.resumed {

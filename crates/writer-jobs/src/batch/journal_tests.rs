@@ -59,7 +59,7 @@ fn decisions_reopen_or_mark_a_row_and_a_new_create_carries_them_out() {
         at: now,
     };
     {
-        let (mut j, _) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
+        let (mut j, _) = Journal::open(&path, &binding(), false, Durability::Os, now).unwrap();
         for key in ["a", "r", "g"] {
             j.append(&intent(key)).unwrap();
             j.append(&ambiguous(key, now)).unwrap();
@@ -97,7 +97,7 @@ fn decisions_reopen_or_mark_a_row_and_a_new_create_carries_them_out() {
     // The resumed run's new create of `r` carries the decision out.
     j.append(&intent("r")).unwrap();
     drop(j);
-    let (_, state) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
+    let (_, state) = Journal::open(&path, &binding(), false, Durability::Os, now).unwrap();
     assert_eq!(state.rows["r"].decision, None);
 }
 
@@ -107,7 +107,8 @@ fn a_torn_tail_is_cut_off_and_a_corrupt_middle_line_is_an_error() {
     let path = dir.path().join("j");
     let now = Utc::now();
     {
-        let (mut j, state) = Journal::open(&path, &binding(), Durability::Fsync, now).unwrap();
+        let (mut j, state) =
+            Journal::open(&path, &binding(), false, Durability::Fsync, now).unwrap();
         assert!(!state.resumed);
         j.append(&Record::Intent {
             key: "a".into(),
@@ -128,7 +129,7 @@ fn a_torn_tail_is_cut_off_and_a_corrupt_middle_line_is_an_error() {
         .unwrap();
     }
     let written = std::fs::read(&path).unwrap();
-    let (j, state) = Journal::open(&path, &binding(), Durability::Os, now).unwrap();
+    let (j, state) = Journal::open(&path, &binding(), false, Durability::Os, now).unwrap();
     assert!(state.resumed);
     assert!(state.torn_bytes > 0);
     assert_eq!(state.torn_intent, Some(Some("b".into())));
@@ -149,6 +150,72 @@ fn a_torn_tail_is_cut_off_and_a_corrupt_middle_line_is_an_error() {
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.insert_str(text.find('\n').unwrap() + 1, "not json\n");
     std::fs::write(&path, text).unwrap();
-    let error = Journal::open(&path, &binding(), Durability::Os, now).unwrap_err();
+    let error = Journal::open(&path, &binding(), false, Durability::Os, now).unwrap_err();
     assert!(error.to_string().contains("line 2"), "{error}");
+}
+
+#[test]
+fn each_runs_header_records_its_exclusivity_and_older_runs_count_as_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let now = Utc::now();
+    let intent = |key: &str| Record::Intent {
+        key: key.into(),
+        seq: 0,
+        fp: "f".into(),
+        at: now,
+    };
+    // Run 1, exclusive, leaves an unanswered create.
+    {
+        let (mut j, _) = Journal::open(&path, &binding(), true, Durability::Os, now).unwrap();
+        j.append(&intent("a")).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(r#""exclusive":true"#), "{text}");
+    // Run 2, shared, opens it: run 1's window is an exclusive run's.
+    {
+        let (mut j, state) = Journal::open(&path, &binding(), false, Durability::Os, now).unwrap();
+        assert_eq!(state.runs, 1);
+        assert!(state.exclusive_runs.contains(&1));
+        assert!(state.earlier_windows_exclusive());
+        // Run 2 (shared) leaves a create unanswered too.
+        j.append(&intent("b")).unwrap();
+    }
+    let (mut j, state) = Journal::open(&path, &binding(), true, Durability::Os, now).unwrap();
+    assert_eq!(state.runs, 2);
+    assert!(!state.exclusive_runs.contains(&2));
+    assert!(
+        !state.earlier_windows_exclusive(),
+        "run 2's window is shared"
+    );
+    // Once run 2's create is answered, no shared window is left.
+    j.append(&Record::Created {
+        key: "b".into(),
+        job_id: "jb".into(),
+        created_at: None,
+        received_at: None,
+    })
+    .unwrap();
+    drop(j);
+    let (_, state) = Journal::open(&path, &binding(), true, Durability::Os, now).unwrap();
+    assert!(state.earlier_windows_exclusive());
+
+    // A format 4 header (no `exclusive`, or one claiming it) is shared.
+    for header in [
+        r#"{"type":"header","version":4,"base_url":"http://127.0.0.1:1","app_id":"app","simulated":true,"started_at":"2026-01-01T00:00:00Z"}"#,
+        r#"{"type":"header","version":4,"base_url":"http://127.0.0.1:1","app_id":"app","simulated":true,"started_at":"2026-01-01T00:00:00Z","exclusive":true}"#,
+    ] {
+        let path = dir.path().join("old");
+        let intent = r#"{"type":"intent","key":"a","seq":0,"fp":"f","at":"2026-01-01T00:00:01Z"}"#;
+        std::fs::write(&path, format!("{header}\n{intent}\n")).unwrap();
+        let (_, state) = Journal::open(&path, &binding(), true, Durability::Os, now).unwrap();
+        assert!(state.exclusive_runs.is_empty(), "{header}");
+        assert!(!state.earlier_windows_exclusive(), "{header}");
+        // A torn intent of the last (shared) run counts too.
+        let path = dir.path().join("torn");
+        std::fs::write(&path, format!("{header}\n{{\"type\":\"intent\",\"ke")).unwrap();
+        let (_, state) = Journal::open(&path, &binding(), true, Durability::Os, now).unwrap();
+        assert!(state.torn_intent.is_some());
+        assert!(!state.earlier_windows_exclusive(), "{header}");
+    }
 }

@@ -15,7 +15,7 @@ use super::positions::{Start, gallop_probe, made_until};
 use crate::Client;
 use crate::client::BriefPage;
 use crate::error::Error;
-use crate::model::{Job, ListQuery};
+use crate::model::{Job, JobStatus, ListQuery};
 
 /// Marks recorded by a scan: offsets of pages' first and last jobs and
 /// their creation times (see [`super::positions`]).
@@ -77,8 +77,9 @@ pub(super) struct Listing {
 }
 
 /// One sweep: the plan's listing (read as `scan` says), then the plan's
-/// GETs. Jobs the listing was meant to show but did not are fetched by id
-/// next time; a failed page ends the listing the same way.
+/// GETs, and a GET of each job listed `completed` without its results.
+/// Jobs the listing was meant to show but did not are fetched by id next
+/// time; a failed page ends the listing the same way.
 pub(super) async fn sweep(
     client: Client,
     app_id: String,
@@ -110,7 +111,24 @@ pub(super) async fn sweep(
     {
         tracing::debug!(%error, "list page failed; its jobs are fetched by id");
     }
-    let fetched: Vec<(String, crate::Result<Job>)> = futures::stream::iter(plan.gets)
+    // A list entry may leave a job's results out (`data` is nullable and
+    // the spec does not say what a listing includes): a job listed
+    // `completed` without them is fetched by id before its row is written,
+    // so the row gets the output the server holds. Only those cost a GET;
+    // if the GET fails, the job was not seen: it stays outstanding, and a
+    // later sweep looks at it again.
+    let mut gets = plan.gets;
+    let (complete, summaries): (Vec<Job>, Vec<Job>) = std::mem::take(&mut result.observed)
+        .into_iter()
+        .partition(|job| !(job.status == JobStatus::Completed && job.output.is_none()));
+    result.observed = complete;
+    for job in summaries {
+        tracing::debug!(job_id = %job.id, "listed completed without its results; fetching it");
+        if !gets.contains(&job.id) {
+            gets.push(job.id);
+        }
+    }
+    let fetched: Vec<(String, crate::Result<Job>)> = futures::stream::iter(gets)
         .map(|id| {
             let client = client.clone();
             async move {

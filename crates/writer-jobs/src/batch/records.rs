@@ -60,6 +60,14 @@ pub(crate) enum Record {
         binding: Binding,
         /// When the journal was started.
         started_at: DateTime<Utc>,
+        /// Whether the run that wrote this header was declared the only
+        /// client creating jobs on the application while it ran
+        /// (`Batch::exclusive_application`; format 5). `None` on a header
+        /// no run wrote (`writer-jobs resolve` upgrading an older journal:
+        /// it sends no create) and on the headers of older formats; both
+        /// count as not exclusive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exclusive: Option<bool>,
     },
     /// A row is about to be created (written before the request is sent).
     Intent {

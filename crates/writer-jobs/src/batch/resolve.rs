@@ -404,6 +404,8 @@ impl Resolution {
             version: super::journal::FORMAT_VERSION,
             binding: self.binding.clone(),
             started_at: Utc::now(),
+            // Not a run: it sends no create, and declares nothing.
+            exclusive: None,
         })?;
         self.version = super::journal::FORMAT_VERSION;
         Ok(())

@@ -11,7 +11,7 @@
 //! rows are replayed; rows with a job are tracked again. Plain synchronous
 //! state with unit tests of each decision.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -80,6 +80,10 @@ pub(crate) struct ResumeState {
     /// that sent it): each may have made a job of the batch's whose id is
     /// lost.
     pub lost_retries: Vec<(String, DateTime<Utc>, u32)>,
+    /// The runs (header line numbers, from 1) whose header declared the
+    /// application exclusive to them (format 5); every other run counts as
+    /// shared.
+    pub exclusive_runs: HashSet<u32>,
     /// The highest format version among the journal's header lines.
     pub version: u32,
     /// What the journal is bound to, when it was opened without a binding
@@ -91,6 +95,25 @@ impl ResumeState {
     /// Rows with a final outcome.
     pub(crate) fn done(&self) -> usize {
         self.rows.values().filter(|r| r.done_at.is_some()).count()
+    }
+
+    /// Whether every window an earlier run left to judge lies in a run
+    /// declared exclusive: a create it sent without a recorded answer, a
+    /// retry it sent without one, a torn intent (the last run's). A
+    /// resumed run's own declaration covers only its own time: a window of
+    /// a shared run may hold another client's job, so while one is left,
+    /// the resumed run matches no orphan as if the application were
+    /// exclusive. (A journal with no such window: true.)
+    pub(crate) fn earlier_windows_exclusive(&self) -> bool {
+        let declared = |run: u32| self.exclusive_runs.contains(&run);
+        let creates = self
+            .rows
+            .values()
+            .filter(|r| r.intent_at.is_some() && r.job_id.is_none() && r.done_at.is_none())
+            .all(|r| declared(r.intent_run));
+        let retries = self.lost_retries.iter().all(|(.., run)| declared(*run));
+        let torn = self.torn_intent.is_none() || declared(self.runs);
+        creates && retries && torn
     }
 }
 

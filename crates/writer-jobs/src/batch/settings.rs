@@ -236,6 +236,13 @@ impl Batch {
     /// another client's, so such a row is reported
     /// [`OutcomeResult::Ambiguous`](super::OutcomeResult::Ambiguous) with
     /// its candidate job ids instead.
+    ///
+    /// The declaration covers this run's time only, and the journal records
+    /// it in the run's header: a resumed run matches jobs as on an
+    /// exclusive application only when every window an earlier run left to
+    /// judge lies in a run declared exclusive too (an earlier run of a
+    /// journal older than format 5 counts as shared); otherwise its rows are
+    /// judged as on a shared application.
     pub fn exclusive_application(mut self, exclusive: bool) -> Self {
         self.exclusive_application = exclusive;
         self

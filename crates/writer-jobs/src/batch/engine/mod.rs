@@ -73,6 +73,10 @@ enum Event {
 
 pub(super) struct Engine {
     settings: Batch,
+    /// Whether orphans are matched as on an application exclusive to the
+    /// batch: declared so for this run, and every window an earlier run
+    /// left to judge lies in a run declared so too.
+    exclusive: bool,
     client: Client,
     /// Sends creates: one attempt each, after the engine took the permit.
     create_client: Client,
@@ -131,6 +135,15 @@ impl Engine {
             .unwrap_or_else(|| *settings.client.poll_policy());
         let (journal, state) = open_journal(&settings, clock.wall())?;
         let mut state = state;
+        // The declaration covers this run's time only: windows an earlier,
+        // shared run left may hold another client's job.
+        let exclusive = settings.exclusive_application && state.earlier_windows_exclusive();
+        if settings.exclusive_application && !exclusive {
+            tracing::warn!(
+                "an earlier run of this journal was not declared exclusive and left creates \
+                 to reconcile: this run matches no job as if the application were exclusive"
+            );
+        }
         let windows = Windows::new(
             anchor,
             settings.max_server_hold,
@@ -158,6 +171,7 @@ impl Engine {
         });
         let left = resume.left_ambiguous();
         let mut engine = Self {
+            exclusive,
             create_client: client.single_attempt(),
             client,
             pacer,
@@ -558,7 +572,13 @@ fn open_journal(
         app_id: settings.app_id.clone(),
         simulated: settings.simulated,
     };
-    let (journal, resume) = Journal::open(path, &binding, settings.durability, now)?;
+    let (journal, resume) = Journal::open(
+        path,
+        &binding,
+        settings.exclusive_application,
+        settings.durability,
+        now,
+    )?;
     Ok((Some(journal), resume))
 }
 

@@ -23,9 +23,7 @@ impl Engine {
         };
         self.sweeps
             .learn(&listing.order, &listing.marks, listing.end);
-        let decided = self
-            .reconciler
-            .listed(&listing, now, self.settings.exclusive_application);
+        let decided = self.reconciler.listed(&listing, now, self.exclusive);
         for (a, verdict) in decided {
             self.carry_out(a, verdict, &listing, now).await?;
         }
