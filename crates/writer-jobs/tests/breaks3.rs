@@ -158,11 +158,25 @@ fn time_of(job: &serde_json::Value, field: &str) -> DateTime<Utc> {
 /// listing made right at the window's end; list again after a settling
 /// margin (or re-list before every resend), or make the lag a setting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: a list that shows new jobs late hides a create that landed at the end of the hold"]
+#[ignore = "known limit (README: what the API does not promise): a list that shows new jobs later than the hold allows hides a create that landed at the end of the hold"]
 async fn a_list_that_shows_new_jobs_late_does_not_hide_a_create_landed_late_in_the_hold() {
     lagging_list_run(
         30,
+        60,
         "list lagging 30 s, a create landing 58 s into a 60 s hold",
+    )
+    .await;
+}
+
+/// The remedy the README gives for a list that shows new jobs late: a hold
+/// that also covers the lag (`--max-server-hold` 60 s + 30 s). The window
+/// is judged only after the job shows: found, no second create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_lag_counted_in_the_hold_hides_no_landed_create() {
+    lagging_list_run(
+        30,
+        90,
+        "list lagging 30 s, a create landing 58 s into a 60 + 30 s hold",
     )
     .await;
 }
@@ -173,12 +187,13 @@ async fn a_list_that_shows_new_jobs_late_does_not_hide_a_create_landed_late_in_t
 async fn a_create_landed_late_in_the_hold_is_found_on_a_list_without_lag() {
     lagging_list_run(
         0,
+        60,
         "list without lag, a create landing 58 s into a 60 s hold",
     )
     .await;
 }
 
-async fn lagging_list_run(lag_secs: i64, scenario: &str) {
+async fn lagging_list_run(lag_secs: i64, hold_secs: u64, scenario: &str) {
     const SCALE: f64 = 200.0;
     let sim = start(sim_builder(3001, SCALE, 8.0)).await;
     let clock = sim.clock().clone();
@@ -211,7 +226,7 @@ async fn lagging_list_run(lag_secs: i64, scenario: &str) {
         APP,
     )
     .create_concurrency(1)
-    .max_server_hold(Duration::from_secs(60))
+    .max_server_hold(Duration::from_secs(hold_secs))
     .run(futures::stream::iter(rows.clone()))
     .await
     .expect("batch starts");
@@ -255,7 +270,7 @@ async fn lagging_list_run(lag_secs: i64, scenario: &str) {
 /// idea: stop early only when the server documents the order (or a
 /// setting says so), else read to the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "break: a list ordered by updated_at looks newest first, and reconciliation stops before the landed job"]
+#[ignore = "known limit (README: what the API does not promise): a list ordered by updated_at looks newest first, and reconciliation stops before the landed job"]
 async fn a_list_ordered_by_update_time_does_not_hide_a_landed_create() {
     update_order_run(
         true,
