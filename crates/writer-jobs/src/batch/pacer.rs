@@ -163,7 +163,7 @@ impl Throttle for Pacer {
     fn observe(&self, op: Operation, outcome: &Observation) {
         self.inner
             .limiter
-            .observe(outcome.status, outcome.retry_after);
+            .observe_sent(outcome.status, outcome.retry_after, outcome.sent_at);
         // A read that ran out of its (short) time is a slow answer, not a
         // dead server: it is retried, and neither pauses creates nor counts
         // towards opening the circuit, else one slow list page would hold
