@@ -246,10 +246,7 @@ impl RateLimiter {
                         while s.accepted.front().is_some_and(|&t| t + LEARN_WINDOW < now) {
                             s.accepted.pop_front();
                         }
-                        let span = now
-                            .saturating_sub(first)
-                            .min(LEARN_WINDOW)
-                            .as_secs_f64();
+                        let span = now.saturating_sub(first).min(LEARN_WINDOW).as_secs_f64();
                         if span >= 5.0 {
                             let limit = (s.accepted.len() as f64 / span).max(self.floor);
                             s.learned = Some(limit);

@@ -256,12 +256,19 @@ fn the_maximum_interval_runs_from_the_last_sweeps_start() {
     };
     // A sweep from 5 s to 8 s: the next starts 10 s after the first began.
     s.begin(&c, secs(5), at(1000), binds).expect("jobs are due");
-    s.finished(&swept(100, Some(at(900)), OrderEvidence::default()), at(1003));
+    s.finished(
+        &swept(100, Some(at(900)), OrderEvidence::default()),
+        at(1003),
+    );
     s.schedule(secs(8), Some(1), binds);
     assert_eq!(s.next_wake(true), Some(secs(15)));
     // A sweep that outlasts it: the next no sooner than the minimum.
-    s.begin(&c, secs(15), at(1010), binds).expect("jobs are due");
-    s.finished(&swept(100, Some(at(900)), OrderEvidence::default()), at(1030));
+    s.begin(&c, secs(15), at(1010), binds)
+        .expect("jobs are due");
+    s.finished(
+        &swept(100, Some(at(900)), OrderEvidence::default()),
+        at(1030),
+    );
     s.schedule(secs(30), Some(1), binds);
     assert_eq!(s.next_wake(true), Some(secs(31)));
 }
