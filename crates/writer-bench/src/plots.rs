@@ -101,7 +101,8 @@ fn requests_per_job(root: &DrawingArea<SVGBackend, Shift>, r: &Results) -> Res<b
         .flat_map(|g| g.1.iter().map(|p| p.1))
         .collect();
     let (x0, x1) = bounds(&xs);
-    let y1 = ys.iter().copied().fold(1.0, f64::max) * 1.5;
+    // Room above the highest point for the legend.
+    let y1 = ys.iter().copied().fold(1.0, f64::max) * 6.0;
     let mut chart = ChartBuilder::on(root)
         .caption("Requests per job by rows (log scales)", ("sans-serif", 20))
         .margin(12)
@@ -113,6 +114,7 @@ fn requests_per_job(root: &DrawingArea<SVGBackend, Shift>, r: &Results) -> Res<b
         .configure_mesh()
         .light_line_style(WHITE)
         .x_desc("rows")
+        .x_labels(4)
         .y_desc("requests per job")
         .x_label_formatter(&|x| thousands(x.round() as u64))
         .y_label_formatter(&|y| format!("{y:.1}"))
@@ -388,7 +390,7 @@ fn delays(root: &DrawingArea<SVGBackend, Shift>, r: &Results) -> Res<bool> {
             .label(m.kind.label())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
     }
-    legend(&mut chart)?;
+    legend_at(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(true)
 }
 
@@ -418,6 +420,7 @@ fn rss(root: &DrawingArea<SVGBackend, Shift>, r: &Results) -> Res<bool> {
         .configure_mesh()
         .light_line_style(WHITE)
         .x_desc("rows (log scale)")
+        .x_labels(4)
         .y_desc("peak RSS (MiB)")
         .x_label_formatter(&|x| thousands(x.round() as u64))
         .draw()

@@ -329,6 +329,8 @@ pub struct Measured {
     pub lost: u64,
     /// The batch's poll overhead (`None`: the library's default).
     pub poll_overhead: Option<f64>,
+    /// Whether the client ran on tokio's current-thread runtime.
+    pub current_thread: bool,
     /// The poll policy's maximum interval, seconds (`None`: the default).
     pub poll_max_interval_secs: Option<f64>,
     /// The run's jobs as the computed floor of requests per job needs them.
@@ -621,6 +623,7 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         quota_ideal_secs: schedule.quota_ideal_secs,
         poll_pace: PollPace::of(&schedule.durations),
         poll_overhead: job.poll_overhead,
+        current_thread: job.current_thread,
         poll_max_interval_secs: job.poll_max_interval_secs,
         sweep_jobs: SweepJobs {
             ours: schedule.ours,

@@ -19,9 +19,10 @@
 //! the rate climbs back fast (a twentieth of it per success), at it only
 //! slowly (0.02% per success, about 22% per thousand requests), so the
 //! server's limit costs a few 429s per episode instead of an episode every
-//! few dozen requests. A limit learned from 429s that were not the quota
-//! (a burst of them) is what the batch was doing anyway, so it slows
-//! nothing.
+//! few dozen requests. A limit is never learned below half the rate in
+//! force, and once requests have queued for 30 s without a 429 it is probed
+//! ten times faster: a burst of 429s that was not the quota (after a quiet
+//! spell) must not pin the batch to that spell's rate.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -120,6 +121,10 @@ struct State {
     /// since the first 429, over the last minute.
     accepted: VecDeque<Duration>,
 }
+
+/// Without a 429 for this long while requests queue, a learned limit is
+/// probed faster.
+const PROBE_FASTER_AFTER: Duration = Duration::from_secs(30);
 
 /// The window over which the rate at a 429 is measured.
 const LEARN_WINDOW: Duration = Duration::from_secs(60);
@@ -247,12 +252,21 @@ impl RateLimiter {
                             s.accepted.pop_front();
                         }
                         let span = now.saturating_sub(first).min(LEARN_WINDOW).as_secs_f64();
+                        let half = if s.rate.is_finite() {
+                            s.rate / 2.0
+                        } else {
+                            (s.granted as f64 / now.as_secs_f64().max(1.0)).max(1.0) / 2.0
+                        };
                         if span >= 5.0 {
-                            let limit = (s.accepted.len() as f64 / span).max(self.floor);
+                            // Never below half the rate that was in force: a
+                            // burst of 429s that was not the quota, after a
+                            // quiet spell, must not pin the rate to that spell.
+                            let measured = s.accepted.len() as f64 / span;
+                            let limit = measured.max(half).max(self.floor);
                             s.learned = Some(limit);
                             limit
                         } else {
-                            s.rate / 2.0
+                            half
                         }
                     }
                 };
@@ -268,11 +282,22 @@ impl RateLimiter {
                 if self.configured.is_none()
                     && let Some(limit) = s.learned
                 {
-                    // A learned limit: back up to it fast, then probe slowly.
+                    // A learned limit: back up to it fast, then probe
+                    // slowly; ten times faster once requests have queued
+                    // for it for 30 s without a 429 (the limit learned may
+                    // be what a quiet spell let through, not the server's).
                     if s.rate < limit {
                         s.rate = (s.rate + limit / 20.0).min(limit);
                     } else {
-                        let limit = limit * 1.0002;
+                        let quiet = s
+                            .lowered_at
+                            .is_none_or(|at| now.saturating_sub(at) >= PROBE_FASTER_AFTER);
+                        let step = if quiet && s.next_free > now {
+                            1.002
+                        } else {
+                            1.0002
+                        };
+                        let limit = limit * step;
                         s.learned = Some(limit);
                         s.rate = limit;
                     }
@@ -383,21 +408,28 @@ mod tests {
         // One episode: halved once (20 granted in about 1 s).
         let first = stats.current_rate.unwrap();
         assert!((9.0..10.1).contains(&first), "{first}");
-        // 10 s at 5 answers a second accepted, then a new episode: the
-        // limit learned is the 5/s the server accepted.
-        for _ in 0..50 {
-            tokio::time::advance(Duration::from_millis(200)).await;
+        // 10 s at 20 answers a second accepted (the rate climbing 0.25 a
+        // success meanwhile, to about 60/s), then a new episode: the limit
+        // learned is the larger of the 20/s the server accepted and half
+        // the rate in force.
+        for _ in 0..200 {
+            tokio::time::advance(Duration::from_millis(50)).await;
             l.observe(Some(200), None);
         }
+        let climbed = l.stats().current_rate.unwrap();
+        assert!(climbed > 50.0, "{climbed}");
         l.observe(Some(429), None);
         let learned = l.stats().current_rate.unwrap();
-        assert!((4.9..5.1).contains(&learned), "{learned}");
+        assert!(
+            (climbed / 2.0 - 0.1..climbed / 2.0 + 0.1).contains(&learned),
+            "{learned}"
+        );
         // Successes probe above it only slowly.
         for _ in 0..100 {
             l.observe(Some(200), None);
         }
         let rate = l.stats().current_rate.unwrap();
-        assert!((5.0..5.2).contains(&rate), "{rate}");
+        assert!((learned..learned * 1.03).contains(&rate), "{rate}");
     }
 
     #[test]

@@ -238,6 +238,8 @@ pub(super) struct SweepScheduler {
     last_at: Duration,
     /// The start of the sweep whose end the next schedule follows.
     swept_from: Option<Duration>,
+    /// That sweep's listing failed: the next comes at the minimum interval.
+    retry_soon: bool,
     /// The spacing the create rate gave last (`None`: never paced by
     /// creates): once creating ends, sweeps come no closer than that.
     creating_interval: Option<Duration>,
@@ -265,6 +267,7 @@ impl SweepScheduler {
             last_at: Duration::ZERO,
             creating_interval: None,
             swept_from: None,
+            retry_soon: false,
             density: 0.0,
             order: OrderEvidence::default(),
             positions: Positions::default(),
@@ -374,6 +377,7 @@ impl SweepScheduler {
         wall: DateTime<Utc>,
     ) -> (Duration, HashSet<String>) {
         self.running = false;
+        self.retry_soon = result.listing_failed;
         if let Some(oldest) = result.oldest {
             let measured = result.listed as f64 / seconds_since(oldest, wall);
             self.density = if self.density > 0.0 {
@@ -401,7 +405,8 @@ impl SweepScheduler {
     /// create rate gave last. (In the tail the last jobs created are young
     /// and due often by their own poll curve; a sweep for them alone would
     /// mostly show jobs still running, and the jobs finishing then are
-    /// noticed as soon as they were while creating.)
+    /// noticed as soon as they were while creating.) After a sweep whose
+    /// listing failed, at the minimum interval.
     pub(super) fn schedule(&mut self, now: Duration, cost: Option<u64>, pace: Pace) {
         let cost = cost.unwrap_or(self.last_cost);
         let Spacing {
@@ -437,6 +442,14 @@ impl SweepScheduler {
         // job finishing just after a sweep read it is seen within that
         // interval, however long the sweep took; never sooner than the
         // minimum from now.
+        // A failed page left jobs unseen (they are fetched by id next
+        // time): the next sweep comes soon, so a page that failed does not
+        // add a whole interval to those jobs' delays.
+        let interval = if std::mem::take(&mut self.retry_soon) {
+            min
+        } else {
+            interval
+        };
         let from_now = now + interval.clamp(min, max);
         self.next = match self.swept_from.take() {
             Some(start) => from_now.min(start + max).max(now + min),

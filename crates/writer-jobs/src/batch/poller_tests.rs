@@ -197,6 +197,7 @@ fn swept(listed: u64, oldest: Option<DateTime<Utc>>, order: OrderEvidence) -> Sw
         order,
         marks: Vec::new(),
         end: None,
+        listing_failed: false,
     }
 }
 
@@ -271,4 +272,29 @@ fn the_maximum_interval_runs_from_the_last_sweeps_start() {
     );
     s.schedule(secs(30), Some(1), binds);
     assert_eq!(s.next_wake(true), Some(secs(31)));
+}
+
+#[test]
+fn a_sweep_whose_listing_failed_is_followed_soon() {
+    let secs = Duration::from_secs;
+    let mut s = scheduler();
+    let c = candidates(100, 1, |_| true);
+    let binds = Pace {
+        quota_binds: true,
+        ..CREATING
+    };
+    s.begin(&c, secs(5), at(1000), binds).expect("jobs are due");
+    let mut failed = swept(100, Some(at(900)), OrderEvidence::default());
+    failed.listing_failed = true;
+    s.finished(&failed, at(1001));
+    s.schedule(secs(6), Some(1), binds);
+    assert_eq!(s.next_wake(true), Some(secs(7)), "the minimum interval");
+    // Then the usual spacing again.
+    s.begin(&c, secs(7), at(1002), binds).expect("jobs are due");
+    s.finished(
+        &swept(100, Some(at(900)), OrderEvidence::default()),
+        at(1003),
+    );
+    s.schedule(secs(8), Some(1), binds);
+    assert_eq!(s.next_wake(true), Some(secs(17)));
 }
