@@ -13,7 +13,7 @@
 //!
 //! [`SweepJobs::floor`] plays that client on a run's own jobs (their
 //! creation and finish times, from the simulator) and every job on the
-//! application, with answers that take no time, and finds the longest
+//! application, with answers that take no time, and finds the cheapest
 //! period whose p95 delay stays within `D`: its requests per job,
 //! `1 (the create) + sweep requests / rows`, is the floor for `D`. No sweep
 //! client that checks every job of its own at each sweep does better with
@@ -55,33 +55,55 @@ struct Played {
 }
 
 impl SweepJobs {
-    /// The floor for a p95 delay of at most `delay_secs` (`None`: no jobs).
+    /// The floor for a p95 delay of at most `delay_secs` (`None`: no jobs,
+    /// or no period short enough).
     pub fn floor(&self, delay_secs: f64) -> Option<Floor> {
         if self.ours.is_empty() || self.page_size == 0 {
             return None;
         }
-        // The p95 delay grows with the period (not strictly: a bisection
-        // over periods from 0.05 s to 10 min finds the longest that fits).
-        let (mut lo, mut hi) = (0.05_f64, 600.0_f64);
-        if self.play(lo).p95 > delay_secs {
-            return None;
+        // The p95 delay does not grow strictly with the period (a longer
+        // one can land its sweeps just after more finishes), so every
+        // period of a geometric grid (0.25 s to 10 min, 3% apart) is
+        // played, the cheapest within the delay kept, and the step above
+        // it bisected.
+        let mut grid = Vec::new();
+        let mut t = 0.25_f64;
+        while t <= 600.0 {
+            grid.push(t);
+            t *= 1.03;
         }
-        for _ in 0..30 {
-            let mid = 0.5 * (lo + hi);
-            if self.play(mid).p95 <= delay_secs {
-                lo = mid;
-            } else {
-                hi = mid;
+        let cost = |p: &Played| p.pages + p.gets;
+        let mut best: Option<(f64, Played)> = None;
+        let mut above: Option<f64> = None;
+        for (i, &period) in grid.iter().enumerate() {
+            let played = self.play(period);
+            if played.p95 <= delay_secs
+                && best.as_ref().is_none_or(|(_, b)| cost(&played) <= cost(b))
+            {
+                best = Some((period, played));
+                above = grid.get(i + 1).copied();
             }
         }
-        let played = self.play(lo);
+        let (mut lo, mut chosen) = best?;
+        if let Some(mut hi) = above {
+            for _ in 0..12 {
+                let mid = 0.5 * (lo + hi);
+                let played = self.play(mid);
+                if played.p95 <= delay_secs && cost(&played) <= cost(&chosen) {
+                    lo = mid;
+                    chosen = played;
+                } else {
+                    hi = mid;
+                }
+            }
+        }
         let rows = self.ours.len() as f64;
         Some(Floor {
-            requests_per_job: 1.0 + (played.pages + played.gets) as f64 / rows,
+            requests_per_job: 1.0 + cost(&chosen) as f64 / rows,
             period_secs: lo,
-            p95_secs: played.p95,
-            pages_per_job: played.pages as f64 / rows,
-            gets_per_job: played.gets as f64 / rows,
+            p95_secs: chosen.p95,
+            pages_per_job: chosen.pages as f64 / rows,
+            gets_per_job: chosen.gets as f64 / rows,
         })
     }
 

@@ -607,7 +607,7 @@ pub fn breakdown(title: &str, runs: &[&Measured], label: impl Fn(&Measured) -> S
 /// How the floor column is computed (see [`crate::floor`]).
 pub const FLOOR_NOTE: &str = "Floor at that p95 = the fewest requests per job of any client that, at each sweep, \
      looks at every job of its own still running (list pages newest first back to some job, 100 jobs a page, other \
-     tenants' jobs included, and a GET for each older one, the cheapest split), sweeping at the longest fixed period \
+     tenants' jobs included, and a GET for each older one, the cheapest split), sweeping at the cheapest fixed period \
      whose p95 delay is within the run's measured p95; played on the run's own jobs (creation and finish times from the \
      simulator) with answers that take no time: 1 + sweep requests / rows.";
 
@@ -810,6 +810,7 @@ pub fn verdicts(results: &Results) -> Vec<String> {
     cpu_verdict(results, &mut out);
 
     delay_verdict(results, &mut out);
+    fault_delay_verdict(&results.faults, &mut out);
 
     list_order_verdicts(&results.list_order, &mut out);
     busy_quota_verdict(&results.busy_quota, &mut out);
@@ -953,6 +954,33 @@ fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
         },
         bare.map(|b| format!("the naive 1 s loop's {b:.0} µs/request"))
             .unwrap_or_else(|| "not run".into()),
+    ));
+}
+
+/// Issue 18: the p95 result delay under the fault mix stays under 15 s.
+fn fault_delay_verdict(runs: &[Measured], out: &mut Vec<String>) {
+    if runs.is_empty() {
+        out.push("p95 result delay under the fault mix < 15 s: not measured in this run".into());
+        return;
+    }
+    let worst = runs
+        .iter()
+        .filter_map(|m| m.delay(95.0))
+        .fold(0.0, f64::max);
+    let each: Vec<String> = runs
+        .iter()
+        .map(|m| {
+            format!(
+                "{} application {}",
+                if m.exclusive { "exclusive" } else { "shared" },
+                delay(m.delay(95.0))
+            )
+        })
+        .collect();
+    out.push(format!(
+        "{}: p95 result delay under the fault mix < 15 s ({})",
+        mark(worst < 15.0),
+        each.join(", ")
     ));
 }
 
