@@ -103,6 +103,10 @@ pub struct ClientArgs {
     /// library's).
     #[arg(long)]
     pub poll_overhead: Option<f64>,
+    /// The poll policy's maximum interval, simulated seconds (default: the
+    /// library's 10 s): the longest gap between sweeps.
+    #[arg(long)]
+    pub poll_max_interval_secs: Option<f64>,
     /// Declare the application exclusive to the batch (adoption by timing).
     #[arg(long)]
     pub exclusive_app: bool,
@@ -324,6 +328,13 @@ async fn run_batch(
     if let Some(overhead) = args.poll_overhead {
         batch = batch.poll_overhead(overhead);
     }
+    if let Some(secs) = args.poll_max_interval_secs {
+        let policy = writer_jobs::PollPolicy::builder()
+            .max_interval(Duration::from_secs_f64(secs))
+            .build()
+            .map_err(|e| e.to_string())?;
+        batch = batch.poll_policy(policy);
+    }
     batch = batch.exclusive_application(args.exclusive_app);
     if let Some(secs) = args.max_server_hold_secs {
         batch = batch.max_server_hold(Duration::from_secs_f64(secs));
@@ -438,6 +449,9 @@ pub struct Job {
     pub current_thread: bool,
     /// The batch's poll overhead, if not the library's default.
     pub poll_overhead: Option<f64>,
+    /// The poll policy's maximum interval, simulated seconds, if not the
+    /// library's.
+    pub poll_max_interval_secs: Option<f64>,
     /// Whether the batch declares the application exclusive.
     pub exclusive: bool,
     /// The batch's `max_server_hold`, simulated seconds, if not the
@@ -503,6 +517,9 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
     }
     if let Some(overhead) = job.poll_overhead {
         command.args(["--poll-overhead", &overhead.to_string()]);
+    }
+    if let Some(secs) = job.poll_max_interval_secs {
+        command.args(["--poll-max-interval-secs", &secs.to_string()]);
     }
     if job.exclusive {
         command.arg("--exclusive-app");

@@ -9,8 +9,10 @@
 
 mod ambiguity;
 mod child;
+mod floor;
 mod naive;
 mod oracle;
+mod plots;
 mod report;
 mod scenarios;
 
@@ -30,7 +32,8 @@ use crate::scenarios::{Load, Measured, Plan};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Also write the tables to bench/results.md (or --out).
+    /// Also write the tables to bench/results.md (or --out), the charts
+    /// (SVG) beside it, and the README's performance section.
     #[arg(long)]
     save: bool,
     /// Where --save writes (default: bench/results.md in the workspace).
@@ -93,6 +96,9 @@ enum Scenario {
     /// 2,000 rows under create faults that leave outcomes unknown, on an
     /// exclusive and a shared application (issue 19).
     Ambiguity,
+    /// 1,000 rows at several poll overheads, with the computed floor of
+    /// requests per job for each result delay (issue 18).
+    Overhead,
 }
 
 fn main() -> ExitCode {
@@ -208,6 +214,12 @@ async fn bench(cli: &Cli) -> Result<(), String> {
         show(&table);
         tables.push(table);
     }
+    if wanted(Scenario::Overhead) {
+        results.overhead = scenarios::overhead(&plan).await?;
+        let table = report::overhead(&results.overhead);
+        show(&table);
+        tables.push(table);
+    }
     if wanted(Scenario::Ambiguity) {
         results.ambiguity = scenarios::ambiguity(&plan).await?;
         let table = ambiguity::table(&results.ambiguity);
@@ -254,6 +266,20 @@ async fn bench(cli: &Cli) -> Result<(), String> {
         }
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("writer-bench: wrote {}", path.display());
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        for written in plots::write_all(&results, dir)? {
+            eprintln!("writer-bench: wrote {}", written.display());
+        }
+        // The README's performance section, when --save writes to the
+        // workspace's bench/ (not to some --out elsewhere).
+        if cli.out.is_none()
+            && let Some(root) = dir.parent()
+        {
+            let readme = root.join("README.md");
+            if plots::update_readme(&readme, &results)? {
+                eprintln!("writer-bench: updated {}", readme.display());
+            }
+        }
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use writer_sim::{
 };
 
 use crate::child::{self, Kind, Target};
+use crate::floor::SweepJobs;
 use crate::naive;
 use crate::oracle;
 
@@ -113,6 +114,8 @@ pub struct Plan {
     pub busy_quota_rows: u64,
     /// Rows of each ambiguity run.
     pub ambiguity_rows: u64,
+    /// Rows of each poll-overhead run.
+    pub overhead_rows: u64,
     /// Run the clients on tokio's single-threaded runtime.
     pub current_thread: bool,
     /// The batch's poll overhead (`None`: the library's default).
@@ -137,6 +140,7 @@ impl Plan {
             list_order_rows: 1_000,
             busy_quota_rows: 1_000,
             ambiguity_rows: 2_000,
+            overhead_rows: 1_000,
             current_thread: false,
             poll_overhead: None,
         }
@@ -154,6 +158,7 @@ impl Plan {
             list_order_rows: 100,
             busy_quota_rows: 200,
             ambiguity_rows: 500,
+            overhead_rows: 200,
             ..Self::full(exe)
         }
     }
@@ -172,6 +177,7 @@ impl Plan {
             list_order_rows: 20,
             busy_quota_rows: 20,
             ambiguity_rows: 20,
+            overhead_rows: 20,
             ..Self::full(exe)
         }
     }
@@ -332,6 +338,14 @@ pub struct Measured {
     pub no_candidate_reasons: Vec<String>,
     /// Rows with no outcome at all.
     pub lost: u64,
+    /// The batch's poll overhead (`None`: the library's default).
+    pub poll_overhead: Option<f64>,
+    /// Whether the client ran on tokio's current-thread runtime.
+    pub current_thread: bool,
+    /// The poll policy's maximum interval, seconds (`None`: the default).
+    pub poll_max_interval_secs: Option<f64>,
+    /// The run's jobs as the computed floor of requests per job needs them.
+    pub sweep_jobs: SweepJobs,
     /// Delays from a job's finish (simulator) to its outcome being
     /// yielded (client), simulated seconds, sorted.
     pub delays: Vec<f64>,
@@ -640,6 +654,14 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         last_create_secs: (schedule.last_create_us - summary.started_us) as f64 / 1e6,
         quota_ideal_secs: schedule.quota_ideal_secs,
         poll_pace: PollPace::of(&schedule.durations),
+        poll_overhead: job.poll_overhead,
+        current_thread: job.current_thread,
+        poll_max_interval_secs: job.poll_max_interval_secs,
+        sweep_jobs: SweepJobs {
+            ours: schedule.ours,
+            all_created: schedule.all_created,
+            page_size: job.page_size.unwrap_or(100),
+        },
         breakdown,
         ambiguous_landed,
         unknown_creates: unknown.len() as u64,
@@ -687,14 +709,28 @@ struct Schedule {
     quota_ideal_secs: f64,
     /// Each job's duration, seconds, in creation order.
     durations: Vec<f64>,
+    /// Each job's creation and finish, seconds from the start.
+    ours: Vec<(f64, f64)>,
+    /// Every job on the application (other tenants' too): creation,
+    /// seconds from the start, sorted.
+    all_created: Vec<f64>,
 }
 
 /// The client's jobs' creation schedule (see [`Schedule`]).
 fn creation_schedule(sim: &Simulator, started_us: i64) -> Schedule {
-    let mut jobs: Vec<(i64, i64)> = sim
+    let states: Vec<_> = sim
         .job_ids(APP)
         .iter()
         .filter_map(|id| sim.job(id))
+        .collect();
+    let secs = |us: i64| (us - started_us) as f64 / 1e6;
+    let mut all_created: Vec<f64> = states
+        .iter()
+        .map(|j| secs(j.created_at.timestamp_micros()))
+        .collect();
+    all_created.sort_by(f64::total_cmp);
+    let mut jobs: Vec<(i64, i64)> = states
+        .iter()
         .filter(|j| j.origin == JobOrigin::Client)
         .map(|j| {
             (
@@ -716,11 +752,14 @@ fn creation_schedule(sim: &Simulator, started_us: i64) -> Schedule {
         .enumerate()
         .map(|(i, took)| i as f64 * interval + took)
         .fold(0.0, f64::max);
+    let ours = jobs.iter().map(|&(c, f)| (secs(c), secs(f))).collect();
     Schedule {
         last_create_us,
         first_finish_us,
         quota_ideal_secs,
         durations,
+        ours,
+        all_created,
     }
 }
 
@@ -755,6 +794,7 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                     outcomes: true,
                     current_thread: plan.current_thread,
                     poll_overhead: plan.poll_overhead,
+                    poll_max_interval_secs: None,
                     exclusive: false,
                     max_server_hold_secs: None,
                     less_overlap: false,
@@ -793,6 +833,7 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             outcomes: true,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
+            poll_max_interval_secs: None,
             exclusive: false,
             max_server_hold_secs: None,
             less_overlap: false,
@@ -825,6 +866,7 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
             outcomes: false,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
+            poll_max_interval_secs: None,
             exclusive: false,
             max_server_hold_secs: None,
             less_overlap: false,
@@ -860,6 +902,7 @@ pub async fn faults(plan: &Plan) -> Result<Vec<Measured>, String> {
             outcomes: true,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
+            poll_max_interval_secs: None,
             exclusive,
             max_server_hold_secs: None,
             less_overlap: false,
@@ -897,6 +940,7 @@ pub async fn list_order(plan: &Plan) -> Result<Vec<Measured>, String> {
             outcomes: true,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
+            poll_max_interval_secs: None,
             exclusive: false,
             max_server_hold_secs: None,
             less_overlap: false,
@@ -937,6 +981,53 @@ pub async fn busy_quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             outcomes: true,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
+            poll_max_interval_secs: None,
+            exclusive: false,
+            max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
+        };
+        runs.push(measure(plan, &spec, job).await?);
+    }
+    Ok(runs)
+}
+
+/// The poll overheads of the overhead scenario (`None`: the default), and
+/// the poll policy's maximum interval (`None`: the default 10 s).
+pub const OVERHEAD_VARIANTS: [(Option<f64>, Option<f64>); 6] = [
+    (Some(0.3), None),
+    (Some(0.15), None),
+    (None, None),
+    (Some(0.03), None),
+    (Some(0.03), Some(15.0)),
+    (Some(0.03), Some(20.0)),
+];
+
+/// The overhead scenario (issue 18): 1,000 rows on the empty application
+/// at several poll overheads (and longer maximum sweep gaps), to show what
+/// the knob trades (requests per job against result delay) next to the
+/// computed floor.
+pub async fn overhead(plan: &Plan) -> Result<Vec<Measured>, String> {
+    let mut runs = Vec::new();
+    for (overhead, max_interval) in OVERHEAD_VARIANTS {
+        progress(&format!(
+            "overhead: batch x {} rows, poll overhead {}, poll max interval {}",
+            plan.overhead_rows,
+            overhead.map_or("default".to_string(), |o| o.to_string()),
+            max_interval.map_or("default".to_string(), |s| format!("{s} s")),
+        ));
+        let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
+        let job = child::Job {
+            kind: Kind::Batch,
+            rows: plan.overhead_rows,
+            max_in_flight: Some(100),
+            page_size: Some(100),
+            rate_per_minute: None,
+            request_timeout_secs: None,
+            outcomes: true,
+            current_thread: plan.current_thread,
+            poll_overhead: overhead,
+            poll_max_interval_secs: max_interval,
             exclusive: false,
             max_server_hold_secs: None,
             less_overlap: false,
@@ -1021,6 +1112,7 @@ pub async fn ambiguity(plan: &Plan) -> Result<Vec<Measured>, String> {
             outcomes: true,
             current_thread: plan.current_thread,
             poll_overhead: plan.poll_overhead,
+            poll_max_interval_secs: None,
             exclusive: v.exclusive,
             max_server_hold_secs: v.hold,
             less_overlap: v.less_overlap,

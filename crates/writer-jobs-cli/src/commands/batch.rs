@@ -478,6 +478,9 @@ fn configure(
     if let Some(n) = args.concurrency {
         batch = batch.max_in_flight(n);
     }
+    if let Some(overhead) = args.poll_overhead {
+        batch = batch.poll_overhead(overhead);
+    }
     if let Some(rate) = plan.rate {
         batch = batch.rate(rate);
     }

@@ -7,7 +7,24 @@
 //! slot is handed out before the server's `Retry-After`; every success then
 //! raises the rate by a small step (additive increase) back up to the
 //! configured budget.
+//!
+//! The 429s of one episode count once: answers to requests sent before the
+//! rate was last lowered say nothing new (they left at the old rate), so
+//! they extend the pause but lower nothing.
+//!
+//! Without a configured budget the limiter *learns* one. The first 429
+//! halves what it was doing (the server's burst allowance is then spent);
+//! at each later episode the rate the server accepted since (answers other
+//! than 429, over at most the last minute) is taken as its limit. Below it
+//! the rate climbs back fast (a twentieth of it per success), at it only
+//! slowly (0.02% per success, about 22% per thousand requests), so the
+//! server's limit costs a few 429s per episode instead of an episode every
+//! few dozen requests. A limit is never learned below half the rate in
+//! force, and once requests have queued for 30 s without a 429 it is probed
+//! ten times faster: a burst of 429s that was not the quota (after a quiet
+//! spell) must not pin the batch to that spell's rate.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -92,7 +109,25 @@ struct State {
     granted: u64,
     /// 429s observed so far.
     throttled: u64,
+    /// Clock time the rate was last lowered: 429s to requests sent before
+    /// it belong to the episode that lowered it.
+    lowered_at: Option<Duration>,
+    /// No budget configured: the limit learned from 429s (requests per
+    /// second), once one came.
+    learned: Option<f64>,
+    /// No budget configured: when the first 429 came.
+    first_throttled: Option<Duration>,
+    /// No budget configured: when requests were answered other than 429
+    /// since the first 429, over the last minute.
+    accepted: VecDeque<Duration>,
 }
+
+/// Without a 429 for this long while requests queue, a learned limit is
+/// probed faster.
+const PROBE_FASTER_AFTER: Duration = Duration::from_secs(30);
+
+/// The window over which the rate at a 429 is measured.
+const LEARN_WINDOW: Duration = Duration::from_secs(60);
 
 /// A token-bucket limiter with AIMD adaptation to 429s.
 #[derive(Debug)]
@@ -130,6 +165,10 @@ impl RateLimiter {
                 paused_until: Duration::ZERO,
                 granted: 0,
                 throttled: 0,
+                lowered_at: None,
+                learned: None,
+                first_throttled: None,
+                accepted: VecDeque::new(),
             }),
         }
     }
@@ -165,9 +204,23 @@ impl RateLimiter {
         }
     }
 
-    /// Feeds back one answer: a 429 (with the server's wait, if any) lowers
-    /// the rate; a success raises it a step.
+    /// Feeds back one answer to a request sent now (see
+    /// [`RateLimiter::observe_sent`]).
+    #[cfg(test)]
     pub(crate) fn observe(&self, status: Option<u16>, retry_after: Option<Duration>) {
+        self.observe_sent(status, retry_after, self.clock.now());
+    }
+
+    /// Feeds back one answer to a request sent at clock time `sent_at`: a
+    /// 429 (with the server's wait, if any) pauses and, unless the rate was
+    /// lowered after the request left, lowers the rate; a success raises
+    /// it a step.
+    pub(crate) fn observe_sent(
+        &self,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        sent_at: Duration,
+    ) {
         let now = self.clock.now();
         let mut s = self.lock();
         match status {
@@ -175,15 +228,81 @@ impl RateLimiter {
                 s.throttled += 1;
                 let wait = retry_after.unwrap_or(Duration::from_secs(1));
                 s.paused_until = s.paused_until.max(now + wait);
-                let lowered = if s.rate.is_finite() {
-                    s.rate / 2.0
-                } else {
-                    // Unlimited until now: start from what we were doing.
-                    (s.granted as f64 / now.as_secs_f64().max(1.0)).max(1.0)
+                if s.lowered_at.is_some_and(|at| sent_at < at) {
+                    // Sent at the old rate: this episode lowered it already.
+                    return;
+                }
+                s.lowered_at = Some(now);
+                let lowered = match (self.configured, s.first_throttled) {
+                    (Some(_), _) => s.rate / 2.0,
+                    (None, None) => {
+                        // Unlimited until now: half of what we were doing.
+                        s.first_throttled = Some(now);
+                        let was = if s.rate.is_finite() {
+                            s.rate
+                        } else {
+                            (s.granted as f64 / now.as_secs_f64().max(1.0)).max(1.0)
+                        };
+                        was / 2.0
+                    }
+                    (None, Some(first)) => {
+                        // What the server accepted since the first 429 (its
+                        // burst then spent), over at most the last minute.
+                        while s.accepted.front().is_some_and(|&t| t + LEARN_WINDOW < now) {
+                            s.accepted.pop_front();
+                        }
+                        let span = now.saturating_sub(first).min(LEARN_WINDOW).as_secs_f64();
+                        let half = if s.rate.is_finite() {
+                            s.rate / 2.0
+                        } else {
+                            (s.granted as f64 / now.as_secs_f64().max(1.0)).max(1.0) / 2.0
+                        };
+                        if span >= 5.0 {
+                            // Never below half the rate that was in force: a
+                            // burst of 429s that was not the quota, after a
+                            // quiet spell, must not pin the rate to that spell.
+                            let measured = s.accepted.len() as f64 / span;
+                            let limit = measured.max(half).max(self.floor);
+                            s.learned = Some(limit);
+                            limit
+                        } else {
+                            half
+                        }
+                    }
                 };
                 s.rate = lowered.max(self.floor);
             }
             Some(code) if code < 400 => {
+                if self.configured.is_none() && s.first_throttled.is_some() {
+                    s.accepted.push_back(now);
+                    while s.accepted.front().is_some_and(|&t| t + LEARN_WINDOW < now) {
+                        s.accepted.pop_front();
+                    }
+                }
+                if self.configured.is_none()
+                    && let Some(limit) = s.learned
+                {
+                    // A learned limit: back up to it fast, then probe
+                    // slowly; ten times faster once requests have queued
+                    // for it for 30 s without a 429 (the limit learned may
+                    // be what a quiet spell let through, not the server's).
+                    if s.rate < limit {
+                        s.rate = (s.rate + limit / 20.0).min(limit);
+                    } else {
+                        let quiet = s
+                            .lowered_at
+                            .is_none_or(|at| now.saturating_sub(at) >= PROBE_FASTER_AFTER);
+                        let step = if quiet && s.next_free > now {
+                            1.002
+                        } else {
+                            1.0002
+                        };
+                        let limit = limit * step;
+                        s.learned = Some(limit);
+                        s.rate = limit;
+                    }
+                    return;
+                }
                 let ceiling = self
                     .configured
                     .map(|r| r.per_second)
@@ -270,6 +389,47 @@ mod tests {
         l.observe(Some(429), Some(Duration::from_secs(2)));
         assert!(l.reserve() >= Duration::from_secs(2) - Duration::from_millis(1));
         assert!(l.stats().current_rate.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_episode_of_429s_lowers_once_and_the_limit_is_learned() {
+        let l = limiter(None);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        for _ in 0..20 {
+            l.acquire().await;
+        }
+        let sent = l.clock.now();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        for _ in 0..5 {
+            l.observe_sent(Some(429), None, sent);
+        }
+        let stats = l.stats();
+        assert_eq!(stats.throttled, 5);
+        // One episode: halved once (20 granted in about 1 s).
+        let first = stats.current_rate.unwrap();
+        assert!((9.0..10.1).contains(&first), "{first}");
+        // 10 s at 20 answers a second accepted (the rate climbing 0.25 a
+        // success meanwhile, to about 60/s), then a new episode: the limit
+        // learned is the larger of the 20/s the server accepted and half
+        // the rate in force.
+        for _ in 0..200 {
+            tokio::time::advance(Duration::from_millis(50)).await;
+            l.observe(Some(200), None);
+        }
+        let climbed = l.stats().current_rate.unwrap();
+        assert!(climbed > 50.0, "{climbed}");
+        l.observe(Some(429), None);
+        let learned = l.stats().current_rate.unwrap();
+        assert!(
+            (climbed / 2.0 - 0.1..climbed / 2.0 + 0.1).contains(&learned),
+            "{learned}"
+        );
+        // Successes probe above it only slowly.
+        for _ in 0..100 {
+            l.observe(Some(200), None);
+        }
+        let rate = l.stats().current_rate.unwrap();
+        assert!((learned..learned * 1.03).contains(&rate), "{rate}");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub(super) struct SweepResult {
     pub(super) marks: Marks,
     /// The offset just past the list's end, when a page showed it.
     pub(super) end: Option<u64>,
+    /// A page of the listing failed (after the client's retries): the
+    /// jobs it should have shown are fetched by id by the next sweep,
+    /// which therefore comes soon.
+    pub(super) listing_failed: bool,
 }
 
 /// A reconciliation listing: the jobs created in the range it covered.
@@ -96,6 +100,7 @@ pub(super) async fn sweep(
         order: OrderEvidence::default(),
         marks: Vec::new(),
         end: None,
+        listing_failed: false,
     };
     if let Some(back_to) = plan.list_back_to
         && let Err(error) = sweep_listing(
@@ -110,6 +115,7 @@ pub(super) async fn sweep(
         .await
     {
         tracing::debug!(%error, "list page failed; its jobs are fetched by id");
+        result.listing_failed = true;
     }
     // A list entry may leave a job's results out (`data` is nullable and
     // the spec does not say what a listing includes): a job listed

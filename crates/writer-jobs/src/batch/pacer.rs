@@ -161,9 +161,11 @@ impl Throttle for Pacer {
     }
 
     fn observe(&self, op: Operation, outcome: &Observation) {
-        self.inner
-            .limiter
-            .observe(outcome.status, outcome.retry_after);
+        self.inner.limiter.observe_sent(
+            outcome.status,
+            outcome.retry_after,
+            outcome.sent_at.since_start(),
+        );
         // A read that ran out of its (short) time is a slow answer, not a
         // dead server: it is retried, and neither pauses creates nor counts
         // towards opening the circuit, else one slow list page would hold

@@ -236,6 +236,13 @@ pub(super) struct SweepScheduler {
     last_cost: u64,
     creates_since: u64,
     last_at: Duration,
+    /// The start of the sweep whose end the next schedule follows.
+    swept_from: Option<Duration>,
+    /// That sweep's listing failed: the next comes at the minimum interval.
+    retry_soon: bool,
+    /// The spacing the create rate gave last (`None`: never paced by
+    /// creates): once creating ends, sweeps come no closer than that.
+    creating_interval: Option<Duration>,
     density: f64,
     order: OrderEvidence,
     /// Where jobs sit, on a list known to be oldest first.
@@ -258,6 +265,9 @@ impl SweepScheduler {
             last_cost: 0,
             creates_since: 0,
             last_at: Duration::ZERO,
+            creating_interval: None,
+            swept_from: None,
+            retry_soon: false,
             density: 0.0,
             order: OrderEvidence::default(),
             positions: Positions::default(),
@@ -344,6 +354,7 @@ impl SweepScheduler {
         self.last_cost = plan.cost;
         self.running = true;
         self.started = now;
+        self.swept_from = Some(now);
         self.one_page = scan == Scan::OnePage;
         self.listed = match plan.list_back_to {
             Some(back_to) => candidates
@@ -366,6 +377,7 @@ impl SweepScheduler {
         wall: DateTime<Utc>,
     ) -> (Duration, HashSet<String>) {
         self.running = false;
+        self.retry_soon = result.listing_failed;
         if let Some(oldest) = result.oldest {
             let measured = result.listed as f64 / seconds_since(oldest, wall);
             self.density = if self.density > 0.0 {
@@ -389,7 +401,12 @@ impl SweepScheduler {
     /// planned one's when `None`): about `poll_overhead` requests per
     /// created job while creating, never more than the maximum interval
     /// apart, and at that maximum when the quota binds; when not
-    /// creating, at the next due job.
+    /// creating, at the next due job but no sooner than the spacing the
+    /// create rate gave last. (In the tail the last jobs created are young
+    /// and due often by their own poll curve; a sweep for them alone would
+    /// mostly show jobs still running, and the jobs finishing then are
+    /// noticed as soon as they were while creating.) After a sweep whose
+    /// listing failed, at the minimum interval.
     pub(super) fn schedule(&mut self, now: Duration, cost: Option<u64>, pace: Pace) {
         let cost = cost.unwrap_or(self.last_cost);
         let Spacing {
@@ -402,17 +419,42 @@ impl SweepScheduler {
         let elapsed = now.saturating_sub(self.last_at).as_secs_f64().max(0.001);
         let create_rate = self.creates_since as f64 / elapsed;
         let interval = if pace.quota_binds {
+            if pace.creating {
+                self.creating_interval = Some(max);
+            }
             max
         } else if create_rate > 0.0 && pace.creating {
-            Duration::from_secs_f64(
+            let paced = Duration::from_secs_f64(
                 (cost.max(1) as f64 / (poll_overhead * create_rate)).min(3600.0),
-            )
+            );
+            self.creating_interval = Some(paced.clamp(min, max));
+            paced
         } else {
-            pace.next_due.unwrap_or(max)
+            let due = pace.next_due.unwrap_or(max);
+            match (pace.creating, self.creating_interval) {
+                (false, Some(floor)) => due.max(floor),
+                _ => due,
+            }
         };
         self.last_at = now;
         self.creates_since = 0;
-        self.next = now + interval.clamp(min, max);
+        // The maximum interval runs from the last sweep's start, so that a
+        // job finishing just after a sweep read it is seen within that
+        // interval, however long the sweep took; never sooner than the
+        // minimum from now.
+        // A failed page left jobs unseen (they are fetched by id next
+        // time): the next sweep comes soon, so a page that failed does not
+        // add a whole interval to those jobs' delays.
+        let interval = if std::mem::take(&mut self.retry_soon) {
+            min
+        } else {
+            interval
+        };
+        let from_now = now + interval.clamp(min, max);
+        self.next = match self.swept_from.take() {
+            Some(start) => from_now.min(start + max).max(now + min),
+            None => from_now,
+        };
     }
 
     /// Jobs per second the application's list grows by (all clients); no

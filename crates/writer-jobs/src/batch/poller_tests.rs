@@ -127,22 +127,44 @@ fn sweeps_are_spaced_by_the_create_rate_within_the_bounds() {
     }
     s.schedule(secs(11), Some(1), CREATING);
     assert_eq!(s.next_wake(true), Some(secs(16)));
-    // The quota binds: the maximum interval.
-    let binds = Pace {
-        quota_binds: true,
-        ..CREATING
-    };
-    s.schedule(secs(16), Some(1), binds);
-    assert_eq!(s.next_wake(true), Some(secs(26)));
-    // Not creating: at the next due job.
+    // Not creating: at the next due job, but no sooner than the 5 s the
+    // create rate gave last.
     let idle = Pace {
         creating: false,
         next_due: Some(secs(3)),
         ..CREATING
     };
-    s.schedule(secs(26), Some(1), idle);
+    s.schedule(secs(16), Some(1), idle);
+    assert_eq!(s.next_wake(true), Some(secs(21)));
+    let later = Pace {
+        next_due: Some(secs(8)),
+        ..idle
+    };
+    s.schedule(secs(21), Some(1), later);
     assert_eq!(s.next_wake(true), Some(secs(29)));
+    // The quota binds: the maximum interval, and so in the tail after it.
+    let binds = Pace {
+        quota_binds: true,
+        ..CREATING
+    };
+    s.schedule(secs(29), Some(1), binds);
+    assert_eq!(s.next_wake(true), Some(secs(39)));
+    s.schedule(secs(39), Some(1), idle);
+    assert_eq!(s.next_wake(true), Some(secs(49)));
     assert_eq!(s.next_wake(false), None, "nothing tracked, no sweep");
+}
+
+#[test]
+fn never_paced_by_creates_the_tail_sweeps_at_the_next_due_job() {
+    let secs = Duration::from_secs;
+    let mut s = scheduler();
+    let idle = Pace {
+        creating: false,
+        next_due: Some(secs(3)),
+        ..CREATING
+    };
+    s.schedule(secs(1), Some(1), idle);
+    assert_eq!(s.next_wake(true), Some(secs(4)));
 }
 
 #[test]
@@ -175,6 +197,7 @@ fn swept(listed: u64, oldest: Option<DateTime<Utc>>, order: OrderEvidence) -> Sw
         order,
         marks: Vec::new(),
         end: None,
+        listing_failed: false,
     }
 }
 
@@ -221,4 +244,57 @@ fn an_oldest_first_list_is_listed_forward_from_a_mark_near_the_plans_point() {
     let mut s = scheduler();
     s.learn(&evidence(40, true), &[(5000, at(880))], None);
     assert_eq!(s.listing_start(at(900)), Start::ORIGIN);
+}
+
+#[test]
+fn the_maximum_interval_runs_from_the_last_sweeps_start() {
+    let secs = Duration::from_secs;
+    let mut s = scheduler();
+    let c = candidates(100, 1, |_| true);
+    let binds = Pace {
+        quota_binds: true,
+        ..CREATING
+    };
+    // A sweep from 5 s to 8 s: the next starts 10 s after the first began.
+    s.begin(&c, secs(5), at(1000), binds).expect("jobs are due");
+    s.finished(
+        &swept(100, Some(at(900)), OrderEvidence::default()),
+        at(1003),
+    );
+    s.schedule(secs(8), Some(1), binds);
+    assert_eq!(s.next_wake(true), Some(secs(15)));
+    // A sweep that outlasts it: the next no sooner than the minimum.
+    s.begin(&c, secs(15), at(1010), binds)
+        .expect("jobs are due");
+    s.finished(
+        &swept(100, Some(at(900)), OrderEvidence::default()),
+        at(1030),
+    );
+    s.schedule(secs(30), Some(1), binds);
+    assert_eq!(s.next_wake(true), Some(secs(31)));
+}
+
+#[test]
+fn a_sweep_whose_listing_failed_is_followed_soon() {
+    let secs = Duration::from_secs;
+    let mut s = scheduler();
+    let c = candidates(100, 1, |_| true);
+    let binds = Pace {
+        quota_binds: true,
+        ..CREATING
+    };
+    s.begin(&c, secs(5), at(1000), binds).expect("jobs are due");
+    let mut failed = swept(100, Some(at(900)), OrderEvidence::default());
+    failed.listing_failed = true;
+    s.finished(&failed, at(1001));
+    s.schedule(secs(6), Some(1), binds);
+    assert_eq!(s.next_wake(true), Some(secs(7)), "the minimum interval");
+    // Then the usual spacing again.
+    s.begin(&c, secs(7), at(1002), binds).expect("jobs are due");
+    s.finished(
+        &swept(100, Some(at(900)), OrderEvidence::default()),
+        at(1003),
+    );
+    s.schedule(secs(8), Some(1), binds);
+    assert_eq!(s.next_wake(true), Some(secs(17)));
 }

@@ -420,7 +420,9 @@ impl Engine {
     fn pace(&self, now: Duration) -> Pace {
         Pace {
             quota_binds: self.pacer.quota_binds(),
-            creating: !self.input_done,
+            // Rows read but not yet created (queued, or their create on
+            // the wire) are still being created.
+            creating: !self.input_done || self.creates.queued() > 0 || self.creates.creating() > 0,
             next_due: self.tracker.next_due(now),
         }
     }
