@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::invariants::{each_row_once, no_duplicate_jobs, right_outputs, tally};
+use common::invariants::{self, tally};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -81,46 +81,9 @@ fn sim_builder(seed: u64) -> SimulatorBuilder {
         .failure_rate(0.0)
 }
 
-/// Prints each outcome (for the test's output on failure).
-fn show(scenario: &str, outcomes: &[Outcome]) {
-    println!("{scenario}: {:?}", tally(outcomes));
-    for o in outcomes {
-        let detail = match &o.result {
-            OutcomeResult::Ambiguous {
-                reason, candidates, ..
-            } => {
-                format!(" candidates {candidates:?}: {reason}")
-            }
-            _ => String::new(),
-        };
-        println!(
-            "  {} {} job {:?} creates {}{detail}",
-            o.key,
-            o.result.name(),
-            o.job_id,
-            o.creates
-        );
-    }
-}
-
-/// Checks the promises on a finished run.
+/// Checks the promises on a finished run, from the simulator's records.
 fn check(sim: &Simulator, outcomes: &[Outcome], rows: &[Row], scenario: &str) {
-    let mut broken = Vec::new();
-    for result in [
-        each_row_once(outcomes, rows),
-        right_outputs(APP, outcomes, rows),
-        no_duplicate_jobs(sim, APP, rows),
-    ] {
-        if let Err(e) = result {
-            broken.push(e);
-        }
-    }
-    assert!(
-        broken.is_empty(),
-        "{scenario}: {:?}; promises broken:\n{}",
-        tally(outcomes),
-        broken.join("\n")
-    );
+    invariants::check(sim, APP, outcomes, rows, scenario);
 }
 
 /// Starts a batch on `rows`, waiting for a killed run's journal lock to go
@@ -494,7 +457,7 @@ async fn an_exclusive_app_does_not_adopt_an_earlier_runs_job_for_an_unplaced_win
         collect_within(run, Duration::from_secs(30), scenario),
         clear
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     assert!(
         outcomes
             .iter()
@@ -531,7 +494,7 @@ async fn a_shared_app_reports_an_earlier_runs_job_for_an_unplaced_window() {
         collect_within(run, Duration::from_secs(30), scenario),
         clear
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     assert!(
         matches!(&outcomes[0].result, OutcomeResult::Ambiguous { candidates, .. }
             if candidates == std::slice::from_ref(&yesterday)),
@@ -615,7 +578,7 @@ async fn a_third_run_places_the_second_runs_window_by_the_second_runs_clock() {
     let all = rows.clone();
     let run = run_resuming(&batch(10_000), || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     if std::env::var_os("BREAK_DEBUG").is_some() {
         println!("{}", std::fs::read_to_string(&journal).unwrap_or_default());
     }
@@ -676,7 +639,7 @@ async fn three_runs_on_one_clock_find_the_second_runs_lost_create() {
     let all = rows.clone();
     let run = run_resuming(&batch(), || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -736,7 +699,7 @@ async fn a_server_clock_stepped_back_mid_run_does_not_hide_a_landed_create() {
         collect_within(run, Duration::from_secs(30), scenario),
         clear
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -785,7 +748,7 @@ async fn a_server_clock_off_from_the_start_does_not_hide_a_landed_create() {
         collect_within(run, Duration::from_secs(30), scenario),
         clear
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -847,7 +810,7 @@ async fn job_times_cut_to_the_minute_do_not_hide_a_landed_create() {
         collect_within(run, Duration::from_secs(30), scenario),
         clear
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -911,7 +874,7 @@ async fn a_future_stamp_of_another_tenant_does_not_judge_a_held_create_early() {
     let all = rows.clone();
     let run = run_resuming(&batch(120_000), || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     // The held create makes its job 40 s after it was sent, whenever the
     // run ended.
     sim.clock().sleep(Duration::from_secs(60)).await;
@@ -959,7 +922,7 @@ async fn a_held_create_of_a_killed_run_is_found_after_a_resume_ahead() {
     let all = rows.clone();
     let run = run_resuming(&batch(120_000), || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     // The held create makes its job 40 s after it was sent, whenever the
     // run ended.
     sim.clock().sleep(Duration::from_secs(60)).await;
@@ -1002,7 +965,7 @@ async fn a_resume_on_an_exclusive_app_does_not_adopt_an_earlier_runs_job() {
     let all = rows.clone();
     let run = run_resuming(&batch, || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     assert!(
         outcomes
             .iter()
@@ -1076,7 +1039,7 @@ async fn a_third_run_on_an_exclusive_app_does_not_swap_the_second_runs_jobs() {
     let all = rows.clone();
     let run = run_resuming(&batch(10_000), || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -1135,7 +1098,7 @@ async fn a_client_suspended_mid_run_does_not_hide_a_landed_create() {
         collect_within(run, Duration::from_secs(30), scenario),
         clear
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -1178,7 +1141,7 @@ async fn a_client_suspended_for_less_than_the_hold_finds_its_landed_create() {
         collect_within(run, Duration::from_secs(30), scenario),
         clear
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -1211,7 +1174,7 @@ async fn an_unplaced_window_on_an_empty_app_resends_once() {
         collect_within(run, Duration::from_secs(30), scenario),
         clear
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     assert!(
         matches!(outcomes[0].result, OutcomeResult::Completed { .. }) && outcomes[0].creates == 2,
         "{scenario}: expected completed after a second create"
@@ -1284,7 +1247,7 @@ async fn a_third_run_does_not_place_the_second_runs_window_by_the_first_runs_evi
     let all = rows.clone();
     let run = run_resuming(&batch(5_000), || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -1331,7 +1294,7 @@ async fn a_third_run_on_one_clock_finds_the_second_runs_lost_create() {
     let all = rows.clone();
     let run = run_resuming(&batch(), || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -1391,7 +1354,7 @@ async fn create_answers_stamped_later_than_the_list_do_not_hide_a_landed_create(
         collect_within(run, Duration::from_secs(30), scenario),
         clear
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -1439,7 +1402,7 @@ async fn lost_creates_found_on_a_resume_with_a_list_order(order: writer_sim::Lis
     let all = rows.clone();
     let run = run_resuming(&batch(15_000), || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), &scenario).await;
-    show(&scenario, &outcomes);
+    invariants::show(&scenario, &outcomes);
     check(&sim, &outcomes, &rows, &scenario);
     assert_eq!(
         tally(&outcomes).get("completed"),
@@ -1587,7 +1550,7 @@ async fn busy_app_run(
         stats.faults_of(FaultKind::AcceptThenDrop),
         stats.requests(writer_sim::Operation::List),
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     assert!(
         stats.faults_of(FaultKind::AcceptThenDrop) > 0,
         "{scenario}: setup: some creates were dropped after landing"
@@ -1710,7 +1673,7 @@ async fn three_runs_with_a_lost_retry(step_ms: i64) {
     let all = rows.clone();
     let run = run_resuming(&batch(step_ms), || futures::stream::iter(all.clone())).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     if std::env::var_os("BREAK_DEBUG").is_some() {
         println!("{}", std::fs::read_to_string(&journal).unwrap_or_default());
         for id in sim.job_ids(APP) {

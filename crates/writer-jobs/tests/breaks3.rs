@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::invariants::{each_row_once, no_duplicate_jobs, right_outputs, tally};
+use common::invariants;
 use common::proxy::{Hold, ListView, Proxy, ProxyConfig};
 use common::{collect_within, start};
 use writer_jobs::batch::{Batch, Outcome, OutcomeResult, Row};
@@ -83,46 +83,9 @@ fn client_via(sim: &Simulator, base_url: &str, timeout: Duration) -> Client {
         .expect("client")
 }
 
-/// Prints each outcome (for the test's output on failure).
-fn show(scenario: &str, outcomes: &[Outcome]) {
-    println!("{scenario}: {:?}", tally(outcomes));
-    for o in outcomes {
-        let detail = match &o.result {
-            OutcomeResult::Ambiguous {
-                reason, candidates, ..
-            } => {
-                format!(" candidates {candidates:?}: {reason}")
-            }
-            _ => String::new(),
-        };
-        println!(
-            "  {} {} job {:?} creates {}{detail}",
-            o.key,
-            o.result.name(),
-            o.job_id,
-            o.creates
-        );
-    }
-}
-
 /// Checks the promises on a finished run, from the simulator's records.
 fn check(sim: &Simulator, outcomes: &[Outcome], rows: &[Row], scenario: &str) {
-    let mut broken = Vec::new();
-    for result in [
-        each_row_once(outcomes, rows),
-        right_outputs(APP, outcomes, rows),
-        no_duplicate_jobs(sim, APP, rows),
-    ] {
-        if let Err(e) = result {
-            broken.push(e);
-        }
-    }
-    assert!(
-        broken.is_empty(),
-        "{scenario}: {:?}; promises broken:\n{}",
-        tally(outcomes),
-        broken.join("\n")
-    );
+    invariants::check(sim, APP, outcomes, rows, scenario);
 }
 
 /// A job's time field as the list shows it.
@@ -231,7 +194,7 @@ async fn lagging_list_run(lag_secs: i64, hold_secs: u64, scenario: &str) {
     .await
     .expect("batch starts");
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     assert_eq!(
         proxy
             .counters()
@@ -352,7 +315,7 @@ async fn update_order_run(by_update: bool, scenario: &str) {
     .await
     .expect("batch starts");
     let outcomes = collect_within(run, Duration::from_secs(60), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     check(&sim, &outcomes, &rows, scenario);
 }
 
@@ -451,7 +414,7 @@ async fn toggled_exclusive_run(exclusive_on_resume: bool, scenario: &str) {
     })
     .await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     assert!(
         outcomes
             .iter()
@@ -545,7 +508,7 @@ async fn a_retry_still_on_the_wire_does_not_give_its_new_job_to_another_row() {
         .unwrap();
     drop(tx);
     let outcomes = collect_within(run, Duration::from_secs(60), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     assert!(
         sim.stats().faults_of(FaultKind::Slow) >= 1,
         "setup: row 0's retry was answered late"
@@ -694,7 +657,7 @@ async fn reported_then_judged(kill: bool) {
         );
         outcomes
     };
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     own_jobs(&sim, &outcomes, &rows, scenario);
     check(&sim, &outcomes, &rows, scenario);
 }
@@ -769,7 +732,7 @@ async fn list_view_run(drop_data: bool, scenario: &str) -> u64 {
     .await
     .expect("batch starts");
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     let empty: Vec<&str> = outcomes
         .iter()
         .filter(|o| {
@@ -920,7 +883,7 @@ async fn tied_jobs_run(reorder_ties: bool, scenario: &str) {
         collect_within(run, Duration::from_secs(120), scenario),
         find
     );
-    show(scenario, &outcomes);
+    invariants::show(scenario, &outcomes);
     let seconds: std::collections::BTreeSet<i64> = burst.iter().map(|t| t.timestamp()).collect();
     assert_eq!(
         seconds.len(),

@@ -160,3 +160,46 @@ pub fn tally(outcomes: &[Outcome]) -> BTreeMap<&'static str, usize> {
     }
     t
 }
+
+/// Prints each outcome (for a test's output on failure).
+pub fn show(scenario: &str, outcomes: &[Outcome]) {
+    println!("{scenario}: {:?}", tally(outcomes));
+    for o in outcomes {
+        let detail = match &o.result {
+            OutcomeResult::Ambiguous {
+                reason, candidates, ..
+            } => {
+                format!(" candidates {candidates:?}: {reason}")
+            }
+            _ => String::new(),
+        };
+        println!(
+            "  {} {} job {:?} creates {}{detail}",
+            o.key,
+            o.result.name(),
+            o.job_id,
+            o.creates
+        );
+    }
+}
+
+/// Asserts promises (a) to (c) on a finished run of `app`, from the
+/// simulator's records, naming every one broken.
+pub fn check(sim: &Simulator, app: &str, outcomes: &[Outcome], rows: &[Row], scenario: &str) {
+    let mut broken = Vec::new();
+    for result in [
+        each_row_once(outcomes, rows),
+        right_outputs(app, outcomes, rows),
+        no_duplicate_jobs(sim, app, rows),
+    ] {
+        if let Err(e) = result {
+            broken.push(e);
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "{scenario}: {:?}; promises broken:\n{}",
+        tally(outcomes),
+        broken.join("\n")
+    );
+}
