@@ -34,9 +34,17 @@ pub(super) enum Scan {
     OnePage,
 }
 
+/// Where a sweep hands each finished job of ours as soon as a page or a
+/// GET shows it, so its row ends then rather than when the whole sweep
+/// (whose other pages or GETs may be slow) is over.
+pub(super) type Finished = tokio::sync::mpsc::UnboundedSender<Job>;
+
 /// What one sweep learned.
 pub(super) struct SweepResult {
+    /// The jobs of ours it fetched that were not handed over early.
     pub(super) observed: Vec<Job>,
+    /// The ids of the finished jobs it handed over early (see [`Finished`]).
+    pub(super) handed: Vec<String>,
     pub(super) listed: u64,
     pub(super) oldest: Option<DateTime<Utc>>,
     pub(super) not_found: Vec<String>,
@@ -80,10 +88,32 @@ pub(super) struct Listing {
     pub(super) ties: Vec<DateTime<Utc>>,
 }
 
+impl SweepResult {
+    /// Takes a job a page or a GET showed: a finished one (with its
+    /// results, when completed) is handed to `finished` at once.
+    fn take(&mut self, job: Job, finished: &Finished) {
+        let done = match job.status {
+            JobStatus::Completed => job.output.is_some(),
+            JobStatus::Failed => true,
+            _ => false,
+        };
+        if done {
+            let id = job.id.clone();
+            match finished.send(job) {
+                Ok(()) => self.handed.push(id),
+                Err(unsent) => self.observed.push(unsent.0),
+            }
+        } else {
+            self.observed.push(job);
+        }
+    }
+}
+
 /// One sweep: the plan's listing (read as `scan` says), then the plan's
 /// GETs, and a GET of each job listed `completed` without its results.
 /// Jobs the listing was meant to show but did not are fetched by id next
-/// time; a failed page ends the listing the same way.
+/// time; a failed page ends the listing the same way. Each finished job
+/// is handed to `finished` as soon as it is read.
 pub(super) async fn sweep(
     client: Client,
     app_id: String,
@@ -91,9 +121,11 @@ pub(super) async fn sweep(
     page_size: u64,
     wanted: HashSet<String>,
     scan: Scan,
+    finished: Finished,
 ) -> SweepResult {
     let mut result = SweepResult {
         observed: Vec::new(),
+        handed: Vec::new(),
         listed: 0,
         oldest: None,
         not_found: Vec::new(),
@@ -110,7 +142,7 @@ pub(super) async fn sweep(
             page_size,
             &wanted,
             scan,
-            &mut result,
+            (&mut result, &finished),
         )
         .await
     {
@@ -134,7 +166,7 @@ pub(super) async fn sweep(
             gets.push(job.id);
         }
     }
-    let fetched: Vec<(String, crate::Result<Job>)> = futures::stream::iter(gets)
+    let mut fetched = futures::stream::iter(gets)
         .map(|id| {
             let client = client.clone();
             async move {
@@ -142,12 +174,10 @@ pub(super) async fn sweep(
                 (id, r)
             }
         })
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    for (id, r) in fetched {
+        .buffer_unordered(8);
+    while let Some((id, r)) = fetched.next().await {
         match r {
-            Ok(job) => result.observed.push(job),
+            Ok(job) => result.take(job, &finished),
             Err(Error::NotFound { .. }) => result.not_found.push(id),
             Err(error) => tracing::debug!(%id, %error, "GET failed; the job stays due"),
         }
@@ -167,7 +197,7 @@ async fn sweep_listing(
     page_size: u64,
     wanted: &HashSet<String>,
     scan: Scan,
-    result: &mut SweepResult,
+    (result, finished): (&mut SweepResult, &Finished),
 ) -> crate::Result<()> {
     let mut offset = match scan {
         Scan::OldestFirst(start) => {
@@ -198,9 +228,9 @@ async fn sweep_listing(
         }
         result.listed += n;
         // Only our jobs were decoded whole.
-        result
-            .observed
-            .extend(page.jobs.into_iter().filter_map(|brief| brief.job));
+        for job in page.jobs.into_iter().filter_map(|brief| brief.job) {
+            result.take(job, finished);
+        }
         let past = page_oldest.is_none_or(|o| o < back_to);
         let done = match scan {
             Scan::NewestFirst => past,

@@ -191,6 +191,7 @@ fn a_running_sweep_remembers_what_its_listing_must_show() {
 fn swept(listed: u64, oldest: Option<DateTime<Utc>>, order: OrderEvidence) -> SweepResult {
     SweepResult {
         observed: Vec::new(),
+        handed: Vec::new(),
         listed,
         oldest,
         not_found: Vec::new(),

@@ -100,6 +100,12 @@ pub(super) struct Engine {
     /// Rows whose job id another row already had, to be reported.
     collisions: Vec<Outcome>,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
+    /// Finished jobs the running sweep read, handed over as soon as read
+    /// (the sender goes with each sweep).
+    finished_tx: mpsc::UnboundedSender<Job>,
+    finished_rx: mpsc::UnboundedReceiver<Job>,
+    /// When the running sweep started (clock time).
+    sweep_started: Duration,
     probe_running: bool,
     next_probe: Duration,
     /// When (clock time) the breaker began holding creates back while rows
@@ -170,6 +176,7 @@ impl Engine {
             page_size: settings.page_size,
         });
         let left = resume.left_ambiguous();
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let mut engine = Self {
             exclusive,
             create_client: client.single_attempt(),
@@ -190,6 +197,9 @@ impl Engine {
             resume,
             collisions: Vec::new(),
             tasks: FuturesUnordered::new(),
+            finished_tx,
+            finished_rx,
+            sweep_started: Duration::ZERO,
             probe_running: false,
             next_probe: Duration::ZERO,
             blocked_from: None,
@@ -233,6 +243,10 @@ impl Engine {
                 biased;
                 Some(event) = self.tasks.next(), if !self.tasks.is_empty() => {
                     self.handle(event).await?;
+                }
+                Some(job) = self.finished_rx.recv() => {
+                    let now = self.clock.now();
+                    self.observe(job, self.sweep_started, now).await?;
                 }
                 changed = stop.changed(), if !self.stopping => {
                     if changed.is_err() || *stop.borrow() {
@@ -445,8 +459,10 @@ impl Engine {
         let client = self.client.clone();
         let app_id = self.settings.app_id.clone();
         let page_size = self.settings.page_size;
+        let finished = self.finished_tx.clone();
+        self.sweep_started = now;
         self.tasks.push(Box::pin(async move {
-            Event::Swept(sweep(client, app_id, plan, page_size, wanted, scan).await)
+            Event::Swept(sweep(client, app_id, plan, page_size, wanted, scan, finished).await)
         }));
     }
 
