@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use super::budget::InFlight;
 use super::creates::{AfterFailure, Creates, Queued, after_failure};
 use super::journal::{Binding, Journal, Record, ResumeState};
-use super::listing::{Listing, SweepResult, list_back_to, sweep};
+use super::listing::{Hedge, Listing, SweepResult, list_back_to, sweep};
 use super::pacer::Pacer;
 use super::poller::{Pace, Spacing, SweepScheduler};
 use super::reconcile::Verdict;
@@ -48,6 +48,11 @@ mod rows;
 mod verdicts;
 
 type Rows = Pin<Box<dyn Stream<Item = Row> + Send>>;
+
+/// A sweep's read not answered within this fraction of the read timeout
+/// is asked for once more (2.5 s at the default 10 s): a page comes back
+/// in well under a second, so only a slow answer costs the extra request.
+const HEDGE_FRACTION: u32 = 4;
 
 /// Creates sent for one row at most, when creates do not land or are sent
 /// again as asked ([`AmbiguousPolicy::Resend`]).
@@ -460,9 +465,15 @@ impl Engine {
         let app_id = self.settings.app_id.clone();
         let page_size = self.settings.page_size;
         let finished = self.finished_tx.clone();
+        let hedge = Hedge {
+            after: self.settings.read_timeout / HEDGE_FRACTION,
+            pacer: self.pacer.clone(),
+        };
         self.sweep_started = now;
         self.tasks.push(Box::pin(async move {
-            Event::Swept(sweep(client, app_id, plan, page_size, wanted, scan, finished).await)
+            let io = (finished, hedge);
+            let result = sweep(client, app_id, plan, page_size, wanted, scan, io).await;
+            Event::Swept(result)
         }));
     }
 
