@@ -48,6 +48,9 @@ struct Cli {
     /// Run only these scenarios (repeatable).
     #[arg(long, value_enum)]
     only: Vec<Scenario>,
+    /// Seed of every simulator (default 42).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Clock scale of the batch runs (simulated seconds per real second).
     #[arg(long)]
     scale: Option<f64>,
@@ -131,6 +134,9 @@ async fn bench(cli: &Cli) -> Result<(), String> {
     } else {
         Plan::full(exe)
     };
+    if let Some(seed) = cli.seed {
+        plan.seed = seed;
+    }
     if let Some(scale) = cli.scale {
         plan.scale = scale;
     }

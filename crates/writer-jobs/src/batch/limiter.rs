@@ -9,8 +9,13 @@
 //! configured budget.
 //!
 //! The 429s of one episode count once: answers to requests sent before the
-//! rate was last lowered say nothing new (they left at the old rate), so
-//! they extend the pause but lower nothing.
+//! rate was last lowered say nothing new (they left at the old rate), and
+//! neither do 429s before the server has accepted any request sent since
+//! (a run of refusals, as one burst of 429s or a spent window gives, says
+//! the server is refusing, not how fast it accepts): they extend the pause
+//! but lower nothing. Lowering again at each refusal of such a run would
+//! drive the rate to its floor in a few seconds, and a limit learned there
+//! would hold the batch at that rate for many minutes.
 //!
 //! Without a configured budget the limiter *learns* one. The first 429
 //! halves what it was doing (the server's burst allowance is then spent);
@@ -112,6 +117,10 @@ struct State {
     /// Clock time the rate was last lowered: 429s to requests sent before
     /// it belong to the episode that lowered it.
     lowered_at: Option<Duration>,
+    /// Whether the server accepted (answered with success) a request sent
+    /// at or after `lowered_at`: until it has, later 429s belong to
+    /// the episode that lowered the rate.
+    accepted_since_lowered: bool,
     /// No budget configured: the limit learned from 429s (requests per
     /// second), once one came.
     learned: Option<f64>,
@@ -166,6 +175,7 @@ impl RateLimiter {
                 granted: 0,
                 throttled: 0,
                 lowered_at: None,
+                accepted_since_lowered: false,
                 learned: None,
                 first_throttled: None,
                 accepted: VecDeque::new(),
@@ -228,11 +238,15 @@ impl RateLimiter {
                 s.throttled += 1;
                 let wait = retry_after.unwrap_or(Duration::from_secs(1));
                 s.paused_until = s.paused_until.max(now + wait);
-                if s.lowered_at.is_some_and(|at| sent_at < at) {
-                    // Sent at the old rate: this episode lowered it already.
+                if s.lowered_at
+                    .is_some_and(|at| sent_at < at || !s.accepted_since_lowered)
+                {
+                    // Sent at the old rate, or nothing accepted since the
+                    // rate was lowered: this episode lowered it already.
                     return;
                 }
                 s.lowered_at = Some(now);
+                s.accepted_since_lowered = false;
                 let lowered = match (self.configured, s.first_throttled) {
                     (Some(_), _) => s.rate / 2.0,
                     (None, None) => {
@@ -273,6 +287,9 @@ impl RateLimiter {
                 s.rate = lowered.max(self.floor);
             }
             Some(code) if code < 400 => {
+                if s.lowered_at.is_some_and(|at| sent_at >= at) {
+                    s.accepted_since_lowered = true;
+                }
                 if self.configured.is_none() && s.first_throttled.is_some() {
                     s.accepted.push_back(now);
                     while s.accepted.front().is_some_and(|&t| t + LEARN_WINDOW < now) {
@@ -430,6 +447,44 @@ mod tests {
         }
         let rate = l.stats().current_rate.unwrap();
         assert!((learned..learned * 1.03).contains(&rate), "{rate}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_of_429s_with_nothing_accepted_between_lowers_once() {
+        // One burst of refusals (the server refusing the next few requests,
+        // whatever their pace): each 429 answers a request sent after the
+        // rate was lowered, but nothing was accepted in between.
+        let l = limiter(None);
+        tokio::time::advance(Duration::from_secs(100)).await;
+        for _ in 0..300 {
+            l.acquire().await;
+            l.observe(Some(200), None);
+        }
+        let mut throttled_rates = Vec::new();
+        for _ in 0..5 {
+            l.acquire().await;
+            let sent = l.clock.now();
+            tokio::time::advance(Duration::from_millis(200)).await;
+            l.observe_sent(Some(429), Some(Duration::from_secs(1)), sent);
+            throttled_rates.push(l.stats().current_rate.unwrap());
+        }
+        // Lowered once, to half of the 3 a second it was doing.
+        assert!(
+            throttled_rates.iter().all(|r| (1.4..1.6).contains(r)),
+            "{throttled_rates:?}"
+        );
+        // The burst over, successes raise the rate a step each, past what
+        // it was doing: no limit was learned from the burst.
+        for _ in 0..50 {
+            l.acquire().await;
+            l.observe(Some(200), None);
+        }
+        let rate = l.stats().current_rate.unwrap();
+        assert!(rate > 10.0, "{rate}");
+        // A 429 after the server accepted requests again is a new episode.
+        l.acquire().await;
+        l.observe(Some(429), None);
+        assert!(l.stats().current_rate.is_some());
     }
 
     #[test]

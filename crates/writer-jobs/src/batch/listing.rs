@@ -10,10 +10,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
+use super::pacer::Pacer;
 use super::poller::{OrderEvidence, Plan};
 use super::positions::{Start, gallop_probe, made_until};
 use crate::Client;
 use crate::client::BriefPage;
+use crate::clock::SharedClock;
 use crate::error::Error;
 use crate::model::{Job, JobStatus, ListQuery};
 
@@ -34,9 +36,17 @@ pub(super) enum Scan {
     OnePage,
 }
 
+/// Where a sweep hands each finished job of ours as soon as a page or a
+/// GET shows it, so its row ends then rather than when the whole sweep
+/// (whose other pages or GETs may be slow) is over.
+pub(super) type Finished = tokio::sync::mpsc::UnboundedSender<Job>;
+
 /// What one sweep learned.
 pub(super) struct SweepResult {
+    /// The jobs of ours it fetched that were not handed over early.
     pub(super) observed: Vec<Job>,
+    /// The ids of the finished jobs it handed over early (see [`Finished`]).
+    pub(super) handed: Vec<String>,
     pub(super) listed: u64,
     pub(super) oldest: Option<DateTime<Utc>>,
     pub(super) not_found: Vec<String>,
@@ -80,10 +90,33 @@ pub(super) struct Listing {
     pub(super) ties: Vec<DateTime<Utc>>,
 }
 
+impl SweepResult {
+    /// Takes a job a page or a GET showed: a finished one (with its
+    /// results, when completed) is handed to `finished` at once.
+    fn take(&mut self, job: Job, finished: &Finished) {
+        let done = match job.status {
+            JobStatus::Completed => job.output.is_some(),
+            JobStatus::Failed => true,
+            _ => false,
+        };
+        if done {
+            let id = job.id.clone();
+            match finished.send(job) {
+                Ok(()) => self.handed.push(id),
+                Err(unsent) => self.observed.push(unsent.0),
+            }
+        } else {
+            self.observed.push(job);
+        }
+    }
+}
+
 /// One sweep: the plan's listing (read as `scan` says), then the plan's
 /// GETs, and a GET of each job listed `completed` without its results.
 /// Jobs the listing was meant to show but did not are fetched by id next
-/// time; a failed page ends the listing the same way.
+/// time; a failed page ends the listing the same way. Each finished job
+/// is handed to `finished` as soon as it is read. A page or a GET not
+/// answered in time is asked for once more (see [`Hedge`]).
 pub(super) async fn sweep(
     client: Client,
     app_id: String,
@@ -91,9 +124,11 @@ pub(super) async fn sweep(
     page_size: u64,
     wanted: HashSet<String>,
     scan: Scan,
+    (finished, hedge): (Finished, Hedge),
 ) -> SweepResult {
     let mut result = SweepResult {
         observed: Vec::new(),
+        handed: Vec::new(),
         listed: 0,
         oldest: None,
         not_found: Vec::new(),
@@ -110,7 +145,7 @@ pub(super) async fn sweep(
             page_size,
             &wanted,
             scan,
-            &mut result,
+            (&mut result, &finished, &hedge),
         )
         .await
     {
@@ -134,20 +169,19 @@ pub(super) async fn sweep(
             gets.push(job.id);
         }
     }
-    let fetched: Vec<(String, crate::Result<Job>)> = futures::stream::iter(gets)
+    let hedge = &hedge;
+    let mut fetched = futures::stream::iter(gets)
         .map(|id| {
             let client = client.clone();
             async move {
-                let r = client.get_job(&id).await;
+                let r = hedge.read(client.clock(), || client.get_job(&id)).await;
                 (id, r)
             }
         })
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    for (id, r) in fetched {
+        .buffer_unordered(8);
+    while let Some((id, r)) = fetched.next().await {
         match r {
-            Ok(job) => result.observed.push(job),
+            Ok(job) => result.take(job, &finished),
             Err(Error::NotFound { .. }) => result.not_found.push(id),
             Err(error) => tracing::debug!(%id, %error, "GET failed; the job stays due"),
         }
@@ -167,7 +201,7 @@ async fn sweep_listing(
     page_size: u64,
     wanted: &HashSet<String>,
     scan: Scan,
-    result: &mut SweepResult,
+    (result, finished, hedge): (&mut SweepResult, &Finished, &Hedge),
 ) -> crate::Result<()> {
     let mut offset = match scan {
         Scan::OldestFirst(start) => {
@@ -181,7 +215,15 @@ async fn sweep_listing(
     let mut progress = Progress::default();
     loop {
         let marks = &mut result.marks;
-        let page = read_page(client, app_id, offset, page_size, marks, Some(wanted)).await?;
+        let page = read_page(
+            client,
+            app_id,
+            (offset, page_size),
+            marks,
+            Some(wanted),
+            Some(hedge),
+        )
+        .await?;
         if nothing_new(&page, &mut seen) {
             return Err(repeating(offset));
         }
@@ -198,9 +240,9 @@ async fn sweep_listing(
         }
         result.listed += n;
         // Only our jobs were decoded whole.
-        result
-            .observed
-            .extend(page.jobs.into_iter().filter_map(|brief| brief.job));
+        for job in page.jobs.into_iter().filter_map(|brief| brief.job) {
+            result.take(job, finished);
+        }
         let past = page_oldest.is_none_or(|o| o < back_to);
         let done = match scan {
             Scan::NewestFirst => past,
@@ -291,14 +333,15 @@ fn nothing_new(page: &BriefPage, seen: &mut HashSet<String>) -> bool {
 
 /// Reads the page at `offset`, recording its mark: every job's id and
 /// creation time, and the whole job only for the ids in `wanted` (the
-/// jobs a sweep waits for; see `client/brief.rs` for why).
+/// jobs a sweep waits for; see `client/brief.rs` for why). With a
+/// `hedge`, a page not answered in time is asked for once more.
 async fn read_page(
     client: &Client,
     app_id: &str,
-    offset: u64,
-    limit: u64,
+    (offset, limit): (u64, u64),
     marks: &mut Marks,
     wanted: Option<&HashSet<String>>,
+    hedge: Option<&Hedge>,
 ) -> crate::Result<BriefPage> {
     let query = ListQuery {
         status: None,
@@ -306,7 +349,11 @@ async fn read_page(
         limit: Some(limit),
     };
     let wanted = |id: &str| wanted.is_some_and(|w| w.contains(id));
-    let page = client.list_jobs_brief(app_id, &query, wanted).await?;
+    let read = || client.list_jobs_brief(app_id, &query, wanted);
+    let page = match hedge {
+        Some(hedge) => hedge.read(client.clock(), read).await?,
+        None => read().await?,
+    };
     // The first job and the last: a later scan can start right at the
     // last job made before its point, not a page earlier.
     if let Some(first) = page.jobs.first() {
@@ -318,6 +365,69 @@ async fn read_page(
         marks.push((offset + n - 1, last.created_at));
     }
     Ok(page)
+}
+
+/// When a sweep's read is asked for once more (see [`hedged`]).
+pub(super) struct Hedge {
+    /// How long a read may go unanswered first.
+    pub(super) after: Duration,
+    /// The batch's pacer: while requests queue for the rate limiter, a
+    /// late answer may be a read still waiting for its slot, and a second
+    /// read would only spend the budget.
+    pub(super) pacer: Pacer,
+}
+
+impl Hedge {
+    async fn read<T, F, Fut>(&self, clock: &SharedClock, read: F) -> crate::Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = crate::Result<T>>,
+    {
+        let pacer = &self.pacer;
+        hedged(clock, self.after, || !pacer.quota_binds(), read).await
+    }
+}
+
+/// A read that has not answered within `after` is sent once more (when
+/// `may` says so then), and the first answer is taken (the other request
+/// is dropped; an error waits for the other's answer). One slow answer (a
+/// server's hiccup, a lost packet) then costs one request more and
+/// `after`, instead of holding the sweep, and every row it would show
+/// finished, for the whole read timeout and a retry. Only reads are
+/// hedged: they are idempotent.
+async fn hedged<T, F, Fut>(
+    clock: &SharedClock,
+    after: Duration,
+    may: impl Fn() -> bool,
+    read: F,
+) -> crate::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let first = read();
+    tokio::pin!(first);
+    tokio::select! {
+        biased;
+        answer = &mut first => return answer,
+        () = clock.sleep(after) => {}
+    }
+    if !may() {
+        return first.await;
+    }
+    tracing::debug!(?after, "a read is slow; asking once more");
+    let second = read();
+    tokio::pin!(second);
+    tokio::select! {
+        answer = &mut first => match answer {
+            Ok(answer) => Ok(answer),
+            Err(_) => second.await,
+        },
+        answer = &mut second => match answer {
+            Ok(answer) => Ok(answer),
+            Err(_) => first.await,
+        },
+    }
 }
 
 /// Where a forward scan of an oldest-first list for every job made since
@@ -374,7 +484,7 @@ async fn start_at(
     back_to: DateTime<Utc>,
     marks: &mut Marks,
 ) -> crate::Result<Option<Start>> {
-    let page = read_page(client, app_id, offset, 1, marks, None).await?;
+    let page = read_page(client, app_id, (offset, 1), marks, None, None).await?;
     Ok(page
         .jobs
         .first()
@@ -449,7 +559,8 @@ pub(super) async fn list_back_to(
     let mut seen = HashSet::new();
     let mut progress = Progress::default();
     loop {
-        let page = read_page(client, app_id, offset, page_size, &mut listing.marks, None).await?;
+        let marks = &mut listing.marks;
+        let page = read_page(client, app_id, (offset, page_size), marks, None, None).await?;
         if nothing_new(&page, &mut seen) {
             return Err(repeating(offset));
         }
@@ -586,7 +697,15 @@ async fn regroup(
     // A page as large as the list allows (100 on Writer's list), however
     // small the batch's pages: a group of one second's jobs fits whole.
     let limit = page_size.max(REGROUP_LIMIT);
-    let page = read_page(client, app_id, from, limit, &mut listing.marks, None).await?;
+    let page = read_page(
+        client,
+        app_id,
+        (from, limit),
+        &mut listing.marks,
+        None,
+        None,
+    )
+    .await?;
     let stamps: Vec<DateTime<Utc>> = page.jobs.iter().map(|j| j.created_at).collect();
     let (Some(first), Some(last)) = (
         stamps.iter().position(|t| *t == stamp),
@@ -611,6 +730,79 @@ async fn regroup(
 mod tests {
     use super::*;
     use crate::Inputs;
+
+    /// A read that does not answer is asked for once more after the hedge
+    /// delay, and the first answer wins; an answer in time sends nothing
+    /// more; a failed hedge waits for the first read's answer.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_read_is_asked_for_once_more_and_the_first_answer_wins() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let clock: SharedClock = std::sync::Arc::new(crate::clock::SystemClock::new());
+        let after = Duration::from_millis(2500);
+        let sent = AtomicU32::new(0);
+        // The first request hangs (a slow answer); the second answers at once.
+        let read = || {
+            let n = sent.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<u32, crate::Error>(n)
+            }
+        };
+        let start = tokio::time::Instant::now();
+        assert_eq!(hedged(&clock, after, || true, read).await.unwrap(), 1);
+        assert_eq!(start.elapsed(), after);
+        assert_eq!(sent.load(Ordering::SeqCst), 2);
+
+        let sent = AtomicU32::new(0);
+        let quick = || {
+            sent.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<u32, crate::Error>(7) }
+        };
+        assert_eq!(hedged(&clock, after, || true, quick).await.unwrap(), 7);
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            1,
+            "an answer in time is not hedged"
+        );
+
+        // The first answers late (after 4 s); the hedge fails at once.
+        let sent = AtomicU32::new(0);
+        let clock2 = clock.clone();
+        let late = || {
+            let n = sent.fetch_add(1, Ordering::SeqCst);
+            let clock = clock2.clone();
+            async move {
+                if n == 0 {
+                    clock.sleep(Duration::from_secs(4)).await;
+                    Ok(0)
+                } else {
+                    Err(crate::Error::Timeout {
+                        operation: "list_jobs",
+                        after: Duration::from_secs(1),
+                    })
+                }
+            }
+        };
+        let start = tokio::time::Instant::now();
+        assert_eq!(hedged(&clock, after, || true, late).await.unwrap(), 0);
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+
+        // While requests queue for the budget, a late answer is waited for.
+        let sent = AtomicU32::new(0);
+        let clock3 = clock.clone();
+        let queued = || {
+            let n = sent.fetch_add(1, Ordering::SeqCst);
+            let clock = clock3.clone();
+            async move {
+                clock.sleep(Duration::from_secs(4)).await;
+                Ok::<u32, crate::Error>(n)
+            }
+        };
+        assert_eq!(hedged(&clock, after, || false, queued).await.unwrap(), 0);
+        assert_eq!(sent.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn a_scan_that_does_not_move_back_or_never_ends_fails() {

@@ -240,6 +240,8 @@ pub(super) struct SweepScheduler {
     swept_from: Option<Duration>,
     /// That sweep's listing failed: the next comes at the minimum interval.
     retry_soon: bool,
+    /// Sweeps in a row whose listing failed.
+    failed_listings: u32,
     /// The spacing the create rate gave last (`None`: never paced by
     /// creates): once creating ends, sweeps come no closer than that.
     creating_interval: Option<Duration>,
@@ -268,6 +270,7 @@ impl SweepScheduler {
             creating_interval: None,
             swept_from: None,
             retry_soon: false,
+            failed_listings: 0,
             density: 0.0,
             order: OrderEvidence::default(),
             positions: Positions::default(),
@@ -378,6 +381,11 @@ impl SweepScheduler {
     ) -> (Duration, HashSet<String>) {
         self.running = false;
         self.retry_soon = result.listing_failed;
+        self.failed_listings = if result.listing_failed {
+            self.failed_listings + 1
+        } else {
+            0
+        };
         if let Some(oldest) = result.oldest {
             let measured = result.listed as f64 / seconds_since(oldest, wall);
             self.density = if self.density > 0.0 {
@@ -392,6 +400,14 @@ impl SweepScheduler {
             // One page read in an order not known before: it taught the
             // order, so the jobs it did not show stay due (the next sweep
             // lists them in that order) rather than be fetched by id.
+            listed.clear();
+        }
+        if self.failed_listings == 1 {
+            // A page failed (a 429, a 5xx, a slow or garbled answer): the
+            // jobs it did not show stay due, and the next sweep, soon,
+            // lists them again; one page costs less than a GET each, which
+            // under a lowered rate would hold the sweep for many seconds.
+            // A listing that fails again has them fetched by id.
             listed.clear();
         }
         (self.started, listed)

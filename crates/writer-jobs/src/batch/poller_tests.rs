@@ -191,6 +191,7 @@ fn a_running_sweep_remembers_what_its_listing_must_show() {
 fn swept(listed: u64, oldest: Option<DateTime<Utc>>, order: OrderEvidence) -> SweepResult {
     SweepResult {
         observed: Vec::new(),
+        handed: Vec::new(),
         listed,
         oldest,
         not_found: Vec::new(),
@@ -286,7 +287,8 @@ fn a_sweep_whose_listing_failed_is_followed_soon() {
     s.begin(&c, secs(5), at(1000), binds).expect("jobs are due");
     let mut failed = swept(100, Some(at(900)), OrderEvidence::default());
     failed.listing_failed = true;
-    s.finished(&failed, at(1001));
+    let (_, missed) = s.finished(&failed, at(1001));
+    assert!(missed.is_empty(), "one failed listing: listed again");
     s.schedule(secs(6), Some(1), binds);
     assert_eq!(s.next_wake(true), Some(secs(7)), "the minimum interval");
     // Then the usual spacing again.
@@ -297,4 +299,32 @@ fn a_sweep_whose_listing_failed_is_followed_soon() {
     );
     s.schedule(secs(8), Some(1), binds);
     assert_eq!(s.next_wake(true), Some(secs(17)));
+}
+
+#[test]
+fn a_listing_that_fails_twice_in_a_row_has_its_jobs_fetched_by_id() {
+    let secs = Duration::from_secs;
+    let mut s = scheduler();
+    let c = candidates(100, 1, |_| true);
+    let mut failed = swept(100, Some(at(900)), OrderEvidence::default());
+    failed.listing_failed = true;
+    let planned = s
+        .begin(&c, secs(5), at(1000), CREATING)
+        .expect("jobs are due");
+    assert!(planned.0.list_back_to.is_some(), "a listing is planned");
+    assert!(s.finished(&failed, at(1001)).1.is_empty());
+    s.begin(&c, secs(7), at(1002), CREATING)
+        .expect("jobs are due");
+    let (_, missed) = s.finished(&failed, at(1003));
+    assert!(!missed.is_empty(), "failed twice: fetched by id");
+    // A listing that went through resets the count.
+    s.begin(&c, secs(9), at(1004), CREATING)
+        .expect("jobs are due");
+    s.finished(
+        &swept(100, Some(at(900)), OrderEvidence::default()),
+        at(1005),
+    );
+    s.begin(&c, secs(11), at(1006), CREATING)
+        .expect("jobs are due");
+    assert!(s.finished(&failed, at(1007)).1.is_empty());
 }

@@ -107,13 +107,23 @@ impl Engine {
     }
 
     pub(super) async fn on_swept(&mut self, result: SweepResult) -> Result<(), BatchError> {
+        // The finished jobs it handed over and not yet taken: first.
+        while let Ok(job) = self.finished_rx.try_recv() {
+            let now = self.clock.now();
+            self.observe(job, self.sweep_started, now).await?;
+        }
         let now = self.clock.now();
         let wall = self.clock.wall();
         let (started, listed) = self.sweeps.finished(&result, wall);
         // A job the listing was meant to show but did not (the page failed,
         // it vanished, pages shifted, the list is not newest first) is
         // fetched by id next time.
-        let seen: HashSet<&str> = result.observed.iter().map(|j| j.id.as_str()).collect();
+        let seen: HashSet<&str> = result
+            .observed
+            .iter()
+            .map(|j| j.id.as_str())
+            .chain(result.handed.iter().map(String::as_str))
+            .collect();
         self.tracker.missed(listed, &seen);
         for job in result.observed {
             self.observe(job, started, now).await?;

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use super::budget::InFlight;
 use super::creates::{AfterFailure, Creates, Queued, after_failure};
 use super::journal::{Binding, Journal, Record, ResumeState};
-use super::listing::{Listing, SweepResult, list_back_to, sweep};
+use super::listing::{Hedge, Listing, SweepResult, list_back_to, sweep};
 use super::pacer::Pacer;
 use super::poller::{Pace, Spacing, SweepScheduler};
 use super::reconcile::Verdict;
@@ -48,6 +48,11 @@ mod rows;
 mod verdicts;
 
 type Rows = Pin<Box<dyn Stream<Item = Row> + Send>>;
+
+/// A sweep's read not answered within this fraction of the read timeout
+/// is asked for once more (2.5 s at the default 10 s): a page comes back
+/// in well under a second, so only a slow answer costs the extra request.
+const HEDGE_FRACTION: u32 = 4;
 
 /// Creates sent for one row at most, when creates do not land or are sent
 /// again as asked ([`AmbiguousPolicy::Resend`]).
@@ -100,6 +105,12 @@ pub(super) struct Engine {
     /// Rows whose job id another row already had, to be reported.
     collisions: Vec<Outcome>,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
+    /// Finished jobs the running sweep read, handed over as soon as read
+    /// (the sender goes with each sweep).
+    finished_tx: mpsc::UnboundedSender<Job>,
+    finished_rx: mpsc::UnboundedReceiver<Job>,
+    /// When the running sweep started (clock time).
+    sweep_started: Duration,
     probe_running: bool,
     next_probe: Duration,
     /// When (clock time) the breaker began holding creates back while rows
@@ -170,6 +181,7 @@ impl Engine {
             page_size: settings.page_size,
         });
         let left = resume.left_ambiguous();
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let mut engine = Self {
             exclusive,
             create_client: client.single_attempt(),
@@ -190,6 +202,9 @@ impl Engine {
             resume,
             collisions: Vec::new(),
             tasks: FuturesUnordered::new(),
+            finished_tx,
+            finished_rx,
+            sweep_started: Duration::ZERO,
             probe_running: false,
             next_probe: Duration::ZERO,
             blocked_from: None,
@@ -233,6 +248,10 @@ impl Engine {
                 biased;
                 Some(event) = self.tasks.next(), if !self.tasks.is_empty() => {
                     self.handle(event).await?;
+                }
+                Some(job) = self.finished_rx.recv() => {
+                    let now = self.clock.now();
+                    self.observe(job, self.sweep_started, now).await?;
                 }
                 changed = stop.changed(), if !self.stopping => {
                     if changed.is_err() || *stop.borrow() {
@@ -445,8 +464,16 @@ impl Engine {
         let client = self.client.clone();
         let app_id = self.settings.app_id.clone();
         let page_size = self.settings.page_size;
+        let finished = self.finished_tx.clone();
+        let hedge = Hedge {
+            after: self.settings.read_timeout / HEDGE_FRACTION,
+            pacer: self.pacer.clone(),
+        };
+        self.sweep_started = now;
         self.tasks.push(Box::pin(async move {
-            Event::Swept(sweep(client, app_id, plan, page_size, wanted, scan).await)
+            let io = (finished, hedge);
+            let result = sweep(client, app_id, plan, page_size, wanted, scan, io).await;
+            Event::Swept(result)
         }));
     }
 
