@@ -177,6 +177,10 @@ async fn bench(cli: &Cli) -> Result<(), String> {
         );
         show(&table);
         tables.push(table);
+        results.runtimes = scenarios::runtimes(&plan).await?;
+        let table = report::runtimes(&results.comparison, &results.runtimes);
+        show(&table);
+        tables.push(table);
     }
     if wanted(Scenario::Quota) {
         results.quota = scenarios::quota(&plan).await?;

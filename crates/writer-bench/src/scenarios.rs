@@ -807,6 +807,61 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
     Ok(runs)
 }
 
+/// Client CPU on the other tokio runtime: the batch at the comparison's
+/// largest size and the naive 1 s loop at 1,000 rows (its CPU per request
+/// is the bare request the CPU floor is made of), on the empty
+/// application, each on the runtime the comparison did not use. The CLI
+/// runs a current-thread runtime; `#[tokio::main]` gives the
+/// multi-threaded one: both are measured so the CPU verdict can name each.
+pub async fn runtimes(plan: &Plan) -> Result<Vec<Measured>, String> {
+    let mut runs = Vec::new();
+    let batch_rows = plan.sizes.iter().copied().max().unwrap_or(0);
+    let naive_rows = plan
+        .naive_sizes
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .min(1_000);
+    for (kind, rows, scale) in [
+        (Kind::Batch, batch_rows, plan.scale),
+        (Kind::Naive1, naive_rows, plan.naive_scale),
+    ] {
+        if rows == 0 {
+            continue;
+        }
+        let current_thread = !plan.current_thread;
+        progress(&format!(
+            "{} x {rows} rows on the empty application, {} runtime (scale {scale})",
+            kind.label(),
+            if current_thread {
+                "current-thread"
+            } else {
+                "multi-threaded"
+            }
+        ));
+        let spec = SimSpec::standard(scale, plan.seed, Load::Empty);
+        let job = child::Job {
+            kind,
+            rows,
+            max_in_flight: Some(100),
+            page_size: Some(100),
+            rate_per_minute: None,
+            request_timeout_secs: None,
+            outcomes: true,
+            current_thread,
+            poll_overhead: plan.poll_overhead,
+            poll_max_interval_secs: None,
+            exclusive: false,
+            max_server_hold_secs: None,
+            less_overlap: false,
+            create_concurrency: None,
+        };
+        runs.push(measure(plan, &spec, job).await?);
+    }
+    Ok(runs)
+}
+
 /// The quota-bound batch: a client-side budget of 400 requests a minute
 /// (and the simulator enforcing the same limit), with the default flags
 /// (rows in flight sized from the budget), with a cap of 100 (100 jobs of
