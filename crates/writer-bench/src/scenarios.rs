@@ -784,22 +784,7 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
                     load.label()
                 ));
                 let spec = SimSpec::standard(scale, plan.seed, load);
-                let job = child::Job {
-                    kind,
-                    rows,
-                    max_in_flight: Some(100),
-                    page_size: Some(100),
-                    rate_per_minute: None,
-                    request_timeout_secs: None,
-                    outcomes: true,
-                    current_thread: plan.current_thread,
-                    poll_overhead: plan.poll_overhead,
-                    poll_max_interval_secs: None,
-                    exclusive: false,
-                    max_server_hold_secs: None,
-                    less_overlap: false,
-                    create_concurrency: None,
-                };
+                let job = comparison_job(plan, kind, rows, plan.current_thread);
                 runs.push(measure(plan, &spec, job).await?);
             }
         }
@@ -841,25 +826,31 @@ pub async fn runtimes(plan: &Plan) -> Result<Vec<Measured>, String> {
             }
         ));
         let spec = SimSpec::standard(scale, plan.seed, Load::Empty);
-        let job = child::Job {
-            kind,
-            rows,
-            max_in_flight: Some(100),
-            page_size: Some(100),
-            rate_per_minute: None,
-            request_timeout_secs: None,
-            outcomes: true,
-            current_thread,
-            poll_overhead: plan.poll_overhead,
-            poll_max_interval_secs: None,
-            exclusive: false,
-            max_server_hold_secs: None,
-            less_overlap: false,
-            create_concurrency: None,
-        };
+        let job = comparison_job(plan, kind, rows, current_thread);
         runs.push(measure(plan, &spec, job).await?);
     }
     Ok(runs)
+}
+
+/// A client of the comparison: 100 in flight, pages of 100, default
+/// settings otherwise, every outcome reported.
+fn comparison_job(plan: &Plan, kind: Kind, rows: u64, current_thread: bool) -> child::Job {
+    child::Job {
+        kind,
+        rows,
+        max_in_flight: Some(100),
+        page_size: Some(100),
+        rate_per_minute: None,
+        request_timeout_secs: None,
+        outcomes: true,
+        current_thread,
+        poll_overhead: plan.poll_overhead,
+        poll_max_interval_secs: None,
+        exclusive: false,
+        max_server_hold_secs: None,
+        less_overlap: false,
+        create_concurrency: None,
+    }
 }
 
 /// The quota-bound batch: a client-side budget of 400 requests a minute
