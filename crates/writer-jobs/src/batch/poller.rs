@@ -370,6 +370,12 @@ impl SweepScheduler {
         Some((plan, scan))
     }
 
+    /// Clock time the running (or last) sweep started: jobs it hands over
+    /// before it ends were seen no earlier.
+    pub(super) fn started(&self) -> Duration {
+        self.started
+    }
+
     /// A sweep ended: learns the density (it listed `listed` jobs back to
     /// `oldest`, all clients'), the order and the positions its pages
     /// showed, and returns when it started and the jobs its listing was

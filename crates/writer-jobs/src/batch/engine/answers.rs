@@ -110,7 +110,7 @@ impl Engine {
         // The finished jobs it handed over and not yet taken: first.
         while let Ok(job) = self.finished_rx.try_recv() {
             let now = self.clock.now();
-            self.observe(job, self.sweep_started, now).await?;
+            self.observe(job, self.sweeps.started(), now).await?;
         }
         let now = self.clock.now();
         let wall = self.clock.wall();

@@ -109,8 +109,6 @@ pub(super) struct Engine {
     /// (the sender goes with each sweep).
     finished_tx: mpsc::UnboundedSender<Job>,
     finished_rx: mpsc::UnboundedReceiver<Job>,
-    /// When the running sweep started (clock time).
-    sweep_started: Duration,
     probe_running: bool,
     next_probe: Duration,
     /// When (clock time) the breaker began holding creates back while rows
@@ -204,7 +202,6 @@ impl Engine {
             tasks: FuturesUnordered::new(),
             finished_tx,
             finished_rx,
-            sweep_started: Duration::ZERO,
             probe_running: false,
             next_probe: Duration::ZERO,
             blocked_from: None,
@@ -251,7 +248,7 @@ impl Engine {
                 }
                 Some(job) = self.finished_rx.recv() => {
                     let now = self.clock.now();
-                    self.observe(job, self.sweep_started, now).await?;
+                    self.observe(job, self.sweeps.started(), now).await?;
                 }
                 changed = stop.changed(), if !self.stopping => {
                     if changed.is_err() || *stop.borrow() {
@@ -469,7 +466,6 @@ impl Engine {
             after: self.settings.read_timeout / HEDGE_FRACTION,
             pacer: self.pacer.clone(),
         };
-        self.sweep_started = now;
         self.tasks.push(Box::pin(async move {
             let io = (finished, hedge);
             let result = sweep(client, app_id, plan, page_size, wanted, scan, io).await;
