@@ -134,8 +134,10 @@ fn assert_right_outputs(outcomes: &[Outcome], rows: &[Row], scenario: &str) {
                     o.key, o.job_id, output.suggestion
                 ));
             }
-            OutcomeResult::Ambiguous { candidates, .. } if candidates.is_empty() => {
-                no_candidates.push(o.key.clone());
+            OutcomeResult::Ambiguous {
+                candidates, reason, ..
+            } if candidates.is_empty() => {
+                no_candidates.push(format!("{}: {reason}", o.key));
             }
             _ => {}
         }
@@ -149,8 +151,8 @@ fn assert_right_outputs(outcomes: &[Outcome], rows: &[Row], scenario: &str) {
     );
     assert!(
         no_candidates.is_empty(),
-        "{scenario}: promise (d) broken, rows reported ambiguous without their candidates: \
-         {no_candidates:?}"
+        "{scenario}: promise (d) broken, rows reported ambiguous without their candidates:\n{}",
+        no_candidates.join("\n")
     );
 }
 
@@ -834,6 +836,98 @@ async fn a_list_served_oldest_first_does_not_hide_a_landed_create() {
     );
     assert!(
         stats.faults_of(writer_sim::FaultKind::AcceptThenDrop) > 0,
+        "{scenario}: some creates were dropped after landing"
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+/// Every list page answers after 15 s: slower than the batch's read
+/// timeout (10 s), well within the request timeout (60 s). The list still
+/// works, so reconciliation must still find the jobs of the creates whose
+/// answers were lost: each such row is reported with its candidate (the
+/// application is shared), not "could not be listed". (Sweeps fall back to
+/// GETs by id, which are fast.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_slower_than_the_read_timeout_still_settles_lost_creates() {
+    let scenario = "every list page slower than the read timeout";
+    let faults =
+        FaultConfig::parse_compact("create:accept_then_drop=0.1,list:slow=1.0,slow_secs=15")
+            .unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(50.0)
+            .seed(109)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(40, "slowlist");
+    let run = Batch::new(client, APP)
+        .max_server_hold(Duration::from_secs(10))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(120), &sim, rows.len(), scenario).await;
+    let dropped = sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop);
+    println!(
+        "{scenario}: {:?}; creates dropped after landing {dropped}",
+        tally(&outcomes)
+    );
+    assert!(
+        dropped > 0,
+        "{scenario}: some creates were dropped after landing"
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+}
+
+/// A busy application (other clients make 1,200 jobs a minute) whose list
+/// is newest first and often slow (4 s): while one page is read, the list
+/// can move on by more than a page, so a page at offset 100 may hold only
+/// jobs already seen. That is a list that moved, not a server ignoring
+/// `offset`: reconciliation must read on and find the jobs of the creates
+/// whose answers were lost, each reported with its candidates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_list_moving_by_more_than_a_page_per_read_still_settles_lost_creates() {
+    let scenario = "busy application, newest-first list often slow";
+    let app = AppConfig::demo().tenants(TenantConfig {
+        prefill_jobs: 1000,
+        jobs_per_minute: 1200.0,
+    });
+    let faults =
+        FaultConfig::parse_compact("list:slow=0.5,create:accept_then_drop=0.05,slow_secs=4")
+            .unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(50.0)
+            .seed(901)
+            .apps(vec![app])
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(200, "busy");
+    let run = Batch::new(client, APP)
+        .max_server_hold(Duration::from_secs(15))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(120), &sim, rows.len(), scenario).await;
+    let dropped = sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop);
+    println!(
+        "{scenario}: {:?}; creates dropped after landing {dropped}",
+        tally(&outcomes)
+    );
+    assert!(
+        dropped > 0,
         "{scenario}: some creates were dropped after landing"
     );
     assert_each_row_once(&outcomes, &rows, scenario);

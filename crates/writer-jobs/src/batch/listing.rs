@@ -4,7 +4,7 @@
 //! must show every job created in a range of time whatever the list's
 //! order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -211,8 +211,7 @@ async fn sweep_listing(
         }
         _ => 0,
     };
-    let mut seen = HashSet::new();
-    let mut progress = Progress::default();
+    let mut scanned = Scanned::default();
     loop {
         let marks = &mut result.marks;
         let page = read_page(
@@ -224,11 +223,8 @@ async fn sweep_listing(
             Some(hedge),
         )
         .await?;
-        if nothing_new(&page, &mut seen) {
-            return Err(repeating(offset));
-        }
+        let skip = scanned.page(stamps(&page), scan == Scan::NewestFirst)?;
         let page_oldest = page.jobs.iter().map(|j| j.created_at).min();
-        progress.page(page_oldest, scan == Scan::NewestFirst)?;
         let n = page.jobs.len() as u64;
         result
             .order
@@ -255,18 +251,8 @@ async fn sweep_listing(
         if last || short || done {
             return Ok(());
         }
-        offset += n;
+        offset += n + skip;
     }
-}
-
-/// A listing that reads the same jobs again at a new offset: the server
-/// ignores `offset` (or pages shifted under a burst of deletions), so
-/// reading on would never end.
-fn repeating(offset: u64) -> crate::Error {
-    stalled(format!(
-        "the list answered only jobs it had already shown when asked for offset {offset}: \
-         the server seems to ignore `offset`"
-    ))
 }
 
 /// Pages one listing reads at most: a list that keeps answering (a server
@@ -274,6 +260,12 @@ fn repeating(offset: u64) -> crate::Error {
 /// than pages are read) fails the listing instead of paging forever. Far
 /// above what any application's history needs (100,000 jobs at 100 a page).
 pub(super) const MAX_PAGES: u32 = 1_000;
+
+/// Pages in a row that may show nothing a scan had not read before (see
+/// [`Scanned`]) before it is given up: one such page is a list that moved
+/// on while it was read; several in a row, a list that does not lead
+/// anywhere.
+const MAX_STALLS: u32 = 5;
 
 /// Why a listing stops early: the list does not lead anywhere.
 fn stalled(message: String) -> crate::Error {
@@ -286,19 +278,51 @@ fn stalled(message: String) -> crate::Error {
     }
 }
 
-/// Keeps a scan moving: fails it past [`MAX_PAGES`], and, on a list known
-/// newest first, when a page reaches no further back in time than the one
-/// before (the server ignores `offset` while jobs keep coming, or jobs
-/// arrive faster than pages are read): such a scan would never reach its
-/// point.
+/// What one scan has read: it keeps the scan moving, says where its next
+/// page starts, and fails it when the list leads nowhere.
+///
+/// On a list known newest first, every job made while the scan runs goes
+/// to the front and pushes the others back. A page of a busy application
+/// may then hold only jobs already read (the list moved on by more than a
+/// page while it was asked for): that is not a server ignoring `offset`.
+/// Every job read that is older than a page's last job sits past that job
+/// (with jobs made since, perhaps, between), so the next page may start
+/// that many jobs further on and still not pass a job older than all read.
+/// The skip is counted short of the oldest stamp read, so the next page
+/// starts at or before that stamp's first job and reads the whole group
+/// in one answer (the list may order jobs of one stamp differently in
+/// each answer). Jobs made after the scan started may be passed: a
+/// listing is judged only for creates settled before it started. Reading
+/// short of where the jobs not yet read start costs a few jobs read twice;
+/// reading past it would hide a job.
+///
+/// A page "leads on" when it shows a job not read before: on a list known
+/// newest first, one no newer than the oldest job read before, or it ends
+/// further back in time than the page before. After
+/// [`MAX_STALLS`] pages in a row that do not (a server ignoring `offset`,
+/// or jobs arriving faster than a page per read), or past [`MAX_PAGES`]
+/// pages, the scan fails.
 #[derive(Debug, Default)]
-struct Progress {
+struct Scanned {
     pages: u32,
+    /// The creation time of each job read, by id.
+    seen: HashMap<String, DateTime<Utc>>,
+    /// The oldest creation time read.
     oldest: Option<DateTime<Utc>>,
+    /// The creation time of the previous page's last job.
+    last: Option<DateTime<Utc>>,
+    /// Pages in a row that did not lead on.
+    stalls: u32,
 }
 
-impl Progress {
-    fn page(&mut self, oldest: Option<DateTime<Utc>>, newest_first: bool) -> crate::Result<()> {
+impl Scanned {
+    /// Takes a page (its jobs' ids and creation times, in the page's
+    /// order) and returns how many jobs past its end the next page starts.
+    fn page<'a>(
+        &mut self,
+        jobs: impl Iterator<Item = (&'a str, DateTime<Utc>)> + Clone,
+        newest_first: bool,
+    ) -> crate::Result<u64> {
         self.pages += 1;
         if self.pages > MAX_PAGES {
             return Err(stalled(format!(
@@ -306,29 +330,64 @@ impl Progress {
                  faster than its pages can be read, or the server ignores `offset`"
             )));
         }
-        if newest_first
-            && let (Some(before), Some(now)) = (self.oldest, oldest)
-            && now > before
-        {
-            return Err(stalled(
-                "a newest-first list page showed only jobs newer than the page before: the \
-                 server ignores `offset`, or jobs arrive faster than pages are read"
-                    .into(),
-            ));
+        let before = self.oldest;
+        let mut empty = true;
+        let mut leads_on = false;
+        let mut last = None;
+        for (id, stamp) in jobs.clone() {
+            empty = false;
+            let new = !self.seen.contains_key(id);
+            leads_on |= new && (!newest_first || before.is_none_or(|b| stamp <= b));
+            last = Some(stamp);
         }
-        self.oldest = self.oldest.min(oldest).or(oldest);
-        Ok(())
+        // Every job read that is older than the page's last sits past it
+        // (jobs made since may sit between): the next page may start that
+        // many jobs on, short of the oldest stamp's group.
+        let skip = match (newest_first, last, before) {
+            (true, Some(last), Some(oldest)) => self
+                .seen
+                .values()
+                .filter(|&&stamp| oldest < stamp && stamp < last)
+                .count() as u64,
+            _ => 0,
+        };
+        for (id, stamp) in jobs {
+            self.seen.insert(id.to_string(), stamp);
+            self.oldest = Some(self.oldest.map_or(stamp, |o| o.min(stamp)));
+        }
+        // On a newest-first list, a page that ends further back in time
+        // than the page before moves on too, though all it shows was read
+        // (the page before showed jobs made since, and the skip after it
+        // fell short).
+        let moved_back =
+            newest_first && matches!((last, self.last), (Some(now), Some(before)) if now < before);
+        self.last = last;
+        if empty || leads_on || moved_back {
+            self.stalls = 0;
+            return Ok(skip);
+        }
+        self.stalls += 1;
+        if self.stalls >= MAX_STALLS {
+            return Err(stalled(if newest_first {
+                format!(
+                    "{MAX_STALLS} newest-first list pages in a row showed nothing older than the \
+                     jobs already read: the server ignores `offset`, or jobs arrive faster than \
+                     a page per read"
+                )
+            } else {
+                format!(
+                    "{MAX_STALLS} list pages in a row showed only jobs already read: the server \
+                     seems to ignore `offset`"
+                )
+            }));
+        }
+        Ok(skip)
     }
 }
 
-/// Whether a page shows no job not seen before in this scan (and records
-/// the ones it shows).
-fn nothing_new(page: &BriefPage, seen: &mut HashSet<String>) -> bool {
-    let mut new = false;
-    for job in &page.jobs {
-        new |= seen.insert(job.id.clone());
-    }
-    !page.jobs.is_empty() && !new
+/// A page's jobs as [`Scanned::page`] takes them.
+fn stamps(page: &BriefPage) -> impl Iterator<Item = (&str, DateTime<Utc>)> + Clone {
+    page.jobs.iter().map(|j| (j.id.as_str(), j.created_at))
 }
 
 /// Reads the page at `offset`, recording its mark: every job's id and
@@ -556,14 +615,10 @@ pub(super) async fn list_back_to(
         located = true;
     }
     let mut checked = offset == 0;
-    let mut seen = HashSet::new();
-    let mut progress = Progress::default();
+    let mut scanned = Scanned::default();
     loop {
         let marks = &mut listing.marks;
         let page = read_page(client, app_id, (offset, page_size), marks, None, None).await?;
-        if nothing_new(&page, &mut seen) {
-            return Err(repeating(offset));
-        }
         if !checked {
             // Every job before the start was made before its first job:
             // it must have been made before `back_to`, else (offsets
@@ -574,7 +629,7 @@ pub(super) async fn list_back_to(
                 _ => {
                     tracing::debug!(offset, "the start's job is not old enough; listing from 0");
                     offset = 0;
-                    seen.clear();
+                    scanned = Scanned::default();
                     tail = None;
                     continue;
                 }
@@ -612,7 +667,7 @@ pub(super) async fn list_back_to(
         // Judged on what the pages before this one showed of the order.
         let mut known = prior;
         known.merge(&listing.order);
-        progress.page(oldest, known.newest_first())?;
+        let skip = scanned.page(stamps(&page), known.newest_first())?;
         listing
             .order
             .observe_page(page.jobs.iter().map(|j| j.created_at));
@@ -652,7 +707,14 @@ pub(super) async fn list_back_to(
             listing.covered_until = newest;
             return Ok(only_from(listing, back_to));
         }
-        offset += n;
+        offset += n + skip;
+        if skip > 0 {
+            // The next page does not follow on this one: no run of one
+            // stamp continues across (the skip stops short of the oldest
+            // stamp read, so its group is read again whole).
+            tracing::debug!(offset, skip, "the list moved on while a page was read");
+            tail = None;
+        }
         // Oldest first, learnt on this scan's first pages, and this page
         // wholly older than `back_to`: gallop on rather than read the
         // list's history page by page (the start found is checked).
@@ -804,23 +866,107 @@ mod tests {
         assert_eq!(sent.load(Ordering::SeqCst), 1);
     }
 
+    fn page_of(
+        jobs: &[(String, DateTime<Utc>)],
+    ) -> impl Iterator<Item = (&str, DateTime<Utc>)> + Clone {
+        jobs.iter().map(|(id, t)| (id.as_str(), *t))
+    }
+
+    /// A server that ignores `offset` (the same page each time) fails a
+    /// scan on the fifth page in a row that leads nowhere, in any order; a
+    /// list that keeps answering new jobs fails it past the page bound.
     #[test]
-    fn a_scan_that_does_not_move_back_or_never_ends_fails() {
-        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0);
-        let mut p = Progress::default();
-        p.page(t(100), true).unwrap();
-        p.page(t(100), true)
-            .expect("ties are not stalls (second-only times)");
-        p.page(t(90), true).unwrap();
-        assert!(p.page(t(95), true).is_err(), "newer than the page before");
-        let mut p = Progress::default();
-        p.page(t(100), false).unwrap();
-        p.page(t(200), false)
-            .expect("no order known: nothing to compare");
-        for _ in 2..MAX_PAGES {
-            p.page(None, false).unwrap();
+    fn a_scan_that_leads_nowhere_fails() {
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let same: Vec<_> = (0..100).map(|i| (format!("j{i}"), t(1000 - i))).collect();
+        for newest_first in [true, false] {
+            let mut s = Scanned::default();
+            assert_eq!(s.page(page_of(&same), newest_first).unwrap(), 0);
+            for _ in 1..MAX_STALLS {
+                s.page(page_of(&same), newest_first)
+                    .expect("a page that shows nothing new may be a list that moved");
+            }
+            assert!(s.page(page_of(&same), newest_first).is_err());
         }
-        assert!(p.page(None, false).is_err(), "past the page bound");
+        let mut s = Scanned::default();
+        for p in 0..MAX_PAGES {
+            let page = vec![(format!("p{p}"), t(i64::from(p)))];
+            s.page(page_of(&page), false).unwrap();
+        }
+        let page = vec![("one more".to_string(), t(0))];
+        assert!(
+            s.page(page_of(&page), false).is_err(),
+            "past the page bound"
+        );
+    }
+
+    /// Page 1 reads jobs 0-99 of a newest-first list; 150 jobs are made
+    /// before page 2 (offset 100) is read, which shows 50 of them and jobs
+    /// 0-49 again. The next page starts at job 99 (the oldest read, whose
+    /// stamp group is read again), not at job 50 nor past job 100.
+    #[test]
+    fn a_list_that_moved_on_by_more_than_a_page_is_read_on_past_what_was_read() {
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let old: Vec<_> = (0..300).map(|i| (format!("old{i}"), t(1000 - i))).collect();
+        let new: Vec<_> = (0..150).map(|i| (format!("new{i}"), t(2000 - i))).collect();
+        let mut s = Scanned::default();
+        assert_eq!(s.page(page_of(&old[..100]), true).unwrap(), 0);
+        let list: Vec<_> = new.iter().chain(&old).cloned().collect();
+        let skip = s.page(page_of(&list[100..200]), true).unwrap();
+        assert_eq!(skip, 49, "jobs 50-98 are skipped");
+        assert_eq!(list[200 + skip as usize].0, "old99");
+        // The page there leads on: nothing is skipped after it.
+        let from = 200 + skip as usize;
+        assert_eq!(s.page(page_of(&list[from..from + 100]), true).unwrap(), 0);
+    }
+
+    proptest::proptest! {
+        /// A newest-first list to which jobs are added while each page is
+        /// read: under half a page, and now and then (at most one read in
+        /// four) 1 to 4 pages' worth; ties of one stamp included. A scan
+        /// back to a time reads every job made since that was on the list
+        /// when it started, and ends.
+        #[test]
+        fn a_newest_first_list_moving_on_while_read_hides_no_job(
+            adds in proptest::collection::vec((0usize..40, 0usize..60, proptest::bool::ANY, 0i64..3), 1..40),
+            back in 50usize..600,
+        ) {
+            let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+            // Newest first: a higher stamp first; one stamp in id order.
+            let mut list: Vec<(String, DateTime<Utc>)> =
+                (0..800).map(|i| (format!("old{i}"), t(10_000 - i / 3))).collect();
+            let back_to = list[back].1;
+            let wanted: Vec<String> = list
+                .iter()
+                .filter(|(_, at)| *at >= back_to)
+                .map(|(id, _)| id.clone())
+                .collect();
+            let mut now = 20_000;
+            let mut s = Scanned::default();
+            let mut offset = 0usize;
+            let mut made = 0;
+            for (i, &(small, big, burst, step)) in adds.iter().cycle().enumerate() {
+                proptest::prop_assert!(i < 200, "the scan did not end");
+                let n = if burst && i % 4 == 1 { 100 + big * 5 } else { small };
+                if i > 0 {
+                    now += step;
+                    let fresh = (0..n).map(|_| {
+                        made += 1;
+                        (format!("new{made}"), t(now))
+                    });
+                    list.splice(0..0, fresh.collect::<Vec<_>>());
+                }
+                let page = &list[offset.min(list.len())..(offset + 100).min(list.len())];
+                let skip = s.page(page_of(page), true).expect("a list that moves on by more than a page only now and then");
+                let oldest = page.iter().map(|(_, at)| *at).min();
+                if page.len() < 100 || oldest.is_some_and(|o| o < back_to) {
+                    break;
+                }
+                offset += page.len() + skip as usize;
+            }
+            let missed: Vec<&String> = wanted.iter().filter(|id| !s.seen.contains_key(*id)).collect();
+            proptest::prop_assert!(missed.is_empty(), "jobs never read: {missed:?}");
+        }
     }
 
     /// A listing back to a time claims to show what was made before it

@@ -47,6 +47,11 @@ pub(super) enum Step {
     List {
         back_to: DateTime<Utc>,
         up_to: DateTime<Utc>,
+        /// The listing before this one failed: its pages get the whole
+        /// request timeout, not the batch's shorter read timeout. A list
+        /// slower than the read timeout still answers, and only a listing
+        /// tells whether a lost create landed.
+        patient: bool,
     },
 }
 
@@ -373,7 +378,11 @@ impl Reconciler {
             .max()
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         self.running = true;
-        Step::List { back_to, up_to }
+        Step::List {
+            back_to,
+            up_to,
+            patient: self.failures > 0,
+        }
     }
 
     /// A listing failed: back off (5 s doubling to 60 s), and give up on

@@ -66,12 +66,42 @@ fn a_create_is_judged_only_after_the_servers_hold_has_passed() {
     let settle = r.next_wake().unwrap();
     assert!(settle >= s(310), "settles at {settle:?}");
     match r.step(settle) {
-        Step::List { back_to, up_to } => {
+        Step::List {
+            back_to,
+            up_to,
+            patient,
+        } => {
             assert!(back_to <= t(10) && up_to >= t(310));
+            assert!(!patient, "no listing failed yet: the read timeout holds");
         }
         other => panic!("expected a listing, got {other:?}"),
     }
     assert_eq!(r.next_wake(), None, "a listing is running");
+}
+
+/// A listing that failed (a list slower than the read timeout, say) is
+/// followed by one whose pages get the whole request timeout, until a
+/// listing succeeds.
+#[test]
+fn after_a_failed_listing_the_next_one_waits_the_whole_request_timeout() {
+    let patient = |step: Step| match step {
+        Step::List { patient, .. } => patient,
+        other => panic!("expected a listing, got {other:?}"),
+    };
+    let mut r = reconciler();
+    r.add(ambiguous("a", 10), s(10));
+    let due = r.next_wake().unwrap();
+    assert!(!patient(r.step(due)));
+    r.listing_failed(due, "list_jobs got no answer within 10s");
+    let again = r.next_wake().unwrap();
+    assert!(patient(r.step(again)), "the second listing is patient");
+    r.listing_failed(again, "list_jobs got no answer within 10s");
+    let third = r.next_wake().unwrap();
+    assert!(patient(r.step(third)));
+    r.listed(&listing(&[], third), third, false);
+    r.add(ambiguous("b", 5000), s(5000));
+    let next = r.next_wake().unwrap();
+    assert!(!patient(r.step(next)), "a listing succeeded since");
 }
 
 #[test]
@@ -170,7 +200,8 @@ fn without_trusted_evidence_a_window_is_unbounded_and_waits_for_creates_on_the_w
             step,
             Step::List {
                 back_to: DateTime::<Utc>::MIN_UTC,
-                up_to: DateTime::<Utc>::MAX_UTC
+                up_to: DateTime::<Utc>::MAX_UTC,
+                patient: false,
             },
             "no guessed offset bounds it"
         );

@@ -476,8 +476,16 @@ impl Engine {
     fn start_reconcile(&mut self, now: Duration) {
         match self.reconciler.step(now) {
             Step::Wait => {}
-            Step::List { back_to, up_to } => {
-                let client = self.client.clone();
+            Step::List {
+                back_to,
+                up_to,
+                patient,
+            } => {
+                let client = if patient {
+                    self.client.with_read_timeout(Duration::MAX)
+                } else {
+                    self.client.clone()
+                };
                 let app_id = self.settings.app_id.clone();
                 let page_size = self.settings.page_size;
                 let known = (self.sweeps.order(), self.sweeps.listing_start(back_to));
