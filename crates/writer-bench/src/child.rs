@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use writer_jobs::batch::{Batch, OutcomeResult, Rate, Row};
 use writer_jobs::{Client, Inputs, ScaledClock};
 
-use crate::naive;
+use crate::{naive, replay};
 
 /// Which client a child process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -32,6 +32,9 @@ pub enum Kind {
     Naive1,
     /// The naive loop from writer-api: create, then GET every 5 s.
     Naive5,
+    /// A batch run's requests sent bare (see [`crate::replay`]): the
+    /// floor of the batch's CPU.
+    Replay,
 }
 
 impl Kind {
@@ -41,6 +44,7 @@ impl Kind {
             Kind::Batch => "writer-jobs batch",
             Kind::Naive1 => "naive GET every 1 s",
             Kind::Naive5 => "naive GET every 5 s",
+            Kind::Replay => "the batch's requests, bare",
         }
     }
 
@@ -49,6 +53,7 @@ impl Kind {
             Kind::Batch => "batch",
             Kind::Naive1 => "naive1",
             Kind::Naive5 => "naive5",
+            Kind::Replay => "replay",
         }
     }
 }
@@ -120,6 +125,9 @@ pub struct ClientArgs {
     /// The batch's create concurrency (default: the library's).
     #[arg(long)]
     pub create_concurrency: Option<usize>,
+    /// The list pages a replay sends among its creates (replay only).
+    #[arg(long)]
+    pub replay_lists: Option<u64>,
 }
 
 /// The inputs of row `i`: distinct for every row, so that the simulator's
@@ -282,6 +290,19 @@ async fn run(args: &ClientArgs) -> Summary {
             )
             .await
             .err()
+        }
+        Kind::Replay => {
+            let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
+            let lists = args.replay_lists.unwrap_or(0);
+            let in_flight = args.max_in_flight.unwrap_or(100);
+            match replay::run(&args.base_url, &args.key, &args.app, rows, lists, in_flight).await {
+                Ok(answered) => {
+                    summary.outcomes.insert("answered".to_string(), answered);
+                    summary.finished_us = time.now_us();
+                    None
+                }
+                Err(e) => Some(e),
+            }
         }
     };
     summary.error = error;
@@ -462,6 +483,8 @@ pub struct Job {
     pub less_overlap: bool,
     /// The batch's create concurrency, if not the library's.
     pub create_concurrency: Option<usize>,
+    /// The list pages a replay sends among its creates.
+    pub replay_lists: Option<u64>,
 }
 
 /// The simulator's coordinates, for a child to reach it on the same clock.
@@ -532,6 +555,9 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
     }
     if let Some(n) = job.create_concurrency {
         command.args(["--create-concurrency", &n.to_string()]);
+    }
+    if let Some(n) = job.replay_lists {
+        command.args(["--replay-lists", &n.to_string()]);
     }
     let mut child = command
         .stdin(Stdio::null())

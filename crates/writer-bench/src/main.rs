@@ -13,6 +13,7 @@ mod floor;
 mod naive;
 mod oracle;
 mod plots;
+mod replay;
 mod report;
 mod scenarios;
 
@@ -177,7 +178,7 @@ async fn bench(cli: &Cli) -> Result<(), String> {
         );
         show(&table);
         tables.push(table);
-        results.runtimes = scenarios::runtimes(&plan).await?;
+        results.runtimes = scenarios::runtimes(&plan, &results.comparison).await?;
         let table = report::runtimes(&results.comparison, &results.runtimes);
         show(&table);
         tables.push(table);

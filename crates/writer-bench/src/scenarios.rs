@@ -798,7 +798,7 @@ pub async fn comparison(plan: &Plan) -> Result<Vec<Measured>, String> {
 /// application, each on the runtime the comparison did not use. The CLI
 /// runs a current-thread runtime; `#[tokio::main]` gives the
 /// multi-threaded one: both are measured so the CPU verdict can name each.
-pub async fn runtimes(plan: &Plan) -> Result<Vec<Measured>, String> {
+pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measured>, String> {
     let mut runs = Vec::new();
     let batch_rows = plan.sizes.iter().copied().max().unwrap_or(0);
     let naive_rows = plan
@@ -808,6 +808,7 @@ pub async fn runtimes(plan: &Plan) -> Result<Vec<Measured>, String> {
         .max()
         .unwrap_or(0)
         .min(1_000);
+    let other = !plan.current_thread;
     for (kind, rows, scale) in [
         (Kind::Batch, batch_rows, plan.scale),
         (Kind::Naive1, naive_rows, plan.naive_scale),
@@ -815,21 +816,52 @@ pub async fn runtimes(plan: &Plan) -> Result<Vec<Measured>, String> {
         if rows == 0 {
             continue;
         }
-        let current_thread = !plan.current_thread;
         progress(&format!(
             "{} x {rows} rows on the empty application, {} runtime (scale {scale})",
             kind.label(),
-            if current_thread {
-                "current-thread"
-            } else {
-                "multi-threaded"
-            }
+            runtime_name(other)
         ));
         let spec = SimSpec::standard(scale, plan.seed, Load::Empty);
-        let job = comparison_job(plan, kind, rows, current_thread);
+        let job = comparison_job(plan, kind, rows, other);
+        runs.push(measure(plan, &spec, job).await?);
+    }
+    // The floor of each batch run's CPU: its own requests, sent bare on
+    // the same runtime.
+    let batches: Vec<(bool, u64)> = comparison
+        .iter()
+        .chain(&runs)
+        .filter(|m| m.kind == Kind::Batch && m.load == Load::Empty && m.rows == batch_rows)
+        .map(|m| {
+            let lists = Phase::ALL
+                .iter()
+                .map(|p| m.breakdown.count(*p, "list"))
+                .sum();
+            (m.current_thread, lists)
+        })
+        .collect();
+    for (current_thread, lists) in batches {
+        progress(&format!(
+            "the batch's requests, bare: {batch_rows} creates and {lists} list pages, {} runtime",
+            runtime_name(current_thread)
+        ));
+        let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
+        let job = child::Job {
+            replay_lists: Some(lists),
+            outcomes: false,
+            ..comparison_job(plan, Kind::Replay, batch_rows, current_thread)
+        };
         runs.push(measure(plan, &spec, job).await?);
     }
     Ok(runs)
+}
+
+/// How progress lines name a runtime.
+fn runtime_name(current_thread: bool) -> &'static str {
+    if current_thread {
+        "current-thread"
+    } else {
+        "multi-threaded"
+    }
 }
 
 /// A client of the comparison: 100 in flight, pages of 100, default
@@ -850,6 +882,7 @@ fn comparison_job(plan: &Plan, kind: Kind, rows: u64, current_thread: bool) -> c
         max_server_hold_secs: None,
         less_overlap: false,
         create_concurrency: None,
+        replay_lists: None,
     }
 }
 
@@ -884,6 +917,7 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             max_server_hold_secs: None,
             less_overlap: false,
             create_concurrency: None,
+            replay_lists: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -917,6 +951,7 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
             max_server_hold_secs: None,
             less_overlap: false,
             create_concurrency: None,
+            replay_lists: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -953,6 +988,7 @@ pub async fn faults(plan: &Plan) -> Result<Vec<Measured>, String> {
             max_server_hold_secs: None,
             less_overlap: false,
             create_concurrency: None,
+            replay_lists: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -991,6 +1027,7 @@ pub async fn list_order(plan: &Plan) -> Result<Vec<Measured>, String> {
             max_server_hold_secs: None,
             less_overlap: false,
             create_concurrency: None,
+            replay_lists: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -1032,6 +1069,7 @@ pub async fn busy_quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             max_server_hold_secs: None,
             less_overlap: false,
             create_concurrency: None,
+            replay_lists: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -1078,6 +1116,7 @@ pub async fn overhead(plan: &Plan) -> Result<Vec<Measured>, String> {
             max_server_hold_secs: None,
             less_overlap: false,
             create_concurrency: None,
+            replay_lists: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -1163,6 +1202,7 @@ pub async fn ambiguity(plan: &Plan) -> Result<Vec<Measured>, String> {
             max_server_hold_secs: v.hold,
             less_overlap: v.less_overlap,
             create_concurrency: v.create_concurrency,
+            replay_lists: None,
         };
         runs.push(measure(plan, &spec, job).await?);
     }
