@@ -54,20 +54,36 @@ pub async fn read_limited(
     limit: usize,
 ) -> (RawResponse, Result<(), reqwest::Error>) {
     let status = response.status();
-    let headers = response.headers().clone();
+    // The body is all that is read from here on.
+    let headers = std::mem::take(response.headers_mut());
+    // Sized once from `Content-Length` (when it is sent), so a large body
+    // is not copied again at each doubling; a body that arrives in one
+    // chunk is kept as it came, not copied at all.
+    let expected = response
+        .content_length()
+        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(limit));
+    let mut first: Option<Bytes> = None;
     let mut body = bytes::BytesMut::new();
     let mut truncated = false;
     let mut outcome = Ok(());
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
+                if let Some(first) = first.take() {
+                    body.reserve(expected.max(first.len() + chunk.len()));
+                    body.extend_from_slice(&first);
+                }
                 let room = limit - body.len();
                 if chunk.len() > room {
                     body.extend_from_slice(&chunk[..room]);
                     truncated = true;
                     break;
                 }
-                body.extend_from_slice(&chunk);
+                if body.is_empty() {
+                    first = Some(chunk);
+                } else {
+                    body.extend_from_slice(&chunk);
+                }
             }
             Ok(None) => break,
             Err(error) => {
@@ -76,10 +92,14 @@ pub async fn read_limited(
             }
         }
     }
+    let body = match first {
+        Some(first) => first,
+        None => body.freeze(),
+    };
     let raw = RawResponse {
         status,
         headers,
-        body: body.freeze(),
+        body,
         truncated,
     };
     (raw, outcome)
@@ -248,4 +268,59 @@ pub(crate) fn record(raw: RawResponse) {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(raw);
     });
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+
+    /// A response whose body arrives in `chunks`, with or without a
+    /// `Content-Length`.
+    fn response(chunks: &[&'static str], length: bool) -> reqwest::Response {
+        let total: usize = chunks.iter().map(|c| c.len()).sum();
+        let stream = futures::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c.as_bytes())))
+                .collect::<Vec<_>>(),
+        );
+        let mut r = http::Response::new(reqwest::Body::wrap_stream(stream));
+        r.headers_mut()
+            .insert("x-request-id", http::HeaderValue::from_static("req-1"));
+        if length {
+            r.headers_mut().insert(
+                http::header::CONTENT_LENGTH,
+                total.to_string().parse().unwrap(),
+            );
+        }
+        reqwest::Response::from(r)
+    }
+
+    /// The body is read whole in one chunk or several, sized from
+    /// `Content-Length` or not, and cut at the limit; the headers are kept.
+    #[tokio::test]
+    async fn a_body_is_read_whole_or_cut_at_the_limit() {
+        for length in [false, true] {
+            for chunks in [
+                &["{\"a\":1}"][..],
+                &["{\"a\"", ":1", "}"],
+                &["", "{\"a\":1}"],
+            ] {
+                let (raw, read) = read_limited(response(chunks, length), 100).await;
+                assert!(read.is_ok());
+                assert_eq!(&raw.body[..], b"{\"a\":1}", "{chunks:?}");
+                assert!(!raw.truncated);
+                assert_eq!(raw.request_id(), Some("req-1"));
+            }
+            for (chunks, cut) in [
+                (&["0123456789"][..], "01234"),
+                (&["012", "3456789"], "01234"),
+                (&["01234", "56789"], "01234"),
+            ] {
+                let (raw, _) = read_limited(response(chunks, length), 5).await;
+                assert_eq!(&raw.body[..], cut.as_bytes(), "{chunks:?}");
+                assert!(raw.truncated, "{chunks:?}");
+            }
+        }
+    }
 }

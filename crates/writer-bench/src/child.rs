@@ -241,16 +241,22 @@ pub fn main(args: ClientArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut summary = runtime.block_on(run(&args));
+    // Outcome lines go out in blocks, not a write (and a wake-up of the
+    // parent) per line: the parent only collects them, each carries its
+    // own time, and a write per line is the bench's cost, not the client's.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    let mut summary = runtime.block_on(run(&args, &mut out));
     // Measured before the runtime goes away, but after all the work.
     let (cpu, rss) = proc_usage();
     summary.cpu_secs = cpu;
     summary.peak_rss_kib = rss;
-    emit(&Line::Summary(summary));
+    emit(&mut out, &Line::Summary(summary));
+    // A closed pipe means the parent is gone: nothing left to report to.
+    let _ = out.flush();
     ExitCode::SUCCESS
 }
 
-async fn run(args: &ClientArgs) -> Summary {
+async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
     let anchor = UNIX_EPOCH + Duration::from_nanos(args.anchor_unix_nanos as u64);
     let time = SimTime::new(args.scale, anchor);
     let mut summary = Summary {
@@ -263,14 +269,17 @@ async fn run(args: &ClientArgs) -> Summary {
         *summary.outcomes.entry(kind.to_string()).or_default() += 1;
         summary.finished_us = observed_us;
         if args.outcomes {
-            emit(&Line::Outcome(OutcomeLine {
-                seq,
-                job,
-                kind: kind.to_string(),
-                observed_us,
-                candidates: why.as_ref().map(|w| w.1.clone()).unwrap_or_default(),
-                reason: why.map(|w| w.0),
-            }));
+            emit(
+                out,
+                &Line::Outcome(OutcomeLine {
+                    seq,
+                    job,
+                    kind: kind.to_string(),
+                    observed_us,
+                    candidates: why.as_ref().map(|w| w.1.clone()).unwrap_or_default(),
+                    reason: why.map(|w| w.0),
+                }),
+            );
         }
     };
     let error = match args.kind {
@@ -381,12 +390,10 @@ async fn run_batch(
     Ok(())
 }
 
-fn emit(line: &Line) {
-    let mut out = std::io::stdout().lock();
+fn emit(out: &mut impl Write, line: &Line) {
     // A closed pipe means the parent is gone: nothing left to report to.
-    let _ = serde_json::to_writer(&mut out, line);
+    let _ = serde_json::to_writer(&mut *out, line);
     let _ = out.write_all(b"\n");
-    let _ = out.flush();
 }
 
 /// This process's CPU seconds and peak RSS in KiB (`VmHWM` of

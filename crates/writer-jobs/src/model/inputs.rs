@@ -104,10 +104,12 @@ impl Inputs {
         // Canonical form: a JSON array of [name, [values]] pairs; JSON
         // string escaping keeps names and values unambiguous.
         let canonical = serde_json::to_vec(&sorted).expect("strings always serialize to JSON");
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = Sha256::digest(&canonical);
         let mut hex = String::with_capacity(64);
         for byte in digest {
-            hex.push_str(&format!("{byte:02x}"));
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
         hex
     }
