@@ -935,6 +935,45 @@ async fn a_busy_list_moving_by_more_than_a_page_per_read_still_settles_lost_crea
     assert_no_duplicate_jobs(&sim, &rows, scenario);
 }
 
+/// Every list page and every GET answers after 12 s: slower than the
+/// batch's read timeout (10 s), well within the request timeout (60 s).
+/// Sweeps must still see the jobs finish: every row completes, none is
+/// given up as timed out while its job sits completed on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_slower_than_the_read_timeout_still_see_jobs_finish() {
+    let scenario = "every read slower than the read timeout";
+    let faults = FaultConfig::parse_compact("list:slow=1.0,get:slow=1.0,slow_secs=12").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(50.0)
+            .seed(110)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(20, "slowread");
+    let run = Batch::new(client, APP)
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(120), &sim, rows.len(), scenario).await;
+    let tally = tally(&outcomes);
+    println!("{scenario}: {tally:?}");
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_eq!(
+        tally.get("completed").copied().unwrap_or(0),
+        rows.len(),
+        "{scenario}: every job completed on the server, yet: {tally:?}"
+    );
+}
+
 // ----- found by adversarial testing (after issue 15) -------------------------
 
 fn client_on(sim: &Simulator, clock: impl Clock + 'static, timeout: Duration) -> Client {

@@ -52,6 +52,10 @@ pub(super) struct Ambiguous {
     /// Not a create but a job-level retry whose answer was lost, of this
     /// failed job: a retry answered with a new id is a create in disguise.
     pub(super) retry_of: Option<RetryOf>,
+    /// Jobs no row owns that listings showed in its window while they
+    /// could not judge it: its candidates if it is given up without a
+    /// verdict (a listing that fails later does not unsee them).
+    pub(super) seen: Vec<String>,
 }
 
 /// The failed job a lost retry was sent for.
@@ -90,6 +94,7 @@ impl Ambiguous {
             run: 0,
             never_sent: false,
             retry_of: None,
+            seen: Vec::new(),
         }
     }
 

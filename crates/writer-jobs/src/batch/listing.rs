@@ -60,6 +60,8 @@ pub(super) struct SweepResult {
     /// jobs it should have shown are fetched by id by the next sweep,
     /// which therefore comes soon.
     pub(super) listing_failed: bool,
+    /// A read (a page or a GET) went unanswered for the read timeout.
+    pub(super) timed_out: bool,
 }
 
 /// A reconciliation listing: the jobs created in the range it covered.
@@ -136,6 +138,7 @@ pub(super) async fn sweep(
         marks: Vec::new(),
         end: None,
         listing_failed: false,
+        timed_out: false,
     };
     if let Some(back_to) = plan.list_back_to
         && let Err(error) = sweep_listing(
@@ -151,6 +154,7 @@ pub(super) async fn sweep(
     {
         tracing::debug!(%error, "list page failed; its jobs are fetched by id");
         result.listing_failed = true;
+        result.timed_out |= matches!(error, Error::Timeout { .. });
     }
     // A list entry may leave a job's results out (`data` is nullable and
     // the spec does not say what a listing includes): a job listed
@@ -183,7 +187,10 @@ pub(super) async fn sweep(
         match r {
             Ok(job) => result.take(job, &finished),
             Err(Error::NotFound { .. }) => result.not_found.push(id),
-            Err(error) => tracing::debug!(%id, %error, "GET failed; the job stays due"),
+            Err(error) => {
+                tracing::debug!(%id, %error, "GET failed; the job stays due");
+                result.timed_out |= matches!(error, Error::Timeout { .. });
+            }
         }
     }
     result
@@ -411,7 +418,7 @@ async fn read_page(
     let read = || client.list_jobs_brief(app_id, &query, wanted);
     let page = match hedge {
         Some(hedge) => hedge.read(client.clock(), read).await?,
-        None => read().await?,
+        None => persistently(client.clock(), read).await?,
     };
     // The first job and the last: a later scan can start right at the
     // last job made before its point, not a page earlier.
@@ -424,6 +431,34 @@ async fn read_page(
         marks.push((offset + n - 1, last.created_at));
     }
     Ok(page)
+}
+
+/// Reads of a page a listing makes at most (see [`persistently`]).
+const PAGE_TRIES: u32 = 3;
+
+/// A page read that failed with a transient error (after the client's own
+/// retries) is read again, [`PAGE_TRIES`] times in all, after the wait the
+/// server asked for (else 5 s). A listing that fails starts over from its
+/// first page, so one page caught in a burst of 429s or 503s longer than
+/// the client's retries must not cost every page read before it (and the
+/// rows waiting on the listing their verdict).
+async fn persistently<T, F, Fut>(clock: &SharedClock, read: F) -> crate::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match read().await {
+            Err(error) if error.is_transient() && tries < PAGE_TRIES => {
+                let wait = error.retry_after().unwrap_or(Duration::from_secs(5));
+                tracing::debug!(%error, ?wait, "a listing's page failed; reading it again");
+                clock.sleep(wait).await;
+                tries += 1;
+            }
+            answer => return answer,
+        }
+    }
 }
 
 /// When a sweep's read is asked for once more (see [`hedged`]).
@@ -863,6 +898,50 @@ mod tests {
             }
         };
         assert_eq!(hedged(&clock, after, || false, queued).await.unwrap(), 0);
+        assert_eq!(sent.load(Ordering::SeqCst), 1);
+    }
+
+    /// A page that fails with a transient error is read again after the
+    /// server's wait, three reads in all; a failure that waiting cannot
+    /// fix is not read again.
+    #[tokio::test(start_paused = true)]
+    async fn a_listing_page_caught_in_a_burst_of_429s_is_read_again() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let clock: SharedClock = std::sync::Arc::new(crate::clock::SystemClock::new());
+        let limited = || crate::Error::RateLimited {
+            retry_after: Some(Duration::from_secs(2)),
+            request_id: None,
+        };
+        let sent = AtomicU32::new(0);
+        let start = tokio::time::Instant::now();
+        let answer = persistently(&clock, || {
+            let n = sent.fetch_add(1, Ordering::SeqCst);
+            async move { if n < 2 { Err(limited()) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(answer.unwrap(), 2);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(4),
+            "waited as asked, twice"
+        );
+
+        let sent = AtomicU32::new(0);
+        let always = persistently(&clock, || {
+            sent.fetch_add(1, Ordering::SeqCst);
+            async { Err::<u32, _>(limited()) }
+        })
+        .await;
+        assert!(always.is_err());
+        assert_eq!(sent.load(Ordering::SeqCst), PAGE_TRIES);
+
+        let sent = AtomicU32::new(0);
+        let refused = persistently(&clock, || {
+            sent.fetch_add(1, Ordering::SeqCst);
+            async { Err::<u32, _>(crate::Error::Config("not transient".into())) }
+        })
+        .await;
+        assert!(refused.is_err());
         assert_eq!(sent.load(Ordering::SeqCst), 1);
     }
 

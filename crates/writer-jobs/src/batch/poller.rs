@@ -242,6 +242,9 @@ pub(super) struct SweepScheduler {
     retry_soon: bool,
     /// Sweeps in a row whose listing failed.
     failed_listings: u32,
+    /// A sweep's read went unanswered for the whole read timeout: from
+    /// then on sweeps' reads get the request timeout (see [`Self::patient`]).
+    patient: bool,
     /// The spacing the create rate gave last (`None`: never paced by
     /// creates): once creating ends, sweeps come no closer than that.
     creating_interval: Option<Duration>,
@@ -271,12 +274,23 @@ impl SweepScheduler {
             swept_from: None,
             retry_soon: false,
             failed_listings: 0,
+            patient: false,
             density: 0.0,
             order: OrderEvidence::default(),
             positions: Positions::default(),
             one_page: false,
             listed: HashSet::new(),
         }
+    }
+
+    /// Whether sweeps' reads wait for the whole request timeout rather
+    /// than the batch's read timeout: once a read of a sweep went
+    /// unanswered for the read timeout (and its second request too), the
+    /// server is slower than that, and a read given up on every time is
+    /// a row never seen finished. A single slow answer is still asked for
+    /// again after a quarter of the read timeout (see `listing::Hedge`).
+    pub(super) fn patient(&self) -> bool {
+        self.patient
     }
 
     /// What pages showed about the list's order so far.
@@ -387,6 +401,7 @@ impl SweepScheduler {
     ) -> (Duration, HashSet<String>) {
         self.running = false;
         self.retry_soon = result.listing_failed;
+        self.patient |= result.timed_out;
         self.failed_listings = if result.listing_failed {
             self.failed_listings + 1
         } else {

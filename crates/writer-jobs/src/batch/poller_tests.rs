@@ -199,6 +199,7 @@ fn swept(listed: u64, oldest: Option<DateTime<Utc>>, order: OrderEvidence) -> Sw
         marks: Vec::new(),
         end: None,
         listing_failed: false,
+        timed_out: false,
     }
 }
 

@@ -47,10 +47,10 @@ pub(super) enum Step {
     List {
         back_to: DateTime<Utc>,
         up_to: DateTime<Utc>,
-        /// The listing before this one failed: its pages get the whole
-        /// request timeout, not the batch's shorter read timeout. A list
-        /// slower than the read timeout still answers, and only a listing
-        /// tells whether a lost create landed.
+        /// A listing failed before: from then on listings' pages get the
+        /// whole request timeout, not the batch's shorter read timeout. A
+        /// list slower than the read timeout still answers, and only a
+        /// listing tells whether a lost create landed.
         patient: bool,
     },
 }
@@ -95,6 +95,8 @@ pub(super) struct Reconciler {
     next: Duration,
     /// Consecutive failed listings (for the back-off).
     failures: u32,
+    /// A listing has failed in this run (see [`Step::List`]).
+    patient: bool,
     limits: Limits,
 }
 
@@ -119,6 +121,7 @@ impl Reconciler {
             running: false,
             next: Duration::ZERO,
             failures: 0,
+            patient: false,
             limits,
         }
     }
@@ -340,7 +343,11 @@ impl Reconciler {
 
     /// When the next listing is due, while one may be wanted.
     pub(super) fn next_wake(&self) -> Option<Duration> {
-        (!self.ambiguous.is_empty() && !self.running).then_some(self.next)
+        if self.running {
+            // A create's give-up time comes even while a listing runs.
+            return self.ambiguous.iter().map(|a| a.give_up_at).min();
+        }
+        (!self.ambiguous.is_empty()).then_some(self.next)
     }
 
     /// Whether a listing is due now.
@@ -381,7 +388,7 @@ impl Reconciler {
         Step::List {
             back_to,
             up_to,
-            patient: self.failures > 0,
+            patient: self.patient,
         }
     }
 
@@ -392,15 +399,38 @@ impl Reconciler {
     pub(super) fn listing_failed(&mut self, now: Duration, error: &str) -> Vec<Ambiguous> {
         self.running = false;
         self.failures += 1;
+        self.patient = true;
         let backoff = Duration::from_secs(5)
             .saturating_mul(1 << self.failures.min(4))
             .min(Duration::from_secs(60));
         tracing::warn!(%error, ?backoff, "reconciliation listing failed; will try again");
         self.next = now + backoff.max(self.limits.min_interval);
-        let reason = format!(
-            "the application's jobs could not be listed to find out whether the create \
-             landed ({error})"
-        );
+        self.expire(now, error)
+    }
+
+    /// The running listing was dropped (nothing was left for it to judge).
+    pub(super) fn listing_dropped(&mut self) {
+        self.running = false;
+    }
+
+    /// The creates past their give-up time while a listing is still
+    /// running (a list that answers, but slower than it grows): reported
+    /// now, so a listing that takes long cannot hold the run past the
+    /// give-up time. Its verdicts on them are dropped when it ends.
+    pub(super) fn expire_while_listing(&mut self, now: Duration) -> Vec<Ambiguous> {
+        if !self.running {
+            return Vec::new();
+        }
+        self.expire(
+            now,
+            "a listing was still reading the application's jobs at the give-up time",
+        )
+    }
+
+    /// Takes the creates past their give-up time, their reasons saying
+    /// why (`error`: why no listing judged them), each with the jobs no
+    /// row owns that earlier listings showed in its window.
+    fn expire(&mut self, now: Duration, error: &str) -> Vec<Ambiguous> {
         let (expired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ambiguous)
             .into_iter()
             .partition(|a| now >= a.give_up_at);
@@ -408,10 +438,24 @@ impl Reconciler {
         for a in &expired {
             self.keep_reported(a);
         }
+        let known = &self.known;
         expired
             .into_iter()
             .map(|mut a| {
-                a.reason = format!("{}; {reason}", a.reason);
+                // Jobs adopted since they were seen are another row's.
+                a.seen.retain(|id| !known.contains_key(id));
+                let why = if a.seen.is_empty() {
+                    format!(
+                        "the application's jobs could not be listed to find out whether the \
+                         create landed ({error})"
+                    )
+                } else {
+                    format!(
+                        "earlier listings showed jobs no row owns in its window but could not \
+                         judge it, and no later listing could ({error})"
+                    )
+                };
+                a.reason = format!("{}; {why}", a.reason);
                 a
             })
             .collect()
@@ -465,6 +509,7 @@ impl Reconciler {
                 self.keep_reported(a);
             }
         }
+        self.note_seen(&pending, listing);
         // Whatever is left waits for something to change: the next create
         // to settle (a settled one still undecided waits for the unsettled
         // windows it shares orphans with), else a few seconds (a create on
@@ -486,6 +531,26 @@ impl Reconciler {
             .unwrap_or(now + Duration::from_secs(5))
             .max(now + Duration::from_secs(1));
         decided
+    }
+
+    /// Keeps, for each create still undecided, the jobs no row owns that
+    /// the listing showed in its window (see [`Ambiguous::seen`]).
+    fn note_seen(&mut self, pending: &[Pending], listing: &Listing) {
+        for a in &mut self.ambiguous {
+            let Some(p) = pending.iter().find(|p| p.key == a.key) else {
+                continue;
+            };
+            let known = &self.known;
+            a.seen.extend(
+                listing
+                    .jobs
+                    .iter()
+                    .filter(|(id, at)| !known.contains_key(id) && assign::within(p, *at))
+                    .map(|(id, _)| id.clone()),
+            );
+            a.seen.sort_unstable();
+            a.seen.dedup();
+        }
     }
 
     /// The creates past their give-up time that a listing could not judge

@@ -76,12 +76,16 @@ fn a_create_is_judged_only_after_the_servers_hold_has_passed() {
         }
         other => panic!("expected a listing, got {other:?}"),
     }
-    assert_eq!(r.next_wake(), None, "a listing is running");
+    assert_eq!(
+        r.next_wake(),
+        Some(settle + s(900)),
+        "a listing is running: only the give-up time wakes the reconciler"
+    );
 }
 
 /// A listing that failed (a list slower than the read timeout, say) is
-/// followed by one whose pages get the whole request timeout, until a
-/// listing succeeds.
+/// followed by ones whose pages get the whole request timeout, for the
+/// rest of the run: a list slow once is likely slow again.
 #[test]
 fn after_a_failed_listing_the_next_one_waits_the_whole_request_timeout() {
     let patient = |step: Step| match step {
@@ -101,7 +105,7 @@ fn after_a_failed_listing_the_next_one_waits_the_whole_request_timeout() {
     r.listed(&listing(&[], third), third, false);
     r.add(ambiguous("b", 5000), s(5000));
     let next = r.next_wake().unwrap();
-    assert!(!patient(r.step(next)), "a listing succeeded since");
+    assert!(patient(r.step(next)), "still patient after a success");
 }
 
 #[test]
@@ -334,4 +338,59 @@ fn known_ids_are_pruned_to_what_windows_can_reach() {
     r.remember("new".into(), t(4100), s(5000));
     assert!(r.is_known("new"));
     assert!(!r.is_known("old-0"), "created long before any window");
+}
+
+/// A listing read the window but could not judge it (jobs of one second
+/// were split between its pages); later listings fail until the give-up
+/// time. The create is reported with the jobs no row owns that the
+/// listing showed in its window, not with none: the list was readable.
+#[test]
+fn a_create_given_up_after_failed_listings_keeps_the_candidates_seen_before() {
+    let mut r = reconciler();
+    r.add(ambiguous("a", 10), s(10));
+    let due = r.next_wake().unwrap();
+    assert!(matches!(r.step(due), Step::List { .. }));
+    let mut split = listing(&[("theirs-early", 5), ("orphan", 20), ("mine", 30)], due);
+    split.ties = vec![t(20)];
+    r.remember("mine".to_string(), t(30), due);
+    let decided = r.listed(&split, due, false);
+    assert!(
+        decided.is_empty(),
+        "a window with a split second is not judged"
+    );
+    let mut now = r.next_wake().unwrap();
+    let given_up = loop {
+        assert!(matches!(r.step(now), Step::List { .. }));
+        let expired = r.listing_failed(now, "the list was still answering after 1000 pages");
+        if !expired.is_empty() {
+            break expired;
+        }
+        now = r.next_wake().unwrap();
+    };
+    assert_eq!(given_up.len(), 1);
+    assert_eq!(given_up[0].seen, vec!["orphan".to_string()]);
+}
+
+/// A listing that runs past a create's give-up time (a list that answers,
+/// but slower than it grows) does not hold the create: it is reported at
+/// its give-up time with what earlier listings showed, and the running
+/// listing's verdict on it is dropped.
+#[test]
+fn a_create_is_given_up_at_its_time_even_while_a_listing_runs() {
+    let mut r = reconciler();
+    r.add(ambiguous("a", 10), s(10));
+    let due = r.next_wake().unwrap();
+    assert!(matches!(r.step(due), Step::List { .. }));
+    let give_up = r.next_wake().unwrap();
+    assert!(give_up > due);
+    assert!(r.expire_while_listing(give_up - s(1)).is_empty());
+    let expired = r.expire_while_listing(give_up);
+    assert_eq!(expired.len(), 1);
+    assert!(
+        expired[0].reason.contains("still reading"),
+        "{}",
+        expired[0].reason
+    );
+    let late = r.listed(&listing(&[], give_up), give_up, false);
+    assert!(late.is_empty(), "no verdict on a create already reported");
 }

@@ -221,7 +221,12 @@ impl Batch {
     /// makes a row ambiguous, giving up on a read costs one more request.
     /// A read that times out is not counted as a failure of the server
     /// (the circuit breaker counts refused or reset connections and 5xx),
-    /// so slow pages do not pause creates.
+    /// so slow pages do not pause creates. A server slower than this is
+    /// still read: once a sweep's read (and its second request) timed out,
+    /// sweeps' reads get the request timeout for the rest of the run, and
+    /// so do reconciliation listings once one failed; a listing's page
+    /// that fails with a transient error (a burst of 429s, a 503) is read
+    /// again twice, after the server's wait, before the listing fails.
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
         self

@@ -73,6 +73,9 @@ enum Event {
         result: crate::Result<RetriedJob>,
     },
     Reconciled(crate::Result<Listing>),
+    /// A reconciliation listing dropped before its end: nothing was left
+    /// for it to judge.
+    ListingDropped,
     Probed,
 }
 
@@ -109,6 +112,8 @@ pub(super) struct Engine {
     /// (the sender goes with each sweep).
     finished_tx: mpsc::UnboundedSender<Job>,
     finished_rx: mpsc::UnboundedReceiver<Job>,
+    /// Drops the running reconciliation listing (see [`Event::ListingDropped`]).
+    listing: Option<futures::future::AbortHandle>,
     probe_running: bool,
     next_probe: Duration,
     /// When (clock time) the breaker began holding creates back while rows
@@ -202,6 +207,7 @@ impl Engine {
             tasks: FuturesUnordered::new(),
             finished_tx,
             finished_rx,
+            listing: None,
             probe_running: false,
             next_probe: Duration::ZERO,
             blocked_from: None,
@@ -230,6 +236,16 @@ impl Engine {
         loop {
             for outcome in std::mem::take(&mut self.collisions) {
                 self.finish(outcome).await?;
+            }
+            for mut a in self.reconciler.expire_while_listing(self.clock.now()) {
+                let candidates = std::mem::take(&mut a.seen);
+                self.report_ambiguous(a, candidates).await?;
+            }
+            if self.reconciler.is_empty()
+                && let Some(listing) = self.listing.take()
+            {
+                // Nothing left for it to judge: the run need not wait for it.
+                listing.abort();
             }
             self.check_outage()?;
             self.start_work();
@@ -458,7 +474,11 @@ impl Engine {
             "sweep"
         );
         let wanted = self.tracker.ids();
-        let client = self.client.clone();
+        let client = if self.sweeps.patient() {
+            self.client.with_read_timeout(Duration::MAX)
+        } else {
+            self.client.clone()
+        };
         let app_id = self.settings.app_id.clone();
         let page_size = self.settings.page_size;
         let finished = self.finished_tx.clone();
@@ -489,11 +509,20 @@ impl Engine {
                 let app_id = self.settings.app_id.clone();
                 let page_size = self.settings.page_size;
                 let known = (self.sweeps.order(), self.sweeps.listing_start(back_to));
+                let (handle, registration) = futures::future::AbortHandle::new_pair();
+                self.listing = Some(handle);
+                let listing = futures::future::Abortable::new(
+                    async move {
+                        let range = (back_to, up_to);
+                        list_back_to(&client, &app_id, range, page_size, known, now).await
+                    },
+                    registration,
+                );
                 self.tasks.push(Box::pin(async move {
-                    let range = (back_to, up_to);
-                    let listing =
-                        list_back_to(&client, &app_id, range, page_size, known, now).await;
-                    Event::Reconciled(listing)
+                    match listing.await {
+                        Ok(listing) => Event::Reconciled(listing),
+                        Err(futures::future::Aborted) => Event::ListingDropped,
+                    }
                 }));
             }
         }
@@ -524,6 +553,10 @@ impl Engine {
                 result,
             } => self.on_retried(job_id, sent_at, result).await,
             Event::Reconciled(result) => self.on_reconciled(result).await,
+            Event::ListingDropped => {
+                self.reconciler.listing_dropped();
+                Ok(())
+            }
             Event::Probed => {
                 self.probe_running = false;
                 self.next_probe = self.clock.now() + Duration::from_secs(1);

@@ -9,14 +9,17 @@ impl Engine {
         result: crate::Result<Listing>,
     ) -> Result<(), BatchError> {
         let now = self.clock.now();
+        self.listing = None;
         let listing = match result {
             Ok(listing) => listing,
             Err(error) => {
                 // Rows that could not be judged by their give-up time are
                 // reported, so a list endpoint that stays down cannot stall
                 // the run.
-                for a in self.reconciler.listing_failed(now, &error.to_string()) {
-                    self.report_ambiguous(a, Vec::new()).await?;
+                for mut a in self.reconciler.listing_failed(now, &error.to_string()) {
+                    // What earlier listings showed in its window, if any.
+                    let candidates = std::mem::take(&mut a.seen);
+                    self.report_ambiguous(a, candidates).await?;
                 }
                 return Ok(());
             }
