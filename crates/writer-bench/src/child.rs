@@ -35,6 +35,8 @@ pub enum Kind {
     /// A batch run's requests sent bare (see [`crate::replay`]): the
     /// floor of the batch's CPU.
     Replay,
+    /// The same requests through `writer_jobs::Client`, no engine.
+    ReplayClient,
 }
 
 impl Kind {
@@ -45,6 +47,7 @@ impl Kind {
             Kind::Naive1 => "naive GET every 1 s",
             Kind::Naive5 => "naive GET every 5 s",
             Kind::Replay => "the batch's requests, bare",
+            Kind::ReplayClient => "the batch's requests, writer-jobs Client",
         }
     }
 
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Naive1 => "naive1",
             Kind::Naive5 => "naive5",
             Kind::Replay => "replay",
+            Kind::ReplayClient => "replay-client",
         }
     }
 }
@@ -300,11 +304,22 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
             .await
             .err()
         }
-        Kind::Replay => {
-            let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
+        Kind::Replay | Kind::ReplayClient => {
             let lists = args.replay_lists.unwrap_or(0);
             let in_flight = args.max_in_flight.unwrap_or(100);
-            match replay::run(&args.base_url, &args.key, &args.app, rows, lists, in_flight).await {
+            let answered = if args.kind == Kind::Replay {
+                let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
+                replay::run(&args.base_url, &args.key, &args.app, rows, lists, in_flight).await
+            } else {
+                match client_of(args, anchor) {
+                    Ok(client) => {
+                        let rows = (0..args.rows).map(batch_inputs);
+                        replay::through_client(&client, &args.app, rows, lists, in_flight).await
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            match answered {
                 Ok(answered) => {
                     summary.outcomes.insert("answered".to_string(), answered);
                     summary.finished_us = time.now_us();
@@ -326,20 +341,8 @@ async fn run_batch(
     anchor: SystemTime,
     record: &mut impl FnMut(u64, Option<String>, &str, Option<Why>),
 ) -> Result<(), String> {
-    let mut builder = Client::builder()
-        .api_key(&args.key)
-        .base_url(&args.base_url)
-        .clock(ScaledClock::with_anchor(args.scale, anchor));
-    if let Some(secs) = args.request_timeout_secs {
-        builder = builder.request_timeout(Duration::from_secs_f64(secs));
-    }
-    let client = builder.build().map_err(|e| e.to_string())?;
-    let rows = (0..args.rows).map(|i| {
-        let inputs = row_inputs(i)
-            .into_iter()
-            .fold(Inputs::new(), |acc, (name, value)| acc.text(name, value));
-        Row::new(format!("row-{i}"), inputs)
-    });
+    let client = client_of(args, anchor)?;
+    let rows = (0..args.rows).map(|i| Row::new(format!("row-{i}"), batch_inputs(i)));
     let mut batch = Batch::new(client, &args.app);
     if let Some(secs) = args.request_timeout_secs {
         // A run that raises the request timeout (so CPU contention on a
@@ -388,6 +391,25 @@ async fn run_batch(
         record(outcome.seq, outcome.job_id, outcome.result.name(), why);
     }
     Ok(())
+}
+
+/// The client the batch (and the client replay) runs on.
+fn client_of(args: &ClientArgs, anchor: SystemTime) -> Result<Client, String> {
+    let mut builder = Client::builder()
+        .api_key(&args.key)
+        .base_url(&args.base_url)
+        .clock(ScaledClock::with_anchor(args.scale, anchor));
+    if let Some(secs) = args.request_timeout_secs {
+        builder = builder.request_timeout(Duration::from_secs_f64(secs));
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// Row `i`'s inputs as the batch takes them.
+fn batch_inputs(i: u64) -> Inputs {
+    row_inputs(i)
+        .into_iter()
+        .fold(Inputs::new(), |acc, (name, value)| acc.text(name, value))
 }
 
 fn emit(out: &mut impl Write, line: &Line) {

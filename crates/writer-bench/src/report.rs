@@ -943,7 +943,10 @@ pub fn runtimes(comparison: &[Measured], others: &[Measured]) -> Table {
             .to_string(),
         "\"The batch's requests, bare\" sends the batch run's own requests on the same runtime (a create per row \
          and as many first pages of 100 jobs as the batch read) through reqwest with nothing else: no engine, no \
-         decoding, no timers, no outcome lines. It is the floor of the batch's CPU per job."
+         decoding, no timers, no outcome lines. It is the floor of the batch's CPU per job. \"The batch's requests, \
+         writer-jobs Client\" sends them through the library's `Client` (retries, timeouts, error classification, \
+         decoding; list pages decoded whole) without the batch engine: the client's layers above the floor, and \
+         the engine above them."
             .to_string(),
     ];
     table
@@ -965,7 +968,7 @@ fn cpu_runs<'a>(comparison: &'a [Measured], others: &'a [Measured]) -> Vec<&'a M
     let wanted = |m: &&Measured| {
         m.load == Load::Empty
             && match m.kind {
-                Kind::Batch | Kind::Replay => Some(m.rows) == batch_rows,
+                Kind::Batch | Kind::Replay | Kind::ReplayClient => Some(m.rows) == batch_rows,
                 Kind::Naive1 => Some(m.rows) == naive_rows,
                 Kind::Naive5 => false,
             }
@@ -1025,6 +1028,14 @@ fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
                     thousands(r.rows),
                     per_job(m) / per_job(r).max(f64::MIN_POSITIVE)
                 );
+                if let Some(c) =
+                    on(Kind::ReplayClient, m.current_thread).filter(|c| c.rows == m.rows)
+                {
+                    floor += &format!(
+                        "; the same requests through writer-jobs' Client without the engine {:.0} µs/job",
+                        per_job(c)
+                    );
+                }
             }
             if let Some(n) = on(Kind::Naive1, m.current_thread) {
                 floor += &format!(

@@ -840,17 +840,20 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
         })
         .collect();
     for (current_thread, lists) in batches {
-        progress(&format!(
-            "the batch's requests, bare: {batch_rows} creates and {lists} list pages, {} runtime",
-            runtime_name(current_thread)
-        ));
-        let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
-        let job = child::Job {
-            replay_lists: Some(lists),
-            outcomes: false,
-            ..comparison_job(plan, Kind::Replay, batch_rows, current_thread)
-        };
-        runs.push(measure(plan, &spec, job).await?);
+        for kind in [Kind::Replay, Kind::ReplayClient] {
+            progress(&format!(
+                "{}: {batch_rows} creates and {lists} list pages, {} runtime",
+                kind.label(),
+                runtime_name(current_thread)
+            ));
+            let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
+            let job = child::Job {
+                replay_lists: Some(lists),
+                outcomes: false,
+                ..comparison_job(plan, kind, batch_rows, current_thread)
+            };
+            runs.push(measure(plan, &spec, job).await?);
+        }
     }
     Ok(runs)
 }
