@@ -97,6 +97,8 @@ pub(super) struct Reconciler {
     failures: u32,
     /// A listing has failed in this run (see [`Step::List`]).
     patient: bool,
+    /// Listings in a row that judged none of the settled creates.
+    fruitless: u32,
     limits: Limits,
 }
 
@@ -122,6 +124,7 @@ impl Reconciler {
             next: Duration::ZERO,
             failures: 0,
             patient: false,
+            fruitless: 0,
             limits,
         }
     }
@@ -521,6 +524,22 @@ impl Reconciler {
                 a.peek_at = (now + Duration::from_secs(30)).min(a.settle_at);
             }
         }
+        // A listing that judged none of the settled creates it could (jobs
+        // of one second split between its pages, say) is likely followed by
+        // another that cannot either, and each reads the application back to
+        // the oldest window: they come further apart (10 s doubling to 60 s)
+        // until one judges something or a new create settles.
+        let waiting = pending
+            .iter()
+            .any(|p| p.settled && self.ambiguous.iter().any(|a| a.key == p.key));
+        self.fruitless = if decided.is_empty() && waiting {
+            self.fruitless + 1
+        } else {
+            0
+        };
+        let again = Duration::from_secs(5)
+            .saturating_mul(1 << self.fruitless.min(4))
+            .min(Duration::from_secs(60));
         let next_due = self
             .ambiguous
             .iter()
@@ -528,7 +547,7 @@ impl Reconciler {
             .filter(|at| *at > now)
             .min();
         self.next = next_due
-            .unwrap_or(now + Duration::from_secs(5))
+            .unwrap_or(now + again)
             .max(now + Duration::from_secs(1));
         decided
     }

@@ -394,3 +394,24 @@ fn a_create_is_given_up_at_its_time_even_while_a_listing_runs() {
     let late = r.listed(&listing(&[], give_up), give_up, false);
     assert!(late.is_empty(), "no verdict on a create already reported");
 }
+
+/// Listings that judge none of the settled creates (jobs of one second
+/// split between pages in their window) come further apart: 10 s, 20 s,
+/// 40 s, then every 60 s.
+#[test]
+fn listings_that_judge_nothing_come_further_apart() {
+    let mut r = reconciler();
+    r.add(ambiguous("a", 10), s(10));
+    let mut now = r.next_wake().unwrap();
+    let mut gaps = Vec::new();
+    for _ in 0..5 {
+        assert!(matches!(r.step(now), Step::List { .. }));
+        let mut split = listing(&[("orphan", 20)], now);
+        split.ties = vec![t(20)];
+        assert!(r.listed(&split, now, false).is_empty());
+        let next = r.next_wake().unwrap();
+        gaps.push((next - now).as_secs());
+        now = next;
+    }
+    assert_eq!(gaps, [10, 20, 40, 60, 60]);
+}
