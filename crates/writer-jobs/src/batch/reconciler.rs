@@ -454,8 +454,10 @@ impl Reconciler {
                     )
                 } else {
                     format!(
-                        "earlier listings showed jobs no row owns in its window but could not \
-                         judge it, and no later listing could ({error})"
+                        "listings that covered its window showed these jobs no row owns in it \
+                         but could not judge it (it shared them with creates not yet settled, or \
+                         jobs of one second were split between pages there, which may hide its \
+                         job); no later listing could judge it ({error})"
                     )
                 };
                 a.reason = format!("{}; {why}", a.reason);
@@ -553,10 +555,18 @@ impl Reconciler {
     }
 
     /// Keeps, for each create still undecided, the jobs no row owns that
-    /// the listing showed in its window (see [`Ambiguous::seen`]).
+    /// the listing showed in its window (see [`Ambiguous::seen`]): only
+    /// from a listing that covered the whole window after it had settled,
+    /// so its job can be missing from them only through a hole the listing
+    /// reported (jobs of one stamp split between pages).
     fn note_seen(&mut self, pending: &[Pending], listing: &Listing) {
         for a in &mut self.ambiguous {
-            let Some(p) = pending.iter().find(|p| p.key == a.key) else {
+            let Some(p) = pending.iter().find(|p| {
+                p.key == a.key
+                    && p.settled
+                    && listing.covered_since <= p.start
+                    && listing.covered_until >= p.end
+            }) else {
                 continue;
             };
             let known = &self.known;
