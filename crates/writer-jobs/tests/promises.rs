@@ -974,6 +974,51 @@ async fn reads_slower_than_the_read_timeout_still_see_jobs_finish() {
     );
 }
 
+/// A busy application (other clients make 1,500 jobs a minute) whose list
+/// pages often answer after 55 s: slower than the read timeout, within the
+/// request timeout. Sweeps must not page that list for ever (it grows
+/// faster than slow pages read it): a listing that fails sends the jobs to
+/// GETs by id, which are fast, and every row completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_list_pages_on_a_busy_application_do_not_hide_finished_jobs() {
+    let scenario = "busy application, list pages often slower than the read timeout";
+    let app = AppConfig::demo().tenants(TenantConfig {
+        prefill_jobs: 2000,
+        jobs_per_minute: 1500.0,
+    });
+    let faults = FaultConfig::parse_compact("list:slow=0.6,slow_secs=55").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(50.0)
+            .seed(401)
+            .apps(vec![app])
+            .failure_rate(0.0)
+            .faults(faults),
+    )
+    .await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(30, "busyslow");
+    let run = Batch::new(client, APP)
+        .max_server_hold(Duration::from_secs(15))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(120), &sim, rows.len(), scenario).await;
+    let tally = tally(&outcomes);
+    println!(
+        "{scenario}: {tally:?}; GETs {}",
+        sim.stats().requests(writer_sim::Operation::Get)
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_eq!(
+        tally.get("completed").copied().unwrap_or(0),
+        rows.len(),
+        "{scenario}: every job completed on the server, yet: {tally:?}"
+    );
+}
+
 // ----- found by adversarial testing (after issue 15) -------------------------
 
 fn client_on(sim: &Simulator, clock: impl Clock + 'static, timeout: Duration) -> Client {

@@ -113,14 +113,15 @@ impl SweepResult {
     }
 }
 
-/// One sweep: the plan's listing (read as `scan` says), then the plan's
-/// GETs, and a GET of each job listed `completed` without its results.
+/// One sweep: the plan's listing (read as `scan` says) through `client`,
+/// then the plan's GETs, and a GET of each job listed `completed` without
+/// its results, through `get_client`.
 /// Jobs the listing was meant to show but did not are fetched by id next
 /// time; a failed page ends the listing the same way. Each finished job
 /// is handed to `finished` as soon as it is read. A page or a GET not
 /// answered in time is asked for once more (see [`Hedge`]).
 pub(super) async fn sweep(
-    client: Client,
+    (client, get_client): (Client, Client),
     app_id: String,
     plan: Plan,
     page_size: u64,
@@ -176,7 +177,7 @@ pub(super) async fn sweep(
     let hedge = &hedge;
     let mut fetched = futures::stream::iter(gets)
         .map(|id| {
-            let client = client.clone();
+            let client = get_client.clone();
             async move {
                 let r = hedge.read(client.clock(), || client.get_job(&id)).await;
                 (id, r)

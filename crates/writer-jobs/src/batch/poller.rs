@@ -283,12 +283,15 @@ impl SweepScheduler {
         }
     }
 
-    /// Whether sweeps' reads wait for the whole request timeout rather
-    /// than the batch's read timeout: once a read of a sweep went
-    /// unanswered for the read timeout (and its second request too), the
-    /// server is slower than that, and a read given up on every time is
-    /// a row never seen finished. A single slow answer is still asked for
-    /// again after a quarter of the read timeout (see `listing::Hedge`).
+    /// Whether sweeps' GETs wait for the whole request timeout rather than
+    /// the batch's read timeout: once a read of a sweep went unanswered for
+    /// the read timeout (and its second request too), the server is slower
+    /// than that, and a GET given up on every time is a row never seen
+    /// finished. List pages keep the read timeout: a listing paging a busy
+    /// application's list with slow pages would chase it for ever, and its
+    /// failing is what sends the jobs to GETs. A single slow answer is
+    /// still asked for again after a quarter of the read timeout (see
+    /// `listing::Hedge`).
     pub(super) fn patient(&self) -> bool {
         self.patient
     }

@@ -223,8 +223,9 @@ impl Batch {
     /// (the circuit breaker counts refused or reset connections and 5xx),
     /// so slow pages do not pause creates. A server slower than this is
     /// still read: once a sweep's read (and its second request) timed out,
-    /// sweeps' reads get the request timeout for the rest of the run, and
-    /// so do reconciliation listings once one failed; a listing's page
+    /// sweeps' GETs get the request timeout for the rest of the run (their
+    /// list pages keep this one: a failed listing sends its jobs to GETs),
+    /// and reconciliation listings do once one failed; a listing's page
     /// that fails with a transient error (a burst of 429s, a 503) is read
     /// again twice, after the server's wait, before the listing fails.
     pub fn read_timeout(mut self, timeout: Duration) -> Self {

@@ -474,7 +474,11 @@ impl Engine {
             "sweep"
         );
         let wanted = self.tracker.ids();
-        let client = if self.sweeps.patient() {
+        let client = self.client.clone();
+        // Only GETs wait longer once reads were slow: a listing paging a
+        // busy application's list with slow pages would chase it for ever,
+        // while its failing sends the jobs to GETs by id.
+        let get_client = if self.sweeps.patient() {
             self.client.with_read_timeout(Duration::MAX)
         } else {
             self.client.clone()
@@ -488,7 +492,8 @@ impl Engine {
         };
         self.tasks.push(Box::pin(async move {
             let io = (finished, hedge);
-            let result = sweep(client, app_id, plan, page_size, wanted, scan, io).await;
+            let clients = (client, get_client);
+            let result = sweep(clients, app_id, plan, page_size, wanted, scan, io).await;
             Event::Swept(result)
         }));
     }
