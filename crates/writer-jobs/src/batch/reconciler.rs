@@ -421,7 +421,8 @@ impl Reconciler {
     /// now, so a listing that takes long cannot hold the run past the
     /// give-up time. Its verdicts on them are dropped when it ends.
     pub(super) fn expire_while_listing(&mut self, now: Duration) -> Vec<Ambiguous> {
-        if !self.running {
+        // Called on every turn of the engine's loop: nothing to take, no work.
+        if !self.running || !self.ambiguous.iter().any(|a| now >= a.give_up_at) {
             return Vec::new();
         }
         self.expire(
