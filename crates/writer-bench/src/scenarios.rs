@@ -868,7 +868,8 @@ fn runtime_name(current_thread: bool) -> &'static str {
 }
 
 /// A client of the comparison: 100 in flight, pages of 100, default
-/// settings otherwise, every outcome reported.
+/// settings otherwise, every outcome reported. Every other scenario starts
+/// from it and states only what it changes.
 fn comparison_job(plan: &Plan, kind: Kind, rows: u64, current_thread: bool) -> child::Job {
     child::Job {
         kind,
@@ -906,21 +907,9 @@ pub async fn quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             ..SimSpec::standard(plan.scale, plan.seed, Load::Empty)
         };
         let job = child::Job {
-            kind: Kind::Batch,
-            rows: plan.quota_rows,
             max_in_flight: in_flight,
-            page_size: Some(100),
             rate_per_minute: Some(QUOTA_PER_MINUTE),
-            request_timeout_secs: None,
-            outcomes: true,
-            current_thread: plan.current_thread,
-            poll_overhead: plan.poll_overhead,
-            poll_max_interval_secs: None,
-            exclusive: false,
-            max_server_hold_secs: None,
-            less_overlap: false,
-            create_concurrency: None,
-            replay_lists: None,
+            ..comparison_job(plan, Kind::Batch, plan.quota_rows, plan.current_thread)
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -940,21 +929,9 @@ pub async fn memory(plan: &Plan) -> Result<Vec<Measured>, String> {
             ..SimSpec::standard(plan.memory_scale, plan.seed, Load::Empty)
         };
         let job = child::Job {
-            kind: Kind::Batch,
-            rows,
-            max_in_flight: Some(100),
-            page_size: Some(100),
-            rate_per_minute: None,
             request_timeout_secs: Some(3600.0),
             outcomes: false,
-            current_thread: plan.current_thread,
-            poll_overhead: plan.poll_overhead,
-            poll_max_interval_secs: None,
-            exclusive: false,
-            max_server_hold_secs: None,
-            less_overlap: false,
-            create_concurrency: None,
-            replay_lists: None,
+            ..comparison_job(plan, Kind::Batch, rows, plan.current_thread)
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -977,21 +954,8 @@ pub async fn faults(plan: &Plan) -> Result<Vec<Measured>, String> {
             ..SimSpec::standard(plan.scale, plan.seed, Load::Empty)
         };
         let job = child::Job {
-            kind: Kind::Batch,
-            rows: plan.fault_rows,
-            max_in_flight: Some(100),
-            page_size: Some(100),
-            rate_per_minute: None,
-            request_timeout_secs: None,
-            outcomes: true,
-            current_thread: plan.current_thread,
-            poll_overhead: plan.poll_overhead,
-            poll_max_interval_secs: None,
             exclusive,
-            max_server_hold_secs: None,
-            less_overlap: false,
-            create_concurrency: None,
-            replay_lists: None,
+            ..comparison_job(plan, Kind::Batch, plan.fault_rows, plan.current_thread)
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -1015,23 +979,7 @@ pub async fn list_order(plan: &Plan) -> Result<Vec<Measured>, String> {
             total_count,
             ..SimSpec::standard(plan.scale, plan.seed, Load::Empty)
         };
-        let job = child::Job {
-            kind: Kind::Batch,
-            rows: plan.list_order_rows,
-            max_in_flight: Some(100),
-            page_size: Some(100),
-            rate_per_minute: None,
-            request_timeout_secs: None,
-            outcomes: true,
-            current_thread: plan.current_thread,
-            poll_overhead: plan.poll_overhead,
-            poll_max_interval_secs: None,
-            exclusive: false,
-            max_server_hold_secs: None,
-            less_overlap: false,
-            create_concurrency: None,
-            replay_lists: None,
-        };
+        let job = comparison_job(plan, Kind::Batch, plan.list_order_rows, plan.current_thread);
         runs.push(measure(plan, &spec, job).await?);
     }
     Ok(runs)
@@ -1058,21 +1006,10 @@ pub async fn busy_quota(plan: &Plan) -> Result<Vec<Measured>, String> {
             ..SimSpec::standard(plan.scale, plan.seed, Load::Busy)
         };
         let job = child::Job {
-            kind: Kind::Batch,
-            rows: plan.busy_quota_rows,
             max_in_flight: None,
             page_size: None,
             rate_per_minute: rate,
-            request_timeout_secs: None,
-            outcomes: true,
-            current_thread: plan.current_thread,
-            poll_overhead: plan.poll_overhead,
-            poll_max_interval_secs: None,
-            exclusive: false,
-            max_server_hold_secs: None,
-            less_overlap: false,
-            create_concurrency: None,
-            replay_lists: None,
+            ..comparison_job(plan, Kind::Batch, plan.busy_quota_rows, plan.current_thread)
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -1105,21 +1042,9 @@ pub async fn overhead(plan: &Plan) -> Result<Vec<Measured>, String> {
         ));
         let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
         let job = child::Job {
-            kind: Kind::Batch,
-            rows: plan.overhead_rows,
-            max_in_flight: Some(100),
-            page_size: Some(100),
-            rate_per_minute: None,
-            request_timeout_secs: None,
-            outcomes: true,
-            current_thread: plan.current_thread,
             poll_overhead: overhead,
             poll_max_interval_secs: max_interval,
-            exclusive: false,
-            max_server_hold_secs: None,
-            less_overlap: false,
-            create_concurrency: None,
-            replay_lists: None,
+            ..comparison_job(plan, Kind::Batch, plan.overhead_rows, plan.current_thread)
         };
         runs.push(measure(plan, &spec, job).await?);
     }
@@ -1191,21 +1116,11 @@ pub async fn ambiguity(plan: &Plan) -> Result<Vec<Measured>, String> {
             ..SimSpec::standard(plan.scale, plan.seed, Load::Empty)
         };
         let job = child::Job {
-            kind: Kind::Batch,
-            rows: plan.ambiguity_rows,
-            max_in_flight: Some(100),
-            page_size: Some(100),
-            rate_per_minute: None,
-            request_timeout_secs: None,
-            outcomes: true,
-            current_thread: plan.current_thread,
-            poll_overhead: plan.poll_overhead,
-            poll_max_interval_secs: None,
             exclusive: v.exclusive,
             max_server_hold_secs: v.hold,
             less_overlap: v.less_overlap,
             create_concurrency: v.create_concurrency,
-            replay_lists: None,
+            ..comparison_job(plan, Kind::Batch, plan.ambiguity_rows, plan.current_thread)
         };
         runs.push(measure(plan, &spec, job).await?);
     }

@@ -301,6 +301,44 @@ fn client_for(sim: &Simulator, base_url: &str, timeout: Duration) -> Client {
         .expect("client")
 }
 
+/// Promises (a) to (d) of a finished run, from the simulator's records:
+/// every row written once, no row given other inputs' output (ambiguous
+/// rows list their candidates), no input set with a job made twice.
+fn assert_promises(sim: &Simulator, outcomes: &[Outcome], rows: &[Row], scenario: &str) {
+    assert_each_row_once(outcomes, rows, scenario);
+    assert_right_outputs(outcomes, rows, scenario);
+    assert_no_duplicate_jobs(sim, rows, scenario);
+}
+
+/// Runs `rows` straight to the server (60 s request timeout) through the
+/// batch `setup` makes of the default one, and collects its outcomes
+/// within `bound` of real time (promise (e)).
+async fn run_on(
+    sim: &Simulator,
+    rows: &[Row],
+    setup: impl FnOnce(Batch) -> Batch,
+    bound: Duration,
+    scenario: &str,
+) -> Vec<Outcome> {
+    let client = client_for(sim, &sim.base_url(), Duration::from_secs(60));
+    let run = setup(Batch::new(client, APP))
+        .run(futures::stream::iter(rows.to_vec()))
+        .await
+        .expect("batch starts");
+    collect_within(run, bound, sim, rows.len(), scenario).await
+}
+
+/// How many creates the server dropped after making their job: a test of
+/// lost answers fails unless some were.
+fn assert_some_dropped_after_landing(sim: &Simulator, scenario: &str) -> u64 {
+    let dropped = sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop);
+    assert!(
+        dropped > 0,
+        "{scenario}: some creates were dropped after landing"
+    );
+    dropped
+}
+
 // ----- 1. a create held past the client's timeout ----------------------------
 
 /// Bug 1: a create the server holds past the client's 60 s timeout (70 s)
@@ -362,9 +400,7 @@ async fn a_create_held_past_the_client_timeout_is_not_sent_twice() {
         forwarded, 8,
         "{scenario}: the held creates reached the server late"
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 // ----- 2. resume after a kill: creates that waited in the rate limiter -------
@@ -421,9 +457,7 @@ async fn a_resume_after_a_kill_finds_creates_that_waited_in_the_rate_limiter() {
          unanswered, {late} of them landed over 100 s after their intent; resumed: {:?}",
         tally(&outcomes)
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 // ----- 3. resume with the client clock ahead of the server's -----------------
@@ -489,9 +523,7 @@ async fn a_resume_with_the_client_clock_ahead_finds_its_creates() {
         unanswered >= 1,
         "{scenario}: the kill came when no create was unanswered (nothing to reconcile)"
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 // ----- 4. a busy application: another client's job ---------------------------
@@ -522,14 +554,15 @@ async fn another_clients_job_is_never_given_to_a_row() {
             .faults(faults),
     )
     .await;
-    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let rows = rows(60, "busy");
-    let run = Batch::new(client, APP)
-        .create_concurrency(1)
-        .run(futures::stream::iter(rows.clone()))
-        .await
-        .expect("batch starts");
-    let outcomes = collect_within(run, Duration::from_secs(60), &sim, rows.len(), scenario).await;
+    let outcomes = run_on(
+        &sim,
+        &rows,
+        |b| b.create_concurrency(1),
+        Duration::from_secs(60),
+        scenario,
+    )
+    .await;
     let stats = sim.stats();
     println!(
         "{scenario}: {:?}; jobs by creates {}, by tenants {}, create answers {:?}",
@@ -542,9 +575,7 @@ async fn another_clients_job_is_never_given_to_a_row() {
         stats.tenant_jobs_created > 0,
         "{scenario}: tenants created jobs"
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 // ----- 5. a refused connection with nothing else polling ---------------------
@@ -681,9 +712,7 @@ async fn a_retry_answered_409_does_not_loop_forever() {
         stats.by_operation_status.get("retry"),
         stats.faults_of(writer_sim::FaultKind::AcceptThenDrop),
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 // ----- 7. the list endpoint down ---------------------------------------------
@@ -706,13 +735,8 @@ async fn rows_complete_while_the_list_endpoint_is_down() {
             .faults(faults),
     )
     .await;
-    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let rows = rows(20, "unlisted");
-    let run = Batch::new(client, APP)
-        .run(futures::stream::iter(rows.clone()))
-        .await
-        .expect("batch starts");
-    let outcomes = collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario).await;
+    let outcomes = run_on(&sim, &rows, |b| b, Duration::from_secs(30), scenario).await;
     let stats = sim.stats();
     println!(
         "{scenario}: {:?}; server saw {:?}",
@@ -757,20 +781,21 @@ async fn an_open_circuit_with_only_a_reconciling_row_still_probes() {
             .faults(faults),
     )
     .await;
-    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let rows = rows(12, "probed");
-    let run = Batch::new(client, APP)
-        .max_in_flight(1)
-        .breaker_threshold(1)
-        .max_server_hold(Duration::from_secs(20))
-        .run(futures::stream::iter(rows.clone()))
-        .await
-        .expect("batch starts");
-    let outcomes = collect_within(run, Duration::from_secs(20), &sim, rows.len(), scenario).await;
+    let outcomes = run_on(
+        &sim,
+        &rows,
+        |b| {
+            b.max_in_flight(1)
+                .breaker_threshold(1)
+                .max_server_hold(Duration::from_secs(20))
+        },
+        Duration::from_secs(20),
+        scenario,
+    )
+    .await;
     println!("{scenario}: {:?}", tally(&outcomes));
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
     assert!(
         outcomes
             .iter()
@@ -838,9 +863,7 @@ async fn a_list_served_oldest_first_does_not_hide_a_landed_create() {
         stats.faults_of(writer_sim::FaultKind::AcceptThenDrop) > 0,
         "{scenario}: some creates were dropped after landing"
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 /// Every list page answers after 15 s: slower than the batch's read
@@ -867,26 +890,21 @@ async fn a_list_slower_than_the_read_timeout_still_settles_lost_creates() {
             .faults(faults),
     )
     .await;
-    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let rows = rows(40, "slowlist");
-    let run = Batch::new(client, APP)
-        .max_server_hold(Duration::from_secs(10))
-        .run(futures::stream::iter(rows.clone()))
-        .await
-        .expect("batch starts");
-    let outcomes = collect_within(run, Duration::from_secs(120), &sim, rows.len(), scenario).await;
-    let dropped = sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop);
+    let outcomes = run_on(
+        &sim,
+        &rows,
+        |b| b.max_server_hold(Duration::from_secs(10)),
+        Duration::from_secs(120),
+        scenario,
+    )
+    .await;
+    let dropped = assert_some_dropped_after_landing(&sim, scenario);
     println!(
         "{scenario}: {:?}; creates dropped after landing {dropped}",
         tally(&outcomes)
     );
-    assert!(
-        dropped > 0,
-        "{scenario}: some creates were dropped after landing"
-    );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 /// A busy application (other clients make 1,200 jobs a minute) whose list
@@ -913,26 +931,21 @@ async fn a_busy_list_moving_by_more_than_a_page_per_read_still_settles_lost_crea
             .faults(faults),
     )
     .await;
-    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let rows = rows(200, "busy");
-    let run = Batch::new(client, APP)
-        .max_server_hold(Duration::from_secs(15))
-        .run(futures::stream::iter(rows.clone()))
-        .await
-        .expect("batch starts");
-    let outcomes = collect_within(run, Duration::from_secs(120), &sim, rows.len(), scenario).await;
-    let dropped = sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop);
+    let outcomes = run_on(
+        &sim,
+        &rows,
+        |b| b.max_server_hold(Duration::from_secs(15)),
+        Duration::from_secs(120),
+        scenario,
+    )
+    .await;
+    let dropped = assert_some_dropped_after_landing(&sim, scenario);
     println!(
         "{scenario}: {:?}; creates dropped after landing {dropped}",
         tally(&outcomes)
     );
-    assert!(
-        dropped > 0,
-        "{scenario}: some creates were dropped after landing"
-    );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 /// Every list page and every GET answers after 12 s: slower than the
@@ -955,18 +968,11 @@ async fn reads_slower_than_the_read_timeout_still_see_jobs_finish() {
             .faults(faults),
     )
     .await;
-    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let rows = rows(20, "slowread");
-    let run = Batch::new(client, APP)
-        .run(futures::stream::iter(rows.clone()))
-        .await
-        .expect("batch starts");
-    let outcomes = collect_within(run, Duration::from_secs(120), &sim, rows.len(), scenario).await;
+    let outcomes = run_on(&sim, &rows, |b| b, Duration::from_secs(120), scenario).await;
     let tally = tally(&outcomes);
     println!("{scenario}: {tally:?}");
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
     assert_eq!(
         tally.get("completed").copied().unwrap_or(0),
         rows.len(),
@@ -996,22 +1002,21 @@ async fn slow_list_pages_on_a_busy_application_do_not_hide_finished_jobs() {
             .faults(faults),
     )
     .await;
-    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let rows = rows(30, "busyslow");
-    let run = Batch::new(client, APP)
-        .max_server_hold(Duration::from_secs(15))
-        .run(futures::stream::iter(rows.clone()))
-        .await
-        .expect("batch starts");
-    let outcomes = collect_within(run, Duration::from_secs(120), &sim, rows.len(), scenario).await;
+    let outcomes = run_on(
+        &sim,
+        &rows,
+        |b| b.max_server_hold(Duration::from_secs(15)),
+        Duration::from_secs(120),
+        scenario,
+    )
+    .await;
     let tally = tally(&outcomes);
     println!(
         "{scenario}: {tally:?}; GETs {}",
         sim.stats().requests(writer_sim::Operation::Get)
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
     assert_eq!(
         tally.get("completed").copied().unwrap_or(0),
         rows.len(),
@@ -1104,9 +1109,7 @@ async fn a_client_clock_stepped_forward_mid_run_does_not_hide_a_landed_create() 
         tally(&outcomes),
         sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop)
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 /// Killed while the client clock ran 30 s behind the server's, resumed
@@ -1161,9 +1164,7 @@ async fn a_resume_on_a_corrected_clock_does_not_hide_a_landed_create() {
         tally(&outcomes),
         sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop)
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 /// Promise (b), by job: no row's outcome names a job made from other
@@ -1412,9 +1413,7 @@ async fn creates_always_answered_500_do_not_loop_forever() {
         tally(&outcomes),
         sim.stats().faults_of(writer_sim::FaultKind::Status500)
     );
-    assert_each_row_once(&outcomes, &rows, scenario);
-    assert_right_outputs(&outcomes, &rows, scenario);
-    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
 /// Found by the swarm (seed 1046): the resumed twin of the lost retry. Row

@@ -22,6 +22,8 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::invariants;
@@ -37,6 +39,8 @@ use writer_sim::{
 const APP: &str = "demo-product-descriptions";
 /// Simulated seconds per real second.
 const SCALE: f64 = 1000.0;
+/// The engine's default `max_server_hold`, in seconds.
+const MAX_SERVER_HOLD_SECS: i64 = 300;
 /// The seeds every `cargo test` runs.
 const CI_SEEDS: [u64; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
 
@@ -222,6 +226,7 @@ async fn run_seed(s: &Scenario) -> Result<String, String> {
         .total_count(s.total_count)
         .short_pages(s.short_pages)
         .faults(faults)
+        .request_log(true)
         .start()
         .await
         .map_err(|e| format!("simulator: {e}"))?;
@@ -291,7 +296,7 @@ async fn run_seed(s: &Scenario) -> Result<String, String> {
     }
     invariants::each_row_once(&outcomes, &rows)?;
     invariants::right_outputs(APP, &outcomes, &rows)?;
-    invariants::no_duplicate_jobs(&sim, APP, &rows)?;
+    invariants::no_duplicate_jobs(&sim, APP, &rows).map_err(|e| with_holds(e, &sim))?;
     invariants::no_job_retried_twice(&sim, APP)?;
     let stats = sim.stats();
     Ok(format!(
@@ -303,16 +308,79 @@ async fn run_seed(s: &Scenario) -> Result<String, String> {
     ))
 }
 
+/// `why` with the longest time the simulator held a create between its
+/// arrival and the job it made: the engine's promise assumes at most
+/// [`MAX_SERVER_HOLD_SECS`], and at 1000x a loaded machine can wake the
+/// held task late by more than that (a broken seed then says so).
+fn with_holds(why: String, sim: &Simulator) -> String {
+    let longest = sim
+        .request_log()
+        .iter()
+        .filter_map(|r| Some((r.made_job_at? - r.at).num_milliseconds()))
+        .max()
+        .unwrap_or(0);
+    let verdict = if longest > MAX_SERVER_HOLD_SECS * 1000 {
+        "past the engine's max_server_hold: the machine was too loaded for this clock"
+    } else {
+        "within the engine's max_server_hold"
+    };
+    format!(
+        "{why}; the longest a create was held before it made its job: {:.1} s ({verdict})",
+        longest as f64 / 1000.0
+    )
+}
+
+/// Watches how late the test's runtime wakes a 1 ms timer while a seed
+/// runs: at 1000x, a task woken 100 ms late acts 100 simulated seconds
+/// late, so a failing seed says how loaded the machine was (a held create
+/// made late enough falls past `max_server_hold`, outside the promise).
+struct LagMonitor {
+    worst_us: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LagMonitor {
+    fn start() -> Self {
+        let worst_us = Arc::new(AtomicU64::new(0));
+        let worst = worst_us.clone();
+        let task = tokio::spawn(async move {
+            let tick = Duration::from_millis(1);
+            loop {
+                let before = tokio::time::Instant::now();
+                tokio::time::sleep(tick).await;
+                let late = before.elapsed().saturating_sub(tick);
+                worst.fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+            }
+        });
+        Self { worst_us, task }
+    }
+
+    /// The latest wake-up seen so far.
+    fn worst(&self) -> Duration {
+        Duration::from_micros(self.worst_us.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for LagMonitor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Runs `seeds`, printing each result; returns the failures.
 async fn swarm(seeds: impl IntoIterator<Item = u64>) -> Vec<String> {
     let mut failures = Vec::new();
     for seed in seeds {
         let s = Scenario::draw(seed);
+        let lag = LagMonitor::start();
         match run_seed(&s).await {
             Ok(summary) => println!("seed {seed}: ok: {summary}"),
             Err(why) => {
+                let late = lag.worst();
                 let line = format!(
-                    "seed {seed}: {why}\n  scenario: {s:?}\n  repro: cargo xtask swarm --seed {seed}"
+                    "seed {seed}: {why}\n  the runtime woke up to {late:?} late ({:.0} simulated s)\n  \
+                     scenario: {s:?}\n  repro: cargo xtask swarm --seed {seed}",
+                    late.as_secs_f64() * SCALE
                 );
                 println!("{line}");
                 failures.push(line);
