@@ -139,28 +139,39 @@ pub(super) fn decide_exclusive(
         clusters.entry(key).or_default().push(c);
     }
     let mut verdicts = Vec::new();
+    // Orphans every explanation gives to a decided cluster: no other
+    // create's candidates.
+    let mut adopted: HashSet<usize> = HashSet::new();
+    let mut undecided = Vec::new();
     for members in clusters.values() {
         let in_cluster: HashSet<usize> = members.iter().copied().collect();
         let ours: Vec<usize> = (0..relevant.len())
             .filter(|&o| in_cluster.contains(&one[o]))
             .collect();
-        if invariant(&graph, &in_cluster, &ours) {
-            for &c in members {
-                match (0..relevant.len()).find(|&o| one[o] == c) {
-                    Some(o) => verdicts.push(Verdict::Adopt {
-                        key: pending[c].key.clone(),
-                        job_id: relevant[o].0.to_string(),
-                    }),
-                    None => verdicts.push(Verdict::NotLanded {
-                        key: pending[c].key.clone(),
-                    }),
-                }
-            }
+        if !invariant(&graph, &in_cluster, &ours) {
+            undecided.push((members, in_cluster));
             continue;
         }
+        for &c in members {
+            match (0..relevant.len()).find(|&o| one[o] == c) {
+                Some(o) => {
+                    adopted.insert(o);
+                    verdicts.push(Verdict::Adopt {
+                        key: pending[c].key.clone(),
+                        job_id: relevant[o].0.to_string(),
+                    });
+                }
+                None => verdicts.push(Verdict::NotLanded {
+                    key: pending[c].key.clone(),
+                }),
+            }
+        }
+    }
+    for (members, in_cluster) in undecided {
         // Undecided: wait while an unsettled create may explain one of the
         // cluster's orphans, else report.
         let touched: Vec<usize> = (0..relevant.len())
+            .filter(|o| !adopted.contains(o))
             .filter(|&o| graph.edges[o].iter().any(|c| in_cluster.contains(c)))
             .collect();
         let may_change = touched
@@ -349,5 +360,24 @@ mod tests {
         };
         let stamped = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         assert!(within(&window, stamped));
+    }
+
+    #[test]
+    fn an_orphan_adopted_by_one_row_is_no_candidate_of_another() {
+        // j2 and j3 lie only in b's and c's windows, so they take b and c
+        // (in either order: b and c are undecided); j1 must then be a's,
+        // and is adopted. j1 also lies in b's and c's windows, yet no
+        // explanation gives it to them: it is not their candidate.
+        let pending = [
+            with_inputs(p("a", 0, 10, true), "x"),
+            with_inputs(p("b", 0, 20, true), "y"),
+            with_inputs(p("c", 0, 20, true), "z"),
+        ];
+        let v = decide(&pending, &[("j1", 5), ("j2", 15), ("j3", 16)]).unwrap();
+        let unresolved = |key: &str| Verdict::Unresolved {
+            key: key.into(),
+            candidates: vec!["j2".into(), "j3".into()],
+        };
+        assert_eq!(v, [adopt("a", "j1"), unresolved("b"), unresolved("c")]);
     }
 }

@@ -25,6 +25,13 @@ use super::windows::{Recorded, Windows};
 
 pub(super) use super::ambiguous::{Ambiguous, LostRetry, RetryOf, TORN_REASON};
 
+/// Why a create reported because jobs of one second kept being split
+/// between list pages in its window may lack its own job among the
+/// candidates.
+const SPLIT_REASON: &str = "jobs created in the same second kept being split between list \
+    pages in its window, so a listing may have missed some of them: its own job may be missing \
+    from these candidates";
+
 /// A verdict reached before the input reached the row.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Early {
@@ -589,13 +596,14 @@ impl Reconciler {
     /// orphans in their window, so a list that keeps splitting them (a
     /// quiet application, the same page boundary) cannot stall the run.
     fn split_too_long(
-        &self,
+        &mut self,
         pending: &[Pending],
         listing: &Listing,
         now: Duration,
         decided: &[Verdict],
     ) -> Vec<Verdict> {
-        self.ambiguous
+        let verdicts: Vec<Verdict> = self
+            .ambiguous
             .iter()
             .filter(|a| now >= a.give_up_at && !decided.iter().any(|v| v.key() == a.key))
             .filter_map(|a| pending.iter().find(|p| p.key == a.key && p.settled))
@@ -615,7 +623,13 @@ impl Reconciler {
                     candidates,
                 }
             })
-            .collect()
+            .collect();
+        for v in &verdicts {
+            if let Some(a) = self.ambiguous.iter_mut().find(|a| a.key == v.key()) {
+                a.reason = format!("{}; {SPLIT_REASON}", a.reason);
+            }
+        }
+        verdicts
     }
 
     /// Keeps the windows of rows an earlier run reported among the

@@ -415,3 +415,34 @@ fn listings_that_judge_nothing_come_further_apart() {
     }
     assert_eq!(gaps, [10, 20, 40, 60, 60]);
 }
+
+/// A create whose window keeps holding jobs of one second split between
+/// pages is reported at its give-up time with the jobs no row owns in its
+/// window, and its reason says its own job may be missing from them (the
+/// split may hide it).
+#[test]
+fn a_create_reported_because_seconds_keep_splitting_says_its_job_may_be_missing() {
+    let mut r = reconciler();
+    r.add(ambiguous("a", 10), s(10));
+    let mut now = r.next_wake().unwrap();
+    let decided = loop {
+        assert!(matches!(r.step(now), Step::List { .. }));
+        let mut split = listing(&[("orphan", 20)], now);
+        split.ties = vec![t(20)];
+        let decided = r.listed(&split, now, false);
+        if !decided.is_empty() {
+            break decided;
+        }
+        now = r.next_wake().unwrap();
+    };
+    assert!(now >= s(10 + 900), "reported at its give-up time, not {now:?}");
+    let (a, verdict) = &decided[0];
+    assert_eq!(
+        *verdict,
+        Verdict::Unresolved {
+            key: "a".into(),
+            candidates: vec!["orphan".into()],
+        }
+    );
+    assert!(a.reason.contains("may be missing"), "{}", a.reason);
+}

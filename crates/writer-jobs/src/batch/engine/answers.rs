@@ -9,21 +9,24 @@ use super::*;
 const OVERLAP_MARGIN: Duration = Duration::from_secs(1);
 
 impl Engine {
+    /// A create's answer; `times` are when its intent was written (steady
+    /// clock) and when its request was first polled (clock time).
     pub(super) async fn on_created(
         &mut self,
         mut queued: Queued,
-        since: DateTime<Utc>,
+        times: (DateTime<Utc>, Duration),
         result: crate::Result<CreatedJob>,
     ) -> Result<(), BatchError> {
         self.creates.ended();
         self.reconciler.answered(&queued.row.key);
         let now = self.clock.now();
+        let (since, sent) = (times.0, self.reconciler.steady(times.1));
         let error = match result {
             Ok(created) => {
                 self.creates.answered(now);
                 let received = self.reconciler.steady(now);
                 self.reconciler
-                    .observe_create(since, received, created.created_at);
+                    .observe_create(sent, received, created.created_at);
                 self.sink.append(Record::Created {
                     key: queued.row.key.clone(),
                     job_id: created.id.clone(),
@@ -63,8 +66,9 @@ impl Engine {
             AfterFailure::Reconcile => {
                 tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
                 // The server may act on it until it has held it for as long
-                // as it can, counted from when it went on the wire.
-                let window = (since, self.reconciler.hold_until(since, now));
+                // as it can, counted from when it went on the wire (at the
+                // latest, when its request was first polled).
+                let window = (since, self.reconciler.hold_until(sent, now));
                 let open_for = (window.1 - self.reconciler.steady(now)).to_std();
                 let until = now + open_for.unwrap_or_default() + OVERLAP_MARGIN;
                 // Before any create of this run succeeded its window is

@@ -63,7 +63,13 @@ enum Event {
     Permitted(Queued),
     Created {
         queued: Queued,
+        /// When its intent was written (steady clock): the window's start.
         since: DateTime<Utc>,
+        /// When the request was first polled (clock time): it cannot have
+        /// reached the server before, and the server may act on it for the
+        /// hold after (the engine may be slow to poll a new create while it
+        /// waits on a slow consumer of outcomes).
+        sent: Duration,
         result: crate::Result<CreatedJob>,
     },
     Swept(SweepResult),
@@ -437,11 +443,14 @@ impl Engine {
         self.reconciler.sent(&queued.row.key, since);
         let client = self.create_client.clone();
         let app_id = self.settings.app_id.clone();
+        let clock = self.clock.clone();
         self.tasks.push(Box::pin(async move {
+            let sent = clock.now();
             let result = client.create_job(&app_id, &queued.row.inputs).await;
             Event::Created {
                 queued,
                 since,
+                sent,
                 result,
             }
         }));
@@ -548,8 +557,9 @@ impl Engine {
             Event::Created {
                 queued,
                 since,
+                sent,
                 result,
-            } => self.on_created(queued, since, result).await,
+            } => self.on_created(queued, (since, sent), result).await,
             Event::Permitted(queued) => self.on_permitted(queued),
             Event::Swept(result) => self.on_swept(result).await,
             Event::Retried {
