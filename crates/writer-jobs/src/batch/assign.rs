@@ -167,9 +167,25 @@ pub(super) fn decide_exclusive(
             }
         }
     }
+    verdicts.extend(undecided_verdicts(
+        &graph, &relevant, pending, &adopted, undecided,
+    ));
+    Some(verdicts)
+}
+
+/// The verdicts on the undecided clusters (`members` with their set):
+/// none while an unsettled create may explain one of a cluster's orphans,
+/// else each member reported with the orphans its window holds, but for
+/// those every explanation gives to a decided cluster (`adopted`).
+fn undecided_verdicts(
+    graph: &Graph,
+    relevant: &[(&str, DateTime<Utc>)],
+    pending: &[Pending],
+    adopted: &HashSet<usize>,
+    undecided: Vec<(&Vec<usize>, HashSet<usize>)>,
+) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
     for (members, in_cluster) in undecided {
-        // Undecided: wait while an unsettled create may explain one of the
-        // cluster's orphans, else report.
         let touched: Vec<usize> = (0..relevant.len())
             .filter(|o| !adopted.contains(o))
             .filter(|&o| graph.edges[o].iter().any(|c| in_cluster.contains(c)))
@@ -193,7 +209,7 @@ pub(super) fn decide_exclusive(
             });
         }
     }
-    Some(verdicts)
+    verdicts
 }
 
 /// Whether every explanation gives the cluster exactly the orphans `ours`

@@ -435,7 +435,10 @@ fn a_create_reported_because_seconds_keep_splitting_says_its_job_may_be_missing(
         }
         now = r.next_wake().unwrap();
     };
-    assert!(now >= s(10 + 900), "reported at its give-up time, not {now:?}");
+    assert!(
+        now >= s(10 + 900),
+        "reported at its give-up time, not {now:?}"
+    );
     let (a, verdict) = &decided[0];
     assert_eq!(
         *verdict,
