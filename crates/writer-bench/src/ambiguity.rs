@@ -241,9 +241,13 @@ pub fn verdicts(runs: &[Measured], out: &mut Vec<String>) {
         runs.len()
     ));
     let guesses: u64 = runs.iter().map(|m| m.unjustified).sum();
+    let unjudged: u64 = runs.iter().map(|m| m.unjudged).sum();
+    let late: u64 = runs.iter().map(|m| m.made_past_hold).sum();
     out.push(format!(
         "{}: 0 adoptions on a guess in every ambiguity run ({guesses} in {} runs; each is a job \
-         another explanation gives to another create or to none)",
+         another explanation gives to another create or to none; {unjudged} more adoptions not \
+         judged, their job made past the hold after the create arrived, which the simulator did \
+         for {late} unanswered creates in all)",
         crate::report::mark(guesses == 0),
         runs.len()
     ));

@@ -60,19 +60,79 @@ pub fn undecidable(creates: &[Unknown], hold: f64) -> usize {
 /// Of the jobs created at `adopted` (seconds; each the job of an unanswered
 /// create that a row took as its own), how many a client had no right to
 /// take: the create that made it could, in another explanation of the
-/// orphans, have made another job or none. Each is a lucky guess.
-pub fn unjustified(creates: &[Unknown], hold: f64, adopted: &[f64]) -> usize {
+/// orphans, have made another job or none. Each is a lucky guess. Returns
+/// the guesses, and apart the adoptions this oracle cannot judge: the
+/// server made the job later after the create arrived than `hold` (a
+/// loaded machine on a fast clock), which breaks the assumption both the
+/// oracle's explanations and the engine's windows rest on.
+pub fn unjustified(creates: &[Unknown], hold: f64, adopted: &[f64]) -> (usize, usize) {
     let oracle = Oracle::new(creates, hold);
-    adopted
-        .iter()
-        .filter(|&&t| {
-            let Some(owner) = creates.iter().position(|c| c.made == Some(t)) else {
-                return false;
-            };
-            let orphan = oracle.orphans.iter().position(|&o| o == t);
-            oracle.fates(owner, 2) != [orphan]
-        })
-        .count()
+    let (mut guesses, mut unjudged) = (0, 0);
+    for &t in adopted {
+        let Some(owner) = creates.iter().position(|c| c.made == Some(t)) else {
+            continue;
+        };
+        if past_hold(&creates[owner], hold) {
+            unjudged += 1;
+            continue;
+        }
+        let orphan = oracle.orphans.iter().position(|&o| o == t);
+        if oracle.fates(owner, 2) != [orphan] {
+            guesses += 1;
+        }
+    }
+    (guesses, unjudged)
+}
+
+/// Each guess among `adopted` (see [`unjustified`]) described: when its
+/// create arrived and made the job, and the other fates an explanation
+/// gives that create, with the creates that could have made each orphan;
+/// what a guess seen once needs to be understood.
+pub fn describe_guesses(creates: &[Unknown], hold: f64, adopted: &[f64]) -> Vec<String> {
+    let oracle = Oracle::new(creates, hold);
+    let mut out = Vec::new();
+    for &t in adopted {
+        let Some(owner) = creates.iter().position(|c| c.made == Some(t)) else {
+            continue;
+        };
+        let orphan = oracle.orphans.iter().position(|&o| o == t);
+        let fates = oracle.fates(owner, 4);
+        if past_hold(&creates[owner], hold) || fates == [orphan] {
+            continue;
+        }
+        let fates: Vec<String> = fates
+            .iter()
+            .map(|f| match f {
+                None => "none".to_string(),
+                Some(o) => format!(
+                    "the job made at {:.3} s (creates that may have made it arrived at {:?})",
+                    oracle.orphans[*o],
+                    oracle.adj[*o]
+                        .iter()
+                        .map(|&c| creates[c].at)
+                        .collect::<Vec<_>>()
+                ),
+            })
+            .collect();
+        out.push(format!(
+            "create arrived at {:.3} s made the job at {t:.3} s; its fates by the explanations: {}",
+            creates[owner].at,
+            fates.join("; ")
+        ));
+    }
+    out
+}
+
+/// How many of `creates` made their job later after they arrived than
+/// `hold`: the server (here, a simulator starved of CPU) broke the bound.
+pub fn made_past_hold(creates: &[Unknown], hold: f64) -> usize {
+    creates.iter().filter(|c| past_hold(c, hold)).count()
+}
+
+/// Whether `c` made its job later after it arrived than `hold` (beyond
+/// the rounding of times to microseconds).
+fn past_hold(c: &Unknown, hold: f64) -> bool {
+    c.made.is_some_and(|made| made > c.at + hold + 1e-3)
 }
 
 /// The orphans of a run and the creates each may belong to.
@@ -254,9 +314,20 @@ mod tests {
             unknown(50.0, Some(50.1)),
         ];
         // The job at 5.1 could be the first create's: taking it is a guess.
-        assert_eq!(unjustified(&creates, 10.0, &[5.1]), 1);
+        assert_eq!(unjustified(&creates, 10.0, &[5.1]), (1, 0));
         // The job at 50.1 can only be the third create's.
-        assert_eq!(unjustified(&creates, 10.0, &[50.1]), 0);
+        assert_eq!(unjustified(&creates, 10.0, &[50.1]), (0, 0));
+    }
+
+    #[test]
+    fn a_job_made_past_the_hold_is_not_judged() {
+        // The second create's job came 12 s after it arrived, past the
+        // 10 s hold: no explanation within the hold has it, so its
+        // adoption is not judged (and not called a guess).
+        let creates = [unknown(0.0, None), unknown(5.0, Some(17.0))];
+        assert_eq!(unjustified(&creates, 10.0, &[17.0]), (0, 1));
+        assert_eq!(made_past_hold(&creates, 10.0), 1);
+        assert_eq!(made_past_hold(&creates, 20.0), 0);
     }
 
     #[test]

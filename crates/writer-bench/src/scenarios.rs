@@ -321,6 +321,12 @@ pub struct Measured {
     /// explanation of the orphans gives that create another fate: lucky
     /// guesses, which the batch must never make (see [`crate::oracle`]).
     pub unjustified: u64,
+    /// Adoptions the oracle cannot judge: their create's job was made
+    /// past the hold (see [`oracle::unjustified`]).
+    pub unjudged: u64,
+    /// Unanswered creates whose job the simulator made later after their
+    /// arrival than the hold (a loaded machine on a fast clock).
+    pub made_past_hold: u64,
     /// Whether the batch declared the application exclusive.
     pub exclusive: bool,
     /// The batch's `max_server_hold` (`None`: the library's default).
@@ -629,7 +635,11 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         .filter(|us| made.contains(us))
         .map(|us| us as f64 / 1e6)
         .collect();
-    let unjustified = oracle::unjustified(&unknown, hold, &adopted) as u64;
+    let (unjustified, unjudged) = oracle::unjustified(&unknown, hold, &adopted);
+    let made_past_hold = oracle::made_past_hold(&unknown, hold) as u64;
+    for guess in oracle::describe_guesses(&unknown, hold, &adopted) {
+        progress(&format!("adopted on a guess: {guess}"));
+    }
     let breakdown = Breakdown::of(
         log.iter().map(log_entry),
         summary.started_us,
@@ -666,7 +676,9 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         ambiguous_landed,
         unknown_creates: unknown.len() as u64,
         undecidable,
-        unjustified,
+        unjustified: unjustified as u64,
+        unjudged: unjudged as u64,
+        made_past_hold,
         exclusive: job.exclusive,
         max_server_hold_secs: job.max_server_hold_secs,
         less_overlap: job.less_overlap,
