@@ -328,15 +328,18 @@ async fn run_on(
     collect_within(run, bound, sim, rows.len(), scenario).await
 }
 
-/// How many creates the server dropped after making their job: a test of
-/// lost answers fails unless some were.
-fn assert_some_dropped_after_landing(sim: &Simulator, scenario: &str) -> u64 {
+/// Prints the run's tally and how many creates the server dropped after
+/// making their job: a test of lost answers fails unless some were.
+fn assert_some_dropped_after_landing(sim: &Simulator, outcomes: &[Outcome], scenario: &str) {
     let dropped = sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop);
+    println!(
+        "{scenario}: {:?}; creates dropped after landing {dropped}",
+        tally(outcomes)
+    );
     assert!(
         dropped > 0,
         "{scenario}: some creates were dropped after landing"
     );
-    dropped
 }
 
 // ----- 1. a create held past the client's timeout ----------------------------
@@ -899,11 +902,7 @@ async fn a_list_slower_than_the_read_timeout_still_settles_lost_creates() {
         scenario,
     )
     .await;
-    let dropped = assert_some_dropped_after_landing(&sim, scenario);
-    println!(
-        "{scenario}: {:?}; creates dropped after landing {dropped}",
-        tally(&outcomes)
-    );
+    assert_some_dropped_after_landing(&sim, &outcomes, scenario);
     assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
@@ -940,11 +939,7 @@ async fn a_busy_list_moving_by_more_than_a_page_per_read_still_settles_lost_crea
         scenario,
     )
     .await;
-    let dropped = assert_some_dropped_after_landing(&sim, scenario);
-    println!(
-        "{scenario}: {:?}; creates dropped after landing {dropped}",
-        tally(&outcomes)
-    );
+    assert_some_dropped_after_landing(&sim, &outcomes, scenario);
     assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
