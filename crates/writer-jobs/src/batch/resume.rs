@@ -19,7 +19,12 @@ use super::Row;
 use super::journal::{Binding, Decision};
 use super::reconcile::{SkewEstimate, shift};
 use super::reconciler::{Ambiguous, LostRetry, TORN_REASON};
-use super::windows::Recorded;
+use super::windows::{MAX_SEND_DELAY, Recorded};
+
+/// [`MAX_SEND_DELAY`] as a span of time.
+fn send_delay() -> chrono::Duration {
+    chrono::Duration::from_std(MAX_SEND_DELAY).unwrap_or(chrono::Duration::zero())
+}
 
 /// What the journal knows about one row.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -330,7 +335,9 @@ impl ResumeCursor {
     fn ambiguous(&self, key: &str, r: &RowState, row: Option<Row>) -> Option<Ambiguous> {
         let last = r.intent_at?;
         let since = r.first_intent_at.unwrap_or(last).min(last);
-        let until = shift(last, self.hold);
+        // The create went on the wire at most MAX_SEND_DELAY after its
+        // intent (else it was queued again, with a new intent).
+        let until = shift(last, self.hold + send_delay());
         let until = r.ambiguous_until.map_or(until, |u| u.max(until));
         let reason = "an earlier run sent the create but recorded no answer";
         let mut a = Ambiguous::new(key.to_string(), row, r.seq, 1, (since, until), reason);
@@ -402,7 +409,9 @@ mod tests {
         };
         let mut c = cursor(vec![("a", future)]);
         let a = &c.left_ambiguous()[0];
-        assert_eq!((a.since, a.until), (t(5000), t(5300)));
+        // The hold (300 s) after the latest the create can have gone on
+        // the wire: its intent plus MAX_SEND_DELAY (1 s).
+        assert_eq!((a.since, a.until), (t(5000), t(5301)));
     }
 
     #[test]

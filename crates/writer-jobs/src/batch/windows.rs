@@ -38,6 +38,14 @@ use chrono::{DateTime, Utc};
 use super::pacer::steady_time;
 use super::reconcile::{SkewEstimate, shift};
 
+/// The longest a create may wait between its intent being written and
+/// its request being first polled: a create polled later (the engine was
+/// waiting on a slow consumer of outcomes) is not sent but queued again
+/// with a new intent, so that a window rebuilt on resume from an intent
+/// alone (the journal records no send time) ends this much past the
+/// intent's hold, and no later.
+pub(super) const MAX_SEND_DELAY: Duration = Duration::from_secs(1);
+
 /// Slack added on each side of a measured clock-offset bound (rounding of
 /// the times it was measured from).
 pub(super) const SKEW_SLACK: chrono::Duration = chrono::Duration::milliseconds(50);

@@ -34,7 +34,7 @@ use super::reconciler::{Ambiguous, Early, Limits, Reconciler, RetryOf, Step};
 use super::resume::{Placed, ResumeCursor};
 use super::sink::{Sink, Snapshot};
 use super::tracking::{NewJob, Seen, Tracked, Tracker};
-use super::windows::Windows;
+use super::windows::{MAX_SEND_DELAY, Windows};
 use super::{AmbiguousPolicy, Batch, BatchError, Outcome, OutcomeResult, Progress, Row};
 use crate::Client;
 use crate::clock::SharedClock;
@@ -73,6 +73,9 @@ enum Event {
         sent: Duration,
         result: crate::Result<CreatedJob>,
     },
+    /// A create first polled more than [`MAX_SEND_DELAY`] after its
+    /// intent: not sent, to be queued again with a new intent.
+    Unsent(Queued),
     Swept(SweepResult),
     Retried {
         job_id: String,
@@ -382,6 +385,10 @@ impl Engine {
                 result,
             } => self.on_created(queued, (since, sent), result).await,
             Event::Permitted(queued) => self.on_permitted(queued),
+            Event::Unsent(queued) => {
+                self.on_unsent(queued);
+                Ok(())
+            }
             Event::Swept(result) => self.on_swept(result).await,
             Event::Retried {
                 job_id,

@@ -65,7 +65,8 @@ impl Engine {
             self.creates.ended();
             return Ok(());
         }
-        let since = self.reconciler.steady(self.clock.now());
+        let intended = self.clock.now();
+        let since = self.reconciler.steady(intended);
         queued.creates += 1;
         self.sink.append(Record::Intent {
             key: queued.row.key.clone(),
@@ -80,6 +81,9 @@ impl Engine {
         let clock = self.clock.clone();
         self.tasks.push(Box::pin(async move {
             let sent = clock.now();
+            if sent.saturating_sub(intended) > MAX_SEND_DELAY {
+                return Event::Unsent(queued);
+            }
             let result = client.create_job(&app_id, &queued.row.inputs).await;
             Event::Created {
                 queued,
@@ -89,6 +93,19 @@ impl Engine {
             }
         }));
         Ok(())
+    }
+
+    /// A create first polled too long after its intent (see
+    /// [`MAX_SEND_DELAY`]): it was not sent, so its row is queued again at
+    /// the front and gets a new permit and a new intent. The intent left
+    /// in the journal without an answer is covered by the new one (a
+    /// resumed run's window runs from a row's first intent).
+    pub(super) fn on_unsent(&mut self, mut queued: Queued) {
+        tracing::debug!(key = %queued.row.key, "create polled late after its intent; queued again");
+        self.creates.ended();
+        self.reconciler.answered(&queued.row.key);
+        queued.creates -= 1;
+        self.creates.push_front(queued);
     }
 
     /// What the sweep scheduler needs to space the next sweep.
