@@ -39,8 +39,8 @@ use super::pacer::steady_time;
 use super::reconcile::{SkewEstimate, shift};
 
 /// The longest a create may wait between its intent being written and
-/// its request being first polled: a create polled later (the engine was
-/// waiting on a slow consumer of outcomes) is not sent but queued again
+/// its request being first polled: a create polled later (a starved
+/// runtime) is not sent but queued again
 /// with a new intent, so that a window rebuilt on resume from an intent
 /// alone (the journal records no send time) ends this much past the
 /// intent's hold, and no later.

@@ -68,8 +68,8 @@ enum Event {
         since: DateTime<Utc>,
         /// When the request was first polled (clock time): it cannot have
         /// reached the server before, and the server may act on it for the
-        /// hold after (the engine may be slow to poll a new create while it
-        /// waits on a slow consumer of outcomes).
+        /// hold after (its task is polled by the runtime, at once unless the
+        /// machine is starved).
         sent: Duration,
         result: crate::Result<CreatedJob>,
     },
@@ -118,6 +118,12 @@ pub(super) struct Engine {
     /// Rows whose job id another row already had, to be reported.
     collisions: Vec<Outcome>,
     tasks: FuturesUnordered<BoxFuture<'static, Event>>,
+    /// Creates on their way, each a task of its own: a create must go on
+    /// the wire right after its intent and finish its exchange whatever
+    /// the engine is doing (it may wait on a slow consumer of outcomes),
+    /// since its window is counted from its send. Dropped with the engine
+    /// (a killed run), they are aborted.
+    creates_running: tokio::task::JoinSet<Event>,
     /// Finished jobs the running sweep read, handed over as soon as read
     /// (the sender goes with each sweep).
     finished_tx: mpsc::UnboundedSender<Job>,
@@ -215,6 +221,7 @@ impl Engine {
             resume,
             collisions: Vec::new(),
             tasks: FuturesUnordered::new(),
+            creates_running: tokio::task::JoinSet::new(),
             finished_tx,
             finished_rx,
             listing: None,
@@ -272,6 +279,14 @@ impl Engine {
                 Some(event) = self.tasks.next(), if !self.tasks.is_empty() => {
                     self.handle(event).await?;
                 }
+                Some(joined) = self.creates_running.join_next(), if !self.creates_running.is_empty() => {
+                    match joined {
+                        Ok(event) => self.handle(event).await?,
+                        // A create task never panics but through a bug:
+                        // carry it on as the engine's own.
+                        Err(error) => std::panic::resume_unwind(error.into_panic()),
+                    }
+                }
                 Some(job) = self.finished_rx.recv() => {
                     let now = self.clock.now();
                     self.observe(job, self.sweeps.started(), now).await?;
@@ -310,6 +325,7 @@ impl Engine {
             && self.tracker.is_empty()
             && (self.reconciler.is_empty() || self.stopping)
             && self.tasks.is_empty()
+            && self.creates_running.is_empty()
     }
 
     fn can_read_rows(&self) -> bool {

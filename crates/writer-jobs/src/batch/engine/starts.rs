@@ -79,7 +79,7 @@ impl Engine {
         let client = self.create_client.clone();
         let app_id = self.settings.app_id.clone();
         let clock = self.clock.clone();
-        self.tasks.push(Box::pin(async move {
+        self.creates_running.spawn(async move {
             let sent = clock.now();
             if sent.saturating_sub(intended) > MAX_SEND_DELAY {
                 return Event::Unsent(queued);
@@ -91,7 +91,7 @@ impl Engine {
                 sent,
                 result,
             }
-        }));
+        });
         Ok(())
     }
 
