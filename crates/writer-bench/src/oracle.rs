@@ -57,47 +57,40 @@ pub fn undecidable(creates: &[Unknown], hold: f64) -> usize {
         .count()
 }
 
+/// What the oracle says of the adoptions of a run (see [`unjustified`]).
+#[derive(Debug, Default, PartialEq)]
+pub struct Judged {
+    /// Each lucky guess, described: when its create arrived and made the
+    /// job, and the fates the explanations give that create, with the
+    /// creates that could have made each orphan (what a guess seen once
+    /// needs to be understood).
+    pub guesses: Vec<String>,
+    /// Adoptions this oracle cannot judge (their job made past the hold).
+    pub unjudged: usize,
+}
+
 /// Of the jobs created at `adopted` (seconds; each the job of an unanswered
-/// create that a row took as its own), how many a client had no right to
+/// create that a row took as its own), the ones a client had no right to
 /// take: the create that made it could, in another explanation of the
-/// orphans, have made another job or none. Each is a lucky guess. Returns
-/// the guesses, and apart the adoptions this oracle cannot judge: the
-/// server made the job later after the create arrived than `hold` (a
-/// loaded machine on a fast clock), which breaks the assumption both the
-/// oracle's explanations and the engine's windows rest on.
-pub fn unjustified(creates: &[Unknown], hold: f64, adopted: &[f64]) -> (usize, usize) {
+/// orphans, have made another job or none. Each is a lucky guess. Apart:
+/// the adoptions this oracle cannot judge, whose job the server made later
+/// after the create arrived than `hold` (a loaded machine on a fast
+/// clock), which breaks the assumption both the oracle's explanations and
+/// the engine's windows rest on.
+pub fn unjustified(creates: &[Unknown], hold: f64, adopted: &[f64]) -> Judged {
     let oracle = Oracle::new(creates, hold);
-    let (mut guesses, mut unjudged) = (0, 0);
+    let mut judged = Judged::default();
     for &t in adopted {
         let Some(owner) = creates.iter().position(|c| c.made == Some(t)) else {
             continue;
         };
         if past_hold(&creates[owner], hold) {
-            unjudged += 1;
+            judged.unjudged += 1;
             continue;
         }
-        let orphan = oracle.orphans.iter().position(|&o| o == t);
-        if oracle.fates(owner, 2) != [orphan] {
-            guesses += 1;
-        }
-    }
-    (guesses, unjudged)
-}
-
-/// Each guess among `adopted` (see [`unjustified`]) described: when its
-/// create arrived and made the job, and the other fates an explanation
-/// gives that create, with the creates that could have made each orphan;
-/// what a guess seen once needs to be understood.
-pub fn describe_guesses(creates: &[Unknown], hold: f64, adopted: &[f64]) -> Vec<String> {
-    let oracle = Oracle::new(creates, hold);
-    let mut out = Vec::new();
-    for &t in adopted {
-        let Some(owner) = creates.iter().position(|c| c.made == Some(t)) else {
-            continue;
-        };
         let orphan = oracle.orphans.iter().position(|&o| o == t);
         let fates = oracle.fates(owner, 4);
-        if past_hold(&creates[owner], hold) || fates == [orphan] {
+        if fates == [orphan] {
             continue;
         }
         let fates: Vec<String> = fates
@@ -114,13 +107,13 @@ pub fn describe_guesses(creates: &[Unknown], hold: f64, adopted: &[f64]) -> Vec<
                 ),
             })
             .collect();
-        out.push(format!(
+        judged.guesses.push(format!(
             "create arrived at {:.3} s made the job at {t:.3} s; its fates by the explanations: {}",
             creates[owner].at,
             fates.join("; ")
         ));
     }
-    out
+    judged
 }
 
 /// How many of `creates` made their job later after they arrived than
@@ -314,9 +307,11 @@ mod tests {
             unknown(50.0, Some(50.1)),
         ];
         // The job at 5.1 could be the first create's: taking it is a guess.
-        assert_eq!(unjustified(&creates, 10.0, &[5.1]), (1, 0));
+        let j = unjustified(&creates, 10.0, &[5.1]);
+        assert_eq!((j.guesses.len(), j.unjudged), (1, 0));
         // The job at 50.1 can only be the third create's.
-        assert_eq!(unjustified(&creates, 10.0, &[50.1]), (0, 0));
+        let j = unjustified(&creates, 10.0, &[50.1]);
+        assert_eq!((j.guesses.len(), j.unjudged), (0, 0));
     }
 
     #[test]
@@ -325,7 +320,8 @@ mod tests {
         // 10 s hold: no explanation within the hold has it, so its
         // adoption is not judged (and not called a guess).
         let creates = [unknown(0.0, None), unknown(5.0, Some(17.0))];
-        assert_eq!(unjustified(&creates, 10.0, &[17.0]), (0, 1));
+        let j = unjustified(&creates, 10.0, &[17.0]);
+        assert_eq!((j.guesses.len(), j.unjudged), (0, 1));
         assert_eq!(made_past_hold(&creates, 10.0), 1);
         assert_eq!(made_past_hold(&creates, 20.0), 0);
     }

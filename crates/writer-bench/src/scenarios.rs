@@ -635,9 +635,9 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         .filter(|us| made.contains(us))
         .map(|us| us as f64 / 1e6)
         .collect();
-    let (unjustified, unjudged) = oracle::unjustified(&unknown, hold, &adopted);
+    let judged = oracle::unjustified(&unknown, hold, &adopted);
     let made_past_hold = oracle::made_past_hold(&unknown, hold) as u64;
-    for guess in oracle::describe_guesses(&unknown, hold, &adopted) {
+    for guess in &judged.guesses {
         progress(&format!("adopted on a guess: {guess}"));
     }
     let breakdown = Breakdown::of(
@@ -676,8 +676,8 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         ambiguous_landed,
         unknown_creates: unknown.len() as u64,
         undecidable,
-        unjustified: unjustified as u64,
-        unjudged: unjudged as u64,
+        unjustified: judged.guesses.len() as u64,
+        unjudged: judged.unjudged as u64,
         made_past_hold,
         exclusive: job.exclusive,
         max_server_hold_secs: job.max_server_hold_secs,
