@@ -25,6 +25,8 @@
 //! is one augmenting-path matching (Kuhn's algorithm) with some edges
 //! banned; past [`MAX_WORK`] the batch falls back to per-window rules.
 
+#[cfg(test)]
+use std::collections::BTreeSet;
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -395,5 +397,157 @@ mod tests {
             candidates: vec!["j2".into(), "j3".into()],
         };
         assert_eq!(v, [adopt("a", "j1"), unresolved("b"), unresolved("c")]);
+    }
+
+    /// Differential check against brute force: on small random instances,
+    /// every explanation (an injective map of each relevant orphan to a
+    /// create whose window holds it) is enumerated, and each verdict must
+    /// hold in all of them: a decided cluster's adopted orphans are exactly
+    /// the ones every explanation gives it (its other members did not
+    /// land), and an unresolved row lists every orphan some explanation
+    /// gives it. No explanation means `None`.
+    mod against_brute_force {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        fn explanations(
+            edges: &[Vec<usize>],
+            o: usize,
+            used: &mut Vec<bool>,
+            current: &mut Vec<usize>,
+            out: &mut Vec<Vec<usize>>,
+        ) {
+            if o == edges.len() {
+                out.push(current.clone());
+                return;
+            }
+            for &c in &edges[o] {
+                if !used[c] {
+                    used[c] = true;
+                    current.push(c);
+                    explanations(edges, o + 1, used, current, out);
+                    current.pop();
+                    used[c] = false;
+                }
+            }
+        }
+
+        type Case = (Vec<(i64, i64, bool, bool, u8)>, Vec<i64>);
+
+        fn case() -> impl Strategy<Value = Case> {
+            (
+                prop::collection::vec(
+                    (
+                        0i64..20,
+                        0i64..12,
+                        prop::bool::weighted(0.8),
+                        prop::bool::weighted(0.85),
+                        0u8..3,
+                    ),
+                    1..6,
+                ),
+                prop::collection::vec(0i64..32, 0..6),
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn every_verdict_holds_in_every_explanation((creates, stamps) in case()) {
+                let pending: Vec<Pending> = creates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(start, len, settled, _, label))| {
+                        let p = p(&format!("r{i}"), start, start + len, settled);
+                        match label {
+                            0 => p,
+                            1 => with_inputs(p, "x"),
+                            _ => with_inputs(p, "y"),
+                        }
+                    })
+                    .collect();
+                let covered: HashSet<String> = creates
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.3)
+                    .map(|(i, _)| format!("r{i}"))
+                    .collect();
+                let ids: Vec<String> = (0..stamps.len()).map(|o| format!("j{o}")).collect();
+                let orphans: Vec<(&str, DateTime<Utc>)> = stamps
+                    .iter()
+                    .zip(&ids)
+                    .map(|(&at, id)| (id.as_str(), t(at)))
+                    .collect();
+                let relevant: Vec<usize> = (0..orphans.len())
+                    .filter(|&o| pending.iter().any(|p| within(p, orphans[o].1)))
+                    .collect();
+                let edges: Vec<Vec<usize>> = relevant
+                    .iter()
+                    .map(|&o| (0..pending.len()).filter(|&c| within(&pending[c], orphans[o].1)).collect())
+                    .collect();
+                let mut all = Vec::new();
+                explanations(&edges, 0, &mut vec![false; pending.len()], &mut Vec::new(), &mut all);
+                let verdicts = decide_exclusive(&pending, &orphans, &|p| covered.contains(&p.key));
+                let Some(verdicts) = verdicts else {
+                    prop_assert!(all.is_empty(), "None although {} explanations exist", all.len());
+                    return Ok(());
+                };
+                prop_assert!(!all.is_empty(), "verdicts {verdicts:?} without any explanation");
+                let index = |key: &str| pending.iter().position(|p| p.key == key).unwrap();
+                let decidable = |c: usize| pending[c].settled && covered.contains(&pending[c].key);
+                let cluster = |c: usize| -> Vec<usize> {
+                    match &pending[c].inputs {
+                        Some(fp) => (0..pending.len())
+                            .filter(|&d| decidable(d) && pending[d].inputs.as_ref() == Some(fp))
+                            .collect(),
+                        None => vec![c],
+                    }
+                };
+                // Per explanation, the orphans (by id) each create gets.
+                let given: Vec<HashMap<usize, &str>> = all
+                    .iter()
+                    .map(|e| e.iter().enumerate().map(|(r, &c)| (c, orphans[relevant[r]].0)).collect())
+                    .collect();
+                let mut seen = HashSet::new();
+                for v in &verdicts {
+                    let c = index(v.key());
+                    prop_assert!(seen.insert(c), "two verdicts for {}: {verdicts:?}", v.key());
+                    prop_assert!(decidable(c), "a verdict on an undecidable create: {v:?}");
+                    let members = cluster(c);
+                    match v {
+                        Verdict::Adopt { .. } | Verdict::NotLanded { .. } => {
+                            let adopted: BTreeSet<&str> = verdicts
+                                .iter()
+                                .filter(|w| members.contains(&index(w.key())))
+                                .filter_map(|w| match w {
+                                    Verdict::Adopt { job_id, .. } => Some(job_id.as_str()),
+                                    _ => None,
+                                })
+                                .collect();
+                            for (e, g) in given.iter().enumerate() {
+                                let got: BTreeSet<&str> =
+                                    members.iter().filter_map(|m| g.get(m).copied()).collect();
+                                prop_assert_eq!(
+                                    &got, &adopted,
+                                    "{:?} decided, but explanation {:?} gives its cluster other orphans; verdicts {:?}",
+                                    v, all[e], verdicts
+                                );
+                            }
+                        }
+                        Verdict::Unresolved { candidates, .. } => {
+                            for g in &given {
+                                if let Some(o) = g.get(&c) {
+                                    prop_assert!(
+                                        candidates.iter().any(|id| id == o),
+                                        "{:?} misses {} that an explanation gives it", v, o
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
