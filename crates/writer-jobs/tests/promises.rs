@@ -1484,3 +1484,86 @@ async fn a_resume_keeps_a_lost_retrys_window() {
     assert_own_jobs(&sim, &outcomes, &rows, scenario);
     assert_no_duplicate_jobs(&sim, &rows, scenario);
 }
+
+/// A job-level retry waits for the request budget like any request. Its
+/// intent must be written when it goes on the wire, not when the sweep
+/// saw the job failed: a resumed run rebuilds the lost retry's window from
+/// the intent alone, and a retry sent 30 s after an intent written early
+/// made its job outside that window, so the resumed run judged it "did
+/// not land" and made the row's job again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_covers_a_lost_retry_that_waited_for_its_permit() {
+    let scenario = "a retry held 30 s by the rate limit, its answer lost, killed, resumed";
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(SEED_FIRST_JOB_FAILS)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.5),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("slow-retry.journal");
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(1, "slowretry");
+    let batch = Batch::new(client, APP)
+        .journal(&journal)
+        .job_retries(2)
+        .rate(Rate::per_minute(2.0).with_burst(1))
+        .max_server_hold(Duration::from_secs(2));
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let run = batch.clone().run(rx).await.expect("batch starts");
+    tx.unbounded_send(rows[0].clone()).unwrap();
+    wait_created(&run, 1, scenario).await;
+    assert!(
+        first_job_fails(&sim),
+        "{scenario}: setup: the seed must fail row 0's first job"
+    );
+    sim.set_faults(FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap())
+        .unwrap();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sim.stats().faults_of(writer_sim::FaultKind::AcceptThenDrop) == 0 {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{scenario}: setup: the retry was not dropped in time"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // kill -9 once the retry made its job: the journal stays as it was.
+    drop(run);
+    drop(tx);
+    sim.set_faults(FaultConfig::none()).unwrap();
+
+    let run = run_resuming(&batch, &rows).await;
+    let outcomes = collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario).await;
+    println!(
+        "{scenario}: resumed: {:?}; retry jobs {}",
+        tally(&outcomes),
+        sim.stats().retry_jobs_created
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert_right_outputs(&outcomes, &rows, scenario);
+    assert_no_duplicate_jobs(&sim, &rows, scenario);
+    if let Err(twice) = common::invariants::no_job_retried_twice(&sim, APP) {
+        panic!("{scenario}: promise (a) broken, a job was retried twice: {twice}");
+    }
+    // The retry made a job: the row took it, or reports it as a candidate.
+    for id in sim.job_ids(APP) {
+        if sim.job(&id).is_some_and(|j| j.origin == JobOrigin::Retry) {
+            let claimed = outcomes.iter().any(|o| match &o.result {
+                OutcomeResult::Ambiguous { candidates, .. } => candidates.contains(&id),
+                _ => o.job_id.as_deref() == Some(id.as_str()),
+            });
+            assert!(
+                claimed,
+                "{scenario}: promise (d) broken, the retry's job {id} is neither the row's nor \
+                 among its candidates: {outcomes:?}\njournal:\n{}",
+                std::fs::read_to_string(&journal).unwrap_or_default()
+            );
+        }
+    }
+}

@@ -95,6 +95,13 @@ impl Pacer {
         self.acquire(Operation::Create).await;
     }
 
+    /// Waits for a job-level retry's permit, as for a create: a retry the
+    /// server answers with a new id is a create, so its intent too is
+    /// written when it goes on the wire.
+    pub(crate) async fn retry_permit(&self) {
+        self.acquire(Operation::Retry).await;
+    }
+
     /// Resolves when the breaker's state changes (or after `max`).
     pub(crate) async fn changed_or(&self, max: Duration) {
         let notified = self.inner.changed.notified();
@@ -128,9 +135,12 @@ impl Inner {
         let mut breaker = lock(&self.breaker);
         match breaker.gate() {
             Gate::Open => None,
-            // A create is never the probe: a probe that fails must not
-            // leave a row ambiguous.
-            Gate::ReadsOnly | Gate::ProbeAt(_) if op == Operation::Create => {
+            // A create (or a job-level retry, which may make a job) is
+            // never the probe: a probe that fails must not leave a row
+            // ambiguous.
+            Gate::ReadsOnly | Gate::ProbeAt(_)
+                if matches!(op, Operation::Create | Operation::Retry) =>
+            {
                 Some(Duration::from_secs(1))
             }
             Gate::ReadsOnly => None,

@@ -204,7 +204,8 @@ impl ResumeCursor {
             .map(|(key, at, run)| LostRetry {
                 key: key.clone(),
                 sent: *at,
-                until: shift(*at, self.hold),
+                // Sent at most MAX_SEND_DELAY after its intent.
+                until: shift(*at, self.hold + send_delay()),
                 clock: Recorded::EarlierRun(*run),
             })
             .collect()
@@ -507,7 +508,7 @@ mod tests {
             vec![LostRetry {
                 key: "a".into(),
                 sent: t(2000),
-                until: t(2300),
+                until: t(2301),
                 clock: Recorded::EarlierRun(2),
             }]
         );

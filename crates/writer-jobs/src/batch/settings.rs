@@ -168,6 +168,9 @@ impl Batch {
     }
 
     /// How many times to retry a failed job with the retry endpoint (default 0).
+    /// Each retry is sent once, after its permit, like a create: a retry the
+    /// server answers with a new id makes a job, so one whose answer is lost
+    /// is reconciled, never sent again blind.
     pub fn job_retries(mut self, n: u32) -> Self {
         self.job_retries = n;
         self

@@ -181,26 +181,7 @@ impl Engine {
                 Ok(())
             }
             Seen::Retry { key } => {
-                let sent_at = self.reconciler.steady(now);
-                let job_id = job.id;
-                self.sink.append(Record::RetryIntent {
-                    key,
-                    from: job_id.clone(),
-                    at: sent_at,
-                })?;
-                // Answered with a new id, a retry is a create: until its
-                // answer comes, its job may be an orphan no other row may
-                // take.
-                self.reconciler.sent(&retry_on_wire(&job_id), sent_at);
-                let client = self.client.clone();
-                self.tasks.push(Box::pin(async move {
-                    let result = client.retry_job(&job_id).await;
-                    Event::Retried {
-                        job_id,
-                        sent_at,
-                        result,
-                    }
-                }));
+                self.request_retry_permit(key, job.id);
                 Ok(())
             }
             Seen::Finished(t) => {
@@ -226,6 +207,55 @@ impl Engine {
                 self.finish_job(t, &job, result).await
             }
         }
+    }
+
+    /// Waits, off the engine's loop, for the permit of a retry of the
+    /// failed job `job_id` (row `key`).
+    pub(super) fn request_retry_permit(&mut self, key: String, job_id: String) {
+        let pacer = self.pacer.clone();
+        self.tasks.push(Box::pin(async move {
+            pacer.retry_permit().await;
+            Event::RetryPermitted { key, job_id }
+        }));
+    }
+
+    /// Once permitted, as for a create: the intent is written with the time
+    /// the retry goes on the wire (a resumed run rebuilds a lost retry's
+    /// window from it), and the retry is sent exactly once. A row that
+    /// ended meanwhile (its deadline passed) or a stopping run sends
+    /// nothing: a resumed run retries a job it finds still failed.
+    pub(super) fn on_retry_permitted(
+        &mut self,
+        key: String,
+        job_id: String,
+    ) -> Result<(), BatchError> {
+        if self.stopping || self.tracker.key_of(&job_id).as_deref() != Some(key.as_str()) {
+            return Ok(());
+        }
+        let intended = self.clock.now();
+        let sent_at = self.reconciler.steady(intended);
+        self.sink.append(Record::RetryIntent {
+            key: key.clone(),
+            from: job_id.clone(),
+            at: sent_at,
+        })?;
+        // Answered with a new id, a retry is a create: until its answer
+        // comes, its job may be an orphan no other row may take.
+        self.reconciler.sent(&retry_on_wire(&job_id), sent_at);
+        let client = self.create_client.clone();
+        let clock = self.clock.clone();
+        self.creates_running.spawn(async move {
+            if clock.now().saturating_sub(intended) > MAX_SEND_DELAY {
+                return Event::RetryUnsent { key, job_id };
+            }
+            let result = client.retry_job(&job_id).await;
+            Event::Retried {
+                job_id,
+                sent_at,
+                result,
+            }
+        });
+        Ok(())
     }
 
     pub(super) async fn on_retried(
@@ -257,6 +287,13 @@ impl Engine {
             // not retry it: fetch it to learn what it is doing now, and
             // count the attempt, so the retries stay bounded.
             Err(Error::Conflict { .. }) => self.tracker.retry_unanswered(&job_id, now),
+            // Surely not acted on (refused with 429, or no connection): sent
+            // again after a new permit, as a create would be (the row's
+            // deadline bounds this).
+            Err(error) if after_failure(&error) == AfterFailure::Requeue => {
+                tracing::debug!(%job_id, %error, "retry not taken; sending it again");
+                self.request_retry_permit(key, job_id);
+            }
             Err(error) if error.is_transient() || matches!(error, Error::Ambiguous { .. }) => {
                 // The retry may or may not have landed: look at the job
                 // before trying again, and count the attempt either way. A
@@ -302,6 +339,6 @@ impl Engine {
 
 /// The reconciler's name for a job-level retry of `job_id` on the wire
 /// (never a row's key, so no verdict is ever carried out on it).
-fn retry_on_wire(job_id: &str) -> String {
+pub(super) fn retry_on_wire(job_id: &str) -> String {
     format!("retry of job {job_id} on the wire")
 }

@@ -44,6 +44,7 @@ use crate::model::{CreatedJob, Job, JobStatus, Output, RetriedJob};
 use crate::throttle::Throttle;
 
 mod answers;
+use answers::retry_on_wire;
 mod rows;
 mod starts;
 mod verdicts;
@@ -77,10 +78,23 @@ enum Event {
     /// intent: not sent, to be queued again with a new intent.
     Unsent(Queued),
     Swept(SweepResult),
+    /// A job-level retry's permit was granted: its intent is written and
+    /// it is sent.
+    RetryPermitted {
+        key: String,
+        job_id: String,
+    },
     Retried {
         job_id: String,
+        /// When its intent was written (steady clock): the window's start.
         sent_at: DateTime<Utc>,
         result: crate::Result<RetriedJob>,
+    },
+    /// A retry first polled more than [`MAX_SEND_DELAY`] after its intent:
+    /// not sent, to get a new permit and a new intent.
+    RetryUnsent {
+        key: String,
+        job_id: String,
     },
     Reconciled(crate::Result<Listing>),
     /// A reconciliation listing dropped before its end: nothing was left
@@ -96,7 +110,8 @@ pub(super) struct Engine {
     /// left to judge lies in a run declared so too.
     exclusive: bool,
     client: Client,
-    /// Sends creates: one attempt each, after the engine took the permit.
+    /// Sends creates and job-level retries: one attempt each, after the
+    /// engine took the permit.
     create_client: Client,
     pacer: Pacer,
     clock: SharedClock,
@@ -411,6 +426,12 @@ impl Engine {
                 sent_at,
                 result,
             } => self.on_retried(job_id, sent_at, result).await,
+            Event::RetryPermitted { key, job_id } => self.on_retry_permitted(key, job_id),
+            Event::RetryUnsent { key, job_id } => {
+                self.reconciler.answered(&retry_on_wire(&job_id));
+                self.request_retry_permit(key, job_id);
+                Ok(())
+            }
             Event::Reconciled(result) => self.on_reconciled(result).await,
             Event::ListingDropped => {
                 self.reconciler.listing_dropped();
