@@ -67,6 +67,11 @@ pub struct Judged {
     pub guesses: Vec<String>,
     /// Adoptions this oracle cannot judge (their job made past the hold).
     pub unjudged: usize,
+    /// Each of those, described: how far past the hold the server made the
+    /// job, and whether the rule for the others would call it a guess (the
+    /// server broke the bound the explanations rest on, so their creates
+    /// lack the right one).
+    pub unjudged_described: Vec<String>,
 }
 
 /// Of the jobs created at `adopted` (seconds; each the job of an unanswered
@@ -84,12 +89,22 @@ pub fn unjustified(creates: &[Unknown], hold: f64, adopted: &[f64]) -> Judged {
         let Some(owner) = creates.iter().position(|c| c.made == Some(t)) else {
             continue;
         };
-        if past_hold(&creates[owner], hold) {
-            judged.unjudged += 1;
-            continue;
-        }
         let orphan = oracle.orphans.iter().position(|&o| o == t);
         let fates = oracle.fates(owner, 4);
+        if past_hold(&creates[owner], hold) {
+            judged.unjudged += 1;
+            judged.unjudged_described.push(format!(
+                "create arrived at {:.3} s made the job at {t:.3} s, {:.3} s past the hold{}",
+                creates[owner].at,
+                t - creates[owner].at - hold,
+                if fates == [orphan] {
+                    ""
+                } else {
+                    " (judged as the others, a guess)"
+                }
+            ));
+            continue;
+        }
         if fates == [orphan] {
             continue;
         }

@@ -640,6 +640,9 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
     for guess in &judged.guesses {
         progress(&format!("adopted on a guess: {guess}"));
     }
+    for unjudged in &judged.unjudged_described {
+        progress(&format!("adoption not judged: {unjudged}"));
+    }
     let breakdown = Breakdown::of(
         log.iter().map(log_entry),
         summary.started_us,
