@@ -462,7 +462,8 @@ pub struct BatchArgs {
     pub on_ambiguous: AmbiguousArg,
     /// How long the server may hold a request before acting on it, in
     /// seconds: an ambiguous create is judged only once this has passed
-    /// since its last send (Writer's server gives up after about 300 s).
+    /// since its exchange ended (its answer, or the request timeout; Writer's
+    /// server gives up after about 300 s).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub max_server_hold: u64,
     /// How long one read of a sweep (a list page, a job's GET) may take, in

@@ -406,6 +406,159 @@ async fn a_create_held_past_the_client_timeout_is_not_sent_twice() {
     assert_promises(&sim, &outcomes, &rows, scenario);
 }
 
+/// A create held in transit (30 s in a proxy: a queue in front of the
+/// server), then held by the server itself for 95 s of a 100 s hold before
+/// it makes the job. The client gave up at its 60 s timeout. The server's
+/// hold counts from when it received the request, which can be as late as
+/// the client giving up, so the window must run to then plus the hold;
+/// ending at the send plus the hold, it missed the job (made 125 s after
+/// the send) and the row was sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_slow_to_reach_the_server_and_held_there_is_not_sent_twice() {
+    const SCALE: f64 = 200.0;
+    let scenario = "create 30 s in transit, then held 95 s by the server (hold 100 s)";
+    let sim = start(
+        Simulator::builder()
+            .scale(SCALE)
+            .seed(101)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.0),
+    )
+    .await;
+    // The first 8 creates go through (the client measures the clock skew
+    // from their answers); the next 4 are held 30 simulated seconds.
+    let proxy = Proxy::start(
+        &sim.base_url(),
+        ProxyConfig {
+            hold: Some(Hold {
+                skip: 8,
+                count: 4,
+                delay: Duration::from_secs(30),
+                scale: SCALE,
+            }),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let client = client_for(&sim, &proxy.base_url, Duration::from_secs(60));
+    let rows = rows(12, "transit");
+    let batch = Batch::new(client, APP)
+        .create_concurrency(4)
+        .max_server_hold(Duration::from_secs(100));
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let run = batch.run(rx).await.expect("batch starts");
+    for row in &rows[..8] {
+        tx.unbounded_send(row.clone()).unwrap();
+    }
+    wait_created(&run, 8, scenario).await;
+    sim.set_faults(FaultConfig::parse_compact("create:hold=1.0,hold_secs=95").unwrap())
+        .unwrap();
+    for row in &rows[8..] {
+        tx.unbounded_send(row.clone()).unwrap();
+    }
+    drop(tx);
+    // Once the held creates reached the server (which holds them in turn),
+    // the faults go: anything sent again is answered at once.
+    clear_faults_after(&sim, writer_sim::FaultKind::Hold, 4).await;
+    assert_eq!(
+        sim.stats().faults_of(writer_sim::FaultKind::Hold),
+        4,
+        "{scenario}: setup: the server holds the 4 creates the proxy held"
+    );
+    let outcomes = collect_within(run, Duration::from_secs(40), &sim, rows.len(), scenario).await;
+    println!(
+        "{scenario}: {:?}; server {:?}, faults {:?}",
+        tally(&outcomes),
+        sim.stats().by_operation_status,
+        sim.stats().faults
+    );
+    assert_promises(&sim, &outcomes, &rows, scenario);
+}
+
+/// The same on resume: creates held 30 s in transit (a proxy) when the run
+/// is killed reach the server after the kill, which makes their jobs at
+/// once. A resumed run rebuilds their windows from the intents alone; with
+/// a hold of 10 s they must still reach past the request timeout the dead
+/// run would have waited (the server received them by then, if at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_finds_creates_that_reached_the_server_after_the_kill() {
+    const SCALE: f64 = 200.0;
+    let scenario = "creates 30 s in transit at the kill, resumed, hold 10 s";
+    let sim = start(
+        Simulator::builder()
+            .scale(SCALE)
+            .seed(101)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.0),
+    )
+    .await;
+    let proxy = Proxy::start(
+        &sim.base_url(),
+        ProxyConfig {
+            hold: Some(Hold {
+                skip: 8,
+                count: 4,
+                delay: Duration::from_secs(30),
+                scale: SCALE,
+            }),
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("transit.journal");
+    let client = client_for(&sim, &proxy.base_url, Duration::from_secs(60));
+    let rows = rows(12, "transitkill");
+    let batch = Batch::new(client, APP)
+        .journal(&journal)
+        .create_concurrency(4)
+        .max_server_hold(Duration::from_secs(10));
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let run = batch.clone().run(rx).await.expect("batch starts");
+    for row in &rows[..8] {
+        tx.unbounded_send(row.clone()).unwrap();
+    }
+    wait_created(&run, 8, scenario).await;
+    for row in &rows[8..] {
+        tx.unbounded_send(row.clone()).unwrap();
+    }
+    let held = || {
+        proxy
+            .counters()
+            .held
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    while held() < 4 {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{scenario}: setup: the proxy did not hold 4 creates in time"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // kill -9 while the proxy holds the creates: the journal has their
+    // intents, no answers.
+    drop(run);
+    drop(tx);
+    let run = run_resuming(&batch, &rows).await;
+    let outcomes = collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario).await;
+    println!(
+        "{scenario}: resumed: {:?}; forwarded late {}",
+        tally(&outcomes),
+        proxy
+            .counters()
+            .held_forwarded
+            .load(std::sync::atomic::Ordering::SeqCst)
+    );
+    assert_promises(&sim, &outcomes, &rows, scenario);
+}
+
 // ----- 2. resume after a kill: creates that waited in the rate limiter -------
 
 /// Bug 2: with a small request budget a create waits in the client's rate

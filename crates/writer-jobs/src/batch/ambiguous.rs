@@ -24,7 +24,9 @@ pub(super) struct Ambiguous {
     /// Steady-clock time its create was first put on the wire.
     pub(super) since: DateTime<Utc>,
     /// Steady-clock time after which the server can no longer make its
-    /// job: its last send plus [`super::Batch::max_server_hold`].
+    /// job: when its exchange ended (answer or giving up; the server had
+    /// received it by then, if at all) plus
+    /// [`super::Batch::max_server_hold`].
     pub(super) until: DateTime<Utc>,
     /// Clock time when the window has surely passed in the server's time
     /// too, and a listing may judge it.

@@ -142,6 +142,11 @@ impl Reconciler {
         self.windows.hold_until(sent, now)
     }
 
+    /// See [`Windows::acted_until`].
+    pub(super) fn acted_until(&self, now: Duration) -> DateTime<Utc> {
+        self.windows.acted_until(now)
+    }
+
     /// Whether a create of this run has measured the server's clock (this
     /// run's windows can be placed).
     pub(super) fn placed(&self) -> bool {
@@ -224,7 +229,8 @@ impl Reconciler {
     /// passed, on our clock and on what we do not know of the server's.
     /// An earlier run's window was recorded on that run's clock, which this
     /// run cannot read: it has surely passed once this run's start plus the
-    /// hold has (that run sent nothing later), and is peeked at (a listing
+    /// transit and the hold has (that run sent nothing later; see
+    /// [`Windows::earlier_runs_settled`]), and is peeked at (a listing
     /// whose stamps may prove it passed) once it looks passed on our clock.
     pub(super) fn add(&mut self, mut a: Ambiguous, now: Duration) {
         let remaining = (a.until - self.steady(now))
@@ -271,10 +277,10 @@ impl Reconciler {
         self.early.insert(key, early);
     }
 
-    /// A job-level retry sent at `sent` has no answer: it may have made a
-    /// job of ours whose id is lost.
+    /// A job-level retry sent at `sent` has no answer (its exchange ended
+    /// at `now`): it may have made a job of ours whose id is lost.
     pub(super) fn lost_retry(&mut self, key: &str, sent: DateTime<Utc>, now: Duration) {
-        let until = self.hold_until(sent, now);
+        let until = self.acted_until(now);
         self.retry_windows.push(LostRetry {
             key: key.to_string(),
             sent,

@@ -5,7 +5,8 @@
 //! a [`ResumeState`]; the [`ResumeCursor`] turns it into decisions. Rows
 //! the earlier run sent a create for without recording the answer are
 //! ambiguous, with windows rebuilt from what the journal recorded (the
-//! first send, the last send plus the server's hold, any recorded window
+//! first send, the last send plus the request timeout and the server's
+//! hold, any recorded window
 //! end), never from defaults; a torn last intent makes its row ambiguous
 //! with an empty window (the intent is written before the send); finished
 //! rows are replayed; rows with a job are tracked again. Plain synchronous
@@ -151,16 +152,34 @@ pub(super) struct ResumeCursor {
     /// When this run reopened the journal (steady clock): the earlier run
     /// sent nothing after it, and a torn intent's window starts there.
     opened_at: DateTime<Utc>,
+    /// How long after its intent the server may act on a create or retry
+    /// the earlier run recorded no answer to (see [`Reach`]).
+    reach: chrono::Duration,
+}
+
+/// How long after its intent the server may act on a request an earlier
+/// run recorded no answer to: the request went on the wire within
+/// [`MAX_SEND_DELAY`] of its intent; the server received it, if at all, by
+/// the time that run would have given up on it (the request timeout), had
+/// it not been killed first (a request can wait in transit, in a proxy or
+/// a queue in front of the server, after its sender died); and it may hold
+/// it for the hold after that.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reach {
     /// How long the server may hold a request.
-    hold: chrono::Duration,
+    pub hold: chrono::Duration,
+    /// The request timeout of creates and retries.
+    pub timeout: chrono::Duration,
+}
+
+impl Reach {
+    fn span(&self) -> chrono::Duration {
+        send_delay() + self.timeout + self.hold
+    }
 }
 
 impl ResumeCursor {
-    pub(super) fn new(
-        state: ResumeState,
-        opened_at: DateTime<Utc>,
-        hold: chrono::Duration,
-    ) -> Self {
+    pub(super) fn new(state: ResumeState, opened_at: DateTime<Utc>, reach: Reach) -> Self {
         if state.resumed {
             tracing::info!(
                 rows = state.rows.len(),
@@ -172,7 +191,7 @@ impl ResumeCursor {
         Self {
             state,
             opened_at,
-            hold,
+            reach: reach.span(),
         }
     }
 
@@ -204,8 +223,7 @@ impl ResumeCursor {
             .map(|(key, at, run)| LostRetry {
                 key: key.clone(),
                 sent: *at,
-                // Sent at most MAX_SEND_DELAY after its intent.
-                until: shift(*at, self.hold + send_delay()),
+                until: shift(*at, self.reach),
                 clock: Recorded::EarlierRun(*run),
             })
             .collect()
@@ -337,8 +355,8 @@ impl ResumeCursor {
         let last = r.intent_at?;
         let since = r.first_intent_at.unwrap_or(last).min(last);
         // The create went on the wire at most MAX_SEND_DELAY after its
-        // intent (else it was queued again, with a new intent).
-        let until = shift(last, self.hold + send_delay());
+        // intent (else it was queued again, with a new intent); see Reach.
+        let until = shift(last, self.reach);
         let until = r.ambiguous_until.map_or(until, |u| u.max(until));
         let reason = "an earlier run sent the create but recorded no answer";
         let mut a = Ambiguous::new(key.to_string(), row, r.seq, 1, (since, until), reason);
@@ -380,7 +398,11 @@ mod tests {
             resumed: true,
             ..ResumeState::default()
         };
-        ResumeCursor::new(state, t(1000), chrono::Duration::seconds(300))
+        let reach = Reach {
+            hold: chrono::Duration::seconds(300),
+            timeout: chrono::Duration::seconds(60),
+        };
+        ResumeCursor::new(state, t(1000), reach)
     }
 
     #[test]
@@ -389,13 +411,14 @@ mod tests {
             seq: 3,
             intent_at: Some(t(100)),
             first_intent_at: Some(t(40)),
-            ambiguous_until: Some(t(450)),
+            ambiguous_until: Some(t(500)),
             ..RowState::default()
         };
         let mut c = cursor(vec![("a", sent)]);
         let left = c.left_ambiguous();
         assert_eq!(left.len(), 1);
-        assert_eq!((left[0].since, left[0].until), (t(40), t(450)));
+        // The recorded end, past the reach of the last intent (461).
+        assert_eq!((left[0].since, left[0].until), (t(40), t(500)));
         assert_eq!(left[0].seq, 3);
     }
 
@@ -410,9 +433,10 @@ mod tests {
         };
         let mut c = cursor(vec![("a", future)]);
         let a = &c.left_ambiguous()[0];
-        // The hold (300 s) after the latest the create can have gone on
-        // the wire: its intent plus MAX_SEND_DELAY (1 s).
-        assert_eq!((a.since, a.until), (t(5000), t(5301)));
+        // The hold (300 s) after the latest the server can have received
+        // the create: its intent, plus MAX_SEND_DELAY (1 s) before it went
+        // on the wire, plus the request timeout (60 s).
+        assert_eq!((a.since, a.until), (t(5000), t(5361)));
     }
 
     #[test]
@@ -508,7 +532,7 @@ mod tests {
             vec![LostRetry {
                 key: "a".into(),
                 sent: t(2000),
-                until: t(2301),
+                until: t(2361),
                 clock: Recorded::EarlierRun(2),
             }]
         );

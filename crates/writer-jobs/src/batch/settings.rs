@@ -239,13 +239,19 @@ impl Batch {
     /// How long the server may hold a request before acting on it
     /// (default 300 s: Writer's own server-side timeout is about five
     /// minutes). Nothing but this bounds when a create the client gave up
-    /// on can still make its job, so an ambiguous create's window runs from
-    /// its first send to its last send plus this (placed in the server's
-    /// time by what successful creates showed of its clock), and the create
-    /// is judged only once that window has passed. A window a killed run
-    /// left is judged after the resumed run's start plus this, unless a
-    /// time the server stamped shows it has passed sooner.
-    /// A shorter value judges sooner but trusts the server to act sooner.
+    /// on can still make its job. The hold counts from when the server
+    /// received the request, which is no later than the end of its exchange
+    /// (the answer, or the request timeout; a request can wait in transit,
+    /// in a proxy or a queue in front of the server). So an ambiguous
+    /// create's window runs from its first send to the end of its last
+    /// exchange plus this (placed in the server's time by what successful
+    /// creates showed of its clock), and the create is judged only once that
+    /// window has passed. A killed run's create with no recorded answer is
+    /// taken as received by its intent plus 1 s plus the request timeout.
+    /// A window a killed run left is judged after the resumed run's start
+    /// plus this, unless a time the server stamped shows it has passed
+    /// sooner. A shorter value judges sooner but trusts the server to act
+    /// sooner.
     pub fn max_server_hold(mut self, hold: Duration) -> Self {
         self.max_server_hold = hold;
         self

@@ -24,7 +24,11 @@
 //!   application is quiet (no orphan: it did not land) and reported where
 //!   it is not; never judged "did not land" by a guessed offset.
 //! - **When a window has passed.** The server may act on a request until
-//!   its last send plus the hold, in real time: on this run's steady clock
+//!   the hold has passed since it received it, and it received it no later
+//!   than when the exchange ended (the answer came, or the client gave up:
+//!   a request can wait long in transit, in a proxy or a queue in front of
+//!   the server), so a window ends at the exchange's end plus the hold, in
+//!   real time: on this run's steady clock
 //!   for this run's creates; for an earlier run's, whose sends all happened
 //!   before this run opened the journal, at this run's start plus the hold
 //!   (its recorded times are on a clock this run cannot read), unless a
@@ -60,6 +64,9 @@ pub(super) struct Windows {
     anchor: (DateTime<Utc>, Duration),
     /// How long the server may hold a request.
     hold: chrono::Duration,
+    /// How long after it was sent a request may still reach the server
+    /// (see [`Windows::with_transit`]).
+    transit: Duration,
     /// This run's creates' evidence, on the steady clock.
     skew: SkewEstimate,
     /// Each earlier run's evidence, on that run's clock, by run (the
@@ -87,9 +94,19 @@ impl Windows {
         Self {
             anchor,
             hold: chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::MAX),
+            transit: Duration::ZERO,
             skew: SkewEstimate::default(),
             journal_skew,
         }
+    }
+
+    /// Sets how long after its intent an earlier run's request may still
+    /// reach the server: it went on the wire within [`MAX_SEND_DELAY`], and
+    /// its sender gave up on it after `timeout` (a request can wait in
+    /// transit after its sender died). Without it (tests), none.
+    pub(super) fn with_transit(mut self, timeout: Duration) -> Self {
+        self.transit = MAX_SEND_DELAY.saturating_add(timeout);
+        self
     }
 
     /// Clock time `now` on the steady clock.
@@ -108,10 +125,24 @@ impl Windows {
         shift(sent, self.hold).max(self.steady(now))
     }
 
+    /// The latest steady time the server can still act on a request whose
+    /// exchange ended at `now` (its answer came, or the client gave up on
+    /// it): the server received it no later than then (a request can spend
+    /// long in transit, in a proxy or a queue in front of the server), and
+    /// may hold it for the hold after it received it.
+    pub(super) fn acted_until(&self, now: Duration) -> DateTime<Utc> {
+        shift(self.steady(now), self.hold)
+    }
+
     /// Clock time after which the server can no longer act on anything an
-    /// earlier run sent (all of it before this run started).
+    /// earlier run sent (all of it before this run started, so received by
+    /// this run's start plus the transit).
     pub(super) fn earlier_runs_settled(&self) -> Duration {
-        self.anchor.1 + self.hold.to_std().unwrap_or(Duration::MAX / 4)
+        let hold = self.hold.to_std().unwrap_or(Duration::MAX / 4);
+        self.anchor
+            .1
+            .saturating_add(self.transit)
+            .saturating_add(hold)
     }
 
     /// Learns from a successful create sent and answered at these steady
@@ -205,6 +236,9 @@ mod tests {
         assert_eq!(w.hold_until(t(10), Duration::from_secs(160)), t(310));
         // An earlier run sent everything before this run started.
         assert_eq!(w.earlier_runs_settled(), Duration::from_secs(400));
+        // Its requests may have reached the server up to the transit after.
+        let w = w.with_transit(Duration::from_secs(60));
+        assert_eq!(w.earlier_runs_settled(), Duration::from_secs(461));
     }
 
     #[test]

@@ -65,10 +65,10 @@ impl Engine {
             }
             AfterFailure::Reconcile => {
                 tracing::warn!(key = %queued.row.key, %error, "create is ambiguous; will reconcile");
-                // The server may act on it until it has held it for as long
-                // as it can, counted from when it went on the wire (at the
-                // latest, when its request was first polled).
-                let window = (since, self.reconciler.hold_until(sent, now));
+                // The server may act on it from when it went on the wire
+                // until it has held it for as long as it can, counted from
+                // when it received it: at the latest, now.
+                let window = (since, self.reconciler.acted_until(now));
                 let open_for = (window.1 - self.reconciler.steady(now)).to_std();
                 let until = now + open_for.unwrap_or_default() + OVERLAP_MARGIN;
                 // Before any create of this run succeeded its window is

@@ -31,7 +31,7 @@ use super::pacer::Pacer;
 use super::poller::{Pace, Spacing, SweepScheduler};
 use super::reconcile::Verdict;
 use super::reconciler::{Ambiguous, Early, Limits, Reconciler, RetryOf, Step};
-use super::resume::{Placed, ResumeCursor};
+use super::resume::{Placed, Reach, ResumeCursor};
 use super::sink::{Sink, Snapshot};
 use super::tracking::{NewJob, Seen, Tracked, Tracker};
 use super::windows::{MAX_SEND_DELAY, Windows};
@@ -193,8 +193,14 @@ impl Engine {
             anchor,
             settings.max_server_hold,
             std::mem::take(&mut state.skew),
-        );
-        let mut resume = ResumeCursor::new(state, anchor.0, windows.hold());
+        )
+        .with_transit(client.request_timeout());
+        let reach = Reach {
+            hold: windows.hold(),
+            timeout: chrono::Duration::from_std(client.request_timeout())
+                .unwrap_or(chrono::Duration::MAX / 4),
+        };
+        let mut resume = ResumeCursor::new(state, anchor.0, reach);
         let in_flight = InFlight::new(settings.max_in_flight, settings.create_concurrency);
         let limits = Limits {
             give_up_after: poll.deadline(),
