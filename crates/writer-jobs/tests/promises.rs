@@ -344,14 +344,15 @@ fn assert_some_dropped_after_landing(sim: &Simulator, outcomes: &[Outcome], scen
 
 // ----- 1. a create held past the client's timeout ----------------------------
 
-/// Bug 1: a create the server holds past the client's 60 s timeout (70 s)
-/// and then commits is created after the client gave up. Its window must
-/// reach as far as the server may still act on the request; judged "did not
-/// land", the row is sent again and gets a second job.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_held_past_the_client_timeout_is_not_sent_twice() {
+/// A simulator (200x, jobs of 5-20 s that never fail) behind a proxy that
+/// holds its creates `skip..skip + count` for `delay` of simulated time
+/// before forwarding them (see `common::proxy`).
+async fn sim_behind_holding_proxy(
+    skip: usize,
+    count: usize,
+    delay: Duration,
+) -> (Simulator, Proxy) {
     const SCALE: f64 = 200.0;
-    let scenario = "create held 70 s past a 60 s timeout";
     let sim = start(
         Simulator::builder()
             .scale(SCALE)
@@ -363,21 +364,32 @@ async fn a_create_held_past_the_client_timeout_is_not_sent_twice() {
             .failure_rate(0.0),
     )
     .await;
-    // The first 16 creates go through (the client measures the clock skew
-    // from their answers); the next 8 are held 70 simulated seconds.
     let proxy = Proxy::start(
         &sim.base_url(),
         ProxyConfig {
             hold: Some(Hold {
-                skip: 16,
-                count: 8,
-                delay: Duration::from_secs(70),
+                skip,
+                count,
+                delay,
                 scale: SCALE,
             }),
             ..ProxyConfig::default()
         },
     )
     .await;
+    (sim, proxy)
+}
+
+/// Bug 1: a create the server holds past the client's 60 s timeout (70 s)
+/// and then commits is created after the client gave up. Its window must
+/// reach as far as the server may still act on the request; judged "did not
+/// land", the row is sent again and gets a second job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_held_past_the_client_timeout_is_not_sent_twice() {
+    let scenario = "create held 70 s past a 60 s timeout";
+    // The first 16 creates go through (the client measures the clock skew
+    // from their answers); the next 8 are held 70 simulated seconds.
+    let (sim, proxy) = sim_behind_holding_proxy(16, 8, Duration::from_secs(70)).await;
     let client = client_for(&sim, &proxy.base_url, Duration::from_secs(60));
     let rows = rows(48, "held");
     let run = Batch::new(client, APP)
@@ -415,34 +427,10 @@ async fn a_create_held_past_the_client_timeout_is_not_sent_twice() {
 /// the send) and the row was sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_slow_to_reach_the_server_and_held_there_is_not_sent_twice() {
-    const SCALE: f64 = 200.0;
     let scenario = "create 30 s in transit, then held 95 s by the server (hold 100 s)";
-    let sim = start(
-        Simulator::builder()
-            .scale(SCALE)
-            .seed(101)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 20.0,
-            })
-            .failure_rate(0.0),
-    )
-    .await;
     // The first 8 creates go through (the client measures the clock skew
     // from their answers); the next 4 are held 30 simulated seconds.
-    let proxy = Proxy::start(
-        &sim.base_url(),
-        ProxyConfig {
-            hold: Some(Hold {
-                skip: 8,
-                count: 4,
-                delay: Duration::from_secs(30),
-                scale: SCALE,
-            }),
-            ..ProxyConfig::default()
-        },
-    )
-    .await;
+    let (sim, proxy) = sim_behind_holding_proxy(8, 4, Duration::from_secs(30)).await;
     let client = client_for(&sim, &proxy.base_url, Duration::from_secs(60));
     let rows = rows(12, "transit");
     let batch = Batch::new(client, APP)
@@ -485,32 +473,8 @@ async fn a_create_slow_to_reach_the_server_and_held_there_is_not_sent_twice() {
 /// run would have waited (the server received them by then, if at all).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_finds_creates_that_reached_the_server_after_the_kill() {
-    const SCALE: f64 = 200.0;
     let scenario = "creates 30 s in transit at the kill, resumed, hold 10 s";
-    let sim = start(
-        Simulator::builder()
-            .scale(SCALE)
-            .seed(101)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 20.0,
-            })
-            .failure_rate(0.0),
-    )
-    .await;
-    let proxy = Proxy::start(
-        &sim.base_url(),
-        ProxyConfig {
-            hold: Some(Hold {
-                skip: 8,
-                count: 4,
-                delay: Duration::from_secs(30),
-                scale: SCALE,
-            }),
-            ..ProxyConfig::default()
-        },
-    )
-    .await;
+    let (sim, proxy) = sim_behind_holding_proxy(8, 4, Duration::from_secs(30)).await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("transit.journal");
     let client = client_for(&sim, &proxy.base_url, Duration::from_secs(60));
@@ -1348,6 +1312,23 @@ fn assert_own_jobs(sim: &Simulator, outcomes: &[Outcome], rows: &[Row], scenario
     );
 }
 
+/// A simulator (200x, jobs of 5-10 s, half of them failing, retries
+/// answered with a new id) whose first job fails ([`SEED_FIRST_JOB_FAILS`]).
+async fn sim_whose_first_job_fails() -> Simulator {
+    start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(SEED_FIRST_JOB_FAILS)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 10.0,
+            })
+            .failure_rate(0.5),
+    )
+    .await
+}
+
 /// Whether the simulator will fail the only job made so far (the seed
 /// decides each job's fate from its sequence number).
 fn first_job_fails(sim: &Simulator) -> bool {
@@ -1368,18 +1349,7 @@ fn first_job_fails(sim: &Simulator) -> bool {
 async fn on_an_exclusive_application_a_lost_retrys_job_is_not_given_to_another_row() {
     let scenario =
         "exclusive application, a retry's answer lost, another row's create answered 500";
-    let sim = start(
-        Simulator::builder()
-            .scale(200.0)
-            .seed(SEED_FIRST_JOB_FAILS)
-            .retry_new_id(true)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 10.0,
-            })
-            .failure_rate(0.5),
-    )
-    .await;
+    let sim = sim_whose_first_job_fails().await;
     let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let rows = rows(2, "exclusive");
     let (tx, rx) = futures::channel::mpsc::unbounded();
@@ -1432,18 +1402,7 @@ async fn on_an_exclusive_application_a_lost_retrys_job_is_not_given_to_another_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_does_not_forget_a_retried_rows_first_job() {
     let scenario = "exclusive application, resumed after a retry with a new id";
-    let sim = start(
-        Simulator::builder()
-            .scale(200.0)
-            .seed(SEED_FIRST_JOB_FAILS)
-            .retry_new_id(true)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 10.0,
-            })
-            .failure_rate(0.5),
-    )
-    .await;
+    let sim = sim_whose_first_job_fails().await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("retried.journal");
     let rows = rows(2, "forgotten");
@@ -1573,18 +1532,7 @@ async fn creates_always_answered_500_do_not_loop_forever() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_keeps_a_lost_retrys_window() {
     let scenario = "exclusive application, a retry's answer lost, killed, resumed";
-    let sim = start(
-        Simulator::builder()
-            .scale(200.0)
-            .seed(SEED_FIRST_JOB_FAILS)
-            .retry_new_id(true)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 10.0,
-            })
-            .failure_rate(0.5),
-    )
-    .await;
+    let sim = sim_whose_first_job_fails().await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("lost-retry.journal");
     let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
@@ -1647,18 +1595,7 @@ async fn a_resume_keeps_a_lost_retrys_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_covers_a_lost_retry_that_waited_for_its_permit() {
     let scenario = "a retry held 30 s by the rate limit, its answer lost, killed, resumed";
-    let sim = start(
-        Simulator::builder()
-            .scale(200.0)
-            .seed(SEED_FIRST_JOB_FAILS)
-            .retry_new_id(true)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 10.0,
-            })
-            .failure_rate(0.5),
-    )
-    .await;
+    let sim = sim_whose_first_job_fails().await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("slow-retry.journal");
     let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));

@@ -6,7 +6,8 @@
 //! the client's timeout), the list's order and `totalCount` behaviour,
 //! short pages, other tenants creating jobs, failed jobs and retries that
 //! answer a new id, the client's clock skew (-120..+120 s), concurrency, a
-//! request budget, and 0-3 `kill -9`s (the run dropped mid-flight, its
+//! request budget, creates held in transit by a proxy before the server
+//! receives them, and 0-3 `kill -9`s (the run dropped mid-flight, its
 //! journal as it was) each followed by a resume. Every run is checked from
 //! the simulator's records (`common/invariants.rs`): no input set has more
 //! jobs made by creates than rows with it, no row carries other inputs'
@@ -27,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::invariants;
+use common::proxy::{Hold, Proxy, ProxyConfig};
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -68,6 +70,11 @@ struct Scenario {
     exclusive: bool,
     /// Simulated seconds after each (re)start at which the run is killed.
     kills: Vec<u64>,
+    /// Creates held in transit by a proxy in front of the server before it
+    /// receives them: (creates let through first, creates held, simulated
+    /// seconds each is held). The server's own hold (`create:hold`) counts
+    /// from when it receives one.
+    transit: Option<(usize, usize, u64)>,
 }
 
 impl Scenario {
@@ -121,7 +128,7 @@ impl Scenario {
         let kills = (0..rng.random_range(0..=3))
             .map(|_| rng.random_range(2..400))
             .collect();
-        Self {
+        let mut s = Self {
             seed,
             rows: rng.random_range(20..=120),
             repeat: if rng.random_bool(0.3) { 7 } else { 0 },
@@ -148,7 +155,17 @@ impl Scenario {
             skew_ms: rng.random_range(-120_000..=120_000),
             exclusive: !busy && rng.random_bool(0.5),
             kills,
-        }
+            transit: None,
+        };
+        // Drawn last, so that the other draws of a seed stay as they were.
+        s.transit = rng.random_bool(0.3).then(|| {
+            (
+                rng.random_range(0..s.rows),
+                rng.random_range(1..=4),
+                rng.random_range(10..=150),
+            )
+        });
+        s
     }
 
     fn rows(&self) -> Vec<Row> {
@@ -231,9 +248,30 @@ async fn run_seed(s: &Scenario) -> Result<String, String> {
         .await
         .map_err(|e| format!("simulator: {e}"))?;
     let clock = common::OffsetClock::new(&sim, s.skew_ms);
+    let proxy = match s.transit {
+        Some((skip, count, secs)) => Some(
+            Proxy::start(
+                &sim.base_url(),
+                ProxyConfig {
+                    hold: Some(Hold {
+                        skip,
+                        count,
+                        delay: Duration::from_secs(secs),
+                        scale: SCALE,
+                    }),
+                    ..ProxyConfig::default()
+                },
+            )
+            .await,
+        ),
+        None => None,
+    };
+    let base_url = proxy
+        .as_ref()
+        .map_or_else(|| sim.base_url(), |p| p.base_url.clone());
     let client = Client::builder()
         .api_key(sim.api_key())
-        .base_url(sim.base_url())
+        .base_url(base_url)
         .clock(clock)
         .request_timeout(Duration::from_secs(60))
         .build()
