@@ -179,7 +179,6 @@ impl Engine {
             .poll
             .unwrap_or_else(|| *settings.client.poll_policy());
         let (journal, state) = open_journal(&settings, clock.wall())?;
-        let mut state = state;
         // The declaration covers this run's time only: windows an earlier,
         // shared run left may hold another client's job.
         let exclusive = settings.exclusive_application && state.earlier_windows_exclusive();
@@ -189,31 +188,15 @@ impl Engine {
                  to reconcile: this run matches no job as if the application were exclusive"
             );
         }
-        let windows = Windows::new(
-            anchor,
-            settings.max_server_hold,
-            std::mem::take(&mut state.skew),
-        )
-        .with_transit(client.request_timeout());
-        let reach = Reach {
-            hold: windows.hold(),
-            timeout: chrono::Duration::from_std(client.request_timeout())
-                .unwrap_or(chrono::Duration::MAX / 4),
-        };
-        let mut resume = ResumeCursor::new(state, anchor.0, reach);
         let in_flight = InFlight::new(settings.max_in_flight, settings.create_concurrency);
         let limits = Limits {
             give_up_after: poll.deadline(),
             min_interval: settings.min_sweep_interval,
             known_cap: 4 * in_flight.ceiling() + 1024,
         };
-        let mut reconciler = Reconciler::new(
-            windows,
-            resume.known_jobs(),
-            resume.lost_retry_windows(),
-            limits,
-        );
-        reconciler.keep_reported_windows(resume.reported_windows());
+        let timeout = client.request_timeout();
+        let (mut resume, reconciler) =
+            reconcile_from(state, anchor, settings.max_server_hold, timeout, limits);
         let sweeps = SweepScheduler::new(Spacing {
             min_interval: settings.min_sweep_interval,
             max_interval: poll.max_interval(),
@@ -508,6 +491,34 @@ impl Engine {
         let now = self.snapshot();
         self.sink.publish(now);
     }
+}
+
+/// The resume cursor and the reconciler of a run started at `anchor` from
+/// what the journal recorded (`state`): the windows are placed by each
+/// run's own evidence, and those an earlier run left reach as far as the
+/// server may have received its requests (the request `timeout`) and held
+/// them (`hold`).
+fn reconcile_from(
+    mut state: ResumeState,
+    anchor: (DateTime<Utc>, Duration),
+    hold: Duration,
+    timeout: Duration,
+    limits: Limits,
+) -> (ResumeCursor, Reconciler) {
+    let windows = Windows::new(anchor, hold, std::mem::take(&mut state.skew)).with_transit(timeout);
+    let reach = Reach {
+        hold: windows.hold(),
+        timeout: chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX / 4),
+    };
+    let resume = ResumeCursor::new(state, anchor.0, reach);
+    let mut reconciler = Reconciler::new(
+        windows,
+        resume.known_jobs(),
+        resume.lost_retry_windows(),
+        limits,
+    );
+    reconciler.keep_reported_windows(resume.reported_windows());
+    (resume, reconciler)
 }
 
 /// Opens the batch's journal, when it has one, and reads what an earlier
