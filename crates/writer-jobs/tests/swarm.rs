@@ -187,13 +187,17 @@ impl Scenario {
 
 /// The longest a run may take, in simulated time: every row's deadline
 /// (poll deadline per run of its job), the server's hold, reconciliation
-/// give-up, and the creates the budget allows.
+/// give-up, and the creates the budget allows; and since a row being
+/// reconciled keeps its place among the rows in flight, the rows that can
+/// end ambiguous one after another in each place (each for the transit,
+/// the hold and the reconciliation give-up).
 fn bound(s: &Scenario) -> Duration {
     let per_row = 15 * 60 * (1 + u64::from(s.job_retries));
     let creates = s
         .rate_per_minute
         .map_or(0, |r| (s.rows as f64 * 3.0 / r * 60.0) as u64);
-    Duration::from_secs(2 * per_row + 2 * 300 + 2 * 15 * 60 + creates + 600)
+    let in_turn = s.rows.div_ceil(s.max_in_flight) as u64 * (61 + 300 + 15 * 60);
+    Duration::from_secs(2 * per_row + 2 * 300 + 2 * 15 * 60 + creates + 600 + in_turn)
 }
 
 /// Starts a run; a run just dropped (killed) releases the journal's lock
