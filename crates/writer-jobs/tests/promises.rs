@@ -1641,19 +1641,235 @@ async fn a_resume_covers_a_lost_retry_that_waited_for_its_permit() {
     if let Err(twice) = common::invariants::no_job_retried_twice(&sim, APP) {
         panic!("{scenario}: promise (a) broken, a job was retried twice: {twice}");
     }
-    // The retry made a job: the row took it, or reports it as a candidate.
-    for id in sim.job_ids(APP) {
-        if sim.job(&id).is_some_and(|j| j.origin == JobOrigin::Retry) {
-            let claimed = outcomes.iter().any(|o| match &o.result {
-                OutcomeResult::Ambiguous { candidates, .. } => candidates.contains(&id),
-                _ => o.job_id.as_deref() == Some(id.as_str()),
-            });
-            assert!(
-                claimed,
-                "{scenario}: promise (d) broken, the retry's job {id} is neither the row's nor \
-                 among its candidates: {outcomes:?}\njournal:\n{}",
-                std::fs::read_to_string(&journal).unwrap_or_default()
-            );
+    assert_retry_jobs_claimed(&sim, &outcomes, &rows, scenario);
+}
+
+/// Promise (d) for job-level retries: every job a retry made (answered
+/// with a new id, or its answer lost) is its row's final job, or among its
+/// candidates, or was retried in turn (the batch followed it), never
+/// dropped (e.g. the row reported failed with the job it retried).
+fn assert_retry_jobs_claimed(sim: &Simulator, outcomes: &[Outcome], rows: &[Row], scenario: &str) {
+    let mut lost = Vec::new();
+    let jobs: Vec<_> = sim
+        .job_ids(APP)
+        .iter()
+        .filter_map(|id| sim.job(id))
+        .collect();
+    let retried: HashSet<&str> = jobs.iter().filter_map(|j| j.retry_of.as_deref()).collect();
+    for job in &jobs {
+        let id = &job.id;
+        if job.origin != JobOrigin::Retry || retried.contains(id.as_str()) {
+            continue;
+        }
+        let claimed = outcomes.iter().any(|o| match &o.result {
+            OutcomeResult::Ambiguous { candidates, .. } => candidates.contains(id),
+            _ => o.job_id.as_deref() == Some(id.as_str()),
+        });
+        if !claimed {
+            let inputs = writer_sim::input_key(&job.application_id, &job.inputs);
+            let row = rows.iter().find(|r| key_of(r) == inputs);
+            let outcome = row.and_then(|r| outcomes.iter().find(|o| o.key == r.key));
+            lost.push(format!(
+                "{id} (a retry of {:?}); its row's outcome: {outcome:?}",
+                job.retry_of
+            ));
         }
     }
+    assert!(
+        lost.is_empty(),
+        "{scenario}: promise (d) broken, {} jobs made by retries are neither their row's nor \
+         among its candidates:\n{}",
+        lost.len(),
+        lost.join("\n")
+    );
+}
+
+/// How many retries the server refused with 409: with retries answered
+/// with a new id, a second retry of a job already retried. The batch must
+/// never send one (after a lost retry it reconciles, never retries blind).
+fn retries_refused(sim: &Simulator) -> u64 {
+    sim.stats()
+        .by_operation_status
+        .get("retry")
+        .and_then(|by| by.get(&409))
+        .copied()
+        .unwrap_or(0)
+}
+
+// ----- job-level retries under adversity (adversary round 5) -----------------
+
+/// A retry still on the wire (60 s slow) when its row's 15 min wait runs
+/// out: the row used to end `timed_out` with the failed job and drop the
+/// retry's answer, losing the new job it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_on_the_wire_at_the_rows_deadline_is_not_lost() {
+    let scenario = "retries 60 s slow, jobs failing after 840-899 s";
+    let faults = FaultConfig::parse_compact("retry:slow=1.0,slow_secs=60").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(7)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 840.0,
+                max_secs: 899.0,
+            })
+            .failure_rate(0.6)
+            .faults(faults),
+    )
+    .await;
+    let rows = rows(30, "lateretry");
+    let outcomes = run_on(
+        &sim,
+        &rows,
+        |b| b.job_retries(1),
+        Duration::from_secs(60),
+        scenario,
+    )
+    .await;
+    println!(
+        "{scenario}: {:?}; retry jobs {}",
+        tally(&outcomes),
+        sim.stats().retry_jobs_created
+    );
+    assert!(
+        sim.stats().retry_jobs_created > 0,
+        "{scenario}: setup: no retry made a job"
+    );
+    assert_promises(&sim, &outcomes, &rows, scenario);
+    assert_retry_jobs_claimed(&sim, &outcomes, &rows, scenario);
+}
+
+/// The answer to a row's last allowed retry is lost: the retry may have
+/// made a job (here it did, and it may complete). The row used to end
+/// `failed` with the job it retried, the new job dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lost_answer_to_the_last_allowed_retry_is_reconciled() {
+    let scenario = "every retry's answer lost, one retry allowed";
+    let faults = FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(11)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.5)
+            .faults(faults),
+    )
+    .await;
+    let rows = rows(30, "lastretry");
+    let setup = |b: Batch| {
+        b.job_retries(1)
+            .exclusive_application(true)
+            .max_server_hold(Duration::from_secs(5))
+    };
+    let outcomes = run_on(&sim, &rows, setup, Duration::from_secs(30), scenario).await;
+    println!(
+        "{scenario}: {:?}; retry jobs {}",
+        tally(&outcomes),
+        sim.stats().retry_jobs_created
+    );
+    assert!(
+        sim.stats().retry_jobs_created > 0,
+        "{scenario}: setup: no retry made a job"
+    );
+    assert_promises(&sim, &outcomes, &rows, scenario);
+    assert_retry_jobs_claimed(&sim, &outcomes, &rows, scenario);
+}
+
+/// Stopped (Ctrl-C) while a failed job's retry waits for its permit: the
+/// retry is not sent (no new job once stopping), and the run must still
+/// end; it used to wait for ever on the row left "retrying".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_a_retry_waits_for_its_permit_ends_the_run() {
+    let scenario = "stopped while a retry waits 30 s for its permit";
+    let sim = sim_whose_first_job_fails().await;
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(1, "stopretry");
+    let batch = Batch::new(client, APP)
+        .job_retries(2)
+        .rate(Rate::per_minute(2.0).with_burst(1));
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let run = batch.run(rx).await.expect("batch starts");
+    tx.unbounded_send(rows[0].clone()).unwrap();
+    drop(tx);
+    wait_created(&run, 1, scenario).await;
+    assert!(
+        first_job_fails(&sim),
+        "{scenario}: setup: the seed must fail the row's first job"
+    );
+    // Once the job has failed, a sweep sees it and its retry waits for a
+    // permit (2 requests a minute: each waits up to 30 s).
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    let failed_at = loop {
+        let job = sim.job_ids(APP).first().and_then(|id| sim.job(id));
+        if let Some(job) = job.filter(|j| j.status == writer_sim::JobStatus::Failed) {
+            break job.finish_at;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "{scenario}: setup: the job did not fail in time"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    while sim.clock().now() < failed_at + chrono::Duration::seconds(45) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    run.stop_handle().stop();
+    let outcomes = collect_within(run, Duration::from_secs(20), &sim, rows.len(), scenario).await;
+    println!("{scenario}: {:?}", tally(&outcomes));
+    assert_eq!(
+        sim.stats().retry_jobs_created,
+        0,
+        "{scenario}: a retry was sent while stopping"
+    );
+}
+
+/// A retry's answer is lost, and the failed job is seen again only after
+/// reconciliation listings of later creates went by (reads slow): the lost
+/// retry's window used to be pruned by then, so the job was retried again
+/// blind (the server, having made a job for the first retry, refuses the
+/// second with 409) and the first retry's job was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_retry_is_reconciled_however_late_its_job_is_seen_again() {
+    let scenario = "half the retries' answers lost, slow reads, lost creates";
+    let faults = FaultConfig::parse_compact(
+        "retry:accept_then_drop=0.5,create:accept_then_drop=0.1,list:slow=0.3,get:slow=0.3,slow_secs=9",
+    )
+    .unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(100.0)
+            .seed(4)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 3.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.5)
+            .faults(faults),
+    )
+    .await;
+    let rows = rows(150, "forgotten");
+    let setup = |b: Batch| {
+        b.job_retries(3)
+            .create_concurrency(1)
+            .max_server_hold(Duration::from_secs(3))
+    };
+    let outcomes = run_on(&sim, &rows, setup, Duration::from_secs(60), scenario).await;
+    let refused = retries_refused(&sim);
+    println!(
+        "{scenario}: {:?}; retry jobs {}, retries refused {refused}",
+        tally(&outcomes),
+        sim.stats().retry_jobs_created
+    );
+    assert_promises(&sim, &outcomes, &rows, scenario);
+    assert_retry_jobs_claimed(&sim, &outcomes, &rows, scenario);
+    assert_eq!(
+        refused, 0,
+        "{scenario}: a job was retried again after a lost retry, without reconciling it"
+    );
 }

@@ -438,5 +438,8 @@ async fn decisions_on_an_older_journal_are_carried_out_by_the_next_run() {
         .lines()
         .filter(|l| l.contains("\"type\":\"intent\"") && l.contains("\"k1\""))
         .count();
-    assert_eq!(intents, 2, "one new intent for the resent row");
+    // One new intent, or more if a create was first polled past
+    // MAX_SEND_DELAY after its intent (1 s: 2 ms of real time at this
+    // clock) and so queued again unsent; the server got one create (above).
+    assert!(intents >= 2, "a new intent for the resent row: {intents}");
 }

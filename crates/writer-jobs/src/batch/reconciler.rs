@@ -12,7 +12,7 @@
 //! listings it asks for and carries out its verdicts (resend, adopt,
 //! report); [`reconcile::decide`] is the judgement itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -80,6 +80,10 @@ pub(super) struct Reconciler {
     /// of ours whose id we never learn, so no ambiguous create may adopt a
     /// job in such a window.
     retry_windows: Vec<LostRetry>,
+    /// Rows with a lost retry of this run not yet reconciled: their windows
+    /// stay (and block the row's next retry, see [`Self::has_lost_retry`])
+    /// however long the failed job takes to be seen again.
+    open_lost: HashSet<String>,
     /// Creates (and lost retries) reported ambiguous, or resent on the
     /// user's word: each may still have made one of the orphans, so each
     /// stays among the explanations of every later listing (never judged
@@ -117,6 +121,7 @@ impl Reconciler {
             on_wire: HashMap::new(),
             windows,
             retry_windows,
+            open_lost: HashSet::new(),
             reported: Vec::new(),
             server_seen: None,
             known,
@@ -281,12 +286,19 @@ impl Reconciler {
     /// at `now`): it may have made a job of ours whose id is lost.
     pub(super) fn lost_retry(&mut self, key: &str, sent: DateTime<Utc>, now: Duration) {
         let until = self.acted_until(now);
+        self.open_lost.insert(key.to_string());
         self.retry_windows.push(LostRetry {
             key: key.to_string(),
             sent,
             until,
             clock: Recorded::ThisRun,
         });
+    }
+
+    /// The row `key` ended: its lost retries, if any, stay only as windows
+    /// another row's orphans may belong to, and go once they cannot.
+    pub(super) fn row_ended(&mut self, key: &str) {
+        self.open_lost.remove(key);
     }
 
     /// Whether a retry of `key` was sent and its answer lost.
@@ -297,6 +309,7 @@ impl Reconciler {
     /// Takes the latest lost retry of `key`, to be reconciled as the row's
     /// ambiguous create (it no longer blocks the row's own adoption).
     pub(super) fn take_lost_retry(&mut self, key: &str) -> Option<LostRetry> {
+        self.open_lost.remove(key);
         let index = self.retry_windows.iter().rposition(|r| r.key == key)?;
         Some(self.retry_windows.remove(index))
     }
@@ -542,14 +555,17 @@ impl Reconciler {
             }
         }));
         // This run's lost retries and reported creates that end before
-        // every window still open begins can no longer matter.
+        // every window still open begins can no longer matter (but a lost
+        // retry its row has yet to reconcile).
         let horizon = pending.iter().map(|p| p.start).min();
         let windows = &self.windows;
         let matters = |r: &LostRetry| {
             matches!(r.clock, Recorded::EarlierRun(_))
                 || horizon.is_none_or(|h| windows.window(r.clock, r.sent, r.until).1 >= h)
         };
-        self.retry_windows.retain(matters);
+        let open = &self.open_lost;
+        self.retry_windows
+            .retain(|r| open.contains(&r.key) || matters(r));
         self.reported.retain(matters);
         let earlier_settled = self.windows.earlier_runs_settled();
         let ghost = |label: &str, r: &LostRetry| {

@@ -35,8 +35,13 @@ pub(super) struct Tracked {
     pub(super) attempts: u32,
     /// Creates sent for the row.
     pub(super) creates: u32,
-    /// A job-level retry request is on the wire.
+    /// A job-level retry is under way (waiting for its permit, or on the
+    /// wire).
     retrying: bool,
+    /// That retry's request is on the wire: its answer may name the row's
+    /// next job, so the row waits for it even past its deadline (the
+    /// request timeout bounds that).
+    retry_sent: bool,
     /// A listing that covered its creation time did not show it.
     missed: bool,
     /// Consecutive fetches answered 404.
@@ -156,6 +161,7 @@ impl Tracker {
             attempts: job.attempts,
             creates: job.creates,
             retrying: false,
+            retry_sent: false,
             missed: false,
             not_found: 0,
             deadline: now + self.row_deadline(),
@@ -212,7 +218,9 @@ impl Tracker {
         t.missed = false;
         t.not_found = 0;
         match job.status {
-            JobStatus::Failed if t.attempts <= self.job_retries => {
+            // Past the row's deadline a failed job is not retried: the
+            // deadline bounds every loop on a row.
+            JobStatus::Failed if t.attempts <= self.job_retries && now <= t.deadline => {
                 t.retrying = true;
                 t.span
                     .in_scope(|| tracing::info!(attempt = t.attempts, "job failed; retrying it"));
@@ -259,6 +267,7 @@ impl Tracker {
         let ids: Vec<String> = self
             .jobs
             .iter()
+            .filter(|(_, t)| !t.retry_sent)
             .filter(|(_, t)| now.saturating_sub(t.waiting_from) > deadline || now > t.deadline)
             .map(|(id, _)| id.clone())
             .collect();
@@ -300,11 +309,19 @@ impl Tracker {
             return Err((job, other.key.clone()));
         }
         t.retrying = false;
+        t.retry_sent = false;
         t.checks = 0;
         t.waiting_from = now;
         t.next_check = now + self.poll.next_interval(0);
         self.jobs.insert(retried.id.clone(), t);
         Ok(())
+    }
+
+    /// The retry of `job_id` went on the wire (see `Tracked::retry_sent`).
+    pub(super) fn retry_sent(&mut self, job_id: &str) {
+        if let Some(t) = self.jobs.get_mut(job_id) {
+            t.retry_sent = true;
+        }
     }
 
     /// A job-level retry of `job_id` got no usable answer (refused with a
@@ -313,6 +330,7 @@ impl Tracker {
     pub(super) fn retry_unanswered(&mut self, job_id: &str, now: Duration) {
         if let Some(t) = self.jobs.get_mut(job_id) {
             t.retrying = false;
+            t.retry_sent = false;
             t.checks = 0;
             t.attempts += 1;
             t.missed = true;

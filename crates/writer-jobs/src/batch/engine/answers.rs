@@ -140,6 +140,12 @@ impl Engine {
             }
         }
         for (id, t, waited) in self.tracker.expired(now) {
+            if self.reconciler.has_lost_retry(&t.key) {
+                // Its last retry's answer was lost: that retry may have
+                // made the row's job; reconciled, not given up.
+                self.reconcile_lost_retry(t, id, now);
+                continue;
+            }
             let result = OutcomeResult::TimedOut {
                 waited_secs: waited.as_secs(),
             };
@@ -166,22 +172,27 @@ impl Engine {
             // may have made a new job (a create in disguise). It is
             // reconciled like an ambiguous create, never sent again blind.
             Seen::Retry { key } if self.reconciler.has_lost_retry(&key) => {
-                let window = self.reconciler.take_lost_retry(&key).expect("checked");
-                let Some(t) = self.tracker.remove(&job.id) else {
-                    return Ok(());
-                };
-                tracing::warn!(%key, job_id = %job.id, "the job is still failed after a lost retry; reconciling the retry");
-                let from = RetryOf {
-                    job_id: job.id,
-                    created_at: t.created_at,
-                    attempts: t.attempts,
-                };
-                let a = Ambiguous::lost_retry(key, t.seq, t.creates, from, &window);
-                self.reconciler.add(a, now);
+                if let Some(t) = self.tracker.remove(&job.id) {
+                    self.reconcile_lost_retry(t, job.id, now);
+                }
+                Ok(())
+            }
+            // Stopping: no new job, so no retry; the row is left for a
+            // resumed run, which finds its job failed and retries it.
+            Seen::Retry { .. } if self.stopping => {
+                self.tracker.remove(&job.id);
                 Ok(())
             }
             Seen::Retry { key } => {
                 self.request_retry_permit(key, job.id);
+                Ok(())
+            }
+            // No retry left (or past the deadline), but the last one's
+            // answer was lost: it may have made the row's job.
+            Seen::Finished(t)
+                if job.status == JobStatus::Failed && self.reconciler.has_lost_retry(&t.key) =>
+            {
+                self.reconcile_lost_retry(t, job.id, now);
                 Ok(())
             }
             Seen::Finished(t) => {
@@ -209,12 +220,34 @@ impl Engine {
         }
     }
 
+    /// Reconciles the lost retry of the row `t` (its job `job_id` still
+    /// failed) like an ambiguous create: the retry may have made a new job
+    /// of the row's whose id was lost; it is never sent again blind.
+    pub(super) fn reconcile_lost_retry(&mut self, t: Tracked, job_id: String, now: Duration) {
+        let Some(window) = self.reconciler.take_lost_retry(&t.key) else {
+            return;
+        };
+        tracing::warn!(key = %t.key, %job_id, "the job is still failed after a lost retry; reconciling the retry");
+        let from = RetryOf {
+            job_id,
+            created_at: t.created_at,
+            attempts: t.attempts,
+        };
+        let a = Ambiguous::lost_retry(t.key, t.seq, t.creates, from, &window);
+        self.reconciler.add(a, now);
+    }
+
     /// Waits, off the engine's loop, for the permit of a retry of the
     /// failed job `job_id` (row `key`).
     pub(super) fn request_retry_permit(&mut self, key: String, job_id: String) {
         let pacer = self.pacer.clone();
+        let mut stop = self.stop.clone();
         self.tasks.push(Box::pin(async move {
-            pacer.retry_permit().await;
+            // A stop ends the wait (the row is then left for a resume).
+            tokio::select! {
+                _ = pacer.retry_permit() => {}
+                _ = stop.wait_for(|stopping| *stopping) => {}
+            }
             Event::RetryPermitted { key, job_id }
         }));
     }
@@ -229,7 +262,12 @@ impl Engine {
         key: String,
         job_id: String,
     ) -> Result<(), BatchError> {
-        if self.stopping || self.tracker.key_of(&job_id).as_deref() != Some(key.as_str()) {
+        if self.tracker.key_of(&job_id).as_deref() != Some(key.as_str()) {
+            return Ok(());
+        }
+        if self.stopping || *self.stop.borrow() {
+            // Not sent: left for a resumed run (see `observe`).
+            self.tracker.remove(&job_id);
             return Ok(());
         }
         let intended = self.clock.now();
@@ -242,6 +280,7 @@ impl Engine {
         // Answered with a new id, a retry is a create: until its answer
         // comes, its job may be an orphan no other row may take.
         self.reconciler.sent(&retry_on_wire(&job_id), sent_at);
+        self.tracker.retry_sent(&job_id);
         let client = self.create_client.clone();
         let clock = self.clock.clone();
         self.creates_running.spawn(async move {

@@ -472,6 +472,7 @@ impl Engine {
 
     /// Records the outcome in the journal, then hands it to the consumer.
     async fn finish(&mut self, outcome: Outcome) -> Result<(), BatchError> {
+        self.reconciler.row_ended(&outcome.key);
         let now = self.snapshot();
         self.sink.finish(outcome, now).await
     }
