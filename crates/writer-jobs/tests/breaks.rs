@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use writer_jobs::batch::{Batch, BatchRun, Outcome, Row};
 use writer_jobs::{Client, Inputs};
-use writer_sim::{DurationDist, FaultConfig, FaultKind, Simulator};
+use writer_sim::{DurationDist, FaultConfig, FaultKind, JobOrigin, Simulator};
 
 const APP: &str = "demo-product-descriptions";
 
@@ -937,4 +937,10 @@ async fn a_lost_retry_that_cannot_be_reconciled_is_reported() {
     );
     check(&sim, &outcomes, &rows, scenario);
     assert_eq!(outcomes[0].result.name(), "ambiguous", "{scenario}");
+    // The row's own job (the one retried) is named beside the candidates.
+    let retried = sim
+        .job_ids(APP)
+        .into_iter()
+        .find(|id| sim.job(id).is_some_and(|j| j.origin == JobOrigin::Create));
+    assert_eq!(outcomes[0].job_id, retried, "{scenario}: the row's job");
 }

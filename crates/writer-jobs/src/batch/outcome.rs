@@ -38,7 +38,9 @@ pub struct Outcome {
     pub key: String,
     /// The row's index in the input.
     pub seq: u64,
-    /// The job that produced the outcome, when there is one.
+    /// The job that produced the outcome, when there is one; for a row
+    /// left ambiguous by a retry whose answer was lost, the job retried
+    /// (the retry's own job, if it made one, is among the candidates).
     pub job_id: Option<String>,
     /// What happened.
     #[serde(flatten)]

@@ -121,9 +121,11 @@ impl Engine {
                     reason: a.reason,
                     candidates,
                 };
+                // The row's job is known (the one retried): the user can
+                // look at it beside the candidates.
                 let outcome = Outcome {
                     creates,
-                    ..self.outcome(key.clone(), seq, None, result)
+                    ..self.outcome(key.clone(), seq, Some(from.job_id.clone()), result)
                 };
                 self.finish(outcome).await
             }
@@ -172,9 +174,11 @@ impl Engine {
             reason: a.reason,
             candidates,
         };
+        // A lost retry's row names its known job (the one retried).
+        let job_id = a.retry_of.map(|from| from.job_id);
         let outcome = Outcome {
             creates: a.creates,
-            ..self.outcome(a.key, a.seq, None, result)
+            ..self.outcome(a.key, a.seq, job_id, result)
         };
         self.finish(outcome).await
     }
