@@ -243,10 +243,16 @@ impl Engine {
         let pacer = self.pacer.clone();
         let mut stop = self.stop.clone();
         self.tasks.push(Box::pin(async move {
-            // A stop ends the wait (the row is then left for a resume).
+            // A stop ends the wait (the row is then left for a resume); a
+            // stop handle gone (no stop can come) does not.
+            let stopped = async {
+                if stop.wait_for(|stopping| *stopping).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = pacer.retry_permit() => {}
-                _ = stop.wait_for(|stopping| *stopping) => {}
+                _ = stopped => {}
             }
             Event::RetryPermitted { key, job_id }
         }));
