@@ -286,6 +286,16 @@ impl ResumeCursor {
     /// What becomes of `row` (input index `seq`), given what the journal
     /// recorded of it (`state`, from [`Self::take`]).
     pub(super) fn place(&mut self, row: Row, seq: u64, state: Option<RowState>) -> Placed {
+        // A retry the earlier run sent without recording its answer may have
+        // run the job again (an in-place retry makes no new job to find), as
+        // that run counted it: it counts here too, so a resume never gives a
+        // row more runs than its job retries allow.
+        let unanswered_retry = u32::from(
+            self.state
+                .lost_retries
+                .iter()
+                .any(|(key, ..)| *key == row.key),
+        );
         match state {
             Some(RowState {
                 done_at: Some(offset),
@@ -312,7 +322,7 @@ impl ResumeCursor {
                 row,
                 job_id,
                 sent_at: intent_at,
-                attempts: attempts.max(1),
+                attempts: attempts.max(1) + unanswered_retry,
             },
             Some(state) if state.intent_at.is_some() => {
                 let key = row.key.clone();
@@ -520,6 +530,25 @@ mod tests {
         assert!(matches!(
             c.place(row("adopted"), 2, state),
             Placed::Track { ref job_id, .. } if job_id == "picked"
+        ));
+    }
+
+    #[test]
+    fn a_retry_without_a_recorded_answer_counts_as_an_attempt() {
+        let tracked = || RowState {
+            job_id: Some("j1".into()),
+            attempts: 1,
+            ..RowState::default()
+        };
+        let mut c = cursor(vec![]);
+        c.state.lost_retries = vec![("a".into(), t(2000), 1)];
+        assert!(matches!(
+            c.place(row("a"), 0, Some(tracked())),
+            Placed::Track { attempts: 2, .. }
+        ));
+        assert!(matches!(
+            c.place(row("b"), 1, Some(tracked())),
+            Placed::Track { attempts: 1, .. }
         ));
     }
 
