@@ -322,7 +322,7 @@ pub enum InFormatArg {
 pub enum AmbiguousArg {
     /// Report the row as ambiguous, with candidate job ids (never a duplicate).
     Report,
-    /// Create the row's job again (may make a duplicate job).
+    /// Create the row's job again (may make a duplicate job); a job retry whose answer was lost is still reported
     Resend,
 }
 

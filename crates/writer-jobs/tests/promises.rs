@@ -30,7 +30,9 @@ use common::OffsetClock;
 use common::invariants::{creates_per_input_set, tally};
 use common::proxy::{Hold, Proxy, ProxyConfig, Refuse};
 use futures::StreamExt;
-use writer_jobs::batch::{Batch, BatchError, BatchRun, Outcome, OutcomeResult, Rate, Row};
+use writer_jobs::batch::{
+    AmbiguousPolicy, Batch, BatchError, BatchRun, Outcome, OutcomeResult, Rate, Row,
+};
 use writer_jobs::{Client, Clock, Inputs, PollPolicy};
 use writer_sim::{AppConfig, DurationDist, FaultConfig, JobOrigin, Simulator, TenantConfig};
 
@@ -1778,6 +1780,56 @@ async fn the_lost_answer_to_the_last_allowed_retry_is_reconciled() {
     );
     assert_promises(&sim, &outcomes, &rows, scenario);
     assert_retry_jobs_claimed(&sim, &outcomes, &rows, scenario);
+}
+
+/// With `--on-ambiguous resend`, lost retries that reconciliation cannot
+/// settle (several rows' retries lost at once on a shared application, so
+/// a window holds jobs no row claims): retrying the failed job again
+/// cannot make the row's job anew (a server answering retries with a new
+/// id refuses a second retry of a job, 409), so the row is reported with
+/// its candidates, as without resend. It used to be retried blind: 409s,
+/// the row ended `failed` and the lost retry's job was listed nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_resend_an_unsettled_lost_retry_is_reported_not_retried_blind() {
+    let scenario = "every retry's answer lost, resend asked, shared application";
+    let faults = FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap();
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(11)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.5)
+            .faults(faults),
+    )
+    .await;
+    let rows = rows(30, "resendretry");
+    let setup = |b: Batch| {
+        b.job_retries(2)
+            .on_ambiguous(AmbiguousPolicy::Resend)
+            .max_server_hold(Duration::from_secs(5))
+    };
+    let outcomes = run_on(&sim, &rows, setup, Duration::from_secs(30), scenario).await;
+    println!(
+        "{scenario}: {:?}; retry jobs {}, retries refused {}",
+        tally(&outcomes),
+        sim.stats().retry_jobs_created,
+        retries_refused(&sim)
+    );
+    assert!(
+        sim.stats().retry_jobs_created > 0,
+        "{scenario}: setup: no retry made a job"
+    );
+    assert_promises(&sim, &outcomes, &rows, scenario);
+    assert_retry_jobs_claimed(&sim, &outcomes, &rows, scenario);
+    assert_eq!(
+        retries_refused(&sim),
+        0,
+        "{scenario}: a job already retried was retried again"
+    );
 }
 
 /// Stopped (Ctrl-C) while a failed job's retry waits for its permit: the

@@ -32,6 +32,8 @@ pub enum AmbiguousPolicy {
     #[default]
     Report,
     /// Create it again (at least once: the row may end up with two jobs).
+    /// A job-level retry whose answer was lost is reported either way:
+    /// retrying the failed job again cannot make the row's job anew.
     Resend,
 }
 
@@ -242,7 +244,9 @@ impl Batch {
     /// on can still make its job. The hold counts from when the server
     /// received the request, which is no later than the end of its exchange
     /// (the answer, or the request timeout; a request can wait in transit,
-    /// in a proxy or a queue in front of the server). So an ambiguous
+    /// in a proxy or a queue in front of the server; a proxy that still
+    /// forwards a request after the client gave up on it needs its longest
+    /// such delay added to this). So an ambiguous
     /// create's window runs from its first send to the end of its last
     /// exchange plus this (placed in the server's time by what successful
     /// creates showed of its clock), and the create is judged only once that

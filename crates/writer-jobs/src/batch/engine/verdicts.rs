@@ -95,7 +95,10 @@ impl Engine {
     /// it made no job (the failed job is followed again, and retried if
     /// retries are left), its job is adopted (followed as the retry's
     /// answer would have been), or the row is reported with the
-    /// candidates (with `--on-ambiguous resend`, retried again instead).
+    /// candidates. Reported with `--on-ambiguous resend` too: retrying the
+    /// failed job again cannot make the row's job anew (a server that
+    /// answers a retry with a new id refuses a second retry of one job, and
+    /// the first retry's job would be listed nowhere).
     async fn carry_out_retry(
         &mut self,
         a: Ambiguous,
@@ -113,9 +116,7 @@ impl Engine {
             creates,
         };
         match verdict {
-            Verdict::Unresolved { candidates, .. }
-                if self.settings.on_ambiguous == AmbiguousPolicy::Report =>
-            {
+            Verdict::Unresolved { candidates, .. } => {
                 tracing::warn!(%key, ?candidates, "lost retry unresolved; reporting it");
                 let result = OutcomeResult::Ambiguous {
                     reason: a.reason,
@@ -129,8 +130,8 @@ impl Engine {
                 };
                 self.finish(outcome).await
             }
-            Verdict::NotLanded { .. } | Verdict::Unresolved { .. } => {
-                tracing::info!(%key, job_id = %from.job_id, "lost retry made no job (or resend asked); following the failed job");
+            Verdict::NotLanded { .. } => {
+                tracing::info!(%key, job_id = %from.job_id, "lost retry made no job; following the failed job");
                 self.track(follow(from.job_id.clone(), from.created_at));
                 Ok(())
             }
