@@ -778,20 +778,7 @@ async fn a_refused_connection_with_nothing_tracked_does_not_stall_the_run() {
 async fn a_retry_answered_409_does_not_loop_forever() {
     const SCALE: f64 = 250.0;
     let scenario = "retry with a new id, first retries dropped";
-    let faults = FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap();
-    let sim = start(
-        Simulator::builder()
-            .scale(SCALE)
-            .seed(106)
-            .retry_new_id(true)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 20.0,
-            })
-            .failure_rate(0.5)
-            .faults(faults),
-    )
-    .await;
+    let sim = sim_whose_retries_are_all_lost(SCALE, 106).await;
     let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
     let rows = rows(20, "retried");
     let run = Batch::new(client, APP)
@@ -1646,6 +1633,26 @@ async fn a_resume_covers_a_lost_retry_that_waited_for_its_permit() {
     assert_retry_jobs_claimed(&sim, &outcomes, &rows, scenario);
 }
 
+/// A simulator answering retries with a new id, where half the job runs
+/// fail and every retry's answer is lost after it made its job (clock
+/// `scale`, random choices by `seed`).
+async fn sim_whose_retries_are_all_lost(scale: f64, seed: u64) -> Simulator {
+    let faults = FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap();
+    start(
+        Simulator::builder()
+            .scale(scale)
+            .seed(seed)
+            .retry_new_id(true)
+            .duration(DurationDist::Uniform {
+                min_secs: 5.0,
+                max_secs: 20.0,
+            })
+            .failure_rate(0.5)
+            .faults(faults),
+    )
+    .await
+}
+
 /// Promise (d) for job-level retries: every job a retry made (answered
 /// with a new id, or its answer lost) is its row's final job, or among its
 /// candidates, or was retried in turn (the batch followed it), never
@@ -1748,20 +1755,7 @@ async fn a_retry_on_the_wire_at_the_rows_deadline_is_not_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lost_answer_to_the_last_allowed_retry_is_reconciled() {
     let scenario = "every retry's answer lost, one retry allowed";
-    let faults = FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap();
-    let sim = start(
-        Simulator::builder()
-            .scale(200.0)
-            .seed(11)
-            .retry_new_id(true)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 20.0,
-            })
-            .failure_rate(0.5)
-            .faults(faults),
-    )
-    .await;
+    let sim = sim_whose_retries_are_all_lost(200.0, 11).await;
     let rows = rows(30, "lastretry");
     let setup = |b: Batch| {
         b.job_retries(1)
@@ -1792,20 +1786,7 @@ async fn the_lost_answer_to_the_last_allowed_retry_is_reconciled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_resend_an_unsettled_lost_retry_is_reported_not_retried_blind() {
     let scenario = "every retry's answer lost, resend asked, shared application";
-    let faults = FaultConfig::parse_compact("retry:accept_then_drop=1.0").unwrap();
-    let sim = start(
-        Simulator::builder()
-            .scale(200.0)
-            .seed(11)
-            .retry_new_id(true)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 20.0,
-            })
-            .failure_rate(0.5)
-            .faults(faults),
-    )
-    .await;
+    let sim = sim_whose_retries_are_all_lost(200.0, 11).await;
     let rows = rows(30, "resendretry");
     let setup = |b: Batch| {
         b.job_retries(2)

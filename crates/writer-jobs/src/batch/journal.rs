@@ -189,72 +189,22 @@ impl Journal {
         };
         let binding = run.map(|(binding, _)| binding);
         let exclusive = run.is_some_and(|(_, exclusive)| exclusive);
-        let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(binding.is_some())
-            .open(path)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(JournalError::Locked {
-                    path: path.to_path_buf(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
-        if !existed && durability == Durability::Fsync {
-            sync_parent(path).map_err(io)?;
-        }
-        let mut text = Vec::new();
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        file.read_to_end(&mut text).map_err(io)?;
+        let (mut file, text) = open_locked(path, binding.is_some(), durability)?;
         let mut state = ResumeState::default();
-        let complete = text
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map(|i| i + 1)
-            .unwrap_or(0);
-        if complete < text.len() {
-            state.torn_bytes = (text.len() - complete) as u64;
-            tracing::warn!(
-                bytes = state.torn_bytes,
-                "journal ends with a torn line (a run was killed mid-write); cutting it off"
-            );
-            state.torn_intent = torn_intent(&text[complete..]);
-            file.set_len(complete as u64).map_err(io)?;
-            if durability == Durability::Fsync {
-                file.sync_data().map_err(io)?;
-            }
-        }
+        let complete = cut_torn_line(&mut file, &text, durability, &mut state).map_err(io)?;
         let mut journal = Self {
             path: path.to_path_buf(),
             file,
             durability,
             len: complete as u64,
         };
-        let mut offset = 0u64;
-        let mut header = None;
-        for (index, line) in text[..complete]
-            .split_inclusive(|b| *b == b'\n')
-            .enumerate()
-        {
-            let here = offset;
-            offset += line.len() as u64;
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let record: Record =
-                serde_json::from_slice(line).map_err(|e| JournalError::Corrupt {
-                    path: path.to_path_buf(),
-                    line: index + 1,
-                    message: e.to_string(),
-                })?;
-            journal.apply(&mut state, &mut header, record, here)?;
-        }
+        let header = journal.replay(&text[..complete], &mut state)?;
+        let header_of_this_run = |binding: &Binding| Record::Header {
+            version: FORMAT_VERSION,
+            binding: binding.clone(),
+            started_at: now,
+            exclusive: Some(exclusive),
+        };
         match (header, binding) {
             (Some(found), Some(binding)) => {
                 journal.check_binding(&found, binding)?;
@@ -262,12 +212,7 @@ impl Journal {
                 // Each run starts with a header line of its own: the runs
                 // are numbered by them, and a window is placed only with
                 // evidence from the run (the clock) that recorded it.
-                journal.append(&Record::Header {
-                    version: FORMAT_VERSION,
-                    binding: binding.clone(),
-                    started_at: now,
-                    exclusive: Some(exclusive),
-                })?;
+                journal.append(&header_of_this_run(binding))?;
             }
             (Some(found), None) => {
                 state.resumed = true;
@@ -281,16 +226,36 @@ impl Journal {
                         .into(),
                 });
             }
-            (None, Some(binding)) => {
-                journal.append(&Record::Header {
-                    version: FORMAT_VERSION,
-                    binding: binding.clone(),
-                    started_at: now,
-                    exclusive: Some(exclusive),
-                })?;
-            }
+            (None, Some(binding)) => journal.append(&header_of_this_run(binding))?,
         }
         Ok((journal, state))
+    }
+
+    /// Applies every complete line of `text` to `state`; returns the first
+    /// run's header (the batch the journal is bound to).
+    fn replay(
+        &self,
+        text: &[u8],
+        state: &mut ResumeState,
+    ) -> Result<Option<Binding>, JournalError> {
+        let mut offset = 0u64;
+        let mut header = None;
+        for (index, line) in text.split_inclusive(|b| *b == b'\n').enumerate() {
+            let here = offset;
+            offset += line.len() as u64;
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let record: Record =
+                serde_json::from_slice(line).map_err(|e| JournalError::Corrupt {
+                    path: self.path.clone(),
+                    line: index + 1,
+                    message: e.to_string(),
+                })?;
+            self.apply(state, &mut header, record, here)?;
+        }
+        Ok(header)
     }
 
     fn apply(
@@ -307,16 +272,7 @@ impl Journal {
                 exclusive,
                 ..
             } => {
-                if version > FORMAT_VERSION {
-                    return Err(JournalError::Corrupt {
-                        path: self.path.clone(),
-                        line: 1,
-                        message: format!(
-                            "journal format {version} is newer than this writer-jobs reads \
-                             ({FORMAT_VERSION}); resume with the version that wrote it"
-                        ),
-                    });
-                }
+                self.check_version(version)?;
                 state.version = state.version.max(version);
                 state.runs += 1;
                 // A run of an older format, or a header no run wrote,
@@ -326,39 +282,13 @@ impl Journal {
                 }
                 header.get_or_insert(binding);
             }
-            Record::Intent { key, seq, fp, at } => {
-                let row = state.rows.entry(key).or_default();
-                row.seq = seq;
-                row.fp = fp;
-                if row.intent_run != state.runs {
-                    // The row's creates of an earlier run were judged
-                    // before this one sent again: its window is this run's.
-                    row.first_intent_at = None;
-                    row.ambiguous_until = None;
-                    row.intent_run = state.runs;
-                }
-                row.intent_at = Some(at);
-                row.first_intent_at.get_or_insert(at);
-                // A new create of the row carries out (and ends) a decision.
-                row.decision = None;
-            }
+            Record::Intent { key, seq, fp, at } => intent(state, key, seq, fp, at),
             Record::Created {
                 key,
                 job_id,
                 created_at,
                 received_at,
-            } => {
-                let row = state.rows.entry(key).or_default();
-                if let (Some(sent), Some(received), Some(created)) =
-                    (row.intent_at, received_at, created_at)
-                    && row.intent_run == state.runs
-                {
-                    let run = state.skew.entry(state.runs).or_default();
-                    run.observe(sent, received, created);
-                }
-                row.job_id = Some(job_id);
-                row.attempts = row.attempts.max(1);
-            }
+            } => created(state, key, job_id, created_at, received_at),
             Record::RetryIntent { key, at, .. } => {
                 state.lost_retries.push((key, at, state.runs));
             }
@@ -401,6 +331,21 @@ impl Journal {
             Record::GaveUp { key, .. } => {
                 state.rows.entry(key).or_default().decision = Some(Decision::GaveUp);
             }
+        }
+        Ok(())
+    }
+
+    /// A journal of a newer format than this build reads is refused.
+    fn check_version(&self, version: u32) -> Result<(), JournalError> {
+        if version > FORMAT_VERSION {
+            return Err(JournalError::Corrupt {
+                path: self.path.clone(),
+                line: 1,
+                message: format!(
+                    "journal format {version} is newer than this writer-jobs reads \
+                     ({FORMAT_VERSION}); resume with the version that wrote it"
+                ),
+            });
         }
         Ok(())
     }
@@ -524,6 +469,109 @@ impl Journal {
     pub(crate) fn len(&self) -> u64 {
         self.len
     }
+}
+
+/// An intent: a create of the row about to be sent at `at`.
+fn intent(state: &mut ResumeState, key: String, seq: u64, fp: String, at: DateTime<Utc>) {
+    let row = state.rows.entry(key).or_default();
+    row.seq = seq;
+    row.fp = fp;
+    if row.intent_run != state.runs {
+        // The row's creates of an earlier run were judged before this one
+        // sent again: its window is this run's.
+        row.first_intent_at = None;
+        row.ambiguous_until = None;
+        row.intent_run = state.runs;
+    }
+    row.intent_at = Some(at);
+    row.first_intent_at.get_or_insert(at);
+    // A new create of the row carries out (and ends) a decision.
+    row.decision = None;
+}
+
+/// A create's answer: the row's job, and (from the same run's intent)
+/// evidence of the server's clock.
+fn created(
+    state: &mut ResumeState,
+    key: String,
+    job_id: String,
+    created_at: Option<DateTime<Utc>>,
+    received_at: Option<DateTime<Utc>>,
+) {
+    let row = state.rows.entry(key).or_default();
+    if let (Some(sent), Some(received), Some(created)) = (row.intent_at, received_at, created_at)
+        && row.intent_run == state.runs
+    {
+        let run = state.skew.entry(state.runs).or_default();
+        run.observe(sent, received, created);
+    }
+    row.job_id = Some(job_id);
+    row.attempts = row.attempts.max(1);
+}
+
+/// Opens the journal (created only for a run that writes it), takes its
+/// lock (a second run on the same journal is refused) and reads it whole.
+fn open_locked(
+    path: &Path,
+    create: bool,
+    durability: Durability,
+) -> Result<(File, Vec<u8>), JournalError> {
+    let io = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let existed = path.exists();
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(create)
+        .open(path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(JournalError::Locked {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    if !existed && durability == Durability::Fsync {
+        sync_parent(path).map_err(io)?;
+    }
+    let mut text = Vec::new();
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    file.read_to_end(&mut text).map_err(io)?;
+    Ok((file, text))
+}
+
+/// Cuts off a torn last line (a run killed mid-write), noting in `state`
+/// how many bytes and whether it was an intent; returns the length of the
+/// complete lines.
+fn cut_torn_line(
+    file: &mut File,
+    text: &[u8],
+    durability: Durability,
+    state: &mut ResumeState,
+) -> std::io::Result<usize> {
+    let complete = text
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    if complete < text.len() {
+        state.torn_bytes = (text.len() - complete) as u64;
+        tracing::warn!(
+            bytes = state.torn_bytes,
+            "journal ends with a torn line (a run was killed mid-write); cutting it off"
+        );
+        state.torn_intent = torn_intent(&text[complete..]);
+        file.set_len(complete as u64)?;
+        if durability == Durability::Fsync {
+            file.sync_data()?;
+        }
+    }
+    Ok(complete)
 }
 
 /// Reads what it can of a torn record: `Some(_)` when it was (or may have

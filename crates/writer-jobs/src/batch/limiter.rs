@@ -234,111 +234,113 @@ impl RateLimiter {
         let now = self.clock.now();
         let mut s = self.lock();
         match status {
-            Some(429) => {
-                s.throttled += 1;
-                let wait = retry_after.unwrap_or(Duration::from_secs(1));
-                s.paused_until = s.paused_until.max(now + wait);
-                if s.lowered_at
-                    .is_some_and(|at| sent_at < at || !s.accepted_since_lowered)
-                {
-                    // Sent at the old rate, or nothing accepted since the
-                    // rate was lowered: this episode lowered it already.
-                    return;
-                }
-                s.lowered_at = Some(now);
-                s.accepted_since_lowered = false;
-                let lowered = match (self.configured, s.first_throttled) {
-                    (Some(_), _) => s.rate / 2.0,
-                    (None, None) => {
-                        // Unlimited until now: half of what we were doing.
-                        s.first_throttled = Some(now);
-                        let was = if s.rate.is_finite() {
-                            s.rate
-                        } else {
-                            (s.granted as f64 / now.as_secs_f64().max(1.0)).max(1.0)
-                        };
-                        was / 2.0
-                    }
-                    (None, Some(first)) => {
-                        // What the server accepted since the first 429 (its
-                        // burst then spent), over at most the last minute.
-                        while s.accepted.front().is_some_and(|&t| t + LEARN_WINDOW < now) {
-                            s.accepted.pop_front();
-                        }
-                        let span = now.saturating_sub(first).min(LEARN_WINDOW).as_secs_f64();
-                        let half = if s.rate.is_finite() {
-                            s.rate / 2.0
-                        } else {
-                            (s.granted as f64 / now.as_secs_f64().max(1.0)).max(1.0) / 2.0
-                        };
-                        if span >= 5.0 {
-                            // Never below half the rate that was in force: a
-                            // burst of 429s that was not the quota, after a
-                            // quiet spell, must not pin the rate to that spell.
-                            let measured = s.accepted.len() as f64 / span;
-                            let limit = measured.max(half).max(self.floor);
-                            s.learned = Some(limit);
-                            limit
-                        } else {
-                            half
-                        }
-                    }
-                };
-                s.rate = lowered.max(self.floor);
-            }
-            Some(code) if code < 400 => {
-                if s.lowered_at.is_some_and(|at| sent_at >= at) {
-                    s.accepted_since_lowered = true;
-                }
-                if self.configured.is_none() && s.first_throttled.is_some() {
-                    s.accepted.push_back(now);
-                    while s.accepted.front().is_some_and(|&t| t + LEARN_WINDOW < now) {
-                        s.accepted.pop_front();
-                    }
-                }
-                if self.configured.is_none()
-                    && let Some(limit) = s.learned
-                {
-                    // A learned limit: back up to it fast, then probe
-                    // slowly; ten times faster once requests have queued
-                    // for it for 30 s without a 429 (the limit learned may
-                    // be what a quiet spell let through, not the server's).
-                    if s.rate < limit {
-                        s.rate = (s.rate + limit / 20.0).min(limit);
-                    } else {
-                        let quiet = s
-                            .lowered_at
-                            .is_none_or(|at| now.saturating_sub(at) >= PROBE_FASTER_AFTER);
-                        let step = if quiet && s.next_free > now {
-                            1.002
-                        } else {
-                            1.0002
-                        };
-                        let limit = limit * step;
-                        s.learned = Some(limit);
-                        s.rate = limit;
-                    }
-                    return;
-                }
-                let ceiling = self
-                    .configured
-                    .map(|r| r.per_second)
-                    .unwrap_or(f64::INFINITY);
-                if s.rate < ceiling {
-                    // Additive increase: regain the configured rate over
-                    // roughly a hundred successful requests.
-                    let step = if ceiling.is_finite() {
-                        ceiling / 100.0
-                    } else {
-                        0.25
-                    };
-                    s.rate = (s.rate + step).min(ceiling);
-                    if !ceiling.is_finite() && s.rate > 1000.0 {
-                        s.rate = f64::INFINITY;
-                    }
-                }
-            }
+            Some(429) => self.throttled(&mut s, retry_after, sent_at, now),
+            Some(code) if code < 400 => self.accepted(&mut s, sent_at, now),
             _ => {}
+        }
+    }
+
+    /// A 429 to a request sent at `sent_at`: pause for the server's wait,
+    /// and lower the rate once per episode.
+    fn throttled(
+        &self,
+        s: &mut State,
+        retry_after: Option<Duration>,
+        sent_at: Duration,
+        now: Duration,
+    ) {
+        s.throttled += 1;
+        let wait = retry_after.unwrap_or(Duration::from_secs(1));
+        s.paused_until = s.paused_until.max(now + wait);
+        if s.lowered_at
+            .is_some_and(|at| sent_at < at || !s.accepted_since_lowered)
+        {
+            // Sent at the old rate, or nothing accepted since the rate was
+            // lowered: this episode lowered it already.
+            return;
+        }
+        s.lowered_at = Some(now);
+        s.accepted_since_lowered = false;
+        let lowered = match (self.configured, s.first_throttled) {
+            (Some(_), _) => s.rate / 2.0,
+            (None, None) => {
+                // Unlimited until now: half of what we were doing.
+                s.first_throttled = Some(now);
+                pace(s, now) / 2.0
+            }
+            (None, Some(first)) => self.learn(s, first, now),
+        };
+        s.rate = lowered.max(self.floor);
+    }
+
+    /// No budget configured, throttled again since the first 429 at
+    /// `first`: the rate the server accepted since then (its burst spent),
+    /// over at most the last minute, learned as the limit.
+    fn learn(&self, s: &mut State, first: Duration, now: Duration) -> f64 {
+        forget_before(&mut s.accepted, now);
+        let span = now.saturating_sub(first).min(LEARN_WINDOW).as_secs_f64();
+        let half = pace(s, now) / 2.0;
+        if span < 5.0 {
+            return half;
+        }
+        // Never below half the rate that was in force: a burst of 429s that
+        // was not the quota, after a quiet spell, must not pin the rate to
+        // that spell.
+        let measured = s.accepted.len() as f64 / span;
+        let limit = measured.max(half).max(self.floor);
+        s.learned = Some(limit);
+        limit
+    }
+
+    /// A request sent at `sent_at` was accepted: raise the rate a step.
+    fn accepted(&self, s: &mut State, sent_at: Duration, now: Duration) {
+        if s.lowered_at.is_some_and(|at| sent_at >= at) {
+            s.accepted_since_lowered = true;
+        }
+        if self.configured.is_none() && s.first_throttled.is_some() {
+            s.accepted.push_back(now);
+            forget_before(&mut s.accepted, now);
+        }
+        if self.configured.is_none()
+            && let Some(limit) = s.learned
+        {
+            // A learned limit: back up to it fast, then probe slowly; ten
+            // times faster once requests have queued for it for 30 s
+            // without a 429 (the limit learned may be what a quiet spell
+            // let through, not the server's).
+            if s.rate < limit {
+                s.rate = (s.rate + limit / 20.0).min(limit);
+            } else {
+                let quiet = s
+                    .lowered_at
+                    .is_none_or(|at| now.saturating_sub(at) >= PROBE_FASTER_AFTER);
+                let step = if quiet && s.next_free > now {
+                    1.002
+                } else {
+                    1.0002
+                };
+                let limit = limit * step;
+                s.learned = Some(limit);
+                s.rate = limit;
+            }
+            return;
+        }
+        let ceiling = self
+            .configured
+            .map(|r| r.per_second)
+            .unwrap_or(f64::INFINITY);
+        if s.rate < ceiling {
+            // Additive increase: regain the configured rate over roughly a
+            // hundred successful requests.
+            let step = if ceiling.is_finite() {
+                ceiling / 100.0
+            } else {
+                0.25
+            };
+            s.rate = (s.rate + step).min(ceiling);
+            if !ceiling.is_finite() && s.rate > 1000.0 {
+                s.rate = f64::INFINITY;
+            }
         }
     }
 
@@ -357,6 +359,23 @@ impl RateLimiter {
         let now = self.clock.now();
         let s = self.lock();
         s.paused_until > now || s.next_free > now
+    }
+}
+
+/// The rate in force, or, unlimited until now, what was granted per
+/// second so far (at least 1).
+fn pace(s: &State, now: Duration) -> f64 {
+    if s.rate.is_finite() {
+        s.rate
+    } else {
+        (s.granted as f64 / now.as_secs_f64().max(1.0)).max(1.0)
+    }
+}
+
+/// Drops acceptances older than the learning window.
+fn forget_before(accepted: &mut VecDeque<Duration>, now: Duration) {
+    while accepted.front().is_some_and(|&t| t + LEARN_WINDOW < now) {
+        accepted.pop_front();
     }
 }
 

@@ -20,12 +20,7 @@ use super::Row;
 use super::journal::{Binding, Decision};
 use super::reconcile::{SkewEstimate, shift};
 use super::reconciler::{Ambiguous, LostRetry, TORN_REASON};
-use super::windows::{MAX_SEND_DELAY, Recorded};
-
-/// [`MAX_SEND_DELAY`] as a span of time.
-fn send_delay() -> chrono::Duration {
-    chrono::Duration::from_std(MAX_SEND_DELAY).unwrap_or(chrono::Duration::zero())
-}
+use super::windows::Recorded;
 
 /// What the journal knows about one row.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -153,33 +148,16 @@ pub(super) struct ResumeCursor {
     /// sent nothing after it, and a torn intent's window starts there.
     opened_at: DateTime<Utc>,
     /// How long after its intent the server may act on a create or retry
-    /// the earlier run recorded no answer to (see [`Reach`]).
+    /// the earlier run recorded no answer to (see [`Windows::reach`](super::windows::Windows::reach)).
     reach: chrono::Duration,
 }
 
-/// How long after its intent the server may act on a request an earlier
-/// run recorded no answer to: the request went on the wire within
-/// [`MAX_SEND_DELAY`] of its intent; the server received it, if at all, by
-/// the time that run would have given up on it (the request timeout), had
-/// it not been killed first (a request can wait in transit, in a proxy or
-/// a queue in front of the server, after its sender died); and it may hold
-/// it for the hold after that.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Reach {
-    /// How long the server may hold a request.
-    pub hold: chrono::Duration,
-    /// The request timeout of creates and retries.
-    pub timeout: chrono::Duration,
-}
-
-impl Reach {
-    fn span(&self) -> chrono::Duration {
-        send_delay() + self.timeout + self.hold
-    }
-}
-
 impl ResumeCursor {
-    pub(super) fn new(state: ResumeState, opened_at: DateTime<Utc>, reach: Reach) -> Self {
+    pub(super) fn new(
+        state: ResumeState,
+        opened_at: DateTime<Utc>,
+        reach: chrono::Duration,
+    ) -> Self {
         if state.resumed {
             tracing::info!(
                 rows = state.rows.len(),
@@ -191,7 +169,7 @@ impl ResumeCursor {
         Self {
             state,
             opened_at,
-            reach: reach.span(),
+            reach,
         }
     }
 
@@ -365,7 +343,8 @@ impl ResumeCursor {
         let last = r.intent_at?;
         let since = r.first_intent_at.unwrap_or(last).min(last);
         // The create went on the wire at most MAX_SEND_DELAY after its
-        // intent (else it was queued again, with a new intent); see Reach.
+        // intent (else it was queued again, with a new intent); see
+        // Windows::reach.
         let until = shift(last, self.reach);
         let until = r.ambiguous_until.map_or(until, |u| u.max(until));
         let reason = "an earlier run sent the create but recorded no answer";
@@ -408,10 +387,8 @@ mod tests {
             resumed: true,
             ..ResumeState::default()
         };
-        let reach = Reach {
-            hold: chrono::Duration::seconds(300),
-            timeout: chrono::Duration::seconds(60),
-        };
+        // 1 s to go on the wire, the 60 s request timeout, the 300 s hold.
+        let reach = chrono::Duration::seconds(361);
         ResumeCursor::new(state, t(1000), reach)
     }
 

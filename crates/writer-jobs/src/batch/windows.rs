@@ -114,11 +114,6 @@ impl Windows {
         steady_time(self.anchor, now)
     }
 
-    /// How long the server may hold a request.
-    pub(super) fn hold(&self) -> chrono::Duration {
-        self.hold
-    }
-
     /// The latest steady time the server can still act on a request sent
     /// at `sent`: the hold after it, or now if it is still held.
     pub(super) fn hold_until(&self, sent: DateTime<Utc>, now: Duration) -> DateTime<Utc> {
@@ -132,6 +127,21 @@ impl Windows {
     /// may hold it for the hold after it received it.
     pub(super) fn acted_until(&self, now: Duration) -> DateTime<Utc> {
         shift(self.steady(now), self.hold)
+    }
+
+    /// How long after its intent the server may act on a request an
+    /// earlier run recorded no answer to: the request went on the wire
+    /// within [`MAX_SEND_DELAY`] of its intent; the server received it, if
+    /// at all, by the time that run would have given up on it (the request
+    /// timeout, see [`Windows::with_transit`]), had it not been killed
+    /// first (a request can wait in transit, in a proxy or a queue in front
+    /// of the server, after its sender died); and it may hold it for the
+    /// hold after that.
+    pub(super) fn reach(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.transit)
+            .unwrap_or(chrono::Duration::MAX / 4)
+            .checked_add(&self.hold)
+            .unwrap_or(chrono::Duration::MAX / 4)
     }
 
     /// Clock time after which the server can no longer act on anything an
@@ -239,6 +249,9 @@ mod tests {
         // Its requests may have reached the server up to the transit after.
         let w = w.with_transit(Duration::from_secs(60));
         assert_eq!(w.earlier_runs_settled(), Duration::from_secs(461));
+        // And a request it recorded no answer to, up to 1 s to go on the
+        // wire, the timeout and the hold after its intent.
+        assert_eq!(w.reach(), chrono::Duration::seconds(361));
     }
 
     #[test]

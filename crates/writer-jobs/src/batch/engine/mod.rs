@@ -31,7 +31,7 @@ use super::pacer::Pacer;
 use super::poller::{Pace, Spacing, SweepScheduler};
 use super::reconcile::Verdict;
 use super::reconciler::{Ambiguous, Early, Limits, Reconciler, RetryOf, Step};
-use super::resume::{Placed, Reach, ResumeCursor};
+use super::resume::{Placed, ResumeCursor};
 use super::sink::{Sink, Snapshot};
 use super::tracking::{NewJob, Seen, Tracked, Tracker};
 use super::windows::{MAX_SEND_DELAY, Windows};
@@ -507,11 +507,7 @@ fn reconcile_from(
     limits: Limits,
 ) -> (ResumeCursor, Reconciler) {
     let windows = Windows::new(anchor, hold, std::mem::take(&mut state.skew)).with_transit(timeout);
-    let reach = Reach {
-        hold: windows.hold(),
-        timeout: chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX / 4),
-    };
-    let resume = ResumeCursor::new(state, anchor.0, reach);
+    let resume = ResumeCursor::new(state, anchor.0, windows.reach());
     let mut reconciler = Reconciler::new(
         windows,
         resume.known_jobs(),
