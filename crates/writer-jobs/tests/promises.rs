@@ -1633,6 +1633,68 @@ async fn a_resume_covers_a_lost_retry_that_waited_for_its_permit() {
     assert_retry_jobs_claimed(&sim, &outcomes, &rows, scenario);
 }
 
+/// Killed twice, each time with an in-place retry acted on but not
+/// answered (the server reruns the job at once and answers late), then
+/// resumed to the end: each unanswered retry the journal holds counts as a
+/// run of the row. It used to count one however many there were: a row
+/// allowed 3 runs ran 4 times (found by adversary round 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_retry_left_unanswered_by_a_kill_counts_as_a_run() {
+    let scenario = "in-place retries acted on at once, answered late, killed twice";
+    let sim = start(
+        Simulator::builder()
+            .scale(100.0)
+            .seed(1)
+            .retry_new_id(false)
+            .duration(DurationDist::Fixed { secs: 5.0 })
+            .failure_rate(1.0)
+            .faults(FaultConfig::parse_compact("retry:slow=1.0,slow_secs=1000").unwrap()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_for(&sim, &sim.base_url(), Duration::from_secs(60));
+    let rows = rows(1, "killedretry");
+    let batch = Batch::new(client, APP)
+        .journal(dir.path().join("killed-retry.journal"))
+        .job_retries(2)
+        .max_server_hold(Duration::from_secs(5));
+    // Runs 2 and 3 of the job: each started by a retry, then kill -9.
+    for runs in [2, 3] {
+        let run = run_resuming(&batch, &rows).await;
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+        while job_runs(&sim) < runs {
+            assert!(
+                tokio::time::Instant::now() < give_up,
+                "{scenario}: setup: run {runs} of the job did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(run);
+    }
+    let run = run_resuming(&batch, &rows).await;
+    let outcomes = collect_within(run, Duration::from_secs(30), &sim, rows.len(), scenario).await;
+    println!(
+        "{scenario}: {:?}; job runs {}",
+        tally(&outcomes),
+        job_runs(&sim)
+    );
+    assert_each_row_once(&outcomes, &rows, scenario);
+    assert!(
+        job_runs(&sim) <= 3,
+        "{scenario}: promise (a) broken, the row's job ran {} times with 2 retries allowed",
+        job_runs(&sim)
+    );
+}
+
+/// How many times the server ran the application's jobs, retries included.
+fn job_runs(sim: &Simulator) -> u32 {
+    sim.job_ids(APP)
+        .iter()
+        .filter_map(|id| sim.job(id))
+        .map(|j| j.attempts)
+        .sum()
+}
+
 /// A simulator answering retries with a new id, where half the job runs
 /// fail and every retry's answer is lost after it made its job (clock
 /// `scale`, random choices by `seed`).

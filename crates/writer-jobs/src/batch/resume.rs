@@ -264,16 +264,18 @@ impl ResumeCursor {
     /// What becomes of `row` (input index `seq`), given what the journal
     /// recorded of it (`state`, from [`Self::take`]).
     pub(super) fn place(&mut self, row: Row, seq: u64, state: Option<RowState>) -> Placed {
-        // A retry the earlier run sent without recording its answer may have
-        // run the job again (an in-place retry makes no new job to find), as
-        // that run counted it: it counts here too, so a resume never gives a
-        // row more runs than its job retries allow.
-        let unanswered_retry = u32::from(
-            self.state
-                .lost_retries
-                .iter()
-                .any(|(key, ..)| *key == row.key),
-        );
+        // Each retry an earlier run sent without recording its answer may
+        // have run the job again (an in-place retry makes no new job to
+        // find), as that run counted it: each counts here too (one per run
+        // killed with a retry on the wire, and any lost within a run), so a
+        // resume never gives a row more runs than its job retries allow.
+        let unanswered_retries = self
+            .state
+            .lost_retries
+            .iter()
+            .filter(|(key, ..)| *key == row.key)
+            .count();
+        let unanswered_retries = u32::try_from(unanswered_retries).unwrap_or(u32::MAX);
         match state {
             Some(RowState {
                 done_at: Some(offset),
@@ -300,7 +302,7 @@ impl ResumeCursor {
                 row,
                 job_id,
                 sent_at: intent_at,
-                attempts: attempts.max(1) + unanswered_retry,
+                attempts: attempts.max(1).saturating_add(unanswered_retries),
             },
             Some(state) if state.intent_at.is_some() => {
                 let key = row.key.clone();
@@ -526,6 +528,13 @@ mod tests {
         assert!(matches!(
             c.place(row("b"), 1, Some(tracked())),
             Placed::Track { attempts: 1, .. }
+        ));
+        // Each one counts: one per run killed with a retry on the wire, or
+        // one lost in a run and one on the wire at its kill.
+        c.state.lost_retries = vec![("a".into(), t(2000), 1), ("a".into(), t(2100), 2)];
+        assert!(matches!(
+            c.place(row("a"), 0, Some(tracked())),
+            Placed::Track { attempts: 3, .. }
         ));
     }
 
