@@ -100,6 +100,9 @@ struct Inner {
     /// Kept only to scrub it out of server messages and request-id logs;
     /// never printed. Shared, so a request clones a pointer, not the key.
     key: Arc<str>,
+    /// The largest list page size the server has not refused (the batch's
+    /// pages are lowered to it; see [`Client::list_jobs_brief`]).
+    list_limit: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Client {

@@ -44,7 +44,9 @@ use common::proxy::{Hold, ListView, Proxy, ProxyConfig};
 use common::{collect_within, start};
 use writer_jobs::batch::{Batch, Outcome, OutcomeResult, Row};
 use writer_jobs::{Client, Inputs};
-use writer_sim::{DurationDist, Simulator, SimulatorBuilder};
+use writer_sim::{
+    DurationDist, FaultConfig, FaultKind, ListConfig, OverMax, Simulator, SimulatorBuilder,
+};
 
 const APP: &str = "demo-product-descriptions";
 
@@ -891,4 +893,52 @@ async fn tied_jobs_run(reorder_ties: bool, scenario: &str) {
         "setup: the burst spread over several seconds: {burst:?}"
     );
     check(&sim, &outcomes, &rows, scenario);
+}
+
+/// Writer documents no largest list page size. On a server whose maximum
+/// is below the batch's page size (100) and that refuses larger pages with
+/// 400, the batch lowers its pages to a size the server accepts, so
+/// reconciliation still finds the jobs of creates whose answers were lost.
+/// Before, every reconciliation listing failed: each such row was reported
+/// ambiguous with no candidate, though its job existed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_refusing_the_page_size_is_read_in_smaller_pages() {
+    let scenario = "list maximum 20, larger pages refused, creates' answers lost";
+    let list = ListConfig {
+        default_limit: 20,
+        max_limit: 20,
+        over_max: OverMax::Reject,
+        ..ListConfig::default()
+    };
+    let faults = FaultConfig::parse_compact("create:accept_then_drop=0.2").unwrap();
+    let sim = start(sim_builder(71, 200.0, 10.0).list(list).faults(faults)).await;
+    let rows = rows(30, "smallpages");
+    let client = client_via(&sim, &sim.base_url(), Duration::from_secs(60));
+    let run = Batch::new(client, APP)
+        .exclusive_application(true)
+        .create_concurrency(1)
+        .max_server_hold(Duration::from_secs(5))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
+    let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
+    let dropped = sim.stats().faults_of(FaultKind::AcceptThenDrop);
+    println!(
+        "{scenario}: {:?}; creates dropped after landing {dropped}",
+        invariants::tally(&outcomes)
+    );
+    assert!(
+        dropped > 0,
+        "{scenario}: setup: no create's answer was lost"
+    );
+    check(&sim, &outcomes, &rows, scenario);
+    for o in &outcomes {
+        assert!(
+            matches!(o.result, OutcomeResult::Completed { .. }),
+            "{scenario}: {} ended {:?} (one create at a time on an exclusive \
+             application: every lost create's job is found and adopted)",
+            o.key,
+            o.result
+        );
+    }
 }

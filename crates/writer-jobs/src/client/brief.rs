@@ -22,6 +22,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use serde::de::{self, DeserializeOwned, Visitor};
@@ -192,6 +193,14 @@ impl Client {
     /// module docs): every job's id and creation time, and the whole job
     /// for each id `wanted` accepts. Sent, retried and classified as
     /// [`Client::list_jobs_page`] is.
+    ///
+    /// Writer documents no largest page size. A page size the server
+    /// refuses (400) is halved until one is accepted (if 1 is refused too,
+    /// the error is returned and nothing is learnt: the 400 was about
+    /// something else), and the client keeps to the size accepted from
+    /// then on, so a batch's listings work on a server with a smaller
+    /// maximum than the batch's page size (its pages then come short, as
+    /// from a server that clamps the size).
     pub(crate) async fn list_jobs_brief(
         &self,
         app_id: &str,
@@ -204,15 +213,37 @@ impl Client {
                 "a page size must be at least 1".into(),
             ));
         }
-        let call = Call::List {
-            app: app_id,
-            query,
-            raw_only: true,
-        };
-        self.execute(Operation::List, call, |bytes, _| {
-            decode(bytes, query, &wanted)
-        })
-        .await
+        let cap = &self.inner.list_limit;
+        let mut query = query.clone();
+        let asked = query.limit.map(|l| l.min(cap.load(Ordering::Relaxed)));
+        query.limit = asked;
+        loop {
+            let call = Call::List {
+                app: app_id,
+                query: &query,
+                raw_only: true,
+            };
+            let result = self
+                .execute(Operation::List, call, |bytes, _| {
+                    decode(bytes, &query, &wanted)
+                })
+                .await;
+            match (result, query.limit) {
+                (Err(Error::BadRequest { .. }), Some(limit)) if limit > 1 => {
+                    query.limit = Some(limit / 2);
+                }
+                (Ok(page), Some(limit)) if Some(limit) < asked => {
+                    tracing::warn!(
+                        refused = ?asked,
+                        limit,
+                        "the server refused the list page size; reading smaller pages"
+                    );
+                    cap.fetch_min(limit, Ordering::Relaxed);
+                    return Ok(page);
+                }
+                (result, _) => return result,
+            }
+        }
     }
 }
 

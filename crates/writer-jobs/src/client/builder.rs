@@ -251,6 +251,7 @@ impl ClientBuilder {
                 run_timeout: self.run_timeout,
                 user_agent: self.user_agent,
                 key: Arc::from(key),
+                list_limit: std::sync::atomic::AtomicU64::new(u64::MAX),
             }),
             throttle: None,
             single_attempt: false,
