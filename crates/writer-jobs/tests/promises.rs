@@ -1873,6 +1873,13 @@ async fn with_resend_an_unsettled_lost_retry_is_reported_not_retried_blind() {
         0,
         "{scenario}: a job already retried was retried again"
     );
+    for o in outcomes.iter().filter(|o| o.result.name() == "ambiguous") {
+        assert!(
+            o.attempts >= 2,
+            "{scenario}: {} counts its lost retry's run: {o:?}",
+            o.key
+        );
+    }
 }
 
 /// Stopped (Ctrl-C) while a failed job's retry waits for its permit: the

@@ -126,6 +126,7 @@ impl Engine {
                 // look at it beside the candidates.
                 let outcome = Outcome {
                     creates,
+                    attempts: from.attempts,
                     ..self.outcome(key.clone(), seq, Some(from.job_id.clone()), result)
                 };
                 self.finish(outcome).await
@@ -175,10 +176,13 @@ impl Engine {
             reason: a.reason,
             candidates,
         };
-        // A lost retry's row names its known job (the one retried).
+        // A lost retry's row names its known job (the one retried), and
+        // counts its runs, the lost retry's included.
+        let attempts = a.retry_of.as_ref().map_or(1, |from| from.attempts);
         let job_id = a.retry_of.map(|from| from.job_id);
         let outcome = Outcome {
             creates: a.creates,
+            attempts,
             ..self.outcome(a.key, a.seq, job_id, result)
         };
         self.finish(outcome).await
