@@ -289,7 +289,8 @@ impl Engine {
         self.tracker.retry_sent(&job_id);
         let client = self.create_client.clone();
         let clock = self.clock.clone();
-        self.creates_running.spawn(async move {
+        // Boxed, as a create's task is (see `on_permitted`).
+        self.creates_running.spawn(Box::pin(async move {
             if clock.now().saturating_sub(intended) > MAX_SEND_DELAY {
                 return Event::RetryUnsent { key, job_id };
             }
@@ -299,7 +300,7 @@ impl Engine {
                 sent_at,
                 result,
             }
-        });
+        }));
         Ok(())
     }
 

@@ -79,7 +79,10 @@ impl Engine {
         let client = self.create_client.clone();
         let app_id = self.settings.app_id.clone();
         let clock = self.clock.clone();
-        self.creates_running.spawn(async move {
+        // Boxed: the task then holds a pointer, not the request's whole
+        // state machine (kilobytes), which tokio would otherwise copy on
+        // every move of the task's stage (spawn, completion, join).
+        self.creates_running.spawn(Box::pin(async move {
             let sent = clock.now();
             if sent.saturating_sub(intended) > MAX_SEND_DELAY {
                 return Event::Unsent(queued);
@@ -91,7 +94,7 @@ impl Engine {
                 sent,
                 result,
             }
-        });
+        }));
         Ok(())
     }
 
