@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::FutureExt;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
@@ -124,25 +125,31 @@ tokio::task_local! {
 /// Runs `future` (a generated `send()`) and returns its output together with
 /// the raw response the server sent, if one arrived (`None` when the request
 /// failed before any response: connect error, timeout, reset).
-pub async fn capture<F: Future>(future: F) -> (F::Output, Option<RawResponse>) {
-    capture_with_limit(DEFAULT_BODY_LIMIT, future).await
+///
+/// The capture functions are plain functions returning the future (not
+/// `async fn`s calling one another): each `async` layer would hold its own
+/// copy of `future` next to the inner layer's, and a request's state
+/// machine would grow several times over (kilobytes, moved and allocated
+/// with every request).
+pub fn capture<F: Future>(future: F) -> impl Future<Output = (F::Output, Option<RawResponse>)> {
+    capture_with_limit(DEFAULT_BODY_LIMIT, future)
 }
 
 /// Like [`capture`], reading at most `limit` bytes of the response body.
-pub async fn capture_with_limit<F: Future>(
+pub fn capture_with_limit<F: Future>(
     limit: usize,
     future: F,
-) -> (F::Output, Option<RawResponse>) {
-    capture_scoped(limit, None, future).await
+) -> impl Future<Output = (F::Output, Option<RawResponse>)> {
+    capture_with(limit, None, false, future)
 }
 
 /// Like [`capture`], and never logs a server-sent request id that contains
 /// `secret` (a hostile server could echo the `Authorization` header there).
-pub async fn capture_redacting<F: Future>(
+pub fn capture_redacting<F: Future>(
     secret: Arc<str>,
     future: F,
-) -> (F::Output, Option<RawResponse>) {
-    capture_scoped(DEFAULT_BODY_LIMIT, Some(secret), future).await
+) -> impl Future<Output = (F::Output, Option<RawResponse>)> {
+    capture_with(DEFAULT_BODY_LIMIT, Some(secret), false, future)
 }
 
 /// Like [`capture_redacting`], for a caller that decodes the raw body
@@ -151,40 +158,33 @@ pub async fn capture_redacting<F: Future>(
 /// the body is not decoded twice. The generated method then returns an
 /// error (for a success, `InvalidResponsePayload` of an empty body): the
 /// raw response is the answer.
-pub async fn capture_raw_only<F: Future>(
+pub fn capture_raw_only<F: Future>(
     secret: Arc<str>,
     future: F,
-) -> (F::Output, Option<RawResponse>) {
-    capture_with(DEFAULT_BODY_LIMIT, Some(secret), true, future).await
+) -> impl Future<Output = (F::Output, Option<RawResponse>)> {
+    capture_with(DEFAULT_BODY_LIMIT, Some(secret), true, future)
 }
 
-async fn capture_scoped<F: Future>(
-    limit: usize,
-    secret: Option<Arc<str>>,
-    future: F,
-) -> (F::Output, Option<RawResponse>) {
-    capture_with(limit, secret, false, future).await
-}
-
-async fn capture_with<F: Future>(
+fn capture_with<F: Future>(
     limit: usize,
     secret: Option<Arc<str>>,
     raw_only: bool,
     future: F,
-) -> (F::Output, Option<RawResponse>) {
+) -> impl Future<Output = (F::Output, Option<RawResponse>)> {
     let slot = Arc::new(Slot {
         limit,
         secret,
         raw_only,
         response: Mutex::new(None),
     });
-    let output = CAPTURE.scope(slot.clone(), future).await;
-    let raw = slot
-        .response
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take();
-    (output, raw)
+    CAPTURE.scope(slot.clone(), future).map(move |output| {
+        let raw = slot
+            .response
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        (output, raw)
+    })
 }
 
 tokio::task_local! {

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use writer_api::raw::{self, RawResponse};
 use writer_api::types as wire;
 
@@ -199,13 +200,16 @@ pub(super) enum Exchange {
 /// Runs a generated `send()` inside a raw capture. The generated code has
 /// already decoded a successful answer: `typed` keeps that value (see
 /// [`Typed`]) so it is not decoded a second time from the raw bytes.
-async fn generated<T, E>(
+///
+/// A plain function returning the future, not an `async fn`: that would
+/// hold `send` a second time beside the capture that holds it (see
+/// [`raw::capture`]).
+fn generated<T, E>(
     secret: Arc<str>,
     typed: fn(T) -> Typed,
     send: impl Future<Output = std::result::Result<writer_api::ResponseValue<T>, writer_api::Error<E>>>,
-) -> Exchange {
-    let (result, raw) = raw::capture_redacting(secret, send).await;
-    match (result, raw) {
+) -> impl Future<Output = Exchange> {
+    raw::capture_redacting(secret, send).map(move |captured| match captured {
         (Err(writer_api::Error::InvalidRequest(message)), _) => Exchange::Invalid(message),
         (Err(writer_api::Error::CommunicationError(_)), Some(raw)) => Exchange::Response {
             raw,
@@ -224,7 +228,7 @@ async fn generated<T, E>(
         },
         (Err(writer_api::Error::CommunicationError(e)), None) => Exchange::NoResponse(Some(e)),
         (_, None) => Exchange::NoResponse(None),
-    }
+    })
 }
 
 /// Runs a generated `send()` inside a raw capture that hands the generated
@@ -232,11 +236,11 @@ async fn generated<T, E>(
 /// raw bytes itself, so whatever the generated code made of the answer is
 /// dropped, and a complete response is classified by its raw status,
 /// headers and body alone.
-async fn raw_only_exchange<T, E>(
+fn raw_only_exchange<T, E>(
     secret: Arc<str>,
     send: impl Future<Output = std::result::Result<writer_api::ResponseValue<T>, writer_api::Error<E>>>,
-) -> Exchange {
-    match raw::capture_raw_only(secret, send).await {
+) -> impl Future<Output = Exchange> {
+    raw::capture_raw_only(secret, send).map(|captured| match captured {
         (Err(writer_api::Error::InvalidRequest(message)), _) => Exchange::Invalid(message),
         (Err(writer_api::Error::CommunicationError(_)), Some(raw)) => Exchange::Response {
             raw,
@@ -250,5 +254,5 @@ async fn raw_only_exchange<T, E>(
         },
         (Err(writer_api::Error::CommunicationError(e)), None) => Exchange::NoResponse(Some(e)),
         (_, None) => Exchange::NoResponse(None),
-    }
+    })
 }
