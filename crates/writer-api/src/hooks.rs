@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use reqwest::ResponseBuilderExt;
 use tracing::Instrument;
 
 use crate::Client;
@@ -89,9 +90,19 @@ async fn execute(
     let (status, headers) = (raw.status, raw.headers.clone());
     raw::record(raw);
     read?;
-    let mut rebuilt = http::Response::new(reqwest::Body::from(body));
+    // With the URL reqwest gives a response built by hand when it has
+    // none, parsed once: it would parse it again for every response.
+    let mut rebuilt = http::Response::builder()
+        .url(NO_URL.clone())
+        .body(reqwest::Body::from(body))
+        .expect("a builder given only a URL and a body");
     *rebuilt.status_mut() = status;
     *rebuilt.headers_mut() = headers;
     *rebuilt.version_mut() = version;
     Ok(reqwest::Response::from(rebuilt))
 }
+
+/// The URL of a response reqwest did not send (see `execute`).
+static NO_URL: std::sync::LazyLock<reqwest::Url> = std::sync::LazyLock::new(|| {
+    reqwest::Url::parse("http://no.url.provided.local").expect("a valid URL")
+});
