@@ -71,9 +71,20 @@ impl Sink {
     /// Writes a journal record (nothing without a journal). A failpoint at
     /// this record stops the run around it, as a crash would.
     pub(super) fn append(&mut self, record: Record) -> Result<(), BatchError> {
+        self.append_with(|| record)
+    }
+
+    /// As [`Sink::append`], the record made only when there is a journal
+    /// to write it to (a row's fingerprint, an outcome's copy: per row, for
+    /// nothing, in a run without one).
+    pub(super) fn append_with(
+        &mut self,
+        record: impl FnOnce() -> Record,
+    ) -> Result<(), BatchError> {
         let Some(journal) = &mut self.journal else {
             return Ok(());
         };
+        let record = record();
         #[cfg(feature = "test-util")]
         {
             let index = self.appended;
@@ -104,7 +115,7 @@ impl Sink {
         outcome: Outcome,
         now: Snapshot,
     ) -> Result<(), BatchError> {
-        self.append(Record::Done {
+        self.append_with(|| Record::Done {
             outcome: outcome.clone(),
         })?;
         self.finished_this_run += 1;

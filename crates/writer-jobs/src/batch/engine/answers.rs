@@ -27,7 +27,7 @@ impl Engine {
                 let received = self.reconciler.steady(now);
                 self.reconciler
                     .observe_create(sent, received, created.created_at);
-                self.sink.append(Record::Created {
+                self.sink.append_with(|| Record::Created {
                     key: queued.row.key.clone(),
                     job_id: created.id.clone(),
                     created_at: Some(created.created_at),

@@ -68,7 +68,7 @@ impl Engine {
         let intended = self.clock.now();
         let since = self.reconciler.steady(intended);
         queued.creates += 1;
-        self.sink.append(Record::Intent {
+        self.sink.append_with(|| Record::Intent {
             key: queued.row.key.clone(),
             seq: queued.seq,
             fp: queued.row.inputs.fingerprint(),
