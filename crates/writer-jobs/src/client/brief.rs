@@ -123,6 +123,16 @@ fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<DateTime<Utc>
     d.deserialize_str(Time)
 }
 
+/// A time of a wanted job, parsed as [`WireJob::created_at`] is (the
+/// wire type's serde impl takes the slow generic parser).
+#[derive(Deserialize)]
+struct Time(#[serde(deserialize_with = "rfc3339")] DateTime<Utc>);
+
+/// Decodes an optional time left raw (`null` or absent: none).
+fn optional_time(raw: Option<&RawValue>) -> serde_json::Result<Option<DateTime<Utc>>> {
+    Ok(optional::<Option<Time>>(raw)?.flatten().map(|t| t.0))
+}
+
 /// Decodes a field left raw.
 fn field<T: DeserializeOwned>(raw: &RawValue) -> serde_json::Result<T> {
     serde_json::from_str(raw.get())
@@ -140,8 +150,8 @@ fn wanted_job(w: WireJob<'_>) -> serde_json::Result<Job> {
         status: field(w.status)?,
         application_id: field(w.application_id)?,
         created_at: w.created_at,
-        updated_at: optional(w.updated_at)?,
-        completed_at: optional(w.completed_at)?,
+        updated_at: optional_time(w.updated_at)?,
+        completed_at: optional_time(w.completed_at)?,
         data: optional(w.data)?,
         error: optional(w.error)?,
     };
@@ -320,6 +330,40 @@ mod tests {
         let full: wire::JobList = serde_json::from_slice(&body).unwrap();
         let whole = convert::job(full.result.into_iter().next().unwrap());
         assert_eq!(ours, &whole);
+    }
+
+    #[test]
+    fn a_wanted_jobs_times_decode_as_the_generated_types_do() {
+        for (updated, completed) in [
+            (
+                serde_json::json!("2025-02-10T18:18:39.25+01:00"),
+                serde_json::json!(null),
+            ),
+            (
+                serde_json::json!("2025-02-10 18:18:39Z"),
+                serde_json::json!("2025-02-10t18:18:40.000001-00:30"),
+            ),
+            (
+                serde_json::json!(null),
+                serde_json::json!("2025-02-10T18:18:39Z"),
+            ),
+        ] {
+            let mut page = page_json();
+            page["result"][0]["updated_at"] = updated;
+            page["result"][0]["completed_at"] = completed;
+            let body = serde_json::to_vec(&page).unwrap();
+            let Ok(brief) = decode(&body, &ListQuery::default(), &|id: &str| id == "ours") else {
+                panic!("the page decodes");
+            };
+            let full: wire::JobList = serde_json::from_slice(&body).unwrap();
+            let whole = convert::job(full.result.into_iter().next().unwrap());
+            assert_eq!(brief.jobs[0].job.as_ref(), Some(&whole));
+        }
+        let mut page = page_json();
+        page["result"][0]["updated_at"] = serde_json::json!("yesterday");
+        let body = serde_json::to_vec(&page).unwrap();
+        assert!(serde_json::from_slice::<wire::JobList>(&body).is_err());
+        assert!(decode(&body, &ListQuery::default(), &|id: &str| id == "ours").is_err());
     }
 
     #[test]
