@@ -73,10 +73,9 @@ pub(crate) fn plan(
         .filter(|c| c.due && c.must_get)
         .map(|c| c.id.clone())
         .collect();
-    let rest: Vec<Candidate> = candidates
+    let rest: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| !(c.due && c.must_get))
-        .cloned()
         .collect();
     let mut plan = plan_listing(rest, now, density, page_size);
     plan.cost += forced.len() as u64;
@@ -100,7 +99,7 @@ pub(crate) fn plan_gets(candidates: &[Candidate]) -> Plan {
 }
 
 fn plan_listing(
-    mut candidates: Vec<Candidate>,
+    mut candidates: Vec<&Candidate>,
     now: DateTime<Utc>,
     density: f64,
     page_size: u64,
