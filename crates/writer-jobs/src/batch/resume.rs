@@ -264,18 +264,6 @@ impl ResumeCursor {
     /// What becomes of `row` (input index `seq`), given what the journal
     /// recorded of it (`state`, from [`Self::take`]).
     pub(super) fn place(&mut self, row: Row, seq: u64, state: Option<RowState>) -> Placed {
-        // Each retry an earlier run sent without recording its answer may
-        // have run the job again (an in-place retry makes no new job to
-        // find), as that run counted it: each counts here too (one per run
-        // killed with a retry on the wire, and any lost within a run), so a
-        // resume never gives a row more runs than its job retries allow.
-        let unanswered_retries = self
-            .state
-            .lost_retries
-            .iter()
-            .filter(|(key, ..)| *key == row.key)
-            .count();
-        let unanswered_retries = u32::try_from(unanswered_retries).unwrap_or(u32::MAX);
         match state {
             Some(RowState {
                 done_at: Some(offset),
@@ -298,12 +286,15 @@ impl ResumeCursor {
                 intent_at,
                 attempts,
                 ..
-            }) => Placed::Track {
-                row,
-                job_id,
-                sent_at: intent_at,
-                attempts: attempts.max(1).saturating_add(unanswered_retries),
-            },
+            }) => {
+                let unanswered = self.unanswered_retries(&row.key);
+                Placed::Track {
+                    row,
+                    job_id,
+                    sent_at: intent_at,
+                    attempts: attempts.max(1).saturating_add(unanswered),
+                }
+            }
             Some(state) if state.intent_at.is_some() => {
                 let key = row.key.clone();
                 let mut a = self
@@ -321,6 +312,23 @@ impl ResumeCursor {
             }
             _ => Placed::Fresh(row),
         }
+    }
+
+    /// How many retries of row `key` an earlier run sent without recording
+    /// their answer. Each may have run the job again (an in-place retry
+    /// makes no new job to find), as that run counted it: each counts as a
+    /// run here too (one per run killed with a retry on the wire, and any
+    /// lost within a run), so a resume never gives a row more runs than its
+    /// job retries allow. Counted only for rows resumed as tracked, not for
+    /// every row read.
+    fn unanswered_retries(&self, key: &str) -> u32 {
+        let n = self
+            .state
+            .lost_retries
+            .iter()
+            .filter(|(k, ..)| k == key)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// A resumed row the input has not reached was adopted its job: noted,
