@@ -944,11 +944,6 @@ async fn a_lost_retry_that_cannot_be_reconciled_is_reported() {
         .find(|id| sim.job(id).is_some_and(|j| j.origin == JobOrigin::Create));
     assert_eq!(outcomes[0].job_id, retried, "{scenario}: the row's job");
     // Its runs, the lost retry's included, as the server counts them.
-    let runs: u32 = sim
-        .job_ids(APP)
-        .iter()
-        .filter_map(|id| sim.job(id))
-        .map(|j| j.attempts)
-        .sum();
+    let runs = common::invariants::job_runs(&sim, APP);
     assert_eq!(outcomes[0].attempts, runs, "{scenario}: the row's runs");
 }

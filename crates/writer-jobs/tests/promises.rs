@@ -1688,11 +1688,7 @@ async fn each_retry_left_unanswered_by_a_kill_counts_as_a_run() {
 
 /// How many times the server ran the application's jobs, retries included.
 fn job_runs(sim: &Simulator) -> u32 {
-    sim.job_ids(APP)
-        .iter()
-        .filter_map(|id| sim.job(id))
-        .map(|j| j.attempts)
-        .sum()
+    common::invariants::job_runs(sim, APP)
 }
 
 /// A known limit, kept as a failing test: a budget far below what reading

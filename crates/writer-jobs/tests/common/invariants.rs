@@ -43,6 +43,16 @@ pub fn creates_per_input_set(sim: &Simulator, app: &str) -> HashMap<String, u64>
     per_set
 }
 
+/// How many times the server ran the application's jobs, job-level
+/// retries included (each job's runs, as the simulator counts them).
+pub fn job_runs(sim: &Simulator, app: &str) -> u32 {
+    sim.job_ids(app)
+        .iter()
+        .filter_map(|id| sim.job(id))
+        .map(|j| j.attempts)
+        .sum()
+}
+
 /// (e): no job is the origin of two jobs made by retries.
 pub fn no_job_retried_twice(sim: &Simulator, app: &str) -> Result<(), String> {
     let mut made_from: HashMap<String, Vec<String>> = HashMap::new();
