@@ -25,9 +25,11 @@
 //! is one augmenting-path matching (Kuhn's algorithm) with some edges
 //! banned; past [`MAX_WORK`] the batch falls back to per-window rules.
 
+use std::collections::BTreeMap;
 #[cfg(test)]
 use std::collections::BTreeSet;
-use std::collections::{BTreeMap, HashSet};
+
+use crate::batch::{HashSet, HashSetExt};
 
 use chrono::{DateTime, Utc};
 

@@ -13,7 +13,7 @@
 //!   timeout than creates, see [`Batch::read_timeout`](super::Batch::read_timeout)):
 //!   a slow page is not a dead server.
 
-use std::collections::HashMap;
+use crate::batch::{HashMap, HashMapExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

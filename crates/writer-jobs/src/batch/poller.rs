@@ -16,7 +16,7 @@
 //! shifted, a page failed) stays outstanding, becomes due, and a later sweep
 //! lists it or GETs it.
 
-use std::collections::HashSet;
+use crate::batch::{HashSet, HashSetExt};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};

@@ -30,7 +30,7 @@
 //! see one twice, and dedupe) but never past us. A `status` filter would
 //! lose jobs that change status mid-scan, so reconciliation never uses one.
 
-use std::collections::HashSet;
+use crate::batch::{HashSet, HashSetExt};
 
 use chrono::{DateTime, Duration as Span, Utc};
 

@@ -12,7 +12,7 @@
 //! listings it asks for and carries out its verdicts (resend, adopt,
 //! report); [`reconcile::decide`] is the judgement itself.
 
-use std::collections::{HashMap, HashSet};
+use crate::batch::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};

@@ -233,7 +233,11 @@ fn resumed(ahead: Option<i64>) -> Reconciler {
         journal.observe(t(-1000), t(-1000), t(-1000 + ahead));
     }
     // The journal's one run (legacy journals count as run 0 too).
-    let windows = Windows::new((t(0), Duration::ZERO), HOLD, HashMap::from([(0, journal)]));
+    let windows = Windows::new(
+        (t(0), Duration::ZERO),
+        HOLD,
+        [(0, journal)].into_iter().collect(),
+    );
     let limits = Limits {
         give_up_after: s(900),
         min_interval: s(1),

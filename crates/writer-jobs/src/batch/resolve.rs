@@ -28,7 +28,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
+use crate::batch::{HashMap, HashMapExt};
 use std::path::Path;
 
 use chrono::Utc;

@@ -12,7 +12,7 @@
 //! rows are replayed; rows with a job are tracked again. Plain synchronous
 //! state with unit tests of each decision.
 
-use std::collections::{HashMap, HashSet};
+use crate::batch::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 

@@ -2,7 +2,7 @@
 //! or resolve it (the CLI: which address a resumed run's built-in simulator
 //! takes, and how many jobs an interrupted run left waiting).
 
-use std::collections::HashSet;
+use crate::batch::{HashSet, HashSetExt};
 use std::path::Path;
 
 use serde::Deserialize;

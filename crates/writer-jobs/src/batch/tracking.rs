@@ -6,7 +6,7 @@
 //! argument. The engine asks it for the sweep's candidates, feeds it what
 //! sweeps and retries showed, and finishes the rows it hands back.
 
-use std::collections::{HashMap, HashSet};
+use crate::batch::{HashMap, HashMapExt, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -502,8 +502,10 @@ mod tests {
         tracker
             .track(new_job("hidden", "b"), Duration::ZERO)
             .unwrap();
-        let listed: HashSet<String> = ["shown".into(), "hidden".into()].into();
-        let seen: HashSet<&str> = ["shown"].into();
+        let listed: HashSet<String> = ["shown".to_string(), "hidden".to_string()]
+            .into_iter()
+            .collect();
+        let seen: HashSet<&str> = ["shown"].into_iter().collect();
         tracker.missed(listed, &seen);
         let must_get: Vec<String> = tracker
             .candidates(Duration::ZERO)

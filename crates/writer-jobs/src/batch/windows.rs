@@ -34,7 +34,7 @@
 //!   (its recorded times are on a clock this run cannot read), unless a
 //!   time the server stamped shows it has passed.
 
-use std::collections::HashMap;
+use crate::batch::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -221,9 +221,9 @@ mod tests {
     fn windows(journal: SkewEstimate) -> Windows {
         let secs = Duration::from_secs;
         let runs = if journal.is_measured() {
-            HashMap::from([(1, journal)])
+            [(1, journal)].into_iter().collect()
         } else {
-            HashMap::new()
+            HashMap::default()
         };
         Windows::new((t(0), secs(100)), secs(300), runs)
     }

@@ -233,8 +233,13 @@ impl ClientBuilder {
         let shared_http = self.http.is_some();
         let http = match self.http {
             Some(http) => http,
+            // Neither redirects nor reqwest's own retries: every attempt
+            // is this client's (a create is sent exactly once per attempt
+            // it counts), and with no retry allowed reqwest does not copy
+            // each request to keep one ready.
             None => reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .retry(reqwest::retry::never().max_retries_per_request(0))
                 .connect_timeout(self.connect_timeout)
                 .build()
                 .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,

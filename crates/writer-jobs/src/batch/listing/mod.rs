@@ -4,7 +4,7 @@
 //! must show every job created in a range of time whatever the list's
 //! order.
 
-use std::collections::HashSet;
+use crate::batch::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};

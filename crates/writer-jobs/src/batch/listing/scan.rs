@@ -2,7 +2,7 @@
 //! by galloping) and what it has read, which keeps it moving on a list
 //! that moves while it is read and fails it when the list leads nowhere.
 
-use std::collections::HashMap;
+use crate::batch::HashMap;
 
 use super::*;
 
@@ -102,6 +102,7 @@ impl Scanned {
                 .count() as u64,
             _ => 0,
         };
+        self.seen.reserve(jobs.size_hint().0);
         for (id, stamp) in jobs {
             self.seen.insert(id.to_string(), stamp);
             self.oldest = Some(self.oldest.map_or(stamp, |o| o.min(stamp)));
