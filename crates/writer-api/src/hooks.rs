@@ -68,12 +68,15 @@ async fn execute(
 ) -> reqwest::Result<reqwest::Response> {
     let response = client.execute(request).await?;
     let version = response.version();
-    if let Some(id) = ["x-request-id", "request-id"]
-        .iter()
-        .find_map(|name| response.headers().get(*name)?.to_str().ok())
-        .and_then(raw::loggable_request_id)
+    // Only for a span that is recorded: the id is copied and checked.
+    let span = tracing::Span::current();
+    if !span.is_disabled()
+        && let Some(id) = ["x-request-id", "request-id"]
+            .iter()
+            .find_map(|name| response.headers().get(*name)?.to_str().ok())
+            .and_then(raw::loggable_request_id)
     {
-        tracing::Span::current().record("request_id", id.as_str());
+        span.record("request_id", id.as_str());
     }
     let limit = raw::current_limit();
     let (raw, read) = raw::read_limited(response, limit).await;

@@ -67,7 +67,8 @@ impl Client {
                 typed,
             } => {
                 let status = raw.status.as_u16();
-                let request_id = raw.request_id().map(|id| self.request_id(id));
+                // Built only for an error: a success never shows it.
+                let request_id = || raw.request_id().map(|id| self.request_id(id));
                 let retry_after = parse_retry_after(&raw.headers, self.inner.clock.wall())
                     .map(|d| d.min(policy.max_retry_after()));
                 let observation = Observation {
@@ -105,7 +106,7 @@ impl Client {
                         Ok(value) => (Ok(value), observation),
                         Err(undecodable) => {
                             let error =
-                                self.decode_error(undecodable, &raw.body, status, request_id);
+                                self.decode_error(undecodable, &raw.body, status, request_id());
                             (Err(failure(error, Failed::BadBody)), observation)
                         }
                     };
@@ -127,7 +128,7 @@ impl Client {
                     (message, body)
                 };
                 let error =
-                    Error::from_answer(status, message, request_id, Box::new(body), retry_after);
+                    Error::from_answer(status, message, request_id(), Box::new(body), retry_after);
                 (Err(failure(error, Failed::Status(status))), observation)
             }
         }
