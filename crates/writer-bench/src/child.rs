@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,6 +37,11 @@ pub enum Kind {
     Replay,
     /// The same requests through `writer_jobs::Client`, no engine.
     ReplayClient,
+    /// A batch run's requests sent bare, each at the time the batch sent
+    /// it (see [`crate::replay`]).
+    ReplayTimed,
+    /// The same, through `writer_jobs::Client`.
+    ReplayClientTimed,
 }
 
 impl Kind {
@@ -48,6 +53,8 @@ impl Kind {
             Kind::Naive5 => "naive GET every 5 s",
             Kind::Replay => "the batch's requests, bare",
             Kind::ReplayClient => "the batch's requests, writer-jobs Client",
+            Kind::ReplayTimed => "the batch's requests at its times, bare",
+            Kind::ReplayClientTimed => "the batch's requests at its times, writer-jobs Client",
         }
     }
 
@@ -58,6 +65,8 @@ impl Kind {
             Kind::Naive5 => "naive5",
             Kind::Replay => "replay",
             Kind::ReplayClient => "replay-client",
+            Kind::ReplayTimed => "replay-timed",
+            Kind::ReplayClientTimed => "replay-client-timed",
         }
     }
 }
@@ -132,6 +141,10 @@ pub struct ClientArgs {
     /// The list pages a replay sends among its creates (replay only).
     #[arg(long)]
     pub replay_lists: Option<u64>,
+    /// A timed replay's schedule: a file of lines `SECS create|list`, the
+    /// simulated seconds from the start at which each request is sent.
+    #[arg(long)]
+    pub replay_schedule: Option<PathBuf>,
 }
 
 /// The inputs of row `i`: distinct for every row, so that the simulator's
@@ -304,20 +317,27 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
             .await
             .err()
         }
-        Kind::Replay | Kind::ReplayClient => {
-            let lists = args.replay_lists.unwrap_or(0);
-            let in_flight = args.max_in_flight.unwrap_or(100);
-            let answered = if args.kind == Kind::Replay {
-                let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
-                replay::run(&args.base_url, &args.key, &args.app, rows, lists, in_flight).await
-            } else {
-                match client_of(args, anchor) {
+        Kind::Replay | Kind::ReplayClient | Kind::ReplayTimed | Kind::ReplayClientTimed => {
+            let pace = match &args.replay_schedule {
+                Some(path) => replay::Pace::read(path, args.scale),
+                None => Ok(replay::Pace::BackToBack {
+                    lists: args.replay_lists.unwrap_or(0),
+                    in_flight: args.max_in_flight.unwrap_or(100),
+                }),
+            };
+            let answered = match (pace, args.kind) {
+                (Err(e), _) => Err(e),
+                (Ok(pace), Kind::Replay | Kind::ReplayTimed) => {
+                    let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
+                    replay::run(&args.base_url, &args.key, &args.app, rows, pace).await
+                }
+                (Ok(pace), _) => match client_of(args, anchor) {
                     Ok(client) => {
                         let rows = (0..args.rows).map(batch_inputs);
-                        replay::through_client(&client, &args.app, rows, lists, in_flight).await
+                        replay::through_client(&client, &args.app, rows, pace).await
                     }
                     Err(e) => Err(e),
-                }
+                },
             };
             match answered {
                 Ok(answered) => {
@@ -514,6 +534,8 @@ pub struct Job {
     pub create_concurrency: Option<usize>,
     /// The list pages a replay sends among its creates.
     pub replay_lists: Option<u64>,
+    /// A timed replay's schedule file (see [`ClientArgs::replay_schedule`]).
+    pub replay_schedule: Option<PathBuf>,
 }
 
 /// The simulator's coordinates, for a child to reach it on the same clock.
@@ -587,6 +609,9 @@ pub fn spawn(exe: &Path, target: &Target, job: &Job) -> Result<ChildResult, Stri
     }
     if let Some(n) = job.replay_lists {
         command.args(["--replay-lists", &n.to_string()]);
+    }
+    if let Some(path) = &job.replay_schedule {
+        command.arg("--replay-schedule").arg(path);
     }
     let mut child = command
         .stdin(Stdio::null())

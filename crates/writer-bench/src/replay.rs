@@ -13,34 +13,115 @@
 //! answers are shorter than a page of finished jobs with their outputs),
 //! and it sends no GETs of single jobs (a handful per thousand jobs in the
 //! batch's runs).
+//!
+//! Sent back to back (100 in flight), the requests share the process's
+//! wake-ups and warm caches; the batch sends them as its jobs finish,
+//! spread over the run. A timed replay sends each request at the time the
+//! batch sent it (from the simulator's log of the batch's run), whatever
+//! else is in flight: the same requests at the same pace, so what the
+//! batch spends above it is its own work, not the cost of being woken
+//! for each answer.
 
-use futures::StreamExt;
+use std::path::Path;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
 use writer_api::types::{GenerateApplicationRequest, JobInput};
 
-/// The requests of a replay, in order: `Some(row)` a create, `None` a
-/// first page of 100 jobs; `lists` pages spread evenly among the creates
-/// (Bresenham's spread, so they come through the run as the batch's do).
-fn requests<T>(rows: impl Iterator<Item = T>, lists: u64) -> impl Iterator<Item = Option<T>> {
-    let rows: Vec<T> = rows.collect();
-    let creates = rows.len() as u64;
-    rows.into_iter().enumerate().flat_map(move |(i, inputs)| {
-        let i = i as u64;
-        let upto = |n: u64| (n * lists).checked_div(creates).unwrap_or(0);
-        let pages = upto(i + 1) - upto(i);
-        std::iter::once(Some(inputs)).chain((0..pages).map(|_| None))
-    })
+/// When a replay sends its requests.
+#[derive(Debug, Clone)]
+pub enum Pace {
+    /// A create per row and `lists` first pages spread evenly among them
+    /// (Bresenham's spread, so they come through the run as the batch's
+    /// do), `in_flight` at a time, each as soon as there is room.
+    BackToBack { lists: u64, in_flight: usize },
+    /// Each request at its real time from the start (`true`: a create,
+    /// `false`: a first page), in order; a create past the rows is not
+    /// sent.
+    At(Vec<(Duration, bool)>),
 }
 
-/// Sends a create per row and `lists` first pages of 100 jobs bare,
-/// `in_flight` at a time. Returns the number of requests answered; fails
-/// when the HTTP client cannot be built or a request gets no answer.
+impl Pace {
+    /// Reads a schedule file (lines `SECS create|list`, simulated seconds
+    /// from the start) and turns its times into real ones at `scale`.
+    pub fn read(path: &Path, scale: f64) -> Result<Pace, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the schedule {}: {e}", path.display()))?;
+        let mut at = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let bad = || format!("{}:{}: expected `SECS create|list`", path.display(), n + 1);
+            let (secs, op) = line.split_once(' ').ok_or_else(bad)?;
+            let secs: f64 = secs.parse().map_err(|_| bad())?;
+            let create = match op {
+                "create" => true,
+                "list" => false,
+                _ => return Err(bad()),
+            };
+            at.push((Duration::from_secs_f64(secs.max(0.0) / scale), create));
+        }
+        Ok(Pace::At(at))
+    }
+}
+
+/// A request of a replay: when it goes (`None`: as soon as there is room)
+/// and what it is (`Some(row)`: a create; `None`: a first page of 100
+/// jobs).
+type Planned<T> = (Option<Duration>, Option<T>);
+
+/// The requests of a replay in order, each `Some(row)` (a create) or
+/// `None` (a first page of 100 jobs), and how many may be in flight.
+fn requests<T: Send + 'static>(
+    rows: impl Iterator<Item = T>,
+    pace: Pace,
+) -> (impl Stream<Item = Option<T>>, usize) {
+    let mut rows = rows.fuse();
+    let (plan, in_flight): (Vec<Planned<T>>, usize) = match pace {
+        Pace::BackToBack { lists, in_flight } => {
+            let rows: Vec<T> = rows.collect();
+            let creates = rows.len() as u64;
+            let plan = rows
+                .into_iter()
+                .enumerate()
+                .flat_map(|(i, inputs)| {
+                    let i = i as u64;
+                    let upto = |n: u64| (n * lists).checked_div(creates).unwrap_or(0);
+                    let pages = upto(i + 1) - upto(i);
+                    std::iter::once((None, Some(inputs))).chain((0..pages).map(|_| (None, None)))
+                })
+                .collect();
+            (plan, in_flight)
+        }
+        Pace::At(at) => {
+            let plan = at
+                .into_iter()
+                .filter_map(|(at, create)| match create {
+                    true => rows.next().map(|row| (Some(at), Some(row))),
+                    false => Some((Some(at), None)),
+                })
+                .collect();
+            // Every request goes at its time, whatever is in flight.
+            (plan, usize::MAX)
+        }
+    };
+    let start = tokio::time::Instant::now();
+    let stream = futures::stream::iter(plan).then(move |(at, request)| async move {
+        if let Some(at) = at {
+            tokio::time::sleep_until(start + at).await;
+        }
+        request
+    });
+    (stream, in_flight)
+}
+
+/// Sends creates and first pages of 100 jobs bare, at `pace`. Returns the
+/// number of requests answered; fails when the HTTP client cannot be built
+/// or a request gets no answer.
 pub async fn run(
     base_url: &str,
     key: &str,
     app: &str,
     rows: impl Iterator<Item = Vec<JobInput>>,
-    lists: u64,
-    in_flight: usize,
+    pace: Pace,
 ) -> Result<u64, String> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -50,7 +131,8 @@ pub async fn run(
     let page = format!("{jobs}?offset=0&limit=100");
     let bearer = format!("Bearer {key}");
     let (http, jobs, page, bearer) = (&http, &jobs, &page, &bearer);
-    let sent = futures::stream::iter(requests(rows, lists)).map(|request| async move {
+    let (requests, in_flight) = requests(rows, pace);
+    let sent = requests.map(|request| async move {
         let request = match request {
             Some(inputs) => {
                 let body = serde_json::to_vec(&GenerateApplicationRequest { inputs })
@@ -80,12 +162,12 @@ pub async fn through_client(
     client: &writer_jobs::Client,
     app: &str,
     rows: impl Iterator<Item = writer_jobs::Inputs>,
-    lists: u64,
-    in_flight: usize,
+    pace: Pace,
 ) -> Result<u64, String> {
     let query = writer_jobs::ListQuery::default().with_limit(100);
     let query = &query;
-    let sent = futures::stream::iter(requests(rows, lists)).map(|request| async move {
+    let (requests, in_flight) = requests(rows, pace);
+    let sent = requests.map(|request| async move {
         match request {
             Some(inputs) => client.create_job(app, &inputs).await.map(drop),
             None => client.list_jobs_page(app, query).await.map(drop),

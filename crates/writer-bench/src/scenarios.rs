@@ -309,6 +309,10 @@ pub struct Measured {
     pub poll_pace: PollPace,
     /// The requests by phase and operation, from the simulator's log.
     pub breakdown: Breakdown,
+    /// A batch run's creates (`true`) and list pages (`false`), each with
+    /// when it reached the simulator, simulated seconds from the client's
+    /// start: what a timed replay sends (empty for other clients).
+    pub sent: Vec<(f64, bool)>,
     /// Rows reported ambiguous whose create did make a job on the server.
     pub ambiguous_landed: u64,
     /// Creates whose answer left their outcome unknown (no answer, 408,
@@ -650,6 +654,21 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         schedule.last_create_us,
         summary.finished_us.max(summary.started_us),
     );
+    let sent = if job.kind == Kind::Batch {
+        log.iter()
+            .filter_map(|r| {
+                let create = match r.op {
+                    Operation::Create => true,
+                    Operation::List => false,
+                    _ => return None,
+                };
+                let at = (r.at.timestamp_micros() - summary.started_us) as f64 / 1e6;
+                Some((at, create))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     sim.shutdown().await;
     Ok(Measured {
         kind: job.kind,
@@ -676,6 +695,7 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
             page_size: job.page_size.unwrap_or(100),
         },
         breakdown,
+        sent,
         ambiguous_landed,
         unknown_creates: unknown.len() as u64,
         undecidable,
@@ -870,7 +890,49 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
             runs.push(measure(plan, &spec, job).await?);
         }
     }
+    // The same requests at the times the CLI's (current-thread) batch sent
+    // them: the floor at the batch's own pace.
+    let timed = comparison
+        .iter()
+        .chain(&runs)
+        .find(|m| {
+            m.kind == Kind::Batch
+                && m.load == Load::Empty
+                && m.rows == batch_rows
+                && m.current_thread
+        })
+        .map(|m| m.sent.clone());
+    if let Some(sent) = timed {
+        let schedule = write_schedule(&sent)?;
+        for kind in [Kind::ReplayTimed, Kind::ReplayClientTimed] {
+            progress(&format!(
+                "{}: {} requests, current-thread runtime",
+                kind.label(),
+                sent.len()
+            ));
+            let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
+            let job = child::Job {
+                replay_schedule: Some(schedule.path().to_path_buf()),
+                outcomes: false,
+                ..comparison_job(plan, kind, batch_rows, true)
+            };
+            runs.push(measure(plan, &spec, job).await?);
+        }
+    }
     Ok(runs)
+}
+
+/// Writes a timed replay's schedule (see `child::ClientArgs::replay_schedule`)
+/// to a temporary file, removed when dropped.
+fn write_schedule(sent: &[(f64, bool)]) -> Result<tempfile::NamedTempFile, String> {
+    use std::io::Write;
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    for (at, create) in sent {
+        let op = if *create { "create" } else { "list" };
+        writeln!(file, "{at:.6} {op}").map_err(|e| e.to_string())?;
+    }
+    file.flush().map_err(|e| e.to_string())?;
+    Ok(file)
 }
 
 /// How progress lines name a runtime.
@@ -902,6 +964,7 @@ fn comparison_job(plan: &Plan, kind: Kind, rows: u64, current_thread: bool) -> c
         less_overlap: false,
         create_concurrency: None,
         replay_lists: None,
+        replay_schedule: None,
     }
 }
 
