@@ -284,16 +284,10 @@ impl Engine {
                     self.handle(event).await?;
                 }
                 Some(joined) = self.creates_running.join_next(), if !self.creates_running.is_empty() => {
-                    match joined {
-                        Ok(event) => self.handle(event).await?,
-                        // A create task never panics but through a bug:
-                        // carry it on as the engine's own.
-                        Err(error) => std::panic::resume_unwind(error.into_panic()),
-                    }
+                    self.on_joined(joined).await?;
                 }
                 Some(job) = self.finished_rx.recv() => {
-                    let now = self.clock.now();
-                    self.observe(job, self.sweeps.started(), now).await?;
+                    self.on_finished(job).await?;
                 }
                 changed = stop.changed(), if !self.stopping => {
                     if changed.is_err() || *stop.borrow() {
@@ -328,17 +322,32 @@ impl Engine {
             if let Some(Some(event)) = self.tasks.next().now_or_never() {
                 self.handle(event).await?;
             } else if let Some(joined) = self.creates_running.try_join_next() {
-                match joined {
-                    Ok(event) => self.handle(event).await?,
-                    Err(error) => std::panic::resume_unwind(error.into_panic()),
-                }
+                self.on_joined(joined).await?;
             } else if let Ok(job) = self.finished_rx.try_recv() {
-                let now = self.clock.now();
-                self.observe(job, self.sweeps.started(), now).await?;
+                self.on_finished(job).await?;
             } else {
                 return Ok(());
             }
         }
+    }
+
+    /// A create task ended: its event. A create task never panics but
+    /// through a bug: a panic is carried on as the engine's own.
+    async fn on_joined(
+        &mut self,
+        joined: Result<Event, tokio::task::JoinError>,
+    ) -> Result<(), BatchError> {
+        match joined {
+            Ok(event) => self.handle(event).await,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    }
+
+    /// A sweep handed over a finished job, seen no earlier than the
+    /// sweep's start.
+    async fn on_finished(&mut self, job: Job) -> Result<(), BatchError> {
+        let now = self.clock.now();
+        self.observe(job, self.sweeps.started(), now).await
     }
 
     fn begin_stop(&mut self) {
