@@ -318,12 +318,19 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
             .err()
         }
         Kind::Replay | Kind::ReplayClient | Kind::ReplayTimed | Kind::ReplayClientTimed => {
-            let pace = match &args.replay_schedule {
-                Some(path) => replay::Pace::read(path, args.scale),
-                None => Ok(replay::Pace::BackToBack {
+            // The kind names the pace in the tables: a timed kind, and
+            // only one, is sent at a schedule's times.
+            let timed = matches!(args.kind, Kind::ReplayTimed | Kind::ReplayClientTimed);
+            let pace = match (&args.replay_schedule, timed) {
+                (Some(path), true) => replay::Pace::read(path, args.scale),
+                (None, false) => Ok(replay::Pace::BackToBack {
                     lists: args.replay_lists.unwrap_or(0),
                     in_flight: args.max_in_flight.unwrap_or(100),
                 }),
+                _ => Err(format!(
+                    "--replay-schedule goes with replay-timed and replay-client-timed only (kind {})",
+                    args.kind.arg()
+                )),
             };
             let answered = match (pace, args.kind) {
                 (Err(e), _) => Err(e),
