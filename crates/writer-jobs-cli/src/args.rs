@@ -463,7 +463,9 @@ pub struct BatchArgs {
     /// How long the server may hold a request before acting on it, in
     /// seconds: an ambiguous create is judged only once this has passed
     /// since its exchange ended (its answer, or the request timeout; Writer's
-    /// server gives up after about 300 s).
+    /// server gives up after about 300 s). A value below the server's real
+    /// hold can judge a create still held as not landed and send it again,
+    /// making a second job.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub max_server_hold: u64,
     /// How long one read of a sweep (a list page, a job's GET) may take, in

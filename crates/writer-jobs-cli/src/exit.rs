@@ -212,17 +212,23 @@ impl From<BatchError> for CliError {
                     hint: hint.map(str::to_string),
                 }
             }
-            BatchError::Unavailable { .. } => CliError {
-                code: Code::Unavailable,
-                message: err.to_string(),
-                details: Vec::new(),
-                causes: sources(&err),
-                hint: Some(
-                    "rerun the same command with --resume once the server answers again; \
-                     rows already created are followed, none is created twice"
-                        .to_string(),
-                ),
-            },
+            BatchError::Unavailable { .. } | BatchError::TooSlow { .. } => {
+                let first = if matches!(err, BatchError::TooSlow { .. }) {
+                    "rerun the same command with --resume and a lower --create-concurrency \
+                     (against the simulator, a lower --scale)"
+                } else {
+                    "rerun the same command with --resume once the server answers again"
+                };
+                CliError {
+                    code: Code::Unavailable,
+                    message: err.to_string(),
+                    details: Vec::new(),
+                    causes: sources(&err),
+                    hint: Some(format!(
+                        "{first}; rows already created are followed, none is created twice"
+                    )),
+                }
+            }
             BatchError::DuplicateKey { .. } | BatchError::Config(_) => CliError {
                 code: Code::Usage,
                 message: err.to_string(),

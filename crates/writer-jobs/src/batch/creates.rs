@@ -25,6 +25,10 @@ pub(super) struct Queued {
     pub(super) seq: u64,
     /// Creates sent for the row so far.
     pub(super) creates: u32,
+    /// Creates of the row found unsent (first polled too late after their
+    /// intent) in this run: capped, so a machine too slow for the clock
+    /// cannot loop on the row.
+    pub(super) unsent: u32,
 }
 
 impl Queued {
@@ -34,6 +38,7 @@ impl Queued {
             row,
             seq,
             creates: 0,
+            unsent: 0,
         }
     }
 }

@@ -40,6 +40,24 @@ pub enum BatchError {
         /// How long requests had been failing.
         waited_secs: u64,
     },
+    /// Creates kept going unsent: each is sent only if its request starts
+    /// within 1 s (the batch's clock) of its intent record, and this many
+    /// in a row (or one row's creates this many times) started later,
+    /// because the machine, or the disk the journal is written to, is too
+    /// slow for the batch's clock. Stopped instead of writing intents for
+    /// ever. Nothing was sent twice: a resumed run picks up every row
+    /// where it was.
+    #[error(
+        "{late} creates were not sent because each started more than 1 s after its intent \
+         record: the machine (or the journal's disk) is too slow for the batch's clock; the \
+         batch stopped with rows still to create: run it again (resume) with fewer creates at \
+         a time"
+    )]
+    #[non_exhaustive]
+    TooSlow {
+        /// Creates found unsent before the batch stopped.
+        late: u32,
+    },
     /// The settings are inconsistent.
     #[error("invalid batch settings: {0}")]
     Config(String),

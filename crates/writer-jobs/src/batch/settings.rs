@@ -255,7 +255,8 @@ impl Batch {
     /// A window a killed run left is judged after the resumed run's start
     /// plus this, unless a time the server stamped shows it has passed
     /// sooner. A shorter value judges sooner but trusts the server to act
-    /// sooner.
+    /// sooner: below the server's real hold, a create the server still
+    /// holds can be judged not landed and sent again (a second job).
     pub fn max_server_hold(mut self, hold: Duration) -> Self {
         self.max_server_hold = hold;
         self

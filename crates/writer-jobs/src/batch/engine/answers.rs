@@ -77,7 +77,9 @@ impl Engine {
                 if self.reconciler.placed() {
                     self.creates.ambiguous(until);
                 }
-                let Queued { row, seq, creates } = queued;
+                let Queued {
+                    row, seq, creates, ..
+                } = queued;
                 let key = row.key.clone();
                 let a = Ambiguous::new(key, Some(row), seq, creates, window, error.to_string());
                 self.make_ambiguous(a, true)?;

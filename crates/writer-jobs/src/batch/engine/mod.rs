@@ -60,6 +60,12 @@ const HEDGE_FRACTION: u32 = 4;
 /// again as asked ([`AmbiguousPolicy::Resend`]).
 const MAX_CREATES: u32 = 20;
 
+/// Creates found unsent one after the other (no create or retry sent in
+/// time between them), or for one row, after which the batch stops
+/// ([`BatchError::TooSlow`]): every create then starts too late after its
+/// intent, so going on would only write intents.
+const MAX_UNSENT: u32 = 64;
+
 enum Event {
     /// A create's permit was granted: its intent is written and it is sent.
     Permitted(Queued),
@@ -152,6 +158,12 @@ pub(super) struct Engine {
     blocked_from: Option<Duration>,
     /// How long the server may stay unreachable (the poll deadline).
     outage_limit: Duration,
+    /// When (clock time) the first intent was written since the engine
+    /// last yielded to let the create tasks start (see
+    /// [`Engine::yield_if_round_long`]).
+    round_from: Option<Duration>,
+    /// Creates and retries found unsent since the last one sent in time.
+    unsent_streak: u32,
     sink: Sink,
 }
 
@@ -233,6 +245,8 @@ impl Engine {
             next_probe: Duration::ZERO,
             blocked_from: None,
             outage_limit: poll.deadline(),
+            round_from: None,
+            unsent_streak: 0,
             sink: Sink::new(journal, &settings, out, progress_tx),
             settings,
         };
@@ -440,21 +454,31 @@ impl Engine {
                 since,
                 sent,
                 result,
-            } => self.on_created(queued, (since, sent), result).await,
-            Event::Permitted(queued) => self.on_permitted(queued),
-            Event::Unsent(queued) => {
-                self.on_unsent(queued);
-                Ok(())
+            } => {
+                self.unsent_streak = 0;
+                self.on_created(queued, (since, sent), result).await
             }
+            Event::Permitted(queued) => {
+                self.yield_if_round_long().await;
+                self.on_permitted(queued)
+            }
+            Event::Unsent(queued) => self.on_unsent(queued),
             Event::Swept(result) => self.on_swept(result).await,
             Event::Retried {
                 job_id,
                 sent_at,
                 result,
-            } => self.on_retried(job_id, sent_at, result).await,
-            Event::RetryPermitted { key, job_id } => self.on_retry_permitted(key, job_id),
+            } => {
+                self.unsent_streak = 0;
+                self.on_retried(job_id, sent_at, result).await
+            }
+            Event::RetryPermitted { key, job_id } => {
+                self.yield_if_round_long().await;
+                self.on_retry_permitted(key, job_id)
+            }
             Event::RetryUnsent { key, job_id } => {
                 self.reconciler.answered(&retry_on_wire(&job_id));
+                self.note_unsent(0)?;
                 self.request_retry_permit(key, job_id);
                 Ok(())
             }

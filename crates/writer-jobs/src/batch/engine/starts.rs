@@ -102,13 +102,58 @@ impl Engine {
     /// [`MAX_SEND_DELAY`]): it was not sent, so its row is queued again at
     /// the front and gets a new permit and a new intent. The intent left
     /// in the journal without an answer is covered by the new one (a
-    /// resumed run's window runs from a row's first intent).
-    pub(super) fn on_unsent(&mut self, mut queued: Queued) {
+    /// resumed run's window runs from a row's first intent). Too many
+    /// unsent stop the batch (see [`Engine::note_unsent`]).
+    pub(super) fn on_unsent(&mut self, mut queued: Queued) -> Result<(), BatchError> {
         tracing::debug!(key = %queued.row.key, "create polled late after its intent; queued again");
         self.creates.ended();
         self.reconciler.answered(&queued.row.key);
         queued.creates -= 1;
+        queued.unsent += 1;
+        let unsent = queued.unsent;
         self.creates.push_front(queued);
+        self.note_unsent(unsent)
+    }
+
+    /// Counts a create or retry found unsent (`row_unsent`: how often its
+    /// row's creates were). Past [`MAX_UNSENT`] in a row, or for one row,
+    /// the machine is too slow for the clock: the batch stops, rather than
+    /// write a new intent for each row on every round for ever. Creates
+    /// already on the wire are left to a resumed run to reconcile, as on
+    /// any stop.
+    pub(super) fn note_unsent(&mut self, row_unsent: u32) -> Result<(), BatchError> {
+        self.unsent_streak += 1;
+        if self.unsent_streak < MAX_UNSENT && row_unsent < MAX_UNSENT {
+            return Ok(());
+        }
+        tracing::warn!(
+            streak = self.unsent_streak,
+            row_unsent,
+            "creates keep starting too late after their intents; stopping the batch"
+        );
+        self.begin_stop();
+        Err(BatchError::TooSlow {
+            late: self.unsent_streak,
+        })
+    }
+
+    /// Lets the create tasks already spawned start before another intent
+    /// is written, once the first intent written since the last yield is a
+    /// quarter of [`MAX_SEND_DELAY`] old: a create is sent only if its task
+    /// starts within that delay of its intent, and many permits ready at
+    /// once (or a slow journal) could otherwise keep the engine writing
+    /// intents past it, so that every create of the round comes back
+    /// unsent. Costs nothing while intents are written fast.
+    pub(super) async fn yield_if_round_long(&mut self) {
+        let now = self.clock.now();
+        match self.round_from {
+            Some(from) if now.saturating_sub(from) > MAX_SEND_DELAY / 4 => {
+                tokio::task::yield_now().await;
+                self.round_from = Some(self.clock.now());
+            }
+            Some(_) => {}
+            None => self.round_from = Some(now),
+        }
     }
 
     /// What the sweep scheduler needs to space the next sweep.

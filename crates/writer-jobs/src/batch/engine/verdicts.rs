@@ -209,9 +209,8 @@ impl Engine {
         };
         if a.creates < MAX_CREATES {
             let queued = Queued {
-                row,
-                seq: a.seq,
                 creates: a.creates,
+                ..Queued::new(row, a.seq)
             };
             self.creates.push_front(queued);
             return Ok(());
