@@ -230,6 +230,10 @@ pub struct Summary {
     pub startup_cpu_secs: f64,
     /// Peak resident set size (VmHWM), KiB.
     pub peak_rss_kib: u64,
+    /// Context switches of all the process's threads (voluntary, each a
+    /// sleep and a wake-up, and involuntary), as `/proc` counts them.
+    #[serde(default)]
+    pub context_switches: u64,
     /// Why the client stopped early, if it did.
     pub error: Option<String>,
 }
@@ -267,6 +271,7 @@ pub fn main(args: ClientArgs) -> ExitCode {
     let (cpu, rss) = proc_usage();
     summary.cpu_secs = cpu;
     summary.peak_rss_kib = rss;
+    summary.context_switches = context_switches();
     emit(&mut out, &Line::Summary(summary));
     // A closed pipe means the parent is gone: nothing left to report to.
     let _ = out.flush();
@@ -456,6 +461,26 @@ pub fn proc_usage() -> (f64, u64) {
         })
         .unwrap_or(0);
     (cpu_secs(), rss)
+}
+
+/// Context switches of this process's threads (voluntary + involuntary,
+/// `/proc/self/task/*/status`): how often the client was put to sleep and
+/// woken, which costs CPU of its own on a virtual machine. Zero where
+/// `/proc` is not there.
+pub fn context_switches() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// This process's CPU seconds: the sum of its threads' run time in

@@ -367,6 +367,8 @@ pub struct Measured {
     pub startup_cpu_secs: f64,
     /// Client peak RSS, KiB.
     pub peak_rss_kib: u64,
+    /// Client context switches (all its threads): its wake-ups.
+    pub context_switches: u64,
     /// Real seconds the run took (child start to exit).
     pub real_secs: f64,
 }
@@ -715,6 +717,7 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         cpu_secs: summary.cpu_secs,
         startup_cpu_secs: summary.startup_cpu_secs,
         peak_rss_kib: summary.peak_rss_kib,
+        context_switches: summary.context_switches,
         real_secs,
     })
 }
