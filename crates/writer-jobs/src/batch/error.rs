@@ -42,7 +42,8 @@ pub enum BatchError {
     },
     /// Creates kept going unsent: each is sent only if its request starts
     /// within 1 s (the batch's clock) of its intent record, and this many
-    /// in a row (or one row's creates this many times) started later,
+    /// in a row (64, or twice the create concurrency if more; or one row's
+    /// creates 64 times) started later,
     /// because the machine, or the disk the journal is written to, is too
     /// slow for the batch's clock. Stopped instead of writing intents for
     /// ever. Nothing was sent twice: a resumed run picks up every row

@@ -60,8 +60,10 @@ const HEDGE_FRACTION: u32 = 4;
 /// again as asked ([`AmbiguousPolicy::Resend`]).
 const MAX_CREATES: u32 = 20;
 
-/// Creates found unsent one after the other (no create or retry sent in
-/// time between them), or for one row, after which the batch stops
+/// Creates found unsent for one row, or one after the other (no create or
+/// retry sent in time between them; at least twice the create concurrency,
+/// so that one pause of the machine, which can leave every create slot
+/// unsent at once, stops nothing), after which the batch stops
 /// ([`BatchError::TooSlow`]): every create then starts too late after its
 /// intent, so going on would only write intents.
 const MAX_UNSENT: u32 = 64;

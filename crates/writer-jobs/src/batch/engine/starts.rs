@@ -116,14 +116,16 @@ impl Engine {
     }
 
     /// Counts a create or retry found unsent (`row_unsent`: how often its
-    /// row's creates were). Past [`MAX_UNSENT`] in a row, or for one row,
-    /// the machine is too slow for the clock: the batch stops, rather than
-    /// write a new intent for each row on every round for ever. Creates
-    /// already on the wire are left to a resumed run to reconcile, as on
-    /// any stop.
+    /// row's creates were). Past [`MAX_UNSENT`] for one row, or in a row
+    /// (and past twice the create slots), the machine is too slow for the
+    /// clock: the batch stops, rather than write a new intent for each row
+    /// on every round for ever. Creates already on the wire are left to a
+    /// resumed run to reconcile, as on any stop.
     pub(super) fn note_unsent(&mut self, row_unsent: u32) -> Result<(), BatchError> {
         self.unsent_streak += 1;
-        if self.unsent_streak < MAX_UNSENT && row_unsent < MAX_UNSENT {
+        let slots = u32::try_from(self.settings.create_concurrency).unwrap_or(u32::MAX);
+        let streak_limit = MAX_UNSENT.max(slots.saturating_mul(2));
+        if self.unsent_streak < streak_limit && row_unsent < MAX_UNSENT {
             return Ok(());
         }
         tracing::warn!(
