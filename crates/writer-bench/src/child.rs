@@ -42,7 +42,15 @@ pub enum Kind {
     ReplayTimed,
     /// The same, through `writer_jobs::Client`.
     ReplayClientTimed,
+    /// A batch run's requests sent bare at its times, but its creates
+    /// gathered into buckets of [`GATHER_SECS`]: the floor of a client
+    /// that starts rows in bursts, far apart, to be woken less.
+    ReplayGathered,
 }
+
+/// The bucket a gathered replay sends a batch's creates in, simulated
+/// seconds: each create waits for the end of its bucket.
+pub const GATHER_SECS: f64 = 30.0;
 
 impl Kind {
     /// The name used in tables.
@@ -55,6 +63,7 @@ impl Kind {
             Kind::ReplayClient => "the batch's requests, writer-jobs Client",
             Kind::ReplayTimed => "the batch's requests at its times, bare",
             Kind::ReplayClientTimed => "the batch's requests at its times, writer-jobs Client",
+            Kind::ReplayGathered => "the batch's requests at its times, creates every 30 s, bare",
         }
     }
 
@@ -67,6 +76,7 @@ impl Kind {
             Kind::ReplayClient => "replay-client",
             Kind::ReplayTimed => "replay-timed",
             Kind::ReplayClientTimed => "replay-client-timed",
+            Kind::ReplayGathered => "replay-gathered",
         }
     }
 }
@@ -322,10 +332,17 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
             .await
             .err()
         }
-        Kind::Replay | Kind::ReplayClient | Kind::ReplayTimed | Kind::ReplayClientTimed => {
+        Kind::Replay
+        | Kind::ReplayClient
+        | Kind::ReplayTimed
+        | Kind::ReplayClientTimed
+        | Kind::ReplayGathered => {
             // The kind names the pace in the tables: a timed kind, and
             // only one, is sent at a schedule's times.
-            let timed = matches!(args.kind, Kind::ReplayTimed | Kind::ReplayClientTimed);
+            let timed = matches!(
+                args.kind,
+                Kind::ReplayTimed | Kind::ReplayClientTimed | Kind::ReplayGathered
+            );
             let pace = match (&args.replay_schedule, timed) {
                 (Some(path), true) => replay::Pace::read(path, args.scale),
                 (None, false) => Ok(replay::Pace::BackToBack {
@@ -339,7 +356,7 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
             };
             let answered = match (pace, args.kind) {
                 (Err(e), _) => Err(e),
-                (Ok(pace), Kind::Replay | Kind::ReplayTimed) => {
+                (Ok(pace), Kind::Replay | Kind::ReplayTimed | Kind::ReplayGathered) => {
                     let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
                     replay::run(&args.base_url, &args.key, &args.app, rows, pace).await
                 }

@@ -921,8 +921,42 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
             };
             runs.push(measure(plan, &spec, job).await?);
         }
+        // The same with the creates gathered into buckets far apart: what
+        // starting rows in bursts, to be woken less, would save.
+        let gathered = write_schedule(&gather_creates(&sent, child::GATHER_SECS))?;
+        progress(&format!(
+            "{}: {} requests, current-thread runtime",
+            Kind::ReplayGathered.label(),
+            sent.len()
+        ));
+        let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
+        let job = child::Job {
+            replay_schedule: Some(gathered.path().to_path_buf()),
+            outcomes: false,
+            ..comparison_job(plan, Kind::ReplayGathered, batch_rows, true)
+        };
+        runs.push(measure(plan, &spec, job).await?);
     }
     Ok(runs)
+}
+
+/// A schedule's requests (simulated seconds from the start, `true`: a
+/// create) with each create moved to the end of its bucket of `secs`, in
+/// time order; list pages keep their times.
+fn gather_creates(sent: &[(f64, bool)], secs: f64) -> Vec<(f64, bool)> {
+    let mut gathered: Vec<(f64, bool)> = sent
+        .iter()
+        .map(|&(at, create)| {
+            let at = if create {
+                (at / secs).ceil() * secs
+            } else {
+                at
+            };
+            (at, create)
+        })
+        .collect();
+    gathered.sort_by(|a, b| a.0.total_cmp(&b.0));
+    gathered
 }
 
 /// Writes a timed replay's schedule (see `child::ClientArgs::replay_schedule`)
@@ -1211,6 +1245,27 @@ pub async fn ambiguity(plan: &Plan) -> Result<Vec<Measured>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gathered_creates_wait_for_their_buckets_end_and_lists_keep_their_times() {
+        let sent = [
+            (0.0, true),
+            (1.0, true),
+            (12.0, false),
+            (29.0, true),
+            (31.0, true),
+        ];
+        assert_eq!(
+            gather_creates(&sent, 30.0),
+            vec![
+                (0.0, true),
+                (12.0, false),
+                (30.0, true),
+                (30.0, true),
+                (60.0, true)
+            ]
+        );
+    }
 
     #[test]
     fn nearest_rank_percentiles() {
