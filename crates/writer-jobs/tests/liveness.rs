@@ -23,8 +23,8 @@ use common::invariants::creates_per_input_set;
 use common::{sim_client, start};
 use futures::StreamExt;
 use writer_jobs::Inputs;
-use writer_jobs::batch::{Batch, BatchError, Outcome, Row};
-use writer_sim::{DurationDist, Simulator};
+use writer_jobs::batch::{Batch, BatchError, Outcome, OutcomeResult, Row};
+use writer_sim::{AppConfig, DurationDist, Simulator, TenantConfig};
 
 const APP: &str = "demo-product-descriptions";
 
@@ -158,4 +158,72 @@ async fn many_permits_at_once_on_a_compressed_clock_still_send_their_creates() {
     let (written, error) = slow_run(500.0).await;
     assert_eq!(error, None, "the batch stopped");
     assert_eq!(written, 1000);
+}
+
+/// A run whose creates all went unsent (each started after its send
+/// delay, as on a machine too slow for the clock) stops; resumed on a busy
+/// application, whose other clients' jobs fall in the windows those
+/// intents would have had, it creates every row once, and reports none
+/// ambiguous: an intent found unsent is recorded as such, so it is not
+/// mistaken for a create sent with its answer lost.
+#[tokio::test]
+async fn rows_whose_creates_went_unsent_are_created_on_resume_not_reported_ambiguous() {
+    let busy = AppConfig::demo().tenants(TenantConfig {
+        prefill_jobs: 0,
+        jobs_per_minute: 600.0,
+    });
+    let sim = start(
+        Simulator::builder()
+            .scale(200.0)
+            .seed(64)
+            .apps(vec![busy])
+            .duration(DurationDist::Fixed { secs: 5.0 })
+            .failure_rate(0.0),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = dir.path().join("unsent.journal");
+    let rows = rows(40);
+    let batch = || {
+        Batch::new(sim_client(&sim).build().expect("client"), APP)
+            .create_concurrency(8)
+            .journal(&journal)
+    };
+    let too_slow = batch().send_delay(Duration::ZERO);
+    let (first, error) = run_to_end(too_slow, rows.clone(), Duration::from_secs(60)).await;
+    let message = error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        first.is_empty() && message.contains("too slow"),
+        "setup: the first run should send nothing and stop for being too slow ({} outcomes; \
+         error: {message:?})",
+        first.len()
+    );
+    assert_eq!(
+        creates_per_input_set(&sim, APP).values().sum::<u64>(),
+        0,
+        "setup: the first run sent a create"
+    );
+
+    let (outcomes, error) = run_to_end(batch(), rows.clone(), Duration::from_secs(60)).await;
+    assert!(error.is_none(), "the resumed run stopped: {error:?}");
+    let ambiguous: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, OutcomeResult::Ambiguous { .. }))
+        .map(|o| o.key.as_str())
+        .collect();
+    assert!(
+        ambiguous.is_empty(),
+        "rows never sent were reported ambiguous: {ambiguous:?}"
+    );
+    assert_eq!(outcomes.len(), rows.len(), "not every row was written");
+    let per_set = creates_per_input_set(&sim, APP);
+    let not_once: Vec<_> = rows
+        .iter()
+        .map(|r| writer_sim::input_key(APP, &r.inputs.to_wire().inputs))
+        .filter(|k| per_set.get(k).copied() != Some(1))
+        .collect();
+    assert!(
+        not_once.is_empty(),
+        "rows not created exactly once: {not_once:?}"
+    );
 }

@@ -39,7 +39,7 @@ use chrono::{DateTime, Utc};
 use super::Outcome;
 pub use super::records::Decision;
 pub(crate) use super::records::{Binding, Record};
-pub(crate) use super::resume::{ResumeState, RowState};
+pub(crate) use super::resume::{BeforeIntent, ResumeState, RowState};
 
 /// The journal format version this code writes. It reads this one and
 /// every earlier one: version 5 records in each run's header whether the
@@ -55,8 +55,10 @@ pub(crate) use super::resume::{ResumeState, RowState};
 /// writer-jobs refuses the file by name instead of misreading it);
 /// version 2 added `received_at` to `created` records (skew evidence for a
 /// resumed run); version 1 journals resume with windows rebuilt from their
-/// intents alone.
-pub(crate) const FORMAT_VERSION: u32 = 5;
+/// intents alone. Version 6 records creates and retries found unsent
+/// (`unsent`, `retry_unsent`), so a resumed run does not take their
+/// intents for requests sent with their answers lost.
+pub(crate) const FORMAT_VERSION: u32 = 6;
 
 /// How hard each record is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -289,8 +291,18 @@ impl Journal {
                 created_at,
                 received_at,
             } => created(state, key, job_id, created_at, received_at),
+            Record::Unsent { key } => {
+                if let Some(row) = state.rows.get_mut(&key) {
+                    row.forget_latest_intent();
+                }
+            }
             Record::RetryIntent { key, at, .. } => {
                 state.lost_retries.push((key, at, state.runs));
+            }
+            Record::RetryUnsent { key } => {
+                if let Some(i) = state.lost_retries.iter().rposition(|(k, ..)| *k == key) {
+                    state.lost_retries.remove(i);
+                }
             }
             Record::Retried { key, job_id, from } => {
                 if let Some(i) = state.lost_retries.iter().rposition(|(k, ..)| *k == key) {
@@ -476,13 +488,21 @@ fn intent(state: &mut ResumeState, key: String, seq: u64, fp: String, at: DateTi
     let row = state.rows.entry(key).or_default();
     row.seq = seq;
     row.fp = fp;
-    if row.intent_run != state.runs {
+    let earlier_run = row.intent_run != state.runs;
+    if earlier_run {
         // The row's creates of an earlier run were judged before this one
         // sent again: its window is this run's.
         row.first_intent_at = None;
         row.ambiguous_until = None;
         row.intent_run = state.runs;
     }
+    // What an `unsent` record for this intent puts back.
+    row.before_intent = Some(Box::new(BeforeIntent {
+        intent_at: if earlier_run { None } else { row.intent_at },
+        first_intent_at: row.first_intent_at,
+        ambiguous_until: row.ambiguous_until,
+        decision: row.decision.clone(),
+    }));
     row.intent_at = Some(at);
     row.first_intent_at.get_or_insert(at);
     // A new create of the row carries out (and ends) a decision.

@@ -102,6 +102,66 @@ fn decisions_reopen_or_mark_a_row_and_a_new_create_carries_them_out() {
 }
 
 #[test]
+fn an_unsent_record_forgets_only_the_latest_intent_and_what_it_carried_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let start = Utc::now();
+    let t = |s: i64| start + chrono::Duration::seconds(s);
+    let intent = |key: &str, at| Record::Intent {
+        key: key.into(),
+        seq: 0,
+        fp: "f".into(),
+        at,
+    };
+    let unsent = |key: &str| Record::Unsent { key: key.into() };
+    {
+        let (mut j, _) = Journal::open(&path, &binding(), false, Durability::Os, t(0)).unwrap();
+        // `never`: every create unsent. `sent`: one sent (no answer), then
+        // one unsent. `resend`: the user's decision, then an unsent create.
+        // `retry`: a job-level retry unsent.
+        j.append(&intent("never", t(1))).unwrap();
+        j.append(&unsent("never")).unwrap();
+        j.append(&intent("never", t(2))).unwrap();
+        j.append(&unsent("never")).unwrap();
+        j.append(&intent("sent", t(3))).unwrap();
+        j.append(&intent("sent", t(4))).unwrap();
+        j.append(&unsent("sent")).unwrap();
+        j.append(&intent("resend", t(5))).unwrap();
+        j.append(&ambiguous("resend", t(5))).unwrap();
+        j.append(&Record::Resend {
+            key: "resend".into(),
+            creates: 1,
+            at: t(6),
+        })
+        .unwrap();
+        j.append(&intent("resend", t(7))).unwrap();
+        j.append(&unsent("resend")).unwrap();
+        j.append(&Record::RetryIntent {
+            key: "retry".into(),
+            from: "j1".into(),
+            at: t(8),
+        })
+        .unwrap();
+        j.append(&Record::RetryUnsent {
+            key: "retry".into(),
+        })
+        .unwrap();
+    }
+    let (_, state) = Journal::open_existing(&path, Durability::Os).unwrap();
+    let never = &state.rows["never"];
+    assert_eq!((never.intent_at, never.first_intent_at), (None, None));
+    let sent = &state.rows["sent"];
+    assert_eq!(
+        (sent.intent_at, sent.first_intent_at),
+        (Some(t(3)), Some(t(3)))
+    );
+    let resend = &state.rows["resend"];
+    assert_eq!(resend.intent_at, None);
+    assert_eq!(resend.decision, Some(Decision::Resend));
+    assert!(state.lost_retries.is_empty(), "{:?}", state.lost_retries);
+}
+
+#[test]
 fn a_torn_tail_is_cut_off_and_a_corrupt_middle_line_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j");

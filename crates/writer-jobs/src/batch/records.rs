@@ -80,6 +80,14 @@ pub(crate) enum Record {
         /// Client clock time when the create was about to be sent.
         at: DateTime<Utc>,
     },
+    /// The row's latest create was not sent (format 6): its task started
+    /// more than the send delay after the intent, so it never went on the
+    /// wire. A resumed run forgets that intent (its window would hold
+    /// other creates' jobs, and the row is not ambiguous).
+    Unsent {
+        /// The row's key.
+        key: String,
+    },
     /// The server created the row's job.
     Created {
         /// The row's key.
@@ -106,6 +114,12 @@ pub(crate) enum Record {
         from: String,
         /// Steady-clock time the retry was about to be sent.
         at: DateTime<Utc>,
+    },
+    /// The row's latest job-level retry was not sent (format 6), as
+    /// [`Record::Unsent`] for a create: a resumed run forgets its intent.
+    RetryUnsent {
+        /// The row's key.
+        key: String,
     },
     /// A failed job was retried; follow `job_id` from now on.
     Retried {

@@ -54,6 +54,36 @@ pub(crate) struct RowState {
     pub superseded_at: Option<u64>,
     /// Creates sent for the row before a resend decision.
     pub creates_before: u32,
+    /// The row's state before its latest intent, which an `unsent` record
+    /// (format 6) puts back.
+    pub before_intent: Option<Box<BeforeIntent>>,
+}
+
+/// What a row's latest intent changed, put back when the journal says it
+/// was not sent.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BeforeIntent {
+    /// The latest intent before it in the same run (none: the row has
+    /// sent nothing since its earlier creates were judged).
+    pub intent_at: Option<DateTime<Utc>>,
+    pub first_intent_at: Option<DateTime<Utc>>,
+    pub ambiguous_until: Option<DateTime<Utc>>,
+    /// The user's decision the intent would have carried out.
+    pub decision: Option<Decision>,
+}
+
+impl RowState {
+    /// Forgets the row's latest intent, which was not sent (an `unsent`
+    /// record): the row is as before it, so a resumed run neither waits
+    /// for nor reconciles a create that never went on the wire.
+    pub(crate) fn forget_latest_intent(&mut self) {
+        if let Some(before) = self.before_intent.take() {
+            self.intent_at = before.intent_at;
+            self.first_intent_at = before.first_intent_at;
+            self.ambiguous_until = before.ambiguous_until;
+            self.decision = before.decision;
+        }
+    }
 }
 
 /// What [`Journal::open`](super::journal::Journal::open) found in an existing journal.

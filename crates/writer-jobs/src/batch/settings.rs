@@ -65,6 +65,11 @@ pub struct Batch {
     /// with [`BatchError::Failpoint`].
     #[cfg(feature = "test-util")]
     pub(super) failpoint: Option<(Failpoint, bool)>,
+    /// How long after its intent a create (or retry) may start and still
+    /// be sent: [`MAX_SEND_DELAY`](super::windows::MAX_SEND_DELAY), which
+    /// the journal's windows count on; only the tests make it shorter
+    /// (feature `test-util`).
+    pub(super) send_delay: Duration,
 }
 
 impl Batch {
@@ -93,6 +98,7 @@ impl Batch {
             less_overlap: false,
             #[cfg(feature = "test-util")]
             failpoint: None,
+            send_delay: super::windows::MAX_SEND_DELAY,
         }
     }
 
@@ -287,6 +293,16 @@ impl Batch {
     #[cfg(feature = "test-util")]
     pub fn failpoint(mut self, failpoint: Failpoint) -> Self {
         self.failpoint = Some((failpoint, false));
+        self
+    }
+
+    /// Sends a create (or retry) only if it starts within `delay` of its
+    /// intent, at most the usual 1 s: a shorter delay makes creates come
+    /// back unsent, as on a machine too slow for the batch's clock (tests;
+    /// feature `test-util`).
+    #[cfg(feature = "test-util")]
+    pub fn send_delay(mut self, delay: Duration) -> Self {
+        self.send_delay = delay.min(super::windows::MAX_SEND_DELAY);
         self
     }
 

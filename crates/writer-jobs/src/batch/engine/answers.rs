@@ -291,9 +291,10 @@ impl Engine {
         self.tracker.retry_sent(&job_id);
         let client = self.create_client.clone();
         let clock = self.clock.clone();
+        let send_delay = self.settings.send_delay;
         // Boxed, as a create's task is (see `on_permitted`).
         self.creates_running.spawn(Box::pin(async move {
-            if clock.now().saturating_sub(intended) > MAX_SEND_DELAY {
+            if clock.now().saturating_sub(intended) > send_delay {
                 return Event::RetryUnsent { key, job_id };
             }
             let result = client.retry_job(&job_id).await;

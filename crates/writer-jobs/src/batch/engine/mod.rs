@@ -34,7 +34,7 @@ use super::reconciler::{Ambiguous, Early, Limits, Reconciler, RetryOf, Step};
 use super::resume::{Placed, ResumeCursor};
 use super::sink::{Sink, Snapshot};
 use super::tracking::{NewJob, Seen, Tracked, Tracker};
-use super::windows::{MAX_SEND_DELAY, Windows};
+use super::windows::Windows;
 use super::{AmbiguousPolicy, Batch, BatchError, Outcome, OutcomeResult, Progress, Row};
 use crate::Client;
 use crate::clock::SharedClock;
@@ -82,7 +82,7 @@ enum Event {
         sent: Duration,
         result: crate::Result<CreatedJob>,
     },
-    /// A create first polled more than [`MAX_SEND_DELAY`] after its
+    /// A create first polled more than `MAX_SEND_DELAY` after its
     /// intent: not sent, to be queued again with a new intent.
     Unsent(Queued),
     Swept(SweepResult),
@@ -98,7 +98,7 @@ enum Event {
         sent_at: DateTime<Utc>,
         result: crate::Result<RetriedJob>,
     },
-    /// A retry first polled more than [`MAX_SEND_DELAY`] after its intent:
+    /// A retry first polled more than `MAX_SEND_DELAY` after its intent:
     /// not sent, to get a new permit and a new intent.
     RetryUnsent {
         key: String,
@@ -166,6 +166,9 @@ pub(super) struct Engine {
     round_from: Option<Duration>,
     /// Creates and retries found unsent since the last one sent in time.
     unsent_streak: u32,
+    /// Set when too many creates went unsent: the batch stops creating and
+    /// ends with [`BatchError::TooSlow`] (this many found unsent in a row).
+    too_slow: Option<u32>,
     sink: Sink,
 }
 
@@ -249,6 +252,7 @@ impl Engine {
             outage_limit: poll.deadline(),
             round_from: None,
             unsent_streak: 0,
+            too_slow: None,
             sink: Sink::new(journal, &settings, out, progress_tx),
             settings,
         };
@@ -289,7 +293,10 @@ impl Engine {
             self.size_in_flight();
             self.publish();
             if self.is_finished() {
-                return Ok(());
+                return match self.too_slow {
+                    Some(late) => Err(BatchError::TooSlow { late }),
+                    None => Ok(()),
+                };
             }
             let wake = self.next_wake();
             let can_read = self.can_read_rows();
@@ -480,7 +487,11 @@ impl Engine {
             }
             Event::RetryUnsent { key, job_id } => {
                 self.reconciler.answered(&retry_on_wire(&job_id));
-                self.note_unsent(0)?;
+                // As for a create (see `on_unsent`): not taken for a retry
+                // whose answer was lost.
+                self.sink
+                    .append_with(|| Record::RetryUnsent { key: key.clone() })?;
+                self.note_unsent(0);
                 self.request_retry_permit(key, job_id);
                 Ok(())
             }

@@ -79,12 +79,13 @@ impl Engine {
         let client = self.create_client.clone();
         let app_id = self.settings.app_id.clone();
         let clock = self.clock.clone();
+        let send_delay = self.settings.send_delay;
         // Boxed: the task then holds a pointer, not the request's whole
         // state machine (kilobytes), which tokio would otherwise copy on
         // every move of the task's stage (spawn, completion, join).
         self.creates_running.spawn(Box::pin(async move {
             let sent = clock.now();
-            if sent.saturating_sub(intended) > MAX_SEND_DELAY {
+            if sent.saturating_sub(intended) > send_delay {
                 return Event::Unsent(queued);
             }
             let result = client.create_job(&app_id, &queued.row.inputs).await;
@@ -99,49 +100,57 @@ impl Engine {
     }
 
     /// A create first polled too long after its intent (see
-    /// [`MAX_SEND_DELAY`]): it was not sent, so its row is queued again at
-    /// the front and gets a new permit and a new intent. The intent left
-    /// in the journal without an answer is covered by the new one (a
-    /// resumed run's window runs from a row's first intent). Too many
-    /// unsent stop the batch (see [`Engine::note_unsent`]).
+    /// `MAX_SEND_DELAY`): it was not sent, so an `unsent` record says so
+    /// (a resumed run then does not take the intent for a create sent with
+    /// its answer lost, to reconcile or report ambiguous), and its row is
+    /// queued again at the front for a new permit and a new intent. Too
+    /// many unsent stop the batch (see [`Engine::note_unsent`]).
     pub(super) fn on_unsent(&mut self, mut queued: Queued) -> Result<(), BatchError> {
         tracing::debug!(key = %queued.row.key, "create polled late after its intent; queued again");
         self.creates.ended();
         self.reconciler.answered(&queued.row.key);
+        self.sink.append_with(|| Record::Unsent {
+            key: queued.row.key.clone(),
+        })?;
+        if self.stopping {
+            // Left for a resumed run, as a row never permitted is.
+            return Ok(());
+        }
         queued.creates -= 1;
         queued.unsent += 1;
         let unsent = queued.unsent;
         self.creates.push_front(queued);
-        self.note_unsent(unsent)
+        self.note_unsent(unsent);
+        Ok(())
     }
 
     /// Counts a create or retry found unsent (`row_unsent`: how often its
     /// row's creates were). Past [`MAX_UNSENT`] for one row, or in a row
     /// (and past twice the create slots), the machine is too slow for the
-    /// clock: the batch stops, rather than write a new intent for each row
-    /// on every round for ever. Creates already on the wire are left to a
-    /// resumed run to reconcile, as on any stop.
-    pub(super) fn note_unsent(&mut self, row_unsent: u32) -> Result<(), BatchError> {
+    /// clock: the batch stops creating, rather than write a new intent for
+    /// each row on every round for ever, lets the creates and jobs under
+    /// way finish (their answers recorded: none left to reconcile), and
+    /// then ends with [`BatchError::TooSlow`].
+    pub(super) fn note_unsent(&mut self, row_unsent: u32) {
         self.unsent_streak += 1;
         let slots = u32::try_from(self.settings.create_concurrency).unwrap_or(u32::MAX);
         let streak_limit = MAX_UNSENT.max(slots.saturating_mul(2));
-        if self.unsent_streak < streak_limit && row_unsent < MAX_UNSENT {
-            return Ok(());
+        if self.too_slow.is_some() || (self.unsent_streak < streak_limit && row_unsent < MAX_UNSENT)
+        {
+            return;
         }
         tracing::warn!(
             streak = self.unsent_streak,
             row_unsent,
             "creates keep starting too late after their intents; stopping the batch"
         );
+        self.too_slow = Some(self.unsent_streak);
         self.begin_stop();
-        Err(BatchError::TooSlow {
-            late: self.unsent_streak,
-        })
     }
 
     /// Lets the create tasks already spawned start before another intent
     /// is written, once the first intent written since the last yield is a
-    /// quarter of [`MAX_SEND_DELAY`] old: a create is sent only if its task
+    /// quarter of `MAX_SEND_DELAY` old: a create is sent only if its task
     /// starts within that delay of its intent, and many permits ready at
     /// once (or a slow journal) could otherwise keep the engine writing
     /// intents past it, so that every create of the round comes back
@@ -149,7 +158,7 @@ impl Engine {
     pub(super) async fn yield_if_round_long(&mut self) {
         let now = self.clock.now();
         match self.round_from {
-            Some(from) if now.saturating_sub(from) > MAX_SEND_DELAY / 4 => {
+            Some(from) if now.saturating_sub(from) > self.settings.send_delay / 4 => {
                 tokio::task::yield_now().await;
                 self.round_from = Some(self.clock.now());
             }
