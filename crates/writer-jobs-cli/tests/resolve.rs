@@ -233,7 +233,7 @@ fn adopting_a_finished_candidate_applies_at_once_and_a_resume_creates_nothing() 
     assert_eq!(bed.results().len(), 3, "replaced, not added");
     let journal = bed.journal();
     assert!(journal.contains("\"type\":\"adopted\""), "{journal}");
-    assert!(journal.contains("\"version\":5"), "{journal}");
+    assert!(journal.contains("\"version\":6"), "{journal}");
     // The row is no longer ambiguous; the others still are.
     expect(&bed.resolve(&[]), 7, &["2 ambiguous row(s)"]);
     // A resume finds every row with a result: nothing is sent.

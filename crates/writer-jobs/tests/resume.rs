@@ -386,7 +386,7 @@ async fn decisions_on_an_older_journal_are_carried_out_by_the_next_run() {
     ));
     drop(resolution);
     let written = std::fs::read_to_string(&journal).unwrap();
-    assert!(written.contains("\"version\":5"), "{written}");
+    assert!(written.contains("\"version\":6"), "{written}");
 
     let reopened = Resolution::open(&journal).unwrap();
     let decided: Vec<_> = reopened

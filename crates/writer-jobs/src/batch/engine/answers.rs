@@ -278,6 +278,12 @@ impl Engine {
             self.tracker.remove(&job_id);
             return Ok(());
         }
+        if !self.pacer.creates_allowed() {
+            // The gate closed since the permit was granted (as for a
+            // create, see `on_permitted`): wait for it again.
+            self.request_retry_permit(key, job_id);
+            return Ok(());
+        }
         let intended = self.clock.now();
         let sent_at = self.reconciler.steady(intended);
         self.sink.append(Record::RetryIntent {

@@ -65,6 +65,15 @@ impl Engine {
             self.creates.ended();
             return Ok(());
         }
+        if !self.pacer.creates_allowed() {
+            // The breaker's gate closed (a failure seen) since the permit
+            // was granted: the row waits for the gate again, so only the
+            // creates already on the wire when an outage began can become
+            // ambiguous.
+            self.creates.ended();
+            self.creates.push_front(queued);
+            return Ok(());
+        }
         let intended = self.clock.now();
         let since = self.reconciler.steady(intended);
         queued.creates += 1;
