@@ -485,19 +485,25 @@ pub fn proc_usage() -> (f64, u64) {
 /// woken, which costs CPU of its own on a virtual machine. Zero where
 /// `/proc` is not there.
 pub fn context_switches() -> u64 {
-    std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
-        .flat_map(|status| {
+    per_thread("status")
+        .map(|status| {
             status
                 .lines()
                 .filter(|l| l.contains("ctxt_switches:"))
                 .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
+                .sum::<u64>()
         })
         .sum()
+}
+
+/// The contents of file `name` of each of this process's threads
+/// (`/proc/self/task/*/NAME`); none where `/proc` is not there.
+fn per_thread(name: &str) -> impl Iterator<Item = String> + '_ {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(move |task| std::fs::read_to_string(task.path().join(name)).ok())
 }
 
 /// This process's CPU seconds: the sum of its threads' run time in
@@ -505,11 +511,7 @@ pub fn context_switches() -> u64 {
 /// ticks of `/proc/self/stat` are not; the ticks (user + system, which also
 /// count threads that have exited) when they say more.
 pub fn cpu_secs() -> f64 {
-    let threads_ns: u64 = std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+    let threads_ns: u64 = per_thread("schedstat")
         .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
     // Linux reports utime and stime in USER_HZ ticks, 100 a second on

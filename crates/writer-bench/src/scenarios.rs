@@ -907,7 +907,14 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
         .map(|m| m.sent.clone());
     if let Some(sent) = timed {
         let schedule = write_schedule(&sent)?;
-        for kind in [Kind::ReplayTimed, Kind::ReplayClientTimed] {
+        // And with the creates gathered into buckets far apart: what
+        // starting rows in bursts, to be woken less, would save.
+        let gathered = write_schedule(&gather_creates(&sent, child::GATHER_SECS))?;
+        for (kind, schedule) in [
+            (Kind::ReplayTimed, &schedule),
+            (Kind::ReplayClientTimed, &schedule),
+            (Kind::ReplayGathered, &gathered),
+        ] {
             progress(&format!(
                 "{}: {} requests, current-thread runtime",
                 kind.label(),
@@ -921,21 +928,6 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
             };
             runs.push(measure(plan, &spec, job).await?);
         }
-        // The same with the creates gathered into buckets far apart: what
-        // starting rows in bursts, to be woken less, would save.
-        let gathered = write_schedule(&gather_creates(&sent, child::GATHER_SECS))?;
-        progress(&format!(
-            "{}: {} requests, current-thread runtime",
-            Kind::ReplayGathered.label(),
-            sent.len()
-        ));
-        let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
-        let job = child::Job {
-            replay_schedule: Some(gathered.path().to_path_buf()),
-            outcomes: false,
-            ..comparison_job(plan, Kind::ReplayGathered, batch_rows, true)
-        };
-        runs.push(measure(plan, &spec, job).await?);
     }
     Ok(runs)
 }
