@@ -42,6 +42,9 @@ pub enum Kind {
     ReplayTimed,
     /// The same, through `writer_jobs::Client`.
     ReplayClientTimed,
+    /// The same, through writer-api's generated client alone: the floor
+    /// of any client built on it (see [`crate::replay::through_generated`]).
+    ReplayGeneratedTimed,
     /// A batch run's requests sent bare at its times, but its creates
     /// gathered into buckets of [`GATHER_SECS`]: the floor of a client
     /// that starts rows in bursts, far apart, to be woken less.
@@ -63,6 +66,9 @@ impl Kind {
             Kind::ReplayClient => "the batch's requests, writer-jobs Client",
             Kind::ReplayTimed => "the batch's requests at its times, bare",
             Kind::ReplayClientTimed => "the batch's requests at its times, writer-jobs Client",
+            Kind::ReplayGeneratedTimed => {
+                "the batch's requests at its times, writer-api's generated client"
+            }
             Kind::ReplayGathered => "the batch's requests at its times, creates every 30 s, bare",
         }
     }
@@ -76,6 +82,7 @@ impl Kind {
             Kind::ReplayClient => "replay-client",
             Kind::ReplayTimed => "replay-timed",
             Kind::ReplayClientTimed => "replay-client-timed",
+            Kind::ReplayGeneratedTimed => "replay-generated-timed",
             Kind::ReplayGathered => "replay-gathered",
         }
     }
@@ -336,12 +343,16 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
         | Kind::ReplayClient
         | Kind::ReplayTimed
         | Kind::ReplayClientTimed
+        | Kind::ReplayGeneratedTimed
         | Kind::ReplayGathered => {
             // The kind names the pace in the tables: a timed kind, and
             // only one, is sent at a schedule's times.
             let timed = matches!(
                 args.kind,
-                Kind::ReplayTimed | Kind::ReplayClientTimed | Kind::ReplayGathered
+                Kind::ReplayTimed
+                    | Kind::ReplayClientTimed
+                    | Kind::ReplayGeneratedTimed
+                    | Kind::ReplayGathered
             );
             let pace = match (&args.replay_schedule, timed) {
                 (Some(path), true) => replay::Pace::read(path, args.scale),
@@ -350,7 +361,7 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
                     in_flight: args.max_in_flight.unwrap_or(100),
                 }),
                 _ => Err(format!(
-                    "--replay-schedule goes with replay-timed and replay-client-timed only (kind {})",
+                    "--replay-schedule goes with the timed replays only (kind {})",
                     args.kind.arg()
                 )),
             };
@@ -359,6 +370,11 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
                 (Ok(pace), Kind::Replay | Kind::ReplayTimed | Kind::ReplayGathered) => {
                     let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
                     replay::run(&args.base_url, &args.key, &args.app, rows, pace).await
+                }
+                (Ok(pace), Kind::ReplayGeneratedTimed) => {
+                    let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
+                    let (url, key, app) = (&args.base_url, &args.key, &args.app);
+                    replay::through_generated(url, key, app, rows, pace).await
                 }
                 (Ok(pace), _) => match client_of(args, anchor) {
                     Ok(client) => {

@@ -123,10 +123,7 @@ pub async fn run(
     rows: impl Iterator<Item = Vec<JobInput>>,
     pace: Pace,
 ) -> Result<u64, String> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())?;
+    let http = http()?;
     let jobs = format!("{base_url}/v1/applications/{app}/jobs");
     let page = format!("{jobs}?offset=0&limit=100");
     let bearer = format!("Bearer {key}");
@@ -150,6 +147,60 @@ pub async fn run(
             .map_err(|e| e.to_string())?;
         response.bytes().await.map_err(|e| e.to_string())?;
         Ok::<(), String>(())
+    });
+    count(sent, in_flight).await
+}
+
+/// The HTTP client of the bare and generated replays, set as
+/// writer-jobs' `Client` sets its own: no redirects, and no retries of
+/// reqwest's (so reqwest keeps no copy of each request for one).
+fn http() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The same requests through writer-api's generated client alone (the
+/// layer writer-jobs is built on, with its hooks: credentials, the
+/// tracing span, the bounded body read): each create's answer decoded
+/// into the generated type, each list page's body read raw and parsed as
+/// JSON, nothing of it kept (`IgnoredAny`: less than reading any job's
+/// status). No retries, timers, classification or engine. What any
+/// client built on the generated client spends on these requests, so a
+/// floor of the batch's CPU; a conservative one, since its pages are the
+/// application's first (mostly jobs still running, shorter than the
+/// pages of finished jobs a sweep reads further back).
+pub async fn through_generated(
+    base_url: &str,
+    key: &str,
+    app: &str,
+    rows: impl Iterator<Item = Vec<JobInput>>,
+    pace: Pace,
+) -> Result<u64, String> {
+    let credentials = writer_api::auth::Credentials::bearer(key).map_err(|e| e.to_string())?;
+    let api = writer_api::Client::new_with_client(base_url, http()?, credentials);
+    let (api, secret): (_, std::sync::Arc<str>) = (&api, key.into());
+    let secret = &secret;
+    let limit = std::num::NonZeroU32::new(100).expect("100 is not zero");
+    let (requests, in_flight) = requests(rows, pace);
+    let sent = requests.map(|request| async move {
+        match request {
+            Some(inputs) => {
+                let body = GenerateApplicationRequest { inputs };
+                let send = api.create_job().application_id(app).body(body).send();
+                send.await.map(drop).map_err(|e| e.to_string())
+            }
+            None => {
+                let list = api.list_jobs().application_id(app).offset(0).limit(limit);
+                let (_, raw) = writer_api::raw::capture_raw_only(secret.clone(), list.send()).await;
+                let raw = raw.ok_or("a list page got no answer")?;
+                serde_json::from_slice::<serde::de::IgnoredAny>(&raw.body)
+                    .map(drop)
+                    .map_err(|e| format!("a list page is not JSON: {e}"))
+            }
+        }
     });
     count(sent, in_flight).await
 }

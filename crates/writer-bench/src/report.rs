@@ -958,6 +958,13 @@ pub fn runtimes(comparison: &[Measured], others: &[Measured]) -> Table {
          so the replay can be woken more often than the batch was (compare the wake-ups): only a replay woken no \
          more often than the batch bounds what the batch's pace costs."
             .to_string(),
+        "\"Writer-api's generated client\": the same requests at the batch's times through the generated \
+         client alone (progenitor's code over reqwest, with writer-api's hooks: credentials, a tracing span, the \
+         bounded body read), each create's answer decoded into the generated type, each list page's body parsed \
+         as JSON and dropped: less than any client must do with these requests on the crate writer-jobs is built \
+         on, so the floor of its CPU at that pace (its pages are the application's first, shorter than the \
+         pages of finished jobs a sweep reads further back)."
+            .to_string(),
         "\"Creates every 30 s\": the same bare requests at the batch's times, but each create moved to the end \
          of its 30 s bucket (simulated time; the list pages keep their times): a client that starts rows in bursts \
          far apart to be woken less, at the price of rows waiting up to 30 s to start."
@@ -987,6 +994,7 @@ fn cpu_runs<'a>(comparison: &'a [Measured], others: &'a [Measured]) -> Vec<&'a M
                 | Kind::ReplayClient
                 | Kind::ReplayTimed
                 | Kind::ReplayClientTimed
+                | Kind::ReplayGeneratedTimed
                 | Kind::ReplayGathered => Some(m.rows) == batch_rows,
                 Kind::Naive1 => Some(m.rows) == naive_rows,
                 Kind::Naive5 => false,
@@ -1120,6 +1128,29 @@ fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
         }
         _ => String::new(),
     };
+    // The floor of any client built on writer-api's generated client:
+    // the batch's requests through it alone, at the batch's times.
+    let generated = match (timed(Kind::ReplayGeneratedTimed), cli_batch) {
+        (Some(g), Some(batch)) => {
+            let woken = if g.context_switches > batch.context_switches {
+                "more than the batch: not a floor for the batch's pace"
+            } else if per_job(g) > 60.0 {
+                "no more than the batch: at the batch's pace, these requests through the generated \
+                 client alone cost more than the target, so no client built on it can meet it here"
+            } else {
+                "no more than the batch: the generated client's floor at the batch's pace is below \
+                 the target"
+            };
+            format!(
+                ". Through writer-api's generated client alone (progenitor's code over reqwest, which \
+                 writer-jobs is built on; each create's answer decoded, each page parsed and dropped), \
+                 at the same times: {:.0} µs/job, woken {} times ({woken})",
+                per_job(g),
+                thousands(g.context_switches),
+            )
+        }
+        _ => String::new(),
+    };
     let gathered = timed(Kind::ReplayGathered).map_or_else(String::new, |g| {
         format!(
             ". With its creates gathered into {:.0} s buckets (each row waiting up to that long to \
@@ -1139,7 +1170,7 @@ fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
         "{}: client CPU <= 60 µs per job, batch at {} rows (every run: {}; best {:.0} µs/job). Floor = \
          the batch's own requests (a create per row, its list pages) sent bare through reqwest on the same \
          runtime, answers read and dropped: the HTTP client, kernel and transport, which no batch of these \
-         requests can avoid{bounded}{at_its_times}{gathered}",
+         requests can avoid{bounded}{at_its_times}{generated}{gathered}",
         mark(worst <= 60.0 && rows >= 10_000),
         thousands(rows),
         each.join("; "),

@@ -913,6 +913,7 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
         for (kind, schedule) in [
             (Kind::ReplayTimed, &schedule),
             (Kind::ReplayClientTimed, &schedule),
+            (Kind::ReplayGeneratedTimed, &schedule),
             (Kind::ReplayGathered, &gathered),
         ] {
             progress(&format!(
