@@ -36,8 +36,8 @@ pub enum Pace {
     /// do), `in_flight` at a time, each as soon as there is room.
     BackToBack { lists: u64, in_flight: usize },
     /// Each request at its real time from the start (`true`: a create,
-    /// `false`: a first page), in order; a create past the rows is not
-    /// sent.
+    /// `false`: a first page), in order, a burst on one timer (see
+    /// [`BURST`]); a create past the rows is not sent.
     At(Vec<(Duration, bool)>),
 }
 
@@ -63,7 +63,13 @@ impl Pace {
     }
 }
 
-/// A request of a replay: when it goes (`None`: as soon as there is room)
+/// How close together (real time) a timed replay's requests go on one
+/// timer (see [`requests`]): the batch sends a burst of creates within a
+/// millisecond or so.
+const BURST: Duration = Duration::from_millis(1);
+
+/// A request of a replay: when it goes (`None`: as soon as there is room,
+/// or, on a timed replay, right after the request before it)
 /// and what it is (`Some(row)`: a create; `None`: a first page of 100
 /// jobs).
 type Planned<T> = (Option<Duration>, Option<T>);
@@ -92,11 +98,23 @@ fn requests<T: Send + 'static>(
             (plan, in_flight)
         }
         Pace::At(at) => {
+            // A burst (requests within BURST of the first of them, as
+            // the creates the batch sends on one wake-up) goes on one
+            // timer, as the batch is woken once for it: a timer each
+            // would wake the replay more often than the batch was.
+            let mut burst: Option<Duration> = None;
             let plan = at
                 .into_iter()
-                .filter_map(|(at, create)| match create {
-                    true => rows.next().map(|row| (Some(at), Some(row))),
-                    false => Some((Some(at), None)),
+                .filter_map(|(at, create)| {
+                    let request = if create { Some(rows.next()?) } else { None };
+                    let timer = match burst {
+                        Some(first) if at.saturating_sub(first) <= BURST => None,
+                        _ => {
+                            burst = Some(at);
+                            Some(at)
+                        }
+                    };
+                    Some((timer, request))
                 })
                 .collect();
             // Every request goes at its time, whatever is in flight.

@@ -954,9 +954,10 @@ pub fn runtimes(comparison: &[Measured], others: &[Measured]) -> Table {
         "\"At its times\": the same, each request sent when the current-thread batch run sent it (the simulator's \
          log of that run: its creates and list pages, simulated time from its start), whatever else is in flight. \
          The batch sends as its jobs finish, spread over the run, and is woken for a few answers at a time; back to \
-         back, the same requests share wake-ups and warm caches. Each replayed request waits on a timer of its own, \
-         so the replay can be woken more often than the batch was (compare the wake-ups): only a replay woken no \
-         more often than the batch bounds what the batch's pace costs."
+         back, the same requests share wake-ups and warm caches. A replay waits on a timer for each burst of \
+         requests (those within 1 ms of the burst's first, as the creates the batch sends on one wake-up), so it \
+         can still be woken more often than the batch was (compare the wake-ups): only a replay woken no more \
+         often than the batch bounds what the batch's pace costs."
             .to_string(),
         "\"Writer-api's generated client\": the same requests at the batch's times through the generated \
          client alone (progenitor's code over reqwest, with writer-api's hooks: credentials, a tracing span, the \
@@ -1105,7 +1106,7 @@ fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
         cli_batch,
     ) {
         (Some(bare), Some(client), Some(batch)) => {
-            // Each replayed request waits on a timer of its own, so it may
+            // A replay waits on a timer for each burst of requests, so it may
             // be woken more often than the batch was: then its cost is no
             // floor for the batch's pace.
             let woken = if bare.context_switches > batch.context_switches {
