@@ -158,8 +158,9 @@ pub struct ClientArgs {
     /// The list pages a replay sends among its creates (replay only).
     #[arg(long)]
     pub replay_lists: Option<u64>,
-    /// A timed replay's schedule: a file of lines `SECS create|list`, the
-    /// simulated seconds from the start at which each request is sent.
+    /// A timed replay's schedule: a file of lines `SECS create` or `SECS
+    /// list OFFSET LIMIT`, the simulated seconds from the start at which
+    /// each request is sent (and which page a list reads).
     #[arg(long)]
     pub replay_schedule: Option<PathBuf>,
 }

@@ -8,11 +8,14 @@
 //! what it needs, the generated client's layers); what this spends no
 //! client sending the same requests through reqwest can avoid: building
 //! and encoding the request, HTTP/1 framing, the kernel's sockets, the
-//! runtime's I/O driver. It is a lower bound in every way: its list pages
-//! are the first page of the application (mostly jobs still running, whose
-//! answers are shorter than a page of finished jobs with their outputs),
-//! and it sends no GETs of single jobs (a handful per thousand jobs in the
-//! batch's runs).
+//! runtime's I/O driver. It is a lower bound in every way: it sends no
+//! GETs of single jobs (a handful per thousand jobs in the batch's runs),
+//! and sent back to back its list pages are the first page of the
+//! application (mostly jobs still running, whose answers are shorter than
+//! a page of finished jobs with their outputs). A timed replay reads the
+//! pages the batch read (the same offset and size, of an application
+//! whose jobs were created at the same times by the same seeded
+//! simulator), so its answers are as long as the batch's.
 //!
 //! Sent back to back (100 in flight), the requests share the process's
 //! wake-ups and warm caches; the batch sends them as its jobs finish,
@@ -28,6 +31,49 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use writer_api::types::{GenerateApplicationRequest, JobInput};
 
+/// A request of a batch run, as a replay sends it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// A create (of the replay's next row).
+    Create,
+    /// A list page of the application's jobs: how many it skipped and its
+    /// size (a batch's sweeps read unfiltered pages).
+    List { offset: u64, limit: u64 },
+}
+
+impl Sent {
+    /// The application's first page of 100 jobs.
+    pub const FIRST_PAGE: Sent = Sent::List {
+        offset: 0,
+        limit: 100,
+    };
+
+    /// The request as a schedule line writes it (after the time):
+    /// `create` or `list OFFSET LIMIT`.
+    pub fn to_line(self) -> String {
+        match self {
+            Sent::Create => "create".into(),
+            Sent::List { offset, limit } => format!("list {offset} {limit}"),
+        }
+    }
+
+    /// Reads a schedule line's request (see [`Sent::to_line`]; a bare
+    /// `list` is the first page of 100).
+    fn from_line(text: &str) -> Option<Sent> {
+        let mut words = text.split_whitespace();
+        let sent = match (words.next()?, words.next(), words.next()) {
+            ("create", None, None) => Sent::Create,
+            ("list", None, None) => Sent::FIRST_PAGE,
+            ("list", Some(offset), Some(limit)) => Sent::List {
+                offset: offset.parse().ok()?,
+                limit: limit.parse().ok().filter(|&l| l > 0)?,
+            },
+            _ => return None,
+        };
+        words.next().is_none().then_some(sent)
+    }
+}
+
 /// When a replay sends its requests.
 #[derive(Debug, Clone)]
 pub enum Pace {
@@ -35,29 +81,31 @@ pub enum Pace {
     /// (Bresenham's spread, so they come through the run as the batch's
     /// do), `in_flight` at a time, each as soon as there is room.
     BackToBack { lists: u64, in_flight: usize },
-    /// Each request at its real time from the start (`true`: a create,
-    /// `false`: a first page), in order, a burst on one timer (see
-    /// [`BURST`]); a create past the rows is not sent.
-    At(Vec<(Duration, bool)>),
+    /// Each request at its real time from the start, in order, a burst on
+    /// one timer (see [`BURST`]); a create past the rows is not sent.
+    At(Vec<(Duration, Sent)>),
 }
 
 impl Pace {
-    /// Reads a schedule file (lines `SECS create|list`, simulated seconds
-    /// from the start) and turns its times into real ones at `scale`.
+    /// Reads a schedule file (lines `SECS create` or `SECS list OFFSET
+    /// LIMIT`, simulated seconds from the start) and turns its times into
+    /// real ones at `scale`.
     pub fn read(path: &Path, scale: f64) -> Result<Pace, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the schedule {}: {e}", path.display()))?;
         let mut at = Vec::new();
         for (n, line) in text.lines().enumerate() {
-            let bad = || format!("{}:{}: expected `SECS create|list`", path.display(), n + 1);
+            let bad = || {
+                format!(
+                    "{}:{}: expected `SECS create` or `SECS list OFFSET LIMIT`",
+                    path.display(),
+                    n + 1
+                )
+            };
             let (secs, op) = line.split_once(' ').ok_or_else(bad)?;
             let secs: f64 = secs.parse().map_err(|_| bad())?;
-            let create = match op {
-                "create" => true,
-                "list" => false,
-                _ => return Err(bad()),
-            };
-            at.push((Duration::from_secs_f64(secs.max(0.0) / scale), create));
+            let sent = Sent::from_line(op).ok_or_else(bad)?;
+            at.push((Duration::from_secs_f64(secs.max(0.0) / scale), sent));
         }
         Ok(Pace::At(at))
     }
@@ -68,18 +116,32 @@ impl Pace {
 /// millisecond or so.
 const BURST: Duration = Duration::from_millis(1);
 
-/// A request of a replay: when it goes (`None`: as soon as there is room,
-/// or, on a timed replay, right after the request before it)
-/// and what it is (`Some(row)`: a create; `None`: a first page of 100
-/// jobs).
-type Planned<T> = (Option<Duration>, Option<T>);
+/// A request of a replay: a create of a row, or a list page (how many
+/// jobs it skips, its size).
+enum Step<T> {
+    Create(T),
+    List { offset: u64, limit: u64 },
+}
 
-/// The requests of a replay in order, each `Some(row)` (a create) or
-/// `None` (a first page of 100 jobs), and how many may be in flight.
+impl<T> Step<T> {
+    /// The application's first page of 100 jobs.
+    fn first_page() -> Self {
+        Step::List {
+            offset: 0,
+            limit: 100,
+        }
+    }
+}
+
+/// A request of a replay and when it goes (`None`: as soon as there is
+/// room, or, on a timed replay, right after the request before it).
+type Planned<T> = (Option<Duration>, Step<T>);
+
+/// The requests of a replay in order, and how many may be in flight.
 fn requests<T: Send + 'static>(
     rows: impl Iterator<Item = T>,
     pace: Pace,
-) -> (impl Stream<Item = Option<T>>, usize) {
+) -> (impl Stream<Item = Step<T>>, usize) {
     let mut rows = rows.fuse();
     let (plan, in_flight): (Vec<Planned<T>>, usize) = match pace {
         Pace::BackToBack { lists, in_flight } => {
@@ -92,7 +154,8 @@ fn requests<T: Send + 'static>(
                     let i = i as u64;
                     let upto = |n: u64| (n * lists).checked_div(creates).unwrap_or(0);
                     let pages = upto(i + 1) - upto(i);
-                    std::iter::once((None, Some(inputs))).chain((0..pages).map(|_| (None, None)))
+                    std::iter::once((None, Step::Create(inputs)))
+                        .chain((0..pages).map(|_| (None, Step::first_page())))
                 })
                 .collect();
             (plan, in_flight)
@@ -105,8 +168,11 @@ fn requests<T: Send + 'static>(
             let mut burst: Option<Duration> = None;
             let plan = at
                 .into_iter()
-                .filter_map(|(at, create)| {
-                    let request = if create { Some(rows.next()?) } else { None };
+                .filter_map(|(at, sent)| {
+                    let request = match sent {
+                        Sent::Create => Step::Create(rows.next()?),
+                        Sent::List { offset, limit } => Step::List { offset, limit },
+                    };
                     let timer = match burst {
                         Some(first) if at.saturating_sub(first) <= BURST => None,
                         _ => {
@@ -131,9 +197,9 @@ fn requests<T: Send + 'static>(
     (stream, in_flight)
 }
 
-/// Sends creates and first pages of 100 jobs bare, at `pace`. Returns the
-/// number of requests answered; fails when the HTTP client cannot be built
-/// or a request gets no answer.
+/// Sends creates and list pages bare, at `pace`. Returns the number of
+/// requests answered; fails when the HTTP client cannot be built or a
+/// request gets no answer.
 pub async fn run(
     base_url: &str,
     key: &str,
@@ -143,20 +209,21 @@ pub async fn run(
 ) -> Result<u64, String> {
     let http = http()?;
     let jobs = format!("{base_url}/v1/applications/{app}/jobs");
-    let page = format!("{jobs}?offset=0&limit=100");
     let bearer = format!("Bearer {key}");
-    let (http, jobs, page, bearer) = (&http, &jobs, &page, &bearer);
+    let (http, jobs, bearer) = (&http, &jobs, &bearer);
     let (requests, in_flight) = requests(rows, pace);
     let sent = requests.map(|request| async move {
         let request = match request {
-            Some(inputs) => {
+            Step::Create(inputs) => {
                 let body = serde_json::to_vec(&GenerateApplicationRequest { inputs })
                     .map_err(|e| e.to_string())?;
                 http.post(jobs)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body)
             }
-            None => http.get(page),
+            Step::List { offset, limit } => {
+                http.get(format!("{jobs}?offset={offset}&limit={limit}"))
+            }
         };
         let response = request
             .header(reqwest::header::AUTHORIZATION, bearer)
@@ -187,9 +254,7 @@ fn http() -> Result<reqwest::Client, String> {
 /// JSON, nothing of it kept (`IgnoredAny`: less than reading any job's
 /// status). No retries, timers, classification or engine. What any
 /// client built on the generated client spends on these requests, so a
-/// floor of the batch's CPU; a conservative one, since its pages are the
-/// application's first (mostly jobs still running, shorter than the
-/// pages of finished jobs a sweep reads further back).
+/// floor of the batch's CPU.
 pub async fn through_generated(
     base_url: &str,
     key: &str,
@@ -201,17 +266,25 @@ pub async fn through_generated(
     let api = writer_api::Client::new_with_client(base_url, http()?, credentials);
     let (api, secret): (_, std::sync::Arc<str>) = (&api, key.into());
     let secret = &secret;
-    let limit = std::num::NonZeroU32::new(100).expect("100 is not zero");
     let (requests, in_flight) = requests(rows, pace);
     let sent = requests.map(|request| async move {
         match request {
-            Some(inputs) => {
+            Step::Create(inputs) => {
                 let body = GenerateApplicationRequest { inputs };
                 let send = api.create_job().application_id(app).body(body).send();
                 send.await.map(drop).map_err(|e| e.to_string())
             }
-            None => {
-                let list = api.list_jobs().application_id(app).offset(0).limit(limit);
+            Step::List { offset, limit } => {
+                let limit = u32::try_from(limit)
+                    .ok()
+                    .and_then(std::num::NonZeroU32::new)
+                    .ok_or("a list page's size is out of range")?;
+                let offset = i64::try_from(offset).map_err(|e| e.to_string())?;
+                let list = api
+                    .list_jobs()
+                    .application_id(app)
+                    .offset(offset)
+                    .limit(limit);
                 let (_, raw) = writer_api::raw::capture_raw_only(secret.clone(), list.send()).await;
                 let raw = raw.ok_or("a list page got no answer")?;
                 serde_json::from_slice::<serde::de::IgnoredAny>(&raw.body)
@@ -233,13 +306,16 @@ pub async fn through_client(
     rows: impl Iterator<Item = writer_jobs::Inputs>,
     pace: Pace,
 ) -> Result<u64, String> {
-    let query = writer_jobs::ListQuery::default().with_limit(100);
-    let query = &query;
     let (requests, in_flight) = requests(rows, pace);
     let sent = requests.map(|request| async move {
         match request {
-            Some(inputs) => client.create_job(app, &inputs).await.map(drop),
-            None => client.list_jobs_page(app, query).await.map(drop),
+            Step::Create(inputs) => client.create_job(app, &inputs).await.map(drop),
+            Step::List { offset, limit } => {
+                let query = writer_jobs::ListQuery::default()
+                    .with_limit(limit)
+                    .with_offset(offset);
+                client.list_jobs_page(app, &query).await.map(drop)
+            }
         }
         .map_err(|e| e.to_string())
     });
@@ -259,4 +335,32 @@ async fn count(
         answered += 1;
     }
     Ok(answered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_lines_read_back_as_written() {
+        let page = Sent::List {
+            offset: 300,
+            limit: 100,
+        };
+        for sent in [Sent::Create, page, Sent::FIRST_PAGE] {
+            assert_eq!(Sent::from_line(&sent.to_line()), Some(sent));
+        }
+        assert_eq!(Sent::from_line("list"), Some(Sent::FIRST_PAGE));
+        for bad in [
+            "",
+            "get",
+            "list 5",
+            "list 5 0",
+            "list x 100",
+            "create 1",
+            "list 1 2 3",
+        ] {
+            assert_eq!(Sent::from_line(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -20,6 +20,7 @@ use crate::child::{self, Kind, Target};
 use crate::floor::SweepJobs;
 use crate::naive;
 use crate::oracle;
+use crate::replay::Sent;
 
 /// The application every scenario runs its rows through.
 pub const APP: &str = "demo-product-descriptions";
@@ -120,6 +121,10 @@ pub struct Plan {
     pub current_thread: bool,
     /// The batch's poll overhead (`None`: the library's default).
     pub poll_overhead: Option<f64>,
+    /// Runs of the CLI's batch at the largest size with its timed floors
+    /// (see [`runtimes`]): CPU seconds vary by a tenth or more from run to
+    /// run on a shared machine, so the CPU verdict compares medians.
+    pub cpu_rounds: u32,
 }
 
 impl Plan {
@@ -143,6 +148,7 @@ impl Plan {
             overhead_rows: 1_000,
             current_thread: false,
             poll_overhead: None,
+            cpu_rounds: 3,
         }
     }
 
@@ -159,6 +165,7 @@ impl Plan {
             busy_quota_rows: 200,
             ambiguity_rows: 500,
             overhead_rows: 200,
+            cpu_rounds: 1,
             ..Self::full(exe)
         }
     }
@@ -178,6 +185,7 @@ impl Plan {
             busy_quota_rows: 20,
             ambiguity_rows: 20,
             overhead_rows: 20,
+            cpu_rounds: 2,
             ..Self::full(exe)
         }
     }
@@ -309,10 +317,13 @@ pub struct Measured {
     pub poll_pace: PollPace,
     /// The requests by phase and operation, from the simulator's log.
     pub breakdown: Breakdown,
-    /// A batch run's creates (`true`) and list pages (`false`), each with
-    /// when it reached the simulator, simulated seconds from the client's
-    /// start: what a timed replay sends (empty for other clients).
-    pub sent: Vec<(f64, bool)>,
+    /// A batch run's creates and list pages (the page each asked for),
+    /// each with when it reached the simulator, simulated seconds from the
+    /// client's start: what a timed replay sends (empty for other clients).
+    pub sent: Vec<(f64, Sent)>,
+    /// Which of the CPU rounds this run belongs to (see
+    /// [`Plan::cpu_rounds`]; 0 for every other run).
+    pub round: u32,
     /// Rows reported ambiguous whose create did make a job on the server.
     pub ambiguous_landed: u64,
     /// Creates whose answer left their outcome unknown (no answer, 408,
@@ -659,13 +670,19 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
     let sent = if job.kind == Kind::Batch {
         log.iter()
             .filter_map(|r| {
-                let create = match r.op {
-                    Operation::Create => true,
-                    Operation::List => false,
+                let sent = match (r.op, r.list_page) {
+                    (Operation::Create, _) => Sent::Create,
+                    (Operation::List, Some(page)) => Sent::List {
+                        offset: page.offset,
+                        limit: page.limit,
+                    },
+                    // A list answered without a page (refused, or not
+                    // answered): the replay reads the first page for it.
+                    (Operation::List, None) => Sent::FIRST_PAGE,
                     _ => return None,
                 };
                 let at = (r.at.timestamp_micros() - summary.started_us) as f64 / 1e6;
-                Some((at, create))
+                Some((at, sent))
             })
             .collect()
     } else {
@@ -698,6 +715,7 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         },
         breakdown,
         sent,
+        round: 0,
         ambiguous_landed,
         unknown_creates: unknown.len() as u64,
         undecidable,
@@ -905,11 +923,11 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
                 && m.current_thread
         })
         .map(|m| m.sent.clone());
-    if let Some(sent) = timed {
-        let schedule = write_schedule(&sent)?;
+    if let Some(sent) = &timed {
+        let schedule = write_schedule(sent)?;
         // And with the creates gathered into buckets far apart: what
         // starting rows in bursts, to be woken less, would save.
-        let gathered = write_schedule(&gather_creates(&sent, child::GATHER_SECS))?;
+        let gathered = write_schedule(&gather_creates(sent, child::GATHER_SECS))?;
         for (kind, schedule) in [
             (Kind::ReplayTimed, &schedule),
             (Kind::ReplayClientTimed, &schedule),
@@ -930,22 +948,56 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
             runs.push(measure(plan, &spec, job).await?);
         }
     }
+    // More rounds of the CLI's batch and its two floors at its pace (a
+    // fresh batch run each, its requests replayed at its own times), so
+    // the verdict compares medians rather than one run of each.
+    for round in 1..plan.cpu_rounds {
+        if timed.is_none() {
+            break;
+        }
+        progress(&format!(
+            "CPU round {} of {}: the batch x {batch_rows} rows and its floors at its times, \
+             current-thread runtime",
+            round + 1,
+            plan.cpu_rounds
+        ));
+        let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
+        let job = comparison_job(plan, Kind::Batch, batch_rows, true);
+        let batch = Measured {
+            round,
+            ..measure(plan, &spec, job).await?
+        };
+        let schedule = write_schedule(&batch.sent)?;
+        runs.push(batch);
+        for kind in [Kind::ReplayTimed, Kind::ReplayGeneratedTimed] {
+            let spec = SimSpec::standard(plan.scale, plan.seed, Load::Empty);
+            let job = child::Job {
+                replay_schedule: Some(schedule.path().to_path_buf()),
+                outcomes: false,
+                ..comparison_job(plan, kind, batch_rows, true)
+            };
+            runs.push(Measured {
+                round,
+                ..measure(plan, &spec, job).await?
+            });
+        }
+    }
     Ok(runs)
 }
 
-/// A schedule's requests (simulated seconds from the start, `true`: a
-/// create) with each create moved to the end of its bucket of `secs`, in
-/// time order; list pages keep their times.
-fn gather_creates(sent: &[(f64, bool)], secs: f64) -> Vec<(f64, bool)> {
-    let mut gathered: Vec<(f64, bool)> = sent
+/// A schedule's requests (simulated seconds from the start) with each
+/// create moved to the end of its bucket of `secs`, in time order; list
+/// pages keep their times.
+fn gather_creates(sent: &[(f64, Sent)], secs: f64) -> Vec<(f64, Sent)> {
+    let mut gathered: Vec<(f64, Sent)> = sent
         .iter()
-        .map(|&(at, create)| {
-            let at = if create {
+        .map(|&(at, sent)| {
+            let at = if sent == Sent::Create {
                 (at / secs).ceil() * secs
             } else {
                 at
             };
-            (at, create)
+            (at, sent)
         })
         .collect();
     gathered.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -954,12 +1006,11 @@ fn gather_creates(sent: &[(f64, bool)], secs: f64) -> Vec<(f64, bool)> {
 
 /// Writes a timed replay's schedule (see `child::ClientArgs::replay_schedule`)
 /// to a temporary file, removed when dropped.
-fn write_schedule(sent: &[(f64, bool)]) -> Result<tempfile::NamedTempFile, String> {
+fn write_schedule(sent: &[(f64, Sent)]) -> Result<tempfile::NamedTempFile, String> {
     use std::io::Write;
     let mut file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    for (at, create) in sent {
-        let op = if *create { "create" } else { "list" };
-        writeln!(file, "{at:.6} {op}").map_err(|e| e.to_string())?;
+    for (at, sent) in sent {
+        writeln!(file, "{at:.6} {}", sent.to_line()).map_err(|e| e.to_string())?;
     }
     file.flush().map_err(|e| e.to_string())?;
     Ok(file)
@@ -1241,22 +1292,17 @@ mod tests {
 
     #[test]
     fn gathered_creates_wait_for_their_buckets_end_and_lists_keep_their_times() {
-        let sent = [
-            (0.0, true),
-            (1.0, true),
-            (12.0, false),
-            (29.0, true),
-            (31.0, true),
-        ];
+        let (c, page) = (
+            Sent::Create,
+            Sent::List {
+                offset: 200,
+                limit: 100,
+            },
+        );
+        let sent = [(0.0, c), (1.0, c), (12.0, page), (29.0, c), (31.0, c)];
         assert_eq!(
             gather_creates(&sent, 30.0),
-            vec![
-                (0.0, true),
-                (12.0, false),
-                (30.0, true),
-                (30.0, true),
-                (60.0, true)
-            ]
+            vec![(0.0, c), (12.0, page), (30.0, c), (30.0, c), (60.0, c)]
         );
     }
 

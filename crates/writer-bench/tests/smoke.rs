@@ -32,6 +32,13 @@ fn every_scenario_runs_at_tiny_sizes() {
         assert!(stdout.contains(heading), "no `{heading}` in:\n{stdout}");
     }
     assert!(!stdout.contains("NaN"), "{stdout}");
+    // The CPU rounds: a second run of the CLI's batch and its floors, and
+    // the verdict on their medians.
+    assert!(
+        stdout.contains("current-thread (the CLI's), run 2"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(median of 2 runs, "), "{stdout}");
     let saved = std::fs::read_to_string(&out).expect("results written");
     assert!(saved.starts_with("# writer-bench results"));
     assert!(saved.contains("### Verdicts"));

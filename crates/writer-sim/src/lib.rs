@@ -187,5 +187,5 @@ pub use faults::{FaultConfig, FaultKind, Operation, Outage, ShouldRetry};
 pub use output::{SIMULATED_MARKER, expected_output, input_digest, input_key};
 pub use routes::STREAM_CHUNKS;
 pub use sim::{SimError, Simulator, SimulatorBuilder};
-pub use stats::{OriginCounts, RequestRecord, Stats};
+pub use stats::{ListPage, OriginCounts, RequestRecord, Stats};
 pub use store::{JobOrigin, JobState, JobStatus};

@@ -24,7 +24,7 @@ use writer_api::types::{
 use crate::config::{ErrorShape, OverMax, UnknownInputs};
 use crate::output::input_key;
 use crate::sim::Shared;
-use crate::stats::LogSlot;
+use crate::stats::{ListPage, LogSlot};
 use crate::store::{JobStatus, NotFailed, Requester};
 
 /// The request header a test may set to tag which of its clients made a
@@ -362,6 +362,7 @@ fn parse_int(
 async fn list_jobs(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
+    slot: Option<Extension<LogSlot>>,
     Path(app): Path<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiFailure> {
@@ -407,6 +408,14 @@ async fn list_jobs(
         usize::try_from(limit).unwrap_or(usize::MAX),
         &list,
     );
+    if let Some(Extension(slot)) = slot {
+        let page = ListPage {
+            offset: u64::try_from(offset).unwrap_or(0),
+            limit: u64::try_from(limit).unwrap_or(0),
+            status: filter,
+        };
+        shared.stats.listed(slot, page);
+    }
     Ok(Json(JobList {
         pagination: Some(Pagination {
             limit: Some(i32::try_from(limit).unwrap_or(i32::MAX)),

@@ -124,6 +124,21 @@ pub struct RequestRecord {
     /// its answer never reached the client (what lets a benchmark tell a
     /// lost answer from a create that made nothing).
     pub made_job_at: Option<DateTime<Utc>>,
+    /// For a list request answered with a page: the page it asked for
+    /// (what lets a benchmark send the same pages again).
+    pub list_page: Option<ListPage>,
+}
+
+/// The page a list request asked for, as the simulator served it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPage {
+    /// How many jobs it skipped.
+    pub offset: u64,
+    /// The page size used (the one asked for, or the default, clamped to
+    /// the maximum).
+    pub limit: u64,
+    /// The status filter, if any.
+    pub status: Option<crate::JobStatus>,
 }
 
 /// The live counters behind [`Stats`], and the request log when it is kept.
@@ -172,6 +187,7 @@ impl StatsCollector {
                 op,
                 status: None,
                 made_job_at: None,
+                list_page: None,
             });
             log.len() - 1
         }))
@@ -201,6 +217,17 @@ impl StatsCollector {
             self.with_log(|log| {
                 if let Some(record) = log.get_mut(i) {
                     record.made_job_at = Some(at);
+                }
+            });
+        }
+    }
+
+    /// The request in `slot` was answered with the page `page`.
+    pub(crate) fn listed(&self, slot: LogSlot, page: ListPage) {
+        if let LogSlot(Some(i)) = slot {
+            self.with_log(|log| {
+                if let Some(record) = log.get_mut(i) {
+                    record.list_page = Some(page);
                 }
             });
         }

@@ -537,3 +537,45 @@ async fn the_request_log_tells_a_lost_answer_from_a_create_that_made_nothing() {
         Some(sim.job(&answered).unwrap().created_at)
     );
 }
+
+/// The request log records the page each list request was served (its
+/// offset, the page size used and the status filter), what lets a
+/// benchmark send the same pages again; a refused list has none.
+#[tokio::test]
+async fn the_request_log_records_each_list_requests_page() {
+    let sim = manual().request_log(true).start().await.unwrap();
+    let client = Client::new(&sim);
+    for i in 0..3 {
+        client.create_id(DEMO, &product(&format!("p{i}"))).await;
+    }
+    for query in [
+        "offset=2&limit=7",
+        "",
+        "status=completed&limit=5",
+        "limit=0",
+    ] {
+        client.list(DEMO, query).await;
+    }
+    let pages: Vec<_> = sim
+        .request_log()
+        .iter()
+        .filter(|r| r.op == Operation::List)
+        .map(|r| r.list_page)
+        .collect();
+    let page = |offset, limit, status| {
+        Some(writer_sim::ListPage {
+            offset,
+            limit,
+            status,
+        })
+    };
+    assert_eq!(
+        pages,
+        [
+            page(2, 7, None),
+            page(0, 50, None),
+            page(0, 5, Some(writer_sim::JobStatus::Completed)),
+            None,
+        ]
+    );
+}
