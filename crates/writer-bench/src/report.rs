@@ -921,6 +921,7 @@ pub fn runtimes(comparison: &[Measured], others: &[Measured]) -> Table {
             "CPU/request",
             "CPU/job",
             "Wake-ups",
+            "Pages read",
             "Peak RSS",
         ],
     );
@@ -939,6 +940,7 @@ pub fn runtimes(comparison: &[Measured], others: &[Measured]) -> Table {
             format!("{:.0} µs", m.cpu_us_per_request()),
             format!("{:.0} µs", m.cpu_secs * 1e6 / m.rows.max(1) as f64),
             thousands(m.context_switches),
+            format!("{:.1} MiB", m.list_bytes as f64 / 1_048_576.0),
             mib(m.peak_rss_kib),
         ]);
     }
@@ -946,7 +948,8 @@ pub fn runtimes(comparison: &[Measured], others: &[Measured]) -> Table {
         "CPU of the client process alone (user + system, all its threads), one fresh process per run. The CLI \
          runs tokio's current-thread runtime; a library user's `#[tokio::main]` gives the multi-threaded one, \
          whose wake-ups cross threads. Wake-ups: the context switches of all the client's threads (each sleep \
-         and wake-up costs CPU of its own on this machine)."
+         and wake-up costs CPU of its own on this machine). Pages read: the bodies of the list pages the client \
+         was answered, by the simulator's log."
             .to_string(),
         "\"The batch's requests, bare\" sends the batch run's own requests on the same runtime (a create per row \
          and as many first pages of 100 jobs as the batch read) through reqwest with nothing else: no engine, no \
@@ -1160,6 +1163,19 @@ fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
     let cli = Rounds::of(&rounds_of(results, Kind::Batch, rows));
     let bare = Rounds::of(&rounds_of(results, Kind::ReplayTimed, rows));
     let generated = Rounds::of(&rounds_of(results, Kind::ReplayGeneratedTimed, rows));
+    // Whether the replays read as much as the batch: its first run's pages
+    // against its bare replay's.
+    let first_batch = runs
+        .iter()
+        .find(|m| m.current_thread && m.load == Load::Empty);
+    let pages = match (first_batch, timed(Kind::ReplayTimed)) {
+        (Some(batch), Some(bare)) => format!(
+            "; the bare replay was answered {:.1} MiB of list pages, the batch {:.1} MiB",
+            bare.list_bytes as f64 / 1_048_576.0,
+            batch.list_bytes as f64 / 1_048_576.0
+        ),
+        _ => String::new(),
+    };
     let cli_median = cli.as_ref().map_or(String::new(), |c| {
         format!(". The CLI's batch (current-thread runtime): {}", c.text)
     });
@@ -1179,7 +1195,7 @@ fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
             format!(
                 ". Sent at its own times (each request when it sent it, each list page the page it read), \
                  the same requests cost {} bare and {:.0} µs/job through writer-jobs' Client, woken {} times \
-                 bare against the batch's {} ({woken})",
+                 bare against the batch's {} ({woken}){pages}",
                 bare.text,
                 per_job(client),
                 thousands(bare.woken),

@@ -321,6 +321,10 @@ pub struct Measured {
     /// each with when it reached the simulator, simulated seconds from the
     /// client's start: what a timed replay sends (empty for other clients).
     pub sent: Vec<(f64, Sent)>,
+    /// Bytes of the list pages the client was answered (the bodies, by the
+    /// simulator's log): what shows a replay read pages as long as the
+    /// batch's.
+    pub list_bytes: u64,
     /// Which of the CPU rounds this run belongs to (see
     /// [`Plan::cpu_rounds`]; 0 for every other run).
     pub round: u32,
@@ -715,6 +719,11 @@ pub async fn measure(plan: &Plan, spec: &SimSpec, job: child::Job) -> Result<Mea
         },
         breakdown,
         sent,
+        list_bytes: log
+            .iter()
+            .filter(|r| r.op == Operation::List)
+            .filter_map(|r| r.answer_bytes)
+            .sum(),
         round: 0,
         ambiguous_landed,
         unknown_creates: unknown.len() as u64,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use chrono::{DateTime, Utc};
 use hyper::body::Incoming;
@@ -246,7 +246,10 @@ async fn handle(
             // clock offset with it.
             let date = shared.clock.now().format("%a, %d %b %Y %H:%M:%S GMT");
             set_header(&mut resp, "date", date.to_string());
-            shared.stats.response(op, resp.status().as_u16(), slot);
+            let bytes = resp.body().size_hint().exact();
+            shared
+                .stats
+                .response(op, resp.status().as_u16(), bytes, slot);
             Ok(resp)
         }
         Err(dropped) => {

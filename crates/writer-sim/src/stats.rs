@@ -127,6 +127,11 @@ pub struct RequestRecord {
     /// For a list request answered with a page: the page it asked for
     /// (what lets a benchmark send the same pages again).
     pub list_page: Option<ListPage>,
+    /// The length of the answer's body in bytes, when it was answered
+    /// with a body of known length (every answer of the API's routes):
+    /// what lets a benchmark check that requests sent again were answered
+    /// as much as the first time.
+    pub answer_bytes: Option<u64>,
 }
 
 /// The page a list request asked for, as the simulator served it.
@@ -188,16 +193,20 @@ impl StatsCollector {
                 status: None,
                 made_job_at: None,
                 list_page: None,
+                answer_bytes: None,
             });
             log.len() - 1
         }))
     }
 
-    pub(crate) fn response(&self, op: Operation, status: u16, slot: LogSlot) {
+    /// The request in `slot` was answered `status`, with a body of
+    /// `bytes` when its length is known.
+    pub(crate) fn response(&self, op: Operation, status: u16, bytes: Option<u64>, slot: LogSlot) {
         if let LogSlot(Some(i)) = slot {
             self.with_log(|log| {
                 if let Some(record) = log.get_mut(i) {
                     record.status = Some(status);
+                    record.answer_bytes = bytes;
                 }
             });
         }

@@ -540,13 +540,16 @@ async fn the_request_log_tells_a_lost_answer_from_a_create_that_made_nothing() {
 
 /// The request log records the page each list request was served (its
 /// offset, the page size used and the status filter), what lets a
-/// benchmark send the same pages again; a refused list has none.
+/// benchmark send the same pages again (a refused list has none), and the
+/// length of every answer's body, as the client received it.
 #[tokio::test]
-async fn the_request_log_records_each_list_requests_page() {
+async fn the_request_log_records_each_list_requests_page_and_answer_length() {
     let sim = manual().request_log(true).start().await.unwrap();
     let client = Client::new(&sim);
+    let mut received = Vec::new();
     for i in 0..3 {
-        client.create_id(DEMO, &product(&format!("p{i}"))).await;
+        let answer = client.create(DEMO, &product(&format!("p{i}"))).await;
+        received.push(answer.body.len() as u64);
     }
     for query in [
         "offset=2&limit=7",
@@ -554,10 +557,13 @@ async fn the_request_log_records_each_list_requests_page() {
         "status=completed&limit=5",
         "limit=0",
     ] {
-        client.list(DEMO, query).await;
+        received.push(client.list(DEMO, query).await.body.len() as u64);
     }
-    let pages: Vec<_> = sim
-        .request_log()
+    let log = sim.request_log();
+    let lengths: Vec<u64> = log.iter().filter_map(|r| r.answer_bytes).collect();
+    assert_eq!(lengths, received);
+    assert!(received.iter().all(|&n| n > 0), "{received:?}");
+    let pages: Vec<_> = log
         .iter()
         .filter(|r| r.op == Operation::List)
         .map(|r| r.list_page)
