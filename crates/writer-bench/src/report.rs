@@ -1019,11 +1019,6 @@ fn cpu_runs<'a>(comparison: &'a [Measured], others: &'a [Measured]) -> Vec<&'a M
         .collect()
 }
 
-/// Issue 18: client CPU <= 60 µs per job at 10,000 rows, with what bounds
-/// it: the same requests sent bare on the same runtime (see
-/// `replay.rs`: reqwest, the kernel and the transport, nothing of the
-/// batch's own), and for comparison the CPU of one GET of the naive 1 s
-/// loop.
 /// The CPU per job of each of the CPU rounds' runs of `kind` at `rows`
 /// (the CLI's current-thread runtime, empty application), sorted: a
 /// median and a range rather than one run (see `Plan::cpu_rounds`).
@@ -1068,6 +1063,11 @@ impl Rounds {
     }
 }
 
+/// Issue 18: client CPU <= 60 µs per job at 10,000 rows, with what bounds
+/// it: the same requests sent bare on the same runtime (see
+/// `replay.rs`: reqwest, the kernel and the transport, nothing of the
+/// batch's own), and for comparison the CPU of one GET of the naive 1 s
+/// loop.
 fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
     let batch: Vec<&Measured> = results
         .comparison
@@ -1137,9 +1137,9 @@ fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
         .collect();
     // Each runtime's figure: one run multi-threaded, the rounds' median
     // on the CLI's current-thread runtime.
-    let cli_per_job = Rounds::of(&rounds_of(results, Kind::Batch, rows)).map(|c| c.per_job);
-    let figure = |m: &Measured| match cli_per_job {
-        Some(median) if m.current_thread && m.load == Load::Empty => median,
+    let cli = Rounds::of(&rounds_of(results, Kind::Batch, rows));
+    let figure = |m: &Measured| match &cli {
+        Some(median) if m.current_thread && m.load == Load::Empty => median.per_job,
         _ => per_job(m),
     };
     let worst = runs.iter().map(|m| figure(m)).fold(0.0, f64::max);
@@ -1159,8 +1159,8 @@ fn cpu_verdict(results: &Results, out: &mut Vec<String>) {
             .iter()
             .find(|m| m.kind == kind && m.rows == rows)
     };
-    // The CLI's batch and its floors at its pace: medians of the CPU rounds.
-    let cli = Rounds::of(&rounds_of(results, Kind::Batch, rows));
+    // The CLI's batch (`cli`, above) and its floors at its pace: medians
+    // of the CPU rounds.
     let bare = Rounds::of(&rounds_of(results, Kind::ReplayTimed, rows));
     let generated = Rounds::of(&rounds_of(results, Kind::ReplayGeneratedTimed, rows));
     // Whether the replays read as much as the batch: its first run's pages

@@ -181,6 +181,17 @@ impl StatsCollector {
         Some(f(&mut guard))
     }
 
+    /// Fills in the record in `slot`, when the log is kept.
+    fn update(&self, slot: LogSlot, f: impl FnOnce(&mut RequestRecord)) {
+        if let LogSlot(Some(i)) = slot {
+            self.with_log(|log| {
+                if let Some(record) = log.get_mut(i) {
+                    f(record);
+                }
+            });
+        }
+    }
+
     pub(crate) fn request(&self, op: Operation, at: DateTime<Utc>) -> LogSlot {
         self.with(|s| {
             s.total_requests += 1;
@@ -202,14 +213,10 @@ impl StatsCollector {
     /// The request in `slot` was answered `status`, with a body of
     /// `bytes` when its length is known.
     pub(crate) fn response(&self, op: Operation, status: u16, bytes: Option<u64>, slot: LogSlot) {
-        if let LogSlot(Some(i)) = slot {
-            self.with_log(|log| {
-                if let Some(record) = log.get_mut(i) {
-                    record.status = Some(status);
-                    record.answer_bytes = bytes;
-                }
-            });
-        }
+        self.update(slot, |record| {
+            record.status = Some(status);
+            record.answer_bytes = bytes;
+        });
         self.with(|s| {
             *s.by_status.entry(status).or_default() += 1;
             *s.by_operation_status
@@ -222,24 +229,12 @@ impl StatsCollector {
 
     /// The request in `slot` made a job created at `at`.
     pub(crate) fn made_job(&self, slot: LogSlot, at: DateTime<Utc>) {
-        if let LogSlot(Some(i)) = slot {
-            self.with_log(|log| {
-                if let Some(record) = log.get_mut(i) {
-                    record.made_job_at = Some(at);
-                }
-            });
-        }
+        self.update(slot, |record| record.made_job_at = Some(at));
     }
 
     /// The request in `slot` was answered with the page `page`.
     pub(crate) fn listed(&self, slot: LogSlot, page: ListPage) {
-        if let LogSlot(Some(i)) = slot {
-            self.with_log(|log| {
-                if let Some(record) = log.get_mut(i) {
-                    record.list_page = Some(page);
-                }
-            });
-        }
+        self.update(slot, |record| record.list_page = Some(page));
     }
 
     pub(crate) fn dropped(&self) {
