@@ -383,3 +383,79 @@ async fn slow_reads_neither_stall_sweeps_nor_pause_creates() {
         "no create for {longest_gap:.1} s while reads were slow"
     );
 }
+
+/// On the multi-threaded runtime a batch runs on a thread of its own (its
+/// rows are read there: see `Batch::engine_thread`), and with
+/// `engine_thread(false)` on the caller's workers; either way every row is
+/// created once, with its own result. The client the batch ran on still
+/// answers on the caller's runtime after the batch's thread ended (the
+/// connections opened there closed with it), and a run dropped midway
+/// drops its engine (and the rows stream it holds) on that thread too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_multi_threaded_runtime_a_batch_runs_on_its_own_thread() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    let (sim, client) = sim(200.0, |b| b).await;
+    let all = rows(100);
+    let mut ids = Vec::new();
+    for (own, rows) in [(true, &all[..50]), (false, &all[50..])] {
+        let threads = Arc::new(Mutex::new(HashSet::new()));
+        let seen = threads.clone();
+        let stream = futures::stream::iter(rows.to_vec()).inspect(move |_| {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            seen.lock().unwrap().insert(name);
+        });
+        let run = Batch::new(client.clone(), APP)
+            .engine_thread(own)
+            .max_in_flight(20)
+            .run(stream)
+            .await
+            .unwrap();
+        let outcomes = collect(run).await;
+        ids.extend(outcomes.iter().filter_map(|o| o.job_id.clone()));
+        let threads = threads.lock().unwrap().clone();
+        if own {
+            assert_eq!(threads, HashSet::from(["writer-jobs-batch".to_string()]));
+        } else {
+            assert!(!threads.is_empty() && !threads.contains("writer-jobs-batch"));
+        }
+        common::invariants::check(&sim, APP, &outcomes, rows, "engine thread");
+    }
+    assert_eq!(ids.len(), 100);
+    let job = client
+        .get_job(&ids[0])
+        .await
+        .expect("the client still answers");
+    assert_eq!(job.id, ids[0]);
+
+    // Dropped after its first outcome: the engine, and the rows stream it
+    // holds, are dropped on the batch's thread, long before its 20,000
+    // rows (20 at a time, of ~30 s each: ~150 s at this clock) could end.
+    struct Dropped(Option<tokio::sync::oneshot::Sender<()>>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let guard = Dropped(Some(tx));
+    let more = rows(20_000).into_iter().inspect(move |_| {
+        let _ = &guard;
+    });
+    let mut run = Batch::new(client.clone(), APP)
+        .max_in_flight(20)
+        .run(futures::stream::iter(more))
+        .await
+        .unwrap();
+    run.next()
+        .await
+        .expect("an outcome")
+        .expect("no batch error");
+    drop(run);
+    tokio::time::timeout(Duration::from_secs(60), rx)
+        .await
+        .expect("the engine was dropped")
+        .expect("the rows stream was dropped, not leaked");
+}

@@ -59,6 +59,15 @@ pub enum BatchError {
         /// Creates found unsent before the batch stopped.
         late: u32,
     },
+    /// The batch's own thread (see
+    /// [`Batch::engine_thread`](super::Batch::engine_thread)) could not be
+    /// started: nothing was sent. The machine is out of threads or memory;
+    /// `engine_thread(false)` runs the batch on the caller's runtime instead.
+    #[error(
+        "cannot start the batch's own thread: {0}; nothing was sent (the machine is out of \
+         threads or memory; `Batch::engine_thread(false)` runs the batch on the caller's runtime)"
+    )]
+    Thread(#[source] std::io::Error),
     /// The settings are inconsistent.
     #[error("invalid batch settings: {0}")]
     Config(String),

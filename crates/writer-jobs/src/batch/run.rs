@@ -1,6 +1,7 @@
 //! Starting a batch, and the handle to one that runs: [`BatchRun`], a
 //! stream of outcomes as jobs finish, with its progress and a
-//! [`StopHandle`]. The engine itself runs as a tokio task (`engine/`).
+//! [`StopHandle`]. The engine itself (`engine/`) runs as a tokio task, on
+//! the caller's runtime or on a thread of its own.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,7 +12,9 @@ use tokio::sync::{mpsc, watch};
 use super::{Batch, BatchError, Outcome, Progress, Row, engine};
 
 impl Batch {
-    /// Starts the batch on the current tokio runtime. Rows are read lazily
+    /// Starts the batch: on the current tokio runtime, or, when that is
+    /// the multi-threaded one, on a thread of its own (see
+    /// [`Batch::engine_thread`]). Rows are read lazily
     /// (memory stays bounded however many there are); outcomes arrive as
     /// jobs finish, not in input order.
     pub async fn run<S>(self, rows: S) -> Result<BatchRun, BatchError>
@@ -23,8 +26,18 @@ impl Batch {
         let (tx, rx) = mpsc::channel(256);
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
         let (stop_tx, stop_rx) = watch::channel(false);
+        // Built before the engine starts (it may write the journal's
+        // header), so a machine that refuses it changes nothing.
+        let runtime = if settings.engine_thread && on_multi_thread() {
+            Some(OwnRuntime::new().map_err(BatchError::Thread)?)
+        } else {
+            None
+        };
         let engine = engine::Engine::start(settings, Box::pin(rows), tx, progress_tx, stop_rx)?;
-        let task = tokio::spawn(engine.run());
+        let task = match runtime {
+            Some(runtime) => on_own_thread(runtime, engine.run()).map_err(BatchError::Thread)?,
+            None => tokio::spawn(engine.run()),
+        };
         Ok(BatchRun {
             outcomes: rx,
             progress: progress_rx,
@@ -32,6 +45,71 @@ impl Batch {
             task: Some(task),
         })
     }
+}
+
+/// Whether the caller runs on tokio's multi-threaded runtime.
+fn on_multi_thread() -> bool {
+    tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+}
+
+/// The current-thread runtime a batch's own thread runs (see
+/// [`Batch::engine_thread`]). Dropped, it shuts down without waiting (a
+/// name lookup still running on its blocking pool is not waited for), as
+/// it must when dropped on the caller's runtime (a batch that did not
+/// start).
+struct OwnRuntime {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl OwnRuntime {
+    fn new() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+        })
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs `engine` on `runtime`, on a thread of its own (see
+/// [`Batch::engine_thread`] for why). The handle returned aborts it as a
+/// task's would; the thread and its runtime (with the connections opened
+/// on it) end when the engine does, or is aborted.
+fn on_own_thread(
+    runtime: OwnRuntime,
+    engine: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = runtime.handle.spawn(async move {
+        engine.await;
+        drop(done_tx);
+    });
+    // The caller's subscriber goes along, should it be set for its thread
+    // only (as tests do).
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    std::thread::Builder::new()
+        .name("writer-jobs-batch".into())
+        .spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                if let Some(rt) = &runtime.runtime {
+                    // Returns when the engine ends or is aborted: the
+                    // sender is dropped either way.
+                    let _ = rt.block_on(done_rx);
+                }
+            });
+        })?;
+    Ok(task)
 }
 
 /// Stops a batch from creating more jobs.
