@@ -192,6 +192,7 @@ fn swept(listed: u64, oldest: Option<DateTime<Utc>>, order: OrderEvidence) -> Sw
     SweepResult {
         observed: Vec::new(),
         handed: Vec::new(),
+        running: Vec::new(),
         listed,
         oldest,
         not_found: Vec::new(),

@@ -209,7 +209,20 @@ impl Tracker {
     /// its row. A job fetched before the row's latest retry was answered
     /// shows the job as it was, not as it is: ignored.
     pub(super) fn seen(&mut self, job: &Job, started: Duration, now: Duration) -> Seen {
-        let Some(t) = self.jobs.get_mut(&job.id) else {
+        self.sighted(&job.id, &job.status, started, now)
+    }
+
+    /// [`Tracker::seen`] of a job known by its id and status alone (a
+    /// sweep's page showing one of ours still running is not decoded
+    /// whole).
+    pub(super) fn sighted(
+        &mut self,
+        id: &str,
+        status: &JobStatus,
+        started: Duration,
+        now: Duration,
+    ) -> Seen {
+        let Some(t) = self.jobs.get_mut(id) else {
             return Seen::Ignored;
         };
         if t.waiting_from > started || t.retrying {
@@ -217,7 +230,7 @@ impl Tracker {
         }
         t.missed = false;
         t.not_found = 0;
-        match job.status {
+        match status {
             // Past the row's deadline a failed job is not retried: the
             // deadline bounds every loop on a row.
             JobStatus::Failed if t.attempts <= self.job_retries && now <= t.deadline => {
@@ -227,7 +240,7 @@ impl Tracker {
                 Seen::Retry { key: t.key.clone() }
             }
             JobStatus::Completed | JobStatus::Failed => {
-                Seen::Finished(self.jobs.remove(&job.id).expect("tracked"))
+                Seen::Finished(self.jobs.remove(id).expect("tracked"))
             }
             _ => {
                 t.checks += 1;

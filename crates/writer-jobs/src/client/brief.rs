@@ -42,8 +42,14 @@ pub(crate) struct Brief {
     pub(crate) id: String,
     /// When it was created.
     pub(crate) created_at: DateTime<Utc>,
-    /// The whole job, when the caller wanted it.
+    /// The whole job, when the caller wanted it and it is not
+    /// `running`.
     pub(crate) job: Option<Job>,
+    /// A job the caller wanted that the page shows `in_progress`: not
+    /// decoded whole, since all the caller learns of it is that it still
+    /// runs (most of a sweep's own jobs, read several times each before
+    /// they end).
+    pub(crate) running: bool,
 }
 
 /// One page of an application's jobs, decoded brief.
@@ -175,18 +181,23 @@ fn decode(
     let mut jobs = Vec::with_capacity(page.result.len());
     for w in page.result {
         let created_at = w.created_at;
-        let brief = if wanted(&w.id) {
+        let wanted = wanted(&w.id);
+        // The exact wire text only; any other spelling is decoded whole.
+        let running = wanted && w.status.get() == r#""in_progress""#;
+        let brief = if wanted && !running {
             let job = wanted_job(w).map_err(Undecodable::Json)?;
             Brief {
                 id: job.id.clone(),
                 created_at,
                 job: Some(job),
+                running,
             }
         } else {
             Brief {
                 id: w.id.into_owned(),
                 created_at,
                 job: None,
+                running,
             }
         };
         jobs.push(brief);
@@ -313,6 +324,15 @@ mod tests {
         assert_eq!(ours.output.as_ref().unwrap().suggestion, "S");
         assert!(ours.completed_at.is_some());
         assert!(page.jobs[1].job.is_none() && page.jobs[2].job.is_none());
+        assert!(!page.jobs[0].running && !page.jobs[1].running && !page.jobs[2].running);
+        // A wanted job still in progress is known as running, not decoded.
+        let page = match decode(&body, &query, &|id: &str| id != "theirs") {
+            Ok(page) => page,
+            Err(_) => panic!("the page decodes"),
+        };
+        assert!(page.jobs[2].running && page.jobs[2].job.is_none());
+        assert_eq!(page.jobs[2].id, "quote\"d");
+        assert!(!page.jobs[0].running && page.jobs[0].job.is_some());
         let times: Vec<String> = page
             .jobs
             .iter()

@@ -129,8 +129,17 @@ impl Engine {
             .iter()
             .map(|j| j.id.as_str())
             .chain(result.handed.iter().map(String::as_str))
+            .chain(result.running.iter().map(String::as_str))
             .collect();
         self.tracker.missed(listed, &seen);
+        for id in &result.running {
+            // Still running: its next check moves on, nothing else (a job
+            // in progress is never retried nor finished).
+            let seen = self
+                .tracker
+                .sighted(id, &JobStatus::InProgress, started, now);
+            debug_assert!(matches!(seen, Seen::Running | Seen::Ignored));
+        }
         for job in result.observed {
             self.observe(job, started, now).await?;
         }

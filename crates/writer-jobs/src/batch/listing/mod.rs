@@ -53,6 +53,9 @@ pub(super) struct SweepResult {
     pub(super) observed: Vec<Job>,
     /// The ids of the finished jobs it handed over early (see [`Finished`]).
     pub(super) handed: Vec<String>,
+    /// The ids of the jobs of ours a page showed still running (nothing
+    /// else of them was decoded: see `client/brief.rs`).
+    pub(super) running: Vec<String>,
     pub(super) listed: u64,
     pub(super) oldest: Option<DateTime<Utc>>,
     pub(super) not_found: Vec<String>,
@@ -138,6 +141,7 @@ pub(super) async fn sweep(
     let mut result = SweepResult {
         observed: Vec::new(),
         handed: Vec::new(),
+        running: Vec::new(),
         listed: 0,
         oldest: None,
         not_found: Vec::new(),
@@ -249,9 +253,14 @@ async fn sweep_listing(
             result.oldest = Some(result.oldest.map_or(o, |r| r.min(o)));
         }
         result.listed += n;
-        // Only our jobs were decoded whole.
-        for job in page.jobs.into_iter().filter_map(|brief| brief.job) {
-            result.take(job, finished);
+        // Only our jobs were decoded whole, and of those only the ones
+        // no longer running.
+        for brief in page.jobs {
+            match brief.job {
+                Some(job) => result.take(job, finished),
+                None if brief.running => result.running.push(brief.id),
+                None => {}
+            }
         }
         let past = page_oldest.is_none_or(|o| o < back_to);
         let done = match scan {
