@@ -213,3 +213,46 @@ async fn a_callers_reqwest_client_serves_every_operation() {
     assert!(!debug.contains(KEY), "{debug}");
     assert!(debug.contains("shared"), "{debug}");
 }
+
+/// On the multi-threaded runtime a batch runs on a thread of its own
+/// (`Batch::engine_thread`): a subscriber scoped to the caller's thread
+/// still sees each of its requests, as it would the caller's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_on_its_own_thread_is_traced_by_the_callers_subscriber() {
+    use futures::StreamExt;
+    use tracing_subscriber::layer::SubscriberExt;
+    use writer_jobs::batch::{Batch, Row};
+    let spans = RequestSpans::default();
+    let _traced =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let sim = writer_sim::Simulator::builder()
+        .scale(200.0)
+        .seed(3)
+        .duration(writer_sim::DurationDist::fixed(
+            std::time::Duration::from_secs(5),
+        ))
+        .start()
+        .await
+        .unwrap();
+    let client = common::sim_client(&sim).build().unwrap();
+    let rows = (0..5).map(|i| {
+        let inputs = Inputs::new()
+            .text("Product name", format!("Product #{i}"))
+            .text("Tone", "casual");
+        Row::new(format!("row-{i}"), inputs)
+    });
+    let run = Batch::new(client, "demo-product-descriptions")
+        .run(futures::stream::iter(rows))
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = run.collect().await;
+    assert_eq!(outcomes.len(), 5);
+    assert!(outcomes.iter().all(|o| o.is_ok()));
+    let operations = spans.0.lock().unwrap().clone();
+    let creates = operations.iter().filter(|o| *o == "create_job").count();
+    assert_eq!(creates, 5, "{operations:?}");
+    assert!(
+        operations.iter().any(|o| o == "list_jobs"),
+        "{operations:?}"
+    );
+}

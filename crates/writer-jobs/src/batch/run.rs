@@ -96,18 +96,25 @@ fn on_own_thread(
         drop(done_tx);
     });
     // The caller's subscriber goes along, should it be set for its thread
-    // only (as tests do).
+    // only (as tests do); with none, the global one (set now or later)
+    // serves the batch's thread as any other.
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    let scoped = !dispatch.is::<tracing::subscriber::NoSubscriber>();
     std::thread::Builder::new()
         .name("writer-jobs-batch".into())
         .spawn(move || {
-            tracing::dispatcher::with_default(&dispatch, || {
+            let run = || {
                 if let Some(rt) = &runtime.runtime {
                     // Returns when the engine ends or is aborted: the
                     // sender is dropped either way.
                     let _ = rt.block_on(done_rx);
                 }
-            });
+            };
+            if scoped {
+                tracing::dispatcher::with_default(&dispatch, run);
+            } else {
+                run();
+            }
         })?;
     Ok(task)
 }
