@@ -48,7 +48,9 @@ mod exchange;
 mod stream;
 
 use attempts::Failure;
-pub(crate) use brief::BriefPage;
+#[cfg(test)]
+pub(crate) use brief::id_key;
+pub(crate) use brief::{BriefPage, KeptId};
 pub use builder::ClientBuilder;
 pub(crate) use classify::chain_text;
 use classify::{error_message, server_date};
@@ -216,12 +218,11 @@ impl Client {
     /// answer without a job id) is [`Error::Ambiguous`] and is never resent.
     pub async fn create_job(&self, app_id: &str, inputs: &Inputs) -> Result<CreatedJob> {
         nonempty("application id", app_id)?;
-        let body = inputs.to_wire();
         self.execute(
             Operation::Create,
             Call::Create {
                 app: app_id,
-                body: &body,
+                inputs,
             },
             |bytes, typed| {
                 let w: wire::CreateJobResponse = wire_value(bytes, typed)?;
@@ -339,7 +340,10 @@ mod future_sizes {
         let create = std::mem::size_of_val(&client.create_job("app", &inputs));
         let get = std::mem::size_of_val(&client.get_job("j"));
         let query = ListQuery::default();
-        let brief = std::mem::size_of_val(&client.list_jobs_brief("app", &query, |_| false));
+        let brief =
+            std::mem::size_of_val(
+                &client.list_jobs_brief::<Option<String>>("app", &query, |_| false),
+            );
         for (name, size) in [("create", create), ("get", get), ("brief list", brief)] {
             assert!(size < 6 * 1024, "the {name} future is {size} bytes");
         }

@@ -22,6 +22,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
@@ -35,11 +36,41 @@ use crate::error::{Error, Result};
 use crate::model::{Job, ListQuery, convert};
 use crate::throttle::Operation;
 
+/// What a [`BriefPage`] keeps of each job's id, by type: every id
+/// (`String`: a listing that reports the jobs it saw), or only the ids of
+/// the jobs the caller wanted (`Option<String>`: a sweep, which knows the
+/// others by their [`Brief::key`] alone; each id kept is an allocation,
+/// and a sweep reads ten jobs or so for each of its own).
+pub(crate) trait KeptId: Sized {
+    /// The id kept of a job (`wanted`: one the caller asked about).
+    fn keep(id: Cow<'_, str>, wanted: bool) -> Self;
+}
+
+impl KeptId for String {
+    fn keep(id: Cow<'_, str>, _: bool) -> Self {
+        id.into_owned()
+    }
+}
+
+impl KeptId for Option<String> {
+    fn keep(id: Cow<'_, str>, wanted: bool) -> Self {
+        wanted.then(|| id.into_owned())
+    }
+}
+
+/// A job id's 64-bit hash ([`Brief::key`]): foldhash's quality hash with
+/// a fixed seed, so the same id has the same key in any page.
+pub(crate) fn id_key(id: &str) -> u64 {
+    foldhash::quality::FixedState::with_seed(0x5752_4954_4552_4a42).hash_one(id)
+}
+
 /// One job of a [`BriefPage`].
 #[derive(Debug, Clone)]
-pub(crate) struct Brief {
-    /// The job's id.
-    pub(crate) id: String,
+pub(crate) struct Brief<I = String> {
+    /// The job's id, as [`KeptId`] keeps it.
+    pub(crate) id: I,
+    /// The id's hash ([`id_key`]), for every job.
+    pub(crate) key: u64,
     /// When it was created.
     pub(crate) created_at: DateTime<Utc>,
     /// The whole job, when the caller wanted it and it is not
@@ -54,16 +85,16 @@ pub(crate) struct Brief {
 
 /// One page of an application's jobs, decoded brief.
 #[derive(Debug, Clone)]
-pub(crate) struct BriefPage {
+pub(crate) struct BriefPage<I = String> {
     /// The jobs, in the page's order.
-    pub(crate) jobs: Vec<Brief>,
+    pub(crate) jobs: Vec<Brief<I>>,
     /// The server's `totalCount`.
     pub(crate) total_count: Option<u64>,
     /// The page size the server used (as it said, else as asked).
     pub(crate) limit: u64,
 }
 
-impl BriefPage {
+impl<I> BriefPage<I> {
     /// Whether the page surely is the last (as
     /// [`JobPage::is_last`](crate::model::JobPage::is_last)).
     pub(crate) fn is_last(&self, offset: u64) -> bool {
@@ -165,11 +196,11 @@ fn wanted_job(w: WireJob<'_>) -> serde_json::Result<Job> {
 }
 
 /// Decodes a page's body: every job brief, the whole job where `wanted`.
-fn decode(
+fn decode<I: KeptId>(
     body: &[u8],
     query: &ListQuery,
     wanted: &impl Fn(&str) -> bool,
-) -> std::result::Result<BriefPage, Undecodable> {
+) -> std::result::Result<BriefPage<I>, Undecodable> {
     // The body checked to be UTF-8 once, in one pass (fast on ASCII),
     // rather than string by string as serde_json's reader of bytes does.
     let page: WirePage<'_> = match std::str::from_utf8(body) {
@@ -181,20 +212,23 @@ fn decode(
     let mut jobs = Vec::with_capacity(page.result.len());
     for w in page.result {
         let created_at = w.created_at;
+        let key = id_key(&w.id);
         let wanted = wanted(&w.id);
         // The exact wire text only; any other spelling is decoded whole.
         let running = wanted && w.status.get() == r#""in_progress""#;
         let brief = if wanted && !running {
             let job = wanted_job(w).map_err(Undecodable::Json)?;
             Brief {
-                id: job.id.clone(),
+                id: I::keep(Cow::Borrowed(&job.id), true),
+                key,
                 created_at,
                 job: Some(job),
                 running,
             }
         } else {
             Brief {
-                id: w.id.into_owned(),
+                id: I::keep(w.id, wanted),
+                key,
                 created_at,
                 job: None,
                 running,
@@ -222,12 +256,12 @@ impl Client {
     /// then on, so a batch's listings work on a server with a smaller
     /// maximum than the batch's page size (its pages then come short, as
     /// from a server that clamps the size).
-    pub(crate) async fn list_jobs_brief(
+    pub(crate) async fn list_jobs_brief<I: KeptId>(
         &self,
         app_id: &str,
         query: &ListQuery,
         wanted: impl Fn(&str) -> bool,
-    ) -> Result<BriefPage> {
+    ) -> Result<BriefPage<I>> {
         nonempty("application id", app_id)?;
         if query.limit == Some(0) {
             return Err(Error::InvalidRequest(
@@ -310,7 +344,7 @@ mod tests {
     fn a_brief_page_decodes_only_the_wanted_jobs_whole() {
         let body = serde_json::to_vec(&page_json()).unwrap();
         let query = ListQuery::default();
-        let page = match decode(&body, &query, &|id: &str| id == "ours") {
+        let page = match decode::<String>(&body, &query, &|id: &str| id == "ours") {
             Ok(page) => page,
             Err(_) => panic!("the page decodes"),
         };
@@ -326,13 +360,19 @@ mod tests {
         assert!(page.jobs[1].job.is_none() && page.jobs[2].job.is_none());
         assert!(!page.jobs[0].running && !page.jobs[1].running && !page.jobs[2].running);
         // A wanted job still in progress is known as running, not decoded.
-        let page = match decode(&body, &query, &|id: &str| id != "theirs") {
+        // Kept only for the wanted jobs, the ids of the others are their
+        // keys alone.
+        let page = match decode::<Option<String>>(&body, &query, &|id: &str| id != "theirs") {
             Ok(page) => page,
             Err(_) => panic!("the page decodes"),
         };
         assert!(page.jobs[2].running && page.jobs[2].job.is_none());
-        assert_eq!(page.jobs[2].id, "quote\"d");
+        assert_eq!(page.jobs[2].id.as_deref(), Some("quote\"d"));
         assert!(!page.jobs[0].running && page.jobs[0].job.is_some());
+        assert_eq!(page.jobs[0].id.as_deref(), Some("ours"));
+        assert_eq!(page.jobs[1].id, None);
+        let keys: Vec<u64> = page.jobs.iter().map(|b| b.key).collect();
+        assert_eq!(keys, ["ours", "theirs", "quote\"d"].map(id_key));
         let times: Vec<String> = page
             .jobs
             .iter()
@@ -372,7 +412,9 @@ mod tests {
             page["result"][0]["updated_at"] = updated;
             page["result"][0]["completed_at"] = completed;
             let body = serde_json::to_vec(&page).unwrap();
-            let Ok(brief) = decode(&body, &ListQuery::default(), &|id: &str| id == "ours") else {
+            let Ok(brief) =
+                decode::<String>(&body, &ListQuery::default(), &|id: &str| id == "ours")
+            else {
                 panic!("the page decodes");
             };
             let full: wire::JobList = serde_json::from_slice(&body).unwrap();
@@ -383,7 +425,7 @@ mod tests {
         page["result"][0]["updated_at"] = serde_json::json!("yesterday");
         let body = serde_json::to_vec(&page).unwrap();
         assert!(serde_json::from_slice::<wire::JobList>(&body).is_err());
-        assert!(decode(&body, &ListQuery::default(), &|id: &str| id == "ours").is_err());
+        assert!(decode::<String>(&body, &ListQuery::default(), &|id: &str| id == "ours").is_err());
     }
 
     #[test]
@@ -394,15 +436,15 @@ mod tests {
             .unwrap()
             .remove("application_id");
         let body = serde_json::to_vec(&page).unwrap();
-        assert!(decode(&body, &ListQuery::default(), &|_: &str| false).is_err());
+        assert!(decode::<String>(&body, &ListQuery::default(), &|_: &str| false).is_err());
         let body = br#"{"result": [{"id": "x", "status": "completed", "application_id": "a"}]}"#;
-        assert!(decode(body, &ListQuery::default(), &|_: &str| false).is_err());
+        assert!(decode::<String>(body, &ListQuery::default(), &|_: &str| false).is_err());
         // A wanted job whose output is not the wire type's fails the page,
         // as the generated decoding would.
         let mut page = page_json();
         page["result"][0]["data"] = serde_json::json!({"title": 5});
         let body = serde_json::to_vec(&page).unwrap();
-        assert!(decode(&body, &ListQuery::default(), &|id: &str| id == "ours").is_err());
+        assert!(decode::<String>(&body, &ListQuery::default(), &|id: &str| id == "ours").is_err());
     }
 }
 
@@ -450,11 +492,11 @@ mod cost {
             std::hint::black_box(convert::page(w, &query));
         });
         let none = time(&|| {
-            std::hint::black_box(decode(&body, &query, &|_: &str| false).ok());
+            std::hint::black_box(decode::<String>(&body, &query, &|_: &str| false).ok());
         });
         let five = time(&|| {
             let ours = |id: &str| id.as_bytes()[6] == b'0' && id.as_bytes()[7] < b'5';
-            std::hint::black_box(decode(&body, &query, &ours).ok());
+            std::hint::black_box(decode::<String>(&body, &query, &ours).ok());
         });
         println!(
             "a page of 100 jobs ({} bytes): generated JobList + convert {full:.1} µs; \

@@ -21,13 +21,13 @@ impl Client {
         let secret = self.inner.key.clone();
         let api = &self.inner.api;
         match *call {
-            Call::Create { app, body } => {
+            Call::Create { app, inputs } => {
                 generated(
                     secret,
                     Typed::Created,
                     api.create_job()
                         .application_id(app)
-                        .body(body.clone())
+                        .body(inputs.to_wire())
                         .send(),
                 )
                 .await
@@ -149,7 +149,9 @@ impl Undecodable {
 pub(super) enum Call<'a> {
     Create {
         app: &'a str,
-        body: &'a wire::GenerateApplicationRequest,
+        /// Made into the wire body for each attempt (the generated
+        /// builder takes it by value).
+        inputs: &'a Inputs,
     },
     Get {
         job: &'a str,

@@ -260,7 +260,7 @@ async fn regroup(
     // A page as large as the list allows (100 on Writer's list), however
     // small the batch's pages: a group of one second's jobs fits whole.
     let limit = page_size.max(REGROUP_LIMIT);
-    let page = read_page(
+    let page: BriefPage = read_page(
         client,
         app_id,
         (from, limit),

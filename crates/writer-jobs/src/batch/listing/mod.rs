@@ -14,7 +14,7 @@ use super::pacer::Pacer;
 use super::poller::{OrderEvidence, Plan};
 use super::positions::{Start, gallop_probe, made_until};
 use crate::Client;
-use crate::client::BriefPage;
+use crate::client::{BriefPage, KeptId};
 use crate::clock::SharedClock;
 use crate::error::Error;
 use crate::model::{Job, JobStatus, ListQuery};
@@ -232,7 +232,8 @@ async fn sweep_listing(
     let mut scanned = Scanned::default();
     loop {
         let marks = &mut result.marks;
-        let page = read_page(
+        // Ids kept only of our jobs: the scan knows the others by key.
+        let page: BriefPage<Option<String>> = read_page(
             client,
             app_id,
             (offset, page_size),
@@ -256,10 +257,10 @@ async fn sweep_listing(
         // Only our jobs were decoded whole, and of those only the ones
         // no longer running.
         for brief in page.jobs {
-            match brief.job {
-                Some(job) => result.take(job, finished),
-                None if brief.running => result.running.push(brief.id),
-                None => {}
+            match (brief.job, brief.id) {
+                (Some(job), _) => result.take(job, finished),
+                (None, Some(id)) if brief.running => result.running.push(id),
+                _ => {}
             }
         }
         let past = page_oldest.is_none_or(|o| o < back_to);
@@ -279,22 +280,22 @@ async fn sweep_listing(
 }
 
 /// A page's jobs as [`Scanned::page`] takes them.
-fn stamps(page: &BriefPage) -> impl Iterator<Item = (&str, DateTime<Utc>)> + Clone {
-    page.jobs.iter().map(|j| (j.id.as_str(), j.created_at))
+fn stamps<I>(page: &BriefPage<I>) -> impl Iterator<Item = (u64, DateTime<Utc>)> + '_ {
+    page.jobs.iter().map(|j| (j.key, j.created_at))
 }
 
 /// Reads the page at `offset`, recording its mark: every job's id and
 /// creation time, and the whole job only for the ids in `wanted` (the
 /// jobs a sweep waits for; see `client/brief.rs` for why). With a
 /// `hedge`, a page not answered in time is asked for once more.
-async fn read_page(
+async fn read_page<I: KeptId>(
     client: &Client,
     app_id: &str,
     (offset, limit): (u64, u64),
     marks: &mut Marks,
     wanted: Option<&HashSet<String>>,
     hedge: Option<&Hedge>,
-) -> crate::Result<BriefPage> {
+) -> crate::Result<BriefPage<I>> {
     let query = ListQuery {
         status: None,
         offset,

@@ -2,8 +2,6 @@
 //! by galloping) and what it has read, which keeps it moving on a list
 //! that moves while it is read and fails it when the list leads nowhere.
 
-use std::hash::BuildHasher;
-
 use crate::batch::HashMap;
 
 use super::*;
@@ -56,16 +54,17 @@ fn stalled(message: String) -> crate::Error {
 /// or jobs arriving faster than a page per read), or past [`MAX_PAGES`]
 /// pages, the scan fails.
 ///
-/// Jobs read are known by a 64-bit hash of their id, not the id itself: a
-/// scan reads ten jobs or so for each of the batch's, and a copy of each
-/// id was an allocation per job read. Two ids of one hash (about one
+/// Jobs read are known by a 64-bit hash of their id (its key, see
+/// `client/brief.rs`), not the id itself: a scan reads ten jobs or
+/// so for each of the batch's, and a copy of each id was an allocation per
+/// job read. Two ids of one hash (about one
 /// chance in 10^10 for 100,000 jobs) can only make a job look read
 /// before: its page may then count as not leading on, or the next page
 /// start one job short (that job is read twice), never past a job.
 #[derive(Debug, Default)]
 pub(super) struct Scanned {
     pages: u32,
-    /// The creation time of each job read, by its id's hash ([`id_hash`]).
+    /// The creation time of each job read, by its id's key.
     seen: HashMap<u64, DateTime<Utc>>,
     /// The oldest creation time read.
     oldest: Option<DateTime<Utc>>,
@@ -75,24 +74,18 @@ pub(super) struct Scanned {
     stalls: u32,
 }
 
-/// The hash a job is known by in [`Scanned`]: foldhash's quality hash
-/// with a fixed seed (the same id, the same hash, in any scan).
-fn id_hash(id: &str) -> u64 {
-    foldhash::quality::FixedState::with_seed(0x5752_4954_4552_4a42).hash_one(id)
-}
-
 impl Scanned {
     /// Whether the job `id` was read.
     #[cfg(test)]
     fn has_read(&self, id: &str) -> bool {
-        self.seen.contains_key(&id_hash(id))
+        self.seen.contains_key(&crate::client::id_key(id))
     }
 
-    /// Takes a page (its jobs' ids and creation times, in the page's
+    /// Takes a page (its jobs' keys and creation times, in the page's
     /// order) and returns how many jobs past its end the next page starts.
-    pub(super) fn page<'a>(
+    pub(super) fn page(
         &mut self,
-        jobs: impl Iterator<Item = (&'a str, DateTime<Utc>)>,
+        jobs: impl Iterator<Item = (u64, DateTime<Utc>)>,
         newest_first: bool,
     ) -> crate::Result<u64> {
         self.pages += 1;
@@ -106,7 +99,7 @@ impl Scanned {
         let mut empty = true;
         let mut leads_on = false;
         let mut last = None;
-        let jobs: Vec<(u64, DateTime<Utc>)> = jobs.map(|(id, t)| (id_hash(id), t)).collect();
+        let jobs: Vec<(u64, DateTime<Utc>)> = jobs.collect();
         for &(id, stamp) in &jobs {
             empty = false;
             let new = !self.seen.contains_key(&id);
@@ -213,7 +206,8 @@ async fn start_at(
     back_to: DateTime<Utc>,
     marks: &mut Marks,
 ) -> crate::Result<Option<Start>> {
-    let page = read_page(client, app_id, (offset, 1), marks, None, None).await?;
+    let page: BriefPage<Option<String>> =
+        read_page(client, app_id, (offset, 1), marks, None, None).await?;
     Ok(page
         .jobs
         .first()
@@ -230,10 +224,8 @@ async fn start_at(
 mod tests {
     use super::*;
 
-    fn page_of(
-        jobs: &[(String, DateTime<Utc>)],
-    ) -> impl Iterator<Item = (&str, DateTime<Utc>)> + Clone {
-        jobs.iter().map(|(id, t)| (id.as_str(), *t))
+    fn page_of(jobs: &[(String, DateTime<Utc>)]) -> impl Iterator<Item = (u64, DateTime<Utc>)> {
+        jobs.iter().map(|(id, t)| (crate::client::id_key(id), *t))
     }
 
     /// A server that ignores `offset` (the same page each time) fails a
