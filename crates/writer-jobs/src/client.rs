@@ -92,6 +92,9 @@ struct Inner {
     api: writer_api::Client,
     /// Whether `api` sends through a `reqwest::Client` the caller gave.
     shared_http: bool,
+    /// The connect timeout our own `reqwest::Client` was built with (see
+    /// [`Client::with_own_connections`]).
+    connect_timeout: Duration,
     base_url: String,
     clock: SharedClock,
     retry: RetryPolicy,
@@ -191,6 +194,46 @@ impl Client {
             read_timeout: Some(timeout.min(self.inner.request_timeout)),
             ..self.clone()
         }
+    }
+
+    /// A clone whose requests go through a connection pool of its own (a
+    /// new `reqwest::Client`, as this one's was built), sharing all else:
+    /// key, clock, policies, throttle. The batch on a thread of its own
+    /// sends through one: a connection's task runs on the runtime that
+    /// opened it, and a connection opened on the batch's runtime and left
+    /// in a shared pool would break under whoever used it next once that
+    /// runtime ended. `None` when the client sends through a
+    /// `reqwest::Client` the caller gave (it cannot be built anew).
+    pub(crate) fn with_own_connections(&self) -> Option<Client> {
+        let inner = &self.inner;
+        if inner.shared_http {
+            return None;
+        }
+        let http = builder::own_http(inner.connect_timeout).ok()?;
+        let credentials = writer_api::auth::Credentials::bearer(&inner.key)
+            .ok()?
+            .with_user_agent(&inner.user_agent)
+            .ok()?;
+        let inner = Inner {
+            api: writer_api::Client::new_with_client(&inner.base_url, http, credentials),
+            shared_http: false,
+            connect_timeout: inner.connect_timeout,
+            base_url: inner.base_url.clone(),
+            clock: inner.clock.clone(),
+            retry: inner.retry.clone(),
+            poll: inner.poll,
+            request_timeout: inner.request_timeout,
+            run_timeout: inner.run_timeout,
+            user_agent: inner.user_agent.clone(),
+            key: inner.key.clone(),
+            list_limit: std::sync::atomic::AtomicU64::new(
+                inner.list_limit.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        };
+        Some(Client {
+            inner: Arc::new(inner),
+            ..self.clone()
+        })
     }
 
     /// A clone that sends each call exactly once and does not wait for the

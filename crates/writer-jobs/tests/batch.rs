@@ -384,13 +384,38 @@ async fn slow_reads_neither_stall_sweeps_nor_pause_creates() {
     );
 }
 
-/// On the multi-threaded runtime a batch runs on a thread of its own (its
-/// rows are read there: see `Batch::engine_thread`), and with
-/// `engine_thread(false)` on the caller's workers; either way every row is
-/// created once, with its own result. The client the batch ran on still
-/// answers on the caller's runtime after the batch's thread ended (the
-/// connections opened there closed with it), and a run dropped midway
-/// drops its engine (and the rows stream it holds) on that thread too.
+/// The threads a client's clock is read on: the batch engine reads it at
+/// every step, and its requests at each attempt.
+#[derive(Debug)]
+struct ThreadsClock(
+    writer_jobs::ScaledClock,
+    std::sync::Mutex<std::collections::HashSet<String>>,
+);
+
+impl writer_jobs::Clock for ThreadsClock {
+    fn now(&self) -> Duration {
+        let name = std::thread::current().name().unwrap_or("").to_string();
+        self.1.lock().unwrap().insert(name);
+        self.0.now()
+    }
+    fn wall(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.wall()
+    }
+    fn sleep(
+        &self,
+        d: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        self.0.sleep(d)
+    }
+}
+
+/// On the multi-threaded runtime a batch runs on a thread of its own (see
+/// `Batch::engine_thread`), and with `engine_thread(false)` on the
+/// caller's workers; its rows are read on the caller's runtime either
+/// way, and every row is created once, with its own result. The client
+/// the batch ran on still answers on the caller's runtime after the
+/// batch's thread ended, and a run dropped midway drops its engine (and
+/// the rows stream it holds) on that thread too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_multi_threaded_runtime_a_batch_runs_on_its_own_thread() {
     use std::collections::HashSet;
@@ -399,13 +424,20 @@ async fn on_the_multi_threaded_runtime_a_batch_runs_on_its_own_thread() {
     let all = rows(100);
     let mut ids = Vec::new();
     for (own, rows) in [(true, &all[..50]), (false, &all[50..])] {
-        let threads = Arc::new(Mutex::new(HashSet::new()));
-        let seen = threads.clone();
+        let scaled =
+            writer_jobs::ScaledClock::with_anchor(sim.clock().scale(), sim.clock().anchor());
+        let clock = Arc::new(ThreadsClock(scaled, Mutex::new(HashSet::new())));
+        let traced = common::sim_client(&sim)
+            .shared_clock(clock.clone())
+            .build()
+            .unwrap();
+        let readers = Arc::new(Mutex::new(HashSet::new()));
+        let seen = readers.clone();
         let stream = futures::stream::iter(rows.to_vec()).inspect(move |_| {
             let name = std::thread::current().name().unwrap_or("").to_string();
             seen.lock().unwrap().insert(name);
         });
-        let run = Batch::new(client.clone(), APP)
+        let run = Batch::new(traced, APP)
             .engine_thread(own)
             .max_in_flight(20)
             .run(stream)
@@ -413,12 +445,10 @@ async fn on_the_multi_threaded_runtime_a_batch_runs_on_its_own_thread() {
             .unwrap();
         let outcomes = collect(run).await;
         ids.extend(outcomes.iter().filter_map(|o| o.job_id.clone()));
-        let threads = threads.lock().unwrap().clone();
-        if own {
-            assert_eq!(threads, HashSet::from(["writer-jobs-batch".to_string()]));
-        } else {
-            assert!(!threads.is_empty() && !threads.contains("writer-jobs-batch"));
-        }
+        let engine = clock.1.lock().unwrap().clone();
+        assert_eq!(engine.contains("writer-jobs-batch"), own, "{engine:?}");
+        let readers = readers.lock().unwrap().clone();
+        assert!(!readers.is_empty() && !readers.contains("writer-jobs-batch"));
         common::invariants::check(&sim, APP, &outcomes, rows, "engine thread");
     }
     assert_eq!(ids.len(), 100);

@@ -22,18 +22,35 @@ impl Batch {
         S: Stream<Item = Row> + Send + 'static,
     {
         self.validate()?;
-        let settings = self.with_env_failpoint()?;
+        let mut settings = self.with_env_failpoint()?;
         let (tx, rx) = mpsc::channel(256);
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
         let (stop_tx, stop_rx) = watch::channel(false);
-        // Built before the engine starts (it may write the journal's
-        // header), so a machine that refuses it changes nothing.
-        let runtime = if settings.engine_thread && on_multi_thread() {
-            Some(OwnRuntime::new().map_err(BatchError::Thread)?)
-        } else {
-            None
+        // On its own thread the batch sends through connections of its
+        // own (see `Client::with_own_connections`): a client over the
+        // caller's `reqwest::Client` keeps the batch on the caller's
+        // runtime. The runtime is built before the engine starts (it may
+        // write the journal's header), so a machine that refuses it
+        // changes nothing.
+        let own = settings.engine_thread && on_multi_thread();
+        let runtime = match own
+            .then(|| settings.client.with_own_connections())
+            .flatten()
+        {
+            Some(client) => {
+                settings.client = client;
+                Some(OwnRuntime::new().map_err(BatchError::Thread)?)
+            }
+            None => None,
         };
-        let engine = engine::Engine::start(settings, Box::pin(rows), tx, progress_tx, stop_rx)?;
+        let (rows, feeder): (Rows, _) = match runtime {
+            Some(_) => {
+                let (rows, feeder) = feed(rows);
+                (Box::pin(rows), Some(feeder))
+            }
+            None => (Box::pin(rows), None),
+        };
+        let engine = engine::Engine::start(settings, rows, tx, progress_tx, stop_rx)?;
         let task = match runtime {
             Some(runtime) => on_own_thread(runtime, engine.run()).map_err(BatchError::Thread)?,
             None => tokio::spawn(engine.run()),
@@ -43,8 +60,42 @@ impl Batch {
             progress: progress_rx,
             stop: StopHandle(stop_tx),
             task: Some(task),
+            feeder,
         })
     }
+}
+
+/// The rows stream as the engine takes it.
+type Rows = std::pin::Pin<Box<dyn Stream<Item = Row> + Send>>;
+
+/// Rows read ahead of the engine, in chunks of at most this many, when it
+/// runs on a thread of its own (see [`feed`]).
+const ROWS_CHUNK: usize = 128;
+
+/// Reads `rows` on the caller's runtime, for an engine on a thread of its
+/// own: the stream may need what that runtime offers (its workers,
+/// `block_in_place`, tasks it waits for), which the batch's
+/// current-thread runtime does not. Rows go over in chunks of those ready
+/// at once (three chunks ahead at most: one queued, one read, one waiting
+/// to be sent; memory stays bounded), so each side is woken once a chunk,
+/// not once a row. The task ends
+/// when the rows do or the engine is gone.
+fn feed<S>(rows: S) -> (impl Stream<Item = Row> + Send, tokio::task::JoinHandle<()>)
+where
+    S: Stream<Item = Row> + Send + 'static,
+{
+    use futures::StreamExt;
+    let (tx, mut rx) = mpsc::channel::<Vec<Row>>(1);
+    let feeder = tokio::spawn(async move {
+        let mut chunks = std::pin::pin!(rows.ready_chunks(ROWS_CHUNK));
+        while let Some(chunk) = chunks.next().await {
+            if tx.send(chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let rows = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).flat_map(futures::stream::iter);
+    (rows, feeder)
 }
 
 /// Whether the caller runs on tokio's multi-threaded runtime.
@@ -138,6 +189,9 @@ pub struct BatchRun {
     progress: watch::Receiver<Progress>,
     stop: StopHandle,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The task reading the rows on the caller's runtime, when the engine
+    /// runs on a thread of its own (see [`feed`]).
+    feeder: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl BatchRun {
@@ -164,6 +218,9 @@ impl Drop for BatchRun {
     fn drop(&mut self) {
         // Dropping the run abandons it: the engine stops at its next step
         // (the journal stays consistent; a later run resumes).
+        if let Some(feeder) = self.feeder.take() {
+            feeder.abort();
+        }
         if let Some(task) = self.task.take() {
             task.abort();
         }

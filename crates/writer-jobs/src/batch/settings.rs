@@ -291,17 +291,24 @@ impl Batch {
 
     /// Whether the batch runs on a thread of its own when started on
     /// tokio's multi-threaded runtime (default `true`): its engine, its
-    /// requests and the tasks of the connections they open then run on one
-    /// thread, on a current-thread runtime, and only its outcomes and
-    /// progress cross to the caller's. On the multi-threaded runtime every
-    /// answer would otherwise wake tasks on the other workers, several
-    /// wake-ups a request between threads, and that costs more CPU than the
-    /// engine's own work (issue 18's bench: 80 against 61 µs a job at
-    /// 10,000 rows). On a current-thread runtime (the CLI's, and tests with
-    /// a paused clock) the batch runs as a task of the caller's runtime
-    /// either way; `false` keeps it one there too (say, to see its tasks in
-    /// a runtime console). The rows stream is then polled on the batch's
-    /// thread.
+    /// requests and their connections' tasks then run on one thread, on a
+    /// current-thread runtime, and only rows, outcomes and progress cross
+    /// to the caller's. On the multi-threaded runtime every answer would
+    /// otherwise wake tasks on the other workers, several wake-ups a
+    /// request between threads, and that costs more CPU than the engine's
+    /// own work (issue 18's bench: 80 against 61 µs a job at 10,000 rows).
+    ///
+    /// On its thread the batch sends through connections of its own, not
+    /// the client's pool (a connection's task lives on the runtime that
+    /// opened it, and ends with it); a client over a `reqwest::Client` the
+    /// caller gave ([`ClientBuilder::http_client`](crate::ClientBuilder::http_client))
+    /// cannot open its own, so its batches stay on the caller's runtime.
+    /// The rows stream is read on the caller's runtime either way (up to a
+    /// few hundred rows ahead), so it may use what that runtime offers. On a
+    /// current-thread runtime (the CLI's, and tests with a paused clock)
+    /// the batch runs as a task of the caller's runtime; `false` keeps it
+    /// one on the multi-threaded runtime too (say, to see its tasks in a
+    /// runtime console).
     pub fn engine_thread(mut self, own: bool) -> Self {
         self.engine_thread = own;
         self

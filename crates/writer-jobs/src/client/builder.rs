@@ -233,21 +233,13 @@ impl ClientBuilder {
         let shared_http = self.http.is_some();
         let http = match self.http {
             Some(http) => http,
-            // Neither redirects nor reqwest's own retries: every attempt
-            // is this client's (a create is sent exactly once per attempt
-            // it counts), and with no retry allowed reqwest does not copy
-            // each request to keep one ready.
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .retry(reqwest::retry::never().max_retries_per_request(0))
-                .connect_timeout(self.connect_timeout)
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
+            None => own_http(self.connect_timeout)?,
         };
         Ok(Client {
             inner: Arc::new(Inner {
                 api: writer_api::Client::new_with_client(&base_url, http, credentials),
                 shared_http,
+                connect_timeout: self.connect_timeout,
                 base_url,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
                 retry: self.retry,
@@ -263,6 +255,19 @@ impl ClientBuilder {
             read_timeout: None,
         })
     }
+}
+
+/// The client's own `reqwest::Client`: neither redirects nor reqwest's
+/// own retries, so every attempt is this client's (a create is sent
+/// exactly once per attempt it counts), and with no retry allowed reqwest
+/// does not copy each request to keep one ready.
+pub(super) fn own_http(connect_timeout: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .connect_timeout(connect_timeout)
+        .build()
+        .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))
 }
 
 /// Checks the base URL: a valid http(s) URL, no credentials, and plain
