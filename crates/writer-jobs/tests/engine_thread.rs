@@ -167,3 +167,34 @@ async fn batches_dropped_beside_a_batch_cost_it_no_row() {
         .collect();
     assert!(not_completed.is_empty(), "{not_completed:?}");
 }
+
+/// A batch that does not start (here, its journal cannot be created)
+/// stops reading its rows: the stream is dropped, not left to a task on
+/// the caller's runtime that waits on it for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_does_not_start_drops_its_rows_stream() {
+    struct Dropped(Option<tokio::sync::oneshot::Sender<()>>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+    let (_sim, client) = sim().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let guard = Dropped(Some(tx));
+    // No row ever comes: the reader waits on the stream, never on the
+    // engine.
+    let rows = futures::stream::pending::<Row>().inspect(move |_| {
+        let _ = &guard;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("no such directory").join("run.journal");
+    let started = Batch::new(client, APP).journal(journal).run(rows).await;
+    assert!(started.is_err(), "the journal cannot be created");
+    tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .expect("the rows stream was dropped")
+        .expect("dropped, not leaked");
+}

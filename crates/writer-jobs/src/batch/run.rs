@@ -50,9 +50,18 @@ impl Batch {
             }
             None => (Box::pin(rows), None),
         };
-        let engine = engine::Engine::start(settings, rows, tx, progress_tx, stop_rx)?;
+        // A batch that does not start stops reading the rows.
+        let abort_feeder = |error| {
+            if let Some(feeder) = &feeder {
+                feeder.abort();
+            }
+            error
+        };
+        let engine = engine::Engine::start(settings, rows, tx, progress_tx, stop_rx)
+            .map_err(abort_feeder)?;
         let task = match runtime {
-            Some(runtime) => on_own_thread(runtime, engine.run()).map_err(BatchError::Thread)?,
+            Some(runtime) => on_own_thread(runtime, engine.run())
+                .map_err(|e| abort_feeder(BatchError::Thread(e)))?,
             None => tokio::spawn(engine.run()),
         };
         Ok(BatchRun {
@@ -78,8 +87,8 @@ const ROWS_CHUNK: usize = 128;
 /// current-thread runtime does not. Rows go over in chunks of those ready
 /// at once (three chunks ahead at most: one queued, one read, one waiting
 /// to be sent; memory stays bounded), so each side is woken once a chunk,
-/// not once a row. The task ends
-/// when the rows do or the engine is gone.
+/// not once a row. The task ends when the rows do or the engine is gone
+/// (or the run is dropped, or does not start: it is aborted).
 fn feed<S>(rows: S) -> (impl Stream<Item = Row> + Send, tokio::task::JoinHandle<()>)
 where
     S: Stream<Item = Row> + Send + 'static,
