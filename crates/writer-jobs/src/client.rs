@@ -210,10 +210,8 @@ impl Client {
             return None;
         }
         let http = builder::own_http(inner.connect_timeout).ok()?;
-        let credentials = writer_api::auth::Credentials::bearer(&inner.key)
-            .ok()?
-            .with_user_agent(&inner.user_agent)
-            .ok()?;
+        // The credentials the client was built with (key and user agent).
+        let credentials = writer_api::ClientInfo::inner(&inner.api).clone();
         let inner = Inner {
             api: writer_api::Client::new_with_client(&inner.base_url, http, credentials),
             shared_http: false,

@@ -6,31 +6,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
+use writer_jobs::Inputs;
 use writer_jobs::batch::{Batch, Outcome, OutcomeResult, Rate, Row};
-use writer_jobs::{Client, Inputs};
 use writer_sim::{DurationDist, FaultConfig, Simulator};
 
 const APP: &str = "demo-product-descriptions";
 
-async fn sim(
-    scale: f64,
-    configure: impl FnOnce(writer_sim::SimulatorBuilder) -> writer_sim::SimulatorBuilder,
-) -> (Simulator, Client) {
-    let builder = Simulator::builder()
-        .scale(scale)
-        .seed(7)
-        .duration(DurationDist::LogNormal {
-            mean_secs: 30.0,
-            sigma: 0.5,
-        })
-        .failure_rate(0.0);
-    let sim = configure(builder).start().await.unwrap();
-    let client = common::sim_client(&sim)
-        .request_timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    (sim, client)
-}
+use common::lognormal_sim as sim;
 
 /// `n` rows; every 10th repeats the inputs of the row before it.
 fn rows(n: usize) -> Vec<Row> {

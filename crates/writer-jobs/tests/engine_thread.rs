@@ -13,27 +13,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use writer_jobs::batch::{Batch, Outcome, Row};
 use writer_jobs::{Client, Inputs};
-use writer_sim::{DurationDist, Simulator};
+use writer_sim::Simulator;
 
 const APP: &str = "demo-product-descriptions";
 
 async fn sim() -> (Simulator, Client) {
-    let sim = Simulator::builder()
-        .scale(200.0)
-        .seed(7)
-        .duration(DurationDist::LogNormal {
-            mean_secs: 30.0,
-            sigma: 0.5,
-        })
-        .failure_rate(0.0)
-        .start()
-        .await
-        .unwrap();
-    let client = common::sim_client(&sim)
-        .request_timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    (sim, client)
+    common::lognormal_sim(200.0, |b| b).await
 }
 
 fn rows_from(start: usize, n: usize) -> Vec<Row> {

@@ -260,3 +260,26 @@ pub async fn run_fed(
     let tx = slot.lock().unwrap().take().expect("a sender");
     (run, tx)
 }
+
+/// A simulator of log-normal jobs (mean 30 s, sigma 0.5; seed 7, no
+/// failures) at `scale`, with whatever `configure` adds, and a client of
+/// it with a 20 s request timeout: the batch tests' usual set-up.
+pub async fn lognormal_sim(
+    scale: f64,
+    configure: impl FnOnce(writer_sim::SimulatorBuilder) -> writer_sim::SimulatorBuilder,
+) -> (writer_sim::Simulator, Client) {
+    let builder = writer_sim::Simulator::builder()
+        .scale(scale)
+        .seed(7)
+        .duration(writer_sim::DurationDist::LogNormal {
+            mean_secs: 30.0,
+            sigma: 0.5,
+        })
+        .failure_rate(0.0);
+    let sim = configure(builder).start().await.unwrap();
+    let client = sim_client(&sim)
+        .request_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    (sim, client)
+}

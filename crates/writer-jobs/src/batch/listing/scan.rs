@@ -55,12 +55,12 @@ fn stalled(message: String) -> crate::Error {
 /// pages, the scan fails.
 ///
 /// Jobs read are known by a 64-bit hash of their id (its key, see
-/// `client/brief.rs`), not the id itself: a scan reads ten jobs or
-/// so for each of the batch's, and a copy of each id was an allocation per
-/// job read. Two ids of one hash (about one
-/// chance in 10^10 for 100,000 jobs) can only make a job look read
-/// before: its page may then count as not leading on, or the next page
-/// start one job short (that job is read twice), never past a job.
+/// `client/brief.rs`), not the id itself: a scan reads ten jobs or so for
+/// each of the batch's, and a copy of each id was an allocation per job
+/// read. Two ids of one hash (about one chance in 10^10 for 100,000 jobs)
+/// can only make a job look read before: its page may then count as not
+/// leading on, or the next page start one job short (that job is read
+/// twice), never past a job.
 #[derive(Debug, Default)]
 pub(super) struct Scanned {
     pages: u32,
