@@ -83,14 +83,15 @@ async fn execute(
     if raw.truncated {
         tracing::warn!(limit, "response body exceeds the limit; it was cut");
     }
-    // A caller that decodes the raw body itself gets it from the capture;
-    // the generated code then decodes nothing.
-    let body = if raw::current_raw_only() {
-        bytes::Bytes::new()
+    // A caller that decodes the raw body itself gets it, and the headers,
+    // from the capture: the generated code then decodes nothing, and no
+    // copy of the headers is made for it (two, with the one it keeps).
+    let (body, headers) = if raw::current_raw_only() {
+        (bytes::Bytes::new(), http::HeaderMap::new())
     } else {
-        raw.body.clone()
+        (raw.body.clone(), raw.headers.clone())
     };
-    let (status, headers) = (raw.status, raw.headers.clone());
+    let status = raw.status;
     raw::record(raw);
     read?;
     // With the URL reqwest gives a response built by hand when it has

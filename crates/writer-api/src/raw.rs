@@ -113,7 +113,7 @@ pub(crate) struct Slot {
     /// Text that must never reach a log (the API key), if the caller gave it.
     pub(crate) secret: Option<Arc<str>>,
     /// The caller decodes the raw body itself: the generated code is
-    /// handed an empty body (see [`capture_raw_only`]).
+    /// handed an empty body and no headers (see [`capture_raw_only`]).
     pub(crate) raw_only: bool,
     pub(crate) response: Mutex<Option<RawResponse>>,
 }
@@ -154,10 +154,11 @@ pub fn capture_redacting<F: Future>(
 
 /// Like [`capture_redacting`], for a caller that decodes the raw body
 /// itself (into a type of its own, e.g. only the fields it needs): the
-/// generated code is handed an empty body instead of the response's, so
-/// the body is not decoded twice. The generated method then returns an
-/// error (for a success, `InvalidResponsePayload` of an empty body): the
-/// raw response is the answer.
+/// generated code is handed an empty body and no headers instead of the
+/// response's, so the body is not decoded twice nor the headers copied.
+/// The generated method then returns an error (for a success,
+/// `InvalidResponsePayload` of an empty body): the raw response, headers
+/// included, is the answer.
 pub fn capture_raw_only<F: Future>(
     secret: Arc<str>,
     future: F,

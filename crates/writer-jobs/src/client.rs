@@ -44,6 +44,7 @@ mod attempts;
 mod brief;
 mod builder;
 mod classify;
+mod created;
 mod exchange;
 mod stream;
 
@@ -265,10 +266,7 @@ impl Client {
                 app: app_id,
                 inputs,
             },
-            |bytes, typed| {
-                let w: wire::CreateJobResponse = wire_value(bytes, typed)?;
-                convert::created(w).map_err(Undecodable::shape)
-            },
+            |bytes, _| created::decode(bytes),
         )
         .await
     }
@@ -381,10 +379,11 @@ mod future_sizes {
         let create = std::mem::size_of_val(&client.create_job("app", &inputs));
         let get = std::mem::size_of_val(&client.get_job("j"));
         let query = ListQuery::default();
-        let brief =
-            std::mem::size_of_val(
-                &client.list_jobs_brief::<Option<String>>("app", &query, |_| false),
-            );
+        let brief = std::mem::size_of_val(&client.list_jobs_brief::<Option<Arc<str>>>(
+            "app",
+            &query,
+            |_| None,
+        ));
         for (name, size) in [("create", create), ("get", get), ("brief list", brief)] {
             assert!(size < 6 * 1024, "the {name} future is {size} bytes");
         }

@@ -17,6 +17,7 @@
 //! lists it or GETs it.
 
 use crate::batch::{HashSet, HashSetExt};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -27,8 +28,8 @@ use super::positions::{Positions, Start};
 /// One outstanding job, as the planner sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Candidate {
-    /// The job id.
-    pub id: String,
+    /// The job id (shared with the tracker's).
+    pub id: Arc<str>,
     /// When the server created it (approximately, for resumed jobs).
     pub created_at: DateTime<Utc>,
     /// Whether its own poll interval has passed.
@@ -71,7 +72,7 @@ pub(crate) fn plan(
     let forced: Vec<String> = candidates
         .iter()
         .filter(|c| c.due && c.must_get)
-        .map(|c| c.id.clone())
+        .map(|c| c.id.to_string())
         .collect();
     let rest: Vec<&Candidate> = candidates
         .iter()
@@ -89,7 +90,7 @@ pub(crate) fn plan_gets(candidates: &[Candidate]) -> Plan {
     let gets: Vec<String> = candidates
         .iter()
         .filter(|c| c.due)
-        .map(|c| c.id.clone())
+        .map(|c| c.id.to_string())
         .collect();
     Plan {
         list_back_to: None,
@@ -132,7 +133,7 @@ fn plan_listing(
         gets: candidates[k..]
             .iter()
             .filter(|c| c.due)
-            .map(|c| c.id.clone())
+            .map(|c| c.id.to_string())
             .collect(),
         cost,
     }
@@ -256,7 +257,7 @@ pub(super) struct SweepScheduler {
     /// Jobs the running sweep's listing is meant to show: any it does not
     /// show (the page failed, the order is not what the plan assumed) is
     /// fetched by id next time.
-    listed: HashSet<String>,
+    listed: HashSet<Arc<str>>,
 }
 
 impl SweepScheduler {
@@ -400,7 +401,7 @@ impl SweepScheduler {
         &mut self,
         result: &SweepResult,
         wall: DateTime<Utc>,
-    ) -> (Duration, HashSet<String>) {
+    ) -> (Duration, HashSet<Arc<str>>) {
         self.running = false;
         self.retry_soon = result.listing_failed;
         self.patient |= result.timed_out;

@@ -8,7 +8,7 @@ fn at(s: i64) -> DateTime<Utc> {
 fn candidates(n: usize, every: i64, due: impl Fn(usize) -> bool) -> Vec<Candidate> {
     (0..n)
         .map(|i| Candidate {
-            id: format!("job-{i:03}"),
+            id: format!("job-{i:03}").into(),
             created_at: at(1000 - (i as i64) * every),
             due: due(i),
             must_get: false,
@@ -76,7 +76,7 @@ fn a_job_a_listing_missed_is_fetched_by_id() {
     let mut c = candidates(100, 1, |_| true);
     c[10].must_get = true;
     let p = plan(&c, at(1000), 1.0, 100);
-    assert!(p.gets.contains(&c[10].id));
+    assert!(p.gets.contains(&c[10].id.to_string()));
     assert!(p.list_back_to.is_some());
 }
 

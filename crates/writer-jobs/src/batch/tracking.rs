@@ -7,6 +7,7 @@
 //! sweeps and retries showed, and finishes the rows it hands back.
 
 use crate::batch::{HashMap, HashMapExt, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -86,9 +87,13 @@ pub(super) enum Seen {
 }
 
 /// The jobs the batch waits for, by job id.
+///
+/// Ids are shared (`Arc<str>`): every sweep takes the ids it waits for and
+/// its candidates (a hundred or more each), and a page hands back the ones
+/// it saw running, so a copy of an id is a count, not an allocation.
 #[derive(Debug)]
 pub(super) struct Tracker {
-    jobs: HashMap<String, Tracked>,
+    jobs: HashMap<Arc<str>, Tracked>,
     poll: PollPolicy,
     /// Job-level retries per row.
     job_retries: u32,
@@ -126,7 +131,7 @@ impl Tracker {
     }
 
     /// The job ids waited for.
-    pub(super) fn ids(&self) -> HashSet<String> {
+    pub(super) fn ids(&self) -> HashSet<Arc<str>> {
         self.jobs.keys().cloned().collect()
     }
 
@@ -143,7 +148,7 @@ impl Tracker {
     /// twice), the new row is handed back with the other row's key, to be
     /// reported rather than let one of the two vanish.
     pub(super) fn track(&mut self, job: NewJob, now: Duration) -> Result<(), (NewJob, String)> {
-        if let Some(other) = self.jobs.get(&job.job_id) {
+        if let Some(other) = self.jobs.get(job.job_id.as_str()) {
             let other = other.key.clone();
             return Err((job, other));
         }
@@ -166,7 +171,7 @@ impl Tracker {
             not_found: 0,
             deadline: now + self.row_deadline(),
         };
-        self.jobs.insert(job.job_id, tracked);
+        self.jobs.insert(Arc::from(job.job_id), tracked);
         Ok(())
     }
 
@@ -194,11 +199,11 @@ impl Tracker {
 
     /// Jobs a sweep's listing was meant to show (`listed`) but did not
     /// (`seen` is what it showed) are fetched by id next time.
-    pub(super) fn missed(&mut self, listed: HashSet<String>, seen: &HashSet<&str>) {
+    pub(super) fn missed(&mut self, listed: HashSet<Arc<str>>, seen: &HashSet<&str>) {
         for id in listed {
             if let Some(t) = self.jobs.get_mut(&id)
                 && !t.retrying
-                && !seen.contains(id.as_str())
+                && !seen.contains(&*id)
             {
                 t.missed = true;
             }
@@ -282,11 +287,11 @@ impl Tracker {
             .iter()
             .filter(|(_, t)| !t.retry_sent)
             .filter(|(_, t)| now.saturating_sub(t.waiting_from) > deadline || now > t.deadline)
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id.to_string())
             .collect();
         ids.into_iter()
             .filter_map(|id| {
-                let t = self.jobs.remove(&id)?;
+                let t = self.jobs.remove(id.as_str())?;
                 let waited = now.saturating_sub(t.waiting_from);
                 Some((id, t, waited))
             })
@@ -310,7 +315,7 @@ impl Tracker {
         if retried.id != job_id {
             t.created_at = retried.created_at;
         }
-        if let Some(other) = self.jobs.get(&retried.id) {
+        if let Some(other) = self.jobs.get(retried.id.as_str()) {
             let job = NewJob {
                 job_id: retried.id.clone(),
                 key: t.key,
@@ -326,7 +331,7 @@ impl Tracker {
         t.checks = 0;
         t.waiting_from = now;
         t.next_check = now + self.poll.next_interval(0);
-        self.jobs.insert(retried.id.clone(), t);
+        self.jobs.insert(Arc::from(retried.id.as_str()), t);
         Ok(())
     }
 
@@ -515,16 +520,14 @@ mod tests {
         tracker
             .track(new_job("hidden", "b"), Duration::ZERO)
             .unwrap();
-        let listed: HashSet<String> = ["shown".to_string(), "hidden".to_string()]
-            .into_iter()
-            .collect();
+        let listed: HashSet<Arc<str>> = ["shown", "hidden"].into_iter().map(Arc::from).collect();
         let seen: HashSet<&str> = ["shown"].into_iter().collect();
         tracker.missed(listed, &seen);
         let must_get: Vec<String> = tracker
             .candidates(Duration::ZERO)
             .into_iter()
             .filter(|c| c.must_get)
-            .map(|c| c.id)
+            .map(|c| c.id.to_string())
             .collect();
         assert_eq!(must_get, ["hidden"]);
     }

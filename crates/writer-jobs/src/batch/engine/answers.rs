@@ -129,7 +129,7 @@ impl Engine {
             .iter()
             .map(|j| j.id.as_str())
             .chain(result.handed.iter().map(String::as_str))
-            .chain(result.running.iter().map(String::as_str))
+            .chain(result.running.iter().map(|id| &**id))
             .collect();
         self.tracker.missed(listed, &seen);
         for id in &result.running {

@@ -5,6 +5,7 @@
 //! order.
 
 use crate::batch::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -55,7 +56,7 @@ pub(super) struct SweepResult {
     pub(super) handed: Vec<String>,
     /// The ids of the jobs of ours a page showed still running (nothing
     /// else of them was decoded: see `client/brief.rs`).
-    pub(super) running: Vec<String>,
+    pub(super) running: Vec<Arc<str>>,
     pub(super) listed: u64,
     pub(super) oldest: Option<DateTime<Utc>>,
     pub(super) not_found: Vec<String>,
@@ -134,7 +135,7 @@ pub(super) async fn sweep(
     app_id: String,
     plan: Plan,
     page_size: u64,
-    wanted: HashSet<String>,
+    wanted: HashSet<Arc<str>>,
     scan: Scan,
     (finished, hedge): (Finished, Hedge),
 ) -> SweepResult {
@@ -217,7 +218,7 @@ async fn sweep_listing(
     app_id: &str,
     back_to: DateTime<Utc>,
     page_size: u64,
-    wanted: &HashSet<String>,
+    wanted: &HashSet<Arc<str>>,
     scan: Scan,
     (result, finished, hedge): (&mut SweepResult, &Finished, &Hedge),
 ) -> crate::Result<()> {
@@ -233,7 +234,7 @@ async fn sweep_listing(
     loop {
         let marks = &mut result.marks;
         // Ids kept only of our jobs: the scan knows the others by key.
-        let page: BriefPage<Option<String>> = read_page(
+        let page: BriefPage<Option<Arc<str>>> = read_page(
             client,
             app_id,
             (offset, page_size),
@@ -293,7 +294,7 @@ async fn read_page<I: KeptId>(
     app_id: &str,
     (offset, limit): (u64, u64),
     marks: &mut Marks,
-    wanted: Option<&HashSet<String>>,
+    wanted: Option<&HashSet<Arc<str>>>,
     hedge: Option<&Hedge>,
 ) -> crate::Result<BriefPage<I>> {
     let query = ListQuery {
@@ -301,7 +302,7 @@ async fn read_page<I: KeptId>(
         offset,
         limit: Some(limit),
     };
-    let wanted = |id: &str| wanted.is_some_and(|w| w.contains(id));
+    let wanted = |id: &str| wanted.and_then(|w| w.get(id)).cloned();
     let read = || client.list_jobs_brief(app_id, &query, wanted);
     let page = match hedge {
         Some(hedge) => hedge.read(client.clock(), read).await?,

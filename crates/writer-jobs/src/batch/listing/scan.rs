@@ -206,7 +206,7 @@ async fn start_at(
     back_to: DateTime<Utc>,
     marks: &mut Marks,
 ) -> crate::Result<Option<Start>> {
-    let page: BriefPage<Option<String>> =
+    let page: BriefPage<Option<Arc<str>>> =
         read_page(client, app_id, (offset, 1), marks, None, None).await?;
     Ok(page
         .jobs
