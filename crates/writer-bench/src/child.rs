@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
@@ -305,6 +306,7 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
         ..Summary::default()
     };
     let mut record = |seq: u64, job: Option<String>, kind: &str, why: Option<Why>| {
+        note_switches();
         let observed_us = time.now_us();
         *summary.outcomes.entry(kind.to_string()).or_default() += 1;
         summary.finished_us = observed_us;
@@ -500,17 +502,50 @@ pub fn proc_usage() -> (f64, u64) {
 /// Context switches of this process's threads (voluntary + involuntary,
 /// `/proc/self/task/*/status`): how often the client was put to sleep and
 /// woken, which costs CPU of its own on a virtual machine. Zero where
-/// `/proc` is not there.
+/// `/proc` is not there. A thread that has ended (a batch's own thread,
+/// gone before the run is measured) counts as when last read: see
+/// [`note_switches`].
 pub fn context_switches() -> u64 {
-    per_thread("status")
-        .map(|status| {
-            status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches:"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .sum::<u64>()
-        })
-        .sum()
+    let mut seen = seen_switches();
+    read_switches(&mut seen);
+    seen.values().sum()
+}
+
+/// Reads the threads' context switches, at most once a second of real
+/// time (about 40 reads in a 10,000-row run): a thread's count then
+/// survives its end, short of its last second.
+pub fn note_switches() {
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        return;
+    }
+    *last = Some(Instant::now());
+    read_switches(&mut seen_switches());
+}
+
+/// Each thread's context switches when last read, by thread id.
+fn seen_switches() -> std::sync::MutexGuard<'static, BTreeMap<String, u64>> {
+    static SEEN: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+    SEEN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read_switches(seen: &mut BTreeMap<String, u64>) {
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten();
+    for task in tasks {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        let n = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+        seen.insert(task.file_name().to_string_lossy().into_owned(), n);
+    }
 }
 
 /// The contents of file `name` of each of this process's threads

@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use writer_sim::{DurationDist, FaultConfig};
+use writer_sim::{DurationDist, FaultConfig, JobStatus};
 
 const KEYS: [&str; 3] = ["row-a", "row-b", "row-c"];
 const APP: &str = "demo-product-descriptions";
@@ -40,8 +40,29 @@ fn batch_args() -> Vec<&'static str> {
 }
 
 impl Bed {
+    /// A bed whose candidate jobs have all finished: the tests on it read
+    /// their status as `completed`. The jobs run 5 simulated seconds
+    /// (50 ms), and are waited for rather than counted on to end before
+    /// the next command starts (it starts quicker than that since a
+    /// client of a plain `http://` server reads no root certificates).
     fn new() -> Self {
-        Self::with_jobs_of(Duration::from_secs(5))
+        let bed = Self::with_jobs_of(Duration::from_secs(5));
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        while bed
+            .sim
+            .sim
+            .job_ids(APP)
+            .iter()
+            .filter_map(|id| bed.sim.sim.job(id))
+            .any(|j| j.status == JobStatus::InProgress)
+        {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "setup: the jobs did not finish"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        bed
     }
 
     /// Jobs that run `duration` simulated seconds (100 to a real one).

@@ -210,7 +210,11 @@ impl Client {
         if inner.shared_http {
             return None;
         }
-        let http = builder::own_http(inner.connect_timeout).ok()?;
+        let http = builder::own_http(
+            inner.connect_timeout,
+            writer_api::ClientInfo::baseurl(&inner.api),
+        )
+        .ok()?;
         // The credentials the client was built with (key and user agent).
         let credentials = writer_api::ClientInfo::inner(&inner.api).clone();
         let inner = Inner {

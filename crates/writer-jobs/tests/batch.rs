@@ -471,3 +471,57 @@ async fn on_the_multi_threaded_runtime_a_batch_runs_on_its_own_thread() {
         .expect("the engine was dropped")
         .expect("the rows stream was dropped, not leaked");
 }
+
+/// A consumer that reads nothing holds the batch back in bounded numbers:
+/// a turn's outcomes go to it together, back to back (`Sink::flush`), and
+/// at most 384 wait for it (the channel's 256, and the 128 a turn holds
+/// back). Here every row is refused before any request (an input the
+/// application does not have), so outcomes come as fast as rows are read.
+/// Once read, every row has its outcome, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_reads_nothing_holds_back_a_bounded_number_of_outcomes() {
+    let (sim, client) = sim(200.0, |b| b).await;
+    let application = client.get_application(APP).await.unwrap();
+    let rows: Vec<Row> = (0..2000)
+        .map(|i| {
+            let inputs = Inputs::new()
+                .text("Product name", format!("Shoe #{i}"))
+                .text("Colour", "red");
+            Row::new(format!("row-{i:04}"), inputs)
+        })
+        .collect();
+    let run = Batch::new(client, APP)
+        .validate_against(application)
+        .run(futures::stream::iter(rows))
+        .await
+        .unwrap();
+    let mut progress = run.progress();
+    // The engine has stopped once no outcome came for half a second (of
+    // real time: it waits for the consumer, not for a clock).
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::time::timeout(Duration::from_millis(500), progress.changed())
+        .await
+        .is_ok_and(|changed| changed.is_ok())
+    {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "the engine never waits"
+        );
+    }
+    let held = progress.borrow().rejected;
+    assert!(
+        (256..=384).contains(&held),
+        "{held} outcomes were decided before the consumer read any"
+    );
+    let outcomes = common::collect_within(run, Duration::from_secs(60), "bounded").await;
+    let mut keys: Vec<&str> = outcomes.iter().map(|o| o.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!((outcomes.len(), keys.len()), (2000, 2000));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o.result, OutcomeResult::Rejected { .. }))
+    );
+    assert_eq!(sim.stats().jobs_created, 0, "nothing was sent");
+}

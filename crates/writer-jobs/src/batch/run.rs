@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use tokio::sync::{mpsc, watch};
 
+use super::sink::{self, Inbox};
 use super::{Batch, BatchError, Outcome, Progress, Row, engine};
 
 impl Batch {
@@ -23,7 +24,7 @@ impl Batch {
     {
         self.validate()?;
         let mut settings = self.with_env_failpoint()?;
-        let (tx, rx) = mpsc::channel(256);
+        let (tx, rx) = sink::outcome_channel();
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
         let (stop_tx, stop_rx) = watch::channel(false);
         // On its own thread the batch sends through connections of its
@@ -194,7 +195,7 @@ impl StopHandle {
 /// A running batch: a stream of outcomes as jobs finish.
 #[derive(Debug)]
 pub struct BatchRun {
-    outcomes: mpsc::Receiver<Result<Outcome, BatchError>>,
+    outcomes: Inbox,
     progress: watch::Receiver<Progress>,
     stop: StopHandle,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -219,7 +220,7 @@ impl Stream for BatchRun {
     type Item = Result<Outcome, BatchError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.outcomes.poll_recv(cx)
+        self.outcomes.poll_next(cx)
     }
 }
 

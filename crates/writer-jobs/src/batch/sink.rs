@@ -2,7 +2,10 @@
 //! the decisions are made, with the crash-test failpoints), outcomes to
 //! the consumer, and the progress snapshot.
 
-use tokio::sync::{mpsc, watch};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::journal::{Journal, Record};
 use super::limiter::LimiterStats;
@@ -22,6 +25,83 @@ pub(super) struct Snapshot {
     pub(super) creating_done: bool,
 }
 
+/// What goes to the consumer: outcomes, and last the error that ends a
+/// run, if one does.
+pub(super) type Delivery = Result<Outcome, BatchError>;
+
+/// The most outcomes sent and not yet taken by the consumer: past that,
+/// the engine waits for it.
+const WAITING: usize = 256;
+
+/// The most outcomes held back in a turn (see [`Sink::flush`]): a resumed
+/// run replays its journal's outcomes, thousands, in one turn. With
+/// [`WAITING`], at most 384 outcomes wait for a consumer that reads none.
+const HELD: usize = 128;
+
+/// The way from the engine to the consumer: a turn's outcomes go as one
+/// message (see [`Sink::flush`]), and a count of room bounds how many wait.
+pub(super) fn outcome_channel() -> (Outbox, Inbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let room = Arc::new(Semaphore::new(WAITING));
+    let outbox = Outbox {
+        chunks: tx,
+        room: room.clone(),
+    };
+    let inbox = Inbox {
+        chunks: rx,
+        ready: Vec::new().into_iter(),
+        taking: 0,
+        room,
+    };
+    (outbox, inbox)
+}
+
+/// The engine's end of [`outcome_channel`].
+#[derive(Debug)]
+pub(super) struct Outbox {
+    chunks: mpsc::UnboundedSender<Vec<Delivery>>,
+    room: Arc<Semaphore>,
+}
+
+/// The consumer's end of [`outcome_channel`].
+#[derive(Debug)]
+pub(super) struct Inbox {
+    chunks: mpsc::UnboundedReceiver<Vec<Delivery>>,
+    /// The rest of the chunk being taken.
+    ready: std::vec::IntoIter<Delivery>,
+    /// Its length: room given back once it is all taken.
+    taking: usize,
+    room: Arc<Semaphore>,
+}
+
+impl Inbox {
+    /// The next outcome (or the error that ends the run); `None` once the
+    /// engine is gone and all it sent is taken.
+    pub(super) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        loop {
+            if let Some(delivery) = self.ready.next() {
+                return Poll::Ready(Some(delivery));
+            }
+            self.room.add_permits(std::mem::take(&mut self.taking));
+            match std::task::ready!(self.chunks.poll_recv(cx)) {
+                Some(chunk) => {
+                    self.taking = chunk.len();
+                    self.ready = chunk.into_iter();
+                }
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        // A consumer gone wants nothing more: an engine waiting for room
+        // goes on (and drops what it would have sent).
+        self.room.close();
+    }
+}
+
 /// The journal, the outcome channel and the progress counters.
 #[derive(Debug)]
 pub(super) struct Sink {
@@ -32,7 +112,9 @@ pub(super) struct Sink {
     /// Journal records written by this run (for failpoints).
     #[cfg(feature = "test-util")]
     appended: u64,
-    out: mpsc::Sender<Result<Outcome, BatchError>>,
+    out: Outbox,
+    /// Outcomes decided this turn, not yet sent (see [`Sink::flush`]).
+    pending: Vec<Delivery>,
     progress: Progress,
     progress_tx: watch::Sender<Progress>,
     finished_this_run: u64,
@@ -42,7 +124,7 @@ impl Sink {
     pub(super) fn new(
         journal: Option<Journal>,
         #[cfg_attr(not(feature = "test-util"), allow(unused_variables))] settings: &Batch,
-        out: mpsc::Sender<Result<Outcome, BatchError>>,
+        out: Outbox,
         progress_tx: watch::Sender<Progress>,
     ) -> Self {
         Self {
@@ -52,6 +134,7 @@ impl Sink {
             #[cfg(feature = "test-util")]
             appended: 0,
             out,
+            pending: Vec::new(),
             progress: Progress::default(),
             progress_tx,
             finished_this_run: 0,
@@ -124,7 +207,9 @@ impl Sink {
     }
 
     /// Hands an outcome (a new one, or one replayed from the journal) to
-    /// the consumer, after publishing the progress as `now` says.
+    /// the consumer, after publishing the progress as `now` says: it goes
+    /// with the turn's other outcomes, at the engine's next
+    /// [`Sink::flush`] (or once [`HELD`] wait).
     pub(super) async fn emit(&mut self, outcome: Outcome, now: Snapshot) {
         let p = &mut self.progress;
         match outcome.result {
@@ -135,13 +220,44 @@ impl Sink {
             OutcomeResult::TimedOut { .. } => p.timed_out += 1,
         }
         self.publish(now);
-        // A consumer that dropped the stream no longer wants outcomes.
-        let _ = self.out.send(Ok(outcome)).await;
+        self.pending.push(Ok(outcome));
+        if self.pending.len() >= HELD {
+            self.flush().await;
+        }
     }
 
-    /// Hands the error that ends the run to the consumer.
+    /// Hands the error that ends the run to the consumer, after the
+    /// outcomes decided before it.
     pub(super) async fn fail(&mut self, error: BatchError) {
-        let _ = self.out.send(Err(error)).await;
+        self.pending.push(Err(error));
+        self.flush().await;
+    }
+
+    /// Sends the outcomes not yet sent, as one message, once the consumer
+    /// has room for them. The engine calls it before it waits for
+    /// anything, so no outcome waits longer than the turn that decided it.
+    ///
+    /// Why a turn's outcomes go together (a sweep's page ends many rows
+    /// at once): on the multi-threaded runtime the consumer runs on
+    /// another thread, and each outcome sent on its own could wake it
+    /// (sent as soon as decided, or even back to back: the consumer,
+    /// woken by the first, took it and waited again before the next),
+    /// a quarter of the process's context switches.
+    pub(super) async fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        // At most `HELD` + 1 (an error after them): within `WAITING`.
+        let n = u32::try_from(self.pending.len()).unwrap_or(u32::MAX);
+        match self.out.room.acquire_many(n).await {
+            Ok(room) => room.forget(),
+            // A consumer that dropped the stream no longer wants outcomes.
+            Err(_) => {
+                self.pending.clear();
+                return;
+            }
+        }
+        let _ = self.out.chunks.send(std::mem::take(&mut self.pending));
     }
 
     /// Updates the progress snapshot from the owners' figures, and

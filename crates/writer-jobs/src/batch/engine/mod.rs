@@ -32,7 +32,7 @@ use super::poller::{Pace, Spacing, SweepScheduler};
 use super::reconcile::Verdict;
 use super::reconciler::{Ambiguous, Early, Limits, Reconciler, RetryOf, Step};
 use super::resume::{Placed, ResumeCursor};
-use super::sink::{Sink, Snapshot};
+use super::sink::{Outbox, Sink, Snapshot};
 use super::tracking::{NewJob, Seen, Tracked, Tracker};
 use super::windows::Windows;
 use super::{AmbiguousPolicy, Batch, BatchError, Outcome, OutcomeResult, Progress, Row};
@@ -176,7 +176,7 @@ impl Engine {
     pub(super) fn start(
         settings: Batch,
         rows: Rows,
-        out: mpsc::Sender<Result<Outcome, BatchError>>,
+        out: Outbox,
         progress_tx: watch::Sender<Progress>,
         stop: watch::Receiver<bool>,
     ) -> Result<Self, BatchError> {
@@ -267,8 +267,9 @@ impl Engine {
 
     /// Runs until every row read has an outcome (or the batch stops).
     pub(super) async fn run(mut self) {
-        if let Err(error) = self.drive().await {
-            self.sink.fail(error).await;
+        match self.drive().await {
+            Ok(()) => self.sink.flush().await,
+            Err(error) => self.sink.fail(error).await,
         }
         self.publish();
     }
@@ -301,6 +302,8 @@ impl Engine {
             let wake = self.next_wake();
             let can_read = self.can_read_rows();
             let mut stop = self.stop.clone();
+            // The turn's outcomes go before the engine waits.
+            self.sink.flush().await;
             tokio::select! {
                 biased;
                 Some(event) = self.tasks.next(), if !self.tasks.is_empty() => {
