@@ -495,20 +495,10 @@ async fn a_consumer_that_reads_nothing_holds_back_a_bounded_number_of_outcomes()
         .run(futures::stream::iter(rows))
         .await
         .unwrap();
-    let mut progress = run.progress();
-    // The engine has stopped once no outcome came for half a second (of
-    // real time: it waits for the consumer, not for a clock).
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::time::timeout(Duration::from_millis(500), progress.changed())
+    // The engine has stopped once no outcome came for half a second.
+    let held = common::progress_once_still(&run, Duration::from_millis(500))
         .await
-        .is_ok_and(|changed| changed.is_ok())
-    {
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "the engine never waits"
-        );
-    }
-    let held = progress.borrow().rejected;
+        .rejected;
     assert!(
         (256..=384).contains(&held),
         "{held} outcomes were decided before the consumer read any"

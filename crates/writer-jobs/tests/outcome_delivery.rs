@@ -67,20 +67,9 @@ fn batch_threads() -> usize {
         .unwrap_or(0)
 }
 
-/// Waits (real time, bounded) until the progress stops changing for 300 ms.
+/// Outcomes decided once the progress stopped changing for 300 ms.
 async fn wait_stalled(run: &BatchRun) -> u64 {
-    let mut progress = run.progress();
-    let give_up = std::time::Instant::now() + Duration::from_secs(30);
-    while tokio::time::timeout(Duration::from_millis(300), progress.changed())
-        .await
-        .is_ok_and(|c| c.is_ok())
-    {
-        assert!(
-            std::time::Instant::now() < give_up,
-            "the engine never waits"
-        );
-    }
-    let p = progress.borrow().clone();
+    let p = common::progress_once_still(run, Duration::from_millis(300)).await;
     p.completed + p.failed + p.ambiguous + p.rejected + p.timed_out
 }
 

@@ -208,6 +208,26 @@ pub async fn collect_within(
     }
 }
 
+/// A run's progress once it has not changed for `quiet` of real time (the
+/// engine waits for its consumer, not for a clock), waiting at most 30 s.
+pub async fn progress_once_still(
+    run: &writer_jobs::batch::BatchRun,
+    quiet: Duration,
+) -> writer_jobs::batch::Progress {
+    let mut progress = run.progress();
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::timeout(quiet, progress.changed())
+        .await
+        .is_ok_and(|changed| changed.is_ok())
+    {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the engine never waits"
+        );
+    }
+    progress.borrow().clone()
+}
+
 /// Waits (at most 10 s of real time) until `done` holds.
 pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
