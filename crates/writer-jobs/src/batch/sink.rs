@@ -29,8 +29,8 @@ pub(super) struct Snapshot {
 /// run, if one does.
 pub(super) type Delivery = Result<Outcome, BatchError>;
 
-/// The most outcomes sent and not yet taken by the consumer: past that,
-/// the engine waits for it.
+/// The most outcomes sent in chunks the consumer has not yet taken whole:
+/// past that, the engine waits for it.
 const WAITING: usize = 256;
 
 /// The most outcomes held back in a turn (see [`Sink::flush`]): a resumed

@@ -263,7 +263,8 @@ impl ClientBuilder {
 /// does not copy each request to keep one ready.
 ///
 /// Every request goes to `base_url` (redirects are not followed): for a
-/// plain `http://` one (a simulator on this machine), no certificate is
+/// plain `http://` one (a simulator on this machine) with no proxy set in
+/// the environment (which could be an `https://` one), no certificate is
 /// ever checked, so the system's root certificates are not loaded (some
 /// 150 files read and parsed, a few milliseconds of CPU per client).
 pub(super) fn own_http(connect_timeout: Duration, base_url: &str) -> Result<reqwest::Client> {
@@ -272,7 +273,11 @@ pub(super) fn own_http(connect_timeout: Duration, base_url: &str) -> Result<reqw
         .retry(reqwest::retry::never().max_retries_per_request(0))
         .connect_timeout(connect_timeout);
     #[cfg(any(feature = "rustls", feature = "native-tls"))]
-    let builder = if base_url.starts_with("http://") {
+    let builder = if base_url.starts_with("http://")
+        && ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+            .iter()
+            .all(|name| std::env::var_os(name).is_none())
+    {
         builder.tls_certs_only(std::iter::empty())
     } else {
         builder
