@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use writer_jobs::batch::{Batch, BatchError, BatchRun, Outcome, Row};
+use writer_jobs::batch::{Batch, BatchError, BatchRun, Row};
 use writer_jobs::{Client, Inputs};
 
 const APP: &str = "demo-product-descriptions";
@@ -45,14 +44,6 @@ async fn setup(
     (sim, client, app)
 }
 
-fn per_key(outcomes: &[Outcome]) -> HashMap<String, usize> {
-    let mut m = HashMap::new();
-    for o in outcomes {
-        *m.entry(o.key.clone()).or_insert(0) += 1;
-    }
-    m
-}
-
 /// Threads named "writer-jobs-batch" (comm is cut at 15 bytes).
 fn batch_threads() -> usize {
     std::fs::read_dir("/proc/self/task")
@@ -82,7 +73,7 @@ async fn error_after_outcomes(flavour: &str) {
     all.push(row(5, true));
     let run = Batch::new(client, APP)
         .validate_against(app)
-        .run(futures::stream::iter(all))
+        .run(futures::stream::iter(all.clone()))
         .await
         .unwrap();
     let held = wait_stalled(&run).await;
@@ -112,8 +103,8 @@ async fn error_after_outcomes(flavour: &str) {
         "{flavour}: {error:?}"
     );
     assert_eq!(after_error, 0, "{flavour}");
-    assert_eq!(outcomes.len(), 1000, "{flavour}");
-    assert!(per_key(&outcomes).values().all(|&n| n == 1));
+    // The 1,000 rows before the duplicate, each once.
+    common::invariants::each_row_once(&outcomes, &all[..1000]).unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -161,11 +152,7 @@ async fn drop_then_resume(flavour: &str, k: usize) {
         first.len(),
         second.len()
     );
-    assert!(
-        per_key(&second).values().all(|&n| n == 1),
-        "{flavour}: a row twice"
-    );
-    assert_eq!(second.len(), all.len(), "{flavour}");
+    common::invariants::each_row_once(&second, &all).unwrap();
     assert!(
         replayed as u64 >= decided.min(first.len() as u64),
         "{flavour}"
