@@ -46,6 +46,7 @@ mod builder;
 mod classify;
 mod created;
 mod exchange;
+mod scan;
 mod stream;
 
 use attempts::Failure;
