@@ -957,6 +957,32 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
             runs.push(measure(plan, &spec, job).await?);
         }
     }
+    // Every multi-threaded batch run (the empty and the busy
+    // application's) through writer-api's generated client alone, at the
+    // run's own times, on its runtime and application: each run the
+    // verdict judges has the floor of any client built on that client.
+    let multi: Vec<(Load, Vec<(f64, Sent)>)> = comparison
+        .iter()
+        .chain(&runs)
+        .filter(|m| m.kind == Kind::Batch && m.rows == batch_rows && !m.current_thread)
+        .map(|m| (m.load, m.sent.clone()))
+        .collect();
+    for (load, sent) in multi {
+        let schedule = write_schedule(&sent)?;
+        progress(&format!(
+            "{}: {} requests, multi-threaded runtime, {} application",
+            Kind::ReplayGeneratedTimed.label(),
+            sent.len(),
+            load.label()
+        ));
+        let spec = SimSpec::standard(plan.scale, plan.seed, load);
+        let job = child::Job {
+            replay_schedule: Some(schedule.path().to_path_buf()),
+            outcomes: false,
+            ..comparison_job(plan, Kind::ReplayGeneratedTimed, batch_rows, false)
+        };
+        runs.push(measure(plan, &spec, job).await?);
+    }
     // More rounds of the CLI's batch and its two floors at its pace (a
     // fresh batch run each, its requests replayed at its own times), so
     // the verdict compares medians rather than one run of each.

@@ -39,6 +39,14 @@ fn every_scenario_runs_at_tiny_sizes() {
         "{stdout}"
     );
     assert!(stdout.contains("(median of 2 runs, "), "{stdout}");
+    // Each multi-threaded run's floor at its own pace (empty and busy).
+    assert_eq!(
+        stdout
+            .matches("at its own times through writer-api's generated client alone")
+            .count(),
+        3,
+        "{stdout}"
+    );
     let saved = std::fs::read_to_string(&out).expect("results written");
     assert!(saved.starts_with("# writer-bench results"));
     assert!(saved.contains("### Verdicts"));
