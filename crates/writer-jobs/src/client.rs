@@ -47,6 +47,8 @@ mod classify;
 mod created;
 mod exchange;
 mod scan;
+#[cfg(test)]
+mod scan_tests;
 mod stream;
 
 use attempts::Failure;

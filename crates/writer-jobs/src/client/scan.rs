@@ -10,15 +10,16 @@
 //! It never decides alone. It takes only a body in the plain form: JSON
 //! without a string escape in a key, an id or a creation time, no `\u`
 //! escape in any value, no known field twice, no number but a plain
-//! integer for `totalCount`, nesting no deeper than [`MAX_DEPTH`], and
-//! every creation time one [`rfc3339_text`] reads. For anything else it
-//! gives `None`, and the page is decoded by serde as before, which
-//! accepts or refuses it with its own error. Within the plain form it
-//! checks the whole JSON grammar serde_json checks (strings without
-//! control characters, valid escapes, numbers, literals, commas, nothing
-//! after the page), so what it takes serde takes too, with the same
-//! fields: a property test compares the two on pages written every way
-//! and on their corruptions.
+//! integer for `totalCount` (and not `-0`), nesting no deeper than
+//! [`MAX_DEPTH`], and every creation time one [`rfc3339_text`] reads.
+//! For anything else it gives `None`, and the page is decoded by serde as
+//! before, which accepts or refuses it with its own error. Within the
+//! plain form it checks the whole JSON grammar serde_json checks (strings
+//! without control characters, valid escapes, numbers, literals, commas,
+//! nothing after the page), so what it takes serde takes too, with the
+//! same fields: property tests compare the two on pages written every
+//! way and on their corruptions, and `scan_tests.rs` on the corners an
+//! adversary tried (it found `-0`).
 
 use std::borrow::Cow;
 
@@ -282,7 +283,9 @@ impl<'a> Scan<'a> {
         self.text.get(start..self.i - 1)
     }
 
-    /// `totalCount`: `null`, or an integer of at most 18 digits.
+    /// `totalCount`: `null`, or an integer of at most 18 digits other
+    /// than `-0` (which serde_json reads as a float, refused for an
+    /// integer).
     fn total_count(&mut self) -> Option<Option<i64>> {
         if self.literal(b"null").is_some() {
             return Some(None);
@@ -291,7 +294,7 @@ impl<'a> Scan<'a> {
         self.number()?;
         let text = self.text.get(start..self.i)?;
         let digits = text.strip_prefix('-').unwrap_or(text);
-        if digits.len() > 18 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        if digits.len() > 18 || !digits.bytes().all(|c| c.is_ascii_digit()) || text == "-0" {
             return None;
         }
         text.parse().ok().map(Some)
@@ -401,6 +404,7 @@ mod tests {
             // A field twice, a float count, a count past 18 digits.
             r#"{"result":[{"id":"x","id":"y","created_at":"2026-12-04T19:56:02Z","status":"s","application_id":"a"}]}"#,
             r#"{"result":[],"totalCount":1.0}"#,
+            r#"{"result":[],"totalCount":-0}"#,
             r#"{"result":[],"totalCount":1234567890123456789}"#,
             r#"{"result":[],"result":[]}"#,
             // A time the quick parsers refuse, a missing field.
