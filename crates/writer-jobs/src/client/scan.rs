@@ -42,17 +42,7 @@ pub(super) fn page(text: &str) -> Option<WirePage<'_>> {
     let mut result = None;
     let mut total_count = None;
     let mut pagination = None;
-    let mut seen = [false; 3];
-    s.members(|s, key| {
-        let field = match key {
-            "result" => 0,
-            "totalCount" => 1,
-            "pagination" => 2,
-            _ => return s.value(0),
-        };
-        if std::mem::replace(&mut seen[field], true) {
-            return None;
-        }
+    s.fields(["result", "totalCount", "pagination"], |s, field| {
         match field {
             0 => result = Some(s.jobs()?),
             1 => total_count = s.total_count()?,
@@ -155,6 +145,23 @@ impl<'a> Scan<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// An object's members, after its `{`, as [`Scan::members`]: each
+    /// field named in `names` read by `field` (with its index there), at
+    /// most once (a field twice goes to serde, which refuses it), every
+    /// other value skipped.
+    fn fields<const N: usize>(
+        &mut self,
+        names: [&str; N],
+        mut field: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
+        let mut seen = [false; N];
+        self.members(|s, key| match names.iter().position(|&name| name == key) {
+            Some(i) if !std::mem::replace(&mut seen[i], true) => field(s, i),
+            Some(_) => None,
+            None => s.value(0),
+        })
     }
 
     /// An array's elements, after its `[`, each read by `element` with
@@ -319,22 +326,17 @@ impl<'a> Scan<'a> {
         let mut status = None;
         let mut application_id = None;
         let mut optional = [None; 4];
-        let mut seen = [false; 8];
-        self.members(|s, key| {
-            let field = match key {
-                "id" => 0,
-                "created_at" => 1,
-                "status" => 2,
-                "application_id" => 3,
-                "updated_at" => 4,
-                "completed_at" => 5,
-                "data" => 6,
-                "error" => 7,
-                _ => return s.value(0),
-            };
-            if std::mem::replace(&mut seen[field], true) {
-                return None;
-            }
+        let names = [
+            "id",
+            "created_at",
+            "status",
+            "application_id",
+            "updated_at",
+            "completed_at",
+            "data",
+            "error",
+        ];
+        self.fields(names, |s, field| {
             match field {
                 0 => id = Some(s.plain_string()?),
                 1 => created_at = Some(rfc3339_text(s.plain_string()?).ok()?),
