@@ -180,7 +180,8 @@ pub(super) fn decide_exclusive(
 /// The verdicts on the undecided clusters (`members` with their set):
 /// none while an unsettled create may explain one of a cluster's orphans,
 /// else each member reported with the orphans its window holds, but for
-/// those every explanation gives to a decided cluster (`adopted`).
+/// those every explanation gives to a decided cluster (`adopted`); a
+/// member left with none did not land (sent again).
 fn undecided_verdicts(
     graph: &Graph,
     relevant: &[(&str, DateTime<Utc>)],
@@ -207,9 +208,15 @@ fn undecided_verdicts(
                 .map(|&o| relevant[o].0.to_string())
                 .collect();
             candidates.sort_unstable();
-            verdicts.push(Verdict::Unresolved {
-                key: pending[c].key.clone(),
-                candidates,
+            let key = pending[c].key.clone();
+            verdicts.push(if candidates.is_empty() {
+                // A member of a cluster (creates of one input set) whose
+                // own window holds no orphan but those every explanation
+                // gives to decided clusters: no explanation gives it a
+                // job, so it did not land, whatever its siblings did.
+                Verdict::NotLanded { key }
+            } else {
+                Verdict::Unresolved { key, candidates }
             });
         }
     }
@@ -383,6 +390,32 @@ mod tests {
     }
 
     #[test]
+    fn a_create_of_an_undecided_input_set_with_no_orphan_of_its_own_did_not_land() {
+        // a and b share inputs; j lies in b's and c's windows, so who made
+        // it is open, and so is what a and b's input set got. a's window
+        // holds no job: it did not land (it was once reported ambiguous
+        // with no candidate and no reason why).
+        let pending = [
+            with_inputs(p("a", 0, 5, true), "x"),
+            with_inputs(p("b", 10, 20, true), "x"),
+            p("c", 12, 25, true),
+        ];
+        let v = decide(&pending, &[("j", 15)]).unwrap();
+        let unresolved = |key: &str| Verdict::Unresolved {
+            key: key.into(),
+            candidates: vec!["j".into()],
+        };
+        assert_eq!(
+            v,
+            [
+                Verdict::NotLanded { key: "a".into() },
+                unresolved("b"),
+                unresolved("c")
+            ]
+        );
+    }
+
+    #[test]
     fn an_orphan_adopted_by_one_row_is_no_candidate_of_another() {
         // j2 and j3 lie only in b's and c's windows, so they take b and c
         // (in either order: b and c are undecided); j1 must then be a's,
@@ -518,6 +551,9 @@ mod tests {
                     prop_assert!(decidable(c), "a verdict on an undecidable create: {v:?}");
                     let members = cluster(c);
                     match v {
+                        // A create no explanation gives a job did not
+                        // land, whatever its cluster's other members did.
+                        Verdict::NotLanded { .. } if given.iter().all(|g| !g.contains_key(&c)) => {}
                         Verdict::Adopt { .. } | Verdict::NotLanded { .. } => {
                             let adopted: BTreeSet<&str> = verdicts
                                 .iter()
