@@ -375,9 +375,18 @@ async fn run(args: &ClientArgs, out: &mut impl Write) -> Summary {
                     replay::run(&args.base_url, &args.key, &args.app, rows, pace).await
                 }
                 (Ok(pace), Kind::ReplayGeneratedTimed) => {
-                    let rows = (0..args.rows).map(|i| naive::inputs(row_inputs(i)));
-                    let (url, key, app) = (&args.base_url, &args.key, &args.app);
-                    replay::through_generated(url, key, app, rows, pace).await
+                    let n = args.rows;
+                    let (url, key, app) =
+                        (args.base_url.clone(), args.key.clone(), args.app.clone());
+                    let send = async move {
+                        let rows = (0..n).map(|i| naive::inputs(row_inputs(i)));
+                        replay::through_generated(&url, &key, &app, rows, pace).await
+                    };
+                    if args.current_thread {
+                        send.await
+                    } else {
+                        on_own_thread(send).await
+                    }
                 }
                 (Ok(pace), _) => match client_of(args, anchor) {
                     Ok(client) => {
@@ -459,6 +468,35 @@ async fn run_batch(
         record(outcome.seq, outcome.job_id, outcome.result.name(), why);
     }
     Ok(())
+}
+
+/// Runs `work` as the batch runs its engine under the multi-threaded
+/// runtime: on a current-thread runtime on a thread of its own, the
+/// caller's runtime only waiting for the answer (see
+/// `Batch::engine_thread`). A replay that stands for the batch's floor
+/// there runs the same way, so it is woken as the batch's engine is
+/// rather than across the runtime's workers (each timer and answer of a
+/// replay run on the workers woke one: six times the batch's wake-ups).
+async fn on_own_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, String>> + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("writer-bench-replay".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|runtime| runtime.block_on(work));
+            // The thread's context switches, read before it ends (see
+            // `context_switches`).
+            read_switches(&mut seen_switches());
+            let _ = tx.send(result);
+        })
+        .map_err(|e| format!("cannot start the replay's thread: {e}"))?;
+    rx.await
+        .map_err(|_| "the replay's thread ended without an answer".to_string())?
 }
 
 /// The client the batch (and the client replay) runs on.

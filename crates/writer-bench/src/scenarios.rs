@@ -959,8 +959,9 @@ pub async fn runtimes(plan: &Plan, comparison: &[Measured]) -> Result<Vec<Measur
     }
     // Every multi-threaded batch run (the empty and the busy
     // application's) through writer-api's generated client alone, at the
-    // run's own times, on its runtime and application: each run the
-    // verdict judges has the floor of any client built on that client.
+    // run's own times, on its runtime and application (on a thread of its
+    // own, as the batch's engine runs there): each run the verdict judges
+    // has the floor of any client built on that client.
     let multi: Vec<(Load, Vec<(f64, Sent)>)> = comparison
         .iter()
         .chain(&runs)
