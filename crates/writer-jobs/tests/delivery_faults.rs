@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use writer_jobs::batch::{Batch, BatchError, BatchRun, JournalError, Outcome, Row};
+use writer_jobs::batch::{Batch, BatchError, BatchRun, Outcome, Row};
 use writer_jobs::{Client, Inputs};
 use writer_sim::{DurationDist, FaultConfig, Simulator};
 
@@ -30,22 +30,6 @@ fn rows(n: usize) -> Vec<Row> {
             )
         })
         .collect()
-}
-
-async fn start_run(batch: &Batch, rows: &[Row]) -> BatchRun {
-    for _ in 0..5000 {
-        match batch
-            .clone()
-            .run(futures::stream::iter(rows.to_vec()))
-            .await
-        {
-            Err(BatchError::Journal(JournalError::Locked { .. })) => {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            other => return other.expect("the batch starts"),
-        }
-    }
-    panic!("the killed run never released the journal")
 }
 
 /// Every promise the simulator's records can judge, on a run's last
@@ -65,7 +49,7 @@ fn judge(
         common::invariants::right_outputs(APP, last, all),
         common::invariants::no_duplicate_jobs(sim, APP, all),
         common::invariants::no_job_retried_twice(sim, APP),
-        same_as_before(before, last),
+        common::invariants::same_as_before(before, last),
     ]
     .into_iter()
     .filter_map(Result::err)
@@ -77,31 +61,6 @@ fn judge(
         broken.join("\n")
     );
     eprintln!("{scenario}: {:?}", common::invariants::tally(last));
-}
-
-/// Consistency across runs: a row's outcome read in an earlier (killed)
-/// run must be the one the last run reports (replayed, same job).
-fn same_as_before(before: &HashMap<String, Outcome>, last: &[Outcome]) -> Result<(), String> {
-    let mut bad = Vec::new();
-    for o in last {
-        if let Some(b) = before.get(&o.key)
-            && (b.job_id != o.job_id || !o.replayed)
-        {
-            bad.push(format!(
-                "{}: earlier {:?}/{:?}, last {:?}/{:?} replayed={}",
-                o.key, b.job_id, b.result, o.job_id, o.result, o.replayed
-            ));
-        }
-    }
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} rows changed: {}",
-            bad.len(),
-            bad[..bad.len().min(5)].join("; ")
-        ))
-    }
 }
 
 const FAULTS: &str = "create:500=0.05,create:503=0.04,create:reset=0.03,create:accept_then_drop=0.05,\
@@ -169,7 +128,7 @@ async fn faults_kills(seed: u64, n: usize, steps: bool) {
     let mut before: HashMap<String, Outcome> = HashMap::new();
     let kills = rng.random_range(2..6);
     for k in 0..kills {
-        let mut run = start_run(&batch, &all).await;
+        let mut run = common::start_run(&batch, &all).await;
         let mut got = Vec::new();
         let t = Duration::from_millis(rng.random_range(5..400));
         if steps {
@@ -189,7 +148,7 @@ async fn faults_kills(seed: u64, n: usize, steps: bool) {
                 o.key
             );
         }
-        if let Err(e) = same_as_before(&before, &got) {
+        if let Err(e) = common::invariants::same_as_before(&before, &got) {
             panic!("{scenario}: run {k}: {e}");
         }
         for o in got {
@@ -203,7 +162,7 @@ async fn faults_kills(seed: u64, n: usize, steps: bool) {
     if steps {
         clock.step_to(rng.random_range(-300_000..300_000));
     }
-    let mut run = start_run(&batch, &all).await;
+    let mut run = common::start_run(&batch, &all).await;
     let mut last = Vec::new();
     let give_up = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
@@ -304,7 +263,7 @@ fn child_batch() {
             .max_in_flight(150)
             .exclusive_application(seed % 2 == 0);
         let all = rows(n);
-        let mut run = start_run(&batch, &all).await;
+        let mut run = common::start_run(&batch, &all).await;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -570,7 +529,7 @@ async fn stalls_full(
         let fb = batch
             .clone()
             .failpoint(Failpoint::new(index, FailMode::After));
-        let mut run = start_run(&fb, &all).await;
+        let mut run = common::start_run(&fb, &all).await;
         let mut error = false;
         loop {
             match tokio::time::timeout(Duration::from_secs(60), run.next()).await {
@@ -594,7 +553,7 @@ async fn stalls_full(
             }
         }
     }
-    let mut run = start_run(&batch, &all).await;
+    let mut run = common::start_run(&batch, &all).await;
     let mut last = Vec::new();
     let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
@@ -688,7 +647,7 @@ async fn stop_while_full(flavour: &str) {
     let batch = Batch::new(client, APP)
         .journal(dir.path().join("j.journal"))
         .max_in_flight(500);
-    let mut run = start_run(&batch, &all).await;
+    let mut run = common::start_run(&batch, &all).await;
     let p = common::progress_once_still(&run, Duration::from_millis(300)).await;
     let decided = p.completed + p.failed + p.ambiguous + p.rejected + p.timed_out;
     assert!(
@@ -718,7 +677,7 @@ async fn stop_while_full(flavour: &str) {
     }
     let before: HashMap<String, Outcome> =
         first.iter().map(|o| (o.key.clone(), o.clone())).collect();
-    let run = start_run(&batch, &all).await;
+    let run = common::start_run(&batch, &all).await;
     let last = common::collect_within(run, Duration::from_secs(60), flavour).await;
     eprintln!(
         "{flavour}: decided {decided} before reading; first run {}; last {}",
@@ -727,7 +686,7 @@ async fn stop_while_full(flavour: &str) {
     );
     common::invariants::each_row_once(&last, &all).unwrap();
     common::invariants::no_duplicate_jobs(&sim, APP, &all).unwrap();
-    same_as_before(&before, &last).unwrap();
+    common::invariants::same_as_before(&before, &last).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

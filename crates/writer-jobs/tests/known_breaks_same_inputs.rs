@@ -30,7 +30,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use writer_jobs::batch::{Batch, BatchError, BatchRun, JournalError, Outcome, Row};
+use writer_jobs::batch::{Batch, Outcome, Row};
 use writer_jobs::{Client, Inputs};
 use writer_sim::{DurationDist, FaultConfig, Simulator};
 
@@ -65,46 +65,6 @@ fn rows(n: usize, rng: &mut StdRng, max_cluster: usize, tag: u64) -> Vec<Row> {
             )
         })
         .collect()
-}
-
-async fn start_run(batch: &Batch, rows: &[Row]) -> BatchRun {
-    for _ in 0..5000 {
-        match batch
-            .clone()
-            .run(futures::stream::iter(rows.to_vec()))
-            .await
-        {
-            Err(BatchError::Journal(JournalError::Locked { .. })) => {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            other => return other.expect("the batch starts"),
-        }
-    }
-    panic!("the killed run never released the journal")
-}
-
-fn same_as_before(before: &HashMap<String, Outcome>, last: &[Outcome]) -> Result<(), String> {
-    let bad: Vec<String> = last
-        .iter()
-        .filter_map(|o| {
-            let b = before.get(&o.key)?;
-            (b.job_id != o.job_id || !o.replayed).then(|| {
-                format!(
-                    "{}: earlier {:?}, last {:?} replayed={}",
-                    o.key, b.job_id, o.job_id, o.replayed
-                )
-            })
-        })
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} rows changed: {}",
-            bad.len(),
-            bad[..bad.len().min(5)].join("; ")
-        ))
-    }
 }
 
 /// Two rows reporting one job id (a row's outcome using another's job).
@@ -227,7 +187,7 @@ async fn attack(plan: Plan, faults: &str) -> Result<(), String> {
     let all = rows(plan.n, &mut rng, plan.max_cluster, plan.seed);
     let mut before: HashMap<String, Outcome> = HashMap::new();
     for k in 0..plan.kills {
-        let mut run = start_run(&batch, &all).await;
+        let mut run = common::start_run(&batch, &all).await;
         let mut got = Vec::new();
         let until = tokio::time::Instant::now() + Duration::from_millis(rng.random_range(20..600));
         if plan.steps {
@@ -245,7 +205,7 @@ async fn attack(plan: Plan, faults: &str) -> Result<(), String> {
                 Err(_) => {}
             }
         }
-        if let Err(e) = same_as_before(&before, &got) {
+        if let Err(e) = common::invariants::same_as_before(&before, &got) {
             panic!("{scenario}: run {k}: {e}");
         }
         for o in got {
@@ -259,7 +219,7 @@ async fn attack(plan: Plan, faults: &str) -> Result<(), String> {
     if plan.steps {
         clock.step_to(rng.random_range(-300_000..300_000));
     }
-    let mut run = start_run(&batch, &all).await;
+    let mut run = common::start_run(&batch, &all).await;
     let mut last = Vec::new();
     let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
@@ -284,7 +244,7 @@ async fn attack(plan: Plan, faults: &str) -> Result<(), String> {
         common::invariants::right_outputs(APP, &last, &all),
         common::invariants::no_duplicate_jobs(&sim, APP, &all),
         common::invariants::no_job_retried_twice(&sim, APP),
-        same_as_before(&before, &last),
+        common::invariants::same_as_before(&before, &last),
         no_shared_job(&last),
     ]
     .into_iter()

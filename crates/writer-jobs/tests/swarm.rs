@@ -32,7 +32,7 @@ use common::proxy::{Hold, Proxy, ProxyConfig};
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use writer_jobs::batch::{Batch, BatchError, BatchRun, JournalError, Outcome, Rate, Row};
+use writer_jobs::batch::{Batch, Outcome, Rate, Row};
 use writer_jobs::{Client, Inputs};
 use writer_sim::{
     AppConfig, DurationDist, FaultConfig, ListOrder, Simulator, TenantConfig, TotalCount,
@@ -200,24 +200,6 @@ fn bound(s: &Scenario) -> Duration {
     Duration::from_secs(2 * per_row + 2 * 300 + 2 * 15 * 60 + creates + 600 + in_turn)
 }
 
-/// Starts a run; a run just dropped (killed) releases the journal's lock
-/// when its task has stopped, a moment later.
-async fn start_run(batch: &Batch, rows: &[Row]) -> BatchRun {
-    for _ in 0..2000 {
-        match batch
-            .clone()
-            .run(futures::stream::iter(rows.to_vec()))
-            .await
-        {
-            Err(BatchError::Journal(JournalError::Locked { .. })) => {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            other => return other.expect("the batch starts"),
-        }
-    }
-    panic!("the killed run never released the journal")
-}
-
 /// Runs one seed; `Err` says which promise broke. With `RUST_LOG` set, the
 /// engine's decisions are logged (e.g. `RUST_LOG=writer_jobs=info`).
 async fn run_seed(s: &Scenario) -> Result<String, String> {
@@ -296,7 +278,7 @@ async fn run_seed(s: &Scenario) -> Result<String, String> {
 
     // Runs killed mid-flight.
     for (i, after) in s.kills.iter().enumerate() {
-        let mut run = start_run(&batch, &rows).await;
+        let mut run = common::start_run(&batch, &rows).await;
         let until = sim.clock().now() + chrono::Duration::seconds(*after as i64);
         let mut ended = false;
         while sim.clock().now() < until {
@@ -316,7 +298,7 @@ async fn run_seed(s: &Scenario) -> Result<String, String> {
     }
 
     // The last run (a resume when there were kills) must finish.
-    let mut run = start_run(&batch, &rows).await;
+    let mut run = common::start_run(&batch, &rows).await;
     let mut outcomes: Vec<Outcome> = Vec::new();
     let deadline = tokio::time::Instant::now() + real_limit;
     loop {

@@ -213,3 +213,28 @@ pub fn check(sim: &Simulator, app: &str, outcomes: &[Outcome], rows: &[Row], sce
         broken.join("\n")
     );
 }
+
+/// Across runs: a row's outcome read in an earlier (dropped or killed)
+/// run is the one the last run reports, replayed, with the same job.
+pub fn same_as_before(before: &HashMap<String, Outcome>, last: &[Outcome]) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for o in last {
+        if let Some(b) = before.get(&o.key)
+            && (b.job_id != o.job_id || !o.replayed)
+        {
+            bad.push(format!(
+                "{}: earlier {:?}/{:?}, last {:?}/{:?} replayed={}",
+                o.key, b.job_id, b.result, o.job_id, o.result, o.replayed
+            ));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} rows changed: {}",
+            bad.len(),
+            bad[..bad.len().min(5)].join("; ")
+        ))
+    }
+}

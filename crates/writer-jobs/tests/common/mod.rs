@@ -303,3 +303,27 @@ pub async fn lognormal_sim(
         .unwrap();
     (sim, client)
 }
+
+/// Starts `batch` over `rows` again after a run of it was dropped (as a
+/// kill would end it): the dropped run's engine holds the journal until
+/// its task is gone, and a run started before that is refused as
+/// `Locked`, so a refusal is tried again, a millisecond later each time.
+pub async fn start_run(
+    batch: &writer_jobs::batch::Batch,
+    rows: &[writer_jobs::batch::Row],
+) -> writer_jobs::batch::BatchRun {
+    use writer_jobs::batch::{BatchError, JournalError};
+    for _ in 0..5000 {
+        match batch
+            .clone()
+            .run(futures::stream::iter(rows.to_vec()))
+            .await
+        {
+            Err(BatchError::Journal(JournalError::Locked { .. })) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            other => return other.expect("the batch starts"),
+        }
+    }
+    panic!("the dropped run never released the journal")
+}
