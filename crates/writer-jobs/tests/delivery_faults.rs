@@ -98,18 +98,7 @@ async fn read_some(
 async fn faults_kills(seed: u64, n: usize, steps: bool) {
     let scenario = format!("seed {seed} steps {steps}");
     let mut rng = StdRng::seed_from_u64(seed);
-    let sim = common::start(
-        Simulator::builder()
-            .scale(1000.0)
-            .seed(seed)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 90.0,
-            })
-            .failure_rate(0.1)
-            .faults(FaultConfig::parse_compact(FAULTS).unwrap()),
-    )
-    .await;
+    let sim = common::faulty_sim(seed, (5.0, 90.0), 0.1, FAULTS).await;
     let clock = common::OffsetClock::new(&sim, rng.random_range(-60_000..60_000));
     let client = Client::builder()
         .api_key(sim.api_key())
@@ -303,18 +292,7 @@ fn child_batch() {
 async fn sigkill_loop(multi: bool, seed0: u64) {
     let scenario = format!("sigkill multi={multi}");
     let mut rng = StdRng::seed_from_u64(seed0);
-    let sim = common::start(
-        Simulator::builder()
-            .scale(1000.0)
-            .seed(seed0)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 60.0,
-            })
-            .failure_rate(0.05)
-            .faults(FaultConfig::parse_compact(FAULTS).unwrap()),
-    )
-    .await;
+    let sim = common::faulty_sim(seed0, (5.0, 60.0), 0.05, FAULTS).await;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("j.journal");
     let out = dir.path().join("out.tsv");
@@ -492,18 +470,7 @@ async fn stalls_full(
     let scenario =
         format!("stalls seed {seed} exclusive {exclusive} fp {failpoint:?} steps {steps}");
     let mut rng = StdRng::seed_from_u64(seed);
-    let sim = common::start(
-        Simulator::builder()
-            .scale(1000.0)
-            .seed(seed)
-            .duration(DurationDist::Uniform {
-                min_secs: 5.0,
-                max_secs: 120.0,
-            })
-            .failure_rate(0.1)
-            .faults(FaultConfig::parse_compact(FAULTS).unwrap()),
-    )
-    .await;
+    let sim = common::faulty_sim(seed, (5.0, 120.0), 0.1, FAULTS).await;
     let clock = common::OffsetClock::new(&sim, 0);
     let client = Client::builder()
         .api_key(sim.api_key())

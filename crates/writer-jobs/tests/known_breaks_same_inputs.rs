@@ -32,7 +32,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use writer_jobs::batch::{Batch, Outcome, Row};
 use writer_jobs::{Client, Inputs};
-use writer_sim::{DurationDist, FaultConfig, Simulator};
+use writer_sim::Simulator;
 
 const APP: &str = "demo-product-descriptions";
 
@@ -157,18 +157,7 @@ struct Plan {
 async fn attack(plan: Plan, faults: &str) -> Result<(), String> {
     let scenario = format!("{plan:?}");
     let mut rng = StdRng::seed_from_u64(plan.seed);
-    let sim = common::start(
-        Simulator::builder()
-            .scale(1000.0)
-            .seed(plan.seed)
-            .duration(DurationDist::Uniform {
-                min_secs: 2.0,
-                max_secs: 60.0,
-            })
-            .failure_rate(0.05)
-            .faults(FaultConfig::parse_compact(faults).unwrap()),
-    )
-    .await;
+    let sim = common::faulty_sim(plan.seed, (2.0, 60.0), 0.05, faults).await;
     let clock = common::OffsetClock::new(&sim, rng.random_range(-90_000..90_000));
     let client = Client::builder()
         .api_key(sim.api_key())

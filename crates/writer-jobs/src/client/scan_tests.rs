@@ -8,13 +8,14 @@ use super::brief::WirePage;
 use super::scan::page;
 use proptest::prelude::*;
 
-fn serde_page(text: &str) -> Result<WirePage<'_>, String> {
+/// The page as serde decodes it.
+pub(super) fn serde_page(text: &str) -> Result<WirePage<'_>, String> {
     serde_json::from_str::<WirePage<'_>>(text).map_err(|e| e.to_string())
 }
 
 /// `Err` with a description when the scan takes `text` and serde does not,
-/// or gives other fields.
-fn check(text: &str) -> Result<(), String> {
+/// or gives other fields (the scan's own properties check this too).
+pub(super) fn check(text: &str) -> Result<(), String> {
     if let Some(scanned) = page(text) {
         match serde_page(text) {
             Err(e) => return Err(format!("scan took {text:?} as {scanned:?}; serde: {e}")),

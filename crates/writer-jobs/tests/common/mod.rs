@@ -304,6 +304,26 @@ pub async fn lognormal_sim(
     (sim, client)
 }
 
+/// A simulator at 1000x of jobs lasting `min_secs..max_secs` simulated
+/// seconds (uniform), failing at `failure_rate`, with the fault mix
+/// `faults` (compact form): the fault and kill tests' set-up.
+pub async fn faulty_sim(
+    seed: u64,
+    (min_secs, max_secs): (f64, f64),
+    failure_rate: f64,
+    faults: &str,
+) -> writer_sim::Simulator {
+    start(
+        writer_sim::Simulator::builder()
+            .scale(1000.0)
+            .seed(seed)
+            .duration(writer_sim::DurationDist::Uniform { min_secs, max_secs })
+            .failure_rate(failure_rate)
+            .faults(writer_sim::FaultConfig::parse_compact(faults).unwrap()),
+    )
+    .await
+}
+
 /// Starts `batch` over `rows` again after a run of it was dropped (as a
 /// kill would end it): the dropped run's engine holds the journal until
 /// its task is gone, and a run started before that is refused as
