@@ -334,16 +334,6 @@ async fn run_resuming(batch: &Batch, rows: &[Row]) -> BatchRun {
     }
 }
 
-fn client_on(sim: &Simulator, clock: common::OffsetClock) -> Client {
-    Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(clock)
-        .request_timeout(Duration::from_secs(60))
-        .build()
-        .expect("client")
-}
-
 /// The client's clock runs 120 s ahead of the server's; the run creates a
 /// few rows (the journal records their evidence of the offset), then one
 /// create lands but its answer is lost, and the run is killed 2 s later,
@@ -374,7 +364,7 @@ async fn a_resume_on_a_clock_set_back_finds_the_killed_runs_lost_create() {
     let journal = dir.path().join("stepped.journal");
     let rows = rows(6, "stepped");
     let ahead = common::OffsetClock::new(&sim, 120_000);
-    let batch = Batch::new(client_on(&sim, ahead), APP)
+    let batch = Batch::new(common::client_on(&sim, ahead, Duration::from_secs(60)), APP)
         .journal(&journal)
         .create_concurrency(1)
         .max_server_hold(Duration::from_secs(35));
@@ -401,10 +391,13 @@ async fn a_resume_on_a_clock_set_back_finds_the_killed_runs_lost_create() {
     drop(tx);
 
     let corrected = common::OffsetClock::new(&sim, 30_000);
-    let batch = Batch::new(client_on(&sim, corrected), APP)
-        .journal(&journal)
-        .create_concurrency(1)
-        .max_server_hold(Duration::from_secs(35));
+    let batch = Batch::new(
+        common::client_on(&sim, corrected, Duration::from_secs(60)),
+        APP,
+    )
+    .journal(&journal)
+    .create_concurrency(1)
+    .max_server_hold(Duration::from_secs(35));
     let run = run_resuming(&batch, &rows).await;
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
     println!("{scenario}: resumed: {:?}", tally(&outcomes));
@@ -448,7 +441,11 @@ async fn a_resume_on_a_clock_set_forward_keeps_a_lost_retrys_window() {
     let rows = rows(2, "retrystep");
     let batch = |offset_ms: i64| {
         Batch::new(
-            client_on(&sim, common::OffsetClock::new(&sim, offset_ms)),
+            common::client_on(
+                &sim,
+                common::OffsetClock::new(&sim, offset_ms),
+                Duration::from_secs(60),
+            ),
             APP,
         )
         .journal(&journal)
@@ -533,7 +530,11 @@ async fn a_resume_on_a_clock_set_forward_finds_creates_the_killed_run_never_hear
     let rows = rows(8, "unheard");
     let batch = |offset_ms: i64| {
         Batch::new(
-            client_on(&sim, common::OffsetClock::new(&sim, offset_ms)),
+            common::client_on(
+                &sim,
+                common::OffsetClock::new(&sim, offset_ms),
+                Duration::from_secs(60),
+            ),
             APP,
         )
         .journal(&journal)
@@ -854,13 +855,20 @@ async fn a_lost_retry_that_landed_is_not_sent_again() {
         )
         .await;
         let rows = rows(1, "lostretry");
-        let run = Batch::new(client_on(&sim, common::OffsetClock::new(&sim, 0)), APP)
-            .exclusive_application(exclusive)
-            .job_retries(3)
-            .max_server_hold(Duration::from_secs(30))
-            .run(futures::stream::iter(rows.clone()))
-            .await
-            .expect("batch starts");
+        let run = Batch::new(
+            common::client_on(
+                &sim,
+                common::OffsetClock::new(&sim, 0),
+                Duration::from_secs(60),
+            ),
+            APP,
+        )
+        .exclusive_application(exclusive)
+        .job_retries(3)
+        .max_server_hold(Duration::from_secs(30))
+        .run(futures::stream::iter(rows.clone()))
+        .await
+        .expect("batch starts");
         let (outcomes, ()) = tokio::join!(
             collect_within(run, Duration::from_secs(30), &scenario),
             clear_faults_after(&sim, FaultKind::AcceptThenDrop, 1)
@@ -923,12 +931,19 @@ async fn a_lost_retry_that_cannot_be_reconciled_is_reported() {
     )
     .await;
     let rows = rows(1, "unlisted");
-    let run = Batch::new(client_on(&sim, common::OffsetClock::new(&sim, 0)), APP)
-        .job_retries(3)
-        .max_server_hold(Duration::from_secs(30))
-        .run(futures::stream::iter(rows.clone()))
-        .await
-        .expect("batch starts");
+    let run = Batch::new(
+        common::client_on(
+            &sim,
+            common::OffsetClock::new(&sim, 0),
+            Duration::from_secs(60),
+        ),
+        APP,
+    )
+    .job_retries(3)
+    .max_server_hold(Duration::from_secs(30))
+    .run(futures::stream::iter(rows.clone()))
+    .await
+    .expect("batch starts");
     let outcomes = collect_within(run, Duration::from_secs(30), scenario).await;
     println!("{scenario}: {:?}", tally(&outcomes));
     assert!(

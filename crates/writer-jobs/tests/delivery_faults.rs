@@ -100,13 +100,7 @@ async fn faults_kills(seed: u64, n: usize, steps: bool) {
     let mut rng = StdRng::seed_from_u64(seed);
     let sim = common::faulty_sim(seed, (5.0, 90.0), 0.1, FAULTS).await;
     let clock = common::OffsetClock::new(&sim, rng.random_range(-60_000..60_000));
-    let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(clock.clone())
-        .request_timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let client = common::client_on(&sim, clock.clone(), Duration::from_secs(60));
     let dir = tempfile::tempdir().unwrap();
     let batch = Batch::new(client, APP)
         .journal(dir.path().join("j.journal"))
@@ -472,13 +466,7 @@ async fn stalls_full(
     let mut rng = StdRng::seed_from_u64(seed);
     let sim = common::faulty_sim(seed, (5.0, 120.0), 0.1, FAULTS).await;
     let clock = common::OffsetClock::new(&sim, 0);
-    let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(clock.clone())
-        .request_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = common::client_on(&sim, clock.clone(), Duration::from_secs(30));
     let dir = tempfile::tempdir().unwrap();
     let mut batch = Batch::new(client, APP)
         .journal(dir.path().join("j.journal"))

@@ -30,8 +30,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use writer_jobs::Inputs;
 use writer_jobs::batch::{Batch, Outcome, Row};
-use writer_jobs::{Client, Inputs};
 use writer_sim::Simulator;
 
 const APP: &str = "demo-product-descriptions";
@@ -159,13 +159,7 @@ async fn attack(plan: Plan, faults: &str) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let sim = common::faulty_sim(plan.seed, (2.0, 60.0), 0.05, faults).await;
     let clock = common::OffsetClock::new(&sim, rng.random_range(-90_000..90_000));
-    let client = Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(clock.clone())
-        .request_timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
+    let client = common::client_on(&sim, clock.clone(), Duration::from_secs(20));
     let dir = tempfile::tempdir().unwrap();
     let batch = Batch::new(client, APP)
         .journal(dir.path().join("j.journal"))

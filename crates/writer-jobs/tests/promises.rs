@@ -33,7 +33,7 @@ use futures::StreamExt;
 use writer_jobs::batch::{
     AmbiguousPolicy, Batch, BatchError, BatchRun, Outcome, OutcomeResult, Rate, Row,
 };
-use writer_jobs::{Client, Clock, Inputs, PollPolicy};
+use writer_jobs::{Client, Inputs, PollPolicy};
 use writer_sim::{AppConfig, DurationDist, FaultConfig, JobOrigin, Simulator, TenantConfig};
 
 const APP: &str = "demo-product-descriptions";
@@ -1127,16 +1127,6 @@ async fn slow_list_pages_on_a_busy_application_do_not_hide_finished_jobs() {
 
 // ----- found by adversarial testing (after issue 15) -------------------------
 
-fn client_on(sim: &Simulator, clock: impl Clock + 'static, timeout: Duration) -> Client {
-    Client::builder()
-        .api_key(sim.api_key())
-        .base_url(sim.base_url())
-        .clock(clock)
-        .request_timeout(timeout)
-        .build()
-        .expect("client")
-}
-
 /// Waits (a bounded time) until the run reports `n` creates answered.
 async fn wait_created(run: &BatchRun, n: u64, scenario: &str) {
     let progress = run.progress();
@@ -1183,7 +1173,7 @@ async fn a_client_clock_stepped_forward_mid_run_does_not_hide_a_landed_create() 
     )
     .await;
     let clock = OffsetClock::new(&sim, 0);
-    let client = client_on(&sim, clock.clone(), Duration::from_secs(60));
+    let client = common::client_on(&sim, clock.clone(), Duration::from_secs(60));
     let rows = rows(6, "stepped");
     let (tx, rx) = futures::channel::mpsc::unbounded();
     let run = Batch::new(client, APP)
@@ -1237,19 +1227,25 @@ async fn a_resume_on_a_corrected_clock_does_not_hide_a_landed_create() {
     let journal = dir.path().join("corrected.journal");
     let rows = rows(6, "corrected");
     let behind = OffsetClock::new(&sim, -30_000);
-    let batch = Batch::new(client_on(&sim, behind, Duration::from_secs(60)), APP)
-        .journal(&journal)
-        .create_concurrency(1)
-        .max_server_hold(Duration::from_secs(30));
+    let batch = Batch::new(
+        common::client_on(&sim, behind, Duration::from_secs(60)),
+        APP,
+    )
+    .journal(&journal)
+    .create_concurrency(1)
+    .max_server_hold(Duration::from_secs(30));
     let run = run_resuming(&batch, &rows[..5]).await;
     wait_created(&run, 5, scenario).await;
     drop(run);
 
     let corrected = OffsetClock::new(&sim, 0);
-    let batch = Batch::new(client_on(&sim, corrected, Duration::from_secs(60)), APP)
-        .journal(&journal)
-        .create_concurrency(1)
-        .max_server_hold(Duration::from_secs(30));
+    let batch = Batch::new(
+        common::client_on(&sim, corrected, Duration::from_secs(60)),
+        APP,
+    )
+    .journal(&journal)
+    .create_concurrency(1)
+    .max_server_hold(Duration::from_secs(30));
     sim.set_faults(FaultConfig::parse_compact("create:accept_then_drop=1.0").unwrap())
         .unwrap();
     let run = run_resuming(&batch, &rows).await;

@@ -304,6 +304,22 @@ pub async fn lognormal_sim(
     (sim, client)
 }
 
+/// A client of `sim` on `clock` (a simulator's clock running off the
+/// server's, see [`OffsetClock`]), with `request_timeout`.
+pub fn client_on(
+    sim: &writer_sim::Simulator,
+    clock: OffsetClock,
+    request_timeout: Duration,
+) -> Client {
+    Client::builder()
+        .api_key(sim.api_key())
+        .base_url(sim.base_url())
+        .clock(clock)
+        .request_timeout(request_timeout)
+        .build()
+        .expect("client")
+}
+
 /// A simulator at 1000x of jobs lasting `min_secs..max_secs` simulated
 /// seconds (uniform), failing at `failure_rate`, with the fault mix
 /// `faults` (compact form): the fault and kill tests' set-up.
