@@ -238,3 +238,17 @@ pub fn same_as_before(before: &HashMap<String, Outcome>, last: &[Outcome]) -> Re
         ))
     }
 }
+
+/// After a run that was dropped (or killed): its outcomes agree with those
+/// of the runs before it ([`same_as_before`]), and are kept with them for
+/// the runs after.
+pub fn keep_earlier(
+    before: &mut HashMap<String, Outcome>,
+    got: Vec<Outcome>,
+) -> Result<(), String> {
+    same_as_before(before, &got)?;
+    for o in got {
+        before.entry(o.key.clone()).or_insert(o);
+    }
+    Ok(())
+}
